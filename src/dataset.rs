@@ -1,0 +1,195 @@
+//! [`Dataset`]: a hive-partitioned Parquet dataset with a versioned manifest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::manifest::{Field, Manifest, Operation, Settings, Store, FORMAT_VERSION};
+use crate::options::{Compression, DEFAULT_MAX_ROWS_PER_FILE};
+use crate::partition;
+use crate::schema::Kind;
+
+/// Options for creating a dataset.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// Partition columns; `None`: the kind's default.
+    pub partition_by: Option<Vec<String>>,
+    /// Default compression of its files.
+    pub compression: Compression,
+    /// Default rows per file; `None`: 5,000,000.
+    pub max_rows_per_file: Option<usize>,
+    /// User metadata kept in the manifest and every file footer.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A pqdm dataset: a base folder with `_manifest.json`, `_pqdm/` and hive-partitioned data.
+///
+/// ```no_run
+/// use pqdm::{Dataset, CreateOptions, schema::KindRegistry};
+/// let kinds = KindRegistry::default();
+/// let ds = Dataset::open_or_create("target/ds", kinds.get("klines")?, &CreateOptions::default())?;
+/// println!("version {}", ds.manifest().version);
+/// # Ok::<(), pqdm::Error>(())
+/// ```
+pub struct Dataset {
+    store: Store,
+    manifest: Mutex<Arc<Manifest>>,
+}
+
+impl Dataset {
+    /// Opens the dataset at `base` (which must have a manifest).
+    pub fn open(base: impl AsRef<Path>) -> Result<Dataset> {
+        let store = Store::new(base.as_ref());
+        store.try_recover();
+        let manifest = store.load_current()?.ok_or_else(|| Error::Dataset {
+            path: base.as_ref().to_path_buf(),
+            message: if base.as_ref().is_dir() {
+                "not a pqdm dataset (no _manifest.json); `pqdm adopt` gives a dataset written by other tools a manifest".into()
+            } else {
+                "no such folder".into()
+            },
+        })?;
+        Ok(Dataset { store, manifest: Mutex::new(Arc::new(manifest)) })
+    }
+
+    /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
+    pub fn create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
+        let store = Store::new(base.as_ref());
+        let lock = store.lock()?;
+        if store.exists() {
+            return Err(Error::Dataset {
+                path: base.as_ref().to_path_buf(),
+                message: "a dataset already exists here".into(),
+            });
+        }
+        let manifest = new_manifest(base.as_ref(), kind, opts)?;
+        store.commit(&lock, &manifest, &[], &[])?;
+        Ok(Dataset { store, manifest: Mutex::new(Arc::new(manifest)) })
+    }
+
+    /// Opens the dataset at `base`, creating it as `kind` if it has no manifest yet.
+    /// An existing dataset of another kind is an error. Safe when several processes race.
+    pub fn open_or_create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
+        let store = Store::new(base.as_ref());
+        if !store.exists() {
+            match Dataset::create(base.as_ref(), kind, opts) {
+                Ok(ds) => return Ok(ds),
+                Err(Error::Dataset { .. }) if store.exists() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let ds = Dataset::open(base.as_ref())?;
+        if ds.manifest().kind != kind.name {
+            return Err(Error::Dataset {
+                path: base.as_ref().to_path_buf(),
+                message: format!("holds kind `{}`, not `{}`", ds.manifest().kind, kind.name),
+            });
+        }
+        Ok(ds)
+    }
+
+    /// The dataset's base folder.
+    pub fn base(&self) -> &Path {
+        self.store.base()
+    }
+
+    /// The on-disk store (manifest history, commits).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The manifest of the version this handle sees (the latest it committed or loaded).
+    pub fn manifest(&self) -> Arc<Manifest> {
+        self.manifest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_manifest(&self, m: Manifest) {
+        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
+    }
+
+    /// Reloads the current manifest from disk (to see other writers' commits).
+    pub fn refresh(&self) -> Result<Arc<Manifest>> {
+        if let Some(m) = self.store.load_current()? {
+            self.set_manifest(m);
+        }
+        Ok(self.manifest())
+    }
+
+    /// The manifest of `version` (the current one when `None`).
+    pub fn manifest_at(&self, version: Option<u64>) -> Result<Arc<Manifest>> {
+        match version {
+            None => Ok(self.manifest()),
+            Some(v) if v == self.manifest().version => Ok(self.manifest()),
+            Some(v) => self.store.load_version(v).map(Arc::new),
+        }
+    }
+
+    /// Absolute paths of the data files of `manifest` (old versions' files where they are kept).
+    pub fn file_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
+        let current = manifest.version == self.manifest().version;
+        manifest
+            .files
+            .iter()
+            .map(|f| if current { self.store.data_path(&f.path) } else { self.store.locate(&f.path) })
+            .collect()
+    }
+}
+
+/// The version-0 manifest of a new dataset.
+fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manifest> {
+    kind.validate()?;
+    let partition_by = opts.partition_by.clone().unwrap_or_else(|| kind.partition_by.clone());
+    let mut partition_columns = vec![];
+    for name in &partition_by {
+        let dtype = match (kind.column(name), partition::derived_type(name)) {
+            (Some(c), _) => c.dtype,
+            (None, Some(t)) => t,
+            (None, None) => {
+                return Err(Error::Options(format!(
+                    "partition column `{name}` is not a column of kind `{}` nor one pqdm derives ({})",
+                    kind.name,
+                    partition::DERIVED.join(", ")
+                )));
+            }
+        };
+        if partition_columns.iter().any(|f: &Field| &f.name == name) {
+            return Err(Error::Options(format!("partition column `{name}` is named twice")));
+        }
+        partition_columns.push(Field { name: name.clone(), dtype });
+    }
+    let schema = kind
+        .columns
+        .iter()
+        .filter(|c| !partition_by.contains(&c.name))
+        .map(|c| Field { name: c.name.clone(), dtype: c.dtype })
+        .collect();
+    let mut m = Manifest {
+        format_version: FORMAT_VERSION,
+        version: 0,
+        updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        base_dir: base.display().to_string(),
+        kind: kind.name.clone(),
+        timestamp_column: kind.timestamp_column.clone(),
+        file_count: 0,
+        total_rows: 0,
+        total_bytes: 0,
+        latest_timestamp: None,
+        earliest_timestamp: None,
+        latest_by_key: vec![],
+        schema,
+        partition_columns,
+        key: kind.key.clone(),
+        settings: Settings {
+            compression: opts.compression.to_string(),
+            max_rows_per_file: opts.max_rows_per_file.unwrap_or(DEFAULT_MAX_ROWS_PER_FILE) as u64,
+        },
+        metadata: opts.metadata.clone(),
+        kind_spec: kind.clone(),
+        operation: Operation { name: "create".into(), ..Default::default() },
+        source: None,
+        files: vec![],
+    };
+    m.refresh_summary();
+    Ok(m)
+}

@@ -1,0 +1,93 @@
+//! The library's one error type. Every variant names what was wrong and where.
+
+use std::path::PathBuf;
+
+/// Errors returned by the pqdm library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An error from Polars, with what pqdm was doing when it happened.
+    #[error("{context}: {source}")]
+    Polars {
+        /// What pqdm was doing.
+        context: String,
+        /// The Polars error.
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    /// An I/O error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value that cannot be cast to the column's dtype.
+    #[error(
+        "{source_name}: column `{column}`, row {row}: cannot cast value {value:?} to {dtype} (use --lenient to turn such values into nulls)"
+    )]
+    Cast {
+        /// The input file (or "frame" for an in-memory frame).
+        source_name: String,
+        /// The column.
+        column: String,
+        /// 1-based row number among data rows.
+        row: u64,
+        /// The offending value, as text.
+        value: String,
+        /// The target dtype.
+        dtype: String,
+    },
+    /// The input does not fit the dataset's schema (missing column, unknown kind, ...).
+    #[error("{0}")]
+    Schema(String),
+    /// A bad option or a combination of options that contradict each other.
+    #[error("invalid option: {0}")]
+    Options(String),
+    /// A malformed input file.
+    #[error("{path}: {message}")]
+    Input {
+        /// The input file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The dataset (its manifest or layout) is not what pqdm expects.
+    #[error("dataset {path}: {message}")]
+    Dataset {
+        /// The dataset's base folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The write mode `error` found existing data in a partition the write touches.
+    #[error("mode `error`: partition {partition} already holds data; nothing was written")]
+    PartitionExists {
+        /// The partition, as `k=v/k=v`.
+        partition: String,
+    },
+    /// Another writer committed first and the commit could not be retried.
+    #[error("concurrent commit: {0}")]
+    Conflict(String),
+    /// A feature that a later release fills in.
+    #[error("not implemented yet: {0}")]
+    NotImplemented(String),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps a Polars error with what pqdm was doing.
+    pub fn polars(context: impl Into<String>) -> impl FnOnce(polars::error::PolarsError) -> Error {
+        let context = context.into();
+        move |source| Error::Polars { context, source }
+    }
+
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

@@ -1,0 +1,79 @@
+//! Parquet footers: row counts, min/max statistics and key-value metadata, without reading data.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use polars_parquet::parquet::statistics::Statistics;
+use polars_parquet::read::read_metadata;
+
+use crate::error::{Error, Result};
+
+/// What a file's footer says.
+#[derive(Clone, Debug, Default)]
+pub struct FooterInfo {
+    /// Rows in the file.
+    pub rows: u64,
+    /// Minimum of the requested integer column, from row-group statistics.
+    pub min: Option<i64>,
+    /// Maximum of the requested integer column, from row-group statistics.
+    pub max: Option<i64>,
+    /// Column names in file order.
+    pub columns: Vec<String>,
+    /// Key-value metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Reads a Parquet file's footer; `stat_column` (an integer column) gets its min/max.
+pub fn read_footer(path: &Path, stat_column: Option<&str>) -> Result<FooterInfo> {
+    let mut file = File::open(path).map_err(Error::io(path))?;
+    let meta = read_metadata(&mut file).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("not a readable Parquet file: {e}"),
+    })?;
+    let columns: Vec<String> =
+        meta.schema().fields().iter().map(|f| f.name().to_string()).collect();
+    let footer_buf = meta.footer_buf.clone();
+    let mut info = FooterInfo { rows: meta.num_rows as u64, columns, ..Default::default() };
+    if let Some(kv) = meta.key_value_metadata() {
+        for item in kv {
+            info.metadata.insert(item.key.to_string(), item.value.as_ref().map(|v| v.to_string()).unwrap_or_default());
+        }
+    }
+    let Some(name) = stat_column else { return Ok(info) };
+    for rg in meta.row_groups.iter() {
+        for cc in rg.parquet_columns() {
+            let path = cc.descriptor().path_in_schema.as_slice();
+            if path.len() != 1 || path[0].as_str() != name {
+                continue;
+            }
+            let Some(Ok(stats)) = cc.statistics(&footer_buf) else { continue };
+            if let Statistics::Int64(s) = stats {
+                if let Some(v) = s.min_value {
+                    info.min = Some(info.min.map_or(v, |m| m.min(v)));
+                }
+                if let Some(v) = s.max_value {
+                    info.max = Some(info.max.map_or(v, |m| m.max(v)));
+                }
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// The Polars schema of a Parquet file (footer only).
+pub fn file_schema(path: &Path) -> Result<Schema> {
+    let lf = LazyFrame::scan_parquet(
+        PlRefPath::try_from_path(path).map_err(Error::polars("path"))?,
+        ScanArgsParquet {
+            hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+            ..Default::default()
+        },
+    )
+    .map_err(Error::polars(format!("{}: open Parquet", path.display())))?;
+    let mut lf = lf;
+    lf.collect_schema()
+        .map(|s| (*s).clone())
+        .map_err(Error::polars(format!("{}: read Parquet schema", path.display())))
+}

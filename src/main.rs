@@ -1,0 +1,391 @@
+//! The `pqdm` command line: parses arguments and calls the library, nothing more.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use mimalloc::MiMalloc;
+use pqdm::config::Config;
+use pqdm::output::{Format, write_result};
+use pqdm::progress::Progress;
+use pqdm::schema::KindRegistry;
+use pqdm::{CreateOptions, Dataset, FileLayout, ScanOptions, WriteOptions};
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+/// pqdm: hive-partitioned Parquet datasets of market data.
+#[derive(Parser)]
+#[command(name = "pqdm", version, about, long_about = None)]
+struct Cli {
+    /// Config file (default: pqdm.toml in the working folder, if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest CSV, CSV-in-zip, .csv.gz and Parquet files (or folders of them) into a dataset.
+    Ingest(IngestArgs),
+    /// Read a dataset: projection, limit, output as table, CSV, JSON lines or Parquet.
+    Scan(ScanArgs),
+    /// Summarise a dataset: kind, schema, partitions, version, files, rows, time range per key.
+    Info(BaseArgs),
+    /// The latest timestamp, overall and per partition key, from the manifest.
+    Latest(BaseArgs),
+    /// One line per kept version.
+    History(BaseArgs),
+    /// Run the main job on the sample data in data/ (ingest, scan, latest).
+    Demo(DemoArgs),
+    /// (not implemented yet) Rewrite small files into files near a target size.
+    Compact(Pending),
+    /// (not implemented yet) Turn flat Parquet/CSV files into a partitioned dataset.
+    Migrate(Pending),
+    /// (not implemented yet) Give a dataset written by other tools a manifest.
+    Adopt(Pending),
+    /// (not implemented yet) Write a scan out as a new partitioned dataset.
+    Materialize(Pending),
+    /// (not implemented yet) Check files against the manifest, keys and candle gaps.
+    Verify(Pending),
+    /// (not implemented yet) Delete files no kept version references.
+    Vacuum(Pending),
+    /// (not implemented yet) Manage the projection cache: ls, clear, gc.
+    Cache(Pending),
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Input files or folders.
+    #[arg(required = true)]
+    sources: Vec<PathBuf>,
+    /// The dataset's base folder (created if it does not exist).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Dataset kind (klines, aggtrades, trades, futures, split, unified, or one from --kinds);
+    /// needed when creating; default from Binance file names.
+    #[arg(long)]
+    kind: Option<String>,
+    /// A TOML file declaring more kinds.
+    #[arg(long)]
+    kinds: Option<PathBuf>,
+    /// Exchange for inputs without an exchange column.
+    #[arg(long)]
+    exchange: Option<String>,
+    /// Symbol for inputs without a symbol column (default: from Binance file names).
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Timeframe for candle inputs without one (default: from Binance file names).
+    #[arg(long)]
+    timeframe: Option<String>,
+    /// Partition columns when creating (comma-separated; default per kind).
+    #[arg(long, value_delimiter = ',')]
+    partition_by: Option<Vec<String>>,
+    /// snappy (default), zstd[:level], lz4, gzip[:level], brotli[:level], none.
+    #[arg(long)]
+    compression: Option<String>,
+    /// Rows per file at most (default 5,000,000).
+    #[arg(long)]
+    max_rows_per_file: Option<usize>,
+    /// Rows per row group at least (default 50,000; below max-rows-per-file).
+    #[arg(long)]
+    min_rows_per_group: Option<usize>,
+    /// Rows per row group.
+    #[arg(long)]
+    row_group_size: Option<usize>,
+    /// upsert (default for keyed kinds), append, overwrite, error.
+    #[arg(long)]
+    mode: Option<String>,
+    /// Key-value metadata for every file footer and the manifest (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    meta: Vec<String>,
+    /// Turn uncastable values into nulls and report how many.
+    #[arg(long)]
+    lenient: bool,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+    /// Columns to return (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// (arrives with the scan issue) Filter `COL OP VALUE`, repeatable.
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Read this version instead of the current one.
+    #[arg(long)]
+    version: Option<u64>,
+    /// Return at most N rows.
+    #[arg(long)]
+    limit: Option<u32>,
+    /// table, csv, json (lines) or parquet.
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BaseArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where the demo's datasets go.
+    #[arg(long, default_value = "target/demo")]
+    dir: PathBuf,
+    /// The sample data folder.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct Pending {
+    /// Arguments of the command to come.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn parse_meta(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--meta {kv:?}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
+    let mut kinds = KindRegistry::default();
+    if let Some(f) = a.kinds.as_ref().or(config.kinds_file.as_ref()) {
+        kinds.add_file(f)?;
+    }
+    let compression = config
+        .write_setting(a.compression.clone(), "PQDM_COMPRESSION", config.write.compression.clone())
+        .map(|c| c.parse())
+        .transpose()?;
+    let ds = if pqdm::manifest::Store::new(&a.dataset).exists() {
+        let ds = Dataset::open(&a.dataset)?;
+        if let Some(k) = &a.kind {
+            let want = kinds.get(k)?;
+            anyhow::ensure!(
+                want.name == ds.manifest().kind,
+                "dataset {} holds kind `{}`, not `{}`",
+                a.dataset.display(),
+                ds.manifest().kind,
+                want.name
+            );
+        }
+        ds
+    } else {
+        let kind_name = match &a.kind {
+            Some(k) => k.clone(),
+            None => pqdm::source::expand(&a.sources)?
+                .iter()
+                .find_map(|p| pqdm::source::NameHints::from_path(p).kind)
+                .ok_or_else(|| anyhow::anyhow!("--kind is needed to create {}", a.dataset.display()))?,
+        };
+        let opts = CreateOptions {
+            partition_by: a.partition_by.clone(),
+            compression: compression.unwrap_or_default(),
+            max_rows_per_file: a.max_rows_per_file.or(config.write.max_rows_per_file),
+            metadata: parse_meta(&a.meta)?,
+        };
+        Dataset::open_or_create(&a.dataset, kinds.get(&kind_name)?, &opts)?
+    };
+    let mut constants = BTreeMap::new();
+    for (k, v) in [("exchange", &a.exchange), ("symbol", &a.symbol), ("timeframe", &a.timeframe)] {
+        if let Some(v) = v {
+            constants.insert(k.to_string(), v.clone());
+        }
+    }
+    let mode = config.write_setting(a.mode.clone(), "PQDM_MODE", config.write.mode.clone());
+    let opts = WriteOptions {
+        mode: mode.map(|m| m.parse()).transpose()?,
+        compression,
+        layout: FileLayout {
+            max_rows_per_file: a.max_rows_per_file.or(config.write.max_rows_per_file).unwrap_or(0),
+            min_rows_per_group: a.min_rows_per_group.or(config.write.min_rows_per_group),
+            row_group_size: a.row_group_size.or(config.write.row_group_size),
+        },
+        metadata: parse_meta(&a.meta)?,
+        lenient: a.lenient,
+        constants,
+        source_name: None,
+        on_file: None,
+    };
+    let progress = Progress::new(cli.quiet || cli.json);
+    let report = pqdm::ingest::ingest(&ds, &a.sources, &opts, &progress)?;
+    if cli.json {
+        return print_json(&report);
+    }
+    println!(
+        "{}: version {} ({}): {} rows in {} files, {} stored rows replaced, {} ms",
+        a.dataset.display(),
+        report.version,
+        report.mode,
+        report.rows_written,
+        report.files.len(),
+        report.rows_replaced,
+        report.wall_ms
+    );
+    for (col, n) in &report.nulled {
+        println!("  lenient: {n} values of `{col}` could not be cast and are null");
+    }
+    Ok(())
+}
+
+fn scan(cli: &Cli, a: &ScanArgs) -> anyhow::Result<()> {
+    if !a.filter.is_empty() {
+        return Err(NotImplemented("scan --filter (the filter language arrives with the scan issue)".into()).into());
+    }
+    let format: Format = a.format.parse()?;
+    let ds = Dataset::open(&a.base)?;
+    let mut lf = ds.scan(&ScanOptions { columns: a.columns.clone(), version: a.version })?;
+    if let Some(n) = a.limit {
+        lf = lf.limit(n);
+    }
+    let rows = write_result(lf, format, a.output.as_deref())?;
+    if cli.json && a.output.is_some() {
+        print_json(&serde_json::json!({ "rows": rows, "output": a.output }))?;
+    }
+    Ok(())
+}
+
+fn info(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
+    let ds = Dataset::open(&a.base)?;
+    let m = ds.manifest();
+    if cli.json {
+        let mut summary = serde_json::to_value(&*m)?;
+        if let Some(obj) = summary.as_object_mut() {
+            obj.remove("files");
+            obj.remove("kind_spec");
+        }
+        return print_json(&summary);
+    }
+    println!("dataset    {}", a.base.display());
+    println!("kind       {} (key: {})", m.kind, if m.key.is_empty() { "none".into() } else { m.key.join(", ") });
+    println!("version    {} ({})", m.version, m.updated_at);
+    println!("files      {}  rows {}  bytes {}", m.file_count, m.total_rows, m.total_bytes);
+    println!("partitions {}", m.partition_columns.iter().map(|f| format!("{}:{}", f.name, f.dtype.name())).collect::<Vec<_>>().join(" / "));
+    println!("schema     {}", m.schema.iter().map(|f| format!("{}:{}", f.name, f.dtype.name())).collect::<Vec<_>>().join(", "));
+    println!("settings   compression {}, max {} rows per file", m.settings.compression, m.settings.max_rows_per_file);
+    let range = |t: Option<i64>| t.map(pqdm::timestamp::format_millis).unwrap_or_else(|| "-".into());
+    println!("time range {} .. {}", range(m.earliest_timestamp), range(m.latest_timestamp));
+    Ok(())
+}
+
+fn latest(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
+    let ds = Dataset::open(&a.base)?;
+    let m = ds.manifest();
+    if cli.json {
+        return print_json(&serde_json::json!({
+            "latest_timestamp": m.latest_timestamp,
+            "by_key": m.latest_by_key,
+        }));
+    }
+    let fmt = |t: i64| format!("{t} ({})", pqdm::timestamp::format_millis(t));
+    println!("latest {}", m.latest_timestamp.map(fmt.clone()).unwrap_or_else(|| "none (empty dataset)".into()));
+    for e in &m.latest_by_key {
+        let key: Vec<String> = e.key.iter().map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null"))).collect();
+        println!("  {}  {}", key.join(" "), fmt(e.latest_timestamp));
+    }
+    Ok(())
+}
+
+fn history(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
+    let ds = Dataset::open(&a.base)?;
+    let mut rows = vec![];
+    for v in ds.store().versions()? {
+        let m = ds.store().load_version(v)?;
+        rows.push(serde_json::json!({
+            "version": m.version, "updated_at": m.updated_at, "operation": m.operation,
+            "files": m.file_count, "rows": m.total_rows,
+        }));
+    }
+    if cli.json {
+        return print_json(&rows);
+    }
+    for r in rows {
+        let op = &r["operation"];
+        println!(
+            "v{:<5} {}  {:<8} {:<9} +{} -{} rows, +{} -{} files -> {} files, {} rows",
+            r["version"], r["updated_at"].as_str().unwrap_or(""), op["name"].as_str().unwrap_or(""),
+            op["mode"].as_str().unwrap_or("-"), op["rows_added"], op["rows_removed"], op["files_added"],
+            op["files_removed"], r["files"], r["rows"]
+        );
+    }
+    Ok(())
+}
+
+/// A command that a later release fills in: exit status 2.
+#[derive(Debug)]
+struct NotImplemented(String);
+
+impl std::fmt::Display for NotImplemented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not implemented yet: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotImplemented {}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    if let Some(n) = config.threads(None)? {
+        // Polars reads this once, when its thread pool starts (after this line).
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
+    }
+    match &cli.command {
+        Command::Ingest(a) => ingest(cli, &config, a),
+        Command::Scan(a) => scan(cli, a),
+        Command::Info(a) => info(cli, a),
+        Command::Latest(a) => latest(cli, a),
+        Command::History(a) => history(cli, a),
+        Command::Demo(a) => {
+            let data = a.data.clone().unwrap_or_else(pqdm::demo::default_data_dir);
+            let mut out = std::io::stdout().lock();
+            Ok(pqdm::demo::run(&data, &a.dir, &mut out, &Progress::new(cli.quiet))?)
+        }
+        Command::Compact(_) => Err(NotImplemented("compact".into()).into()),
+        Command::Migrate(_) => Err(NotImplemented("migrate".into()).into()),
+        Command::Adopt(_) => Err(NotImplemented("adopt".into()).into()),
+        Command::Materialize(_) => Err(NotImplemented("materialize".into()).into()),
+        Command::Verify(_) => Err(NotImplemented("verify".into()).into()),
+        Command::Vacuum(_) => Err(NotImplemented("vacuum".into()).into()),
+        Command::Cache(_) => Err(NotImplemented("cache".into()).into()),
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<NotImplemented>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! The manifest: `_manifest.json` (the current version), its history under `_pqdm/versions/`,
+//! and the commit protocol. This is the only module that reads or writes `_manifest.json`
+//! and `_pqdm/`.
+//!
+//! A commit, under the dataset's lock file:
+//! 1. writes a journal (`_pqdm/journal/<tx>.json`) naming the files it moves in and out;
+//! 2. moves the staged files (`*.parquet.staged`, invisible to readers) into the hive tree;
+//! 3. writes `_pqdm/versions/<N>.json`, then renames a temporary file over `_manifest.json`;
+//! 4. moves the replaced files to `_pqdm/replaced/<path>.replaced` (kept for `--version`);
+//! 5. deletes the journal.
+//!
+//! A crash before step 3 ends is rolled back by the next writer (moved-in files removed), a
+//! crash after it is rolled forward (replaced files moved out), so readers only ever see
+//! whole versions, and plain readers (pyarrow, DuckDB, Polars globs) never see staged files.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::{ColType, Kind};
+
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The current snapshot's file name.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+/// The folder holding history, staging, replaced files and locks.
+pub const META_DIR: &str = "_pqdm";
+/// The suffix of files staged for a commit (not `.parquet`, so no glob reads them).
+pub const STAGED_SUFFIX: &str = ".staged";
+/// The suffix of files a commit replaced.
+pub const REPLACED_SUFFIX: &str = ".replaced";
+
+/// One data file of a version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the dataset base, with `/` separators.
+    pub path: String,
+    /// Partition values (unescaped; `None` is the null partition).
+    pub partition: BTreeMap<String, Option<String>>,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Smallest timestamp (ms), from the file's statistics.
+    pub min_timestamp: Option<i64>,
+    /// Largest timestamp (ms), from the file's statistics.
+    pub max_timestamp: Option<i64>,
+    /// blake3 of the file's bytes, hex.
+    pub checksum: String,
+    /// The version that added the file.
+    #[serde(default)]
+    pub added_in: u64,
+}
+
+/// A named column with its pqdm dtype.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// Column name.
+    pub name: String,
+    /// Column dtype.
+    pub dtype: ColType,
+}
+
+/// The latest timestamp of one partition key (e.g. one exchange/symbol/timeframe).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatestEntry {
+    /// The key's values.
+    pub key: BTreeMap<String, Option<String>>,
+    /// The largest timestamp (ms) under that key.
+    pub latest_timestamp: i64,
+}
+
+/// Write settings recorded with the dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Compression name (`snappy`, `zstd:3`, ...).
+    pub compression: String,
+    /// Rows per file at most.
+    pub max_rows_per_file: u64,
+}
+
+/// What the commit that made a version did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// `create`, `write`, `compact`, ...
+    pub name: String,
+    /// Write mode, where it applies.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The operation id that also tags the log lines.
+    #[serde(default)]
+    pub op_id: String,
+    /// Rows the version added.
+    pub rows_added: u64,
+    /// Rows the version removed (replaced by upsert or overwrite, or rewritten).
+    pub rows_removed: u64,
+    /// Files the version added.
+    pub files_added: u64,
+    /// Files the version removed.
+    pub files_removed: u64,
+}
+
+/// One version of a dataset: `_manifest.json` holds the current one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest format version (readers refuse newer formats).
+    pub format_version: u32,
+    /// Increments on every commit; 0 is the empty dataset.
+    pub version: u64,
+    /// When this version was committed (UTC, ISO-8601).
+    pub updated_at: String,
+    /// The dataset's base folder when the version was written.
+    pub base_dir: String,
+    /// The dataset kind's name.
+    pub kind: String,
+    /// The name of the timestamp column.
+    pub timestamp_column: String,
+    /// Number of data files.
+    pub file_count: u64,
+    /// Rows in all data files.
+    pub total_rows: u64,
+    /// Bytes in all data files.
+    pub total_bytes: u64,
+    /// The largest timestamp (ms) in the dataset.
+    pub latest_timestamp: Option<i64>,
+    /// The smallest timestamp (ms) in the dataset.
+    pub earliest_timestamp: Option<i64>,
+    /// Latest timestamp per partition key (the non-time partition columns).
+    pub latest_by_key: Vec<LatestEntry>,
+    /// Columns stored in the data files.
+    pub schema: Vec<Field>,
+    /// Partition columns, in path order, with the dtypes every reader uses.
+    pub partition_columns: Vec<Field>,
+    /// The natural key (empty: append-only).
+    pub key: Vec<String>,
+    /// Write settings.
+    pub settings: Settings,
+    /// User metadata (also in every data file's footer).
+    pub metadata: BTreeMap<String, String>,
+    /// The full kind definition, so kinds declared in TOML travel with the dataset.
+    pub kind_spec: Kind,
+    /// What made this version.
+    pub operation: Operation,
+    /// Where a materialised dataset came from.
+    #[serde(default)]
+    pub source: Option<serde_json::Value>,
+    /// The data files.
+    pub files: Vec<FileEntry>,
+}
+
+impl Manifest {
+    /// Recomputes the summary fields (counts, totals, latest timestamps) from `files`.
+    pub fn refresh_summary(&mut self) {
+        self.file_count = self.files.len() as u64;
+        self.total_rows = self.files.iter().map(|f| f.rows).sum();
+        self.total_bytes = self.files.iter().map(|f| f.bytes).sum();
+        self.latest_timestamp = self.files.iter().filter_map(|f| f.max_timestamp).max();
+        self.earliest_timestamp = self.files.iter().filter_map(|f| f.min_timestamp).min();
+        let key_cols: Vec<&str> = self
+            .partition_columns
+            .iter()
+            .map(|f| f.name.as_str())
+            .filter(|n| !crate::partition::is_derived(n))
+            .collect();
+        let mut latest: BTreeMap<Vec<Option<String>>, i64> = BTreeMap::new();
+        for f in &self.files {
+            let Some(max) = f.max_timestamp else { continue };
+            let key: Vec<Option<String>> =
+                key_cols.iter().map(|k| f.partition.get(*k).cloned().flatten()).collect();
+            let e = latest.entry(key).or_insert(max);
+            *e = (*e).max(max);
+        }
+        self.latest_by_key = latest
+            .into_iter()
+            .map(|(values, ts)| LatestEntry {
+                key: key_cols.iter().map(|k| k.to_string()).zip(values).collect(),
+                latest_timestamp: ts,
+            })
+            .collect();
+    }
+
+    /// The dtype of partition column `name`.
+    pub fn partition_type(&self, name: &str) -> Option<ColType> {
+        self.partition_columns.iter().find(|f| f.name == name).map(|f| f.dtype)
+    }
+}
+
+/// The on-disk store of one dataset: paths, loading, locking and committing.
+#[derive(Clone, Debug)]
+pub struct Store {
+    base: PathBuf,
+}
+
+/// The exclusive commit lock; released when dropped (or when the process dies).
+pub struct CommitLock {
+    _file: File,
+}
+
+/// A private staging folder for one write, removed when dropped.
+pub struct Staging {
+    dir: PathBuf,
+    _guard: File,
+}
+
+impl Staging {
+    /// The staging folder (hive layout below it, files end in `.parquet.staged`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every staged file, as (absolute path, final relative path).
+    pub fn files(&self) -> Result<Vec<(PathBuf, String)>> {
+        let mut out = vec![];
+        walk(&self.dir, &mut |p| {
+            let name = p.to_string_lossy();
+            if let Some(stripped) = name.strip_suffix(STAGED_SUFFIX)
+                && let Ok(rel) = Path::new(stripped).strip_prefix(&self.dir)
+            {
+                out.push((p.to_path_buf(), rel_string(rel)));
+            }
+        })?;
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_file(self.dir.with_extension("lock"));
+    }
+}
+
+fn rel_string(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Calls `f` on every file below `dir` (depth first, no symlinks followed).
+pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(Error::io(dir))?;
+        let path = entry.path();
+        let ft = entry.file_type().map_err(Error::io(&path))?;
+        if ft.is_dir() {
+            walk(&path, f)?;
+        } else if ft.is_file() {
+            f(&path);
+        }
+    }
+    Ok(())
+}
+
+/// The journal of one commit in flight.
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    target_version: u64,
+    moved_in: Vec<String>,
+    moved_out: Vec<String>,
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        "_{}.{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    {
+        let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
+        f.write_all(bytes).map_err(Error::io(&tmp))?;
+        f.sync_all().map_err(Error::io(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+fn mkdirs(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(Error::io(dir))
+}
+
+/// Moves `from` to `to`, creating `to`'s folder.
+fn move_file(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        mkdirs(parent)?;
+    }
+    fs::rename(from, to).map_err(Error::io(from))
+}
+
+/// Removes empty folders from `dir` up to (not including) `stop`.
+fn prune_empty_dirs(mut dir: &Path, stop: &Path) {
+    while dir != stop && dir.starts_with(stop) {
+        if fs::remove_dir(dir).is_err() {
+            break;
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => break,
+        }
+    }
+}
+
+impl Store {
+    /// The store of the dataset at `base`.
+    pub fn new(base: impl Into<PathBuf>) -> Store {
+        Store { base: base.into() }
+    }
+
+    /// The dataset's base folder.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    fn meta(&self, sub: &str) -> PathBuf {
+        self.base.join(META_DIR).join(sub)
+    }
+
+    fn version_path(&self, version: u64) -> PathBuf {
+        self.meta("versions").join(format!("{version:020}.json"))
+    }
+
+    /// Where a file that a later commit replaced is kept until `vacuum`.
+    pub fn replaced_path(&self, rel: &str) -> PathBuf {
+        self.meta("replaced").join(format!("{rel}{REPLACED_SUFFIX}"))
+    }
+
+    /// The absolute path of a data file of the current version.
+    pub fn data_path(&self, rel: &str) -> PathBuf {
+        self.base.join(rel)
+    }
+
+    /// Where a file of any version is now: in the tree, or among the replaced files.
+    pub fn locate(&self, rel: &str) -> PathBuf {
+        let live = self.data_path(rel);
+        if live.exists() {
+            return live;
+        }
+        let kept = self.replaced_path(rel);
+        if kept.exists() { kept } else { live }
+    }
+
+    /// Whether a manifest exists at the base.
+    pub fn exists(&self) -> bool {
+        self.base.join(MANIFEST_FILE).is_file()
+    }
+
+    fn parse(&self, path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        let head: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Dataset {
+            path: self.base.clone(),
+            message: format!("{} is not valid JSON ({e}); `pqdm verify --repair` can rebuild it", path.display()),
+        })?;
+        let format = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if format > FORMAT_VERSION as u64 {
+            return Err(Error::Dataset {
+                path: self.base.clone(),
+                message: format!(
+                    "{} has format version {format}, newer than this pqdm reads ({FORMAT_VERSION}); upgrade pqdm",
+                    path.display()
+                ),
+            });
+        }
+        let manifest: Manifest = serde_json::from_value(head).map_err(|e| Error::Dataset {
+            path: self.base.clone(),
+            message: format!("{} does not hold a pqdm manifest: {e}", path.display()),
+        })?;
+        for f in &manifest.files {
+            let p = Path::new(&f.path);
+            if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                return Err(Error::Dataset {
+                    path: self.base.clone(),
+                    message: format!("{} lists a file outside the dataset: {}", path.display(), f.path),
+                });
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Loads the current manifest; `None` when the folder has none.
+    pub fn load_current(&self) -> Result<Option<Manifest>> {
+        let path = self.base.join(MANIFEST_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => self.parse(&path, &bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path)(e)),
+        }
+    }
+
+    /// Loads version `version` from the history.
+    pub fn load_version(&self, version: u64) -> Result<Manifest> {
+        let path = self.version_path(version);
+        match fs::read(&path) {
+            Ok(bytes) => self.parse(&path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Dataset {
+                path: self.base.clone(),
+                message: format!("version {version} is not kept (see `pqdm history`)"),
+            }),
+            Err(e) => Err(Error::io(&path)(e)),
+        }
+    }
+
+    /// The version numbers kept in the history, oldest first.
+    pub fn versions(&self) -> Result<Vec<u64>> {
+        let dir = self.meta("versions");
+        let mut out = vec![];
+        walk(&dir, &mut |p| {
+            if let Some(v) = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                out.push(v);
+            }
+        })?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Takes the commit lock (waiting for other writers), then finishes any commit a crashed
+    /// writer left half done.
+    pub fn lock(&self) -> Result<CommitLock> {
+        let dir = self.base.join(META_DIR);
+        mkdirs(&dir)?;
+        let path = dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        file.lock().map_err(Error::io(&path))?;
+        let lock = CommitLock { _file: file };
+        self.recover(&lock)?;
+        Ok(lock)
+    }
+
+    /// Finishes a commit a crashed writer left half done, if no writer holds the lock now.
+    /// Cheap when there is nothing to do (one folder listing); errors are left to writers.
+    pub fn try_recover(&self) {
+        let pending = fs::read_dir(self.meta("journal")).is_ok_and(|mut d| d.next().is_some());
+        if !pending {
+            return;
+        }
+        let path = self.base.join(META_DIR).join("lock");
+        let Ok(file) = OpenOptions::new().write(true).open(&path) else { return };
+        if file.try_lock().is_ok() {
+            let lock = CommitLock { _file: file };
+            if let Err(e) = self.recover(&lock) {
+                log::warn!("recovery of {} failed: {e}", self.base.display());
+            }
+        }
+    }
+
+    /// Creates a private staging folder for one write.
+    pub fn staging(&self, tx: &str) -> Result<Staging> {
+        let root = self.meta("staging");
+        mkdirs(&root)?;
+        let guard_path = root.join(format!("{tx}.lock"));
+        let guard = File::create(&guard_path).map_err(Error::io(&guard_path))?;
+        guard.lock().map_err(Error::io(&guard_path))?;
+        let dir = root.join(tx);
+        mkdirs(&dir)?;
+        Ok(Staging { dir, _guard: guard })
+    }
+
+    /// Rolls back or forward what crashed writers left (journals, staging folders).
+    fn recover(&self, _lock: &CommitLock) -> Result<()> {
+        let journal_dir = self.meta("journal");
+        let mut journals = vec![];
+        walk(&journal_dir, &mut |p| journals.push(p.to_path_buf()))?;
+        if !journals.is_empty() {
+            let current = self.load_current()?.map(|m| m.version).unwrap_or(0);
+            for path in journals {
+                let Ok(bytes) = fs::read(&path) else { continue };
+                let Ok(journal) = serde_json::from_slice::<Journal>(&bytes) else {
+                    let _ = fs::remove_file(&path);
+                    continue;
+                };
+                if current >= journal.target_version {
+                    log::warn!("recovery: finishing commit of version {}", journal.target_version);
+                    for rel in &journal.moved_out {
+                        let live = self.data_path(rel);
+                        if live.exists() {
+                            move_file(&live, &self.replaced_path(rel))?;
+                            if let Some(parent) = live.parent() {
+                                prune_empty_dirs(parent, &self.base);
+                            }
+                        }
+                    }
+                } else {
+                    log::warn!("recovery: rolling back uncommitted version {}", journal.target_version);
+                    for rel in &journal.moved_in {
+                        let live = self.data_path(rel);
+                        let _ = fs::remove_file(&live);
+                        if let Some(parent) = live.parent() {
+                            prune_empty_dirs(parent, &self.base);
+                        }
+                    }
+                    let _ = fs::remove_file(self.version_path(journal.target_version));
+                }
+                fs::remove_file(&path).map_err(Error::io(&path))?;
+            }
+        }
+        // Staging folders whose writer died (its guard lock is free) are removed.
+        let staging = self.meta("staging");
+        if let Ok(entries) = fs::read_dir(&staging) {
+            for entry in entries.flatten() {
+                let p = entry.path();
+                if p.extension().is_some_and(|e| e == "lock") {
+                    continue;
+                }
+                let guard = p.with_extension("lock");
+                let free = match File::open(&guard) {
+                    Ok(f) => f.try_lock().is_ok(),
+                    Err(_) => true,
+                };
+                if free {
+                    let _ = fs::remove_dir_all(&p);
+                    let _ = fs::remove_file(&guard);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits `next` (whose `version` must be the current version + 1): moves `staged`
+    /// files (absolute staged path, final relative path) into the tree, switches the manifest,
+    /// and moves the `replaced` files (relative paths) out of the tree.
+    pub fn commit(
+        &self,
+        _lock: &CommitLock,
+        next: &Manifest,
+        staged: &[(PathBuf, String)],
+        replaced: &[String],
+    ) -> Result<()> {
+        let journal_dir = self.meta("journal");
+        mkdirs(&journal_dir)?;
+        let journal_path = journal_dir.join(format!("{:020}.json", next.version));
+        let journal = Journal {
+            target_version: next.version,
+            moved_in: staged.iter().map(|(_, rel)| rel.clone()).collect(),
+            moved_out: replaced.to_vec(),
+        };
+        write_atomic(&journal_path, &serde_json::to_vec(&journal).expect("journal serialises"))?;
+        for (from, rel) in staged {
+            move_file(from, &self.data_path(rel))?;
+        }
+        let bytes = serde_json::to_vec_pretty(next).expect("manifest serialises");
+        mkdirs(&self.meta("versions"))?;
+        write_atomic(&self.version_path(next.version), &bytes)?;
+        write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
+        for rel in replaced {
+            let live = self.data_path(rel);
+            move_file(&live, &self.replaced_path(rel))?;
+            if let Some(parent) = live.parent() {
+                prune_empty_dirs(parent, &self.base);
+            }
+        }
+        fs::remove_file(&journal_path).map_err(Error::io(&journal_path))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! Operation ids, wall time and peak resident memory, for reports and log lines.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A new id unique across processes and time (`20261124T194501-4f2a9c1b`), tagging one
+/// operation's log lines and naming its data files.
+pub fn new_op_id() -> String {
+    let now = chrono::Utc::now();
+    let mut h = blake3::Hasher::new();
+    h.update(&now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let hex = h.finalize().to_hex();
+    format!("{}-{}", now.format("%Y%m%dT%H%M%S"), &hex[..8])
+}
+
+/// Peak resident memory of this process so far, in bytes (from `getrusage`).
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage writes into the struct we pass and nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return 0;
+    }
+    (usage.ru_maxrss.max(0) as u64) * 1024
+}
+
+/// Times one operation and logs its start and end under its id.
+pub struct OpTimer {
+    /// The operation's id.
+    pub op_id: String,
+    name: &'static str,
+    start: Instant,
+}
+
+impl OpTimer {
+    /// Starts timing operation `name` with a fresh id.
+    pub fn start(name: &'static str) -> OpTimer {
+        let op_id = new_op_id();
+        log::info!("[{op_id}] {name}: start");
+        OpTimer { op_id, name, start: Instant::now() }
+    }
+
+    /// Milliseconds since the start.
+    pub fn wall_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Logs the end with wall time and peak memory; returns (wall_ms, peak_rss_bytes).
+    pub fn finish(&self) -> (u64, u64) {
+        let (ms, rss) = (self.wall_ms(), peak_rss_bytes());
+        log::info!("[{}] {}: done in {ms} ms, peak RSS {} MiB", self.op_id, self.name, rss >> 20);
+        (ms, rss)
+    }
+}

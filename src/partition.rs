@@ -1,0 +1,124 @@
+//! Partition columns: the ones derived from the timestamp, and hive path segments (`k=v`).
+//!
+//! Values are written as plain text (`month=1/day=5`, as pyarrow, Polars and DuckDB write them)
+//! and percent-escaped, so any symbol (`BTC/USDT`, `a=b`, `..`) stays one path segment.
+
+use polars::prelude::*;
+
+use crate::schema::ColType;
+
+/// The value Hive-style writers use for a null partition value.
+pub const NULL_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// Partition columns pqdm derives from the timestamp column when they are asked for and absent.
+pub const DERIVED: &[&str] = &["year", "month", "day", "date", "hour"];
+
+/// Whether `name` is a partition column derived from the timestamp.
+pub fn is_derived(name: &str) -> bool {
+    DERIVED.contains(&name)
+}
+
+/// The dtype of a derived partition column (`year` i16, `month`/`day`/`hour` i8, `date` date).
+pub fn derived_type(name: &str) -> Option<ColType> {
+    Some(match name {
+        "year" => ColType::I16,
+        "month" | "day" | "hour" => ColType::I8,
+        "date" => ColType::Date,
+        _ => return None,
+    })
+}
+
+/// The expression deriving partition column `name` from the millisecond timestamp column `ts`.
+pub fn derive_expr(name: &str, ts: &str) -> Option<Expr> {
+    let t = col(ts).cast(DataType::Datetime(TimeUnit::Milliseconds, None));
+    let e = match name {
+        "year" => t.dt().year(),
+        "month" => t.dt().month(),
+        "day" => t.dt().day(),
+        "hour" => t.dt().hour(),
+        "date" => t.dt().date(),
+        _ => return None,
+    };
+    Some(e.cast(derived_type(name)?.dtype()).alias(name))
+}
+
+fn keep(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b',' | b'@')
+}
+
+/// Percent-escapes a partition value so it is one safe path segment (`BTC/USDT` → `BTC%2FUSDT`).
+/// A value of `.` or `..` is escaped whole, so no segment can climb out of the dataset.
+pub fn escape(value: &str) -> String {
+    if value == "." || value == ".." {
+        return value.bytes().map(|b| format!("%{b:02X}")).collect();
+    }
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if keep(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reverses [`escape`] (and any other percent-encoding); invalid sequences are kept as they are.
+pub fn unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len() + 0
+            && let Ok(v) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The text of one partition value as it appears in a path (before escaping); `None` for null.
+pub fn value_text(value: &AnyValue) -> Option<String> {
+    match value {
+        AnyValue::Null => None,
+        AnyValue::String(s) => Some(s.to_string()),
+        AnyValue::StringOwned(s) => Some(s.to_string()),
+        AnyValue::Date(days) => chrono::DateTime::from_timestamp(*days as i64 * 86_400, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The path segment `name=value` for one partition value.
+pub fn segment(name: &str, value: Option<&str>) -> String {
+    match value {
+        Some(v) if !v.is_empty() => format!("{}={}", escape(name), escape(v)),
+        _ => format!("{}={NULL_VALUE}", escape(name)),
+    }
+}
+
+/// The partition values in a relative path (`exchange=X/symbol=Y/f.parquet`), unescaped;
+/// `None` stands for the null partition.
+pub fn parse_path(rel: &str) -> Vec<(String, Option<String>)> {
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    parts.pop();
+    parts
+        .into_iter()
+        .filter_map(|seg| seg.split_once('='))
+        .map(|(k, v)| {
+            let value = if v == NULL_VALUE || v.is_empty() { None } else { Some(unescape(v)) };
+            (unescape(k), value)
+        })
+        .collect()
+}
+
+/// The partition folder of a relative file path (everything before the file name).
+pub fn dir_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}

@@ -1,0 +1,252 @@
+//! Input files for ingest: CSV (header sniffed), CSV inside `.zip` (Binance archives),
+//! `.csv.gz`, Parquet, and folders of them; Binance file names give symbol and timeframe.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::schema::Kind;
+
+/// Default limit on the bytes one archive entry may inflate to (`PQDM_MAX_UNZIP_BYTES`).
+pub const DEFAULT_MAX_UNZIP_BYTES: u64 = 8 << 30;
+
+/// Timeframes that Binance file names carry.
+const TIMEFRAMES: &[&str] = &[
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo",
+];
+
+/// What a Binance archive name says (`BTCUSDT-1m-2024-01-05.zip`, `ETHUSDT-aggTrades-2024-01.zip`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameHints {
+    /// The symbol (`BTCUSDT`).
+    pub symbol: Option<String>,
+    /// The candle timeframe (`1m`).
+    pub timeframe: Option<String>,
+    /// The kind the name implies (`klines`, `aggtrades`, `trades`, `futures`).
+    pub kind: Option<String>,
+}
+
+impl NameHints {
+    /// Reads the hints from a file name; names that are not Binance's give none.
+    pub fn from_path(path: &Path) -> NameHints {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let stem = name.split('.').next().unwrap_or_default();
+        let parts: Vec<&str> = stem.split('-').collect();
+        if parts.len() < 3 || parts[0].is_empty() || !parts[0].chars().all(|c| c.is_ascii_alphanumeric()) {
+            return NameHints::default();
+        }
+        let symbol = Some(parts[0].to_string());
+        match parts[1] {
+            tf if TIMEFRAMES.contains(&tf) => {
+                NameHints { symbol, timeframe: Some(tf.to_string()), kind: Some("klines".into()) }
+            }
+            "aggTrades" => NameHints { symbol, kind: Some("aggtrades".into()), ..Default::default() },
+            "trades" => NameHints { symbol, kind: Some("trades".into()), ..Default::default() },
+            "fundingRate" => NameHints { symbol, kind: Some("futures".into()), ..Default::default() },
+            _ => NameHints::default(),
+        }
+    }
+
+    /// The constants these hints give (`symbol`, `timeframe`, and `exchange` = BINANCE).
+    pub fn constants(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(s) = &self.symbol {
+            out.insert("symbol".into(), s.clone());
+            out.insert("exchange".into(), "BINANCE".into());
+        }
+        if let Some(t) = &self.timeframe {
+            out.insert("timeframe".into(), t.clone());
+        }
+        out
+    }
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+fn supported(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    [".csv", ".csv.gz", ".zip", ".parquet", ".pq"].iter().any(|s| name.ends_with(s))
+}
+
+/// Expands folders into the supported files below them (sorted; hidden names skipped).
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(Error::io(p))?;
+        if meta.is_dir() {
+            let mut found = vec![];
+            collect_dir(p, &mut found)?;
+            found.sort();
+            out.extend(found);
+        } else if supported(p) {
+            out.push(p.clone());
+        } else {
+            return Err(Error::Input {
+                path: p.clone(),
+                message: "unsupported input (expected .csv, .csv.gz, .zip or .parquet)".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+        let path = entry.map_err(Error::io(dir))?.path();
+        if is_hidden(&path) {
+            continue;
+        }
+        if path.is_dir() {
+            collect_dir(&path, out)?;
+        } else if supported(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Opens one input as a `LazyFrame` with the kind's column names where the file has no header.
+/// Archives are inflated into `tmp` first.
+pub fn read(path: &Path, kind: &Kind, tmp: &Path) -> Result<LazyFrame> {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+        return read_parquet(path);
+    }
+    let csv = if lower.ends_with(".zip") {
+        unzip_single_csv(path, tmp)?
+    } else if lower.ends_with(".gz") {
+        gunzip(path, tmp)?
+    } else {
+        path.to_path_buf()
+    };
+    read_csv(&csv, path, kind)
+}
+
+fn read_parquet(path: &Path) -> Result<LazyFrame> {
+    let mut file = File::open(path).map_err(Error::io(path))?;
+    polars_parquet::read::read_metadata(&mut file).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("not a readable Parquet file: {e}"),
+    })?;
+    LazyFrame::scan_parquet(
+        PlRefPath::try_from_path(path).map_err(Error::polars("path"))?,
+        ScanArgsParquet {
+            hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+            ..Default::default()
+        },
+    )
+    .map_err(Error::polars(format!("{}: open Parquet", path.display())))
+}
+
+fn max_unzip_bytes() -> u64 {
+    std::env::var("PQDM_MAX_UNZIP_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_UNZIP_BYTES)
+}
+
+/// Copies at most `limit` bytes; more is an error (a zip or gzip bomb guard).
+fn copy_limited(reader: &mut dyn Read, out: &Path, limit: u64, origin: &Path) -> Result<()> {
+    let mut file = File::create(out).map_err(Error::io(out))?;
+    let copied = std::io::copy(&mut reader.take(limit + 1), &mut file).map_err(|e| Error::Input {
+        path: origin.to_path_buf(),
+        message: format!("cannot decompress: {e}"),
+    })?;
+    if copied > limit {
+        return Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: format!("inflates past {limit} bytes (PQDM_MAX_UNZIP_BYTES); refused as a possible zip bomb"),
+        });
+    }
+    file.flush().map_err(Error::io(out))
+}
+
+fn unzip_single_csv(path: &Path, tmp: &Path) -> Result<PathBuf> {
+    let bad = |message: String| Error::Input { path: path.to_path_buf(), message };
+    let file = File::open(path).map_err(Error::io(path))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
+    let csvs: Vec<usize> = (0..archive.len())
+        .filter(|i| archive.name_for_index(*i).is_some_and(|n| n.to_ascii_lowercase().ends_with(".csv")))
+        .collect();
+    let index = match csvs.as_slice() {
+        [one] => *one,
+        [] => return Err(bad("the archive holds no CSV file".into())),
+        many => return Err(bad(format!("the archive holds {} CSV files; expected one", many.len()))),
+    };
+    let mut entry = archive.by_index(index).map_err(|e| bad(format!("cannot read entry: {e}")))?;
+    let limit = max_unzip_bytes();
+    if entry.size() > limit {
+        return Err(bad(format!(
+            "entry {} declares {} bytes, past the {limit}-byte limit (PQDM_MAX_UNZIP_BYTES); refused as a possible zip bomb",
+            entry.name(),
+            entry.size()
+        )));
+    }
+    let out = tmp.join(format!("{}.csv", blake3::hash(path.to_string_lossy().as_bytes()).to_hex()));
+    copy_limited(&mut entry, &out, limit, path)?;
+    Ok(out)
+}
+
+fn gunzip(path: &Path, tmp: &Path) -> Result<PathBuf> {
+    let file = File::open(path).map_err(Error::io(path))?;
+    let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+    let out = tmp.join(format!("{}.csv", blake3::hash(path.to_string_lossy().as_bytes()).to_hex()));
+    copy_limited(&mut decoder, &out, max_unzip_bytes(), path)?;
+    Ok(out)
+}
+
+/// Whether the first line of a CSV is a header: its first field is not a number.
+fn has_header(csv: &Path, origin: &Path) -> Result<bool> {
+    let file = File::open(csv).map_err(Error::io(csv))?;
+    let mut line = String::new();
+    BufReader::new(file).read_line(&mut line).map_err(Error::io(origin))?;
+    if line.trim().is_empty() {
+        return Err(Error::Input { path: origin.to_path_buf(), message: "empty file".into() });
+    }
+    let first = line.split(',').next().unwrap_or_default().trim().trim_matches('"');
+    Ok(first.parse::<f64>().is_err())
+}
+
+fn read_csv(csv: &Path, origin: &Path, kind: &Kind) -> Result<LazyFrame> {
+    let header = has_header(csv, origin)?;
+    let lf = LazyCsvReader::new(PlRefPath::try_from_path(csv).map_err(Error::polars("path"))?)
+        .with_has_header(header)
+        .with_infer_schema_length(Some(10_000))
+        .finish()
+        .map_err(Error::polars(format!("{}: open CSV", origin.display())))?;
+    if header {
+        return Ok(lf);
+    }
+    if kind.positional.is_empty() {
+        return Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: format!("CSV without a header row, and kind `{}` has no positional layout", kind.name),
+        });
+    }
+    let mut lf = lf;
+    let schema = lf.collect_schema().map_err(Error::polars(format!("{}: read CSV", origin.display())))?;
+    if schema.len() > kind.positional.len() {
+        return Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: format!(
+                "{} columns in a headerless CSV; kind `{}` expects at most {} ({})",
+                schema.len(),
+                kind.name,
+                kind.positional.len(),
+                kind.positional.join(",")
+            ),
+        });
+    }
+    let exprs: Vec<Expr> = schema
+        .iter_names()
+        .zip(&kind.positional)
+        .filter(|(_, to)| to.as_str() != "ignore")
+        .map(|(from, to)| col(from.clone()).alias(to.as_str()))
+        .collect();
+    Ok(lf.select(exprs))
+}

@@ -1,0 +1,150 @@
+//! Timestamp normalisation: every stored timestamp is Int64 milliseconds since the epoch, UTC.
+//!
+//! Integers and floats are normalised per value by magnitude (below 1e11 seconds, below 1e14
+//! milliseconds, below 1e17 microseconds, otherwise nanoseconds), so one column may mix units
+//! (Binance spot files switched from ms to µs on 2025-01-01). Datetime and Date columns and
+//! ISO-8601 strings are converted too. All of it is Polars expressions, no row loops.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use polars::prelude::*;
+
+/// Below this magnitude a value is in seconds.
+const SECONDS_BELOW: f64 = 1e11;
+/// Below this magnitude a value is in milliseconds.
+const MILLIS_BELOW: f64 = 1e14;
+/// Below this magnitude a value is in microseconds (above, nanoseconds).
+const MICROS_BELOW: f64 = 1e17;
+
+/// Normalises an integer expression (any unit) to milliseconds.
+fn from_integer(e: Expr) -> Expr {
+    let v = e.cast(DataType::Int64);
+    let a = v.clone().abs();
+    when(a.clone().lt(lit(SECONDS_BELOW as i64)))
+        .then(v.clone() * lit(1000i64))
+        .when(a.clone().lt(lit(MILLIS_BELOW as i64)))
+        .then(v.clone())
+        .when(a.lt(lit(MICROS_BELOW as i64)))
+        .then(v.clone().floor_div(lit(1000i64)))
+        .otherwise(v.floor_div(lit(1_000_000i64)))
+}
+
+/// Normalises a float expression (any unit, fractions allowed) to milliseconds.
+fn from_float(e: Expr) -> Expr {
+    let v = e.cast(DataType::Float64);
+    let a = v.clone().abs();
+    when(a.clone().lt(lit(SECONDS_BELOW)))
+        .then((v.clone() * lit(1000.0)).round(0, RoundMode::HalfToEven))
+        .when(a.clone().lt(lit(MILLIS_BELOW)))
+        .then(v.clone().round(0, RoundMode::HalfToEven))
+        .when(a.lt(lit(MICROS_BELOW)))
+        .then((v.clone() / lit(1000.0)).floor())
+        .otherwise((v / lit(1_000_000.0)).floor())
+        .cast(DataType::Int64)
+}
+
+fn strptime(format: &str) -> StrptimeOptions {
+    StrptimeOptions { format: Some(format.into()), strict: false, exact: true, cache: true }
+}
+
+/// Parses ISO-8601 strings (`2025-01-01`, `2025-01-01 00:00`, `2025-01-01T00:00:00.123Z`,
+/// `...+02:00`) and numeric strings to milliseconds; anything else becomes null.
+fn from_string(e: Expr) -> Expr {
+    let s = e.str().strip_chars(lit(" "));
+    // Unify the separators and the `Z` suffix so that a few formats cover ISO-8601.
+    let iso = s
+        .clone()
+        .str()
+        .replace(lit(" "), lit("T"), true)
+        .str()
+        .replace(lit(r"[zZ]$"), lit("+00:00"), false);
+    let with_offset = iso
+        .clone()
+        .str()
+        .to_datetime(Some(TimeUnit::Milliseconds), None, strptime("%Y-%m-%dT%H:%M:%S%.f%:z"), lit("raise"))
+        .dt()
+        .timestamp(TimeUnit::Milliseconds);
+    let naive = |fmt: &str| {
+        iso.clone()
+            .str()
+            .to_datetime(Some(TimeUnit::Milliseconds), None, strptime(fmt), lit("raise"))
+            .dt()
+            .timestamp(TimeUnit::Milliseconds)
+    };
+    let date_only = s
+        .clone()
+        .str()
+        .to_date(strptime("%Y-%m-%d"))
+        .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
+        .dt()
+        .timestamp(TimeUnit::Milliseconds);
+    let integer = from_integer(s.clone().cast(DataType::Int64));
+    let float = from_float(s.cast(DataType::Float64));
+    coalesce(&[
+        integer,
+        float,
+        with_offset,
+        naive("%Y-%m-%dT%H:%M:%S%.f"),
+        naive("%Y-%m-%dT%H:%M"),
+        date_only,
+    ])
+}
+
+/// The expression that turns `e` (of dtype `src`) into Int64 milliseconds since the epoch.
+/// Values that cannot be read as a timestamp become null.
+pub fn normalize_expr(e: Expr, src: &DataType) -> Expr {
+    match src {
+        DataType::Datetime(_, _) => e.dt().timestamp(TimeUnit::Milliseconds),
+        DataType::Date => e
+            .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
+            .dt()
+            .timestamp(TimeUnit::Milliseconds),
+        DataType::String => from_string(e),
+        DataType::Float32 | DataType::Float64 => from_float(e),
+        DataType::Null => e.cast(DataType::Int64),
+        _ => from_integer(e),
+    }
+}
+
+/// Parses one timestamp written by a user (`2024-01-05`, `2024-01-05T10:00:00Z`, `2024-01-05 10:00`,
+/// or a number in any unit) into milliseconds since the epoch, UTC.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return Some(normalize_value(n));
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Some(d.timestamp_millis());
+    }
+    let iso = t.replacen(' ', "T", 1);
+    let iso = iso.strip_suffix(['Z', 'z']).unwrap_or(&iso);
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(iso, fmt) {
+            return Some(d.and_utc().timestamp_millis());
+        }
+    }
+    NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis())
+}
+
+/// Normalises one integer timestamp of any unit to milliseconds (the rule of [`normalize_expr`]).
+pub fn normalize_value(v: i64) -> i64 {
+    let a = v.unsigned_abs() as f64;
+    if a < SECONDS_BELOW {
+        v * 1000
+    } else if a < MILLIS_BELOW {
+        v
+    } else if a < MICROS_BELOW {
+        v.div_euclid(1000)
+    } else {
+        v.div_euclid(1_000_000)
+    }
+}
+
+/// Formats milliseconds since the epoch as ISO-8601 UTC (`2024-01-05T00:00:00.000Z`).
+pub fn format_millis(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}

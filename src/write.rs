@@ -1,0 +1,507 @@
+//! Partitioned writes: cast → derive partition columns → Polars' partitioned sink into a
+//! private staging folder → per-file stats → merge with the current version under the commit
+//! lock (upsert / append / overwrite / error) → atomic commit.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cast::{CastOptions, cast_to_kind};
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::footer;
+use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX, Staging};
+use crate::metrics::OpTimer;
+use crate::options::{Compression, FileLayout, WriteMode};
+use crate::partition;
+use crate::schema::ColType;
+
+/// Called once for every data file a write committed.
+pub type FileCallback = Arc<dyn Fn(&FileEntry) + Send + Sync>;
+
+/// Options of one write.
+#[derive(Clone, Default)]
+pub struct WriteOptions {
+    /// What to do with data already in touched partitions; `None`: upsert for keyed kinds, else append.
+    pub mode: Option<WriteMode>,
+    /// Compression; `None`: the dataset's setting.
+    pub compression: Option<Compression>,
+    /// File and row-group sizes; `max_rows_per_file` 0 means the dataset's setting.
+    pub layout: FileLayout,
+    /// Key-value metadata written into every file footer and the manifest.
+    pub metadata: BTreeMap<String, String>,
+    /// Turn uncastable values into nulls (counted in the report) instead of failing.
+    pub lenient: bool,
+    /// Values for identity columns the input lacks (`exchange`, `symbol`, `timeframe`).
+    pub constants: BTreeMap<String, String>,
+    /// Names the input in error messages.
+    pub source_name: Option<String>,
+    /// Called for every file the write committed.
+    pub on_file: Option<FileCallback>,
+}
+
+/// One input of a write: a frame and what names it in errors.
+#[derive(Clone)]
+pub struct Input {
+    /// The rows, in any column naming and dtypes the kind can cast.
+    pub frame: LazyFrame,
+    /// Names the input in errors (its file path).
+    pub source_name: String,
+    /// Values for identity columns this input lacks (from its file name); options override them.
+    pub constants: BTreeMap<String, String>,
+}
+
+/// After a failed write, finds the first input that cannot be read and names it in the error.
+fn blame_input(inputs: &[Input], err: Error) -> Error {
+    if inputs.len() < 2 && inputs.first().is_none_or(|i| i.source_name == "frame") {
+        return err;
+    }
+    for input in inputs {
+        if let Err(e) = input.frame.clone().select([len()]).collect() {
+            return Error::Input { path: PathBuf::from(&input.source_name), message: e.to_string() };
+        }
+    }
+    err
+}
+
+/// One file a write committed.
+#[derive(Clone, Debug, Serialize)]
+pub struct WrittenFile {
+    /// Path relative to the dataset base.
+    pub path: String,
+    /// Partition values.
+    pub partition: BTreeMap<String, Option<String>>,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WriteReport {
+    /// The operation id (also in the log lines and the manifest).
+    pub op_id: String,
+    /// The version the write committed (unchanged if it wrote nothing).
+    pub version: u64,
+    /// Write mode used.
+    pub mode: String,
+    /// Rows in the written input (after in-input deduplication for upserts).
+    pub rows_written: u64,
+    /// Stored rows replaced (upsert: same key; overwrite: whole partitions).
+    pub rows_replaced: u64,
+    /// Stored files the commit replaced.
+    pub files_replaced: u64,
+    /// Files the commit added.
+    pub files: Vec<WrittenFile>,
+    /// Per column, values lenient mode turned into nulls.
+    pub nulled: BTreeMap<String, u64>,
+    /// Wall time of the write in milliseconds.
+    pub wall_ms: u64,
+    /// Peak resident memory of the process, in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// The Parquet writer options for `compression`, `row_group_size` and `metadata`.
+pub fn parquet_options(
+    compression: Compression,
+    row_group_size: usize,
+    metadata: &BTreeMap<String, String>,
+) -> Arc<ParquetWriteOptions> {
+    let kv: Vec<(String, String)> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Arc::new(ParquetWriteOptions {
+        compression: compression.to_polars(),
+        statistics: StatisticsOptions::default(),
+        row_group_size: Some(row_group_size),
+        data_page_size: None,
+        key_value_metadata: if kv.is_empty() { None } else { Some(KeyValueMetadata::from_static(kv)) },
+        arrow_schema: None,
+        compat_level: None,
+    })
+}
+
+/// The hive folder (`k=v/k=v`) of one partition-key row.
+fn hive_dir(keys: &DataFrame) -> String {
+    keys.columns()
+        .iter()
+        .map(|c| {
+            let v = c.get(0).ok().and_then(|v| partition::value_text(&v));
+            partition::segment(c.name(), v.as_deref())
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Sinks `lf` into `staging` partitioned by `keys`, one file name per write (`part-<op>-<n>`).
+fn sink_partitioned(
+    lf: LazyFrame,
+    staging: &Staging,
+    keys: &[String],
+    op_id: &str,
+    max_rows_per_file: usize,
+    options: Arc<ParquetWriteOptions>,
+) -> Result<()> {
+    let op = op_id.to_string();
+    let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
+        let dir = hive_dir(&args.partition_keys);
+        let name = format!("part-{op}-{:05}.parquet{STAGED_SUFFIX}", args.index_in_partition);
+        Ok(FileProviderReturn::Path(if dir.is_empty() { name } else { format!("{dir}/{name}") }))
+    };
+    let base = PlRefPath::try_from_path(staging.dir()).map_err(Error::polars("staging path"))?;
+    let dest = SinkDestination::Partitioned {
+        base_path: base,
+        file_path_provider: Some(FileProviderType::Function(PlanCallback::new(provider))),
+        partition_strategy: PartitionStrategy::Keyed {
+            keys: keys.iter().map(|k| col(k.as_str())).collect(),
+            include_keys: false,
+            keys_pre_grouped: false,
+        },
+        max_rows_per_file: max_rows_per_file as IdxSize,
+        approximate_bytes_per_file: 0,
+    };
+    let args = UnifiedSinkArgs { mkdir: true, maintain_order: false, ..Default::default() };
+    lf.sink(dest, FileWriteFormat::Parquet(options), args)
+        .map_err(Error::polars("plan the partitioned write"))?
+        .collect_with_engine(Engine::Streaming)
+        .map_err(Error::polars("write partitions"))?;
+    Ok(())
+}
+
+/// Sinks `lf` into one file.
+fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) -> Result<()> {
+    let target = SinkTarget::Path(PlRefPath::try_from_path(path).map_err(Error::polars("path"))?);
+    let args = UnifiedSinkArgs { mkdir: true, ..Default::default() };
+    lf.sink(SinkDestination::File { target }, FileWriteFormat::Parquet(options), args)
+        .map_err(Error::polars("plan the file write"))?
+        .collect_with_engine(Engine::Streaming)
+        .map_err(Error::polars(format!("write {}", path.display())))?;
+    Ok(())
+}
+
+/// Builds the manifest entry of a file about to be committed at `rel` (stats from its footer).
+pub fn file_entry(path: &Path, rel: &str, ts_column: &str, version: u64) -> Result<FileEntry> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let info = footer::read_footer(path, Some(ts_column))?;
+    Ok(FileEntry {
+        path: rel.to_string(),
+        partition: partition::parse_path(rel).into_iter().collect(),
+        rows: info.rows,
+        bytes: bytes.len() as u64,
+        min_timestamp: info.min,
+        max_timestamp: info.max,
+        checksum: blake3::hash(&bytes).to_hex().to_string(),
+        added_in: version,
+    })
+}
+
+/// Scans data files (no hive columns) with the file path in `__file`.
+fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame> {
+    let list: Vec<PlRefPath> = paths
+        .iter()
+        .map(|p| PlRefPath::try_from_path(p))
+        .collect::<PolarsResult<_>>()
+        .map_err(Error::polars("paths"))?;
+    LazyFrame::scan_parquet_files(
+        list.into(),
+        ScanArgsParquet {
+            hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+            include_file_paths: with_path.then(|| "__file".into()),
+            allow_missing_columns: true,
+            ..Default::default()
+        },
+    )
+    .map_err(Error::polars("scan data files"))
+}
+
+/// The staged files and replaced files one write contributes to a commit.
+struct Merge {
+    staged: Vec<(PathBuf, String)>,
+    replaced: Vec<String>,
+    rows_replaced: u64,
+}
+
+impl Dataset {
+    /// Writes `lf` into the dataset and commits a new version.
+    ///
+    /// The frame is cast to the dataset's kind (aliases, dtypes, timestamps in ms), derived
+    /// partition columns are added, and Polars' streaming partitioned sink writes the files.
+    ///
+    /// ```no_run
+    /// use polars::prelude::*;
+    /// use pqdm::{Dataset, WriteOptions};
+    /// let ds = Dataset::open("data/klines")?;
+    /// let lf = df!("open_time" => [1_704_067_200_000i64], "open" => [1.0], "high" => [1.0],
+    ///              "low" => [1.0], "close" => [1.0], "volume" => [3.0],
+    ///              "symbol" => ["BTCUSDT"], "exchange" => ["BINANCE"], "timeframe" => ["1m"])?.lazy();
+    /// let report = ds.write(lf, &WriteOptions::default())?;
+    /// println!("version {} with {} new files", report.version, report.files.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(&self, lf: LazyFrame, opts: &WriteOptions) -> Result<WriteReport> {
+        let source_name = opts.source_name.clone().unwrap_or_else(|| "frame".into());
+        self.write_inputs(vec![Input { frame: lf, source_name, constants: BTreeMap::new() }], opts)
+    }
+
+    /// Writes several inputs (each cast on its own, with its own constants) as one commit:
+    /// all of them land, or none does.
+    pub fn write_inputs(&self, inputs: Vec<Input>, opts: &WriteOptions) -> Result<WriteReport> {
+        let timer = OpTimer::start("write");
+        let manifest = self.manifest();
+        let kind = &manifest.kind_spec;
+        let mode = opts.mode.unwrap_or(if kind.key.is_empty() { WriteMode::Append } else { WriteMode::Upsert });
+        if mode == WriteMode::Upsert && kind.key.is_empty() {
+            return Err(Error::Options(format!(
+                "mode `upsert` needs a natural key, and kind `{}` has none (use append or overwrite)",
+                kind.name
+            )));
+        }
+        let mut layout = opts.layout;
+        if layout.max_rows_per_file == 0 {
+            layout.max_rows_per_file = manifest.settings.max_rows_per_file as usize;
+        }
+        let row_group_size = layout.resolve()?;
+        let compression = match opts.compression {
+            Some(c) => c,
+            None => manifest.settings.compression.parse()?,
+        };
+        let mut metadata = manifest.metadata.clone();
+        metadata.extend(opts.metadata.clone());
+        let pq = parquet_options(compression, row_group_size, &metadata);
+
+        let mut frames = Vec::with_capacity(inputs.len());
+        let mut nulled: BTreeMap<String, u64> = BTreeMap::new();
+        for input in &inputs {
+            let mut constants = input.constants.clone();
+            constants.extend(opts.constants.clone());
+            let cast = cast_to_kind(
+                input.frame.clone(),
+                kind,
+                &CastOptions { source_name: input.source_name.clone(), lenient: opts.lenient, constants },
+            )?;
+            for (k, n) in cast.nulled {
+                *nulled.entry(k).or_default() += n;
+            }
+            frames.push(cast.frame);
+        }
+        let cast_frame = match frames.len() {
+            0 => return Err(Error::Options("nothing to write: no inputs".into())),
+            1 => frames.pop().unwrap_or_default(),
+            _ => concat(frames, UnionArgs { parallel: true, rechunk: false, ..Default::default() })
+                .map_err(Error::polars("combine inputs (do they share columns?)"))?,
+        };
+        let part_cols: Vec<String> = manifest.partition_columns.iter().map(|f| f.name.clone()).collect();
+        let mut frame = cast_frame;
+        let present = frame.collect_schema().map_err(Error::polars("cast schema"))?;
+        let derived: Vec<Expr> = part_cols
+            .iter()
+            .filter(|p| !present.contains(p))
+            .filter_map(|p| partition::derive_expr(p, &kind.timestamp_column))
+            .collect();
+        if !derived.is_empty() {
+            frame = frame.with_columns(derived);
+        }
+        let typed: Vec<Expr> = manifest
+            .partition_columns
+            .iter()
+            .map(|f| col(f.name.as_str()).cast(f.dtype.dtype()))
+            .collect();
+        frame = frame.with_columns(typed);
+        if mode == WriteMode::Upsert {
+            let key: Vec<Expr> = kind.key.iter().map(|k| col(k.as_str())).collect();
+            frame = frame.unique_stable_generic(Some(key), UniqueKeepStrategy::Last);
+        }
+        let data_schema = {
+            let s = frame.collect_schema().map_err(Error::polars("write schema"))?;
+            s.iter()
+                .filter(|(n, _)| !part_cols.iter().any(|p| p == n.as_str()))
+                .map(|(n, dt)| Field {
+                    name: n.to_string(),
+                    dtype: ColType::from_dtype(dt).unwrap_or(ColType::Str),
+                })
+                .collect::<Vec<_>>()
+        };
+
+        let staging = self.store().staging(&timer.op_id)?;
+        if let Err(e) = sink_partitioned(frame, &staging, &part_cols, &timer.op_id, layout.max_rows_per_file, pq.clone()) {
+            return Err(blame_input(&inputs, e));
+        }
+        let staged = staging.files()?;
+        let ts = kind.timestamp_column.clone();
+        let mut entries: Vec<FileEntry> = staged
+            .par_iter()
+            .map(|(path, rel)| file_entry(path, rel, &ts, 0))
+            .collect::<Result<_>>()?;
+        let rows_written: u64 = entries.iter().map(|e| e.rows).sum();
+        let mut report = WriteReport {
+            op_id: timer.op_id.clone(),
+            mode: mode.to_string(),
+            rows_written,
+            nulled,
+            ..Default::default()
+        };
+        if rows_written == 0 {
+            report.version = manifest.version;
+            (report.wall_ms, report.peak_rss_bytes) = timer.finish();
+            return Ok(report);
+        }
+
+        let lock = self.store().lock()?;
+        let current = self.store().load_current()?.ok_or_else(|| Error::Dataset {
+            path: self.base().to_path_buf(),
+            message: "the manifest disappeared during the write".into(),
+        })?;
+        let version = current.version + 1;
+        let merge = self.merge(&current, mode, &staging, &staged, &entries, &kind.key, &part_cols, &pq, &timer.op_id)?;
+        let mut staged_all = staged.clone();
+        for (path, rel) in &merge.staged {
+            entries.push(file_entry(path, rel, &ts, version)?);
+            staged_all.push((path.clone(), rel.clone()));
+        }
+        for e in entries.iter_mut() {
+            e.added_in = version;
+        }
+        let replaced: BTreeSet<&str> = merge.replaced.iter().map(String::as_str).collect();
+        let mut next = current.clone();
+        next.version = version;
+        next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        next.base_dir = self.base().display().to_string();
+        next.files.retain(|f| !replaced.contains(f.path.as_str()));
+        next.files.extend(entries.iter().filter(|e| e.rows > 0).cloned());
+        next.files.sort_by(|a, b| a.path.cmp(&b.path));
+        next.metadata = metadata;
+        for f in data_schema {
+            if !next.schema.iter().any(|s| s.name == f.name) {
+                next.schema.push(f);
+            }
+        }
+        next.operation = Operation {
+            name: "write".into(),
+            mode: Some(mode.to_string()),
+            op_id: timer.op_id.clone(),
+            rows_added: rows_written,
+            rows_removed: merge.rows_replaced,
+            files_added: entries.len() as u64,
+            files_removed: merge.replaced.len() as u64,
+        };
+        next.refresh_summary();
+        let empty: Vec<(PathBuf, String)> = staged_all
+            .iter()
+            .filter(|(_, rel)| entries.iter().any(|e| &e.path == rel && e.rows == 0))
+            .cloned()
+            .collect();
+        staged_all.retain(|s| !empty.contains(s));
+        self.store().commit(&lock, &next, &staged_all, &merge.replaced)?;
+        drop(lock);
+        self.set_manifest(next);
+
+        report.version = version;
+        report.rows_replaced = merge.rows_replaced;
+        report.files_replaced = merge.replaced.len() as u64;
+        report.files = entries
+            .iter()
+            .filter(|e| e.rows > 0)
+            .map(|e| WrittenFile { path: e.path.clone(), partition: e.partition.clone(), rows: e.rows, bytes: e.bytes })
+            .collect();
+        if let Some(cb) = &opts.on_file {
+            for e in entries.iter().filter(|e| e.rows > 0) {
+                cb(e);
+            }
+        }
+        (report.wall_ms, report.peak_rss_bytes) = timer.finish();
+        Ok(report)
+    }
+
+    /// Decides, under the commit lock, what the staged files replace in `current`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge(
+        &self,
+        current: &Manifest,
+        mode: WriteMode,
+        staging: &Staging,
+        staged: &[(PathBuf, String)],
+        entries: &[FileEntry],
+        key: &[String],
+        part_cols: &[String],
+        pq: &Arc<ParquetWriteOptions>,
+        op_id: &str,
+    ) -> Result<Merge> {
+        let mut merge = Merge { staged: vec![], replaced: vec![], rows_replaced: 0 };
+        if mode == WriteMode::Append {
+            return Ok(merge);
+        }
+        let touched: BTreeSet<&str> = staged.iter().map(|(_, rel)| partition::dir_of(rel)).collect();
+        let mut existing: BTreeMap<&str, Vec<&FileEntry>> = BTreeMap::new();
+        for f in &current.files {
+            let dir = partition::dir_of(&f.path);
+            if touched.contains(dir) {
+                existing.entry(dir).or_default().push(f);
+            }
+        }
+        match mode {
+            WriteMode::Append => {}
+            WriteMode::Error => {
+                if let Some(dir) = existing.keys().next() {
+                    return Err(Error::PartitionExists { partition: dir.to_string() });
+                }
+            }
+            WriteMode::Overwrite => {
+                for files in existing.values() {
+                    for f in files {
+                        merge.replaced.push(f.path.clone());
+                        merge.rows_replaced += f.rows;
+                    }
+                }
+            }
+            WriteMode::Upsert => {
+                let key_cols: Vec<Expr> =
+                    key.iter().filter(|k| !part_cols.contains(k)).map(|k| col(k.as_str())).collect();
+                let mut counter = 0usize;
+                for (dir, files) in &existing {
+                    let new_paths: Vec<PathBuf> = staged
+                        .iter()
+                        .zip(entries)
+                        .filter(|((_, rel), _)| partition::dir_of(rel) == *dir)
+                        .map(|((p, _), _)| p.clone())
+                        .collect();
+                    let new_keys = scan_files(&new_paths, false)?.select(key_cols.clone());
+                    let old_paths: Vec<PathBuf> = files.iter().map(|f| self.store().data_path(&f.path)).collect();
+                    let conflicts = scan_files(&old_paths, true)?
+                        .join(new_keys.clone(), key_cols.clone(), key_cols.clone(), JoinArgs::new(JoinType::Semi))
+                        .group_by([col("__file")])
+                        .agg([len().alias("n")])
+                        .collect()
+                        .map_err(Error::polars(format!("upsert: find replaced keys in {dir}")))?;
+                    let names = conflicts.column("__file").map_err(Error::polars("upsert"))?.str().map_err(Error::polars("upsert"))?.clone();
+                    let counts = conflicts.column("n").map_err(Error::polars("upsert"))?.cast(&DataType::UInt64).map_err(Error::polars("upsert"))?;
+                    let counts = counts.u64().map_err(Error::polars("upsert"))?.clone();
+                    for (name, n) in names.into_iter().zip(counts.into_iter()) {
+                        let (Some(name), Some(n)) = (name, n) else { continue };
+                        let Some(old) = files.iter().zip(&old_paths).find(|(_, p)| p.to_string_lossy() == name) else {
+                            continue;
+                        };
+                        merge.replaced.push(old.0.path.clone());
+                        merge.rows_replaced += n;
+                        if n < old.0.rows {
+                            let rel = format!("{dir}/part-{op_id}-r{counter:05}.parquet");
+                            counter += 1;
+                            let dest = staging.dir().join(format!("{rel}{STAGED_SUFFIX}"));
+                            let kept = scan_files(std::slice::from_ref(old.1), false)?.join(
+                                new_keys.clone(),
+                                key_cols.clone(),
+                                key_cols.clone(),
+                                JoinArgs::new(JoinType::Anti),
+                            );
+                            sink_file(kept, &dest, pq.clone())?;
+                            merge.staged.push((dest, rel));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(merge)
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: one binary (Polars links once), one module per capability.
+
+mod common;
+mod foundation;
+mod interop;
+mod reliability;
+mod writes;
