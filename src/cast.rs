@@ -42,7 +42,9 @@ fn convert(input: Expr, src: &DataType, spec: &ColumnSpec) -> Expr {
         (ColType::Bool, DataType::String) => {
             let v = input.str().strip_chars(lit(" ")).str().to_lowercase();
             let is = |words: &[&str]| {
-                words.iter().fold(lit(false), |acc, w| acc.or(v.clone().eq(lit(*w))))
+                words
+                    .iter()
+                    .fold(lit(false), |acc, w| acc.or(v.clone().eq(lit(*w))))
             };
             when(is(&["true", "t", "1", "yes", "y"]))
                 .then(lit(true))
@@ -88,9 +90,10 @@ fn match_columns(schema: &Schema, kind: &Kind) -> BTreeMap<String, String> {
 /// that cannot be cast, naming the source, column, row and value.
 pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Cast> {
     let mut lf = lf;
-    let schema = lf
-        .collect_schema()
-        .map_err(Error::polars(format!("{}: read the input schema", opts.source_name)))?;
+    let schema = lf.collect_schema().map_err(Error::polars(format!(
+        "{}: read the input schema",
+        opts.source_name
+    )))?;
     let found = match_columns(&schema, kind);
     let mut exprs = Vec::with_capacity(kind.columns.len());
     let mut checks: Vec<(String, Expr, Expr, DataType)> = vec![];
@@ -100,7 +103,12 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
             let src = schema.get(input).cloned().unwrap_or(DataType::Null);
             let converted = convert(col(input.as_str()), &src, spec);
             if fallible(&src, spec) {
-                checks.push((input.clone(), col(input.as_str()), converted.clone(), target.clone()));
+                checks.push((
+                    input.clone(),
+                    col(input.as_str()),
+                    converted.clone(),
+                    target.clone(),
+                ));
             }
             converted
         } else if let Some(value) = opts.constants.get(&spec.name) {
@@ -125,7 +133,11 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
                 opts.source_name,
                 spec.name,
                 kind.name,
-                schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                schema
+                    .iter_names()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         exprs.push(expr.cast(target).alias(spec.name.as_str()));
@@ -153,7 +165,11 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
         }
     }
     let frame = lf.select(first);
-    let frame = if second.is_empty() { frame } else { frame.with_columns(second) };
+    let frame = if second.is_empty() {
+        frame
+    } else {
+        frame.with_columns(second)
+    };
     Ok(Cast { frame, nulled })
 }
 
@@ -180,12 +196,19 @@ fn check_casts(
             checks
                 .iter()
                 .map(|(name, orig, cast, _)| {
-                    bad(orig, cast).cast(DataType::UInt64).sum().alias(name.as_str())
+                    bad(orig, cast)
+                        .cast(DataType::UInt64)
+                        .sum()
+                        .alias(name.as_str())
                 })
                 .collect::<Vec<_>>(),
         )
         .collect_with_engine(Engine::Streaming)
-        .map_err(Error::polars(format!("{}: read the input", opts.source_name)))?;
+        .map_err(Error::polars(format!(
+            "{}: read the input",
+            opts.source_name
+        )))?
+        .unwrap_single();
     let mut nulled = BTreeMap::new();
     for (name, orig, cast, dtype) in checks {
         let n = counts
@@ -203,7 +226,10 @@ fn check_casts(
         nulled.insert(name.clone(), n);
     }
     if !nulled.is_empty() {
-        log::warn!("{}: lenient cast turned values into nulls: {nulled:?}", opts.source_name);
+        log::warn!(
+            "{}: lenient cast turned values into nulls: {nulled:?}",
+            opts.source_name
+        );
     }
     Ok(nulled)
 }
@@ -221,12 +247,19 @@ fn first_bad_value(
         .clone()
         .with_row_index("__pqdm_row", Some(1))
         .filter(orig.clone().is_not_null().and(cast.clone().is_null()))
-        .select([col("__pqdm_row"), orig.clone().cast(DataType::String).alias("__pqdm_value")])
+        .select([
+            col("__pqdm_row"),
+            orig.clone().cast(DataType::String).alias("__pqdm_value"),
+        ])
         .limit(1)
         .collect();
     let (row, value) = match found {
         Ok(df) if df.height() > 0 => {
-            let row = df.column("__pqdm_row").ok().and_then(|c| c.get(0).ok()).and_then(|v| v.extract::<u64>());
+            let row = df
+                .column("__pqdm_row")
+                .ok()
+                .and_then(|c| c.get(0).ok())
+                .and_then(|v| v.extract::<u64>());
             let value = df
                 .column("__pqdm_value")
                 .ok()
@@ -235,7 +268,9 @@ fn first_bad_value(
         }
         _ => (0, String::new()),
     };
-    let dtype_name = ColType::from_dtype(dtype).map(|t| t.name().to_string()).unwrap_or_else(|| dtype.to_string());
+    let dtype_name = ColType::from_dtype(dtype)
+        .map(|t| t.name().to_string())
+        .unwrap_or_else(|| dtype.to_string());
     Error::Cast {
         source_name: opts.source_name.clone(),
         column: name.to_string(),

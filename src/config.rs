@@ -55,7 +55,9 @@ fn env_usize(names: &[&str]) -> Result<Option<usize>> {
     for name in names {
         if let Ok(v) = std::env::var(name) {
             return v.trim().parse().map(Some).map_err(|_| {
-                Error::Options(format!("environment variable {name}={v:?} is not a whole number"))
+                Error::Options(format!(
+                    "environment variable {name}={v:?} is not a whole number"
+                ))
             });
         }
     }
@@ -101,7 +103,12 @@ impl Config {
     }
 
     /// A write setting: flag > `PQDM_<NAME>` environment variable > file.
-    pub fn write_setting(&self, flag: Option<String>, env: &str, file: Option<String>) -> Option<String> {
+    pub fn write_setting(
+        &self,
+        flag: Option<String>,
+        env: &str,
+        file: Option<String>,
+    ) -> Option<String> {
         flag.or_else(|| std::env::var(env).ok()).or(file)
     }
 }

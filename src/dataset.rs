@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Field, Manifest, Operation, Settings, Store, FORMAT_VERSION};
+use crate::manifest::{FORMAT_VERSION, Field, Manifest, Operation, Settings, Store};
 use crate::options::{Compression, DEFAULT_MAX_ROWS_PER_FILE};
 use crate::partition;
 use crate::schema::Kind;
@@ -50,7 +50,10 @@ impl Dataset {
                 "no such folder".into()
             },
         })?;
-        Ok(Dataset { store, manifest: Mutex::new(Arc::new(manifest)) })
+        Ok(Dataset {
+            store,
+            manifest: Mutex::new(Arc::new(manifest)),
+        })
     }
 
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
@@ -65,12 +68,19 @@ impl Dataset {
         }
         let manifest = new_manifest(base.as_ref(), kind, opts)?;
         store.commit(&lock, &manifest, &[], &[])?;
-        Ok(Dataset { store, manifest: Mutex::new(Arc::new(manifest)) })
+        Ok(Dataset {
+            store,
+            manifest: Mutex::new(Arc::new(manifest)),
+        })
     }
 
     /// Opens the dataset at `base`, creating it as `kind` if it has no manifest yet.
     /// An existing dataset of another kind is an error. Safe when several processes race.
-    pub fn open_or_create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
+    pub fn open_or_create(
+        base: impl AsRef<Path>,
+        kind: &Kind,
+        opts: &CreateOptions,
+    ) -> Result<Dataset> {
         let store = Store::new(base.as_ref());
         if !store.exists() {
             match Dataset::create(base.as_ref(), kind, opts) {
@@ -101,7 +111,10 @@ impl Dataset {
 
     /// The manifest of the version this handle sees (the latest it committed or loaded).
     pub fn manifest(&self) -> Arc<Manifest> {
-        self.manifest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.manifest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn set_manifest(&self, m: Manifest) {
@@ -131,7 +144,13 @@ impl Dataset {
         manifest
             .files
             .iter()
-            .map(|f| if current { self.store.data_path(&f.path) } else { self.store.locate(&f.path) })
+            .map(|f| {
+                if current {
+                    self.store.data_path(&f.path)
+                } else {
+                    self.store.locate(&f.path)
+                }
+            })
             .collect()
     }
 }
@@ -139,7 +158,10 @@ impl Dataset {
 /// The version-0 manifest of a new dataset.
 fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manifest> {
     kind.validate()?;
-    let partition_by = opts.partition_by.clone().unwrap_or_else(|| kind.partition_by.clone());
+    let partition_by = opts
+        .partition_by
+        .clone()
+        .unwrap_or_else(|| kind.partition_by.clone());
     let mut partition_columns = vec![];
     for name in &partition_by {
         let dtype = match (kind.column(name), partition::derived_type(name)) {
@@ -154,15 +176,23 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
             }
         };
         if partition_columns.iter().any(|f: &Field| &f.name == name) {
-            return Err(Error::Options(format!("partition column `{name}` is named twice")));
+            return Err(Error::Options(format!(
+                "partition column `{name}` is named twice"
+            )));
         }
-        partition_columns.push(Field { name: name.clone(), dtype });
+        partition_columns.push(Field {
+            name: name.clone(),
+            dtype,
+        });
     }
     let schema = kind
         .columns
         .iter()
         .filter(|c| !partition_by.contains(&c.name))
-        .map(|c| Field { name: c.name.clone(), dtype: c.dtype })
+        .map(|c| Field {
+            name: c.name.clone(),
+            dtype: c.dtype,
+        })
         .collect();
     let mut m = Manifest {
         format_version: FORMAT_VERSION,
@@ -186,7 +216,10 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
         },
         metadata: opts.metadata.clone(),
         kind_spec: kind.clone(),
-        operation: Operation { name: "create".into(), ..Default::default() },
+        operation: Operation {
+            name: "create".into(),
+            ..Default::default()
+        },
         source: None,
         files: vec![],
     };

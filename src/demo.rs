@@ -26,7 +26,11 @@ const STEPS: &[(&str, &str, &str, &str)] = &[
 /// The sample data folder: `./data` if present, else the one beside the sources.
 pub fn default_data_dir() -> PathBuf {
     let local = PathBuf::from("data");
-    if local.join("spot").is_dir() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("data") }
+    if local.join("spot").is_dir() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+    }
 }
 
 fn out_err(e: std::io::Error) -> Error {
@@ -36,14 +40,24 @@ fn out_err(e: std::io::Error) -> Error {
 /// Runs the demo: datasets go under `out`, what happens is printed to `w`.
 pub fn run(data: &Path, out: &Path, w: &mut dyn Write, progress: &Progress) -> Result<()> {
     let kinds = KindRegistry::default();
-    writeln!(w, "pqdm demo: sample data {} -> datasets under {}", data.display(), out.display()).map_err(out_err)?;
+    writeln!(
+        w,
+        "pqdm demo: sample data {} -> datasets under {}",
+        data.display(),
+        out.display()
+    )
+    .map_err(out_err)?;
     for (folder, dataset, kind, exchange) in STEPS {
         let src = data.join(folder);
         if !src.is_dir() {
             writeln!(w, "  skip {folder}: no such folder").map_err(out_err)?;
             continue;
         }
-        let ds = Dataset::open_or_create(out.join(dataset), kinds.get(kind)?, &CreateOptions::default())?;
+        let ds = Dataset::open_or_create(
+            out.join(dataset),
+            kinds.get(kind)?,
+            &CreateOptions::default(),
+        )?;
         let opts = WriteOptions {
             constants: BTreeMap::from([("exchange".to_string(), exchange.to_string())]),
             ..Default::default()
@@ -69,22 +83,52 @@ pub fn run(data: &Path, out: &Path, w: &mut dyn Write, progress: &Progress) -> R
         m.file_count,
         m.total_rows,
         m.total_bytes,
-        m.partition_columns.iter().map(|f| format!("{}:{}", f.name, f.dtype.name())).collect::<Vec<_>>().join("/")
+        m.partition_columns
+            .iter()
+            .map(|f| format!("{}:{}", f.name, f.dtype.name()))
+            .collect::<Vec<_>>()
+            .join("/")
     )
     .map_err(out_err)?;
     let since = parse_timestamp("2025-01-01").unwrap_or_default();
     let df = klines
-        .scan(&ScanOptions { columns: Some(vec!["symbol".into(), "timestamp".into(), "close".into(), "volume".into()]), version: None })?
-        .filter(col("symbol").eq(lit("ETHUSDT")).and(col("timestamp").gt_eq(lit(since))))
+        .scan(&ScanOptions {
+            columns: Some(vec![
+                "symbol".into(),
+                "timestamp".into(),
+                "close".into(),
+                "volume".into(),
+            ]),
+            version: None,
+        })?
+        .filter(
+            col("symbol")
+                .eq(lit("ETHUSDT"))
+                .and(col("timestamp").gt_eq(lit(since))),
+        )
         .collect()
         .map_err(Error::polars("demo scan"))?;
     writeln!(w, "\nscan symbol == ETHUSDT, timestamp >= 2025-01-01, columns symbol,timestamp,close,volume: {} rows", df.height())
         .map_err(out_err)?;
     writeln!(w, "{}", df.head(Some(5))).map_err(out_err)?;
-    writeln!(w, "\nlatest timestamp per key (from the manifest, no data read):").map_err(out_err)?;
+    writeln!(
+        w,
+        "\nlatest timestamp per key (from the manifest, no data read):"
+    )
+    .map_err(out_err)?;
     for e in &m.latest_by_key {
-        let key: Vec<String> = e.key.iter().map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null"))).collect();
-        writeln!(w, "  {:<50} {}", key.join(" "), format_millis(e.latest_timestamp)).map_err(out_err)?;
+        let key: Vec<String> = e
+            .key
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
+            .collect();
+        writeln!(
+            w,
+            "  {:<50} {}",
+            key.join(" "),
+            format_millis(e.latest_timestamp)
+        )
+        .map_err(out_err)?;
     }
     Ok(())
 }

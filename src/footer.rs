@@ -32,23 +32,41 @@ pub fn read_footer(path: &Path, stat_column: Option<&str>) -> Result<FooterInfo>
         path: path.to_path_buf(),
         message: format!("not a readable Parquet file: {e}"),
     })?;
-    let columns: Vec<String> =
-        meta.schema().fields().iter().map(|f| f.name().to_string()).collect();
+    let columns: Vec<String> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
     let footer_buf = meta.footer_buf.clone();
-    let mut info = FooterInfo { rows: meta.num_rows as u64, columns, ..Default::default() };
+    let mut info = FooterInfo {
+        rows: meta.num_rows as u64,
+        columns,
+        ..Default::default()
+    };
     if let Some(kv) = meta.key_value_metadata() {
         for item in kv {
-            info.metadata.insert(item.key.to_string(), item.value.as_ref().map(|v| v.to_string()).unwrap_or_default());
+            info.metadata.insert(
+                item.key.to_string(),
+                item.value
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            );
         }
     }
-    let Some(name) = stat_column else { return Ok(info) };
+    let Some(name) = stat_column else {
+        return Ok(info);
+    };
     for rg in meta.row_groups.iter() {
         for cc in rg.parquet_columns() {
             let path = cc.descriptor().path_in_schema.as_slice();
             if path.len() != 1 || path[0].as_str() != name {
                 continue;
             }
-            let Some(Ok(stats)) = cc.statistics(&footer_buf) else { continue };
+            let Some(Ok(stats)) = cc.statistics(&footer_buf) else {
+                continue;
+            };
             if let Statistics::Int64(s) = stats {
                 if let Some(v) = s.min_value {
                     info.min = Some(info.min.map_or(v, |m| m.min(v)));
@@ -67,7 +85,10 @@ pub fn file_schema(path: &Path) -> Result<Schema> {
     let lf = LazyFrame::scan_parquet(
         PlRefPath::try_from_path(path).map_err(Error::polars("path"))?,
         ScanArgsParquet {
-            hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+            hive_options: HiveOptions {
+                enabled: Some(false),
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -75,5 +96,8 @@ pub fn file_schema(path: &Path) -> Result<Schema> {
     let mut lf = lf;
     lf.collect_schema()
         .map(|s| (*s).clone())
-        .map_err(Error::polars(format!("{}: read Parquet schema", path.display())))
+        .map_err(Error::polars(format!(
+            "{}: read Parquet schema",
+            path.display()
+        )))
 }

@@ -12,12 +12,21 @@ use crate::write::{Input, WriteOptions, WriteReport};
 ///
 /// Symbol, timeframe and exchange come from Binance file names where `opts.constants` does
 /// not give them. A bad file fails the whole ingest and leaves the dataset as it was.
-pub fn ingest(ds: &Dataset, sources: &[PathBuf], opts: &WriteOptions, progress: &Progress) -> Result<WriteReport> {
+pub fn ingest(
+    ds: &Dataset,
+    sources: &[PathBuf],
+    opts: &WriteOptions,
+    progress: &Progress,
+) -> Result<WriteReport> {
     let files = source::expand(sources)?;
     if files.is_empty() {
         return Err(Error::Options(format!(
             "no input files (.csv, .csv.gz, .zip, .parquet) under {}",
-            sources.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let kind = ds.manifest().kind_spec.clone();

@@ -4,7 +4,7 @@
 //! Writes cast any frame to the dataset's kind and commit atomically; scans return a Polars
 //! `LazyFrame` with projection and predicate pushdown.
 //!
-//! ```no_run
+//! ```
 //! use polars::prelude::*;
 //! use pqdm::{CreateOptions, Dataset, ScanOptions, WriteOptions, schema::KindRegistry};
 //!

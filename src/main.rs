@@ -181,7 +181,11 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         kinds.add_file(f)?;
     }
     let compression = config
-        .write_setting(a.compression.clone(), "PQDM_COMPRESSION", config.write.compression.clone())
+        .write_setting(
+            a.compression.clone(),
+            "PQDM_COMPRESSION",
+            config.write.compression.clone(),
+        )
         .map(|c| c.parse())
         .transpose()?;
     let ds = if pqdm::manifest::Store::new(&a.dataset).exists() {
@@ -203,7 +207,9 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
             None => pqdm::source::expand(&a.sources)?
                 .iter()
                 .find_map(|p| pqdm::source::NameHints::from_path(p).kind)
-                .ok_or_else(|| anyhow::anyhow!("--kind is needed to create {}", a.dataset.display()))?,
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--kind is needed to create {}", a.dataset.display())
+                })?,
         };
         let opts = CreateOptions {
             partition_by: a.partition_by.clone(),
@@ -214,7 +220,11 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         Dataset::open_or_create(&a.dataset, kinds.get(&kind_name)?, &opts)?
     };
     let mut constants = BTreeMap::new();
-    for (k, v) in [("exchange", &a.exchange), ("symbol", &a.symbol), ("timeframe", &a.timeframe)] {
+    for (k, v) in [
+        ("exchange", &a.exchange),
+        ("symbol", &a.symbol),
+        ("timeframe", &a.timeframe),
+    ] {
         if let Some(v) = v {
             constants.insert(k.to_string(), v.clone());
         }
@@ -224,7 +234,10 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         mode: mode.map(|m| m.parse()).transpose()?,
         compression,
         layout: FileLayout {
-            max_rows_per_file: a.max_rows_per_file.or(config.write.max_rows_per_file).unwrap_or(0),
+            max_rows_per_file: a
+                .max_rows_per_file
+                .or(config.write.max_rows_per_file)
+                .unwrap_or(0),
             min_rows_per_group: a.min_rows_per_group.or(config.write.min_rows_per_group),
             row_group_size: a.row_group_size.or(config.write.row_group_size),
         },
@@ -257,11 +270,17 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
 
 fn scan(cli: &Cli, a: &ScanArgs) -> anyhow::Result<()> {
     if !a.filter.is_empty() {
-        return Err(NotImplemented("scan --filter (the filter language arrives with the scan issue)".into()).into());
+        return Err(NotImplemented(
+            "scan --filter (the filter language arrives with the scan issue)".into(),
+        )
+        .into());
     }
     let format: Format = a.format.parse()?;
     let ds = Dataset::open(&a.base)?;
-    let mut lf = ds.scan(&ScanOptions { columns: a.columns.clone(), version: a.version })?;
+    let mut lf = ds.scan(&ScanOptions {
+        columns: a.columns.clone(),
+        version: a.version,
+    })?;
     if let Some(n) = a.limit {
         lf = lf.limit(n);
     }
@@ -284,14 +303,49 @@ fn info(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
         return print_json(&summary);
     }
     println!("dataset    {}", a.base.display());
-    println!("kind       {} (key: {})", m.kind, if m.key.is_empty() { "none".into() } else { m.key.join(", ") });
+    println!(
+        "kind       {} (key: {})",
+        m.kind,
+        if m.key.is_empty() {
+            "none".into()
+        } else {
+            m.key.join(", ")
+        }
+    );
     println!("version    {} ({})", m.version, m.updated_at);
-    println!("files      {}  rows {}  bytes {}", m.file_count, m.total_rows, m.total_bytes);
-    println!("partitions {}", m.partition_columns.iter().map(|f| format!("{}:{}", f.name, f.dtype.name())).collect::<Vec<_>>().join(" / "));
-    println!("schema     {}", m.schema.iter().map(|f| format!("{}:{}", f.name, f.dtype.name())).collect::<Vec<_>>().join(", "));
-    println!("settings   compression {}, max {} rows per file", m.settings.compression, m.settings.max_rows_per_file);
-    let range = |t: Option<i64>| t.map(pqdm::timestamp::format_millis).unwrap_or_else(|| "-".into());
-    println!("time range {} .. {}", range(m.earliest_timestamp), range(m.latest_timestamp));
+    println!(
+        "files      {}  rows {}  bytes {}",
+        m.file_count, m.total_rows, m.total_bytes
+    );
+    println!(
+        "partitions {}",
+        m.partition_columns
+            .iter()
+            .map(|f| format!("{}:{}", f.name, f.dtype.name()))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
+    println!(
+        "schema     {}",
+        m.schema
+            .iter()
+            .map(|f| format!("{}:{}", f.name, f.dtype.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "settings   compression {}, max {} rows per file",
+        m.settings.compression, m.settings.max_rows_per_file
+    );
+    let range = |t: Option<i64>| {
+        t.map(pqdm::timestamp::format_millis)
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "time range {} .. {}",
+        range(m.earliest_timestamp),
+        range(m.latest_timestamp)
+    );
     Ok(())
 }
 
@@ -305,9 +359,18 @@ fn latest(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
         }));
     }
     let fmt = |t: i64| format!("{t} ({})", pqdm::timestamp::format_millis(t));
-    println!("latest {}", m.latest_timestamp.map(fmt.clone()).unwrap_or_else(|| "none (empty dataset)".into()));
+    println!(
+        "latest {}",
+        m.latest_timestamp
+            .map(fmt.clone())
+            .unwrap_or_else(|| "none (empty dataset)".into())
+    );
     for e in &m.latest_by_key {
-        let key: Vec<String> = e.key.iter().map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null"))).collect();
+        let key: Vec<String> = e
+            .key
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
+            .collect();
         println!("  {}  {}", key.join(" "), fmt(e.latest_timestamp));
     }
     Ok(())
@@ -330,9 +393,16 @@ fn history(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
         let op = &r["operation"];
         println!(
             "v{:<5} {}  {:<8} {:<9} +{} -{} rows, +{} -{} files -> {} files, {} rows",
-            r["version"], r["updated_at"].as_str().unwrap_or(""), op["name"].as_str().unwrap_or(""),
-            op["mode"].as_str().unwrap_or("-"), op["rows_added"], op["rows_removed"], op["files_added"],
-            op["files_removed"], r["files"], r["rows"]
+            r["version"],
+            r["updated_at"].as_str().unwrap_or(""),
+            op["name"].as_str().unwrap_or(""),
+            op["mode"].as_str().unwrap_or("-"),
+            op["rows_added"],
+            op["rows_removed"],
+            op["files_added"],
+            op["files_removed"],
+            r["files"],
+            r["rows"]
         );
     }
     Ok(())
@@ -366,7 +436,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Demo(a) => {
             let data = a.data.clone().unwrap_or_else(pqdm::demo::default_data_dir);
             let mut out = std::io::stdout().lock();
-            Ok(pqdm::demo::run(&data, &a.dir, &mut out, &Progress::new(cli.quiet))?)
+            Ok(pqdm::demo::run(
+                &data,
+                &a.dir,
+                &mut out,
+                &Progress::new(cli.quiet),
+            )?)
         }
         Command::Compact(_) => Err(NotImplemented("compact".into()).into()),
         Command::Migrate(_) => Err(NotImplemented("migrate".into()).into()),
@@ -385,7 +460,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<NotImplemented>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
+            if e.downcast_ref::<NotImplemented>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -169,8 +169,10 @@ impl Manifest {
         let mut latest: BTreeMap<Vec<Option<String>>, i64> = BTreeMap::new();
         for f in &self.files {
             let Some(max) = f.max_timestamp else { continue };
-            let key: Vec<Option<String>> =
-                key_cols.iter().map(|k| f.partition.get(*k).cloned().flatten()).collect();
+            let key: Vec<Option<String>> = key_cols
+                .iter()
+                .map(|k| f.partition.get(*k).cloned().flatten())
+                .collect();
             let e = latest.entry(key).or_insert(max);
             *e = (*e).max(max);
         }
@@ -185,7 +187,10 @@ impl Manifest {
 
     /// The dtype of partition column `name`.
     pub fn partition_type(&self, name: &str) -> Option<ColType> {
-        self.partition_columns.iter().find(|f| f.name == name).map(|f| f.dtype)
+        self.partition_columns
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.dtype)
     }
 }
 
@@ -273,7 +278,9 @@ struct Journal {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_file_name(format!(
         "_{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     {
@@ -330,7 +337,8 @@ impl Store {
 
     /// Where a file that a later commit replaced is kept until `vacuum`.
     pub fn replaced_path(&self, rel: &str) -> PathBuf {
-        self.meta("replaced").join(format!("{rel}{REPLACED_SUFFIX}"))
+        self.meta("replaced")
+            .join(format!("{rel}{REPLACED_SUFFIX}"))
     }
 
     /// The absolute path of a data file of the current version.
@@ -354,11 +362,18 @@ impl Store {
     }
 
     fn parse(&self, path: &Path, bytes: &[u8]) -> Result<Manifest> {
-        let head: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Dataset {
-            path: self.base.clone(),
-            message: format!("{} is not valid JSON ({e}); `pqdm verify --repair` can rebuild it", path.display()),
-        })?;
-        let format = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        let head: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::Dataset {
+                path: self.base.clone(),
+                message: format!(
+                    "{} is not valid JSON ({e}); `pqdm verify --repair` can rebuild it",
+                    path.display()
+                ),
+            })?;
+        let format = head
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         if format > FORMAT_VERSION as u64 {
             return Err(Error::Dataset {
                 path: self.base.clone(),
@@ -374,10 +389,17 @@ impl Store {
         })?;
         for f in &manifest.files {
             let p = Path::new(&f.path);
-            if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            if p.is_absolute()
+                || p.components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
                 return Err(Error::Dataset {
                     path: self.base.clone(),
-                    message: format!("{} lists a file outside the dataset: {}", path.display(), f.path),
+                    message: format!(
+                        "{} lists a file outside the dataset: {}",
+                        path.display(),
+                        f.path
+                    ),
                 });
             }
         }
@@ -451,7 +473,9 @@ impl Store {
             return;
         }
         let path = self.base.join(META_DIR).join("lock");
-        let Ok(file) = OpenOptions::new().write(true).open(&path) else { return };
+        let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+            return;
+        };
         if file.try_lock().is_ok() {
             let lock = CommitLock { _file: file };
             if let Err(e) = self.recover(&lock) {
@@ -486,7 +510,10 @@ impl Store {
                     continue;
                 };
                 if current >= journal.target_version {
-                    log::warn!("recovery: finishing commit of version {}", journal.target_version);
+                    log::warn!(
+                        "recovery: finishing commit of version {}",
+                        journal.target_version
+                    );
                     for rel in &journal.moved_out {
                         let live = self.data_path(rel);
                         if live.exists() {
@@ -497,7 +524,10 @@ impl Store {
                         }
                     }
                 } else {
-                    log::warn!("recovery: rolling back uncommitted version {}", journal.target_version);
+                    log::warn!(
+                        "recovery: rolling back uncommitted version {}",
+                        journal.target_version
+                    );
                     for rel in &journal.moved_in {
                         let live = self.data_path(rel);
                         let _ = fs::remove_file(&live);
@@ -550,7 +580,10 @@ impl Store {
             moved_in: staged.iter().map(|(_, rel)| rel.clone()).collect(),
             moved_out: replaced.to_vec(),
         };
-        write_atomic(&journal_path, &serde_json::to_vec(&journal).expect("journal serialises"))?;
+        write_atomic(
+            &journal_path,
+            &serde_json::to_vec(&journal).expect("journal serialises"),
+        )?;
         for (from, rel) in staged {
             move_file(from, &self.data_path(rel))?;
         }

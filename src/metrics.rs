@@ -41,7 +41,11 @@ impl OpTimer {
     pub fn start(name: &'static str) -> OpTimer {
         let op_id = new_op_id();
         log::info!("[{op_id}] {name}: start");
-        OpTimer { op_id, name, start: Instant::now() }
+        OpTimer {
+            op_id,
+            name,
+            start: Instant::now(),
+        }
     }
 
     /// Milliseconds since the start.
@@ -52,7 +56,12 @@ impl OpTimer {
     /// Logs the end with wall time and peak memory; returns (wall_ms, peak_rss_bytes).
     pub fn finish(&self) -> (u64, u64) {
         let (ms, rss) = (self.wall_ms(), peak_rss_bytes());
-        log::info!("[{}] {}: done in {ms} ms, peak RSS {} MiB", self.op_id, self.name, rss >> 20);
+        log::info!(
+            "[{}] {}: done in {ms} ms, peak RSS {} MiB",
+            self.op_id,
+            self.name,
+            rss >> 20
+        );
         (ms, rss)
     }
 }

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use polars::prelude::{BrotliLevel, GzipLevel, ParquetCompression, ZstdLevel};
+use polars::prelude::ParquetCompression;
+use polars_parquet::write::{BrotliLevel, GzipLevel, ZstdLevel};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -45,21 +46,38 @@ impl FromStr for Compression {
             None => (lower.as_str(), None),
         };
         let bad_level = |range: &str| {
-            Error::Options(format!("compression `{text}`: level must be a number in {range}"))
+            Error::Options(format!(
+                "compression `{text}`: level must be a number in {range}"
+            ))
         };
         let c = match name {
             "snappy" => Compression::Snappy,
             "zstd" => Compression::Zstd(match level {
-                Some(l) => Some(l.parse().ok().filter(|v| (1..=22).contains(v)).ok_or_else(|| bad_level("1..=22"))?),
+                Some(l) => Some(
+                    l.parse()
+                        .ok()
+                        .filter(|v| (1..=22).contains(v))
+                        .ok_or_else(|| bad_level("1..=22"))?,
+                ),
                 None => None,
             }),
             "lz4" | "lz4raw" | "lz4_raw" => Compression::Lz4,
             "gzip" | "gz" => Compression::Gzip(match level {
-                Some(l) => Some(l.parse().ok().filter(|v| *v <= 9).ok_or_else(|| bad_level("0..=9"))?),
+                Some(l) => Some(
+                    l.parse()
+                        .ok()
+                        .filter(|v| *v <= 9)
+                        .ok_or_else(|| bad_level("0..=9"))?,
+                ),
                 None => None,
             }),
             "brotli" => Compression::Brotli(match level {
-                Some(l) => Some(l.parse().ok().filter(|v| *v <= 11).ok_or_else(|| bad_level("0..=11"))?),
+                Some(l) => Some(
+                    l.parse()
+                        .ok()
+                        .filter(|v| *v <= 11)
+                        .ok_or_else(|| bad_level("0..=11"))?,
+                ),
                 None => None,
             }),
             "none" | "uncompressed" => Compression::None,
@@ -69,8 +87,15 @@ impl FromStr for Compression {
                 )));
             }
         };
-        if level.is_some() && matches!(c, Compression::Snappy | Compression::Lz4 | Compression::None) {
-            return Err(Error::Options(format!("compression `{name}` takes no level (got `{text}`)")));
+        if level.is_some()
+            && matches!(
+                c,
+                Compression::Snappy | Compression::Lz4 | Compression::None
+            )
+        {
+            return Err(Error::Options(format!(
+                "compression `{name}` takes no level (got `{text}`)"
+            )));
         }
         Ok(c)
     }
@@ -97,10 +122,16 @@ impl Compression {
     pub fn to_polars(self) -> ParquetCompression {
         match self {
             Compression::Snappy => ParquetCompression::Snappy,
-            Compression::Zstd(l) => ParquetCompression::Zstd(l.and_then(|l| ZstdLevel::try_new(l).ok())),
+            Compression::Zstd(l) => {
+                ParquetCompression::Zstd(l.and_then(|l| ZstdLevel::try_new(l).ok()))
+            }
             Compression::Lz4 => ParquetCompression::Lz4Raw,
-            Compression::Gzip(l) => ParquetCompression::Gzip(l.and_then(|l| GzipLevel::try_new(l).ok())),
-            Compression::Brotli(l) => ParquetCompression::Brotli(l.and_then(|l| BrotliLevel::try_new(l).ok())),
+            Compression::Gzip(l) => {
+                ParquetCompression::Gzip(l.and_then(|l| GzipLevel::try_new(l).ok()))
+            }
+            Compression::Brotli(l) => {
+                ParquetCompression::Brotli(l.and_then(|l| BrotliLevel::try_new(l).ok()))
+            }
             Compression::None => ParquetCompression::Uncompressed,
         }
     }
@@ -163,7 +194,11 @@ pub struct FileLayout {
 
 impl Default for FileLayout {
     fn default() -> Self {
-        FileLayout { max_rows_per_file: DEFAULT_MAX_ROWS_PER_FILE, min_rows_per_group: None, row_group_size: None }
+        FileLayout {
+            max_rows_per_file: DEFAULT_MAX_ROWS_PER_FILE,
+            min_rows_per_group: None,
+            row_group_size: None,
+        }
     }
 }
 
@@ -174,10 +209,16 @@ impl FileLayout {
     /// 50,000, lowered to fit), and `row_group_size` may not be below `min_rows_per_group`.
     pub fn resolve(&self) -> Result<usize> {
         if self.max_rows_per_file == 0 {
-            return Err(Error::Options("max_rows_per_file must be at least 1".into()));
+            return Err(Error::Options(
+                "max_rows_per_file must be at least 1".into(),
+            ));
         }
         let min = match self.min_rows_per_group {
-            Some(0) => return Err(Error::Options("min_rows_per_group must be at least 1".into())),
+            Some(0) => {
+                return Err(Error::Options(
+                    "min_rows_per_group must be at least 1".into(),
+                ));
+            }
             Some(m) if m >= self.max_rows_per_file => {
                 return Err(Error::Options(format!(
                     "min_rows_per_group ({m}) must be below max_rows_per_file ({})",

@@ -31,7 +31,11 @@ impl FromStr for Format {
             "csv" => Format::Csv,
             "json" | "jsonl" | "ndjson" => Format::Json,
             "parquet" => Format::Parquet,
-            _ => return Err(Error::Options(format!("unknown format `{s}` (expected table, csv, json or parquet)"))),
+            _ => {
+                return Err(Error::Options(format!(
+                    "unknown format `{s}` (expected table, csv, json or parquet)"
+                )));
+            }
         })
     }
 }
@@ -51,15 +55,23 @@ fn json_value(v: AnyValue) -> serde_json::Value {
         AnyValue::UInt16(x) => x.into(),
         AnyValue::UInt32(x) => x.into(),
         AnyValue::UInt64(x) => x.into(),
-        AnyValue::Float32(x) => serde_json::Number::from_f64(x as f64).map(Value::Number).unwrap_or(Value::Null),
-        AnyValue::Float64(x) => serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null),
+        AnyValue::Float32(x) => serde_json::Number::from_f64(x as f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        AnyValue::Float64(x) => serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         other => Value::String(other.to_string()),
     }
 }
 
 /// Writes `df` as JSON lines.
 pub fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
-    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let cols = df.columns();
     for i in 0..df.height() {
         let mut obj = serde_json::Map::with_capacity(names.len());
@@ -67,7 +79,8 @@ pub fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
             let v = c.get(i).map_err(Error::polars("read value"))?;
             obj.insert(name.clone(), json_value(v));
         }
-        serde_json::to_writer(&mut *out, &serde_json::Value::Object(obj)).map_err(|e| Error::Options(e.to_string()))?;
+        serde_json::to_writer(&mut *out, &serde_json::Value::Object(obj))
+            .map_err(|e| Error::Options(e.to_string()))?;
         out.write_all(b"\n").map_err(Error::io("stdout"))?;
     }
     Ok(())
@@ -76,7 +89,8 @@ pub fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
 /// Collects `lf` and writes it in `format` to `output` (stdout when `None`).
 pub fn write_result(lf: LazyFrame, format: Format, output: Option<&Path>) -> Result<usize> {
     if format == Format::Parquet {
-        let path = output.ok_or_else(|| Error::Options("--format parquet needs --output FILE".into()))?;
+        let path =
+            output.ok_or_else(|| Error::Options("--format parquet needs --output FILE".into()))?;
         let mut df = lf.collect().map_err(Error::polars("scan"))?;
         let file = File::create(path).map_err(Error::io(path))?;
         let opts = parquet_options(crate::Compression::Snappy, 122_880, &Default::default());

@@ -112,7 +112,11 @@ pub fn parse_path(rel: &str) -> Vec<(String, Option<String>)> {
         .into_iter()
         .filter_map(|seg| seg.split_once('='))
         .map(|(k, v)| {
-            let value = if v == NULL_VALUE || v.is_empty() { None } else { Some(unescape(v)) };
+            let value = if v == NULL_VALUE || v.is_empty() {
+                None
+            } else {
+                Some(unescape(v))
+            };
             (unescape(k), value)
         })
         .collect()

@@ -49,7 +49,11 @@ impl Dataset {
                 if !schema.contains(c) {
                     return Err(Error::Schema(format!(
                         "unknown column `{c}` (columns: {})",
-                        schema.iter_names().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                        schema
+                            .iter_names()
+                            .map(|n| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
             }

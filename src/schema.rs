@@ -148,15 +148,28 @@ fn default_timestamp() -> String {
 }
 
 fn col(name: &str, dtype: ColType) -> ColumnSpec {
-    ColumnSpec { name: name.into(), dtype, required: true, timestamp: name == "timestamp" }
+    ColumnSpec {
+        name: name.into(),
+        dtype,
+        required: true,
+        timestamp: name == "timestamp",
+    }
 }
 
 fn opt(name: &str, dtype: ColType) -> ColumnSpec {
-    ColumnSpec { required: false, ..col(name, dtype) }
+    ColumnSpec {
+        required: false,
+        ..col(name, dtype)
+    }
 }
 
 fn ts(name: &str, required: bool) -> ColumnSpec {
-    ColumnSpec { name: name.into(), dtype: ColType::I64, required, timestamp: true }
+    ColumnSpec {
+        name: name.into(),
+        dtype: ColType::I64,
+        required,
+        timestamp: true,
+    }
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -295,7 +308,11 @@ pub fn builtin_kinds() -> Vec<Kind> {
     };
     let split = Kind {
         name: "split".into(),
-        columns: [vec![ts("timestamp", true), col("label", I64)], identity(false)].concat(),
+        columns: [
+            vec![ts("timestamp", true), col("label", I64)],
+            identity(false),
+        ]
+        .concat(),
         key: vec![],
         timestamp_column: "timestamp".into(),
         partition_by: names(&["exchange", "symbol", "year", "month", "day"]),
@@ -384,7 +401,11 @@ impl Kind {
     /// The canonical column an input column name stands for, if any.
     pub fn canonical_name(&self, input: &str) -> Option<String> {
         let norm = normalize_name(input);
-        if let Some(c) = self.columns.iter().find(|c| normalize_name(&c.name) == norm) {
+        if let Some(c) = self
+            .columns
+            .iter()
+            .find(|c| normalize_name(&c.name) == norm)
+        {
             return Some(c.name.clone());
         }
         ALIASES
@@ -397,7 +418,10 @@ impl Kind {
     /// Checks the kind's own consistency (key and partition columns exist, one timestamp column).
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, name: &str| {
-            Error::Schema(format!("kind `{}`: {what} `{name}` is not one of its columns", self.name))
+            Error::Schema(format!(
+                "kind `{}`: {what} `{name}` is not one of its columns",
+                self.name
+            ))
         };
         if self.column(&self.timestamp_column).is_none() {
             return Err(bad("timestamp column", &self.timestamp_column));
@@ -431,7 +455,12 @@ struct KindFile {
 
 impl Default for KindRegistry {
     fn default() -> Self {
-        KindRegistry { kinds: builtin_kinds().into_iter().map(|k| (k.name.clone(), k)).collect() }
+        KindRegistry {
+            kinds: builtin_kinds()
+                .into_iter()
+                .map(|k| (k.name.clone(), k))
+                .collect(),
+        }
     }
 }
 
@@ -472,12 +501,15 @@ impl KindRegistry {
     /// The kind named `name` (case-insensitive), or an error listing the known kinds.
     pub fn get(&self, name: &str) -> Result<&Kind> {
         let lower = name.to_ascii_lowercase();
-        self.kinds.get(&lower).or_else(|| self.kinds.get(name)).ok_or_else(|| {
-            Error::Schema(format!(
-                "unknown kind `{name}` (known kinds: {})",
-                self.kinds.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        })
+        self.kinds
+            .get(&lower)
+            .or_else(|| self.kinds.get(name))
+            .ok_or_else(|| {
+                Error::Schema(format!(
+                    "unknown kind `{name}` (known kinds: {})",
+                    self.kinds.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })
     }
 
     /// Names of all known kinds.

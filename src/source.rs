@@ -16,7 +16,8 @@ pub const DEFAULT_MAX_UNZIP_BYTES: u64 = 8 << 30;
 
 /// Timeframes that Binance file names carry.
 const TIMEFRAMES: &[&str] = &[
-    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo",
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+    "1mo",
 ];
 
 /// What a Binance archive name says (`BTCUSDT-1m-2024-01-05.zip`, `ETHUSDT-aggTrades-2024-01.zip`).
@@ -33,20 +34,40 @@ pub struct NameHints {
 impl NameHints {
     /// Reads the hints from a file name; names that are not Binance's give none.
     pub fn from_path(path: &Path) -> NameHints {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let stem = name.split('.').next().unwrap_or_default();
         let parts: Vec<&str> = stem.split('-').collect();
-        if parts.len() < 3 || parts[0].is_empty() || !parts[0].chars().all(|c| c.is_ascii_alphanumeric()) {
+        if parts.len() < 3
+            || parts[0].is_empty()
+            || !parts[0].chars().all(|c| c.is_ascii_alphanumeric())
+        {
             return NameHints::default();
         }
         let symbol = Some(parts[0].to_string());
         match parts[1] {
-            tf if TIMEFRAMES.contains(&tf) => {
-                NameHints { symbol, timeframe: Some(tf.to_string()), kind: Some("klines".into()) }
-            }
-            "aggTrades" => NameHints { symbol, kind: Some("aggtrades".into()), ..Default::default() },
-            "trades" => NameHints { symbol, kind: Some("trades".into()), ..Default::default() },
-            "fundingRate" => NameHints { symbol, kind: Some("futures".into()), ..Default::default() },
+            tf if TIMEFRAMES.contains(&tf) => NameHints {
+                symbol,
+                timeframe: Some(tf.to_string()),
+                kind: Some("klines".into()),
+            },
+            "aggTrades" => NameHints {
+                symbol,
+                kind: Some("aggtrades".into()),
+                ..Default::default()
+            },
+            "trades" => NameHints {
+                symbol,
+                kind: Some("trades".into()),
+                ..Default::default()
+            },
+            "fundingRate" => NameHints {
+                symbol,
+                kind: Some("futures".into()),
+                ..Default::default()
+            },
             _ => NameHints::default(),
         }
     }
@@ -73,7 +94,9 @@ fn is_hidden(path: &Path) -> bool {
 
 fn supported(path: &Path) -> bool {
     let name = path.to_string_lossy().to_ascii_lowercase();
-    [".csv", ".csv.gz", ".zip", ".parquet", ".pq"].iter().any(|s| name.ends_with(s))
+    [".csv", ".csv.gz", ".zip", ".parquet", ".pq"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 /// Expands folders into the supported files below them (sorted; hidden names skipped).
@@ -139,7 +162,10 @@ fn read_parquet(path: &Path) -> Result<LazyFrame> {
     LazyFrame::scan_parquet(
         PlRefPath::try_from_path(path).map_err(Error::polars("path"))?,
         ScanArgsParquet {
-            hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+            hive_options: HiveOptions {
+                enabled: Some(false),
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -147,38 +173,59 @@ fn read_parquet(path: &Path) -> Result<LazyFrame> {
 }
 
 fn max_unzip_bytes() -> u64 {
-    std::env::var("PQDM_MAX_UNZIP_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_UNZIP_BYTES)
+    std::env::var("PQDM_MAX_UNZIP_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_UNZIP_BYTES)
 }
 
 /// Copies at most `limit` bytes; more is an error (a zip or gzip bomb guard).
 fn copy_limited(reader: &mut dyn Read, out: &Path, limit: u64, origin: &Path) -> Result<()> {
     let mut file = File::create(out).map_err(Error::io(out))?;
-    let copied = std::io::copy(&mut reader.take(limit + 1), &mut file).map_err(|e| Error::Input {
-        path: origin.to_path_buf(),
-        message: format!("cannot decompress: {e}"),
-    })?;
+    let copied =
+        std::io::copy(&mut reader.take(limit + 1), &mut file).map_err(|e| Error::Input {
+            path: origin.to_path_buf(),
+            message: format!("cannot decompress: {e}"),
+        })?;
     if copied > limit {
         return Err(Error::Input {
             path: origin.to_path_buf(),
-            message: format!("inflates past {limit} bytes (PQDM_MAX_UNZIP_BYTES); refused as a possible zip bomb"),
+            message: format!(
+                "inflates past {limit} bytes (PQDM_MAX_UNZIP_BYTES); refused as a possible zip bomb"
+            ),
         });
     }
     file.flush().map_err(Error::io(out))
 }
 
 fn unzip_single_csv(path: &Path, tmp: &Path) -> Result<PathBuf> {
-    let bad = |message: String| Error::Input { path: path.to_path_buf(), message };
+    let bad = |message: String| Error::Input {
+        path: path.to_path_buf(),
+        message,
+    };
     let file = File::open(path).map_err(Error::io(path))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
+    let mut archive = ::zip::ZipArchive::new(file)
+        .map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
     let csvs: Vec<usize> = (0..archive.len())
-        .filter(|i| archive.name_for_index(*i).is_some_and(|n| n.to_ascii_lowercase().ends_with(".csv")))
+        .filter(|i| {
+            archive
+                .name_for_index(*i)
+                .is_some_and(|n| n.to_ascii_lowercase().ends_with(".csv"))
+        })
         .collect();
     let index = match csvs.as_slice() {
         [one] => *one,
         [] => return Err(bad("the archive holds no CSV file".into())),
-        many => return Err(bad(format!("the archive holds {} CSV files; expected one", many.len()))),
+        many => {
+            return Err(bad(format!(
+                "the archive holds {} CSV files; expected one",
+                many.len()
+            )));
+        }
     };
-    let mut entry = archive.by_index(index).map_err(|e| bad(format!("cannot read entry: {e}")))?;
+    let mut entry = archive
+        .by_index(index)
+        .map_err(|e| bad(format!("cannot read entry: {e}")))?;
     let limit = max_unzip_bytes();
     if entry.size() > limit {
         return Err(bad(format!(
@@ -187,7 +234,10 @@ fn unzip_single_csv(path: &Path, tmp: &Path) -> Result<PathBuf> {
             entry.size()
         )));
     }
-    let out = tmp.join(format!("{}.csv", blake3::hash(path.to_string_lossy().as_bytes()).to_hex()));
+    let out = tmp.join(format!(
+        "{}.csv",
+        blake3::hash(path.to_string_lossy().as_bytes()).to_hex()
+    ));
     copy_limited(&mut entry, &out, limit, path)?;
     Ok(out)
 }
@@ -195,7 +245,10 @@ fn unzip_single_csv(path: &Path, tmp: &Path) -> Result<PathBuf> {
 fn gunzip(path: &Path, tmp: &Path) -> Result<PathBuf> {
     let file = File::open(path).map_err(Error::io(path))?;
     let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-    let out = tmp.join(format!("{}.csv", blake3::hash(path.to_string_lossy().as_bytes()).to_hex()));
+    let out = tmp.join(format!(
+        "{}.csv",
+        blake3::hash(path.to_string_lossy().as_bytes()).to_hex()
+    ));
     copy_limited(&mut decoder, &out, max_unzip_bytes(), path)?;
     Ok(out)
 }
@@ -204,11 +257,21 @@ fn gunzip(path: &Path, tmp: &Path) -> Result<PathBuf> {
 fn has_header(csv: &Path, origin: &Path) -> Result<bool> {
     let file = File::open(csv).map_err(Error::io(csv))?;
     let mut line = String::new();
-    BufReader::new(file).read_line(&mut line).map_err(Error::io(origin))?;
+    BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(Error::io(origin))?;
     if line.trim().is_empty() {
-        return Err(Error::Input { path: origin.to_path_buf(), message: "empty file".into() });
+        return Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: "empty file".into(),
+        });
     }
-    let first = line.split(',').next().unwrap_or_default().trim().trim_matches('"');
+    let first = line
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_matches('"');
     Ok(first.parse::<f64>().is_err())
 }
 
@@ -225,11 +288,16 @@ fn read_csv(csv: &Path, origin: &Path, kind: &Kind) -> Result<LazyFrame> {
     if kind.positional.is_empty() {
         return Err(Error::Input {
             path: origin.to_path_buf(),
-            message: format!("CSV without a header row, and kind `{}` has no positional layout", kind.name),
+            message: format!(
+                "CSV without a header row, and kind `{}` has no positional layout",
+                kind.name
+            ),
         });
     }
     let mut lf = lf;
-    let schema = lf.collect_schema().map_err(Error::polars(format!("{}: read CSV", origin.display())))?;
+    let schema = lf
+        .collect_schema()
+        .map_err(Error::polars(format!("{}: read CSV", origin.display())))?;
     if schema.len() > kind.positional.len() {
         return Err(Error::Input {
             path: origin.to_path_buf(),

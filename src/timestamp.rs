@@ -43,7 +43,12 @@ fn from_float(e: Expr) -> Expr {
 }
 
 fn strptime(format: &str) -> StrptimeOptions {
-    StrptimeOptions { format: Some(format.into()), strict: false, exact: true, cache: true }
+    StrptimeOptions {
+        format: Some(format.into()),
+        strict: false,
+        exact: true,
+        cache: true,
+    }
 }
 
 /// Parses ISO-8601 strings (`2025-01-01`, `2025-01-01 00:00`, `2025-01-01T00:00:00.123Z`,
@@ -60,13 +65,23 @@ fn from_string(e: Expr) -> Expr {
     let with_offset = iso
         .clone()
         .str()
-        .to_datetime(Some(TimeUnit::Milliseconds), None, strptime("%Y-%m-%dT%H:%M:%S%.f%:z"), lit("raise"))
+        .to_datetime(
+            Some(TimeUnit::Milliseconds),
+            None,
+            strptime("%Y-%m-%dT%H:%M:%S%.f%:z"),
+            lit("raise"),
+        )
         .dt()
         .timestamp(TimeUnit::Milliseconds);
     let naive = |fmt: &str| {
         iso.clone()
             .str()
-            .to_datetime(Some(TimeUnit::Milliseconds), None, strptime(fmt), lit("raise"))
+            .to_datetime(
+                Some(TimeUnit::Milliseconds),
+                None,
+                strptime(fmt),
+                lit("raise"),
+            )
             .dt()
             .timestamp(TimeUnit::Milliseconds)
     };

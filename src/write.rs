@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use polars::prelude::file_provider::{FileProviderArgs, FileProviderReturn, FileProviderType};
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -62,7 +63,10 @@ fn blame_input(inputs: &[Input], err: Error) -> Error {
     }
     for input in inputs {
         if let Err(e) = input.frame.clone().select([len()]).collect() {
-            return Error::Input { path: PathBuf::from(&input.source_name), message: e.to_string() };
+            return Error::Input {
+                path: PathBuf::from(&input.source_name),
+                message: e.to_string(),
+            };
         }
     }
     err
@@ -112,13 +116,20 @@ pub fn parquet_options(
     row_group_size: usize,
     metadata: &BTreeMap<String, String>,
 ) -> Arc<ParquetWriteOptions> {
-    let kv: Vec<(String, String)> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let kv: Vec<(String, String)> = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Arc::new(ParquetWriteOptions {
         compression: compression.to_polars(),
         statistics: StatisticsOptions::default(),
         row_group_size: Some(row_group_size),
         data_page_size: None,
-        key_value_metadata: if kv.is_empty() { None } else { Some(KeyValueMetadata::from_static(kv)) },
+        key_value_metadata: if kv.is_empty() {
+            None
+        } else {
+            Some(KeyValueMetadata::from_static(kv))
+        },
         arrow_schema: None,
         compat_level: None,
     })
@@ -148,8 +159,15 @@ fn sink_partitioned(
     let op = op_id.to_string();
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
         let dir = hive_dir(&args.partition_keys);
-        let name = format!("part-{op}-{:05}.parquet{STAGED_SUFFIX}", args.index_in_partition);
-        Ok(FileProviderReturn::Path(if dir.is_empty() { name } else { format!("{dir}/{name}") }))
+        let name = format!(
+            "part-{op}-{:05}.parquet{STAGED_SUFFIX}",
+            args.index_in_partition
+        );
+        Ok(FileProviderReturn::Path(if dir.is_empty() {
+            name
+        } else {
+            format!("{dir}/{name}")
+        }))
     };
     let base = PlRefPath::try_from_path(staging.dir()).map_err(Error::polars("staging path"))?;
     let dest = SinkDestination::Partitioned {
@@ -163,7 +181,11 @@ fn sink_partitioned(
         max_rows_per_file: max_rows_per_file as IdxSize,
         approximate_bytes_per_file: 0,
     };
-    let args = UnifiedSinkArgs { mkdir: true, maintain_order: false, ..Default::default() };
+    let args = UnifiedSinkArgs {
+        mkdir: true,
+        maintain_order: true,
+        ..Default::default()
+    };
     lf.sink(dest, FileWriteFormat::Parquet(options), args)
         .map_err(Error::polars("plan the partitioned write"))?
         .collect_with_engine(Engine::Streaming)
@@ -174,11 +196,18 @@ fn sink_partitioned(
 /// Sinks `lf` into one file.
 fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) -> Result<()> {
     let target = SinkTarget::Path(PlRefPath::try_from_path(path).map_err(Error::polars("path"))?);
-    let args = UnifiedSinkArgs { mkdir: true, ..Default::default() };
-    lf.sink(SinkDestination::File { target }, FileWriteFormat::Parquet(options), args)
-        .map_err(Error::polars("plan the file write"))?
-        .collect_with_engine(Engine::Streaming)
-        .map_err(Error::polars(format!("write {}", path.display())))?;
+    let args = UnifiedSinkArgs {
+        mkdir: true,
+        ..Default::default()
+    };
+    lf.sink(
+        SinkDestination::File { target },
+        FileWriteFormat::Parquet(options),
+        args,
+    )
+    .map_err(Error::polars("plan the file write"))?
+    .collect_with_engine(Engine::Streaming)
+    .map_err(Error::polars(format!("write {}", path.display())))?;
     Ok(())
 }
 
@@ -208,7 +237,10 @@ fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame> {
     LazyFrame::scan_parquet_files(
         list.into(),
         ScanArgsParquet {
-            hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+            hive_options: HiveOptions {
+                enabled: Some(false),
+                ..Default::default()
+            },
             include_file_paths: with_path.then(|| "__file".into()),
             allow_missing_columns: true,
             ..Default::default()
@@ -243,7 +275,14 @@ impl Dataset {
     /// ```
     pub fn write(&self, lf: LazyFrame, opts: &WriteOptions) -> Result<WriteReport> {
         let source_name = opts.source_name.clone().unwrap_or_else(|| "frame".into());
-        self.write_inputs(vec![Input { frame: lf, source_name, constants: BTreeMap::new() }], opts)
+        self.write_inputs(
+            vec![Input {
+                frame: lf,
+                source_name,
+                constants: BTreeMap::new(),
+            }],
+            opts,
+        )
     }
 
     /// Writes several inputs (each cast on its own, with its own constants) as one commit:
@@ -252,7 +291,11 @@ impl Dataset {
         let timer = OpTimer::start("write");
         let manifest = self.manifest();
         let kind = &manifest.kind_spec;
-        let mode = opts.mode.unwrap_or(if kind.key.is_empty() { WriteMode::Append } else { WriteMode::Upsert });
+        let mode = opts.mode.unwrap_or(if kind.key.is_empty() {
+            WriteMode::Append
+        } else {
+            WriteMode::Upsert
+        });
         if mode == WriteMode::Upsert && kind.key.is_empty() {
             return Err(Error::Options(format!(
                 "mode `upsert` needs a natural key, and kind `{}` has none (use append or overwrite)",
@@ -280,7 +323,11 @@ impl Dataset {
             let cast = cast_to_kind(
                 input.frame.clone(),
                 kind,
-                &CastOptions { source_name: input.source_name.clone(), lenient: opts.lenient, constants },
+                &CastOptions {
+                    source_name: input.source_name.clone(),
+                    lenient: opts.lenient,
+                    constants,
+                },
             )?;
             for (k, n) in cast.nulled {
                 *nulled.entry(k).or_default() += n;
@@ -290,12 +337,25 @@ impl Dataset {
         let cast_frame = match frames.len() {
             0 => return Err(Error::Options("nothing to write: no inputs".into())),
             1 => frames.pop().unwrap_or_default(),
-            _ => concat(frames, UnionArgs { parallel: true, rechunk: false, ..Default::default() })
-                .map_err(Error::polars("combine inputs (do they share columns?)"))?,
+            _ => concat(
+                frames,
+                UnionArgs {
+                    parallel: true,
+                    rechunk: false,
+                    ..Default::default()
+                },
+            )
+            .map_err(Error::polars("combine inputs (do they share columns?)"))?,
         };
-        let part_cols: Vec<String> = manifest.partition_columns.iter().map(|f| f.name.clone()).collect();
+        let part_cols: Vec<String> = manifest
+            .partition_columns
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
         let mut frame = cast_frame;
-        let present = frame.collect_schema().map_err(Error::polars("cast schema"))?;
+        let present = frame
+            .collect_schema()
+            .map_err(Error::polars("cast schema"))?;
         let derived: Vec<Expr> = part_cols
             .iter()
             .filter(|p| !present.contains(p))
@@ -315,7 +375,9 @@ impl Dataset {
             frame = frame.unique_stable_generic(Some(key), UniqueKeepStrategy::Last);
         }
         let data_schema = {
-            let s = frame.collect_schema().map_err(Error::polars("write schema"))?;
+            let s = frame
+                .collect_schema()
+                .map_err(Error::polars("write schema"))?;
             s.iter()
                 .filter(|(n, _)| !part_cols.iter().any(|p| p == n.as_str()))
                 .map(|(n, dt)| Field {
@@ -326,7 +388,14 @@ impl Dataset {
         };
 
         let staging = self.store().staging(&timer.op_id)?;
-        if let Err(e) = sink_partitioned(frame, &staging, &part_cols, &timer.op_id, layout.max_rows_per_file, pq.clone()) {
+        if let Err(e) = sink_partitioned(
+            frame,
+            &staging,
+            &part_cols,
+            &timer.op_id,
+            layout.max_rows_per_file,
+            pq.clone(),
+        ) {
             return Err(blame_input(&inputs, e));
         }
         let staged = staging.files()?;
@@ -355,7 +424,17 @@ impl Dataset {
             message: "the manifest disappeared during the write".into(),
         })?;
         let version = current.version + 1;
-        let merge = self.merge(&current, mode, &staging, &staged, &entries, &kind.key, &part_cols, &pq, &timer.op_id)?;
+        let merge = self.merge(
+            &current,
+            mode,
+            &staging,
+            &staged,
+            &entries,
+            &kind.key,
+            &part_cols,
+            &pq,
+            &timer.op_id,
+        )?;
         let mut staged_all = staged.clone();
         for (path, rel) in &merge.staged {
             entries.push(file_entry(path, rel, &ts, version)?);
@@ -370,7 +449,8 @@ impl Dataset {
         next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         next.base_dir = self.base().display().to_string();
         next.files.retain(|f| !replaced.contains(f.path.as_str()));
-        next.files.extend(entries.iter().filter(|e| e.rows > 0).cloned());
+        next.files
+            .extend(entries.iter().filter(|e| e.rows > 0).cloned());
         next.files.sort_by(|a, b| a.path.cmp(&b.path));
         next.metadata = metadata;
         for f in data_schema {
@@ -394,7 +474,8 @@ impl Dataset {
             .cloned()
             .collect();
         staged_all.retain(|s| !empty.contains(s));
-        self.store().commit(&lock, &next, &staged_all, &merge.replaced)?;
+        self.store()
+            .commit(&lock, &next, &staged_all, &merge.replaced)?;
         drop(lock);
         self.set_manifest(next);
 
@@ -404,7 +485,12 @@ impl Dataset {
         report.files = entries
             .iter()
             .filter(|e| e.rows > 0)
-            .map(|e| WrittenFile { path: e.path.clone(), partition: e.partition.clone(), rows: e.rows, bytes: e.bytes })
+            .map(|e| WrittenFile {
+                path: e.path.clone(),
+                partition: e.partition.clone(),
+                rows: e.rows,
+                bytes: e.bytes,
+            })
             .collect();
         if let Some(cb) = &opts.on_file {
             for e in entries.iter().filter(|e| e.rows > 0) {
@@ -429,11 +515,18 @@ impl Dataset {
         pq: &Arc<ParquetWriteOptions>,
         op_id: &str,
     ) -> Result<Merge> {
-        let mut merge = Merge { staged: vec![], replaced: vec![], rows_replaced: 0 };
+        let mut merge = Merge {
+            staged: vec![],
+            replaced: vec![],
+            rows_replaced: 0,
+        };
         if mode == WriteMode::Append {
             return Ok(merge);
         }
-        let touched: BTreeSet<&str> = staged.iter().map(|(_, rel)| partition::dir_of(rel)).collect();
+        let touched: BTreeSet<&str> = staged
+            .iter()
+            .map(|(_, rel)| partition::dir_of(rel))
+            .collect();
         let mut existing: BTreeMap<&str, Vec<&FileEntry>> = BTreeMap::new();
         for f in &current.files {
             let dir = partition::dir_of(&f.path);
@@ -445,7 +538,9 @@ impl Dataset {
             WriteMode::Append => {}
             WriteMode::Error => {
                 if let Some(dir) = existing.keys().next() {
-                    return Err(Error::PartitionExists { partition: dir.to_string() });
+                    return Err(Error::PartitionExists {
+                        partition: dir.to_string(),
+                    });
                 }
             }
             WriteMode::Overwrite => {
@@ -457,8 +552,11 @@ impl Dataset {
                 }
             }
             WriteMode::Upsert => {
-                let key_cols: Vec<Expr> =
-                    key.iter().filter(|k| !part_cols.contains(k)).map(|k| col(k.as_str())).collect();
+                let key_cols: Vec<Expr> = key
+                    .iter()
+                    .filter(|k| !part_cols.contains(k))
+                    .map(|k| col(k.as_str()))
+                    .collect();
                 let mut counter = 0usize;
                 for (dir, files) in &existing {
                     let new_paths: Vec<PathBuf> = staged
@@ -468,19 +566,44 @@ impl Dataset {
                         .map(|((p, _), _)| p.clone())
                         .collect();
                     let new_keys = scan_files(&new_paths, false)?.select(key_cols.clone());
-                    let old_paths: Vec<PathBuf> = files.iter().map(|f| self.store().data_path(&f.path)).collect();
+                    let old_paths: Vec<PathBuf> = files
+                        .iter()
+                        .map(|f| self.store().data_path(&f.path))
+                        .collect();
                     let conflicts = scan_files(&old_paths, true)?
-                        .join(new_keys.clone(), key_cols.clone(), key_cols.clone(), JoinArgs::new(JoinType::Semi))
+                        .join(
+                            new_keys.clone(),
+                            key_cols.clone(),
+                            key_cols.clone(),
+                            JoinArgs::new(JoinType::Semi),
+                        )
                         .group_by([col("__file")])
                         .agg([len().alias("n")])
                         .collect()
-                        .map_err(Error::polars(format!("upsert: find replaced keys in {dir}")))?;
-                    let names = conflicts.column("__file").map_err(Error::polars("upsert"))?.str().map_err(Error::polars("upsert"))?.clone();
-                    let counts = conflicts.column("n").map_err(Error::polars("upsert"))?.cast(&DataType::UInt64).map_err(Error::polars("upsert"))?;
+                        .map_err(Error::polars(format!(
+                            "upsert: find replaced keys in {dir}"
+                        )))?;
+                    let names = conflicts
+                        .column("__file")
+                        .map_err(Error::polars("upsert"))?
+                        .str()
+                        .map_err(Error::polars("upsert"))?
+                        .clone();
+                    let counts = conflicts
+                        .column("n")
+                        .map_err(Error::polars("upsert"))?
+                        .cast(&DataType::UInt64)
+                        .map_err(Error::polars("upsert"))?;
                     let counts = counts.u64().map_err(Error::polars("upsert"))?.clone();
-                    for (name, n) in names.into_iter().zip(counts.into_iter()) {
-                        let (Some(name), Some(n)) = (name, n) else { continue };
-                        let Some(old) = files.iter().zip(&old_paths).find(|(_, p)| p.to_string_lossy() == name) else {
+                    for (name, n) in names.iter().zip(counts.iter()) {
+                        let (Some(name), Some(n)) = (name, n) else {
+                            continue;
+                        };
+                        let Some(old) = files
+                            .iter()
+                            .zip(&old_paths)
+                            .find(|(_, p)| p.to_string_lossy() == name)
+                        else {
                             continue;
                         };
                         merge.replaced.push(old.0.path.clone());

@@ -15,7 +15,11 @@ pub fn bin() -> Command {
 
 /// Runs the binary with `args`, returning its output.
 pub fn run(args: &[&str]) -> Output {
-    bin().args(args).env("RUST_LOG", "warn").output().expect("run pqdm")
+    bin()
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run pqdm")
 }
 
 /// The repository's sample data folder.
@@ -32,7 +36,10 @@ pub fn tmp() -> tempfile::TempDir {
 
 /// Constants for exchange/symbol/timeframe.
 pub fn consts(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// `n` one-minute candles from `start_ms`, Binance-named columns.
@@ -51,13 +58,22 @@ pub fn candles(start_ms: i64, n: usize, price: f64) -> DataFrame {
 
 /// A new klines dataset under `dir`.
 pub fn klines_dataset(dir: &Path) -> Dataset {
-    Dataset::create(dir, KindRegistry::default().get("klines").unwrap(), &CreateOptions::default()).unwrap()
+    Dataset::create(
+        dir,
+        KindRegistry::default().get("klines").unwrap(),
+        &CreateOptions::default(),
+    )
+    .unwrap()
 }
 
 /// Write options for one symbol of 1m BINANCE candles.
 pub fn kline_opts(symbol: &str) -> WriteOptions {
     WriteOptions {
-        constants: consts(&[("exchange", "BINANCE"), ("symbol", symbol), ("timeframe", "1m")]),
+        constants: consts(&[
+            ("exchange", "BINANCE"),
+            ("symbol", symbol),
+            ("timeframe", "1m"),
+        ]),
         ..Default::default()
     }
 }
@@ -65,8 +81,16 @@ pub fn kline_opts(symbol: &str) -> WriteOptions {
 /// All rows of a dataset, sorted by its key (or all columns).
 pub fn read_sorted(ds: &Dataset) -> DataFrame {
     let m = ds.manifest();
-    let by: Vec<String> = if m.key.is_empty() { vec![m.timestamp_column.clone()] } else { m.key.clone() };
-    ds.scan(&Default::default()).unwrap().sort(by, Default::default()).collect().unwrap()
+    let by: Vec<String> = if m.key.is_empty() {
+        vec![m.timestamp_column.clone()]
+    } else {
+        m.key.clone()
+    };
+    ds.scan(&Default::default())
+        .unwrap()
+        .sort(by, Default::default())
+        .collect()
+        .unwrap()
 }
 
 /// Data files (`*.parquet`) under `dir`, relative, sorted, as plain readers would glob them.
@@ -92,10 +116,23 @@ pub fn python() -> PathBuf {
     let py = venv.join("bin/python");
     let ready = venv.join(".ready");
     if !ready.exists() {
-        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv");
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
         assert!(ok.success(), "creating the virtualenv failed");
         let ok = Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pyarrow", "duckdb", "polars"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "pyarrow",
+                "duckdb",
+                "polars",
+            ])
             .status()
             .expect("pip install");
         assert!(ok.success(), "pip install pyarrow duckdb polars failed");
@@ -106,7 +143,17 @@ pub fn python() -> PathBuf {
 
 /// Runs a Python script with the peers installed; returns stdout (panics on failure).
 pub fn py(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("run python");
-    assert!(out.status.success(), "python failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }

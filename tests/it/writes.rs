@@ -18,21 +18,54 @@ fn layout_names_manifest_and_latest() {
     assert_eq!((r.version, r.rows_written, r.files.len()), (1, 1440, 1));
     let files = parquet_files(dir.path());
     assert_eq!(files.len(), 1);
-    assert!(files[0].starts_with("exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5/part-"), "{}", files[0]);
+    assert!(
+        files[0].starts_with(
+            "exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5/part-"
+        ),
+        "{}",
+        files[0]
+    );
     // A second symbol and a second day: names never collide.
-    ds.write(candles(JAN5 + DAY, 10, 200.0).lazy(), &kline_opts("ETHUSDT")).unwrap();
+    ds.write(
+        candles(JAN5 + DAY, 10, 200.0).lazy(),
+        &kline_opts("ETHUSDT"),
+    )
+    .unwrap();
     let m = ds.manifest();
     assert_eq!((m.version, m.file_count, m.total_rows), (2, 2, 1450));
     assert_eq!(m.latest_timestamp, Some(JAN5 + DAY + 9 * 60_000));
-    let latest: Vec<(Option<String>, i64)> =
-        m.latest_by_key.iter().map(|e| (e.key["symbol"].clone(), e.latest_timestamp)).collect();
-    assert_eq!(latest, vec![(Some("BTCUSDT".into()), JAN5 + 1439 * 60_000), (Some("ETHUSDT".into()), JAN5 + DAY + 9 * 60_000)]);
+    let latest: Vec<(Option<String>, i64)> = m
+        .latest_by_key
+        .iter()
+        .map(|e| (e.key["symbol"].clone(), e.latest_timestamp))
+        .collect();
+    assert_eq!(
+        latest,
+        vec![
+            (Some("BTCUSDT".into()), JAN5 + 1439 * 60_000),
+            (Some("ETHUSDT".into()), JAN5 + DAY + 9 * 60_000)
+        ]
+    );
     let f = &m.files[0];
-    assert_eq!((f.rows, f.min_timestamp, f.max_timestamp), (1440, Some(JAN5), Some(JAN5 + 1439 * 60_000)));
-    assert_eq!(f.checksum, blake3::hash(&std::fs::read(dir.path().join(&f.path)).unwrap()).to_hex().to_string());
+    assert_eq!(
+        (f.rows, f.min_timestamp, f.max_timestamp),
+        (1440, Some(JAN5), Some(JAN5 + 1439 * 60_000))
+    );
+    assert_eq!(
+        f.checksum,
+        blake3::hash(&std::fs::read(dir.path().join(&f.path)).unwrap())
+            .to_hex()
+            .to_string()
+    );
     let footer = pqdm::footer::read_footer(&dir.path().join(&f.path), None).unwrap();
-    assert_eq!(footer.metadata.get("source").map(String::as_str), Some("unit-test"));
-    assert_eq!(m.metadata.get("source").map(String::as_str), Some("unit-test"));
+    assert_eq!(
+        footer.metadata.get("source").map(String::as_str),
+        Some("unit-test")
+    );
+    assert_eq!(
+        m.metadata.get("source").map(String::as_str),
+        Some("unit-test")
+    );
     // Partition columns come back with the recorded dtypes.
     let df = read_sorted(&ds);
     assert_eq!(df.column("month").unwrap().dtype(), &DataType::Int8);
@@ -48,60 +81,121 @@ fn upsert_append_error_overwrite() {
     let dir = tmp();
     let ds = klines_dataset(dir.path());
     let day1 = candles(JAN5, 1440, 100.0);
-    ds.write(day1.clone().lazy(), &kline_opts("BTCUSDT")).unwrap();
-    ds.write(candles(JAN5 + DAY, 60, 100.0).lazy(), &kline_opts("BTCUSDT")).unwrap();
+    ds.write(day1.clone().lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    ds.write(
+        candles(JAN5 + DAY, 60, 100.0).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
     // Upsert the same day with new prices: one copy per key, the new row wins.
     let newer = candles(JAN5, 1440, 500.0);
     let r = ds.write(newer.lazy(), &kline_opts("BTCUSDT")).unwrap();
-    assert_eq!((r.rows_written, r.rows_replaced, r.files_replaced), (1440, 1440, 1));
+    assert_eq!(
+        (r.rows_written, r.rows_replaced, r.files_replaced),
+        (1440, 1440, 1)
+    );
     let df = read_sorted(&ds);
     assert_eq!(df.height(), 1500);
-    assert_eq!(df.column("close").unwrap().f64().unwrap().get(0), Some(500.0));
+    assert_eq!(
+        df.column("close").unwrap().f64().unwrap().get(0),
+        Some(500.0)
+    );
     // Partial overlap: 10 rows of the second day again, plus 5 new ones.
-    let r = ds.write(candles(JAN5 + DAY + 50 * 60_000, 15, 7.0).lazy(), &kline_opts("BTCUSDT")).unwrap();
+    let r = ds
+        .write(
+            candles(JAN5 + DAY + 50 * 60_000, 15, 7.0).lazy(),
+            &kline_opts("BTCUSDT"),
+        )
+        .unwrap();
     assert_eq!(r.rows_replaced, 10);
     assert_eq!(read_sorted(&ds).height(), 1505);
 
     // error: refuses, changes nothing.
     let before = ds.manifest().version;
-    let opts = WriteOptions { mode: Some(WriteMode::Error), ..kline_opts("BTCUSDT") };
-    let err = ds.write(candles(JAN5, 5, 1.0).lazy(), &opts).unwrap_err().to_string();
+    let opts = WriteOptions {
+        mode: Some(WriteMode::Error),
+        ..kline_opts("BTCUSDT")
+    };
+    let err = ds
+        .write(candles(JAN5, 5, 1.0).lazy(), &opts)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("mode `error`: partition exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5 already holds data"), "{err}");
-    assert_eq!(Dataset::open(dir.path()).unwrap().manifest().version, before);
+    assert_eq!(
+        Dataset::open(dir.path()).unwrap().manifest().version,
+        before
+    );
     assert_eq!(read_sorted(&ds).height(), 1505);
     // error mode into an untouched partition works.
-    ds.write(candles(JAN5 + 5 * DAY, 5, 1.0).lazy(), &opts).unwrap();
+    ds.write(candles(JAN5 + 5 * DAY, 5, 1.0).lazy(), &opts)
+        .unwrap();
 
     // append: duplicates on purpose.
-    let opts = WriteOptions { mode: Some(WriteMode::Append), ..kline_opts("BTCUSDT") };
-    ds.write(candles(JAN5 + 5 * DAY, 5, 1.0).lazy(), &opts).unwrap();
+    let opts = WriteOptions {
+        mode: Some(WriteMode::Append),
+        ..kline_opts("BTCUSDT")
+    };
+    ds.write(candles(JAN5 + 5 * DAY, 5, 1.0).lazy(), &opts)
+        .unwrap();
     assert_eq!(read_sorted(&ds).height(), 1515);
 
     // overwrite: the touched partition holds only the new rows; the others stay.
-    let opts = WriteOptions { mode: Some(WriteMode::Overwrite), ..kline_opts("BTCUSDT") };
+    let opts = WriteOptions {
+        mode: Some(WriteMode::Overwrite),
+        ..kline_opts("BTCUSDT")
+    };
     ds.write(candles(JAN5, 3, 9.0).lazy(), &opts).unwrap();
     let df = read_sorted(&ds);
-    let day5 = df.clone().lazy().filter(col("day").eq(lit(5i8))).collect().unwrap();
+    let day5 = df
+        .clone()
+        .lazy()
+        .filter(col("day").eq(lit(5i8)))
+        .collect()
+        .unwrap();
     assert_eq!(day5.height(), 3);
     assert_eq!(df.height(), 3 + 65 + 10);
     // Replaced files left the tree but are kept for old versions.
-    assert_eq!(parquet_files(dir.path()).len(), ds.manifest().file_count as usize);
-    let v1 = ds.scan(&pqdm::ScanOptions { version: Some(1), ..Default::default() }).unwrap().collect().unwrap();
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        ds.manifest().file_count as usize
+    );
+    let v1 = ds
+        .scan(&pqdm::ScanOptions {
+            version: Some(1),
+            ..Default::default()
+        })
+        .unwrap()
+        .collect()
+        .unwrap();
     assert_eq!(v1.height(), 1440);
-    assert_eq!(v1.column("close").unwrap().f64().unwrap().get(0), Some(100.0));
+    assert_eq!(
+        v1.column("close").unwrap().f64().unwrap().get(0),
+        Some(100.0)
+    );
 }
 
 #[test]
 fn compression_is_applied() {
     let dir = tmp();
     let ds = klines_dataset(dir.path());
-    let zstd = WriteOptions { compression: Some(Compression::Zstd(Some(3))), ..kline_opts("BTCUSDT") };
+    let zstd = WriteOptions {
+        compression: Some(Compression::Zstd(Some(3))),
+        ..kline_opts("BTCUSDT")
+    };
     ds.write(candles(JAN5, 100, 1.0).lazy(), &zstd).unwrap();
-    ds.write(candles(JAN5 + DAY, 100, 1.0).lazy(), &kline_opts("BTCUSDT")).unwrap();
+    ds.write(candles(JAN5 + DAY, 100, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
     let m = ds.manifest();
     let codecs = py(
         "import sys, pyarrow.parquet as pq\nfor p in sys.argv[1:]:\n    md = pq.ParquetFile(p).metadata\n    print(sorted({md.row_group(i).column(j).compression for i in range(md.num_row_groups) for j in range(md.num_columns)}))",
-        &m.files.iter().map(|f| dir.path().join(&f.path).to_string_lossy().into_owned()).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>(),
+        &m.files
+            .iter()
+            .map(|f| dir.path().join(&f.path).to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
     );
     assert_eq!(codecs, "['ZSTD']\n['SNAPPY']\n");
 }
@@ -111,27 +205,55 @@ fn max_rows_per_file_and_row_group_validation() {
     let dir = tmp();
     let ds = klines_dataset(dir.path());
     let opts = WriteOptions {
-        layout: FileLayout { max_rows_per_file: 1000, ..Default::default() },
+        layout: FileLayout {
+            max_rows_per_file: 1000,
+            ..Default::default()
+        },
         ..kline_opts("BTCUSDT")
     };
-    let r = ds.write(candles(JAN5, 10_500, 1.0).lazy().filter(col("open_time").lt(lit(JAN5 + DAY))), &opts).unwrap();
+    let r = ds
+        .write(
+            candles(JAN5, 10_500, 1.0)
+                .lazy()
+                .filter(col("open_time").lt(lit(JAN5 + DAY))),
+            &opts,
+        )
+        .unwrap();
     assert_eq!(r.rows_written, 1440);
     let dir2 = tmp();
     let ds2 = Dataset::create(
         dir2.path(),
         pqdm::schema::KindRegistry::default().get("klines").unwrap(),
-        &pqdm::CreateOptions { partition_by: Some(vec!["exchange".into(), "symbol".into(), "timeframe".into(), "year".into()]), ..Default::default() },
+        &pqdm::CreateOptions {
+            partition_by: Some(vec![
+                "exchange".into(),
+                "symbol".into(),
+                "timeframe".into(),
+                "year".into(),
+            ]),
+            ..Default::default()
+        },
     )
     .unwrap();
     let r = ds2.write(candles(JAN5, 10_500, 1.0).lazy(), &opts).unwrap();
     assert_eq!((r.rows_written, r.files.len()), (10_500, 11));
     assert_eq!(parquet_files(dir2.path()).len(), 11);
     let bad = WriteOptions {
-        layout: FileLayout { max_rows_per_file: 1000, min_rows_per_group: Some(1000), row_group_size: None },
+        layout: FileLayout {
+            max_rows_per_file: 1000,
+            min_rows_per_group: Some(1000),
+            row_group_size: None,
+        },
         ..kline_opts("BTCUSDT")
     };
-    let err = ds2.write(candles(JAN5, 10, 1.0).lazy(), &bad).unwrap_err().to_string();
-    assert_eq!(err, "invalid option: min_rows_per_group (1000) must be below max_rows_per_file (1000)");
+    let err = ds2
+        .write(candles(JAN5, 10, 1.0).lazy(), &bad)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid option: min_rows_per_group (1000) must be below max_rows_per_file (1000)"
+    );
     assert_eq!(ds2.manifest().version, 1);
 }
 
@@ -141,11 +263,29 @@ fn failed_ingest_leaves_previous_version_byte_for_byte() {
     let base = dir.path().join("ds");
     let src = dir.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
-    let ok = run(&["ingest", data_dir().join("spot/klines/BTCUSDT-1m-2024-01-05.zip").to_str().unwrap(), "--dataset", base.to_str().unwrap(), "--kind", "klines", "--quiet"]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = run(&[
+        "ingest",
+        data_dir()
+            .join("spot/klines/BTCUSDT-1m-2024-01-05.zip")
+            .to_str()
+            .unwrap(),
+        "--dataset",
+        base.to_str().unwrap(),
+        "--kind",
+        "klines",
+        "--quiet",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let snapshot = |p: &std::path::Path| {
         let mut files = vec![];
-        pqdm::manifest::walk(p, &mut |f| files.push((f.to_path_buf(), std::fs::read(f).unwrap()))).unwrap();
+        pqdm::manifest::walk(p, &mut |f| {
+            files.push((f.to_path_buf(), std::fs::read(f).unwrap()))
+        })
+        .unwrap();
         files.sort();
         files
     };
@@ -153,10 +293,29 @@ fn failed_ingest_leaves_previous_version_byte_for_byte() {
     let line = |t: i64, open: &str| format!("{t},{open},2,0.5,1.5,10,{},15,3,4,5,0\n", t + 59_999);
     std::fs::write(src.join("AUSDT-1m-2024-01-06.csv"), line(JAN5 + DAY, "1")).unwrap();
     std::fs::write(src.join("BUSDT-1m-2024-01-06.csv"), line(JAN5 + DAY, "1")).unwrap();
-    std::fs::write(src.join("CUSDT-1m-2024-01-06.csv"), format!("{}{}", line(JAN5 + DAY, "1"), line(JAN5 + DAY + 60_000, "x1"))).unwrap();
-    let out = run(&["ingest", src.to_str().unwrap(), "--dataset", base.to_str().unwrap(), "--quiet"]);
+    std::fs::write(
+        src.join("CUSDT-1m-2024-01-06.csv"),
+        format!(
+            "{}{}",
+            line(JAN5 + DAY, "1"),
+            line(JAN5 + DAY + 60_000, "x1")
+        ),
+    )
+    .unwrap();
+    let out = run(&[
+        "ingest",
+        src.to_str().unwrap(),
+        "--dataset",
+        base.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("CUSDT-1m-2024-01-06.csv: column `open`, row 2: cannot cast value \"x1\" to f64"), "{err}");
+    assert!(
+        err.contains(
+            "CUSDT-1m-2024-01-06.csv: column `open`, row 2: cannot cast value \"x1\" to f64"
+        ),
+        "{err}"
+    );
     assert_eq!(snapshot(&base), before);
 }
