@@ -362,7 +362,7 @@ fn latest(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
     println!(
         "latest {}",
         m.latest_timestamp
-            .map(fmt.clone())
+            .map(fmt)
             .unwrap_or_else(|| "none (empty dataset)".into())
     );
     for e in &m.latest_by_key {

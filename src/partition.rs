@@ -70,9 +70,10 @@ pub fn unescape(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && i + 2 < bytes.len() + 0
-            && let Ok(v) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
         {
+            let v = hi * 16 + lo;
             out.push(v);
             i += 3;
             continue;
@@ -81,6 +82,10 @@ pub fn unescape(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// The text of one partition value as it appears in a path (before escaping); `None` for null.

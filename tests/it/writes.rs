@@ -319,3 +319,142 @@ fn failed_ingest_leaves_previous_version_byte_for_byte() {
     );
     assert_eq!(snapshot(&base), before);
 }
+
+#[test]
+fn json_report_and_file_callback() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let out = run(&[
+        "ingest",
+        data_dir().join("spot/klines").to_str().unwrap(),
+        "--dataset",
+        base.to_str().unwrap(),
+        "--kind",
+        "klines",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["mode"], "upsert");
+    assert_eq!(report["rows_written"], 4 * 1440);
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4);
+    let m = Dataset::open(&base).unwrap().manifest();
+    for (f, e) in files.iter().zip(&m.files) {
+        assert_eq!(f["path"], e.path.as_str());
+        assert_eq!(f["rows"], 1440);
+        assert_eq!(f["bytes"], e.bytes);
+    }
+    assert!(report["wall_ms"].as_u64().unwrap() > 0);
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = seen.clone();
+    let ds = Dataset::open(&base).unwrap();
+    let opts = WriteOptions {
+        on_file: Some(std::sync::Arc::new(move |f: &pqdm::manifest::FileEntry| {
+            sink.lock().unwrap().push((f.path.clone(), f.rows))
+        })),
+        ..kline_opts("SOLUSDT")
+    };
+    ds.write(candles(JAN5, 30, 1.0).lazy(), &opts).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].0.starts_with("exchange=BINANCE/symbol=SOLUSDT/"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[0].1, 30);
+}
+
+#[test]
+fn config_precedence_flag_env_file_default() {
+    let dir = tmp();
+    let cfg = dir.path().join("pqdm.toml");
+    std::fs::write(
+        &cfg,
+        "[scan]\nbatch_size = 1000\nthreads = 3\n[write]\ncompression = \"zstd\"\n",
+    )
+    .unwrap();
+    let c = pqdm::config::Config::load(Some(&cfg)).unwrap();
+    // No env set in this process for these names: file wins over default, flag over file.
+    assert_eq!(c.scan_batch_size(None).unwrap(), 1000);
+    assert_eq!(c.scan_batch_size(Some(7)).unwrap(), 7);
+    assert_eq!(
+        c.write_setting(None, "PQDM_TEST_UNSET_VAR", c.write.compression.clone()),
+        Some("zstd".into())
+    );
+    assert_eq!(
+        c.write_setting(
+            Some("lz4".into()),
+            "PQDM_TEST_UNSET_VAR",
+            c.write.compression.clone()
+        ),
+        Some("lz4".into())
+    );
+    assert_eq!(
+        pqdm::config::Config::default()
+            .scan_batch_size(None)
+            .unwrap(),
+        262_144
+    );
+    std::fs::write(&cfg, "[scan]\nbatchsize = 1\n").unwrap();
+    let err = pqdm::config::Config::load(Some(&cfg))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `batchsize`"), "{err}");
+    // Through the binary: the env beats the file.
+    let base = dir.path().join("ds");
+    let out = bin()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "ingest",
+            data_dir()
+                .join("spot/klines/BTCUSDT-1m-2024-01-05.zip")
+                .to_str()
+                .unwrap(),
+            "--dataset",
+            base.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `batchsize`"));
+    std::fs::write(&cfg, "[write]\ncompression = \"zstd\"\n").unwrap();
+    let out = bin()
+        .env("PQDM_COMPRESSION", "gzip")
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "ingest",
+            data_dir()
+                .join("spot/klines/BTCUSDT-1m-2024-01-05.zip")
+                .to_str()
+                .unwrap(),
+            "--dataset",
+            base.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        Dataset::open(&base)
+            .unwrap()
+            .manifest()
+            .settings
+            .compression,
+        "gzip"
+    );
+}
