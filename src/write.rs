@@ -449,8 +449,7 @@ impl Dataset {
         next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         next.base_dir = self.base().display().to_string();
         next.files.retain(|f| !replaced.contains(f.path.as_str()));
-        next.files
-            .extend(entries.iter().filter(|e| e.rows > 0).cloned());
+        next.files.extend(entries.iter().cloned());
         next.files.sort_by(|a, b| a.path.cmp(&b.path));
         next.metadata = metadata;
         for f in data_schema {
@@ -468,12 +467,6 @@ impl Dataset {
             files_removed: merge.replaced.len() as u64,
         };
         next.refresh_summary();
-        let empty: Vec<(PathBuf, String)> = staged_all
-            .iter()
-            .filter(|(_, rel)| entries.iter().any(|e| &e.path == rel && e.rows == 0))
-            .cloned()
-            .collect();
-        staged_all.retain(|s| !empty.contains(s));
         self.store()
             .commit(&lock, &next, &staged_all, &merge.replaced)?;
         drop(lock);
@@ -484,7 +477,6 @@ impl Dataset {
         report.files_replaced = merge.replaced.len() as u64;
         report.files = entries
             .iter()
-            .filter(|e| e.rows > 0)
             .map(|e| WrittenFile {
                 path: e.path.clone(),
                 partition: e.partition.clone(),
@@ -493,7 +485,7 @@ impl Dataset {
             })
             .collect();
         if let Some(cb) = &opts.on_file {
-            for e in entries.iter().filter(|e| e.rows > 0) {
+            for e in &entries {
                 cb(e);
             }
         }
