@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{FORMAT_VERSION, Field, Manifest, Operation, Settings, Store};
 use crate::options::{Compression, DEFAULT_MAX_ROWS_PER_FILE};
 use crate::partition;
-use crate::schema::Kind;
+use crate::schema::{ColType, Kind};
 
 /// Options for creating a dataset.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +35,7 @@ pub struct CreateOptions {
 pub struct Dataset {
     store: Store,
     manifest: Mutex<Arc<Manifest>>,
+    foreign: bool,
 }
 
 impl Dataset {
@@ -53,7 +54,32 @@ impl Dataset {
         Ok(Dataset {
             store,
             manifest: Mutex::new(Arc::new(manifest)),
+            foreign: false,
         })
+    }
+
+    /// Opens the dataset at `base`; a folder without a manifest (written by pyarrow, DuckDB or
+    /// Spark) is described by listing its files, read-only. `hive_types` overrides the dtypes
+    /// inferred for such a dataset's partition columns.
+    pub fn open_any(
+        base: impl AsRef<Path>,
+        hive_types: &BTreeMap<String, ColType>,
+    ) -> Result<Dataset> {
+        let store = Store::new(base.as_ref());
+        if store.exists() {
+            return Dataset::open(base);
+        }
+        let manifest = crate::foreign::describe(base.as_ref(), hive_types)?;
+        Ok(Dataset {
+            store,
+            manifest: Mutex::new(Arc::new(manifest)),
+            foreign: true,
+        })
+    }
+
+    /// Whether this dataset has no manifest (found by listing; read-only).
+    pub fn is_foreign(&self) -> bool {
+        self.foreign
     }
 
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
@@ -71,6 +97,7 @@ impl Dataset {
         Ok(Dataset {
             store,
             manifest: Mutex::new(Arc::new(manifest)),
+            foreign: false,
         })
     }
 

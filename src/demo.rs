@@ -4,15 +4,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
-
 use crate::dataset::{CreateOptions, Dataset};
 use crate::error::{Error, Result};
 use crate::ingest::ingest;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
 use crate::schema::KindRegistry;
-use crate::timestamp::{format_millis, parse_timestamp};
+use crate::timestamp::format_millis;
 use crate::write::WriteOptions;
 
 /// One ingest of the demo: a folder of `data/`, the dataset and kind it goes to, and the exchange.
@@ -90,22 +88,13 @@ pub fn run(data: &Path, out: &Path, w: &mut dyn Write, progress: &Progress) -> R
             .join("/")
     )
     .map_err(out_err)?;
-    let since = parse_timestamp("2025-01-01").unwrap_or_default();
     let df = klines
-        .scan(&ScanOptions {
-            columns: Some(vec![
-                "symbol".into(),
-                "timestamp".into(),
-                "close".into(),
-                "volume".into(),
-            ]),
-            version: None,
-        })?
-        .filter(
-            col("symbol")
-                .eq(lit("ETHUSDT"))
-                .and(col("timestamp").gt_eq(lit(since))),
-        )
+        .scan(
+            &ScanOptions::default()
+                .filter("symbol == ETHUSDT")?
+                .filter("timestamp >= 2025-01-01")?
+                .columns(&["symbol", "timestamp", "close", "volume"]),
+        )?
         .collect()
         .map_err(Error::polars("demo scan"))?;
     writeln!(w, "\nscan symbol == ETHUSDT, timestamp >= 2025-01-01, columns symbol,timestamp,close,volume: {} rows", df.height())

@@ -34,7 +34,9 @@ pub mod cast;
 pub mod config;
 pub mod dataset;
 pub mod error;
+pub mod filter;
 pub mod footer;
+pub mod foreign;
 pub mod ingest;
 pub mod manifest;
 pub mod metrics;
@@ -49,6 +51,7 @@ pub mod write;
 
 pub use dataset::{CreateOptions, Dataset};
 pub use error::{Error, Result};
+pub use filter::Filter;
 pub use options::{Compression, FileLayout, WriteMode};
 pub use scan::ScanOptions;
 pub use write::{Input, WriteOptions, WriteReport};

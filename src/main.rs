@@ -9,7 +9,7 @@ use mimalloc::MiMalloc;
 use pqdm::config::Config;
 use pqdm::output::{Format, write_result};
 use pqdm::progress::Progress;
-use pqdm::schema::KindRegistry;
+use pqdm::schema::{ColType, KindRegistry};
 use pqdm::{CreateOptions, Dataset, FileLayout, ScanOptions, WriteOptions};
 
 #[global_allocator]
@@ -36,7 +36,7 @@ struct Cli {
 enum Command {
     /// Ingest CSV, CSV-in-zip, .csv.gz and Parquet files (or folders of them) into a dataset.
     Ingest(IngestArgs),
-    /// Read a dataset: projection, limit, output as table, CSV, JSON lines or Parquet.
+    /// Read a dataset: projection, filters, version, limit; a table, CSV, JSON lines or Parquet.
     Scan(ScanArgs),
     /// Summarise a dataset: kind, schema, partitions, version, files, rows, time range per key.
     Info(BaseArgs),
@@ -119,9 +119,16 @@ struct ScanArgs {
     /// Columns to return (comma-separated).
     #[arg(long, value_delimiter = ',')]
     columns: Option<Vec<String>>,
-    /// (arrives with the scan issue) Filter `COL OP VALUE`, repeatable.
-    #[arg(long)]
+    /// Filter `COL OP VALUE` (ops: == != < <= > >= in not_in between is_null is_not_null;
+    /// lists as [a, b]; ISO dates for the timestamp column), repeatable, ANDed.
+    #[arg(long, allow_hyphen_values = true)]
     filter: Vec<String>,
+    /// Rows per batch when streaming CSV/JSON (default PQDM_SCAN_BATCH_SIZE or 262,144).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Partition column dtypes of a dataset without a manifest (e.g. symbol=str,year=i32).
+    #[arg(long)]
+    hive_schema: Vec<String>,
     /// Read this version instead of the current one.
     #[arg(long)]
     version: Option<u64>,
@@ -268,41 +275,82 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn scan(cli: &Cli, a: &ScanArgs) -> anyhow::Result<()> {
-    if !a.filter.is_empty() {
-        return Err(NotImplemented(
-            "scan --filter (the filter language arrives with the scan issue)".into(),
-        )
-        .into());
-    }
+fn parse_hive_schema(items: &[String]) -> anyhow::Result<BTreeMap<String, ColType>> {
+    items
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once(['=', ':'])
+                .ok_or_else(|| anyhow::anyhow!("--hive-schema {kv:?}: expected NAME=DTYPE"))?;
+            Ok((k.trim().to_string(), ColType::parse(v)?))
+        })
+        .collect()
+}
+
+fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
     let format: Format = a.format.parse()?;
-    let ds = Dataset::open(&a.base)?;
-    let mut lf = ds.scan(&ScanOptions {
+    let ds = Dataset::open_any(&a.base, &parse_hive_schema(&a.hive_schema)?)?;
+    let mut opts = ScanOptions {
         columns: a.columns.clone(),
         version: a.version,
-    })?;
+        ..Default::default()
+    };
+    for f in &a.filter {
+        opts = opts.filter(f)?;
+    }
+    let mut lf = ds.scan(&opts)?;
     if let Some(n) = a.limit {
         lf = lf.limit(n);
     }
-    let rows = write_result(lf, format, a.output.as_deref())?;
+    let batch_size = config.scan_batch_size(a.batch_size)?;
+    let rows = write_result(lf, format, a.output.as_deref(), batch_size)?;
     if cli.json && a.output.is_some() {
         print_json(&serde_json::json!({ "rows": rows, "output": a.output }))?;
     }
     Ok(())
 }
 
+fn key_text(key: &BTreeMap<String, Option<String>>) -> String {
+    key.iter()
+        .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn info(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
-    let ds = Dataset::open(&a.base)?;
+    let ds = Dataset::open_any(&a.base, &BTreeMap::new())?;
     let m = ds.manifest();
+    let keys = m.key_summaries();
     if cli.json {
         let mut summary = serde_json::to_value(&*m)?;
         if let Some(obj) = summary.as_object_mut() {
             obj.remove("files");
             obj.remove("kind_spec");
+            obj.insert("keys".into(), serde_json::to_value(&keys)?);
+            obj.insert("has_manifest".into(), (!ds.is_foreign()).into());
         }
         return print_json(&summary);
     }
-    println!("dataset    {}", a.base.display());
+    let range = |t: Option<i64>| {
+        t.map(pqdm::timestamp::format_millis)
+            .unwrap_or_else(|| "-".into())
+    };
+    let fields = |f: &[pqdm::manifest::Field]| {
+        f.iter()
+            .map(|f| format!("{}:{}", f.name, f.dtype.name()))
+            .collect::<Vec<_>>()
+    };
+    println!(
+        "dataset    {}{}",
+        a.base.display(),
+        if ds.is_foreign() {
+            " (no manifest: described by listing)"
+        } else {
+            ""
+        }
+    );
     println!(
         "kind       {} (key: {})",
         m.kind,
@@ -317,35 +365,27 @@ fn info(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
         "files      {}  rows {}  bytes {}",
         m.file_count, m.total_rows, m.total_bytes
     );
-    println!(
-        "partitions {}",
-        m.partition_columns
-            .iter()
-            .map(|f| format!("{}:{}", f.name, f.dtype.name()))
-            .collect::<Vec<_>>()
-            .join(" / ")
-    );
-    println!(
-        "schema     {}",
-        m.schema
-            .iter()
-            .map(|f| format!("{}:{}", f.name, f.dtype.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("partitions {}", fields(&m.partition_columns).join(" / "));
+    println!("schema     {}", fields(&m.schema).join(", "));
     println!(
         "settings   compression {}, max {} rows per file",
         m.settings.compression, m.settings.max_rows_per_file
     );
-    let range = |t: Option<i64>| {
-        t.map(pqdm::timestamp::format_millis)
-            .unwrap_or_else(|| "-".into())
-    };
     println!(
         "time range {} .. {}",
         range(m.earliest_timestamp),
         range(m.latest_timestamp)
     );
+    for k in keys {
+        println!(
+            "  {:<48} {:>6} files {:>12} rows  {} .. {}",
+            key_text(&k.key),
+            k.files,
+            k.rows,
+            range(k.min_timestamp),
+            range(k.max_timestamp)
+        );
+    }
     Ok(())
 }
 
@@ -429,7 +469,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     match &cli.command {
         Command::Ingest(a) => ingest(cli, &config, a),
-        Command::Scan(a) => scan(cli, a),
+        Command::Scan(a) => scan(cli, &config, a),
         Command::Info(a) => info(cli, a),
         Command::Latest(a) => latest(cli, a),
         Command::History(a) => history(cli, a),

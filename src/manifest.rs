@@ -74,6 +74,31 @@ pub struct LatestEntry {
     pub latest_timestamp: i64,
 }
 
+/// Files, rows, bytes and time range of one partition key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeySummary {
+    /// The key's values.
+    pub key: BTreeMap<String, Option<String>>,
+    /// Data files.
+    pub files: u64,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Smallest timestamp (ms).
+    pub min_timestamp: Option<i64>,
+    /// Largest timestamp (ms).
+    pub max_timestamp: Option<i64>,
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 /// Write settings recorded with the dataset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -160,29 +185,44 @@ impl Manifest {
         self.total_bytes = self.files.iter().map(|f| f.bytes).sum();
         self.latest_timestamp = self.files.iter().filter_map(|f| f.max_timestamp).max();
         self.earliest_timestamp = self.files.iter().filter_map(|f| f.min_timestamp).min();
+        self.latest_by_key = self
+            .key_summaries()
+            .into_iter()
+            .filter_map(|k| {
+                k.max_timestamp.map(|ts| LatestEntry {
+                    key: k.key,
+                    latest_timestamp: ts,
+                })
+            })
+            .collect();
+    }
+
+    /// Per partition key (the partition columns that are not derived from the timestamp, e.g.
+    /// exchange/symbol/timeframe): files, rows, bytes and time range.
+    pub fn key_summaries(&self) -> Vec<KeySummary> {
         let key_cols: Vec<&str> = self
             .partition_columns
             .iter()
             .map(|f| f.name.as_str())
             .filter(|n| !crate::partition::is_derived(n))
             .collect();
-        let mut latest: BTreeMap<Vec<Option<String>>, i64> = BTreeMap::new();
+        let mut out: BTreeMap<Vec<Option<String>>, KeySummary> = BTreeMap::new();
         for f in &self.files {
-            let Some(max) = f.max_timestamp else { continue };
-            let key: Vec<Option<String>> = key_cols
+            let values: Vec<Option<String>> = key_cols
                 .iter()
                 .map(|k| f.partition.get(*k).cloned().flatten())
                 .collect();
-            let e = latest.entry(key).or_insert(max);
-            *e = (*e).max(max);
-        }
-        self.latest_by_key = latest
-            .into_iter()
-            .map(|(values, ts)| LatestEntry {
+            let e = out.entry(values.clone()).or_insert_with(|| KeySummary {
                 key: key_cols.iter().map(|k| k.to_string()).zip(values).collect(),
-                latest_timestamp: ts,
-            })
-            .collect();
+                ..Default::default()
+            });
+            e.files += 1;
+            e.rows += f.rows;
+            e.bytes += f.bytes;
+            e.min_timestamp = min_opt(e.min_timestamp, f.min_timestamp);
+            e.max_timestamp = e.max_timestamp.max(f.max_timestamp);
+        }
+        out.into_values().collect()
     }
 
     /// The dtype of partition column `name`.

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::write::parquet_options;
+use crate::write::{parquet_options, sink_file};
 
 /// Output format of `pqdm scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,34 +86,52 @@ pub fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Collects `lf` and writes it in `format` to `output` (stdout when `None`).
-pub fn write_result(lf: LazyFrame, format: Format, output: Option<&Path>) -> Result<usize> {
+/// Writes `lf` in `format` to `output` (stdout when `None`), streaming CSV and JSON lines in
+/// batches of `batch_size` rows and Parquet straight from the streaming engine. Returns rows written
+/// (`None` for Parquet, which is not counted).
+pub fn write_result(
+    lf: LazyFrame,
+    format: Format,
+    output: Option<&Path>,
+    batch_size: usize,
+) -> Result<Option<usize>> {
     if format == Format::Parquet {
         let path =
             output.ok_or_else(|| Error::Options("--format parquet needs --output FILE".into()))?;
-        let mut df = lf.collect().map_err(Error::polars("scan"))?;
-        let file = File::create(path).map_err(Error::io(path))?;
-        let opts = parquet_options(crate::Compression::Snappy, 122_880, &Default::default());
-        ParquetWriter::new(file)
-            .with_compression(opts.compression)
-            .finish(&mut df)
-            .map_err(Error::polars(format!("write {}", path.display())))?;
-        return Ok(df.height());
+        let opts = parquet_options(
+            crate::Compression::Snappy,
+            crate::options::DEFAULT_ROW_GROUP_SIZE,
+            &Default::default(),
+        );
+        sink_file(lf, path, opts)?;
+        return Ok(None);
     }
-    let mut df = lf.collect().map_err(Error::polars("scan"))?;
     let mut sink: Box<dyn Write> = match output {
         Some(p) => Box::new(BufWriter::new(File::create(p).map_err(Error::io(p))?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    match format {
-        Format::Table => writeln!(sink, "{df}").map_err(Error::io("stdout"))?,
-        Format::Csv => CsvWriter::new(&mut sink)
-            .include_header(true)
-            .finish(&mut df)
-            .map_err(Error::polars("write CSV"))?,
-        Format::Json => write_json_lines(&df, &mut sink)?,
-        Format::Parquet => {}
+    let mut rows = 0;
+    if format == Format::Table {
+        let df = lf.collect().map_err(Error::polars("scan"))?;
+        rows = df.height();
+        writeln!(sink, "{df}").map_err(Error::io("stdout"))?;
+    } else {
+        let size = std::num::NonZeroUsize::new(batch_size.max(1));
+        let batches = lf
+            .collect_batches(Engine::Streaming, true, size, true)
+            .map_err(Error::polars("start the scan"))?;
+        for (i, batch) in batches.enumerate() {
+            let mut df = batch.map_err(Error::polars("scan"))?;
+            rows += df.height();
+            match format {
+                Format::Csv => CsvWriter::new(&mut sink)
+                    .include_header(i == 0)
+                    .finish(&mut df)
+                    .map_err(Error::polars("write CSV"))?,
+                _ => write_json_lines(&df, &mut sink)?,
+            }
+        }
     }
     sink.flush().map_err(Error::io("stdout"))?;
-    Ok(df.height())
+    Ok(Some(rows))
 }

@@ -1,68 +1,167 @@
-//! Scans: the manifest's files → one Polars `scan_parquet` with hive columns typed by the
-//! manifest → a `LazyFrame` the caller keeps chaining.
+//! Scans: filters typed by the manifest → pruning of folders and files by the manifest (no file
+//! opened) → one Polars `scan_parquet` over the chosen files, hive columns typed by the
+//! manifest → a `LazyFrame` the caller keeps chaining, or batches of a chosen size.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 
 use polars::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::filter::{Filter, TypedFilter, partition_value};
+use crate::manifest::{FileEntry, Manifest};
+use crate::schema::ColType;
 
 /// What to read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ScanOptions {
     /// Columns to return (all when `None`), in this order.
     pub columns: Option<Vec<String>>,
+    /// Filters (text grammar or tuples), ANDed; they also prune folders and files.
+    pub filters: Vec<Filter>,
+    /// Further Polars predicates, ANDed (pushed down by Polars, no manifest pruning).
+    pub exprs: Vec<Expr>,
     /// The version to read (the current one when `None`).
     pub version: Option<u64>,
 }
 
-/// The full output schema of a manifest: data columns, then partition columns.
+impl ScanOptions {
+    /// Adds a filter in the text grammar (`symbol == ETHUSDT`).
+    pub fn filter(mut self, text: &str) -> Result<ScanOptions> {
+        self.filters.push(Filter::parse(text)?);
+        Ok(self)
+    }
+
+    /// Selects these columns.
+    pub fn columns(mut self, cols: &[&str]) -> ScanOptions {
+        self.columns = Some(cols.iter().map(|c| c.to_string()).collect());
+        self
+    }
+}
+
+/// The output schema of a manifest: data columns, then partition columns.
 pub fn output_schema(m: &Manifest) -> Schema {
     let mut schema = Schema::default();
-    for f in m.schema.iter() {
-        schema.with_column(f.name.as_str().into(), f.dtype.dtype());
-    }
-    for f in m.partition_columns.iter() {
+    for f in m.schema.iter().chain(&m.partition_columns) {
         schema.with_column(f.name.as_str().into(), f.dtype.dtype());
     }
     schema
 }
 
+/// What a scan will read: the version, the files left after pruning, the typed filters.
+pub struct ScanPlan {
+    /// The manifest of the version read.
+    pub manifest: Arc<Manifest>,
+    /// Files that may hold matching rows (absolute paths).
+    pub files: Vec<PathBuf>,
+    /// Files in the version before pruning.
+    pub total_files: usize,
+    /// The filters, typed by the manifest.
+    pub filters: Vec<TypedFilter>,
+}
+
+fn column_type(m: &Manifest, name: &str) -> Option<ColType> {
+    m.schema
+        .iter()
+        .chain(&m.partition_columns)
+        .find(|f| f.name == name)
+        .map(|f| f.dtype)
+}
+
+fn unknown_column(m: &Manifest, what: &str, name: &str) -> Error {
+    let cols: Vec<&str> = m
+        .schema
+        .iter()
+        .chain(&m.partition_columns)
+        .map(|f| f.name.as_str())
+        .collect();
+    Error::Schema(format!(
+        "{what}: unknown column `{name}` (columns: {})",
+        cols.join(", ")
+    ))
+}
+
+/// Whether `file` may hold rows matching every filter, judged from the manifest alone.
+fn may_match(m: &Manifest, file: &FileEntry, filters: &[TypedFilter]) -> bool {
+    filters.iter().all(|f| {
+        if let Some(p) = m.partition_columns.iter().find(|p| p.name == f.column) {
+            let text = file.partition.get(&p.name).cloned().flatten();
+            return f.partition_may_match(partition_value(text.as_deref(), p.dtype).as_ref());
+        }
+        if f.column == m.timestamp_column
+            && let (Some(lo), Some(hi)) = (file.min_timestamp, file.max_timestamp)
+        {
+            return f.range_may_match(lo, hi);
+        }
+        true
+    })
+}
+
 impl Dataset {
-    /// A lazy scan of the dataset: projection and predicates on the returned frame are pushed
-    /// down into the Parquet reader; partition columns come typed as the manifest records.
+    /// Types the filters and prunes the version's files by the manifest (no file is opened).
+    pub fn plan(&self, opts: &ScanOptions) -> Result<ScanPlan> {
+        let m = self.manifest_at(opts.version)?;
+        let mut typed = Vec::with_capacity(opts.filters.len());
+        for f in &opts.filters {
+            let dtype = column_type(&m, &f.column)
+                .ok_or_else(|| unknown_column(&m, &format!("filter `{}`", f.text), &f.column))?;
+            let is_ts = m.kind_spec.column(&f.column).is_some_and(|c| c.timestamp)
+                || f.column == m.timestamp_column;
+            typed.push(f.typed(dtype, is_ts)?);
+        }
+        if let Some(cols) = &opts.columns {
+            for c in cols {
+                if column_type(&m, c).is_none() {
+                    return Err(unknown_column(&m, "--columns", c));
+                }
+            }
+        }
+        let paths = self.file_paths(&m);
+        let files = m
+            .files
+            .iter()
+            .zip(paths)
+            .filter(|(f, _)| may_match(&m, f, &typed))
+            .map(|(_, p)| p)
+            .collect();
+        Ok(ScanPlan {
+            total_files: m.files.len(),
+            manifest: m,
+            files,
+            filters: typed,
+        })
+    }
+
+    /// A lazy scan of the dataset: filters prune folders and files by the manifest, then
+    /// projection and predicates are pushed down into the Parquet reader; partition columns
+    /// come typed as the manifest records.
     ///
     /// ```no_run
     /// use polars::prelude::*;
     /// let ds = pqdm::Dataset::open("target/demo/klines")?;
-    /// let df = ds.scan(&pqdm::ScanOptions::default())?
-    ///     .filter(col("symbol").eq(lit("ETHUSDT")))
-    ///     .select([col("timestamp"), col("close")])
-    ///     .collect()?;
+    /// let opts = pqdm::ScanOptions::default()
+    ///     .filter("symbol == ETHUSDT")?
+    ///     .filter("timestamp >= 2025-01-01")?
+    ///     .columns(&["timestamp", "close"]);
+    /// let df = ds.scan(&opts)?.filter(col("close").gt(lit(3000.0))).collect()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn scan(&self, opts: &ScanOptions) -> Result<LazyFrame> {
-        let m = self.manifest_at(opts.version)?;
-        let schema = output_schema(&m);
-        if let Some(cols) = &opts.columns {
-            for c in cols {
-                if !schema.contains(c) {
-                    return Err(Error::Schema(format!(
-                        "unknown column `{c}` (columns: {})",
-                        schema
-                            .iter_names()
-                            .map(|n| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-            }
-        }
-        let lf = if m.files.is_empty() {
+        let plan = self.plan(opts)?;
+        let m = &plan.manifest;
+        let schema = output_schema(m);
+        log::debug!(
+            "scan {}: {} of {} files after pruning",
+            self.base().display(),
+            plan.files.len(),
+            plan.total_files
+        );
+        let lf = if plan.files.is_empty() {
             DataFrame::empty_with_schema(&schema).lazy()
         } else {
-            let paths: Vec<PlRefPath> = self
-                .file_paths(&m)
+            let paths: Vec<PlRefPath> = plan
+                .files
                 .iter()
                 .map(|p| PlRefPath::try_from_path(p))
                 .collect::<PolarsResult<_>>()
@@ -82,7 +181,8 @@ impl Dataset {
                     schema: (!hive.is_empty()).then(|| Arc::new(hive)),
                     try_parse_dates: true,
                 },
-                schema: Some(Arc::new(file_schema)),
+                // Files written by other tools keep their own dtypes; pqdm's follow the manifest.
+                schema: (!self.is_foreign()).then(|| Arc::new(file_schema)),
                 allow_missing_columns: true,
                 glob: false,
                 ..Default::default()
@@ -90,10 +190,30 @@ impl Dataset {
             LazyFrame::scan_parquet_files(paths.into(), args)
                 .map_err(Error::polars(format!("scan {}", self.base().display())))?
         };
+        let predicate = plan
+            .filters
+            .iter()
+            .map(TypedFilter::to_expr)
+            .chain(opts.exprs.iter().cloned())
+            .reduce(|a, b| a.and(b));
+        let lf = match predicate {
+            Some(p) => lf.filter(p),
+            None => lf,
+        };
         let order: Vec<Expr> = match &opts.columns {
             Some(cols) => cols.iter().map(|c| col(c.as_str())).collect(),
             None => schema.iter_names().map(|n| col(n.clone())).collect(),
         };
         Ok(lf.select(order))
+    }
+
+    /// The scan as an iterator of `DataFrame`s of exactly `batch_size` rows (the last may be
+    /// smaller), produced by the streaming engine with backpressure.
+    pub fn batches(&self, opts: &ScanOptions, batch_size: usize) -> Result<CollectBatches> {
+        let size = NonZeroUsize::new(batch_size)
+            .ok_or_else(|| Error::Options("batch size must be at least 1".into()))?;
+        self.scan(opts)?
+            .collect_batches(Engine::Streaming, true, Some(size), true)
+            .map_err(Error::polars("start the batch scan"))
     }
 }

@@ -193,8 +193,8 @@ fn sink_partitioned(
     Ok(())
 }
 
-/// Sinks `lf` into one file.
-fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) -> Result<()> {
+/// Sinks `lf` into one Parquet file (streaming).
+pub fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) -> Result<()> {
     let target = SinkTarget::Path(PlRefPath::try_from_path(path).map_err(Error::polars("path"))?);
     let args = UnifiedSinkArgs {
         mkdir: true,
@@ -288,6 +288,14 @@ impl Dataset {
     /// Writes several inputs (each cast on its own, with its own constants) as one commit:
     /// all of them land, or none does.
     pub fn write_inputs(&self, inputs: Vec<Input>, opts: &WriteOptions) -> Result<WriteReport> {
+        if self.is_foreign() {
+            return Err(Error::Dataset {
+                path: self.base().to_path_buf(),
+                message:
+                    "has no manifest (written by another tool); `pqdm adopt` it before writing"
+                        .into(),
+            });
+        }
         let timer = OpTimer::start("write");
         let manifest = self.manifest();
         let kind = &manifest.kind_spec;

@@ -36,6 +36,7 @@ fn check_readers(base: &Path, ds: &pqdm::Dataset, keys: &str) -> String {
         ds.scan(&Default::default()).unwrap(),
         Format::Parquet,
         Some(&reference),
+        65_536,
     )
     .unwrap();
     py(

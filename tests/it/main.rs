@@ -4,4 +4,5 @@ mod common;
 mod foundation;
 mod interop;
 mod reliability;
+mod scans;
 mod writes;
