@@ -1,11 +1,13 @@
 //! [`Dataset`]: a hive-partitioned Parquet dataset with a versioned manifest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::manifest::{FORMAT_VERSION, Field, Manifest, Operation, Settings, Store};
+use crate::manifest::{
+    CommitLock, FORMAT_VERSION, Field, FileEntry, Manifest, Operation, Settings, Store,
+};
 use crate::options::{Compression, DEFAULT_MAX_ROWS_PER_FILE};
 use crate::partition;
 use crate::schema::{ColType, Kind};
@@ -179,6 +181,49 @@ impl Dataset {
                 }
             })
             .collect()
+    }
+}
+
+/// One change to commit: files in, files out, and what made it.
+pub struct Change<'a> {
+    /// Staged files (absolute staged path, final relative path) to move into the tree.
+    pub staged: &'a [(PathBuf, String)],
+    /// Their manifest entries (any order).
+    pub added: Vec<FileEntry>,
+    /// Relative paths of the current files the change replaces.
+    pub replaced: &'a [String],
+    /// What made the version (`added_in` and the summary are filled in here).
+    pub operation: Operation,
+}
+
+impl Dataset {
+    /// Commits `change` on top of `current` (loaded under `lock`) as version `current + 1`,
+    /// after `edit` has adjusted anything else of the new manifest (schema, metadata, ...).
+    pub(crate) fn commit_change(
+        &self,
+        lock: &CommitLock,
+        current: &Manifest,
+        change: Change,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> Result<Manifest> {
+        let mut next = current.clone();
+        next.version = current.version + 1;
+        next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        next.base_dir = self.base().display().to_string();
+        let out: BTreeSet<&str> = change.replaced.iter().map(String::as_str).collect();
+        next.files.retain(|f| !out.contains(f.path.as_str()));
+        next.files.extend(change.added.into_iter().map(|mut e| {
+            e.added_in = next.version;
+            e
+        }));
+        next.files.sort_by(|a, b| a.path.cmp(&b.path));
+        next.operation = change.operation;
+        edit(&mut next);
+        next.refresh_summary();
+        self.store
+            .commit(lock, &next, change.staged, change.replaced)?;
+        self.set_manifest(next.clone());
+        Ok(next)
     }
 }
 

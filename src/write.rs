@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cast::{CastOptions, cast_to_kind};
-use crate::dataset::Dataset;
+use crate::dataset::{Change, Dataset};
 use crate::error::{Error, Result};
 use crate::footer;
 use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX, Staging};
@@ -448,24 +448,7 @@ impl Dataset {
             entries.push(file_entry(path, rel, &ts, version)?);
             staged_all.push((path.clone(), rel.clone()));
         }
-        for e in entries.iter_mut() {
-            e.added_in = version;
-        }
-        let replaced: BTreeSet<&str> = merge.replaced.iter().map(String::as_str).collect();
-        let mut next = current.clone();
-        next.version = version;
-        next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        next.base_dir = self.base().display().to_string();
-        next.files.retain(|f| !replaced.contains(f.path.as_str()));
-        next.files.extend(entries.iter().cloned());
-        next.files.sort_by(|a, b| a.path.cmp(&b.path));
-        next.metadata = metadata;
-        for f in data_schema {
-            if !next.schema.iter().any(|s| s.name == f.name) {
-                next.schema.push(f);
-            }
-        }
-        next.operation = Operation {
+        let operation = Operation {
             name: "write".into(),
             mode: Some(mode.to_string()),
             op_id: timer.op_id.clone(),
@@ -474,11 +457,21 @@ impl Dataset {
             files_added: entries.len() as u64,
             files_removed: merge.replaced.len() as u64,
         };
-        next.refresh_summary();
-        self.store()
-            .commit(&lock, &next, &staged_all, &merge.replaced)?;
+        let change = Change {
+            staged: &staged_all,
+            added: entries.clone(),
+            replaced: &merge.replaced,
+            operation,
+        };
+        self.commit_change(&lock, &current, change, |next| {
+            next.metadata = metadata;
+            for f in data_schema {
+                if !next.schema.iter().any(|s| s.name == f.name) {
+                    next.schema.push(f);
+                }
+            }
+        })?;
         drop(lock);
-        self.set_manifest(next);
 
         report.version = version;
         report.rows_replaced = merge.rows_replaced;
