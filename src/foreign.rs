@@ -87,13 +87,21 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
     let partition_columns: Vec<Field> = names
         .iter()
         .map(|n| {
-            let dtype = hive_types.get(n).copied().unwrap_or_else(|| {
-                infer_type(parts.iter().flat_map(|p| {
+            let values = || {
+                parts.iter().flat_map(|p| {
                     p.iter()
                         .filter(|(k, _)| k == n)
                         .filter_map(|(_, v)| v.as_deref())
-                }))
-            });
+                })
+            };
+            // Zero-padded time folders (`month=01`, the old converter's layout) are still numbers.
+            let derived = partition::derived_type(n)
+                .filter(|t| *t != ColType::Date && values().all(|v| v.parse::<i64>().is_ok()));
+            let dtype = hive_types
+                .get(n)
+                .copied()
+                .or(derived)
+                .unwrap_or_else(|| infer_type(values()));
             Field {
                 name: n.clone(),
                 dtype,

@@ -38,6 +38,7 @@ pub mod filter;
 pub mod footer;
 pub mod foreign;
 pub mod ingest;
+pub mod maintain;
 pub mod manifest;
 pub mod metrics;
 pub mod options;

@@ -40,24 +40,24 @@ enum Command {
     Scan(ScanArgs),
     /// Summarise a dataset: kind, schema, partitions, version, files, rows, time range per key.
     Info(BaseArgs),
-    /// The latest timestamp, overall and per partition key, from the manifest.
-    Latest(BaseArgs),
+    /// The latest timestamp, overall or per key, from the manifest (no data read).
+    Latest(LatestArgs),
     /// One line per kept version.
     History(BaseArgs),
     /// Run the main job on the sample data in data/ (ingest, scan, latest).
     Demo(DemoArgs),
-    /// (not implemented yet) Rewrite small files into files near a target size.
-    Compact(Pending),
-    /// (not implemented yet) Turn flat Parquet/CSV files into a partitioned dataset.
-    Migrate(Pending),
-    /// (not implemented yet) Give a dataset written by other tools a manifest.
-    Adopt(Pending),
+    /// Rewrite small files of each partition into files near a target size (atomic, verified).
+    Compact(CompactArgs),
+    /// Turn flat Parquet/CSV files (e.g. the old tool's part-0.parquet) into a partitioned dataset.
+    Migrate(MigrateArgs),
+    /// Give a hive dataset written by other tools (pyarrow, DuckDB, Spark) a manifest, in place.
+    Adopt(AdoptArgs),
     /// (not implemented yet) Write a scan out as a new partitioned dataset.
     Materialize(Pending),
-    /// (not implemented yet) Check files against the manifest, keys and candle gaps.
-    Verify(Pending),
-    /// (not implemented yet) Delete files no kept version references.
-    Vacuum(Pending),
+    /// Check files against the manifest, duplicate keys, candle gaps and bad values.
+    Verify(VerifyArgs),
+    /// Delete old versions and the replaced files no kept version references.
+    Vacuum(VacuumArgs),
     /// (not implemented yet) Manage the projection cache: ls, clear, gc.
     Cache(Pending),
 }
@@ -150,6 +150,88 @@ struct BaseArgs {
 }
 
 #[derive(Args)]
+struct LatestArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+    /// Partition columns to group by (comma-separated; default: exchange/symbol/timeframe...).
+    #[arg(long, value_delimiter = ',')]
+    by: Option<Vec<String>>,
+    /// Only the latest over all files, no per-key lines.
+    #[arg(long, conflicts_with = "by")]
+    overall: bool,
+    /// Filters on partition columns or the timestamp (as for scan), repeatable.
+    #[arg(long, allow_hyphen_values = true)]
+    filter: Vec<String>,
+}
+
+#[derive(Args)]
+struct CompactArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+    /// Rows per output file (default: the dataset's max rows per file).
+    #[arg(long)]
+    target_rows: Option<usize>,
+    /// Only partitions matching these filters (partition columns), repeatable.
+    #[arg(long, allow_hyphen_values = true)]
+    filter: Vec<String>,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// Input files or folders (flat Parquet or CSV).
+    #[arg(required = true)]
+    sources: Vec<PathBuf>,
+    /// The dataset's base folder (created if it does not exist).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Dataset kind.
+    #[arg(long)]
+    kind: String,
+    /// Constant columns to add, e.g. --set exchange=BINANCE (repeatable).
+    #[arg(long = "set", value_name = "COLUMN=VALUE")]
+    set: Vec<String>,
+    /// Report unreadable files and migrate the rest (default: stop with nothing written).
+    #[arg(long)]
+    skip_bad: bool,
+    /// Partition columns when creating (comma-separated; default per kind).
+    #[arg(long, value_delimiter = ',')]
+    partition_by: Option<Vec<String>>,
+    /// Turn uncastable values into nulls and report how many.
+    #[arg(long)]
+    lenient: bool,
+}
+
+#[derive(Args)]
+struct AdoptArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+    /// Kind to record (default: the files' own schema, no key).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Partition column dtypes (e.g. symbol=str,year=i32) where inference is not wanted.
+    #[arg(long)]
+    hive_schema: Vec<String>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+    /// Move orphans aside and rebuild the manifest's stats from the files.
+    #[arg(long)]
+    repair: bool,
+}
+
+#[derive(Args)]
+struct VacuumArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+    /// Versions to keep, the current one included.
+    #[arg(long, default_value_t = pqdm::maintain::vacuum::DEFAULT_RETAIN_VERSIONS)]
+    retain_versions: usize,
+}
+
+#[derive(Args)]
 struct DemoArgs {
     /// Where the demo's datasets go.
     #[arg(long, default_value = "target/demo")]
@@ -182,6 +264,18 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A failed write into a dataset this command created leaves no empty dataset behind.
+fn discard_new_on_error<T>(
+    base: &std::path::Path,
+    created: bool,
+    result: pqdm::Result<T>,
+) -> pqdm::Result<T> {
+    if result.is_err() && created {
+        let _ = pqdm::manifest::Store::new(base).remove_if_empty();
+    }
+    result
+}
+
 fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
     let mut kinds = KindRegistry::default();
     if let Some(f) = a.kinds.as_ref().or(config.kinds_file.as_ref()) {
@@ -195,7 +289,8 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         )
         .map(|c| c.parse())
         .transpose()?;
-    let ds = if pqdm::manifest::Store::new(&a.dataset).exists() {
+    let created = !pqdm::manifest::Store::new(&a.dataset).exists();
+    let ds = if !created {
         let ds = Dataset::open(&a.dataset)?;
         if let Some(k) = &a.kind {
             let want = kinds.get(k)?;
@@ -255,7 +350,11 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         on_file: None,
     };
     let progress = Progress::new(cli.quiet || cli.json);
-    let report = pqdm::ingest::ingest(&ds, &a.sources, &opts, &progress)?;
+    let report = discard_new_on_error(
+        &a.dataset,
+        created,
+        pqdm::ingest::ingest(&ds, &a.sources, &opts, &progress),
+    )?;
     if cli.json {
         return print_json(&report);
     }
@@ -389,30 +488,208 @@ fn info(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn latest(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
+fn parse_filters(items: &[String]) -> anyhow::Result<Vec<pqdm::Filter>> {
+    Ok(items
+        .iter()
+        .map(|f| pqdm::Filter::parse(f))
+        .collect::<pqdm::Result<_>>()?)
+}
+
+fn latest(cli: &Cli, a: &LatestArgs) -> anyhow::Result<()> {
+    let ds = Dataset::open_any(&a.base, &BTreeMap::new())?;
+    let m = ds.manifest();
+    let by: Vec<String> = match (&a.by, a.overall) {
+        (Some(by), _) => by.clone(),
+        (None, true) => vec![],
+        (None, false) => m
+            .partition_columns
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|n| !pqdm::partition::is_derived(n))
+            .collect(),
+    };
+    let filters = parse_filters(&a.filter)?;
+    let overall = ds.latest(&[], &filters)?;
+    let per_key = if by.is_empty() {
+        vec![]
+    } else {
+        ds.latest(&by, &filters)?
+    };
+    let latest = overall.first().and_then(|l| l.latest_timestamp);
+    if cli.json {
+        return print_json(&serde_json::json!({ "latest_timestamp": latest, "by_key": per_key }));
+    }
+    let fmt = |t: Option<i64>| {
+        t.map(|t| format!("{t} ({})", pqdm::timestamp::format_millis(t)))
+            .unwrap_or_else(|| "none".into())
+    };
+    println!("latest {}", fmt(latest));
+    for e in &per_key {
+        println!("  {}  {}", key_text(&e.key), fmt(e.latest_timestamp));
+    }
+    Ok(())
+}
+
+fn compact(cli: &Cli, a: &CompactArgs) -> anyhow::Result<()> {
     let ds = Dataset::open(&a.base)?;
+    let opts = pqdm::maintain::compact::CompactOptions {
+        target_rows: a.target_rows,
+        filters: parse_filters(&a.filter)?,
+    };
+    let r = ds.compact(&opts, &Progress::new(cli.quiet || cli.json))?;
+    if cli.json {
+        return print_json(&r);
+    }
+    match r.version {
+        None => println!("{}: nothing to compact", a.base.display()),
+        Some(v) => println!(
+            "{}: version {v}: {} partitions, {} files -> {}, {} rows verified, {} ms",
+            a.base.display(),
+            r.partitions,
+            r.files_before,
+            r.files_after,
+            r.rows,
+            r.wall_ms
+        ),
+    }
+    Ok(())
+}
+
+fn migrate(cli: &Cli, a: &MigrateArgs) -> anyhow::Result<()> {
+    let kinds = KindRegistry::default();
+    let create = CreateOptions {
+        partition_by: a.partition_by.clone(),
+        ..Default::default()
+    };
+    let created = !pqdm::manifest::Store::new(&a.dataset).exists();
+    let ds = Dataset::open_or_create(&a.dataset, kinds.get(&a.kind)?, &create)?;
+    let opts = WriteOptions {
+        constants: parse_meta(&a.set)?,
+        lenient: a.lenient,
+        ..Default::default()
+    };
+    let progress = Progress::new(cli.quiet || cli.json);
+    let r = discard_new_on_error(
+        &a.dataset,
+        created,
+        pqdm::ingest::migrate(&ds, &a.sources, &opts, a.skip_bad, &progress),
+    )?;
+    if cli.json {
+        return print_json(&r);
+    }
+    println!(
+        "{}: version {}: {} rows in {} files",
+        a.dataset.display(),
+        r.write.version,
+        r.write.rows_written,
+        r.write.files.len()
+    );
+    for s in &r.skipped {
+        println!("  skipped {}: {}", s.path.display(), s.error);
+    }
+    Ok(())
+}
+
+fn adopt(cli: &Cli, a: &AdoptArgs) -> anyhow::Result<()> {
+    let kinds = KindRegistry::default();
+    let kind = a.kind.as_deref().map(|k| kinds.get(k)).transpose()?;
+    let ds = pqdm::maintain::adopt::adopt(&a.base, kind, &parse_hive_schema(&a.hive_schema)?)?;
     let m = ds.manifest();
     if cli.json {
-        return print_json(&serde_json::json!({
-            "latest_timestamp": m.latest_timestamp,
-            "by_key": m.latest_by_key,
-        }));
+        return print_json(
+            &serde_json::json!({ "version": m.version, "files": m.file_count, "rows": m.total_rows, "kind": m.kind }),
+        );
     }
-    let fmt = |t: i64| format!("{t} ({})", pqdm::timestamp::format_millis(t));
     println!(
-        "latest {}",
-        m.latest_timestamp
-            .map(fmt)
-            .unwrap_or_else(|| "none (empty dataset)".into())
+        "{}: adopted as `{}`, version {}: {} files, {} rows",
+        a.base.display(),
+        m.kind,
+        m.version,
+        m.file_count,
+        m.total_rows
     );
-    for e in &m.latest_by_key {
-        let key: Vec<String> = e
-            .key
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
-            .collect();
-        println!("  {}  {}", key.join(" "), fmt(e.latest_timestamp));
+    Ok(())
+}
+
+fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
+    let ds = Dataset::open(&a.base)?;
+    let r = ds.verify(a.repair, &Progress::new(cli.quiet || cli.json))?;
+    if cli.json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "{}: version {}, {} files checked",
+            a.base.display(),
+            r.version,
+            r.files_checked
+        );
+        let list = |what: &str, items: &[String]| {
+            for i in items {
+                println!("  {what}: {i}");
+            }
+        };
+        list("missing", &r.missing);
+        list("orphan", &r.orphans);
+        list("checksum mismatch", &r.checksum_mismatches);
+        list("stale stats", &r.stale_stats);
+        if let Some(e) = &r.data_error {
+            println!("  data checks: {e}");
+        }
+        if r.duplicate_keys > 0 {
+            println!(
+                "  duplicate keys: {} (e.g. {})",
+                r.duplicate_keys,
+                r.duplicate_examples.join(", ")
+            );
+        }
+        for g in &r.gaps {
+            let key: Vec<&str> = g.key.values().map(String::as_str).collect();
+            println!(
+                "  gap {}: {} missing candles {} .. {}",
+                key.join("/"),
+                g.missing,
+                pqdm::timestamp::format_millis(g.from),
+                pqdm::timestamp::format_millis(g.to)
+            );
+        }
+        for (c, n) in &r.bad_values {
+            println!("  negative or NaN `{c}`: {n} rows");
+        }
+        if let Some(rep) = &r.repairs {
+            println!(
+                "  repaired: {} orphans moved to _pqdm/orphans, {} entries rebuilt, {} missing dropped{}",
+                rep.orphans_moved.len(),
+                rep.stats_rebuilt.len(),
+                rep.missing_dropped.len(),
+                rep.version
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default()
+            );
+        }
+        println!("{} problem(s) remain", r.problems());
     }
+    anyhow::ensure!(
+        r.problems() == 0,
+        "verify found {} problem(s) in {}",
+        r.problems(),
+        a.base.display()
+    );
+    Ok(())
+}
+
+fn vacuum(cli: &Cli, a: &VacuumArgs) -> anyhow::Result<()> {
+    let ds = Dataset::open(&a.base)?;
+    let r = ds.vacuum(a.retain_versions)?;
+    if cli.json {
+        return print_json(&r);
+    }
+    println!(
+        "{}: {} versions removed, {} files deleted, {} bytes freed",
+        a.base.display(),
+        r.versions_removed.len(),
+        r.files_deleted,
+        r.bytes_freed
+    );
     Ok(())
 }
 
@@ -483,12 +760,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 &Progress::new(cli.quiet),
             )?)
         }
-        Command::Compact(_) => Err(NotImplemented("compact".into()).into()),
-        Command::Migrate(_) => Err(NotImplemented("migrate".into()).into()),
-        Command::Adopt(_) => Err(NotImplemented("adopt".into()).into()),
+        Command::Compact(a) => compact(cli, a),
+        Command::Migrate(a) => migrate(cli, a),
+        Command::Adopt(a) => adopt(cli, a),
         Command::Materialize(_) => Err(NotImplemented("materialize".into()).into()),
-        Command::Verify(_) => Err(NotImplemented("verify".into()).into()),
-        Command::Vacuum(_) => Err(NotImplemented("vacuum".into()).into()),
+        Command::Verify(a) => verify(cli, a),
+        Command::Vacuum(a) => vacuum(cli, a),
         Command::Cache(_) => Err(NotImplemented("cache".into()).into()),
     }
 }

@@ -602,6 +602,71 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a dataset that holds nothing (version 0, no data files): its manifest, `_pqdm/`,
+    /// and the base folder if that is then empty. Used when the write that created it failed.
+    pub fn remove_if_empty(&self) -> Result<bool> {
+        let lock = self.lock()?;
+        let Some(m) = self.load_current()? else {
+            return Ok(false);
+        };
+        if m.version != 0
+            || !m.files.is_empty()
+            || !crate::foreign::list_files(&self.base)?.is_empty()
+        {
+            return Ok(false);
+        }
+        let manifest = self.base.join(MANIFEST_FILE);
+        fs::remove_file(&manifest).map_err(Error::io(&manifest))?;
+        drop(lock);
+        let meta = self.base.join(META_DIR);
+        fs::remove_dir_all(&meta).map_err(Error::io(&meta))?;
+        let _ = fs::remove_dir(&self.base);
+        Ok(true)
+    }
+
+    /// Relative paths of the files kept under `_pqdm/replaced/` for older versions.
+    pub fn replaced_files(&self) -> Result<Vec<String>> {
+        let root = self.meta("replaced");
+        let mut out = vec![];
+        walk(&root, &mut |p| {
+            if let Ok(rel) = p.strip_prefix(&root)
+                && let Some(rel) = rel_string(rel).strip_suffix(REPLACED_SUFFIX)
+            {
+                out.push(rel.to_string());
+            }
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Deletes a kept replaced file for good; returns the bytes freed.
+    pub fn delete_replaced(&self, _lock: &CommitLock, rel: &str) -> Result<u64> {
+        let path = self.replaced_path(rel);
+        let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        fs::remove_file(&path).map_err(Error::io(&path))?;
+        if let Some(parent) = path.parent() {
+            prune_empty_dirs(parent, &self.meta("replaced"));
+        }
+        Ok(bytes)
+    }
+
+    /// Deletes the history file of `version` (never the current one).
+    pub fn delete_version(&self, _lock: &CommitLock, version: u64) -> Result<()> {
+        let path = self.version_path(version);
+        fs::remove_file(&path).map_err(Error::io(&path))
+    }
+
+    /// Moves a data file that no version lists (an orphan) out of the tree, to `_pqdm/orphans/`.
+    pub fn quarantine(&self, _lock: &CommitLock, rel: &str) -> Result<PathBuf> {
+        let to = self.meta("orphans").join(format!("{rel}.orphan"));
+        let from = self.data_path(rel);
+        move_file(&from, &to)?;
+        if let Some(parent) = from.parent() {
+            prune_empty_dirs(parent, &self.base);
+        }
+        Ok(to)
+    }
+
     /// Commits `next` (whose `version` must be the current version + 1): moves `staged`
     /// files (absolute staged path, final relative path) into the tree, switches the manifest,
     /// and moves the `replaced` files (relative paths) out of the tree.

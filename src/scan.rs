@@ -40,6 +40,11 @@ impl ScanOptions {
     }
 }
 
+fn is_not_found(e: &PolarsError) -> bool {
+    let text = e.to_string();
+    text.contains("No such file") || text.contains("not found")
+}
+
 /// The output schema of a manifest: data columns, then partition columns.
 pub fn output_schema(m: &Manifest) -> Schema {
     let mut schema = Schema::default();
@@ -205,6 +210,28 @@ impl Dataset {
             None => schema.iter_names().map(|n| col(n.clone())).collect(),
         };
         Ok(lf.select(order))
+    }
+
+    /// Collects a scan of the current version. A concurrent commit (compaction, upsert) may move
+    /// a file away between planning and reading; the scan is then planned again on the new
+    /// version, so the result is always one whole version.
+    pub fn read(&self, opts: &ScanOptions) -> Result<DataFrame> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            match self.scan(opts)?.collect() {
+                Ok(df) => return Ok(df),
+                Err(e) if attempt < ATTEMPTS && opts.version.is_none() && is_not_found(&e) => {
+                    log::info!(
+                        "scan of {}: a file moved during the read, reading the new version",
+                        self.base().display()
+                    );
+                    self.refresh()?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(Error::polars(format!("scan {}", self.base().display()))(e)),
+            }
+        }
     }
 
     /// The scan as an iterator of `DataFrame`s of exactly `batch_size` rows (the last may be

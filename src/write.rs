@@ -148,17 +148,23 @@ fn hive_dir(keys: &DataFrame) -> String {
 }
 
 /// Sinks `lf` into `staging` partitioned by `keys`, one file name per write (`part-<op>-<n>`).
-fn sink_partitioned(
+pub(crate) fn sink_partitioned(
     lf: LazyFrame,
     staging: &Staging,
     keys: &[String],
+    fixed_dir: &str,
     op_id: &str,
     max_rows_per_file: usize,
     options: Arc<ParquetWriteOptions>,
 ) -> Result<()> {
     let op = op_id.to_string();
+    let fixed = fixed_dir.to_string();
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
-        let dir = hive_dir(&args.partition_keys);
+        let dir = [fixed.as_str(), &hive_dir(&args.partition_keys)]
+            .into_iter()
+            .filter(|d| !d.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
         let name = format!(
             "part-{op}-{:05}.parquet{STAGED_SUFFIX}",
             args.index_in_partition
@@ -173,10 +179,14 @@ fn sink_partitioned(
     let dest = SinkDestination::Partitioned {
         base_path: base,
         file_path_provider: Some(FileProviderType::Function(PlanCallback::new(provider))),
-        partition_strategy: PartitionStrategy::Keyed {
-            keys: keys.iter().map(|k| col(k.as_str())).collect(),
-            include_keys: false,
-            keys_pre_grouped: false,
+        partition_strategy: if keys.is_empty() {
+            PartitionStrategy::FileSize
+        } else {
+            PartitionStrategy::Keyed {
+                keys: keys.iter().map(|k| col(k.as_str())).collect(),
+                include_keys: false,
+                keys_pre_grouped: false,
+            }
         },
         max_rows_per_file: max_rows_per_file as IdxSize,
         approximate_bytes_per_file: 0,
@@ -227,8 +237,8 @@ pub fn file_entry(path: &Path, rel: &str, ts_column: &str, version: u64) -> Resu
     })
 }
 
-/// Scans data files (no hive columns) with the file path in `__file`.
-fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame> {
+/// Scans data files (no hive columns), with the file path in `__file` if asked.
+pub(crate) fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame> {
     let list: Vec<PlRefPath> = paths
         .iter()
         .map(|p| PlRefPath::try_from_path(p))
@@ -400,6 +410,7 @@ impl Dataset {
             frame,
             &staging,
             &part_cols,
+            "",
             &timer.op_id,
             layout.max_rows_per_file,
             pq.clone(),

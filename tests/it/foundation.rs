@@ -343,9 +343,9 @@ fn binary_help_and_demo() {
     }
     let out = run(&["ingest", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-rows-per-file"));
-    let out = run(&["compact", "x"]);
+    let out = run(&["cache", "ls"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet: compact"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet: cache"));
 
     let dir = tmp();
     let demo = dir.path().join("demo");

@@ -3,6 +3,7 @@
 mod common;
 mod foundation;
 mod interop;
+mod maintenance;
 mod reliability;
 mod scans;
 mod writes;

@@ -1,0 +1,188 @@
+//! `compact`: per partition, rewrite the files below a target row count into files near it,
+//! sorted by timestamp; verify every row survived before an atomic commit.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::dataset::{Change, Dataset};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::manifest::{FileEntry, Operation};
+use crate::metrics::OpTimer;
+use crate::partition;
+use crate::progress::Progress;
+use crate::scan::ScanOptions;
+use crate::write::{file_entry, parquet_options, scan_files, sink_partitioned};
+
+/// Options of a compaction.
+#[derive(Clone, Default)]
+pub struct CompactOptions {
+    /// Rows per output file; files with fewer rows are candidates. Default: the dataset's
+    /// `max_rows_per_file`.
+    pub target_rows: Option<usize>,
+    /// Only partitions matching these (partition-column) filters.
+    pub filters: Vec<Filter>,
+}
+
+/// What a compaction did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CompactReport {
+    /// The operation id.
+    pub op_id: String,
+    /// The committed version, or `None` when there was nothing to compact.
+    pub version: Option<u64>,
+    /// Partitions rewritten.
+    pub partitions: u64,
+    /// Files replaced.
+    pub files_before: u64,
+    /// Files written.
+    pub files_after: u64,
+    /// Rows moved (verified equal before and after).
+    pub rows: u64,
+    /// Wall time in milliseconds.
+    pub wall_ms: u64,
+    /// Peak resident memory of the process, in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+impl Dataset {
+    /// Compacts small files (see [`CompactOptions`]). Readers see the old or the new version;
+    /// a dataset with nothing to compact commits nothing.
+    pub fn compact(&self, opts: &CompactOptions, progress: &Progress) -> Result<CompactReport> {
+        let timer = OpTimer::start("compact");
+        let m = self.refresh()?;
+        let target = opts
+            .target_rows
+            .unwrap_or(m.settings.max_rows_per_file as usize)
+            .max(1);
+        let selected = self
+            .plan(&ScanOptions {
+                filters: opts.filters.clone(),
+                ..Default::default()
+            })?
+            .files;
+        let mut groups: BTreeMap<String, Vec<(&FileEntry, PathBuf)>> = BTreeMap::new();
+        for (f, p) in m.files.iter().zip(self.file_paths(&m)) {
+            if (f.rows as usize) < target && selected.contains(&p) {
+                groups
+                    .entry(partition::dir_of(&f.path).to_string())
+                    .or_default()
+                    .push((f, p));
+            }
+        }
+        groups.retain(|_, files| files.len() > 1);
+        let mut report = CompactReport {
+            op_id: timer.op_id.clone(),
+            ..Default::default()
+        };
+        if groups.is_empty() {
+            (report.wall_ms, report.peak_rss_bytes) = timer.finish();
+            return Ok(report);
+        }
+        let pq = parquet_options(
+            m.settings.compression.parse()?,
+            crate::options::DEFAULT_ROW_GROUP_SIZE.min(target),
+            &m.metadata,
+        );
+        let staging = self.store().staging(&timer.op_id)?;
+        let ts = m.timestamp_column.clone();
+        let sort_by: Vec<String> = std::iter::once(ts.clone())
+            .chain(
+                m.key
+                    .iter()
+                    .filter(|k| m.schema.iter().any(|f| &f.name == *k) && **k != ts)
+                    .cloned(),
+            )
+            .filter(|c| m.schema.iter().any(|f| &f.name == c))
+            .collect();
+        let bar = progress.bar(groups.len() as u64, "compacting partitions");
+        let mut added = vec![];
+        let mut replaced = vec![];
+        for (dir, files) in &groups {
+            let paths: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
+            let old = scan_files(&paths, false)?
+                .sort(
+                    sort_by.clone(),
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .collect()
+                .map_err(Error::polars(format!("compact {dir}: read")))?;
+            sink_partitioned(
+                old.clone().lazy(),
+                &staging,
+                &[],
+                dir,
+                &timer.op_id,
+                target,
+                pq.clone(),
+            )?;
+            let new_files: Vec<(PathBuf, String)> = staging
+                .files()?
+                .into_iter()
+                .filter(|(_, rel)| partition::dir_of(rel) == dir)
+                .collect();
+            let new_paths: Vec<PathBuf> = new_files.iter().map(|(p, _)| p.clone()).collect();
+            let new = scan_files(&new_paths, false)?
+                .collect()
+                .map_err(Error::polars(format!("compact {dir}: read back")))?;
+            if new.height() != old.height() || !new.equals_missing(&old) {
+                return Err(Error::Dataset {
+                    path: self.base().to_path_buf(),
+                    message: format!(
+                        "compact {dir}: the rewritten files do not hold the same rows; nothing was committed"
+                    ),
+                });
+            }
+            for (p, rel) in &new_files {
+                added.push(file_entry(p, rel, &ts, 0)?);
+            }
+            replaced.extend(files.iter().map(|(f, _)| f.path.clone()));
+            report.rows += old.height() as u64;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let lock = self.store().lock()?;
+        let current = self.store().load_current()?.ok_or_else(|| Error::Dataset {
+            path: self.base().to_path_buf(),
+            message: "the manifest disappeared during compaction".into(),
+        })?;
+        if let Some(gone) = replaced
+            .iter()
+            .find(|r| !current.files.iter().any(|f| &f.path == *r))
+        {
+            return Err(Error::Conflict(format!(
+                "{gone} was replaced by another writer during compaction; nothing was committed, run compact again"
+            )));
+        }
+        let staged = staging.files()?;
+        report.partitions = groups.len() as u64;
+        report.files_before = replaced.len() as u64;
+        report.files_after = added.len() as u64;
+        let operation = Operation {
+            name: "compact".into(),
+            mode: None,
+            op_id: timer.op_id.clone(),
+            rows_added: report.rows,
+            rows_removed: report.rows,
+            files_added: report.files_after,
+            files_removed: report.files_before,
+        };
+        let next = self.commit_change(
+            &lock,
+            &current,
+            Change {
+                staged: &staged,
+                added,
+                replaced: &replaced,
+                operation,
+            },
+            |_| {},
+        )?;
+        report.version = Some(next.version);
+        (report.wall_ms, report.peak_rss_bytes) = timer.finish();
+        Ok(report)
+    }
+}

@@ -1,0 +1,407 @@
+//! `verify`: files against the manifest (missing, orphans, checksums), duplicate natural keys,
+//! gaps in candle series, and suspicious values; `--repair` fixes what it safely can.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::dataset::{Change, Dataset};
+use crate::error::{Error, Result};
+use crate::manifest::{FileEntry, Operation};
+use crate::metrics::OpTimer;
+use crate::progress::Progress;
+use crate::scan::ScanOptions;
+use crate::write::file_entry;
+
+/// A run of missing candles in one series.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Gap {
+    /// The series (exchange/symbol/timeframe values).
+    pub key: BTreeMap<String, String>,
+    /// First missing candle (ms).
+    pub from: i64,
+    /// Last missing candle (ms).
+    pub to: i64,
+    /// Missing candles.
+    pub missing: u64,
+}
+
+/// What `--repair` did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Repairs {
+    /// Orphans moved to `_pqdm/orphans/`.
+    pub orphans_moved: Vec<String>,
+    /// Files whose manifest entry was rebuilt from the file.
+    pub stats_rebuilt: Vec<String>,
+    /// Missing files dropped from the manifest.
+    pub missing_dropped: Vec<String>,
+    /// The version the repair committed.
+    pub version: Option<u64>,
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VerifyReport {
+    /// The operation id.
+    pub op_id: String,
+    /// The version checked.
+    pub version: u64,
+    /// Files the manifest lists.
+    pub files_checked: u64,
+    /// Listed but not on disk.
+    pub missing: Vec<String>,
+    /// On disk (visible `*.parquet`) but not listed, e.g. left by a crash.
+    pub orphans: Vec<String>,
+    /// Content differs from the manifest's checksum (or size).
+    pub checksum_mismatches: Vec<String>,
+    /// Stats in the manifest differ from the file's footer (rows, time range).
+    pub stale_stats: Vec<String>,
+    /// Natural keys stored more than once.
+    pub duplicate_keys: u64,
+    /// Up to five duplicated keys.
+    pub duplicate_examples: Vec<String>,
+    /// Missing candles, per series.
+    pub gaps: Vec<Gap>,
+    /// Per column, negative or NaN values where none belong (prices, quantities, volumes).
+    pub bad_values: BTreeMap<String, u64>,
+    /// Why the data checks (keys, gaps, values) could not run, if they could not.
+    pub data_error: Option<String>,
+    /// What `--repair` fixed.
+    pub repairs: Option<Repairs>,
+    /// Wall time in milliseconds.
+    pub wall_ms: u64,
+    /// Peak resident memory of the process, in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+impl VerifyReport {
+    /// Findings that remain (after repairs).
+    pub fn problems(&self) -> usize {
+        let repaired = self.repairs.as_ref();
+        let fixed_orphans = repaired.map_or(0, |r| r.orphans_moved.len());
+        let fixed_missing = repaired.map_or(0, |r| r.missing_dropped.len());
+        let fixed_stats = repaired.map_or(0, |r| r.stats_rebuilt.len());
+        (self.missing.len() - fixed_missing.min(self.missing.len()))
+            + (self.orphans.len() - fixed_orphans.min(self.orphans.len()))
+            + (self.checksum_mismatches.len() + self.stale_stats.len()).saturating_sub(fixed_stats)
+            + self.duplicate_keys as usize
+            + self.gaps.len()
+            + self.bad_values.len()
+            + usize::from(self.data_error.is_some() && self.missing.is_empty())
+    }
+}
+
+/// Candle cadence of a timeframe (`1m`, `4h`, `1d`, `1w`), in ms; months have none.
+pub fn cadence_ms(timeframe: &str) -> Option<i64> {
+    let split = timeframe.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = timeframe.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return None,
+    };
+    Some(n * unit_ms)
+}
+
+const NON_NEGATIVE: &[&str] = &[
+    "price",
+    "quantity",
+    "quote_quantity",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "mark_price",
+];
+
+fn polars_err(what: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
+    move |e| Error::polars(format!("verify: {what}"))(e)
+}
+
+impl Dataset {
+    /// Checks the dataset; with `repair`, moves orphans aside and rebuilds the manifest's
+    /// stats from the files (committing a new version).
+    pub fn verify(&self, repair: bool, progress: &Progress) -> Result<VerifyReport> {
+        let timer = OpTimer::start("verify");
+        let m = self.refresh()?;
+        let mut report = VerifyReport {
+            op_id: timer.op_id.clone(),
+            version: m.version,
+            files_checked: m.files.len() as u64,
+            ..Default::default()
+        };
+        let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+        report.orphans = crate::foreign::list_files(self.base())?
+            .into_iter()
+            .filter(|f| !listed.contains(f.as_str()))
+            .collect();
+        let bar = progress.bar(m.files.len() as u64, "checking files");
+        let ts = m.timestamp_column.clone();
+        // Per file: None when missing, else the entry rebuilt from the file (or an error text).
+        let checked: Vec<Option<std::result::Result<FileEntry, String>>> = m
+            .files
+            .par_iter()
+            .map(|f| {
+                let path = self.store().data_path(&f.path);
+                let out = if path.exists() {
+                    Some(file_entry(&path, &f.path, &ts, f.added_in).map_err(|e| e.to_string()))
+                } else {
+                    None
+                };
+                bar.inc(1);
+                out
+            })
+            .collect();
+        bar.finish_and_clear();
+        let mut rebuilt = vec![];
+        for (f, c) in m.files.iter().zip(&checked) {
+            match c {
+                None => report.missing.push(f.path.clone()),
+                Some(Err(_)) => {
+                    let path = self.store().data_path(&f.path);
+                    let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+                    if blake3::hash(&bytes).to_hex().as_str() != f.checksum {
+                        report.checksum_mismatches.push(f.path.clone());
+                    }
+                }
+                Some(Ok(e)) => {
+                    if e.checksum != f.checksum || e.bytes != f.bytes {
+                        report.checksum_mismatches.push(f.path.clone());
+                        rebuilt.push(e.clone());
+                    } else if e.rows != f.rows
+                        || e.min_timestamp != f.min_timestamp
+                        || e.max_timestamp != f.max_timestamp
+                    {
+                        report.stale_stats.push(f.path.clone());
+                        rebuilt.push(e.clone());
+                    }
+                }
+            }
+        }
+        if !report.missing.is_empty() {
+            report.data_error = Some("skipped: files are missing".into());
+        } else if let Err(e) = self.check_data(&mut report) {
+            report.data_error = Some(e.to_string());
+        }
+        if repair {
+            report.repairs = Some(self.repair(&report, rebuilt, &timer.op_id)?);
+        }
+        (report.wall_ms, report.peak_rss_bytes) = timer.finish();
+        Ok(report)
+    }
+
+    /// Duplicate keys, candle gaps and bad values, read with projection from the data.
+    fn check_data(&self, report: &mut VerifyReport) -> Result<()> {
+        let m = self.manifest();
+        let all = ScanOptions::default();
+        if !m.key.is_empty() {
+            let key: Vec<Expr> = m.key.iter().map(|k| col(k.as_str())).collect();
+            let dups = self
+                .scan(&ScanOptions {
+                    columns: Some(m.key.clone()),
+                    ..Default::default()
+                })?
+                .group_by(key)
+                .agg([len().alias("__n")])
+                .filter(col("__n").gt(lit(1)))
+                .collect()
+                .map_err(polars_err("duplicate keys"))?;
+            report.duplicate_keys = dups.height() as u64;
+            for i in 0..dups.height().min(5) {
+                let row: Vec<String> = m
+                    .key
+                    .iter()
+                    .map(|k| {
+                        dups.column(k)
+                            .ok()
+                            .and_then(|c| c.get(i).ok())
+                            .and_then(|v| crate::partition::value_text(&v))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                report.duplicate_examples.push(row.join("/"));
+            }
+        }
+        let cols: Vec<&str> = m.schema.iter().map(|f| f.name.as_str()).collect();
+        let checks: Vec<Expr> = NON_NEGATIVE
+            .iter()
+            .filter(|c| {
+                m.schema
+                    .iter()
+                    .any(|f| &f.name == *c && f.dtype == crate::schema::ColType::F64)
+            })
+            .map(|c| {
+                col(*c)
+                    .lt(lit(0.0))
+                    .or(col(*c).is_nan())
+                    .cast(DataType::UInt64)
+                    .sum()
+                    .alias(*c)
+            })
+            .collect();
+        if !checks.is_empty() {
+            let counts = self
+                .scan(&all)?
+                .select(checks)
+                .collect()
+                .map_err(polars_err("values"))?;
+            for c in counts.columns() {
+                let n = c.get(0).ok().and_then(|v| v.extract::<u64>()).unwrap_or(0);
+                if n > 0 {
+                    report.bad_values.insert(c.name().to_string(), n);
+                }
+            }
+        }
+        let series: Vec<String> = ["exchange", "symbol", "timeframe"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let has = |c: &str| cols.contains(&c) || m.partition_columns.iter().any(|p| p.name == c);
+        if !series.iter().all(|c| has(c)) || !has(&m.timestamp_column) {
+            return Ok(());
+        }
+        let ts = m.timestamp_column.as_str();
+        let lf = self.scan(&ScanOptions {
+            columns: Some([series.clone(), vec![ts.to_string()]].concat()),
+            ..Default::default()
+        })?;
+        let timeframes = lf
+            .clone()
+            .select([col("timeframe").unique()])
+            .collect()
+            .map_err(polars_err("timeframes"))?;
+        let mut cadence = lit(NULL).cast(DataType::Int64);
+        for tf in timeframes
+            .column("timeframe")
+            .map_err(polars_err("gaps"))?
+            .str()
+            .map_err(polars_err("gaps"))?
+            .iter()
+            .flatten()
+        {
+            if let Some(c) = cadence_ms(tf) {
+                cadence = when(col("timeframe").eq(lit(tf.to_string())))
+                    .then(lit(c))
+                    .otherwise(cadence);
+            }
+        }
+        let same_series = series
+            .iter()
+            .map(|s| col(s.as_str()).eq(col(s.as_str()).shift(lit(1))))
+            .reduce(|a, b| a.and(b))
+            .unwrap_or(lit(true));
+        let gaps = lf
+            .sort(
+                [series.clone(), vec![ts.to_string()]].concat(),
+                Default::default(),
+            )
+            .with_column(
+                when(same_series)
+                    .then(col(ts) - col(ts).shift(lit(1)))
+                    .otherwise(lit(NULL).cast(DataType::Int64))
+                    .alias("__step"),
+            )
+            .with_column(cadence.alias("__cadence"))
+            .filter(col("__step").gt(col("__cadence")))
+            .collect()
+            .map_err(polars_err("gaps"))?;
+        let get_i64 = |name: &str| -> Result<Int64Chunked> {
+            Ok(gaps
+                .column(name)
+                .map_err(polars_err("gaps"))?
+                .i64()
+                .map_err(polars_err("gaps"))?
+                .clone())
+        };
+        let (step, t, cad) = (get_i64("__step")?, get_i64(ts)?, get_i64("__cadence")?);
+        for i in 0..gaps.height() {
+            let (Some(d), Some(t), Some(c)) = (step.get(i), t.get(i), cad.get(i)) else {
+                continue;
+            };
+            let key = series
+                .iter()
+                .map(|s| {
+                    let v = gaps
+                        .column(s)
+                        .ok()
+                        .and_then(|col| col.str().ok().and_then(|x| x.get(i).map(str::to_string)));
+                    (s.clone(), v.unwrap_or_default())
+                })
+                .collect();
+            report.gaps.push(Gap {
+                key,
+                from: t - d + c,
+                to: t - c,
+                missing: (d / c - 1) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    fn repair(
+        &self,
+        report: &VerifyReport,
+        rebuilt: Vec<FileEntry>,
+        op_id: &str,
+    ) -> Result<Repairs> {
+        let mut repairs = Repairs::default();
+        let lock = self.store().lock()?;
+        let current = self.store().load_current()?.ok_or_else(|| Error::Dataset {
+            path: self.base().to_path_buf(),
+            message: "no manifest".into(),
+        })?;
+        for orphan in &report.orphans {
+            if !current.files.iter().any(|f| &f.path == orphan) {
+                self.store().quarantine(&lock, orphan)?;
+                repairs.orphans_moved.push(orphan.clone());
+            }
+        }
+        if rebuilt.is_empty() && report.missing.is_empty() {
+            return Ok(repairs);
+        }
+        repairs.stats_rebuilt = rebuilt.iter().map(|e| e.path.clone()).collect();
+        repairs.missing_dropped = report.missing.clone();
+        let operation = Operation {
+            name: "repair".into(),
+            op_id: op_id.to_string(),
+            files_removed: report.missing.len() as u64,
+            ..Default::default()
+        };
+        let fixes: BTreeMap<String, FileEntry> =
+            rebuilt.into_iter().map(|e| (e.path.clone(), e)).collect();
+        let missing: BTreeSet<&String> = report.missing.iter().collect();
+        let next = self.commit_change(
+            &lock,
+            &current,
+            Change {
+                staged: &[],
+                added: vec![],
+                replaced: &[],
+                operation,
+            },
+            |next| {
+                next.files.retain(|f| !missing.contains(&f.path));
+                for f in next.files.iter_mut() {
+                    if let Some(e) = fixes.get(&f.path) {
+                        *f = FileEntry {
+                            added_in: f.added_in,
+                            ..e.clone()
+                        };
+                    }
+                }
+            },
+        )?;
+        repairs.version = Some(next.version);
+        Ok(repairs)
+    }
+}
