@@ -270,7 +270,8 @@ con.execute(f"COPY t TO '{duck_base}' (FORMAT parquet, PARTITION_BY (symbol, yea
         let m = ds.manifest();
         assert_eq!(m.total_rows, 600, "{}", base.display());
         assert_eq!(m.partition_type("symbol"), Some(pqdm::schema::ColType::Str));
-        assert_eq!(m.partition_type("year"), Some(pqdm::schema::ColType::I64));
+        // Numeric time folders get pqdm's dtypes for them (year i16), as in its own datasets.
+        assert_eq!(m.partition_type("year"), Some(pqdm::schema::ColType::I16));
         let df = ds
             .scan(&ScanOptions::default().filter("symbol == 0001").unwrap())
             .unwrap()
@@ -290,7 +291,7 @@ con.execute(f"COPY t TO '{duck_base}' (FORMAT parquet, PARTITION_BY (symbol, yea
             .collect()
             .unwrap();
         assert_eq!(df.height(), 4, "{}", base.display()); // 590, 593, 596, 599
-        assert_eq!(df.column("year").unwrap().i64().unwrap().get(0), Some(2024));
+        assert_eq!(df.column("year").unwrap().i16().unwrap().get(0), Some(2024));
         let err = ds
             .write(candles(0, 1, 1.0).lazy(), &kline_opts("X"))
             .unwrap_err()
