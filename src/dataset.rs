@@ -23,6 +23,8 @@ pub struct CreateOptions {
     pub max_rows_per_file: Option<usize>,
     /// User metadata kept in the manifest and every file footer.
     pub metadata: BTreeMap<String, String>,
+    /// Where the dataset's data came from (materialised datasets).
+    pub source: Option<serde_json::Value>,
 }
 
 /// A pqdm dataset: a base folder with `_manifest.json`, `_pqdm/` and hive-partitioned data.
@@ -292,7 +294,7 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
             name: "create".into(),
             ..Default::default()
         },
-        source: None,
+        source: opts.source.clone(),
         files: vec![],
     };
     m.refresh_summary();

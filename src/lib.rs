@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cache;
 pub mod cast;
 pub mod config;
 pub mod dataset;
@@ -40,6 +41,7 @@ pub mod foreign;
 pub mod ingest;
 pub mod maintain;
 pub mod manifest;
+pub mod materialize;
 pub mod metrics;
 pub mod options;
 pub mod partition;

@@ -52,14 +52,14 @@ enum Command {
     Migrate(MigrateArgs),
     /// Give a hive dataset written by other tools (pyarrow, DuckDB, Spark) a manifest, in place.
     Adopt(AdoptArgs),
-    /// (not implemented yet) Write a scan out as a new partitioned dataset.
-    Materialize(Pending),
+    /// Write a scan out as a new partitioned dataset that records its source.
+    Materialize(MaterializeArgs),
     /// Check files against the manifest, duplicate keys, candle gaps and bad values.
     Verify(VerifyArgs),
     /// Delete old versions and the replaced files no kept version references.
     Vacuum(VacuumArgs),
-    /// (not implemented yet) Manage the projection cache: ls, clear, gc.
-    Cache(Pending),
+    /// Manage a projection cache folder: ls, clear, gc.
+    Cache(CacheArgs),
 }
 
 #[derive(Args)]
@@ -129,6 +129,12 @@ struct ScanArgs {
     /// Partition column dtypes of a dataset without a manifest (e.g. symbol=str,year=i32).
     #[arg(long)]
     hive_schema: Vec<String>,
+    /// Keep the result in this projection cache folder; an identical scan reads it back.
+    #[arg(long, env = "PQDM_CACHE_DIR")]
+    cache: Option<PathBuf>,
+    /// With --cache: recompute entries older than this (e.g. 30m, 1h, 7d).
+    #[arg(long)]
+    ttl: Option<String>,
     /// Read this version instead of the current one.
     #[arg(long)]
     version: Option<u64>,
@@ -242,10 +248,46 @@ struct DemoArgs {
 }
 
 #[derive(Args)]
-struct Pending {
-    /// Arguments of the command to come.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+struct MaterializeArgs {
+    /// The source dataset's base folder.
+    base: PathBuf,
+    /// Where the new dataset goes (must not exist).
+    #[arg(long)]
+    to: PathBuf,
+    /// Columns to keep (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// Filters as for scan, repeatable.
+    #[arg(long, allow_hyphen_values = true)]
+    filter: Vec<String>,
+    /// Partition columns of the new dataset (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    partition_by: Option<Vec<String>>,
+    /// Read this version of the source.
+    #[arg(long)]
+    version: Option<u64>,
+}
+
+#[derive(Args)]
+struct CacheArgs {
+    /// ls, clear or gc.
+    action: CacheAction,
+    /// The cache folder (default PQDM_CACHE_DIR).
+    #[arg(long, env = "PQDM_CACHE_DIR")]
+    cache: PathBuf,
+    /// With gc: entries older than this go (e.g. 1h, 7d).
+    #[arg(long)]
+    ttl: Option<String>,
+    /// With gc: keep at most this many bytes (e.g. 2GiB; default 10GiB).
+    #[arg(long)]
+    max_bytes: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CacheAction {
+    Ls,
+    Clear,
+    Gc,
 }
 
 fn parse_meta(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -318,6 +360,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
             compression: compression.unwrap_or_default(),
             max_rows_per_file: a.max_rows_per_file.or(config.write.max_rows_per_file),
             metadata: parse_meta(&a.meta)?,
+            source: None,
         };
         Dataset::open_or_create(&a.dataset, kinds.get(&kind_name)?, &opts)?
     };
@@ -399,7 +442,20 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
     for f in &a.filter {
         opts = opts.filter(f)?;
     }
-    let mut lf = ds.scan(&opts)?;
+    let mut lf = match &a.cache {
+        Some(dir) => {
+            let mut cache = pqdm::cache::Cache::new(dir);
+            cache.ttl = a
+                .ttl
+                .as_deref()
+                .map(pqdm::options::parse_duration)
+                .transpose()?;
+            let (lf, status) = pqdm::cache::cached_projection(&ds, &opts, &cache, None)?;
+            log::info!("cache {status:?}");
+            lf
+        }
+        None => ds.scan(&opts)?,
+    };
     if let Some(n) = a.limit {
         lf = lf.limit(n);
     }
@@ -677,6 +733,75 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn materialize(cli: &Cli, a: &MaterializeArgs) -> anyhow::Result<()> {
+    let ds = Dataset::open(&a.base)?;
+    let opts = ScanOptions {
+        columns: a.columns.clone(),
+        filters: parse_filters(&a.filter)?,
+        version: a.version,
+        ..Default::default()
+    };
+    let (_, r) = ds.materialize(&opts, &a.to, a.partition_by.clone())?;
+    if cli.json {
+        return print_json(&r);
+    }
+    println!(
+        "{}: {} rows in {} files from {}",
+        a.to.display(),
+        r.rows_written,
+        r.files.len(),
+        a.base.display()
+    );
+    Ok(())
+}
+
+fn cache(cli: &Cli, a: &CacheArgs) -> anyhow::Result<()> {
+    let mut cache = pqdm::cache::Cache::new(&a.cache);
+    cache.ttl = a
+        .ttl
+        .as_deref()
+        .map(pqdm::options::parse_duration)
+        .transpose()?;
+    if let Some(b) = &a.max_bytes {
+        cache.max_bytes = pqdm::options::parse_bytes(b)?;
+    }
+    match a.action {
+        CacheAction::Ls => {
+            let entries = cache.entries()?;
+            if cli.json {
+                return print_json(&entries);
+            }
+            for e in entries {
+                println!(
+                    "{}  {} v{}  {} rows  {} bytes  columns {:?}  filters {:?}",
+                    &e.key[..16],
+                    e.dataset,
+                    e.version,
+                    e.rows,
+                    e.bytes,
+                    e.columns,
+                    e.filters
+                );
+            }
+        }
+        CacheAction::Clear => {
+            let n = cache.clear()?;
+            if cli.json {
+                return print_json(&serde_json::json!({ "removed": n }));
+            }
+            println!("{n} entries removed");
+        }
+        CacheAction::Gc => {
+            let removed = cache.gc()?;
+            if cli.json {
+                return print_json(&serde_json::json!({ "removed": removed }));
+            }
+            println!("{} entries removed", removed.len());
+        }
+    }
+    Ok(())
+}
+
 fn vacuum(cli: &Cli, a: &VacuumArgs) -> anyhow::Result<()> {
     let ds = Dataset::open(&a.base)?;
     let r = ds.vacuum(a.retain_versions)?;
@@ -725,18 +850,6 @@ fn history(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A command that a later release fills in: exit status 2.
-#[derive(Debug)]
-struct NotImplemented(String);
-
-impl std::fmt::Display for NotImplemented {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not implemented yet: {}", self.0)
-    }
-}
-
-impl std::error::Error for NotImplemented {}
-
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     if let Some(n) = config.threads(None)? {
@@ -763,10 +876,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Compact(a) => compact(cli, a),
         Command::Migrate(a) => migrate(cli, a),
         Command::Adopt(a) => adopt(cli, a),
-        Command::Materialize(_) => Err(NotImplemented("materialize".into()).into()),
+        Command::Materialize(a) => materialize(cli, a),
         Command::Verify(a) => verify(cli, a),
         Command::Vacuum(a) => vacuum(cli, a),
-        Command::Cache(_) => Err(NotImplemented("cache".into()).into()),
+        Command::Cache(a) => cache(cli, a),
     }
 }
 
@@ -777,11 +890,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<NotImplemented>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+            ExitCode::FAILURE
         }
     }
 }

@@ -241,3 +241,59 @@ impl FileLayout {
         Ok(size.min(self.max_rows_per_file))
     }
 }
+
+/// Parses a duration: `90` (seconds), `90s`, `15m`, `1h`, `2d`, `1w`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| {
+        Error::Options(format!(
+            "duration `{text}`: expected a number with s, m, h, d or w"
+        ))
+    })?;
+    let secs = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        other => {
+            return Err(Error::Options(format!(
+                "duration `{text}`: unknown unit `{other}` (s, m, h, d, w)"
+            )));
+        }
+    };
+    Ok(std::time::Duration::from_secs(n * secs))
+}
+
+/// Parses a byte size: `1048576`, `512MiB`, `2GiB`, `500MB`, `64k`.
+pub fn parse_bytes(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: f64 = n.parse().map_err(|_| {
+        Error::Options(format!(
+            "size `{text}`: expected a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)"
+        ))
+    })?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => {
+            return Err(Error::Options(format!(
+                "size `{text}`: unknown unit `{other}`"
+            )));
+        }
+    };
+    Ok((n * mult) as u64)
+}

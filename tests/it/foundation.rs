@@ -343,9 +343,35 @@ fn binary_help_and_demo() {
     }
     let out = run(&["ingest", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-rows-per-file"));
-    let out = run(&["cache", "ls"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet: cache"));
+    for cmd in [
+        "ingest",
+        "scan",
+        "info",
+        "latest",
+        "compact",
+        "migrate",
+        "adopt",
+        "materialize",
+        "verify",
+        "vacuum",
+        "history",
+        "cache",
+        "demo",
+    ] {
+        let out = run(&[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd} --help");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("not implemented"),
+            "{cmd}"
+        );
+    }
+    let out = run(&["scan", "/nonexistent/dataset"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dataset: no such folder"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let dir = tmp();
     let demo = dir.path().join("demo");

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (Polars links once), one module per capability.
 
+mod cache;
 mod common;
 mod foundation;
 mod interop;
