@@ -7,9 +7,6 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// Default rows per scan batch.
-pub const DEFAULT_SCAN_BATCH_SIZE: usize = 262_144;
-
 /// The config file's contents (every key optional).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,17 +78,22 @@ impl Config {
         toml::from_str(&text).map_err(|e| Error::Options(format!("{}: {e}", path.display())))
     }
 
-    /// Rows per scan batch: flag > `PQDM_SCAN_BATCH_SIZE` > `ARES_SCAN_BATCH_SIZE` > file > 262,144;
-    /// halved by `PQDM_BLANK_MODE=1`.
-    pub fn scan_batch_size(&self, flag: Option<usize>) -> Result<usize> {
-        let size = match flag {
-            Some(f) => f,
-            None => env_usize(&["PQDM_SCAN_BATCH_SIZE", "ARES_SCAN_BATCH_SIZE"])?
-                .or(self.scan.batch_size)
-                .unwrap_or(DEFAULT_SCAN_BATCH_SIZE),
+    /// Rows per scan batch when one is set (flag, then `PQDM_SCAN_BATCH_SIZE`, then
+    /// `ARES_SCAN_BATCH_SIZE`, then the config file), halved by `PQDM_BLANK_MODE=1`; `None` lets
+    /// the scan choose from the projection's width ([`crate::memory::auto_batch`]). Returns the size and where it came from.
+    pub fn scan_batch_size(&self, flag: Option<usize>) -> Result<Option<(usize, &'static str)>> {
+        let (size, source) = match flag {
+            Some(f) => (f, "flag"),
+            None => match env_usize(&["PQDM_SCAN_BATCH_SIZE", "ARES_SCAN_BATCH_SIZE"])? {
+                Some(e) => (e, "env"),
+                None => match self.scan.batch_size {
+                    Some(c) => (c, "config"),
+                    None => return Ok(None),
+                },
+            },
         };
         let blank = std::env::var("PQDM_BLANK_MODE").is_ok_and(|v| v == "1");
-        Ok(if blank { (size / 2).max(1) } else { size }.max(1))
+        Ok(Some((if blank { size / 2 } else { size }.max(1), source)))
     }
 
     /// Thread cap: flag > `PQDM_THREADS` > `ARROW_NUM_THREADS` > file > none.

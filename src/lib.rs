@@ -42,6 +42,7 @@ pub mod ingest;
 pub mod maintain;
 pub mod manifest;
 pub mod materialize;
+pub mod memory;
 pub mod metrics;
 pub mod options;
 pub mod partition;

@@ -110,6 +110,9 @@ struct IngestArgs {
     /// Turn uncastable values into nulls and report how many.
     #[arg(long)]
     lenient: bool,
+    /// Memory budget (e.g. 512MiB, env PQDM_MEMORY_LIMIT): large inputs are written in slices.
+    #[arg(long)]
+    memory_limit: Option<String>,
 }
 
 #[derive(Args)]
@@ -205,6 +208,9 @@ struct MigrateArgs {
     /// Turn uncastable values into nulls and report how many.
     #[arg(long)]
     lenient: bool,
+    /// Memory budget (e.g. 512MiB, env PQDM_MEMORY_LIMIT): large inputs are written in slices.
+    #[arg(long)]
+    memory_limit: Option<String>,
 }
 
 #[derive(Args)]
@@ -301,10 +307,21 @@ fn parse_meta(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
+/// Prints a command's JSON report, with the process's wall time and peak memory added.
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let mut v = serde_json::to_value(value)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("wall_ms")
+            .or_insert_with(|| (START.elapsed().as_millis() as u64).into());
+        obj.entry("peak_rss_bytes")
+            .or_insert_with(|| pqdm::metrics::peak_rss_bytes().into());
+    }
+    println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
+
+static START: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
 
 /// A failed write into a dataset this command created leaves no empty dataset behind.
 fn discard_new_on_error<T>(
@@ -316,6 +333,13 @@ fn discard_new_on_error<T>(
         let _ = pqdm::manifest::Store::new(base).remove_if_empty();
     }
     result
+}
+
+fn memory_limit(config: &Config, flag: Option<String>) -> anyhow::Result<Option<u64>> {
+    Ok(config
+        .write_setting(flag, "PQDM_MEMORY_LIMIT", None)
+        .map(|v| pqdm::options::parse_bytes(&v))
+        .transpose()?)
 }
 
 fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
@@ -391,6 +415,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         constants,
         source_name: None,
         on_file: None,
+        memory_limit: memory_limit(config, a.memory_limit.clone())?,
     };
     let progress = Progress::new(cli.quiet || cli.json);
     let report = discard_new_on_error(
@@ -459,10 +484,10 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
     if let Some(n) = a.limit {
         lf = lf.limit(n);
     }
-    let batch_size = config.scan_batch_size(a.batch_size)?;
-    let rows = write_result(lf, format, a.output.as_deref(), batch_size)?;
+    let batch = ds.batch_choice(&opts, config.scan_batch_size(a.batch_size)?)?;
+    let rows = write_result(lf, format, a.output.as_deref(), batch.rows)?;
     if cli.json && a.output.is_some() {
-        print_json(&serde_json::json!({ "rows": rows, "output": a.output }))?;
+        print_json(&serde_json::json!({ "rows": rows, "output": a.output, "batch": batch }))?;
     }
     Ok(())
 }
@@ -611,7 +636,7 @@ fn compact(cli: &Cli, a: &CompactArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn migrate(cli: &Cli, a: &MigrateArgs) -> anyhow::Result<()> {
+fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
     let kinds = KindRegistry::default();
     let create = CreateOptions {
         partition_by: a.partition_by.clone(),
@@ -622,6 +647,7 @@ fn migrate(cli: &Cli, a: &MigrateArgs) -> anyhow::Result<()> {
     let opts = WriteOptions {
         constants: parse_meta(&a.set)?,
         lenient: a.lenient,
+        memory_limit: memory_limit(config, a.memory_limit.clone())?,
         ..Default::default()
     };
     let progress = Progress::new(cli.quiet || cli.json);
@@ -769,7 +795,7 @@ fn cache(cli: &Cli, a: &CacheArgs) -> anyhow::Result<()> {
         CacheAction::Ls => {
             let entries = cache.entries()?;
             if cli.json {
-                return print_json(&entries);
+                return print_json(&serde_json::json!({ "entries": entries }));
             }
             for e in entries {
                 println!(
@@ -829,7 +855,7 @@ fn history(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
         }));
     }
     if cli.json {
-        return print_json(&rows);
+        return print_json(&serde_json::json!({ "versions": rows }));
     }
     for r in rows {
         let op = &r["operation"];
@@ -874,7 +900,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             )?)
         }
         Command::Compact(a) => compact(cli, a),
-        Command::Migrate(a) => migrate(cli, a),
+        Command::Migrate(a) => migrate(cli, &config, a),
         Command::Adopt(a) => adopt(cli, a),
         Command::Materialize(a) => materialize(cli, a),
         Command::Verify(a) => verify(cli, a),
@@ -884,6 +910,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    std::sync::LazyLock::force(&START);
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     match run(&cli) {

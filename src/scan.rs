@@ -234,6 +234,44 @@ impl Dataset {
         }
     }
 
+    /// Rows per batch for `opts`: `configured` (flag, environment or config file, see
+    /// [`crate::config::Config::scan_batch_size`]) or, when none is, about `PQDM_BATCH_BYTES`
+    /// (64 MiB) of the projected columns, bounded by the memory available. Logged.
+    pub fn batch_choice(
+        &self,
+        opts: &ScanOptions,
+        configured: Option<(usize, &str)>,
+    ) -> Result<crate::memory::BatchChoice> {
+        let m = self.manifest_at(opts.version)?;
+        let fields: Vec<crate::manifest::Field> = m
+            .schema
+            .iter()
+            .chain(&m.partition_columns)
+            .cloned()
+            .collect();
+        let choice = match configured {
+            Some((rows, source)) => {
+                let row_bytes = crate::memory::row_bytes(&fields, opts.columns.as_deref());
+                crate::memory::BatchChoice {
+                    rows,
+                    row_bytes,
+                    target_bytes: rows as u64 * row_bytes,
+                    source: source.to_string(),
+                }
+            }
+            None => crate::memory::auto_batch(&fields, opts.columns.as_deref())?,
+        };
+        log::info!(
+            "scan {}: {} rows per batch ({}; ~{} bytes per row, ~{} MiB per batch)",
+            self.base().display(),
+            choice.rows,
+            choice.source,
+            choice.row_bytes,
+            (choice.rows as u64 * choice.row_bytes) >> 20
+        );
+        Ok(choice)
+    }
+
     /// The scan as an iterator of `DataFrame`s of exactly `batch_size` rows (the last may be
     /// smaller), produced by the streaming engine with backpressure.
     pub fn batches(&self, opts: &ScanOptions, batch_size: usize) -> Result<CollectBatches> {

@@ -43,6 +43,153 @@ pub struct WriteOptions {
     pub source_name: Option<String>,
     /// Called for every file the write committed.
     pub on_file: Option<FileCallback>,
+    /// A memory budget in bytes: large inputs are written in slices sized to stay under it.
+    pub memory_limit: Option<u64>,
+}
+
+/// Rows of keys checked for repeats in one query (bounds the memory of the check).
+const DEDUPE_BATCH_ROWS: u64 = 1_000_000;
+
+/// Memory a write takes besides its data (engine, buffers, manifest).
+const WRITE_BASELINE_BYTES: u64 = 128 << 20;
+
+/// Row ranges to stage one after the other so that one slice's data, about twice its raw
+/// width in flight, fits the budget. `[None]` when the whole input fits.
+fn chunk_ranges(
+    frame: &LazyFrame,
+    fields: &[Field],
+    budget: u64,
+) -> Result<Vec<Option<(usize, usize)>>> {
+    let row_bytes = crate::memory::row_bytes(fields, None) + 16;
+    let rows = (budget.saturating_sub(WRITE_BASELINE_BYTES).max(budget / 4) / (row_bytes * 2))
+        .max(10_000) as usize;
+    let total = frame
+        .clone()
+        .select([len()])
+        .collect()
+        .map_err(Error::polars("count the input rows"))?
+        .column("len")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<usize>())
+        .unwrap_or(0);
+    log::info!("memory budget {budget} bytes: {total} rows in slices of {rows}");
+    if total <= rows {
+        return Ok(vec![None]);
+    }
+    Ok((0..total)
+        .step_by(rows)
+        .map(|o| Some((o, rows.min(total - o))))
+        .collect())
+}
+
+/// Upserts store one row per key: where the input itself repeats a key, its last row wins.
+/// Checked on the staged files (key columns only, one pass), so the write itself streams and
+/// only partitions that hold repeats are read whole and rewritten.
+fn dedupe_staged(
+    staging: &Staging,
+    key: &[String],
+    max_rows_per_file: usize,
+    pq: &Arc<ParquetWriteOptions>,
+    op_id: &str,
+) -> Result<()> {
+    let staged = staging.files()?;
+    if staged.is_empty() || key.is_empty() {
+        return Ok(());
+    }
+    let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+    let key_expr = match key_cols.as_slice() {
+        [one] => one.clone(),
+        many => as_struct(many.to_vec()),
+    };
+    let mut by_dir: BTreeMap<&str, Vec<PathBuf>> = BTreeMap::new();
+    for (p, rel) in &staged {
+        by_dir
+            .entry(partition::dir_of(rel))
+            .or_default()
+            .push(p.clone());
+    }
+    let dirs: Vec<(&str, u64)> = by_dir
+        .iter()
+        .map(|(d, paths)| {
+            let rows = paths
+                .iter()
+                .map(|p| footer::read_footer(p, None).map(|f| f.rows))
+                .sum::<Result<u64>>()?;
+            Ok((*d, rows))
+        })
+        .collect::<Result<_>>()?;
+    // Rows and distinct keys per folder, a bounded number of rows per query.
+    let mut repeated: Vec<&str> = vec![];
+    let mut batch: Vec<&str> = vec![];
+    let mut batch_rows = 0u64;
+    for (n, (dir, rows)) in dirs.iter().enumerate() {
+        batch.push(dir);
+        batch_rows += rows;
+        if batch_rows < DEDUPE_BATCH_ROWS && n + 1 < dirs.len() {
+            continue;
+        }
+        let per_dir = batch
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let id = lit(i as u32).cast(DataType::UInt32).alias("__dir");
+                Ok(scan_files(&by_dir[d], false)?.select([id, key_expr.clone().alias("__key")]))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let counts = concat(
+            per_dir,
+            UnionArgs {
+                parallel: true,
+                rechunk: false,
+                ..Default::default()
+            },
+        )
+        .map_err(Error::polars("upsert"))?
+        .group_by([col("__dir")])
+        .agg([
+            len().alias("__rows"),
+            col("__key").n_unique().alias("__keys"),
+        ])
+        .filter(col("__rows").gt(col("__keys")))
+        .collect()
+        .map_err(Error::polars("upsert: look for repeated keys in the input"))?;
+        let ids = counts
+            .column("__dir")
+            .map_err(Error::polars("upsert"))?
+            .u32()
+            .map_err(Error::polars("upsert"))?
+            .clone();
+        repeated.extend(
+            ids.iter()
+                .flatten()
+                .filter_map(|i| batch.get(i as usize).copied()),
+        );
+        batch.clear();
+        batch_rows = 0;
+    }
+    for rel_dir in repeated {
+        let paths = &by_dir[rel_dir];
+        let kept = scan_files(paths, false)?
+            .unique_stable_generic(Some(key_cols.clone()), UniqueKeepStrategy::Last)
+            .collect()
+            .map_err(Error::polars(format!(
+                "upsert: keep the last row per key in {rel_dir}"
+            )))?;
+        for p in paths {
+            std::fs::remove_file(p).map_err(Error::io(p))?;
+        }
+        sink_partitioned(
+            kept.lazy(),
+            staging,
+            &[],
+            rel_dir,
+            &format!("{op_id}-u"),
+            max_rows_per_file,
+            pq.clone(),
+        )?;
+    }
+    Ok(())
 }
 
 /// One input of a write: a frame and what names it in errors.
@@ -388,10 +535,6 @@ impl Dataset {
             .map(|f| col(f.name.as_str()).cast(f.dtype.dtype()))
             .collect();
         frame = frame.with_columns(typed);
-        if mode == WriteMode::Upsert {
-            let key: Vec<Expr> = kind.key.iter().map(|k| col(k.as_str())).collect();
-            frame = frame.unique_stable_generic(Some(key), UniqueKeepStrategy::Last);
-        }
         let data_schema = {
             let s = frame
                 .collect_schema()
@@ -406,16 +549,44 @@ impl Dataset {
         };
 
         let staging = self.store().staging(&timer.op_id)?;
-        if let Err(e) = sink_partitioned(
-            frame,
-            &staging,
-            &part_cols,
-            "",
-            &timer.op_id,
-            layout.max_rows_per_file,
-            pq.clone(),
-        ) {
-            return Err(blame_input(&inputs, e));
+        let chunks = match opts.memory_limit {
+            Some(budget) => chunk_ranges(&frame, &data_schema, budget)?,
+            None => vec![None],
+        };
+        for (i, range) in chunks.iter().enumerate() {
+            let (part, op) = match range {
+                Some((offset, len)) => (
+                    frame.clone().slice(*offset as i64, *len as IdxSize),
+                    format!("{}-c{i}", timer.op_id),
+                ),
+                None => (frame.clone(), timer.op_id.clone()),
+            };
+            if let Err(e) = sink_partitioned(
+                part,
+                &staging,
+                &part_cols,
+                "",
+                &op,
+                layout.max_rows_per_file,
+                pq.clone(),
+            ) {
+                return Err(blame_input(&inputs, e));
+            }
+        }
+        log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
+        if mode == WriteMode::Upsert {
+            let key: Vec<String> = kind
+                .key
+                .iter()
+                .filter(|k| !part_cols.contains(k))
+                .cloned()
+                .collect();
+            dedupe_staged(&staging, &key, layout.max_rows_per_file, &pq, &timer.op_id)?;
+            log::debug!(
+                "[{}] repeated keys checked at {} ms",
+                timer.op_id,
+                timer.wall_ms()
+            );
         }
         let staged = staging.files()?;
         let ts = kind.timestamp_column.clone();
@@ -424,6 +595,7 @@ impl Dataset {
             .map(|(path, rel)| file_entry(path, rel, &ts, 0))
             .collect::<Result<_>>()?;
         let rows_written: u64 = entries.iter().map(|e| e.rows).sum();
+        log::debug!("[{}] file stats at {} ms", timer.op_id, timer.wall_ms());
         let mut report = WriteReport {
             op_id: timer.op_id.clone(),
             mode: mode.to_string(),
@@ -454,6 +626,7 @@ impl Dataset {
             &pq,
             &timer.op_id,
         )?;
+        log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
         let mut staged_all = staged.clone();
         for (path, rel) in &merge.staged {
             entries.push(file_entry(path, rel, &ts, version)?);

@@ -236,8 +236,9 @@ fn cli_cache_commands() {
     assert!(String::from_utf8_lossy(&second.stderr).contains("cache hit"));
     let ls = run(&["cache", "ls", "--cache", cdir, "--json"]);
     let entries: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
-    assert_eq!(entries.as_array().unwrap().len(), 1);
-    assert_eq!(entries[0]["rows"], 2000);
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(entries["entries"][0]["rows"], 2000);
+    assert!(entries["peak_rss_bytes"].as_u64().unwrap() > 0);
     let clear = run(&["cache", "clear", "--cache", cdir]);
     assert_eq!(
         String::from_utf8_lossy(&clear.stdout),

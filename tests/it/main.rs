@@ -5,6 +5,7 @@ mod common;
 mod foundation;
 mod interop;
 mod maintenance;
+mod memory;
 mod reliability;
 mod scans;
 mod writes;

@@ -176,6 +176,39 @@ fn upsert_append_error_overwrite() {
 }
 
 #[test]
+fn upsert_keeps_the_last_of_repeated_keys_in_one_input() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    let first = candles(JAN5, 5, 1.0);
+    let again = candles(JAN5 + 2 * 60_000, 2, 50.0);
+    let input = concat([first.lazy(), again.lazy()], Default::default()).unwrap();
+    let r = ds.write(input, &kline_opts("BTCUSDT")).unwrap();
+    assert_eq!(r.rows_written, 5);
+    let df = read_sorted(&ds);
+    let close: Vec<f64> = df
+        .column("close")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(close, vec![1.0, 2.0, 50.0, 51.0, 5.0]);
+    // Append keeps them all.
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    let input = concat(
+        [candles(JAN5, 5, 1.0).lazy(), candles(JAN5, 5, 1.0).lazy()],
+        Default::default(),
+    )
+    .unwrap();
+    let opts = WriteOptions {
+        mode: Some(WriteMode::Append),
+        ..kline_opts("BTCUSDT")
+    };
+    assert_eq!(ds.write(input, &opts).unwrap().rows_written, 10);
+}
+
+#[test]
 fn compression_is_applied() {
     let dir = tmp();
     let ds = klines_dataset(dir.path());
@@ -383,8 +416,8 @@ fn config_precedence_flag_env_file_default() {
     .unwrap();
     let c = pqdm::config::Config::load(Some(&cfg)).unwrap();
     // No env set in this process for these names: file wins over default, flag over file.
-    assert_eq!(c.scan_batch_size(None).unwrap(), 1000);
-    assert_eq!(c.scan_batch_size(Some(7)).unwrap(), 7);
+    assert_eq!(c.scan_batch_size(None).unwrap(), Some((1000, "config")));
+    assert_eq!(c.scan_batch_size(Some(7)).unwrap(), Some((7, "flag")));
     assert_eq!(
         c.write_setting(None, "PQDM_TEST_UNSET_VAR", c.write.compression.clone()),
         Some("zstd".into())
@@ -397,11 +430,12 @@ fn config_precedence_flag_env_file_default() {
         ),
         Some("lz4".into())
     );
+    // Nothing set: the scan chooses from the projection's width.
     assert_eq!(
         pqdm::config::Config::default()
             .scan_batch_size(None)
             .unwrap(),
-        262_144
+        None
     );
     std::fs::write(&cfg, "[scan]\nbatchsize = 1\n").unwrap();
     let err = pqdm::config::Config::load(Some(&cfg))
