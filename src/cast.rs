@@ -101,8 +101,16 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
         let target = spec.dtype.dtype();
         let expr = if let Some(input) = found.get(&spec.name) {
             let src = schema.get(input).cloned().unwrap_or(DataType::Null);
-            let converted = convert(col(input.as_str()), &src, spec);
-            if fallible(&src, spec) {
+            let mut converted = convert(col(input.as_str()), &src, spec);
+            // Lenient mode nulls timestamps outside what readers hold; strict mode leaves them
+            // for the write to find in the staged files' statistics (no extra pass).
+            let range_check = spec.timestamp && opts.lenient;
+            if range_check {
+                converted = when(timestamp::in_range(converted.clone()))
+                    .then(converted)
+                    .otherwise(lit(NULL).cast(DataType::Int64));
+            }
+            if fallible(&src, spec) || range_check {
                 checks.push((
                     input.clone(),
                     col(input.as_str()),

@@ -39,6 +39,22 @@ pub enum Error {
         /// The target dtype.
         dtype: String,
     },
+    /// A timestamp outside what every reader can hold (1970-01-01 .. 2262-04-11).
+    #[error(
+        "{source_name}: column `{column}`, row {row}: timestamp {value} ({iso}) is outside 1970-01-01 .. 2262-04-11 (use --lenient to turn such values into nulls)"
+    )]
+    TimestampRange {
+        /// The input file.
+        source_name: String,
+        /// The column.
+        column: String,
+        /// 1-based row number among data rows.
+        row: u64,
+        /// The value, in milliseconds after normalisation.
+        value: i64,
+        /// The value as a date and time.
+        iso: String,
+    },
     /// The input does not fit the dataset's schema (missing column, unknown kind, ...).
     #[error("{0}")]
     Schema(String),

@@ -23,6 +23,21 @@ pub struct FooterInfo {
     pub columns: Vec<String>,
     /// Key-value metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Nulls per column, where the statistics say.
+    pub null_counts: BTreeMap<String, u64>,
+}
+
+fn null_count(stats: &Statistics) -> Option<i64> {
+    match stats {
+        Statistics::Binary(s) => s.null_count,
+        Statistics::Boolean(s) => s.null_count,
+        Statistics::FixedLen(s) => s.null_count,
+        Statistics::Int32(s) => s.null_count,
+        Statistics::Int64(s) => s.null_count,
+        Statistics::Int96(s) => s.null_count,
+        Statistics::Float(s) => s.null_count,
+        Statistics::Double(s) => s.null_count,
+    }
 }
 
 /// Reads a Parquet file's footer; `stat_column` (an integer column) gets its min/max.
@@ -55,18 +70,18 @@ pub fn read_footer(path: &Path, stat_column: Option<&str>) -> Result<FooterInfo>
             );
         }
     }
-    let Some(name) = stat_column else {
-        return Ok(info);
-    };
     for rg in meta.row_groups.iter() {
         for cc in rg.parquet_columns() {
             let path = cc.descriptor().path_in_schema.as_slice();
-            if path.len() != 1 || path[0].as_str() != name {
-                continue;
-            }
             let Some(Ok(stats)) = cc.statistics(&footer_buf) else {
                 continue;
             };
+            if let ([col], Some(n)) = (path, null_count(&stats)) {
+                *info.null_counts.entry(col.to_string()).or_default() += n.max(0) as u64;
+            }
+            if path.len() != 1 || Some(path[0].as_str()) != stat_column {
+                continue;
+            }
             if let Statistics::Int64(s) = stats {
                 if let Some(v) = s.min_value {
                     info.min = Some(info.min.map_or(v, |m| m.min(v)));

@@ -85,13 +85,16 @@ fn load(
         )));
     }
     let kind = ds.manifest().kind_spec.clone();
-    let tmp = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
+    // Archives inflate inside the dataset's own scratch space: nothing is written outside it.
+    let tmp = ds
+        .store()
+        .staging(&format!("{}-inputs", crate::metrics::new_op_id()))?;
     let bar = progress.bar(files.len() as u64, "reading inputs");
     let mut inputs = Vec::with_capacity(files.len());
     let mut skipped = vec![];
     for path in &files {
         bar.inc(1);
-        let frame = match source::read(path, &kind, tmp.path()) {
+        let frame = match source::read(path, &kind, tmp.dir()) {
             Ok(f) => f,
             Err(e) if skip_bad => {
                 skipped.push(Skipped {

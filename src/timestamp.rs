@@ -15,6 +15,17 @@ const MILLIS_BELOW: f64 = 1e14;
 /// Below this magnitude a value is in microseconds (above, nanoseconds).
 const MICROS_BELOW: f64 = 1e17;
 
+/// The earliest timestamp pqdm stores: 1970-01-01T00:00:00Z.
+pub const MIN_MS: i64 = 0;
+/// The latest timestamp pqdm stores: the last nanosecond timestamp (2262-04-11T23:47:16.854Z),
+/// so that every reader, pandas and pyarrow's ns types included, can hold every value.
+pub const MAX_MS: i64 = i64::MAX / 1_000_000;
+
+/// Whether a millisecond expression lies in [`MIN_MS`, `MAX_MS`].
+pub fn in_range(ms: Expr) -> Expr {
+    ms.clone().gt_eq(lit(MIN_MS)).and(ms.lt_eq(lit(MAX_MS)))
+}
+
 /// Normalises an integer expression (any unit) to milliseconds.
 fn from_integer(e: Expr) -> Expr {
     let v = e.cast(DataType::Int64);

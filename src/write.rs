@@ -20,6 +20,7 @@ use crate::metrics::OpTimer;
 use crate::options::{Compression, FileLayout, WriteMode};
 use crate::partition;
 use crate::schema::ColType;
+use crate::timestamp;
 
 /// Called once for every data file a write committed.
 pub type FileCallback = Arc<dyn Fn(&FileEntry) + Send + Sync>;
@@ -201,6 +202,74 @@ pub struct Input {
     pub source_name: String,
     /// Values for identity columns this input lacks (from its file name); options override them.
     pub constants: BTreeMap<String, String>,
+}
+
+/// Finds the first empty value of a required column, naming its input and row (strict mode
+/// found it in the staged files' statistics, so the happy path costs no extra pass).
+fn first_null(inputs: &[(String, LazyFrame)], column: &str) -> Error {
+    for (name, frame) in inputs {
+        let found = frame
+            .clone()
+            .with_row_index("__pqdm_row", Some(1))
+            .filter(col(column).is_null())
+            .select([col("__pqdm_row").cast(DataType::UInt64)])
+            .limit(1)
+            .collect();
+        if let Ok(df) = found
+            && let Some(row) = df
+                .column("__pqdm_row")
+                .ok()
+                .and_then(|c| c.get(0).ok())
+                .and_then(|v| v.extract::<u64>())
+        {
+            return Error::Input {
+                path: PathBuf::from(name),
+                message: format!(
+                    "column `{column}`, row {row}: no value in a required column (a short or ragged row?); use --lenient to keep such rows"
+                ),
+            };
+        }
+    }
+    Error::Options(format!("required column `{column}` holds empty values"))
+}
+
+/// Finds the first stored timestamp outside the range readers hold, naming its input and row.
+fn first_out_of_range(inputs: &[(String, LazyFrame)], ts: &str) -> Error {
+    for (name, frame) in inputs {
+        let found = frame
+            .clone()
+            .with_row_index("__pqdm_row", Some(1))
+            .filter(timestamp::in_range(col(ts)).not())
+            .select([col("__pqdm_row").cast(DataType::UInt64), col(ts)])
+            .limit(1)
+            .collect();
+        if let Ok(df) = found
+            && df.height() > 0
+        {
+            let row = df
+                .column("__pqdm_row")
+                .ok()
+                .and_then(|c| c.get(0).ok())
+                .and_then(|v| v.extract::<u64>())
+                .unwrap_or(0);
+            let value = df
+                .column(ts)
+                .ok()
+                .and_then(|c| c.get(0).ok())
+                .and_then(|v| v.extract::<i64>())
+                .unwrap_or(0);
+            return Error::TimestampRange {
+                source_name: name.clone(),
+                column: ts.to_string(),
+                row,
+                value,
+                iso: timestamp::format_millis(value),
+            };
+        }
+    }
+    Error::Options(format!(
+        "a timestamp in `{ts}` is outside 1970-01-01 .. 2262-04-11"
+    ))
 }
 
 /// After a failed write, finds the first input that cannot be read and names it in the error.
@@ -499,6 +568,11 @@ impl Dataset {
             }
             frames.push(cast.frame);
         }
+        let per_input: Vec<(String, LazyFrame)> = inputs
+            .iter()
+            .map(|i| i.source_name.clone())
+            .zip(frames.iter().cloned())
+            .collect();
         let cast_frame = match frames.len() {
             0 => return Err(Error::Options("nothing to write: no inputs".into())),
             1 => frames.pop().unwrap_or_default(),
@@ -595,6 +669,30 @@ impl Dataset {
             .map(|(path, rel)| file_entry(path, rel, &ts, 0))
             .collect::<Result<_>>()?;
         let rows_written: u64 = entries.iter().map(|e| e.rows).sum();
+        let outside = |e: &FileEntry| {
+            e.min_timestamp.is_some_and(|t| t < timestamp::MIN_MS)
+                || e.max_timestamp.is_some_and(|t| t > timestamp::MAX_MS)
+        };
+        if entries.iter().any(outside) {
+            return Err(first_out_of_range(&per_input, &kind.timestamp_column));
+        }
+        if !opts.lenient {
+            let required: Vec<&str> = kind
+                .columns
+                .iter()
+                .filter(|c| c.required && !part_cols.contains(&c.name))
+                .map(|c| c.name.as_str())
+                .collect();
+            for (path, _) in &staged {
+                let nulls = footer::read_footer(path, None)?.null_counts;
+                if let Some(c) = required
+                    .iter()
+                    .find(|c| nulls.get(**c).is_some_and(|n| *n > 0))
+                {
+                    return Err(first_null(&per_input, c));
+                }
+            }
+        }
         log::debug!("[{}] file stats at {} ms", timer.op_id, timer.wall_ms());
         let mut report = WriteReport {
             op_id: timer.op_id.clone(),

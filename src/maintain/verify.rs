@@ -64,7 +64,7 @@ pub struct VerifyReport {
     pub duplicate_examples: Vec<String>,
     /// Missing candles, per series.
     pub gaps: Vec<Gap>,
-    /// Per column, negative or NaN values where none belong (prices, quantities, volumes).
+    /// Per column, negative, NaN or infinite values where none belong (prices, quantities, volumes).
     pub bad_values: BTreeMap<String, u64>,
     /// Why the data checks (keys, gaps, values) could not run, if they could not.
     pub data_error: Option<String>,
@@ -244,6 +244,8 @@ impl Dataset {
                 col(*c)
                     .lt(lit(0.0))
                     .or(col(*c).is_nan())
+                    .or(col(*c).is_infinite())
+                    .or(col(*c).is_infinite())
                     .cast(DataType::UInt64)
                     .sum()
                     .alias(*c)

@@ -3,6 +3,7 @@
 mod cache;
 mod common;
 mod foundation;
+mod hostile;
 mod interop;
 mod maintenance;
 mod memory;
