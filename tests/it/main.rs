@@ -7,6 +7,7 @@ mod hostile;
 mod interop;
 mod maintenance;
 mod memory;
+mod properties;
 mod reliability;
 mod scans;
 mod writes;

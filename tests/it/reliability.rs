@@ -1,21 +1,25 @@
-//! Crashes (SIGKILL at random points) and concurrent writers.
+//! Crashes (SIGKILL at random points of ingest, upsert, compact and vacuum) and concurrent
+//! writers and readers. `PQDM_CRASH_KILLS` and `PQDM_CRASH_SEED` size and replay the kill test;
+//! `PQDM_SOAK_ROUNDS` sizes the concurrency test.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use polars::prelude::IntoLazy;
+use polars::prelude::*;
+use pqdm::{Dataset, ScanOptions};
 
 use crate::common::*;
 
-/// Writes a headerless Binance klines CSV of `days` days for `symbol`.
-fn kline_csv(dir: &Path, symbol: &str, days: i64) -> std::path::PathBuf {
+/// Writes a headerless Binance klines CSV of `days` days for `symbol`, every close `close`.
+fn kline_csv(dir: &Path, symbol: &str, days: i64, close: f64) -> PathBuf {
     let start = 1_704_067_200_000i64;
     let mut text = String::new();
     for i in 0..days * 1440 {
         let t = start + i * 60_000;
         text.push_str(&format!(
-            "{t},1.5,2.5,1.0,2.0,10.0,{},20.0,5,4.0,8.0,0\n",
+            "{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n",
             t + 59_999
         ));
     }
@@ -36,111 +40,236 @@ impl Lcg {
     }
 }
 
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Rows and the sum of `close`: what a version holds, cheap to compare.
+fn content(ds: &Dataset) -> (u64, f64) {
+    let df = ds
+        .read(&ScanOptions::default().columns(&["close"]))
+        .unwrap();
+    (
+        df.height() as u64,
+        df.column("close")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .sum()
+            .unwrap_or(0.0),
+    )
+}
+
 #[test]
 fn sigkill_at_random_points_never_breaks_a_version() {
-    let seed: u64 = std::env::var("PQDM_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261124);
-    let kills: usize = std::env::var("PQDM_CRASH_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
+    let seed = env_num("PQDM_CRASH_SEED", 20261124);
+    let kills_wanted = env_num("PQDM_CRASH_KILLS", 52);
     let mut rng = Lcg(seed);
     let dir = tmp();
     let base = dir.path().join("ds");
+    let b = base.to_str().unwrap().to_string();
     let inputs = dir.path().join("in");
     std::fs::create_dir_all(&inputs).unwrap();
-    let mut expected_rows = 0u64;
-    let mut killed = 0;
-    let mut round = 0;
-    while killed < kills {
-        round += 1;
-        let symbol = format!("S{round:03}USDT");
-        let csv = kline_csv(&inputs, &symbol, 20);
-        let before = pqdm::Dataset::open(&base)
+    let days = 6;
+    let rows_per_symbol = (days * 1440) as u64;
+    // What each committed version holds, and the close price each symbol has.
+    let mut states: BTreeMap<u64, (u64, f64)> = BTreeMap::from([(0, (0, 0.0))]);
+    let mut closes: BTreeMap<String, f64> = BTreeMap::new();
+    let (mut kills, mut rounds) = (0, 0u64);
+    let mut per_op_kills = BTreeMap::new();
+    while kills < kills_wanted && rounds < 20 * kills_wanted {
+        rounds += 1;
+        let version = Dataset::open(&base)
             .map(|d| d.manifest().version)
             .unwrap_or(0);
+        let (rows, sum) = states[&version];
+        let op = if closes.len() < 2 { 0 } else { rng.next() % 4 };
+        let mut pending = None;
+        let (args, next): (Vec<String>, Option<(u64, f64)>) = match op {
+            0 | 1 => {
+                // 0: a new symbol; 1: upsert an existing one with new prices.
+                let symbol = if op == 0 || closes.is_empty() {
+                    format!("S{:03}USDT", closes.len())
+                } else {
+                    closes
+                        .keys()
+                        .nth(rng.next() as usize % closes.len())
+                        .unwrap()
+                        .clone()
+                };
+                let close = 2.0 + (rounds % 7) as f64;
+                let csv = kline_csv(&inputs, &symbol, days, close);
+                let (rows2, sum2) = match closes.get(&symbol) {
+                    Some(old) => (rows, sum + rows_per_symbol as f64 * (close - old)),
+                    None => (rows + rows_per_symbol, sum + rows_per_symbol as f64 * close),
+                };
+                pending = Some((symbol, close));
+                let args = [
+                    "ingest",
+                    csv.to_str().unwrap(),
+                    "--dataset",
+                    &b,
+                    "--kind",
+                    "klines",
+                    "--max-rows-per-file",
+                    "500",
+                    "--quiet",
+                ];
+                (
+                    args.iter().map(|s| s.to_string()).collect(),
+                    Some((rows2, sum2)),
+                )
+            }
+            2 => (
+                ["compact", b.as_str(), "--target-rows", "5000", "--quiet"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                Some((rows, sum)),
+            ),
+            _ => (
+                ["vacuum", b.as_str(), "--retain-versions", "2"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                None,
+            ),
+        };
         let mut child = bin()
-            .args([
-                "ingest",
-                csv.to_str().unwrap(),
-                "--dataset",
-                base.to_str().unwrap(),
-                "--kind",
-                "klines",
-                "--quiet",
-            ])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let wait_ms = rng.next() % 900;
+        let wait_ms = rng.next() % 350;
         std::thread::sleep(Duration::from_millis(wait_ms));
-        let finished = child.try_wait().unwrap().is_some();
-        if !finished {
+        if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
-            killed += 1;
+            kills += 1;
+            *per_op_kills.entry(args[0].clone()).or_insert(0) += 1;
         }
         child.wait().unwrap();
-        std::fs::remove_file(&csv).unwrap();
-        let Ok(ds) = pqdm::Dataset::open(&base) else {
-            // Killed before the dataset was first created: nothing may be visible.
-            assert!(parquet_files(&base).is_empty(), "seed {seed} round {round}");
+        let ctx = format!(
+            "seed {seed} round {rounds} op {} after {wait_ms} ms",
+            args[0]
+        );
+        let Ok(ds) = Dataset::open(&base) else {
+            assert!(parquet_files(&base).is_empty(), "{ctx}");
             continue;
         };
         let m = ds.manifest();
-        if m.version > before {
-            expected_rows += 20 * 1440;
+        if m.version > version {
+            assert_eq!(m.version, version + 1, "{ctx}");
+            states.insert(
+                m.version,
+                next.expect("only committing operations change the version"),
+            );
+            if let Some((symbol, close)) = pending {
+                closes.insert(symbol, close);
+            }
         }
+        let (want_rows, want_sum) = states[&m.version];
+        assert_eq!(m.total_rows, want_rows, "{ctx}");
+        let (got_rows, got_sum) = content(&ds);
         assert_eq!(
-            m.total_rows, expected_rows,
-            "seed {seed} round {round} (waited {wait_ms} ms)"
+            (got_rows, got_sum),
+            (want_rows, want_sum),
+            "{ctx}: the scan must return exactly version {}",
+            m.version
         );
-        let rows = ds
-            .scan(&Default::default())
-            .unwrap()
-            .collect()
-            .unwrap()
-            .height() as u64;
-        assert_eq!(rows, expected_rows, "seed {seed} round {round}");
-        // Opening recovered any half-done commit: plain globs see exactly the manifest's files.
-        let visible = parquet_files(&base);
+        // Plain globs see exactly the manifest's files, and verify finds nothing.
         let listed: Vec<String> = m.files.iter().map(|f| f.path.clone()).collect();
-        assert_eq!(visible, listed, "seed {seed} round {round}");
+        assert_eq!(parquet_files(&base), listed, "{ctx}");
+        let verify = run(&["verify", &b, "--json"]);
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "{ctx}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
     }
+    eprintln!("seed {seed}: {kills} kills in {rounds} rounds: {per_op_kills:?}");
+    assert!(
+        kills >= kills_wanted,
+        "only {kills} kills in {rounds} rounds"
+    );
+    let (rows, _) = states[&Dataset::open(&base).unwrap().manifest().version];
     let out = py(
         "import sys, pyarrow.dataset as ds, duckdb\nb=sys.argv[1]\nprint(ds.dataset(b, partitioning='hive').count_rows(), duckdb.connect().execute(f\"select count(*) from read_parquet('{b}/**/*.parquet')\").fetchone()[0])",
-        &[base.to_str().unwrap()],
+        &[&b],
     );
-    assert_eq!(out, format!("{expected_rows} {expected_rows}\n"));
+    assert_eq!(out, format!("{rows} {rows}\n"));
 }
 
 #[test]
-fn four_writers_at_once_all_land() {
+fn writers_and_readers_at_once() {
+    let rounds = env_num("PQDM_SOAK_ROUNDS", 3) as i64;
     let dir = tmp();
     let base = dir.path().join("ds");
-    let inputs = dir.path().join("in");
-    std::fs::create_dir_all(&inputs).unwrap();
-    let mut procs = vec![];
-    for s in ["AUSDT", "BUSDT", "CUSDT", "DUSDT"] {
-        let csv = kline_csv(&inputs, &format!("X{s}"), 3);
-        procs.push(
-            bin()
-                .args([
-                    "ingest",
-                    csv.to_str().unwrap(),
-                    "--dataset",
-                    base.to_str().unwrap(),
-                    "--kind",
-                    "klines",
-                    "--quiet",
-                ])
+    let b = base.to_str().unwrap().to_string();
+    // Two writers on their own symbols, two upserting the same symbol; each round a new day.
+    let writers: Vec<(&str, f64)> = vec![
+        ("AUSDT", 1.0),
+        ("BUSDT", 2.0),
+        ("SAMEUSDT", 3.0),
+        ("SAMEUSDT", 4.0),
+    ];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (base, stop) = (base.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(ds) = Dataset::open(&base) else {
+                        continue;
+                    };
+                    let df = ds
+                        .read(&ScanOptions::default().columns(&["timestamp"]))
+                        .unwrap();
+                    // A whole version: exactly the rows its manifest lists.
+                    assert_eq!(df.height() as u64, ds.manifest().total_rows);
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let procs: Vec<_> = writers
+        .iter()
+        .enumerate()
+        .map(|(w, (symbol, close))| {
+            let folder = dir.path().join(format!("in{w}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let mut script = String::new();
+            for r in 0..rounds {
+                let start = 1_704_067_200_000i64 + r * 86_400_000;
+                let mut text = String::new();
+                for i in 0..1440 {
+                    let t = start + i * 60_000;
+                    text.push_str(&format!("{t},1,1,1,{close},1,{},1,1,1,1,0\n", t + 59_999));
+                }
+                let day = format!("2024-01-{:02}", r + 1);
+                let file = folder.join(format!("{symbol}-1m-{day}.csv"));
+                std::fs::write(&file, text).unwrap();
+                script.push_str(&format!(
+                    "{} ingest {} --dataset {b} --kind klines --quiet || exit 1\n",
+                    env!("CARGO_BIN_EXE_pqdm"),
+                    file.display()
+                ));
+            }
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
                 .stderr(Stdio::piped())
                 .spawn()
-                .unwrap(),
-        );
-    }
+                .unwrap()
+        })
+        .collect();
     for p in procs {
         let out = p.wait_with_output().unwrap();
         assert!(
@@ -149,25 +278,61 @@ fn four_writers_at_once_all_land() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let ds = pqdm::Dataset::open(&base).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    let ds = Dataset::open(&base).unwrap();
     let m = ds.manifest();
-    assert_eq!(m.version, 4);
-    assert_eq!(m.total_rows, 4 * 3 * 1440);
-    assert_eq!(m.latest_by_key.len(), 4);
-    let df = ds.scan(&Default::default()).unwrap().collect().unwrap();
-    assert_eq!(df.height(), 4 * 3 * 1440);
-    let unique = df
-        .lazy()
-        .select([polars::prelude::col("symbol").n_unique()])
-        .collect()
+    assert_eq!(m.version, 4 * rounds as u64, "every commit landed");
+    assert_eq!(m.total_rows, 3 * 1440 * rounds as u64, "every key once");
+    let r = ds
+        .verify(false, &pqdm::progress::Progress::hidden())
         .unwrap();
-    assert_eq!(
-        unique
-            .column("symbol")
-            .unwrap()
-            .get(0)
-            .unwrap()
-            .extract::<u32>(),
-        Some(4)
+    assert_eq!(r.duplicate_keys, 0);
+    assert_eq!(r.problems(), 0, "{r:?}");
+    eprintln!(
+        "4 writers x {rounds} rounds, {reads} whole-version reads in {:.1?}",
+        started.elapsed()
     );
+}
+
+#[test]
+fn one_day_of_300_opens_no_other_file() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    let hour = 3_600_000i64;
+    let start = 1_704_067_200_000i64;
+    let n = 300 * 24;
+    let ts: Vec<i64> = (0..n).map(|i| start + i * hour).collect();
+    let df = df!("timestamp" => ts, "open" => vec![1.0; n as usize], "high" => vec![1.0; n as usize],
+        "low" => vec![1.0; n as usize], "close" => vec![1.0; n as usize], "volume" => vec![1.0; n as usize]).unwrap();
+    let opts = pqdm::WriteOptions {
+        constants: consts(&[
+            ("exchange", "X"),
+            ("symbol", "BTCUSDT"),
+            ("timeframe", "1h"),
+        ]),
+        ..Default::default()
+    };
+    ds.write(df.lazy(), &opts).unwrap();
+    let m = ds.manifest();
+    assert_eq!(m.file_count, 300);
+    let day = ScanOptions::default()
+        .filter("timestamp >= 2024-06-01")
+        .unwrap()
+        .filter("timestamp < 2024-06-02")
+        .unwrap();
+    let keep = ds.plan(&day).unwrap().files;
+    assert_eq!(keep.len(), 1);
+    for p in ds.file_paths(&m) {
+        if !keep.contains(&p) {
+            std::fs::write(&p, b"unreadable").unwrap();
+        }
+    }
+    assert_eq!(ds.scan(&day).unwrap().collect().unwrap().height(), 24);
+    let by_folder = ScanOptions::default()
+        .filter("month == 6")
+        .unwrap()
+        .filter("day == 1")
+        .unwrap();
+    assert_eq!(ds.scan(&by_folder).unwrap().collect().unwrap().height(), 24);
 }
