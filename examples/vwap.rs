@@ -1,0 +1,39 @@
+//! Workload (4) of the peer benchmark: VWAP per symbol per day over a whole aggTrades dataset,
+//! through the library (scan → LazyFrame → group_by), written as Parquet.
+//!
+//! ```sh
+//! cargo run --release --example vwap -- BASE OUT.parquet
+//! ```
+
+use mimalloc::MiMalloc;
+use polars::prelude::*;
+use pqdm::output::{Format, write_result};
+use pqdm::{Dataset, ScanOptions};
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [base, out] = args.as_slice() else {
+        return Err("usage: vwap BASE OUT.parquet".into());
+    };
+    let ds = Dataset::open(base)?;
+    let lf = ds
+        .scan(&ScanOptions::default().columns(&["symbol", "timestamp", "price", "quantity"]))?
+        .group_by([
+            col("symbol"),
+            (col("timestamp") / lit(86_400_000i64)).alias("day"),
+        ])
+        .agg([
+            ((col("price") * col("quantity")).sum() / col("quantity").sum()).alias("vwap"),
+            col("quantity").sum().alias("volume"),
+        ]);
+    write_result(
+        lf,
+        Format::Parquet,
+        Some(std::path::Path::new(out)),
+        1 << 16,
+    )?;
+    Ok(())
+}
