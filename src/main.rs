@@ -577,6 +577,35 @@ fn parse_filters(items: &[String]) -> anyhow::Result<Vec<pqdm::Filter>> {
 }
 
 fn latest(cli: &Cli, a: &LatestArgs) -> anyhow::Result<()> {
+    // The common questions are answered from the summary alone, whatever the number of files.
+    if a.filter.is_empty()
+        && let Some(overall) = pqdm::maintain::latest::from_summary(&a.base, &[])
+    {
+        let by = a.by.clone().unwrap_or_default();
+        let per_key = if a.overall {
+            Some(vec![])
+        } else if a.by.is_some() {
+            pqdm::maintain::latest::from_summary(&a.base, &by)
+        } else {
+            let summary = pqdm::manifest::Store::new(&a.base).load_summary();
+            summary.map(|s| {
+                s.latest_by_key
+                    .into_iter()
+                    .map(|e| pqdm::maintain::latest::Latest {
+                        key: e.key,
+                        latest_timestamp: Some(e.latest_timestamp),
+                    })
+                    .collect()
+            })
+        };
+        if let Some(per_key) = per_key {
+            return print_latest(
+                cli,
+                overall.first().and_then(|l| l.latest_timestamp),
+                &per_key,
+            );
+        }
+    }
     let ds = Dataset::open_any(&a.base, &BTreeMap::new())?;
     let m = ds.manifest();
     let by: Vec<String> = match (&a.by, a.overall) {
@@ -596,7 +625,18 @@ fn latest(cli: &Cli, a: &LatestArgs) -> anyhow::Result<()> {
     } else {
         ds.latest(&by, &filters)?
     };
-    let latest = overall.first().and_then(|l| l.latest_timestamp);
+    print_latest(
+        cli,
+        overall.first().and_then(|l| l.latest_timestamp),
+        &per_key,
+    )
+}
+
+fn print_latest(
+    cli: &Cli,
+    latest: Option<i64>,
+    per_key: &[pqdm::maintain::latest::Latest],
+) -> anyhow::Result<()> {
     if cli.json {
         return print_json(&serde_json::json!({ "latest_timestamp": latest, "by_key": per_key }));
     }
@@ -605,7 +645,7 @@ fn latest(cli: &Cli, a: &LatestArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "none".into())
     };
     println!("latest {}", fmt(latest));
-    for e in &per_key {
+    for e in per_key {
         println!("  {}  {}", key_text(&e.key), fmt(e.latest_timestamp));
     }
     Ok(())

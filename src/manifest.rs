@@ -129,6 +129,22 @@ pub struct Operation {
     pub files_removed: u64,
 }
 
+/// The few fields `latest` needs, kept in `_pqdm/summary.json` beside the manifest so that
+/// answering them costs the same at 100 files as at 100,000.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The version summarised.
+    pub version: u64,
+    /// Rows in the version.
+    pub total_rows: u64,
+    /// Files in the version.
+    pub file_count: u64,
+    /// The largest timestamp (ms).
+    pub latest_timestamp: Option<i64>,
+    /// Latest timestamp per partition key.
+    pub latest_by_key: Vec<LatestEntry>,
+}
+
 /// One version of a dataset: `_manifest.json` holds the current one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -456,6 +472,28 @@ impl Store {
         }
     }
 
+    fn write_summary(&self, m: &Manifest) -> Result<()> {
+        let summary = Summary {
+            version: m.version,
+            total_rows: m.total_rows,
+            file_count: m.file_count,
+            latest_timestamp: m.latest_timestamp,
+            latest_by_key: m.latest_by_key.clone(),
+        };
+        write_atomic(
+            &self.meta("summary.json"),
+            &serde_json::to_vec(&summary).expect("summary serialises"),
+        )
+    }
+
+    /// The current version's summary, without reading the (large) manifest: a commit writes it
+    /// right after switching the manifest, and recovery rewrites it after a crash in between.
+    /// `None` when there is none (datasets from before it existed): read the manifest then.
+    pub fn load_summary(&self) -> Option<Summary> {
+        self.try_recover();
+        serde_json::from_slice(&fs::read(self.meta("summary.json")).ok()?).ok()
+    }
+
     /// Loads version `version` from the history.
     pub fn load_version(&self, version: u64) -> Result<Manifest> {
         let path = self.version_path(version);
@@ -550,6 +588,9 @@ impl Store {
                     continue;
                 };
                 if current >= journal.target_version {
+                    if let Some(m) = self.load_current()? {
+                        self.write_summary(&m)?;
+                    }
                     log::warn!(
                         "recovery: finishing commit of version {}",
                         journal.target_version
@@ -696,6 +737,7 @@ impl Store {
         mkdirs(&self.meta("versions"))?;
         write_atomic(&self.version_path(next.version), &bytes)?;
         write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
+        self.write_summary(next)?;
         for rel in replaced {
             let live = self.data_path(rel);
             move_file(&live, &self.replaced_path(rel))?;

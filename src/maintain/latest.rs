@@ -19,6 +19,42 @@ pub struct Latest {
     pub latest_timestamp: Option<i64>,
 }
 
+/// The latest timestamp per value of the partition columns `by` (which must be among the
+/// summary's key columns) from `_pqdm/summary.json` alone: constant time whatever the number of
+/// files. `None` when the summary cannot answer (no summary, or `by` not among its keys).
+pub fn from_summary(base: &std::path::Path, by: &[String]) -> Option<Vec<Latest>> {
+    let summary = crate::manifest::Store::new(base).load_summary()?;
+    let keys: Vec<&String> = summary
+        .latest_by_key
+        .first()
+        .map(|e| e.key.keys().collect())
+        .unwrap_or_default();
+    if !by.iter().all(|b| keys.contains(&b)) || (summary.latest_by_key.is_empty() && !by.is_empty())
+    {
+        return None;
+    }
+    let mut out: BTreeMap<Vec<Option<String>>, Option<i64>> = BTreeMap::new();
+    for e in &summary.latest_by_key {
+        let key: Vec<Option<String>> = by.iter().map(|b| e.key.get(b).cloned().flatten()).collect();
+        let v = out.entry(key).or_insert(None);
+        *v = (*v).max(Some(e.latest_timestamp));
+    }
+    if by.is_empty() {
+        return Some(vec![Latest {
+            key: BTreeMap::new(),
+            latest_timestamp: summary.latest_timestamp,
+        }]);
+    }
+    Some(
+        out.into_iter()
+            .map(|(values, ts)| Latest {
+                key: by.iter().cloned().zip(values).collect(),
+                latest_timestamp: ts,
+            })
+            .collect(),
+    )
+}
+
 impl Dataset {
     /// The latest timestamp per value of the partition columns `by` (overall when empty), over
     /// the files that `filters` (on partition columns or the timestamp) keep.

@@ -509,3 +509,44 @@ open(os.path.join(base, "_SUCCESS"), "w").close()
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has a pqdm manifest"));
 }
+
+#[test]
+fn latest_from_the_summary_matches_the_manifest() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    ds.write(candles(JAN5, 100, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    ds.write(candles(JAN5 + DAY, 50, 1.0).lazy(), &kline_opts("ETHUSDT"))
+        .unwrap();
+    let base = dir.path().to_str().unwrap();
+    let fast = run(&["latest", base, "--by", "symbol", "--json"]);
+    let from_summary: serde_json::Value = serde_json::from_slice(&fast.stdout).unwrap();
+    let by_manifest = ds.latest(&["symbol".into()], &[]).unwrap();
+    assert_eq!(
+        from_summary["by_key"],
+        serde_json::to_value(&by_manifest).unwrap()
+    );
+    assert_eq!(from_summary["latest_timestamp"], JAN5 + DAY + 49 * 60_000);
+    let summary = pqdm::manifest::Store::new(dir.path())
+        .load_summary()
+        .unwrap();
+    assert_eq!((summary.version, summary.total_rows), (2, 150));
+    // Without the summary the manifest answers the same.
+    std::fs::remove_file(dir.path().join("_pqdm/summary.json")).unwrap();
+    let slow = run(&["latest", base, "--by", "symbol", "--json"]);
+    let from_manifest: serde_json::Value = serde_json::from_slice(&slow.stdout).unwrap();
+    assert_eq!(from_manifest["by_key"], from_summary["by_key"]);
+    // The next commit writes it again.
+    ds.write(
+        candles(JAN5 + 2 * DAY, 5, 1.0).lazy(),
+        &kline_opts("ETHUSDT"),
+    )
+    .unwrap();
+    assert_eq!(
+        pqdm::manifest::Store::new(dir.path())
+            .load_summary()
+            .unwrap()
+            .version,
+        3
+    );
+}
