@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::manifest::{
-    CommitLock, FORMAT_VERSION, Field, FileEntry, Manifest, Operation, Settings, Store,
-};
+use crate::manifest::{CommitLock, Field, FileEntry, Manifest, Operation, Settings, Store};
 use crate::options::{Compression, DEFAULT_MAX_ROWS_PER_FILE};
 use crate::partition;
 use crate::schema::{ColType, Kind};
@@ -268,35 +266,13 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
             dtype: c.dtype,
         })
         .collect();
-    let mut m = Manifest {
-        format_version: FORMAT_VERSION,
-        version: 0,
-        updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        base_dir: base.display().to_string(),
-        kind: kind.name.clone(),
-        timestamp_column: kind.timestamp_column.clone(),
-        file_count: 0,
-        total_rows: 0,
-        total_bytes: 0,
-        latest_timestamp: None,
-        earliest_timestamp: None,
-        latest_by_key: vec![],
-        schema,
-        partition_columns,
-        key: kind.key.clone(),
-        settings: Settings {
-            compression: opts.compression.to_string(),
-            max_rows_per_file: opts.max_rows_per_file.unwrap_or(DEFAULT_MAX_ROWS_PER_FILE) as u64,
-        },
-        metadata: opts.metadata.clone(),
-        kind_spec: kind.clone(),
-        operation: Operation {
-            name: "create".into(),
-            ..Default::default()
-        },
-        source: opts.source.clone(),
-        files: vec![],
+    let settings = Settings {
+        compression: opts.compression.to_string(),
+        max_rows_per_file: opts.max_rows_per_file.unwrap_or(DEFAULT_MAX_ROWS_PER_FILE) as u64,
     };
+    let mut m = Manifest::empty(base, kind, schema, partition_columns, settings);
+    m.metadata = opts.metadata.clone();
+    m.source = opts.source.clone();
     m.refresh_summary();
     Ok(m)
 }

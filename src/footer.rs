@@ -95,9 +95,9 @@ pub fn read_footer(path: &Path, stat_column: Option<&str>) -> Result<FooterInfo>
     Ok(info)
 }
 
-/// The Polars schema of a Parquet file (footer only).
-pub fn file_schema(path: &Path) -> Result<Schema> {
-    let lf = LazyFrame::scan_parquet(
+/// A lazy scan of one Parquet file, without hive columns from its path.
+pub fn scan_one(path: &Path) -> Result<LazyFrame> {
+    LazyFrame::scan_parquet(
         PlRefPath::try_from_path(path).map_err(Error::polars("path"))?,
         ScanArgsParquet {
             hive_options: HiveOptions {
@@ -107,9 +107,13 @@ pub fn file_schema(path: &Path) -> Result<Schema> {
             ..Default::default()
         },
     )
-    .map_err(Error::polars(format!("{}: open Parquet", path.display())))?;
-    let mut lf = lf;
-    lf.collect_schema()
+    .map_err(Error::polars(format!("{}: open Parquet", path.display())))
+}
+
+/// The Polars schema of a Parquet file (footer only).
+pub fn file_schema(path: &Path) -> Result<Schema> {
+    scan_one(path)?
+        .collect_schema()
         .map(|s| (*s).clone())
         .map_err(Error::polars(format!(
             "{}: read Parquet schema",

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::footer;
-use crate::manifest::{FORMAT_VERSION, Field, FileEntry, Manifest, Operation, Settings};
+use crate::manifest::{Field, FileEntry, Manifest, Operation, Settings};
 use crate::partition;
 use crate::schema::{ColType, ColumnSpec, Kind};
 
@@ -163,35 +163,23 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
         keep_extra: true,
         positional: vec![],
     };
-    let mut m = Manifest {
-        format_version: FORMAT_VERSION,
-        version: 0,
-        updated_at: String::new(),
-        base_dir: base.display().to_string(),
-        kind: kind.name.clone(),
-        timestamp_column: kind.timestamp_column.clone(),
-        file_count: 0,
-        total_rows: 0,
-        total_bytes: 0,
-        latest_timestamp: None,
-        earliest_timestamp: None,
-        latest_by_key: vec![],
+    let mut m = Manifest::empty(
+        base,
+        &kind,
         schema,
         partition_columns,
-        key: vec![],
-        settings: Settings {
+        Settings {
             compression: "unknown".into(),
             max_rows_per_file: crate::options::DEFAULT_MAX_ROWS_PER_FILE as u64,
         },
-        metadata: BTreeMap::new(),
-        kind_spec: kind,
-        operation: Operation {
-            name: "listing".into(),
-            ..Default::default()
-        },
-        source: None,
-        files: entries,
+    );
+    m.updated_at = String::new();
+    m.key = vec![];
+    m.operation = Operation {
+        name: "listing".into(),
+        ..Default::default()
     };
+    m.files = entries;
     m.refresh_summary();
     Ok(m)
 }

@@ -194,6 +194,42 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A version-0 manifest of `kind` with these columns and settings, and no files.
+    pub fn empty(
+        base: &Path,
+        kind: &Kind,
+        schema: Vec<Field>,
+        partition_columns: Vec<Field>,
+        settings: Settings,
+    ) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            version: 0,
+            updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            base_dir: base.display().to_string(),
+            kind: kind.name.clone(),
+            timestamp_column: kind.timestamp_column.clone(),
+            file_count: 0,
+            total_rows: 0,
+            total_bytes: 0,
+            latest_timestamp: None,
+            earliest_timestamp: None,
+            latest_by_key: vec![],
+            schema,
+            partition_columns,
+            key: kind.key.clone(),
+            settings,
+            metadata: BTreeMap::new(),
+            kind_spec: kind.clone(),
+            operation: Operation {
+                name: "create".into(),
+                ..Default::default()
+            },
+            source: None,
+            files: vec![],
+        }
+    }
+
     /// Recomputes the summary fields (counts, totals, latest timestamps) from `files`.
     pub fn refresh_summary(&mut self) {
         self.file_count = self.files.len() as u64;

@@ -159,17 +159,7 @@ fn read_parquet(path: &Path) -> Result<LazyFrame> {
         path: path.to_path_buf(),
         message: format!("not a readable Parquet file: {e}"),
     })?;
-    LazyFrame::scan_parquet(
-        PlRefPath::try_from_path(path).map_err(Error::polars("path"))?,
-        ScanArgsParquet {
-            hive_options: HiveOptions {
-                enabled: Some(false),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    )
-    .map_err(Error::polars(format!("{}: open Parquet", path.display())))
+    crate::footer::scan_one(path)
 }
 
 fn max_unzip_bytes() -> u64 {
