@@ -1,6 +1,6 @@
 //! Ingest and migrate: files and folders → inputs (with Binance file-name hints) → one atomic write.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::source::{self, NameHints};
+use crate::schema::Kind;
+use crate::source::{self, NameHints, Prepared};
 use crate::write::{Input, WriteOptions, WriteReport};
 
 /// An input file that `--skip-bad` left out, and why.
@@ -66,6 +67,105 @@ fn check_readable(frame: &LazyFrame) -> std::result::Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Column that carries each row's file path through a grouped CSV scan.
+const SOURCE: &str = "__pqdm_source";
+
+/// One scan over CSV files of one shape (and the same file-name hints), with the hints joined
+/// in per file: one Polars scan instead of one per file, which is what makes folders of many
+/// small daily files fast.
+fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result<Input> {
+    let origins: Vec<&Path> = group.iter().map(Prepared::origin).collect();
+    let name = match origins.as_slice() {
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!("{} (and {} more files)", first.display(), rest.len()),
+        [] => String::new(),
+    };
+    if group.len() == 1 {
+        let frame = source::read_prepared(group, kind, None)?;
+        return Ok(Input {
+            frame,
+            source_name: name,
+            constants: NameHints::from_path(origins[0]).constants(),
+        });
+    }
+    let mut frame = source::read_prepared(group, kind, Some(SOURCE))?;
+    let present = frame
+        .collect_schema()
+        .map_err(Error::polars(format!("{name}: read CSV")))?;
+    let hint_keys: Vec<String> = NameHints::from_path(origins[0])
+        .constants()
+        .into_keys()
+        .filter(|k| {
+            !opts.constants.contains_key(k)
+                && !present
+                    .iter_names()
+                    .any(|n| kind.canonical_name(n).as_deref() == Some(k))
+        })
+        .collect();
+    if !hint_keys.is_empty() {
+        let paths: Vec<String> = group
+            .iter()
+            .filter_map(|p| match p {
+                Prepared::Csv { file, .. } => Some(file.to_string_lossy().into_owned()),
+                Prepared::Parquet(_) => None,
+            })
+            .collect();
+        let mut columns = vec![Column::new(SOURCE.into(), paths)];
+        for key in &hint_keys {
+            let values: Vec<Option<String>> = origins
+                .iter()
+                .map(|o| NameHints::from_path(o).constants().get(key).cloned())
+                .collect();
+            columns.push(Column::new(key.as_str().into(), values));
+        }
+        let hints =
+            DataFrame::new_infer_height(columns).map_err(Error::polars("file-name hints"))?;
+        frame = frame.join(
+            hints.lazy(),
+            [col(SOURCE)],
+            [col(SOURCE)],
+            JoinArgs::new(JoinType::Left),
+        );
+    }
+    Ok(Input {
+        frame: frame.drop(Selector::ByName {
+            names: [SOURCE.into()].into(),
+            strict: false,
+        }),
+        source_name: name,
+        constants: Default::default(),
+    })
+}
+
+/// Groups prepared inputs that one scan can read: CSV files of one shape with the same kind of
+/// file-name hints, in the order first seen; every Parquet file on its own.
+fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
+    let mut groups: Vec<(Option<(bool, String, Vec<String>)>, Vec<Prepared>)> = vec![];
+    for p in prepared {
+        let key = match &p {
+            Prepared::Csv {
+                header,
+                shape,
+                origin,
+                ..
+            } => Some((
+                *header,
+                shape.clone(),
+                NameHints::from_path(origin)
+                    .constants()
+                    .into_keys()
+                    .collect(),
+            )),
+            Prepared::Parquet(_) => None,
+        };
+        match groups.iter_mut().find(|(k, _)| k.is_some() && *k == key) {
+            Some((_, members)) => members.push(p),
+            None => groups.push((key, vec![p])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
 fn load(
     ds: &Dataset,
     sources: &[PathBuf],
@@ -90,40 +190,56 @@ fn load(
         .store()
         .staging(&format!("{}-inputs", crate::metrics::new_op_id()))?;
     let bar = progress.bar(files.len() as u64, "reading inputs");
-    let mut inputs = Vec::with_capacity(files.len());
+    let mut prepared = Vec::with_capacity(files.len());
     let mut skipped = vec![];
     for path in &files {
         bar.inc(1);
-        let frame = match source::read(path, &kind, tmp.dir()) {
-            Ok(f) => f,
-            Err(e) if skip_bad => {
-                skipped.push(Skipped {
+        let checked = source::prepare(path, tmp.dir()).and_then(|p| {
+            if skip_bad {
+                let frame = source::read_prepared(std::slice::from_ref(&p), &kind, None)?;
+                check_readable(&frame).map_err(|message| Error::Input {
                     path: path.clone(),
-                    error: e.to_string(),
-                });
-                continue;
+                    message,
+                })?;
             }
-            Err(e) => return Err(e),
-        };
-        if skip_bad && let Err(error) = check_readable(&frame) {
-            skipped.push(Skipped {
-                path: path.clone(),
-                error,
-            });
-            continue;
-        }
-        inputs.push(Input {
-            frame,
-            source_name: path.display().to_string(),
-            constants: NameHints::from_path(path).constants(),
+            Ok(p)
         });
+        match checked {
+            Ok(p) => prepared.push(p),
+            Err(e) if skip_bad => skipped.push(Skipped {
+                path: path.clone(),
+                error: e.to_string(),
+            }),
+            Err(e) => return Err(e),
+        }
     }
     bar.finish_and_clear();
     for s in &skipped {
         log::warn!("skipped {}: {}", s.path.display(), s.error);
     }
-    let spinner = progress.spinner(&format!("writing {} input file(s)", inputs.len()));
-    let write = ds.write_inputs(inputs, opts);
+    let spinner = progress.spinner(&format!("writing {} input file(s)", prepared.len()));
+    let groups = group_inputs(prepared);
+    let inputs = groups
+        .iter()
+        .map(|g| grouped_input(g, &kind, opts))
+        .collect::<Result<Vec<_>>>()?;
+    let mut write = ds.write_inputs(inputs, opts);
+    // A bad row found in a grouped scan is found again file by file, to name its file and row.
+    if let Err(e) = &write
+        && groups.iter().any(|g| g.len() > 1)
+        && !matches!(
+            e,
+            Error::PartitionExists { .. } | Error::Conflict(_) | Error::Options(_)
+        )
+    {
+        log::info!("grouped ingest failed ({e}); reading file by file to locate the problem");
+        let single = groups
+            .iter()
+            .flatten()
+            .map(|p| grouped_input(std::slice::from_ref(p), &kind, opts))
+            .collect::<Result<Vec<_>>>()?;
+        write = ds.write_inputs(single, opts);
+    }
     spinner.finish_and_clear();
     Ok(MigrateReport {
         write: write?,

@@ -136,30 +136,97 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Opens one input as a `LazyFrame` with the kind's column names where the file has no header.
-/// Archives are inflated into `tmp` first.
-pub fn read(path: &Path, kind: &Kind, tmp: &Path) -> Result<LazyFrame> {
+/// An input made ready to read: Parquet as it is, archives inflated to plain CSV.
+#[derive(Clone, Debug)]
+pub enum Prepared {
+    /// A Parquet file.
+    Parquet(PathBuf),
+    /// A plain CSV file; `shape` is its header line, or its field count when it has none,
+    /// so that files of one shape can be read by one scan.
+    Csv {
+        /// The plain CSV (inflated from `origin` where that is an archive).
+        file: PathBuf,
+        /// The file the user named.
+        origin: PathBuf,
+        /// Whether the first line is a header.
+        header: bool,
+        /// Header line or field count.
+        shape: String,
+    },
+}
+
+impl Prepared {
+    /// The file the user named.
+    pub fn origin(&self) -> &Path {
+        match self {
+            Prepared::Parquet(p) => p,
+            Prepared::Csv { origin, .. } => origin,
+        }
+    }
+}
+
+/// Inflates archives into `tmp` and sniffs CSV headers; Parquet footers are checked here.
+pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
     let lower = path.to_string_lossy().to_ascii_lowercase();
     if lower.ends_with(".parquet") || lower.ends_with(".pq") {
-        return read_parquet(path);
+        let mut file = File::open(path).map_err(Error::io(path))?;
+        polars_parquet::read::read_metadata(&mut file).map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("not a readable Parquet file: {e}"),
+        })?;
+        return Ok(Prepared::Parquet(path.to_path_buf()));
     }
-    let csv = if lower.ends_with(".zip") {
+    let file = if lower.ends_with(".zip") {
         unzip_single_csv(path, tmp)?
     } else if lower.ends_with(".gz") {
         gunzip(path, tmp)?
     } else {
         path.to_path_buf()
     };
-    read_csv(&csv, path, kind)
+    let (header, first) = first_line(&file, path)?;
+    let shape = if header {
+        first
+    } else {
+        first.split(',').count().to_string()
+    };
+    Ok(Prepared::Csv {
+        file,
+        origin: path.to_path_buf(),
+        header,
+        shape,
+    })
 }
 
-fn read_parquet(path: &Path) -> Result<LazyFrame> {
-    let mut file = File::open(path).map_err(Error::io(path))?;
-    polars_parquet::read::read_metadata(&mut file).map_err(|e| Error::Input {
-        path: path.to_path_buf(),
-        message: format!("not a readable Parquet file: {e}"),
-    })?;
-    crate::footer::scan_one(path)
+/// Opens one input as a `LazyFrame` with the kind's column names where the file has no header.
+/// Archives are inflated into `tmp` first.
+pub fn read(path: &Path, kind: &Kind, tmp: &Path) -> Result<LazyFrame> {
+    read_prepared(&[prepare(path, tmp)?], kind, None)
+}
+
+/// Reads inputs of one shape (all CSV of the same header or field count, or one Parquet file)
+/// with one scan; `source_column` names a column that gets each row's file path.
+pub fn read_prepared(
+    inputs: &[Prepared],
+    kind: &Kind,
+    source_column: Option<&str>,
+) -> Result<LazyFrame> {
+    match inputs {
+        [Prepared::Parquet(p)] => crate::footer::scan_one(p),
+        [Prepared::Csv { origin, header, .. }, ..] => {
+            let files: Vec<PlRefPath> = inputs
+                .iter()
+                .filter_map(|i| match i {
+                    Prepared::Csv { file, .. } => Some(PlRefPath::try_from_path(file)),
+                    Prepared::Parquet(_) => None,
+                })
+                .collect::<PolarsResult<_>>()
+                .map_err(Error::polars("path"))?;
+            read_csv(files, *header, origin, kind, source_column)
+        }
+        _ => Err(Error::Options(
+            "read_prepared takes CSV files of one shape or one Parquet file".into(),
+        )),
+    }
 }
 
 fn max_unzip_bytes() -> u64 {
@@ -243,8 +310,8 @@ fn gunzip(path: &Path, tmp: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Whether the first line of a CSV is a header: its first field is not a number.
-fn has_header(csv: &Path, origin: &Path) -> Result<bool> {
+/// Whether the first line of a CSV is a header (its first field is not a number), and the line.
+fn first_line(csv: &Path, origin: &Path) -> Result<(bool, String)> {
     let file = File::open(csv).map_err(Error::io(csv))?;
     let mut line = String::new();
     BufReader::new(file)
@@ -262,14 +329,20 @@ fn has_header(csv: &Path, origin: &Path) -> Result<bool> {
         .unwrap_or_default()
         .trim()
         .trim_matches('"');
-    Ok(first.parse::<f64>().is_err())
+    Ok((first.parse::<f64>().is_err(), line.trim_end().to_string()))
 }
 
-fn read_csv(csv: &Path, origin: &Path, kind: &Kind) -> Result<LazyFrame> {
-    let header = has_header(csv, origin)?;
-    let lf = LazyCsvReader::new(PlRefPath::try_from_path(csv).map_err(Error::polars("path"))?)
+fn read_csv(
+    files: Vec<PlRefPath>,
+    header: bool,
+    origin: &Path,
+    kind: &Kind,
+    source_column: Option<&str>,
+) -> Result<LazyFrame> {
+    let lf = LazyCsvReader::new_paths(files.into())
         .with_has_header(header)
         .with_infer_schema_length(Some(10_000))
+        .with_include_file_paths(source_column.map(Into::into))
         .finish()
         .map_err(Error::polars(format!("{}: open CSV", origin.display())))?;
     if header {
@@ -288,7 +361,9 @@ fn read_csv(csv: &Path, origin: &Path, kind: &Kind) -> Result<LazyFrame> {
     let schema = lf
         .collect_schema()
         .map_err(Error::polars(format!("{}: read CSV", origin.display())))?;
-    if schema.len() > kind.positional.len() {
+    if schema.len() - usize::from(source_column.is_some_and(|s| schema.contains(s)))
+        > kind.positional.len()
+    {
         return Err(Error::Input {
             path: origin.to_path_buf(),
             message: format!(
@@ -300,11 +375,15 @@ fn read_csv(csv: &Path, origin: &Path, kind: &Kind) -> Result<LazyFrame> {
             ),
         });
     }
-    let exprs: Vec<Expr> = schema
+    let source = source_column.filter(|s| schema.contains(s));
+    let data = schema.len() - usize::from(source.is_some());
+    let mut exprs: Vec<Expr> = schema
         .iter_names()
+        .take(data)
         .zip(&kind.positional)
         .filter(|(_, to)| to.as_str() != "ignore")
         .map(|(from, to)| col(from.clone()).alias(to.as_str()))
         .collect();
+    exprs.extend(source.map(col));
     Ok(lf.select(exprs))
 }
