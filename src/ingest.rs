@@ -137,10 +137,13 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
     })
 }
 
+/// What CSV files must share to be read by one scan: header or not, shape, hint columns.
+type GroupKey = (bool, String, Vec<String>);
+
 /// Groups prepared inputs that one scan can read: CSV files of one shape with the same kind of
 /// file-name hints, in the order first seen; every Parquet file on its own.
 fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
-    let mut groups: Vec<(Option<(bool, String, Vec<String>)>, Vec<Prepared>)> = vec![];
+    let mut groups: Vec<(Option<GroupKey>, Vec<Prepared>)> = vec![];
     for p in prepared {
         let key = match &p {
             Prepared::Csv {
