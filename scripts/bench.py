@@ -353,12 +353,12 @@ class Bench:
 
     def w6_upsert(self):
         day = self.path("day.parquet")
-        gen_klines_parquet(day, 1, first_day=20)
+        generate("klines", day, 1, 20)
         for days in (30, 300):
             base = self.path(f"k{days}")
             if not os.path.exists(os.path.join(base, "_manifest.json")):
                 src = self.path(f"k{days}.parquet")
-                gen_klines_parquet(src, days)
+                generate("klines", src, days, 0)
                 subprocess.check_call([self.pqdm, "ingest", src, "--dataset", base, "--kind", "klines", "--exchange", "BINANCE",
                                        "--timeframe", "1m", "--quiet"])
             cmd = [self.pqdm, "ingest", day, "--dataset", base, "--exchange", "BINANCE", "--timeframe", "1m", "--quiet"]
@@ -367,7 +367,7 @@ class Bench:
     def w7_compact(self):
         src = self.path("small")
         if not os.path.exists(os.path.join(src, "_manifest.json")):
-            per_file = max(100, min(self.args.rows, 2_000_000) // 1000)
+            per_file = max(100, self.args.rows // 1000)
             subprocess.check_call([self.pqdm, "ingest", self.path("flat.parquet"), "--dataset", src, "--kind", "aggtrades",
                                    "--mode", "append", "--partition-by", "exchange,symbol", "--max-rows-per-file", str(per_file),
                                    "--quiet"])
@@ -396,7 +396,20 @@ class Bench:
         return "\n".join(lines)
 
 
+GENERATORS = {"aggtrades": lambda p, n: gen_aggtrades(p, int(n)), "csv": lambda p, d: gen_kline_csvs(p, int(d)),
+              "klines": lambda p, d, first: gen_klines_parquet(p, int(d), int(first))}
+
+
+def generate(what, *args):
+    """Generates data in a child process, so that this one stays small: a child forked from a
+    large process inherits its peak RSS, which would hide the tools' own."""
+    subprocess.check_call([PY, os.path.abspath(__file__), "--generate", what, *map(str, args)])
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--generate":
+        GENERATORS[sys.argv[2]](*sys.argv[3:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=20_000_000, help="aggTrades rows (default 20,000,000)")
     ap.add_argument("--rounds", type=int, default=3)
@@ -416,8 +429,8 @@ def main():
         for stale in os.listdir(args.work):
             bench.fresh(stale)
         print(f"generating {args.rows} aggTrades rows and kline CSVs under {args.work}", flush=True)
-        gen_aggtrades(flat, args.rows)
-        gen_kline_csvs(bench.path("csv"), 30)
+        generate("aggtrades", flat, args.rows)
+        generate("csv", bench.path("csv"), 30)
         open(stamp, "w").close()
     workloads = {"1": bench.w1_write, "2": bench.w2_csv, "3": bench.w3_pruned, "4": bench.w4_vwap,
                  "5": bench.w5_latest, "6": bench.w6_upsert, "7": bench.w7_compact}
@@ -425,9 +438,9 @@ def main():
         workloads[w.strip()]()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    import duckdb, polars, pyarrow
-    header = (f"Machine: {os.cpu_count()} cores, {cpu}, {mem:.0f} GiB; pyarrow {pyarrow.__version__}, duckdb {duckdb.__version__}, "
-              f"polars {polars.__version__}\nCommand: python3 scripts/bench.py {' '.join(sys.argv[1:])}\n")
+    versions = subprocess.check_output(py_cmd("import duckdb, polars, pyarrow; print(f'pyarrow {pyarrow.__version__}, duckdb {duckdb.__version__}, polars {polars.__version__}')")).decode().strip()
+    header = (f"Machine: {os.cpu_count()} cores, {cpu}, {mem:.0f} GiB; {versions}\n"
+              f"Command: python3 scripts/bench.py {' '.join(sys.argv[1:])}\n")
     text = header + "\n" + bench.table() + "\n"
     print("\n" + text)
     with open(os.path.join(args.work, "results.md"), "w") as f:

@@ -82,7 +82,12 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
     };
     if group.len() == 1 {
         let frame = source::read_prepared(group, kind, None)?;
+        let rows = match &group[0] {
+            Prepared::Parquet(p) => Some(crate::footer::read_footer(p, None)?.rows),
+            Prepared::Csv { .. } => None,
+        };
         return Ok(Input {
+            rows,
             frame,
             source_name: name,
             constants: NameHints::from_path(origins[0]).constants(),
@@ -134,6 +139,7 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
         }),
         source_name: name,
         constants: Default::default(),
+        rows: None,
     })
 }
 

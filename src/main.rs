@@ -110,7 +110,8 @@ struct IngestArgs {
     /// Turn uncastable values into nulls and report how many.
     #[arg(long)]
     lenient: bool,
-    /// Memory budget (e.g. 512MiB, env PQDM_MEMORY_LIMIT): large inputs are written in slices.
+    /// Memory budget (e.g. 512MiB, env PQDM_MEMORY_LIMIT; default 768MiB or a quarter of the
+    /// available memory for Parquet inputs; `none` for no slicing): large inputs are written in slices.
     #[arg(long)]
     memory_limit: Option<String>,
 }
@@ -208,7 +209,8 @@ struct MigrateArgs {
     /// Turn uncastable values into nulls and report how many.
     #[arg(long)]
     lenient: bool,
-    /// Memory budget (e.g. 512MiB, env PQDM_MEMORY_LIMIT): large inputs are written in slices.
+    /// Memory budget (e.g. 512MiB, env PQDM_MEMORY_LIMIT; default 768MiB or a quarter of the
+    /// available memory for Parquet inputs; `none` for no slicing): large inputs are written in slices.
     #[arg(long)]
     memory_limit: Option<String>,
 }
@@ -336,10 +338,12 @@ fn discard_new_on_error<T>(
 }
 
 fn memory_limit(config: &Config, flag: Option<String>) -> anyhow::Result<Option<u64>> {
-    Ok(config
-        .write_setting(flag, "PQDM_MEMORY_LIMIT", None)
-        .map(|v| pqdm::options::parse_bytes(&v))
-        .transpose()?)
+    let value = config.write_setting(flag, "PQDM_MEMORY_LIMIT", None);
+    Ok(match value.as_deref().map(str::trim) {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("none") || v.eq_ignore_ascii_case("off") => Some(0),
+        Some(v) => Some(pqdm::options::parse_bytes(v)?),
+    })
 }
 
 fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {

@@ -769,10 +769,19 @@ impl Store {
         for (from, rel) in staged {
             move_file(from, &self.data_path(rel))?;
         }
-        let bytes = serde_json::to_vec_pretty(next).expect("manifest serialises");
+        let bytes = serde_json::to_vec(next).expect("manifest serialises");
         mkdirs(&self.meta("versions"))?;
-        write_atomic(&self.version_path(next.version), &bytes)?;
-        write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
+        let version = self.version_path(next.version);
+        write_atomic(&version, &bytes)?;
+        // The current manifest is the same bytes: a hard link renamed into place (one write,
+        // still an atomic switch); a copy where the filesystem has no hard links.
+        let tmp = self.meta(&format!("manifest.{}.tmp", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        match fs::hard_link(&version, &tmp) {
+            Ok(()) => fs::rename(&tmp, self.base.join(MANIFEST_FILE))
+                .map_err(Error::io(self.base.join(MANIFEST_FILE)))?,
+            Err(_) => write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?,
+        }
         self.write_summary(next)?;
         for rel in replaced {
             let live = self.data_path(rel);

@@ -101,6 +101,14 @@ pub fn auto_batch(fields: &[Field], columns: Option<&[String]>) -> Result<BatchC
     })
 }
 
+/// The memory budget of a write when none is given: the smaller of 768 MiB and a quarter of
+/// the memory available (measured: Polars' partitioned sink peaks at about its input's size, so
+/// slicing big inputs is what bounds a write; smaller slices were not slower).
+pub fn default_write_budget() -> u64 {
+    let cap = 768 << 20;
+    available_memory().map_or(cap, |free| cap.min(free / 4).max(128 << 20))
+}
+
 /// Partitions a write may keep open (each buffering up to a row group) under `budget` bytes:
 /// half the budget goes to open files, the rest to the input and the engine.
 pub fn open_sinks_for(budget: u64, row_group_rows: usize, row_bytes: u64) -> usize {

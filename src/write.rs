@@ -60,20 +60,15 @@ fn chunk_ranges(
     frame: &LazyFrame,
     fields: &[Field],
     budget: u64,
+    known_rows: Option<u64>,
 ) -> Result<Vec<Option<(usize, usize)>>> {
     let row_bytes = crate::memory::row_bytes(fields, None) + 16;
     let rows = (budget.saturating_sub(WRITE_BASELINE_BYTES).max(budget / 4) / (row_bytes * 2))
         .max(10_000) as usize;
-    let total = frame
-        .clone()
-        .select([len()])
-        .collect()
-        .map_err(Error::polars("count the input rows"))?
-        .column("len")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<usize>())
-        .unwrap_or(0);
+    let total = match known_rows {
+        Some(n) => n as usize,
+        None => count_rows(frame)?,
+    };
     log::info!("memory budget {budget} bytes: {total} rows in slices of {rows}");
     if total <= rows {
         return Ok(vec![None]);
@@ -82,6 +77,19 @@ fn chunk_ranges(
         .step_by(rows)
         .map(|o| Some((o, rows.min(total - o))))
         .collect())
+}
+
+fn count_rows(frame: &LazyFrame) -> Result<usize> {
+    Ok(frame
+        .clone()
+        .select([len()])
+        .collect()
+        .map_err(Error::polars("count the input rows"))?
+        .column("len")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<usize>())
+        .unwrap_or(0))
 }
 
 /// Upserts store one row per key: where the input itself repeats a key, its last row wins.
@@ -202,6 +210,8 @@ pub struct Input {
     pub source_name: String,
     /// Values for identity columns this input lacks (from its file name); options override them.
     pub constants: BTreeMap<String, String>,
+    /// Its row count where known without reading it (Parquet footers).
+    pub rows: Option<u64>,
 }
 
 /// Finds the first empty value of a required column, naming its input and row (strict mode
@@ -506,6 +516,7 @@ impl Dataset {
                 frame: lf,
                 source_name,
                 constants: BTreeMap::new(),
+                rows: None,
             }],
             opts,
         )
@@ -623,9 +634,20 @@ impl Dataset {
         };
 
         let staging = self.store().staging(&timer.op_id)?;
-        let chunks = match opts.memory_limit {
-            Some(budget) => chunk_ranges(&frame, &data_schema, budget)?,
-            None => vec![None],
+        // Large inputs are staged in slices sized to the memory budget: the one given, or by
+        // default (when the row count is known for free) the smaller of 768 MiB and a quarter
+        // of the available memory. `Some(0)` turns slicing off.
+        let known_rows: Option<u64> = inputs.iter().map(|i| i.rows).sum();
+        let chunks = match (opts.memory_limit, known_rows) {
+            (Some(0), _) => vec![None],
+            (Some(budget), rows) => chunk_ranges(&frame, &data_schema, budget, rows)?,
+            (None, Some(rows)) => chunk_ranges(
+                &frame,
+                &data_schema,
+                crate::memory::default_write_budget(),
+                Some(rows),
+            )?,
+            (None, None) => vec![None],
         };
         for (i, range) in chunks.iter().enumerate() {
             let (part, op) = match range {
