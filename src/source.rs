@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::schema::Kind;
+use crate::schema::{ColType, Kind};
 
 /// Default limit on the bytes one archive entry may inflate to (`PQDM_MAX_UNZIP_BYTES`).
 pub const DEFAULT_MAX_UNZIP_BYTES: u64 = 8 << 30;
@@ -212,7 +212,15 @@ pub fn read_prepared(
 ) -> Result<LazyFrame> {
     match inputs {
         [Prepared::Parquet(p)] => crate::footer::scan_one(p),
-        [Prepared::Csv { origin, header, .. }, ..] => {
+        [
+            Prepared::Csv {
+                origin,
+                header,
+                shape,
+                ..
+            },
+            ..,
+        ] => {
             let files: Vec<PlRefPath> = inputs
                 .iter()
                 .filter_map(|i| match i {
@@ -221,7 +229,12 @@ pub fn read_prepared(
                 })
                 .collect::<PolarsResult<_>>()
                 .map_err(Error::polars("path"))?;
-            read_csv(files, *header, origin, kind, source_column)
+            let fields = if *header {
+                0
+            } else {
+                shape.parse().unwrap_or(0)
+            };
+            read_csv(files, *header, fields, origin, kind, source_column)
         }
         _ => Err(Error::Options(
             "read_prepared takes CSV files of one shape or one Parquet file".into(),
@@ -332,21 +345,62 @@ fn first_line(csv: &Path, origin: &Path) -> Result<(bool, String)> {
     Ok((first.parse::<f64>().is_err(), line.trim_end().to_string()))
 }
 
+/// The schema of a headerless CSV of `fields` columns in the kind's positional layout, so
+/// that many files read without inferring each one: numbers typed, everything else text for the
+/// cast. `None` when the kind has no such layout or the file has more columns than it names.
+fn positional_schema(kind: &Kind, fields: usize) -> Option<SchemaRef> {
+    if kind.positional.is_empty() || fields > kind.positional.len() {
+        return None;
+    }
+    let mut schema = Schema::default();
+    for name in kind.positional.iter().take(fields) {
+        let dtype = match kind.column(name).map(|c| c.dtype) {
+            Some(ColType::F64) => DataType::Float64,
+            Some(ColType::I64 | ColType::I32 | ColType::I16 | ColType::I8) => DataType::Int64,
+            _ => DataType::String,
+        };
+        schema.with_column(name.as_str().into(), dtype);
+    }
+    Some(Arc::new(schema))
+}
+
+/// Reads CSV files of one shape (`fields` columns); see [`read_prepared`].
 fn read_csv(
     files: Vec<PlRefPath>,
     header: bool,
+    fields: usize,
     origin: &Path,
     kind: &Kind,
     source_column: Option<&str>,
 ) -> Result<LazyFrame> {
-    let lf = LazyCsvReader::new_paths(files.into())
+    let typed = (!header && source_column.is_some())
+        .then(|| positional_schema(kind, fields))
+        .flatten();
+    let reader = LazyCsvReader::new_paths(files.into())
         .with_has_header(header)
         .with_infer_schema_length(Some(10_000))
-        .with_include_file_paths(source_column.map(Into::into))
+        .with_include_file_paths(source_column.map(Into::into));
+    let reader = match &typed {
+        Some(schema) => reader.with_schema(Some(schema.clone())),
+        None => reader,
+    };
+    let lf = reader
         .finish()
         .map_err(Error::polars(format!("{}: open CSV", origin.display())))?;
     if header {
         return Ok(lf);
+    }
+    if typed.is_some() {
+        // Named and typed by the kind already; drop the columns it ignores.
+        let keep: Vec<Expr> = kind
+            .positional
+            .iter()
+            .take(fields)
+            .filter(|n| n.as_str() != "ignore")
+            .map(|n| col(n.as_str()))
+            .chain(source_column.map(col))
+            .collect();
+        return Ok(lf.select(keep));
     }
     if kind.positional.is_empty() {
         return Err(Error::Input {
