@@ -37,6 +37,8 @@ pub struct CreateOptions {
 pub struct Dataset {
     store: Store,
     manifest: Mutex<Arc<Manifest>>,
+    /// The stamp of `_manifest.json` when `manifest` was loaded or committed.
+    stamp: Mutex<Option<(u64, u64, u64, i64)>>,
     foreign: bool,
 }
 
@@ -45,6 +47,7 @@ impl Dataset {
     pub fn open(base: impl AsRef<Path>) -> Result<Dataset> {
         let store = Store::new(base.as_ref());
         store.try_recover();
+        let stamp = store.stamp();
         let manifest = store.load_current()?.ok_or_else(|| Error::Dataset {
             path: base.as_ref().to_path_buf(),
             message: if base.as_ref().is_dir() {
@@ -54,6 +57,7 @@ impl Dataset {
             },
         })?;
         Ok(Dataset {
+            stamp: Mutex::new(stamp),
             store,
             manifest: Mutex::new(Arc::new(manifest)),
             foreign: false,
@@ -73,6 +77,7 @@ impl Dataset {
         }
         let manifest = crate::foreign::describe(base.as_ref(), hive_types)?;
         Ok(Dataset {
+            stamp: Mutex::new(store.stamp()),
             store,
             manifest: Mutex::new(Arc::new(manifest)),
             foreign: true,
@@ -97,6 +102,7 @@ impl Dataset {
         let manifest = new_manifest(base.as_ref(), kind, opts)?;
         store.commit(&lock, &manifest, &[], &[])?;
         Ok(Dataset {
+            stamp: Mutex::new(store.stamp()),
             store,
             manifest: Mutex::new(Arc::new(manifest)),
             foreign: false,
@@ -146,14 +152,27 @@ impl Dataset {
             .clone()
     }
 
+    /// The current manifest, read again only if `_manifest.json` changed since this handle
+    /// last loaded or committed it (writers call it under the commit lock).
+    pub fn current(&self) -> Result<Arc<Manifest>> {
+        let now = self.store.stamp();
+        if now.is_some() && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(self.manifest());
+        }
+        self.refresh()
+    }
+
     pub(crate) fn set_manifest(&self, m: Manifest) {
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = self.store.stamp();
         *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
     }
 
     /// Reloads the current manifest from disk (to see other writers' commits).
     pub fn refresh(&self) -> Result<Arc<Manifest>> {
+        let stamp = self.store.stamp();
         if let Some(m) = self.store.load_current()? {
-            self.set_manifest(m);
+            *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
+            *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
         }
         Ok(self.manifest())
     }

@@ -498,6 +498,19 @@ impl Store {
         Ok(manifest)
     }
 
+    /// What identifies the current manifest file (device, inode, size, modification time): every
+    /// commit renames a new file into place, so an unchanged stamp means an unchanged manifest.
+    pub fn stamp(&self) -> Option<(u64, u64, u64, i64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(self.base.join(MANIFEST_FILE)).ok()?;
+        Some((
+            m.dev(),
+            m.ino(),
+            m.len(),
+            m.mtime_nsec() + m.mtime() * 1_000_000_000,
+        ))
+    }
+
     /// Loads the current manifest; `None` when the folder has none.
     pub fn load_current(&self) -> Result<Option<Manifest>> {
         let path = self.base.join(MANIFEST_FILE);

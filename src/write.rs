@@ -730,10 +730,7 @@ impl Dataset {
         }
 
         let lock = self.store().lock()?;
-        let current = self.store().load_current()?.ok_or_else(|| Error::Dataset {
-            path: self.base().to_path_buf(),
-            message: "the manifest disappeared during the write".into(),
-        })?;
+        let current = self.current()?;
         let version = current.version + 1;
         let merge = self.merge(
             &current,

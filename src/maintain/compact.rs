@@ -145,10 +145,7 @@ impl Dataset {
         }
         bar.finish_and_clear();
         let lock = self.store().lock()?;
-        let current = self.store().load_current()?.ok_or_else(|| Error::Dataset {
-            path: self.base().to_path_buf(),
-            message: "the manifest disappeared during compaction".into(),
-        })?;
+        let current = self.current()?;
         if let Some(gone) = replaced
             .iter()
             .find(|r| !current.files.iter().any(|f| &f.path == *r))

@@ -40,10 +40,7 @@ impl Dataset {
         }
         let timer = OpTimer::start("vacuum");
         let lock = self.store().lock()?;
-        let current = self.store().load_current()?.ok_or_else(|| Error::Dataset {
-            path: self.base().to_path_buf(),
-            message: "no manifest".into(),
-        })?;
+        let current = self.current()?;
         let versions = self.store().versions()?;
         let keep: BTreeSet<u64> = versions
             .iter()

@@ -358,10 +358,7 @@ impl Dataset {
     ) -> Result<Repairs> {
         let mut repairs = Repairs::default();
         let lock = self.store().lock()?;
-        let current = self.store().load_current()?.ok_or_else(|| Error::Dataset {
-            path: self.base().to_path_buf(),
-            message: "no manifest".into(),
-        })?;
+        let current = self.current()?;
         for orphan in &report.orphans {
             if !current.files.iter().any(|f| &f.path == orphan) {
                 self.store().quarantine(&lock, orphan)?;
