@@ -304,12 +304,7 @@ fn materialize_a_projection() {
         "year",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = json_ok(&out);
     assert_eq!(r["rows_written"], 2000);
     let _ = DAY;
 }

@@ -22,6 +22,27 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run pqdm")
 }
 
+/// The JSON a successful command printed (panics with its stderr if it failed).
+pub fn json_ok(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every file under `dir` with its bytes, sorted: to prove a failed command changed nothing.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = vec![];
+    pqdm::manifest::walk(dir, &mut |p| {
+        files.push((p.to_path_buf(), std::fs::read(p).unwrap()))
+    })
+    .unwrap();
+    files.sort();
+    files
+}
+
 /// The repository's sample data folder.
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")

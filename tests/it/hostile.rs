@@ -14,17 +14,6 @@ fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = vec![];
-    pqdm::manifest::walk(dir, &mut |p| {
-        files.push((p.to_path_buf(), std::fs::read(p).unwrap()))
-    })
-    .unwrap();
-    files.sort();
-    files
-}
-
 /// A klines dataset with one day in it, inside its own folder (so writes outside it would show).
 fn seeded() -> (tempfile::TempDir, PathBuf) {
     let dir = tmp();
@@ -119,12 +108,7 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         "append",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_ok(&out);
     assert_eq!(v["nulled"]["timestamp"], 1, "{v}");
 }
 

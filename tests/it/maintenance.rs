@@ -176,12 +176,7 @@ fn migrate_old_flat_output_with_a_corrupt_file() {
     );
 
     let out = run(&[&args[..], &["--skip-bad", "--json"]].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_ok(&out);
     assert_eq!(report["rows_written"], 300);
     let skipped = report["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1);
@@ -240,12 +235,7 @@ fn latest_from_the_manifest_over_10000_files_opens_no_data() {
         "symbol",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_ok(&out);
     assert_eq!(
         v["latest_timestamp"],
         JAN5 + (days - 1) * DAY + (symbols - 1) * 60_000

@@ -144,12 +144,7 @@ fn a_500_partition_write_under_a_memory_limit() {
         "512MiB",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_ok(&out);
     let peak = v["peak_rss_bytes"].as_u64().unwrap();
     eprintln!(
         "500 partitions, {n} rows, --memory-limit 512MiB: peak RSS {} MiB",

@@ -313,15 +313,6 @@ fn failed_ingest_leaves_previous_version_byte_for_byte() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let snapshot = |p: &std::path::Path| {
-        let mut files = vec![];
-        pqdm::manifest::walk(p, &mut |f| {
-            files.push((f.to_path_buf(), std::fs::read(f).unwrap()))
-        })
-        .unwrap();
-        files.sort();
-        files
-    };
     let before = snapshot(&base);
     let line = |t: i64, open: &str| format!("{t},{open},2,0.5,1.5,10,{},15,3,4,5,0\n", t + 59_999);
     std::fs::write(src.join("AUSDT-1m-2024-01-06.csv"), line(JAN5 + DAY, "1")).unwrap();
@@ -366,12 +357,7 @@ fn json_report_and_file_callback() {
         "klines",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_ok(&out);
     assert_eq!(report["version"], 1);
     assert_eq!(report["mode"], "upsert");
     assert_eq!(report["rows_written"], 4 * 1440);
