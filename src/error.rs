@@ -86,9 +86,6 @@ pub enum Error {
     /// Another writer committed first and the commit could not be retried.
     #[error("concurrent commit: {0}")]
     Conflict(String),
-    /// A feature that a later release fills in.
-    #[error("not implemented yet: {0}")]
-    NotImplemented(String),
 }
 
 /// The library's result type.
