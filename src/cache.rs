@@ -182,9 +182,8 @@ impl Cache {
         let mut kept_bytes = 0;
         for e in self.entries()? {
             let current = crate::manifest::Store::new(&e.dataset)
-                .load_current()
                 .ok()
-                .flatten()
+                .and_then(|s| s.load_current().ok().flatten())
                 .map(|m| m.version);
             let stale = current.is_some_and(|v| v != e.version);
             if self.expired(&e) || stale || kept_bytes + e.bytes > self.max_bytes {

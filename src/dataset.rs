@@ -45,12 +45,14 @@ pub struct Dataset {
 impl Dataset {
     /// Opens the dataset at `base` (which must have a manifest).
     pub fn open(base: impl AsRef<Path>) -> Result<Dataset> {
-        let store = Store::new(base.as_ref());
+        let store = Store::new(base.as_ref())?;
         store.try_recover();
         let stamp = store.stamp();
         let manifest = store.load_current()?.ok_or_else(|| Error::Dataset {
             path: base.as_ref().to_path_buf(),
-            message: if base.as_ref().is_dir() {
+            message: if crate::storage::is_remote(base.as_ref()) {
+                "not a pqdm dataset (no _manifest.json under this prefix)".into()
+            } else if base.as_ref().is_dir() {
                 "not a pqdm dataset (no _manifest.json); `pqdm adopt` gives a dataset written by other tools a manifest".into()
             } else {
                 "no such folder".into()
@@ -71,7 +73,7 @@ impl Dataset {
         base: impl AsRef<Path>,
         hive_types: &BTreeMap<String, ColType>,
     ) -> Result<Dataset> {
-        let store = Store::new(base.as_ref());
+        let store = Store::new(base.as_ref())?;
         if store.exists() {
             return Dataset::open(base);
         }
@@ -91,7 +93,7 @@ impl Dataset {
 
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
     pub fn create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
-        let store = Store::new(base.as_ref());
+        let store = Store::new(base.as_ref())?;
         let lock = store.lock()?;
         if store.exists() {
             return Err(Error::Dataset {
@@ -116,7 +118,7 @@ impl Dataset {
         kind: &Kind,
         opts: &CreateOptions,
     ) -> Result<Dataset> {
-        let store = Store::new(base.as_ref());
+        let store = Store::new(base.as_ref())?;
         if !store.exists() {
             match Dataset::create(base.as_ref(), kind, opts) {
                 Ok(ds) => return Ok(ds),

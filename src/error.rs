@@ -83,6 +83,14 @@ pub enum Error {
         /// The partition, as `k=v/k=v`.
         partition: String,
     },
+    /// An object-store request failed, or the store is not configured.
+    #[error("{location}: {message}")]
+    Storage {
+        /// The `s3://` location.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Another writer committed first and the commit could not be retried.
     #[error("concurrent commit: {0}")]
     Conflict(String),

@@ -43,7 +43,16 @@ fn null_count(stats: &Statistics) -> Option<i64> {
 /// Reads a Parquet file's footer; `stat_column` (an integer column) gets its min/max.
 pub fn read_footer(path: &Path, stat_column: Option<&str>) -> Result<FooterInfo> {
     let mut file = File::open(path).map_err(Error::io(path))?;
-    let meta = read_metadata(&mut file).map_err(|e| Error::Input {
+    footer_of(&mut file, path, stat_column)
+}
+
+/// Reads the footer of the Parquet file `reader` holds (`path` names it in errors).
+pub fn footer_of<R: std::io::Read + std::io::Seek>(
+    reader: &mut R,
+    path: &Path,
+    stat_column: Option<&str>,
+) -> Result<FooterInfo> {
+    let meta = read_metadata(reader).map_err(|e| Error::Input {
         path: path.to_path_buf(),
         message: format!("not a readable Parquet file: {e}"),
     })?;
@@ -104,6 +113,7 @@ pub fn scan_one(path: &Path) -> Result<LazyFrame> {
                 enabled: Some(false),
                 ..Default::default()
             },
+            cloud_options: crate::storage::cloud_options(path)?,
             ..Default::default()
         },
     )

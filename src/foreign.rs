@@ -28,6 +28,15 @@ fn is_data(rel: &Path) -> bool {
 
 /// The data files under `base` (relative paths with `/`), sorted.
 pub fn list_files(base: &Path) -> Result<Vec<String>> {
+    if crate::storage::is_remote(base) {
+        let remote = crate::storage::Remote::open(base)?;
+        return Ok(remote
+            .list("")?
+            .into_iter()
+            .map(|(rel, _)| rel)
+            .filter(|rel| is_data(Path::new(rel)))
+            .collect());
+    }
     let mut out = vec![];
     crate::manifest::walk(base, &mut |p| {
         if let Ok(rel) = p.strip_prefix(base)

@@ -50,6 +50,7 @@ pub mod progress;
 pub mod scan;
 pub mod schema;
 pub mod source;
+pub mod storage;
 pub mod timestamp;
 pub mod write;
 

@@ -28,6 +28,11 @@ struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// Object-storage setting for s3:// datasets and sources, over AWS_* variables and ~/.aws
+    /// (repeatable): endpoint=URL, region=R, access_key_id=K, secret_access_key=S,
+    /// session_token=T, allow_http=true, skip_signature=true, single_writer=true.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true)]
+    storage_options: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -332,7 +337,7 @@ fn discard_new_on_error<T>(
     result: pqdm::Result<T>,
 ) -> pqdm::Result<T> {
     if result.is_err() && created {
-        let _ = pqdm::manifest::Store::new(base).remove_if_empty();
+        let _ = pqdm::manifest::Store::new(base).and_then(|s| s.remove_if_empty());
     }
     result
 }
@@ -359,7 +364,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         )
         .map(|c| c.parse())
         .transpose()?;
-    let created = !pqdm::manifest::Store::new(&a.dataset).exists();
+    let created = !pqdm::manifest::Store::new(&a.dataset)?.exists();
     let ds = if !created {
         let ds = Dataset::open(&a.dataset)?;
         if let Some(k) = &a.kind {
@@ -591,7 +596,9 @@ fn latest(cli: &Cli, a: &LatestArgs) -> anyhow::Result<()> {
         } else if a.by.is_some() {
             pqdm::maintain::latest::from_summary(&a.base, &by)
         } else {
-            let summary = pqdm::manifest::Store::new(&a.base).load_summary();
+            let summary = pqdm::manifest::Store::new(&a.base)
+                .ok()
+                .and_then(|s| s.load_summary());
             summary.map(|s| {
                 s.latest_by_key
                     .into_iter()
@@ -686,7 +693,7 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
         partition_by: a.partition_by.clone(),
         ..Default::default()
     };
-    let created = !pqdm::manifest::Store::new(&a.dataset).exists();
+    let created = !pqdm::manifest::Store::new(&a.dataset)?.exists();
     let ds = Dataset::open_or_create(&a.dataset, kinds.get(&a.kind)?, &create)?;
     let opts = WriteOptions {
         constants: parse_meta(&a.set)?,
@@ -922,6 +929,14 @@ fn history(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    let mut storage = std::collections::BTreeMap::new();
+    for kv in &cli.storage_options {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            pqdm::Error::Options(format!("--storage-option {kv}: expected KEY=VALUE"))
+        })?;
+        storage.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    pqdm::storage::set_options(storage)?;
     if let Some(n) = config.threads(None)? {
         // Polars reads this once, when its thread pool starts (after this line).
         // SAFETY: no other thread exists yet.

@@ -12,6 +12,14 @@
 //! A crash before step 3 ends is rolled back by the next writer (moved-in files removed), a
 //! crash after it is rolled forward (replaced files moved out), so readers only ever see
 //! whole versions, and plain readers (pyarrow, DuckDB, Polars globs) never see staged files.
+//!
+//! On object storage (`s3://`) there is no rename and no lock: a commit uploads the new files
+//! to keys no other writer uses (the operation id is in every name), then creates
+//! `_pqdm/versions/<N>.json` with a conditional put (create if absent). Exactly one writer
+//! can create version N; the others get [`Error::Conflict`] and nothing of theirs is visible.
+//! `_manifest.json` is then overwritten as a hint: readers start from it and look for
+//! version N+1, N+2, ... by name (a GET each), so finding the current version lists nothing.
+//! Replaced files are then copied under `_pqdm/replaced/` and deleted from the tree.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -22,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::schema::{ColType, Kind};
+use crate::storage::{self, Remote};
 
 /// The manifest format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -290,11 +299,13 @@ impl Manifest {
 #[derive(Clone, Debug)]
 pub struct Store {
     base: PathBuf,
+    remote: Option<std::sync::Arc<Remote>>,
 }
 
-/// The exclusive commit lock; released when dropped (or when the process dies).
+/// The exclusive commit lock; released when dropped (or when the process dies). On object
+/// storage there is no lock file: the conditional put of the version decides instead.
 pub struct CommitLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 /// A private staging folder for one write, removed when dropped.
@@ -409,9 +420,76 @@ fn prune_empty_dirs(mut dir: &Path, stop: &Path) {
 }
 
 impl Store {
-    /// The store of the dataset at `base`.
-    pub fn new(base: impl Into<PathBuf>) -> Store {
-        Store { base: base.into() }
+    /// The store of the dataset at `base`: a local folder, or `s3://bucket/prefix`.
+    pub fn new(base: impl Into<PathBuf>) -> Result<Store> {
+        let base: PathBuf = base.into();
+        if storage::is_remote(&base) {
+            let remote = Remote::open(&base)?;
+            return Ok(Store {
+                base: PathBuf::from(remote.url()),
+                remote: Some(remote),
+            });
+        }
+        Ok(Store { base, remote: None })
+    }
+
+    /// The object-store location, when the dataset is not on a local disk.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_deref()
+    }
+
+    /// Polars' options for reading this dataset's files (`None` on a local disk).
+    pub fn cloud_options(&self) -> Option<polars::prelude::cloud::CloudOptions> {
+        self.remote.as_ref().map(|r| r.cloud().clone())
+    }
+
+    fn meta_rel(sub: &str) -> String {
+        format!("{META_DIR}/{sub}")
+    }
+
+    fn version_rel(version: u64) -> String {
+        Self::meta_rel(&format!("versions/{version:020}.json"))
+    }
+
+    fn replaced_rel(rel: &str) -> String {
+        Self::meta_rel(&format!("replaced/{rel}{REPLACED_SUFFIX}"))
+    }
+
+    /// The bytes of a data file (relative path) of the current version.
+    pub fn read_data(&self, rel: &str) -> Result<Vec<u8>> {
+        match &self.remote {
+            Some(r) => r.get(rel)?.ok_or_else(|| Error::Storage {
+                location: format!("{}/{rel}", r.url()),
+                message: "no such object".into(),
+            }),
+            None => {
+                let path = self.data_path(rel);
+                fs::read(&path).map_err(Error::io(&path))
+            }
+        }
+    }
+
+    /// The bytes of a data file (relative path) of the current version; `None` when missing.
+    pub fn read_data_opt(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        match &self.remote {
+            Some(r) => r.get(rel),
+            None => {
+                let path = self.data_path(rel);
+                match fs::read(&path) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io(&path)(e)),
+                }
+            }
+        }
+    }
+
+    /// Whether a data file (relative path) of the current version is present.
+    pub fn data_exists(&self, rel: &str) -> Result<bool> {
+        match &self.remote {
+            Some(r) => Ok(r.head(rel)?.is_some()),
+            None => Ok(self.data_path(rel).exists()),
+        }
     }
 
     /// The dataset's base folder.
@@ -440,6 +518,12 @@ impl Store {
 
     /// Where a file of any version is now: in the tree, or among the replaced files.
     pub fn locate(&self, rel: &str) -> PathBuf {
+        if let Some(r) = &self.remote {
+            return match r.head(rel) {
+                Ok(Some(_)) | Err(_) => self.data_path(rel),
+                Ok(None) => self.base.join(Self::replaced_rel(rel)),
+            };
+        }
         let live = self.data_path(rel);
         if live.exists() {
             return live;
@@ -450,7 +534,12 @@ impl Store {
 
     /// Whether a manifest exists at the base.
     pub fn exists(&self) -> bool {
-        self.base.join(MANIFEST_FILE).is_file()
+        match &self.remote {
+            Some(r) => r
+                .head(MANIFEST_FILE)
+                .is_ok_and(|h| h.is_some()),
+            None => self.base.join(MANIFEST_FILE).is_file(),
+        }
     }
 
     fn parse(&self, path: &Path, bytes: &[u8]) -> Result<Manifest> {
@@ -500,8 +589,12 @@ impl Store {
 
     /// What identifies the current manifest file (device, inode, size, modification time): every
     /// commit renames a new file into place, so an unchanged stamp means an unchanged manifest.
+    /// On object storage there is none (every call reads the manifest again).
     pub fn stamp(&self) -> Option<(u64, u64, u64, i64)> {
         use std::os::unix::fs::MetadataExt;
+        if self.remote.is_some() {
+            return None;
+        }
         let m = fs::metadata(self.base.join(MANIFEST_FILE)).ok()?;
         Some((
             m.dev(),
@@ -513,12 +606,32 @@ impl Store {
 
     /// Loads the current manifest; `None` when the folder has none.
     pub fn load_current(&self) -> Result<Option<Manifest>> {
+        if let Some(r) = &self.remote {
+            return self.load_current_remote(r);
+        }
         let path = self.base.join(MANIFEST_FILE);
         match fs::read(&path) {
             Ok(bytes) => self.parse(&path, &bytes).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(&path)(e)),
         }
+    }
+
+    /// `_manifest.json` is a hint on object storage: the newest version is the first number
+    /// from there on with no `_pqdm/versions/<N>.json` (found by GETs, never by listing).
+    fn load_current_remote(&self, r: &Remote) -> Result<Option<Manifest>> {
+        let mut current = match r.get(MANIFEST_FILE)? {
+            Some(bytes) => self.parse(&self.base.join(MANIFEST_FILE), &bytes)?,
+            None => match r.get(&Self::version_rel(0))? {
+                Some(bytes) => self.parse(&self.base.join(Self::version_rel(0)), &bytes)?,
+                None => return Ok(None),
+            },
+        };
+        while let Some(bytes) = r.get(&Self::version_rel(current.version + 1))? {
+            let rel = Self::version_rel(current.version + 1);
+            current = self.parse(&self.base.join(rel), &bytes)?;
+        }
+        Ok(Some(current))
     }
 
     fn write_summary(&self, m: &Manifest) -> Result<()> {
@@ -529,16 +642,24 @@ impl Store {
             latest_timestamp: m.latest_timestamp,
             latest_by_key: m.latest_by_key.clone(),
         };
-        write_atomic(
-            &self.meta("summary.json"),
-            &serde_json::to_vec(&summary).expect("summary serialises"),
-        )
+        let bytes = serde_json::to_vec(&summary).expect("summary serialises");
+        match &self.remote {
+            Some(r) => r.put(&Self::meta_rel("summary.json"), bytes),
+            None => write_atomic(&self.meta("summary.json"), &bytes),
+        }
     }
 
     /// The current version's summary, without reading the (large) manifest: a commit writes it
     /// right after switching the manifest, and recovery rewrites it after a crash in between.
     /// `None` when there is none (datasets from before it existed): read the manifest then.
     pub fn load_summary(&self) -> Option<Summary> {
+        if let Some(r) = &self.remote {
+            let summary: Summary =
+                serde_json::from_slice(&r.get(&Self::meta_rel("summary.json")).ok()??).ok()?;
+            // A writer may have committed a newer version and not yet rewritten the summary.
+            let newer = r.head(&Self::version_rel(summary.version + 1)).ok()?;
+            return newer.is_none().then_some(summary);
+        }
         self.try_recover();
         serde_json::from_slice(&fs::read(self.meta("summary.json")).ok()?).ok()
     }
@@ -546,7 +667,13 @@ impl Store {
     /// Loads version `version` from the history.
     pub fn load_version(&self, version: u64) -> Result<Manifest> {
         let path = self.version_path(version);
-        match fs::read(&path) {
+        let read = match &self.remote {
+            Some(r) => r
+                .get(&Self::version_rel(version))?
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)),
+            None => fs::read(&path),
+        };
+        match read {
             Ok(bytes) => self.parse(&path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Dataset {
                 path: self.base.clone(),
@@ -558,18 +685,23 @@ impl Store {
 
     /// The version numbers kept in the history, oldest first.
     pub fn versions(&self) -> Result<Vec<u64>> {
-        let dir = self.meta("versions");
-        let mut out = vec![];
-        walk(&dir, &mut |p| {
-            if let Some(v) = p
-                .file_name()
-                .and_then(|n| n.to_str())
+        let number = |name: &str| {
+            name.rsplit('/')
+                .next()
                 .and_then(|n| n.strip_suffix(".json"))
                 .and_then(|n| n.parse::<u64>().ok())
-            {
-                out.push(v);
-            }
-        })?;
+        };
+        let mut out = vec![];
+        match &self.remote {
+            Some(r) => out.extend(
+                r.list(&Self::meta_rel("versions"))?
+                    .iter()
+                    .filter_map(|(rel, _)| number(rel)),
+            ),
+            None => walk(&self.meta("versions"), &mut |p| {
+                out.extend(p.to_str().and_then(number));
+            })?,
+        }
         out.sort_unstable();
         Ok(out)
     }
@@ -577,6 +709,11 @@ impl Store {
     /// Takes the commit lock (waiting for other writers), then finishes any commit a crashed
     /// writer left half done.
     pub fn lock(&self) -> Result<CommitLock> {
+        if self.remote.is_some() {
+            let lock = CommitLock { _file: None };
+            self.remove_dead_staging();
+            return Ok(lock);
+        }
         let dir = self.base.join(META_DIR);
         mkdirs(&dir)?;
         let path = dir.join("lock");
@@ -587,7 +724,7 @@ impl Store {
             .open(&path)
             .map_err(Error::io(&path))?;
         file.lock().map_err(Error::io(&path))?;
-        let lock = CommitLock { _file: file };
+        let lock = CommitLock { _file: Some(file) };
         self.recover(&lock)?;
         Ok(lock)
     }
@@ -595,6 +732,9 @@ impl Store {
     /// Finishes a commit a crashed writer left half done, if no writer holds the lock now.
     /// Cheap when there is nothing to do (one folder listing); errors are left to writers.
     pub fn try_recover(&self) {
+        if self.remote.is_some() {
+            return;
+        }
         let pending = fs::read_dir(self.meta("journal")).is_ok_and(|mut d| d.next().is_some());
         if !pending {
             return;
@@ -604,7 +744,7 @@ impl Store {
             return;
         };
         if file.try_lock().is_ok() {
-            let lock = CommitLock { _file: file };
+            let lock = CommitLock { _file: Some(file) };
             if let Err(e) = self.recover(&lock) {
                 log::warn!("recovery of {} failed: {e}", self.base.display());
             }
@@ -613,7 +753,7 @@ impl Store {
 
     /// Creates a private staging folder for one write.
     pub fn staging(&self, tx: &str) -> Result<Staging> {
-        let root = self.meta("staging");
+        let root = self.staging_root();
         mkdirs(&root)?;
         let guard_path = root.join(format!("{tx}.lock"));
         let guard = File::create(&guard_path).map_err(Error::io(&guard_path))?;
@@ -670,8 +810,22 @@ impl Store {
                 fs::remove_file(&path).map_err(Error::io(&path))?;
             }
         }
-        // Staging folders whose writer died (its guard lock is free) are removed.
-        let staging = self.meta("staging");
+        self.remove_dead_staging();
+        Ok(())
+    }
+
+    /// Where writes stage their files: `_pqdm/staging/`, or a local scratch folder for a
+    /// dataset on object storage.
+    fn staging_root(&self) -> PathBuf {
+        match &self.remote {
+            Some(r) => storage::local_scratch(r.url()).join("staging"),
+            None => self.meta("staging"),
+        }
+    }
+
+    /// Removes staging folders whose writer died (its guard lock is free).
+    fn remove_dead_staging(&self) {
+        let staging = self.staging_root();
         if let Ok(entries) = fs::read_dir(&staging) {
             for entry in entries.flatten() {
                 let p = entry.path();
@@ -689,7 +843,6 @@ impl Store {
                 }
             }
         }
-        Ok(())
     }
 
     /// Removes a dataset that holds nothing (version 0, no data files): its manifest, `_pqdm/`,
@@ -705,6 +858,12 @@ impl Store {
         {
             return Ok(false);
         }
+        if let Some(r) = &self.remote {
+            r.delete(MANIFEST_FILE)?;
+            r.delete(&Self::version_rel(0))?;
+            r.delete(&Self::meta_rel("summary.json"))?;
+            return Ok(true);
+        }
         let manifest = self.base.join(MANIFEST_FILE);
         fs::remove_file(&manifest).map_err(Error::io(&manifest))?;
         drop(lock);
@@ -716,6 +875,18 @@ impl Store {
 
     /// Relative paths of the files kept under `_pqdm/replaced/` for older versions.
     pub fn replaced_files(&self) -> Result<Vec<String>> {
+        if let Some(r) = &self.remote {
+            let root = Self::meta_rel("replaced/");
+            return Ok(r
+                .list(&root)?
+                .into_iter()
+                .filter_map(|(rel, _)| {
+                    rel.strip_prefix(&root)?
+                        .strip_suffix(REPLACED_SUFFIX)
+                        .map(str::to_string)
+                })
+                .collect());
+        }
         let root = self.meta("replaced");
         let mut out = vec![];
         walk(&root, &mut |p| {
@@ -731,6 +902,12 @@ impl Store {
 
     /// Deletes a kept replaced file for good; returns the bytes freed.
     pub fn delete_replaced(&self, _lock: &CommitLock, rel: &str) -> Result<u64> {
+        if let Some(r) = &self.remote {
+            let key = Self::replaced_rel(rel);
+            let bytes = r.head(&key)?.unwrap_or(0);
+            r.delete(&key)?;
+            return Ok(bytes);
+        }
         let path = self.replaced_path(rel);
         let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         fs::remove_file(&path).map_err(Error::io(&path))?;
@@ -742,12 +919,21 @@ impl Store {
 
     /// Deletes the history file of `version` (never the current one).
     pub fn delete_version(&self, _lock: &CommitLock, version: u64) -> Result<()> {
+        if let Some(r) = &self.remote {
+            return r.delete(&Self::version_rel(version));
+        }
         let path = self.version_path(version);
         fs::remove_file(&path).map_err(Error::io(&path))
     }
 
     /// Moves a data file that no version lists (an orphan) out of the tree, to `_pqdm/orphans/`.
     pub fn quarantine(&self, _lock: &CommitLock, rel: &str) -> Result<PathBuf> {
+        if let Some(r) = &self.remote {
+            let to = Self::meta_rel(&format!("orphans/{rel}.orphan"));
+            r.copy(rel, &to)?;
+            r.delete(rel)?;
+            return Ok(self.base.join(to));
+        }
         let to = self.meta("orphans").join(format!("{rel}.orphan"));
         let from = self.data_path(rel);
         move_file(&from, &to)?;
@@ -767,6 +953,9 @@ impl Store {
         staged: &[(PathBuf, String)],
         replaced: &[String],
     ) -> Result<()> {
+        if let Some(r) = &self.remote {
+            return self.commit_remote(r, next, staged, replaced);
+        }
         let journal_dir = self.meta("journal");
         mkdirs(&journal_dir)?;
         let journal_path = journal_dir.join(format!("{:020}.json", next.version));
@@ -805,5 +994,37 @@ impl Store {
         }
         fs::remove_file(&journal_path).map_err(Error::io(&journal_path))?;
         Ok(())
+    }
+
+    /// The object-storage commit: unique keys first, then the version by conditional put.
+    fn commit_remote(
+        &self,
+        r: &Remote,
+        next: &Manifest,
+        staged: &[(PathBuf, String)],
+        replaced: &[String],
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        staged
+            .par_iter()
+            .try_for_each(|(from, rel)| r.upload(from, rel))?;
+        let bytes = serde_json::to_vec(next).expect("manifest serialises");
+        if !r.put_new(&Self::version_rel(next.version), bytes.clone())? {
+            // Another writer made this version first: what was uploaded is no one's.
+            staged.par_iter().for_each(|(_, rel)| {
+                let _ = r.delete(rel);
+            });
+            return Err(Error::Conflict(format!(
+                "{}: version {} was committed by another writer first; nothing of this change was committed",
+                r.url(),
+                next.version
+            )));
+        }
+        r.put(MANIFEST_FILE, bytes)?;
+        self.write_summary(next)?;
+        replaced.par_iter().try_for_each(|rel| {
+            r.copy(rel, &Self::replaced_rel(rel))?;
+            r.delete(rel)
+        })
     }
 }

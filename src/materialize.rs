@@ -54,7 +54,7 @@ impl Dataset {
         dest: &Path,
         partition_by: Option<Vec<String>>,
     ) -> Result<(Dataset, WriteReport)> {
-        if Store::new(dest).exists() {
+        if Store::new(dest)?.exists() {
             return Err(Error::Dataset {
                 path: dest.to_path_buf(),
                 message: "a dataset already exists here".into(),
@@ -101,7 +101,7 @@ impl Dataset {
         match result {
             Ok(report) if report.rows_written > 0 => Ok((out, report)),
             other => {
-                Store::new(dest).remove_if_empty()?;
+                Store::new(dest)?.remove_if_empty()?;
                 match other {
                     Err(e) => Err(e),
                     Ok(_) => Err(Error::Options(format!(

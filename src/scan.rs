@@ -190,6 +190,7 @@ impl Dataset {
                 schema: (!self.is_foreign()).then(|| Arc::new(file_schema)),
                 allow_missing_columns: true,
                 glob: false,
+                cloud_options: self.store().cloud_options(),
                 ..Default::default()
             };
             LazyFrame::scan_parquet_files(paths.into(), args)

@@ -103,6 +103,10 @@ fn supported(path: &Path) -> bool {
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     for p in paths {
+        if crate::storage::is_remote(p) {
+            out.extend(expand_remote(p)?);
+            continue;
+        }
         let meta = std::fs::metadata(p).map_err(Error::io(p))?;
         if meta.is_dir() {
             let mut found = vec![];
@@ -119,6 +123,43 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// An `s3://` source: the object itself when it names a supported file, else the supported
+/// objects below it as a prefix (one listing).
+fn expand_remote(url: &Path) -> Result<Vec<PathBuf>> {
+    if supported(url) {
+        return Ok(vec![url.to_path_buf()]);
+    }
+    let remote = crate::storage::Remote::open(url)?;
+    let found: Vec<PathBuf> = remote
+        .list("")?
+        .into_iter()
+        .filter(|(rel, _)| !rel.split('/').any(|c| c.starts_with('.') || c.starts_with('_')))
+        .map(|(rel, _)| PathBuf::from(format!("{}/{rel}", remote.url())))
+        .filter(|p| supported(p))
+        .collect();
+    if found.is_empty() && remote.head("")?.is_none() {
+        return Err(Error::Input {
+            path: url.to_path_buf(),
+            message: "no such object or prefix".into(),
+        });
+    }
+    Ok(found)
+}
+
+/// Downloads an `s3://` source object into `tmp` (same file name, so name hints still apply).
+fn download(url: &Path, tmp: &Path) -> Result<PathBuf> {
+    let text = url.to_string_lossy();
+    let (parent, name) = text.rsplit_once('/').unwrap_or(("", &text));
+    let dir = tmp.join(format!(
+        "download-{}",
+        &blake3::hash(text.as_bytes()).to_hex()[..12]
+    ));
+    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let local = dir.join(name);
+    crate::storage::Remote::open(Path::new(parent))?.download(name, &local)?;
+    Ok(local)
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -167,6 +208,23 @@ impl Prepared {
 
 /// Inflates archives into `tmp` and sniffs CSV headers; Parquet footers are checked here.
 pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
+    if crate::storage::is_remote(path) {
+        let local = download(path, tmp)?;
+        return Ok(match prepare(&local, tmp)? {
+            Prepared::Csv {
+                file,
+                header,
+                shape,
+                ..
+            } => Prepared::Csv {
+                file,
+                origin: path.to_path_buf(),
+                header,
+                shape,
+            },
+            parquet => parquet,
+        });
+    }
     let lower = path.to_string_lossy().to_ascii_lowercase();
     if lower.ends_with(".parquet") || lower.ends_with(".pq") {
         let mut file = File::open(path).map_err(Error::io(path))?;

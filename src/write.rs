@@ -447,10 +447,25 @@ pub fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) 
     Ok(())
 }
 
+/// How many times a write merges again after another writer committed the version it meant
+/// to make (object storage only: on a local disk the commit lock rules that out).
+const MAX_COMMIT_ATTEMPTS: u32 = 8;
+
 /// Builds the manifest entry of a file about to be committed at `rel` (stats from its footer).
 pub fn file_entry(path: &Path, rel: &str, ts_column: &str, version: u64) -> Result<FileEntry> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let info = footer::read_footer(path, Some(ts_column))?;
+    entry_of(&bytes, path, rel, ts_column, version)
+}
+
+/// Builds the manifest entry of the file whose bytes are `bytes` (`path` names it in errors).
+pub fn entry_of(
+    bytes: &[u8],
+    path: &Path,
+    rel: &str,
+    ts_column: &str,
+    version: u64,
+) -> Result<FileEntry> {
+    let info = footer::footer_of(&mut std::io::Cursor::new(bytes), path, Some(ts_column))?;
     Ok(FileEntry {
         path: rel.to_string(),
         partition: partition::parse_path(rel).into_iter().collect(),
@@ -458,7 +473,7 @@ pub fn file_entry(path: &Path, rel: &str, ts_column: &str, version: u64) -> Resu
         bytes: bytes.len() as u64,
         min_timestamp: info.min,
         max_timestamp: info.max,
-        checksum: blake3::hash(&bytes).to_hex().to_string(),
+        checksum: blake3::hash(bytes).to_hex().to_string(),
         added_in: version,
     })
 }
@@ -479,6 +494,10 @@ pub(crate) fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame
             },
             include_file_paths: with_path.then(|| "__file".into()),
             allow_missing_columns: true,
+            cloud_options: match paths.first() {
+                Some(p) => crate::storage::cloud_options(p)?,
+                None => None,
+            },
             ..Default::default()
         },
     )
@@ -729,50 +748,69 @@ impl Dataset {
             return Ok(report);
         }
 
-        let lock = self.store().lock()?;
-        let current = self.current()?;
-        let version = current.version + 1;
-        let merge = self.merge(
-            &current,
-            mode,
-            &staging,
-            &staged,
-            &entries,
-            &kind.key,
-            &part_cols,
-            &pq,
-            &timer.op_id,
-        )?;
-        log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
-        let mut staged_all = staged.clone();
-        for (path, rel) in &merge.staged {
-            entries.push(file_entry(path, rel, &ts, version)?);
-            staged_all.push((path.clone(), rel.clone()));
-        }
-        let operation = Operation {
-            name: "write".into(),
-            mode: Some(mode.to_string()),
-            op_id: timer.op_id.clone(),
-            rows_added: rows_written,
-            rows_removed: merge.rows_replaced,
-            files_added: entries.len() as u64,
-            files_removed: merge.replaced.len() as u64,
-        };
-        let change = Change {
-            staged: &staged_all,
-            added: entries.clone(),
-            replaced: &merge.replaced,
-            operation,
-        };
-        self.commit_change(&lock, &current, change, |next| {
-            next.metadata = metadata;
-            for f in data_schema {
-                if !next.schema.iter().any(|s| s.name == f.name) {
-                    next.schema.push(f);
-                }
+        // On object storage another writer may take the next version first (there is no lock):
+        // the merge is then redone against the version it made, a few times at most.
+        let mut attempt = 0;
+        let (version, merge) = loop {
+            let lock = self.store().lock()?;
+            let current = self.current()?;
+            let version = current.version + 1;
+            let merge = self.merge(
+                &current,
+                mode,
+                &staging,
+                &staged,
+                &entries,
+                &kind.key,
+                &part_cols,
+                &pq,
+                &timer.op_id,
+            )?;
+            log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
+            let mut staged_all = staged.clone();
+            let mut added = entries.clone();
+            for (path, rel) in &merge.staged {
+                added.push(file_entry(path, rel, &ts, version)?);
+                staged_all.push((path.clone(), rel.clone()));
             }
-        })?;
-        drop(lock);
+            let operation = Operation {
+                name: "write".into(),
+                mode: Some(mode.to_string()),
+                op_id: timer.op_id.clone(),
+                rows_added: rows_written,
+                rows_removed: merge.rows_replaced,
+                files_added: added.len() as u64,
+                files_removed: merge.replaced.len() as u64,
+            };
+            let change = Change {
+                staged: &staged_all,
+                added: added.clone(),
+                replaced: &merge.replaced,
+                operation,
+            };
+            let committed = self.commit_change(&lock, &current, change, |next| {
+                next.metadata = metadata.clone();
+                for f in &data_schema {
+                    if !next.schema.iter().any(|s| s.name == f.name) {
+                        next.schema.push(f.clone());
+                    }
+                }
+            });
+            match committed {
+                Ok(_) => {
+                    entries = added;
+                    break (version, merge);
+                }
+                Err(Error::Conflict(why)) if attempt < MAX_COMMIT_ATTEMPTS => {
+                    attempt += 1;
+                    log::warn!("[{}] {why}; merging again (attempt {attempt})", timer.op_id);
+                    for (path, _) in &merge.staged {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
 
         report.version = version;
         report.rows_replaced = merge.rows_replaced;

@@ -19,7 +19,7 @@ pub fn adopt(
     kind: Option<&Kind>,
     hive_types: &BTreeMap<String, ColType>,
 ) -> Result<Dataset> {
-    let store = Store::new(base);
+    let store = Store::new(base)?;
     let lock = store.lock()?;
     if store.exists() {
         return Err(Error::Dataset {

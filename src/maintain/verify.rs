@@ -13,7 +13,7 @@ use crate::manifest::{FileEntry, Operation};
 use crate::metrics::OpTimer;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
-use crate::write::file_entry;
+use crate::write::entry_of;
 
 /// A run of missing candles in one series.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -147,30 +147,30 @@ impl Dataset {
             .collect();
         let bar = progress.bar(m.files.len() as u64, "checking files");
         let ts = m.timestamp_column.clone();
-        // Per file: None when missing, else the entry rebuilt from the file (or an error text).
-        let checked: Vec<Option<std::result::Result<FileEntry, String>>> = m
+        // Per file: None when missing, else the entry rebuilt from the file (or, when its footer
+        // is unreadable, whether its bytes still have the recorded checksum).
+        type Checked = Option<std::result::Result<FileEntry, bool>>;
+        let checked: Vec<Checked> = m
             .files
             .par_iter()
-            .map(|f| {
+            .map(|f| -> Result<Checked> {
                 let path = self.store().data_path(&f.path);
-                let out = if path.exists() {
-                    Some(file_entry(&path, &f.path, &ts, f.added_in).map_err(|e| e.to_string()))
-                } else {
-                    None
-                };
+                let out = self.store().read_data_opt(&f.path)?.map(|bytes| {
+                    entry_of(&bytes, &path, &f.path, &ts, f.added_in).map_err(|_| {
+                        blake3::hash(&bytes).to_hex().as_str() == f.checksum
+                    })
+                });
                 bar.inc(1);
-                out
+                Ok(out)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         bar.finish_and_clear();
         let mut rebuilt = vec![];
         for (f, c) in m.files.iter().zip(&checked) {
             match c {
                 None => report.missing.push(f.path.clone()),
-                Some(Err(_)) => {
-                    let path = self.store().data_path(&f.path);
-                    let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
-                    if blake3::hash(&bytes).to_hex().as_str() != f.checksum {
+                Some(Err(same)) => {
+                    if !same {
                         report.checksum_mismatches.push(f.path.clone());
                     }
                 }

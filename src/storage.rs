@@ -1,0 +1,424 @@
+//! Object storage: datasets and sources at `s3://bucket/prefix` (any S3-compatible store).
+//!
+//! One [`Remote`] per location, configured from (later wins) `~/.aws/credentials` and
+//! `~/.aws/config` (profile `AWS_PROFILE`, else `default`), the `AWS_*` environment variables,
+//! and `--storage-option key=value` ([`set_options`]). The same settings are handed to Polars'
+//! own cloud reads ([`cloud_options`]), so a scan and a manifest read talk to the same store.
+//! All listing, manifest reads and writes, uploads and deletes go through the `object_store`
+//! crate; pqdm writes no HTTP of its own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use polars::prelude::cloud::CloudOptions;
+
+use crate::error::{Error, Result};
+
+/// Options that are pqdm's own, not the store client's.
+const SINGLE_WRITER: &str = "single_writer";
+/// Files up to this size are uploaded with one PUT; larger ones in parts of this size.
+const PART_BYTES: usize = 32 << 20;
+
+/// Whether `path` names an object-store location (`s3://` or `s3a://`) rather than a local path.
+pub fn is_remote(path: &Path) -> bool {
+    path.to_str()
+        .is_some_and(|s| s.starts_with("s3://") || s.starts_with("s3a://"))
+}
+
+fn overrides() -> &'static Mutex<BTreeMap<String, String>> {
+    static OPTIONS: OnceLock<Mutex<BTreeMap<String, String>>> = OnceLock::new();
+    OPTIONS.get_or_init(Default::default)
+}
+
+/// Sets the storage options (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
+/// `session_token`, `allow_http`, `skip_signature`, `conditional_put`, `single_writer`, or any
+/// key the `object_store` S3 client knows) that override the environment for every location
+/// opened afterwards. Unknown keys are an error.
+pub fn set_options(options: BTreeMap<String, String>) -> Result<()> {
+    for key in options.keys() {
+        if key != SINGLE_WRITER && parse_key(key).is_none() {
+            return Err(Error::Options(format!(
+                "unknown storage option `{key}` (known: endpoint, region, access_key_id, \
+                 secret_access_key, session_token, allow_http, skip_signature, conditional_put, \
+                 {SINGLE_WRITER}, and the other keys of object_store's AmazonS3ConfigKey)"
+            )));
+        }
+    }
+    *overrides().lock().unwrap_or_else(|e| e.into_inner()) = options;
+    remotes().lock().unwrap_or_else(|e| e.into_inner()).clear();
+    Ok(())
+}
+
+fn parse_key(key: &str) -> Option<AmazonS3ConfigKey> {
+    let lower = key.to_ascii_lowercase();
+    AmazonS3ConfigKey::from_str(&lower)
+        .or_else(|_| AmazonS3ConfigKey::from_str(&format!("aws_{lower}")))
+        .ok()
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("pqdm-io")
+            .enable_all()
+            .build()
+            .expect("the I/O runtime starts")
+    })
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    runtime().block_on(f)
+}
+
+fn remotes() -> &'static Mutex<BTreeMap<String, Arc<Remote>>> {
+    static REMOTES: OnceLock<Mutex<BTreeMap<String, Arc<Remote>>>> = OnceLock::new();
+    REMOTES.get_or_init(Default::default)
+}
+
+/// Polars' cloud options for reading `path`: `None` for a local path.
+pub fn cloud_options(path: &Path) -> Result<Option<CloudOptions>> {
+    if !is_remote(path) {
+        return Ok(None);
+    }
+    Ok(Some(Remote::open(path)?.cloud.clone()))
+}
+
+/// One object-store location (a bucket and a prefix) and the client that reaches it.
+pub struct Remote {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+    prefix: String,
+    cloud: CloudOptions,
+    single_writer: bool,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// Reads one profile's `key = value` lines from an INI file of `~/.aws`.
+fn aws_profile_file(file: &Path, section: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return out;
+    };
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+        } else if inside && let Some((k, v)) = line.split_once('=') {
+            out.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// The client settings for `bucket`, from `~/.aws`, the environment and the overrides.
+fn settings() -> (Vec<(AmazonS3ConfigKey, String)>, bool) {
+    let mut cfg: Vec<(AmazonS3ConfigKey, String)> = vec![];
+    let profile = std::env::var("AWS_PROFILE")
+        .or_else(|_| std::env::var("AWS_DEFAULT_PROFILE"))
+        .unwrap_or_else(|_| "default".into());
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        let dir = std::env::var_os("AWS_CONFIG_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws/config"));
+        let section = if profile == "default" {
+            "default".to_string()
+        } else {
+            format!("profile {profile}")
+        };
+        let creds = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws/credentials"));
+        for (k, v) in aws_profile_file(&dir, &section)
+            .into_iter()
+            .chain(aws_profile_file(&creds, &profile))
+        {
+            if let Some(key) = parse_key(&k) {
+                cfg.push((key, v));
+            }
+        }
+    }
+    for (k, v) in std::env::vars() {
+        if k.starts_with("AWS_")
+            && let Ok(key) = AmazonS3ConfigKey::from_str(&k.to_ascii_lowercase())
+        {
+            cfg.push((key, v));
+        }
+    }
+    let mut single_writer = false;
+    for (k, v) in overrides().lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        if k == SINGLE_WRITER {
+            single_writer = v == "true" || v == "1";
+        } else if let Some(key) = parse_key(k) {
+            cfg.push((key, v.clone()));
+        }
+    }
+    (cfg, single_writer)
+}
+
+fn has(cfg: &[(AmazonS3ConfigKey, String)], keys: &[AmazonS3ConfigKey]) -> bool {
+    cfg.iter().any(|(k, v)| keys.contains(k) && !v.is_empty())
+}
+
+impl Remote {
+    /// The location at `url` (`s3://bucket/prefix`), opened once per process and shared.
+    pub fn open(url: &Path) -> Result<Arc<Remote>> {
+        let text = url.to_string_lossy();
+        let rest = text
+            .strip_prefix("s3://")
+            .or_else(|| text.strip_prefix("s3a://"))
+            .ok_or_else(|| Error::Options(format!("{text} is not an s3:// location")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/').to_string();
+        if bucket.is_empty() {
+            return Err(Error::Options(format!("{text}: no bucket named")));
+        }
+        let url = if prefix.is_empty() {
+            format!("s3://{bucket}")
+        } else {
+            format!("s3://{bucket}/{prefix}")
+        };
+        if let Some(r) = remotes().lock().unwrap_or_else(|e| e.into_inner()).get(&url) {
+            return Ok(r.clone());
+        }
+        let (cfg, single_writer) = settings();
+        let fail = |message: String| Error::Storage {
+            location: url.clone(),
+            message,
+        };
+        if !has(
+            &cfg,
+            &[AmazonS3ConfigKey::Region, AmazonS3ConfigKey::DefaultRegion],
+        ) {
+            return Err(fail(
+                "no region: set AWS_REGION, `region` in ~/.aws/config, or --storage-option region=..."
+                    .into(),
+            ));
+        }
+        let signed = !cfg
+            .iter()
+            .any(|(k, v)| *k == AmazonS3ConfigKey::SkipSignature && v == "true");
+        if signed
+            && !has(
+                &cfg,
+                &[
+                    AmazonS3ConfigKey::AccessKeyId,
+                    AmazonS3ConfigKey::WebIdentityTokenFile,
+                    AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
+                    AmazonS3ConfigKey::ContainerCredentialsFullUri,
+                ],
+            )
+        {
+            return Err(fail(
+                "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in \
+                 ~/.aws/credentials, --storage-option access_key_id=... secret_access_key=..., \
+                 or skip_signature=true for a public bucket"
+                    .into(),
+            ));
+        }
+        let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+        for (k, v) in &cfg {
+            builder = builder.with_config(*k, v);
+        }
+        let store = builder.build().map_err(|e| fail(e.to_string()))?;
+        let cloud = CloudOptions::default().with_aws(cfg);
+        let remote = Arc::new(Remote {
+            store: Arc::new(store),
+            url: url.clone(),
+            prefix,
+            cloud,
+            single_writer,
+        });
+        remotes()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(url, remote.clone());
+        Ok(remote)
+    }
+
+    /// The location, `s3://bucket/prefix` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Polars' options for reading this location.
+    pub fn cloud(&self) -> &CloudOptions {
+        &self.cloud
+    }
+
+    /// Whether the user declared that this location has one writer at a time
+    /// (`--storage-option single_writer=true`), for stores without conditional puts.
+    pub fn single_writer(&self) -> bool {
+        self.single_writer
+    }
+
+    fn key(&self, rel: &str) -> Key {
+        if self.prefix.is_empty() {
+            Key::from(rel)
+        } else {
+            Key::from(format!("{}/{rel}", self.prefix))
+        }
+    }
+
+    fn err(&self, rel: &str, e: object_store::Error) -> Error {
+        Error::Storage {
+            location: format!("{}/{rel}", self.url),
+            message: e.to_string(),
+        }
+    }
+
+    /// The object's bytes; `None` when there is no such object.
+    pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.key(rel);
+        block(async {
+            match self.store.get(&key).await {
+                Ok(r) => r.bytes().await.map(|b| Some(b.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .map_err(|e| self.err(rel, e))
+    }
+
+    /// The object's size; `None` when there is no such object.
+    pub fn head(&self, rel: &str) -> Result<Option<u64>> {
+        match block(self.store.head(&self.key(rel))) {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(rel, e)),
+        }
+    }
+
+    /// Writes the object (replacing any).
+    pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        block(self.store.put(&self.key(rel), PutPayload::from(bytes)))
+            .map(|_| ())
+            .map_err(|e| self.err(rel, e))
+    }
+
+    /// Creates the object only if there is none (a conditional put, `If-None-Match: *`);
+    /// `false` when another writer created it first. With `single_writer`, a HEAD then a PUT.
+    pub fn put_new(&self, rel: &str, bytes: Vec<u8>) -> Result<bool> {
+        if self.single_writer {
+            if self.head(rel)?.is_some() {
+                return Ok(false);
+            }
+            self.put(rel, bytes)?;
+            return Ok(true);
+        }
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match block(
+            self.store
+                .put_opts(&self.key(rel), PutPayload::from(bytes), opts),
+        ) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e @ object_store::Error::NotImplemented { .. }) => Err(Error::Storage {
+                location: format!("{}/{rel}", self.url),
+                message: format!(
+                    "this store does not do conditional puts ({e}), which pqdm needs so that two \
+                     writers cannot both commit the same version; if only one process ever writes \
+                     here, pass --storage-option {SINGLE_WRITER}=true"
+                ),
+            }),
+            Err(e) => Err(self.err(rel, e)),
+        }
+    }
+
+    /// Deletes the object; no error when it is already gone.
+    pub fn delete(&self, rel: &str) -> Result<()> {
+        match block(self.store.delete(&self.key(rel))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(rel, e)),
+        }
+    }
+
+    /// Copies an object within the location (server side).
+    pub fn copy(&self, from: &str, to: &str) -> Result<()> {
+        block(self.store.copy(&self.key(from), &self.key(to))).map_err(|e| self.err(from, e))
+    }
+
+    /// Every object below `rel_prefix` (a folder, relative to the location), as
+    /// (relative path, size), sorted. One LIST request per thousand objects.
+    pub fn list(&self, rel_prefix: &str) -> Result<Vec<(String, u64)>> {
+        let key = self.key(rel_prefix.trim_end_matches('/'));
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let prefix = (!key.as_ref().is_empty()).then_some(&key);
+        let metas: Vec<_> = block(self.store.list(prefix).try_collect::<Vec<_>>())
+            .map_err(|e| self.err(rel_prefix, e))?;
+        let mut out: Vec<(String, u64)> = metas
+            .into_iter()
+            .filter_map(|m| {
+                let full = m.location.as_ref().to_string();
+                full.strip_prefix(&strip).map(|r| (r.to_string(), m.size))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Uploads a local file to `rel` (in parts when it is large).
+    pub fn upload(&self, local: &Path, rel: &str) -> Result<()> {
+        let bytes = std::fs::read(local).map_err(Error::io(local))?;
+        if bytes.len() <= PART_BYTES {
+            return self.put(rel, bytes);
+        }
+        let key = self.key(rel);
+        block(async {
+            let upload = self.store.put_multipart(&key).await?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+            w.write(&bytes);
+            w.finish().await.map(|_| ())
+        })
+        .map_err(|e| self.err(rel, e))
+    }
+
+    /// Downloads `rel` to a local file.
+    pub fn download(&self, rel: &str, local: &Path) -> Result<()> {
+        use std::io::Write;
+        let key = self.key(rel);
+        let mut file = std::fs::File::create(local).map_err(Error::io(local))?;
+        block(async {
+            let mut stream = self.store.get(&key).await?.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                file.write_all(&chunk).map_err(|e| object_store::Error::Generic {
+                    store: "local file",
+                    source: Box::new(e),
+                })?;
+            }
+            Ok(())
+        })
+        .map_err(|e| self.err(rel, e))
+    }
+}
+
+/// A local folder for the work files of a remote location (staging, downloads): under
+/// `PQDM_SCRATCH_DIR`, else the system's temporary folder, one per location.
+pub fn local_scratch(url: &str) -> PathBuf {
+    let root = std::env::var_os("PQDM_SCRATCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let id = blake3::hash(url.as_bytes()).to_hex();
+    root.join("pqdm-remote").join(&id[..16])
+}
