@@ -122,7 +122,7 @@ impl Dataset {
         if !store.exists() {
             match Dataset::create(base.as_ref(), kind, opts) {
                 Ok(ds) => return Ok(ds),
-                Err(Error::Dataset { .. }) if store.exists() => {}
+                Err(Error::Dataset { .. } | Error::Conflict(_)) if store.exists() => {}
                 Err(e) => return Err(e),
             }
         }

@@ -535,9 +535,10 @@ impl Store {
     /// Whether a manifest exists at the base.
     pub fn exists(&self) -> bool {
         match &self.remote {
-            Some(r) => r
-                .head(MANIFEST_FILE)
-                .is_ok_and(|h| h.is_some()),
+            // Version 0 alone counts: its creator may not have written the manifest yet.
+            Some(r) => [MANIFEST_FILE, &Self::version_rel(0)]
+                .iter()
+                .any(|rel| r.head(rel).is_ok_and(|h| h.is_some())),
             None => self.base.join(MANIFEST_FILE).is_file(),
         }
     }

@@ -135,7 +135,7 @@ pub fn python() -> PathBuf {
     let _guard = PY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
     let py = venv.join("bin/python");
-    let ready = venv.join(".ready");
+    let ready = venv.join(".ready-s3");
     if !ready.exists() {
         let ok = Command::new("python3")
             .args(["-m", "venv"])
@@ -153,10 +153,12 @@ pub fn python() -> PathBuf {
                 "pyarrow",
                 "duckdb",
                 "polars",
+                "moto[server]",
+                "boto3",
             ])
             .status()
             .expect("pip install");
-        assert!(ok.success(), "pip install pyarrow duckdb polars failed");
+        assert!(ok.success(), "pip install pyarrow duckdb polars moto failed");
         std::fs::write(&ready, "").unwrap();
     }
     py
@@ -178,3 +180,91 @@ pub fn py(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The local S3-compatible server (moto, with a request log: tests/s3_server.py): the one
+/// `.ci/run` started (`PQDM_TEST_S3_ENDPOINT`), else one started here on first use, which exits
+/// with the test process.
+pub fn s3_endpoint() -> &'static str {
+    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        let endpoint = match std::env::var("PQDM_TEST_S3_ENDPOINT") {
+            Ok(e) if !e.is_empty() => e,
+            _ => {
+                use std::io::BufRead;
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_server.py");
+                let mut child = Command::new(python())
+                    .arg(script)
+                    .args(["--port", "0", "--parent", &std::process::id().to_string()])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("start the S3 server");
+                let mut line = String::new();
+                std::io::BufReader::new(child.stdout.take().unwrap())
+                    .read_line(&mut line)
+                    .unwrap();
+                let port = line.trim().strip_prefix("PORT ").expect("the server's port");
+                format!("http://127.0.0.1:{port}")
+            }
+        };
+        let options = [
+            ("endpoint", endpoint.as_str()),
+            ("region", "us-east-1"),
+            ("access_key_id", "testing"),
+            ("secret_access_key", "testing"),
+            ("allow_http", "true"),
+        ];
+        pqdm::storage::set_options(
+            options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .unwrap();
+        endpoint
+    })
+}
+
+/// Sets the variables that point a `pqdm` process at the local S3 server.
+pub fn s3_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ENDPOINT_URL", s3_endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env_remove("AWS_PROFILE")
+}
+
+/// One plain HTTP request to the local S3 server; the response body.
+fn s3_http(method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = s3_endpoint().trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{method} {path}: {response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// A new, empty bucket on the local S3 server; its name.
+pub fn s3_bucket() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let name = format!("pqdm-{}-{n}", std::process::id());
+    s3_http("PUT", &format!("/{name}"));
+    name
+}
+
+/// The requests the S3 server has logged (`METHOD path?query`), oldest first.
+pub fn s3_requests() -> Vec<String> {
+    serde_json::from_str(&s3_http("GET", "/__requests")).unwrap()
+}
+

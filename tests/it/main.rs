@@ -7,6 +7,7 @@ mod hostile;
 mod interop;
 mod maintenance;
 mod memory;
+mod object_storage;
 mod properties;
 mod reliability;
 mod scans;

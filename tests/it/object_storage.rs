@@ -1,0 +1,445 @@
+//! Issue 7: datasets and sources on S3-compatible object storage (a local moto server).
+//! The same lifecycle runs on a local folder and on `s3://`, and must answer the same.
+
+use std::path::Path;
+use std::process::Output;
+
+use polars::prelude::*;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// Runs `pqdm` with the local S3 server's settings in its environment.
+fn cli(args: &[&str]) -> Output {
+    s3_env(&mut bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run pqdm")
+}
+
+fn cli_json(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    json_ok(&cli(&all))
+}
+
+/// Rows and the sum of `close` of a CSV that `pqdm scan --format csv` printed.
+fn csv_rows_and_close(out: &Output) -> (usize, f64) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let close = header.iter().position(|c| *c == "close").unwrap();
+    let mut rows = 0;
+    let mut sum = 0.0;
+    for line in lines {
+        rows += 1;
+        sum += line.split(',').nth(close).unwrap().parse::<f64>().unwrap();
+    }
+    (rows, (sum * 100.0).round() / 100.0)
+}
+
+/// Ingest, a pruned scan, an upsert, compaction, latest, verify, history, time travel, vacuum,
+/// materialize, the cache and migrate, on the dataset `base` (a folder or `s3://` prefix) with
+/// the sample klines from `sources`. Returns what each step answered, without paths or times.
+fn lifecycle(base: &str, sources: &str, scratch: &Path) -> Value {
+    let ingest = cli_json(&[
+        "ingest",
+        "--dataset",
+        base,
+        "--max-rows-per-file",
+        "500",
+        sources,
+    ]);
+    let pruned = csv_rows_and_close(&cli(&[
+        "scan",
+        base,
+        "--filter",
+        "symbol = 'ETHUSDT'",
+        "--filter",
+        "year = 2025",
+        "--format",
+        "csv",
+    ]));
+    let one_file = format!("{sources}/ETHUSDT-1m-2025-01-01.csv");
+    let upsert = cli_json(&[
+        "ingest",
+        "--dataset",
+        base,
+        "--mode",
+        "upsert",
+        "--max-rows-per-file",
+        "500",
+        &one_file,
+    ]);
+    let compact = cli_json(&["compact", base, "--target-rows", "2000"]);
+    let latest = cli_json(&["latest", base]);
+    let verify = cli(&["verify", base, "--json"]);
+    let verify: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    let history = cli_json(&["history", base]);
+    let v1 = csv_rows_and_close(&cli(&["scan", base, "--version", "1", "--format", "csv"]));
+    let vacuum = cli_json(&["vacuum", base, "--retain-versions", "1"]);
+    let after_vacuum = cli_json(&["history", base]);
+    let all = csv_rows_and_close(&cli(&["scan", base, "--format", "csv"]));
+
+    let copy = format!("{base}-btc");
+    let materialized = cli_json(&[
+        "materialize",
+        base,
+        "--to",
+        &copy,
+        "--filter",
+        "symbol = 'BTCUSDT'",
+    ]);
+    let copy_rows = csv_rows_and_close(&cli(&["scan", &copy, "--format", "csv"]));
+
+    let cache = scratch.join("cache");
+    let cache = cache.to_str().unwrap();
+    let cached = [0, 1].map(|_| {
+        csv_rows_and_close(&cli(&[
+            "scan", base, "--columns", "close", "--cache", cache, "--format", "csv",
+        ]))
+    });
+    let cache_entries = cli_json(&["cache", "ls", "--cache", cache]);
+
+    let flat = scratch.join("flat.parquet");
+    let out = cli(&[
+        "scan",
+        base,
+        "--format",
+        "parquet",
+        "--output",
+        flat.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let migrated_base = format!("{base}-migrated");
+    let migrated = cli_json(&[
+        "migrate",
+        "--dataset",
+        &migrated_base,
+        "--kind",
+        "klines",
+        flat.to_str().unwrap(),
+    ]);
+
+    json!({
+        "ingest": [ingest["version"], ingest["rows_written"], ingest["files"].as_array().unwrap().len()],
+        "pruned_scan": [pruned.0, pruned.1],
+        "upsert": [upsert["version"], upsert["rows_written"], upsert["rows_replaced"], upsert["files_replaced"]],
+        "compact": [compact["version"], compact["files_before"], compact["files_after"], compact["rows"]],
+        "latest": latest["by_key"],
+        "verify": [verify["files_checked"], verify["duplicate_keys"], verify["missing"], verify["orphans"],
+                   verify["checksum_mismatches"], verify["stale_stats"], verify["gaps"].as_array().unwrap().len()],
+        "history": history["versions"].as_array().unwrap().iter()
+            .map(|v| json!([v["version"], v["operation"]["name"], v["rows"], v["files"]])).collect::<Vec<_>>(),
+        "version_1": [v1.0, v1.1],
+        "vacuum": [vacuum["versions_removed"].clone(), after_vacuum["versions"].as_array().unwrap().len()],
+        "all": [all.0, all.1],
+        "materialized": [materialized["rows_written"], copy_rows.0, copy_rows.1],
+        "cached": [cached[0].0, cached[1].0, cached[0].1 == cached[1].1, cache_entries["entries"].as_array().unwrap().len()],
+        "migrated": [migrated["rows_written"], migrated["version"]],
+    })
+}
+
+#[test]
+fn the_same_lifecycle_gives_the_same_answers_on_a_folder_and_on_s3() {
+    let dir = tmp();
+    let samples = data_dir().join("spot/klines");
+    let local_base = dir.path().join("local");
+    let local = lifecycle(
+        local_base.to_str().unwrap(),
+        samples.to_str().unwrap(),
+        &dir.path().join("scratch-local"),
+    );
+
+    // On S3 the sources are read from the bucket too.
+    let bucket = s3_bucket();
+    let raw = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/raw"))).unwrap();
+    for entry in std::fs::read_dir(&samples).unwrap() {
+        let p = entry.unwrap().path();
+        raw.upload(&p, p.file_name().unwrap().to_str().unwrap())
+            .unwrap();
+    }
+    let s3_base = format!("s3://{bucket}/klines");
+    let remote = lifecycle(
+        &s3_base,
+        &format!("s3://{bucket}/raw"),
+        &dir.path().join("scratch-s3"),
+    );
+    assert_eq!(local, remote);
+
+    // And the answers themselves.
+    assert_eq!(local["ingest"], json!([1, 5760, 12]));
+    assert_eq!(local["pruned_scan"][0], 1440);
+    assert_eq!(local["upsert"], json!([2, 1440, 1440, 3]));
+    assert_eq!(local["compact"], json!([3, 12, 4, 5760]));
+    assert_eq!(local["latest"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        local["latest"][0]["latest_timestamp"],
+        json!(1_735_775_940_000i64)
+    );
+    // Two gaps: the samples hold two days a year apart.
+    assert_eq!(local["verify"], json!([4, 0, [], [], [], [], 2]));
+    assert_eq!(local["version_1"][0], 5760);
+    assert_eq!(local["all"], local["version_1"]);
+    assert_eq!(local["vacuum"], json!([[0, 1, 2], 1]));
+    assert_eq!(local["materialized"][0], 2880);
+    assert_eq!(local["materialized"][1], 2880);
+    assert_eq!(local["cached"], json!([5760, 5760, true, 1]));
+    assert_eq!(local["migrated"], json!([5760, 1]));
+
+    // What pqdm left on S3 is a plain hive dataset for pyarrow, partition columns included.
+    let read = py(
+        r#"
+import sys, pyarrow.compute as pc, pyarrow.dataset as ds, pyarrow.fs as fs
+s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme="http", access_key="testing",
+                     secret_key="testing", region="us-east-1")
+t = ds.dataset(sys.argv[2], filesystem=s3, format="parquet", partitioning="hive").to_table()
+eth = t.filter(pc.equal(t["symbol"], "ETHUSDT"))
+print(t.num_rows, sorted(set(t["symbol"].to_pylist())), sorted(set(t["year"].to_pylist())),
+      round(sum(t["close"].to_pylist()), 2), eth.num_rows)
+"#,
+        &[s3_endpoint(), &format!("{bucket}/klines")],
+    );
+    assert_eq!(
+        read.trim(),
+        format!(
+            "5760 ['BTCUSDT', 'ETHUSDT'] [2024, 2025] {} 2880",
+            local["all"][1]
+        )
+    );
+}
+
+/// A klines frame of `days` days, two candles a day, for `symbol`.
+fn daily_candles(days: i64) -> DataFrame {
+    let day0 = 1_704_067_200_000i64;
+    let ts: Vec<i64> = (0..days)
+        .flat_map(|d| [day0 + d * 86_400_000, day0 + d * 86_400_000 + 60_000])
+        .collect();
+    let n = ts.len();
+    df!(
+        "open_time" => ts,
+        "open" => vec![1.0f64; n], "high" => vec![2.0f64; n], "low" => vec![0.5f64; n],
+        "close" => vec![1.5f64; n], "volume" => vec![3.0f64; n],
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_scan_of_a_thousand_file_dataset_on_s3_lists_nothing() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/wide");
+    let ds = klines_dataset_at(&base);
+    let report = ds
+        .write(daily_candles(1000).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    assert_eq!(report.files.len(), 1000);
+    let mine = |r: &String| r.contains(&format!("/{bucket}"));
+    let before = s3_requests().into_iter().filter(mine).count();
+
+    let all = csv_rows_and_close(&cli(&["scan", &base, "--format", "csv"]));
+    assert_eq!(all, (2000, 3000.0));
+    let pruned = csv_rows_and_close(&cli(&[
+        "scan",
+        &base,
+        "--filter",
+        "timestamp >= 2026-09-01",
+        "--format",
+        "csv",
+    ]));
+    // 2024-01-01 + 999 days = 2026-09-26: 26 days from 2026-09-01 on.
+    assert_eq!(pruned.0, 52);
+    let info = cli_json(&["info", &base]);
+    assert_eq!(info["file_count"], 1000);
+    let latest = cli_json(&["latest", &base]);
+    assert_eq!(latest["latest_timestamp"], 1_704_067_200_000i64 + 999 * 86_400_000 + 60_000);
+
+    let requests: Vec<String> = s3_requests().into_iter().filter(mine).skip(before).collect();
+    let lists: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.contains("list-type") || r.contains("prefix=") || r.contains("delimiter="))
+        .collect();
+    assert!(lists.is_empty(), "LIST requests: {lists:?}");
+    // The full scan read every file, the pruned one only its 26.
+    let data_gets = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.ends_with(".parquet"))
+        .count();
+    assert!(data_gets >= 1026, "{data_gets} data GETs");
+}
+
+/// A new klines dataset at `base` (a folder or `s3://` prefix).
+fn klines_dataset_at(base: &str) -> pqdm::Dataset {
+    s3_endpoint();
+    klines_dataset(Path::new(base))
+}
+
+#[test]
+fn two_writer_processes_on_one_s3_dataset_both_land() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let samples = data_dir().join("spot/klines");
+    let file = |name: &str| samples.join(name).to_str().unwrap().to_string();
+    // Two processes write the same partitions (an upsert each), two more write others; the
+    // dataset is created by whichever comes first.
+    let inputs = [
+        file("BTCUSDT-1m-2024-01-05.zip"),
+        file("BTCUSDT-1m-2024-01-05.zip"),
+        file("ETHUSDT-1m-2024-01-05.zip"),
+        file("ETHUSDT-1m-2025-01-01.csv"),
+    ];
+    let children: Vec<_> = inputs
+        .iter()
+        .map(|input| {
+            s3_env(&mut bin())
+                .args(["ingest", "--json", "--dataset", &base, input])
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut versions = vec![];
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let report = json_ok(&out);
+        versions.push((
+            report["version"].as_u64().unwrap(),
+            report["op_id"].as_str().unwrap().to_string(),
+        ));
+    }
+    versions.sort();
+    // Every commit landed, each as its own version, none lost.
+    assert_eq!(
+        versions.iter().map(|v| v.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    let history = cli_json(&["history", &base]);
+    let ops: Vec<(u64, String)> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["operation"]["op_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(ops, versions);
+    let info = cli_json(&["info", &base]);
+    assert_eq!(info["version"], 4);
+    assert_eq!(info["total_rows"], 4 * 1440 - 1440);
+    let verify = cli(&["verify", &base, "--json"]);
+    let verify: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(verify["duplicate_keys"], 0);
+    assert_eq!(verify["orphans"], json!([]));
+    assert_eq!(verify["missing"], json!([]));
+}
+
+#[test]
+fn s3_settings_missing_or_unsupported_give_clear_errors_and_change_nothing() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let sample = data_dir().join("spot/klines/ETHUSDT-1m-2025-01-01.csv");
+    let sample = sample.to_str().unwrap();
+
+    let no_region = s3_env(&mut bin())
+        .env_remove("AWS_REGION")
+        .env("HOME", "/nonexistent")
+        .args(["info", &base])
+        .output()
+        .unwrap();
+    assert!(!no_region.status.success());
+    let err = String::from_utf8_lossy(&no_region.stderr);
+    assert!(
+        err.contains(&format!("s3://{bucket}/klines: no region")),
+        "{err}"
+    );
+
+    let no_keys = s3_env(&mut bin())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env("HOME", "/nonexistent")
+        .args(["ingest", "--dataset", &base, sample])
+        .output()
+        .unwrap();
+    assert!(!no_keys.status.success());
+    assert!(String::from_utf8_lossy(&no_keys.stderr).contains("no credentials"));
+
+    let unknown = cli(&["info", &base, "--storage-option", "colour=blue"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown storage option `colour`"));
+
+    // A store without conditional puts: refused, nothing written...
+    let refused = cli(&[
+        "ingest",
+        "--dataset",
+        &base,
+        sample,
+        "--storage-option",
+        "conditional_put=disabled",
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("does not do conditional puts"), "{err}");
+    assert!(err.contains("single_writer=true"), "{err}");
+    let mine = |r: &String| r.starts_with("PUT ") && r.contains(&format!("/{bucket}/"));
+    assert_eq!(s3_requests().iter().filter(|r| mine(r)).count(), 0);
+
+    // ... unless the user says there is one writer.
+    let single = cli_json(&[
+        "ingest",
+        "--dataset",
+        &base,
+        sample,
+        "--storage-option",
+        "conditional_put=disabled",
+        "--storage-option",
+        "single_writer=true",
+    ]);
+    assert_eq!(single["rows_written"], 1440);
+    assert_eq!(cli_json(&["info", &base])["total_rows"], 1440);
+}
+
+#[test]
+fn a_version_committed_elsewhere_is_found_past_a_stale_manifest_on_s3() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let ds = klines_dataset_at(&base);
+    ds.write(
+        candles(1_704_067_200_000, 10, 100.0).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
+    // Another machine commits version 2 and dies before rewriting `_manifest.json`.
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    let mut rival: Value =
+        serde_json::from_slice(&remote.get("_pqdm/versions/00000000000000000001.json").unwrap().unwrap())
+            .unwrap();
+    rival["version"] = json!(2);
+    rival["operation"]["op_id"] = json!("rival");
+    assert!(remote
+        .put_new("_pqdm/versions/00000000000000000002.json", serde_json::to_vec(&rival).unwrap())
+        .unwrap());
+    assert!(!remote
+        .put_new("_pqdm/versions/00000000000000000002.json", b"{}".to_vec())
+        .unwrap());
+    let report = ds
+        .write(
+            candles(1_704_067_200_000 + 600_000, 10, 200.0).lazy(),
+            &kline_opts("BTCUSDT"),
+        )
+        .unwrap();
+    assert_eq!(report.version, 3);
+    let again = pqdm::Dataset::open(&base).unwrap();
+    assert_eq!(again.manifest().version, 3);
+    assert_eq!(read_sorted(&again).height(), 20);
+    let history = cli_json(&["history", &base]);
+    assert_eq!(history["versions"][2]["operation"]["op_id"], "rival");
+}

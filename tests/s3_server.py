@@ -1,0 +1,75 @@
+"""A local S3-compatible server for pqdm's object-storage tests: moto's server, plus a request log.
+
+    python tests/s3_server.py [--port N] [--parent PID]
+
+Prints `PORT <n>` once it listens. Every request is logged as `METHOD path?query`; the log is read
+with GET /__requests (JSON list) and emptied with POST /__reset, so tests can count LIST requests
+(`GET /bucket?list-type=2...`). With --parent, the server exits when that process is gone.
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+LOG = []
+LOCK = threading.Lock()
+
+
+def logging_app(app):
+    def wrapped(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/__requests":
+            with LOCK:
+                body = json.dumps(LOG).encode()
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        if path == "/__reset":
+            with LOCK:
+                LOG.clear()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        query = environ.get("QUERY_STRING", "")
+        with LOCK:
+            LOG.append(f"{environ['REQUEST_METHOD']} {path}" + (f"?{query}" if query else ""))
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--parent", type=int, default=0)
+    args = parser.parse_args()
+    app = logging_app(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    print(f"PORT {server.server_port}", flush=True)
+    if args.parent:
+
+        def watch():
+            while True:
+                try:
+                    os.kill(args.parent, 0)
+                except OSError:
+                    os._exit(0)
+                time.sleep(0.5)
+
+        threading.Thread(target=watch, daemon=True).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
