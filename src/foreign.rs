@@ -72,7 +72,11 @@ fn infer_type<'a>(values: impl Iterator<Item = &'a str>) -> ColType {
 /// A manifest (version 0, never written) describing a dataset found by listing.
 /// `hive_types` overrides the inferred partition column dtypes.
 pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<Manifest> {
-    if !base.is_dir() {
+    let remote = match crate::storage::is_remote(base) {
+        true => Some(crate::storage::Remote::open(base)?),
+        false => None,
+    };
+    if remote.is_none() && !base.is_dir() {
         return Err(Error::Dataset {
             path: base.to_path_buf(),
             message: "no such folder".into(),
@@ -141,12 +145,22 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
         .zip(parts.par_iter())
         .map(|(rel, p)| {
             let path: PathBuf = base.join(rel);
-            let info = footer::read_footer(&path, ts.as_deref())?;
+            let (info, bytes) = match &remote {
+                Some(r) => {
+                    let (tail, size) = r.parquet_tail(rel)?;
+                    let mut tail = std::io::Cursor::new(tail);
+                    (footer::footer_of(&mut tail, &path, ts.as_deref())?, size)
+                }
+                None => (
+                    footer::read_footer(&path, ts.as_deref())?,
+                    std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                ),
+            };
             Ok(FileEntry {
                 path: rel.clone(),
                 partition: p.iter().cloned().collect(),
                 rows: info.rows,
-                bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                bytes,
                 min_timestamp: info.min,
                 max_timestamp: info.max,
                 checksum: String::new(),

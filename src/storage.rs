@@ -393,6 +393,32 @@ impl Remote {
         .map_err(|e| self.err(rel, e))
     }
 
+    /// The end of the object `rel` holding a Parquet file's footer (the footer and the metadata
+    /// before it, which is all a footer reader seeks to), and the object's size: two ranged GETs
+    /// at most, whatever the file's size.
+    pub fn parquet_tail(&self, rel: &str) -> Result<(Vec<u8>, u64)> {
+        let key = self.key(rel);
+        let size = self.head(rel)?.ok_or_else(|| Error::Storage {
+            location: format!("{}/{rel}", self.url),
+            message: "no such object".into(),
+        })?;
+        let fetch = |len: u64| {
+            let start = size.saturating_sub(len);
+            block(self.store.get_range(&key, start..size))
+                .map(|b| b.to_vec())
+                .map_err(|e| self.err(rel, e))
+        };
+        let tail = fetch(64 << 10)?;
+        let n = tail.len();
+        if n >= 8 {
+            let meta_len = u32::from_le_bytes(tail[n - 8..n - 4].try_into().expect("4 bytes")) as u64;
+            if meta_len + 8 > n as u64 && meta_len + 8 <= size {
+                return Ok((fetch(meta_len + 8)?, size));
+            }
+        }
+        Ok((tail, size))
+    }
+
     /// Downloads `rel` to a local file.
     pub fn download(&self, rel: &str, local: &Path) -> Result<()> {
         use std::io::Write;

@@ -443,3 +443,37 @@ fn a_version_committed_elsewhere_is_found_past_a_stale_manifest_on_s3() {
     let history = cli_json(&["history", &base]);
     assert_eq!(history["versions"][2]["operation"]["op_id"], "rival");
 }
+
+#[test]
+fn a_hive_dataset_that_pyarrow_wrote_to_s3_is_read_without_a_manifest() {
+    let bucket = s3_bucket();
+    // pyarrow writes the hive tree; boto3 puts it in the bucket (pyarrow's own multipart
+    // uploads are not completed by moto).
+    py(
+        r#"
+import os, sys, tempfile, boto3, pyarrow as pa, pyarrow.dataset as ds
+t = pa.table({"symbol": ["A", "A", "B", "B", "B"], "year": [2024, 2025, 2024, 2024, 2025],
+              "timestamp": [1, 2, 3, 4, 5], "close": [1.0, 2.0, 3.0, 4.0, 5.0]})
+out = tempfile.mkdtemp()
+ds.write_dataset(t, out, format="parquet", partitioning=["symbol", "year"],
+                 partitioning_flavor="hive")
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="testing",
+                  aws_secret_access_key="testing", region_name="us-east-1")
+for root, _, files in os.walk(out):
+    for f in files:
+        path = os.path.join(root, f)
+        s3.upload_file(path, sys.argv[2], "agg/" + os.path.relpath(path, out))
+"#,
+        &[s3_endpoint(), &bucket],
+    );
+    let base = format!("s3://{bucket}/agg");
+    let info = cli_json(&["info", &base]);
+    assert_eq!(info["has_manifest"], false);
+    assert_eq!(info["file_count"], 4);
+    assert_eq!(info["total_rows"], 5);
+    let out = cli(&["scan", &base, "--filter", "symbol = 'B'", "--format", "csv"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "timestamp,close,symbol,year\n3,3.0,B,2024\n4,4.0,B,2024\n5,5.0,B,2025\n"
+    );
+}
