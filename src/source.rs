@@ -135,7 +135,10 @@ fn expand_remote(url: &Path) -> Result<Vec<PathBuf>> {
     let found: Vec<PathBuf> = remote
         .list("")?
         .into_iter()
-        .filter(|(rel, _)| !rel.split('/').any(|c| c.starts_with('.') || c.starts_with('_')))
+        .filter(|(rel, _)| {
+            !rel.split('/')
+                .any(|c| c.starts_with('.') || c.starts_with('_'))
+        })
         .map(|(rel, _)| PathBuf::from(format!("{}/{rel}", remote.url())))
         .filter(|p| supported(p))
         .collect();

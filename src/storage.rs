@@ -190,7 +190,11 @@ impl Remote {
         } else {
             format!("s3://{bucket}/{prefix}")
         };
-        if let Some(r) = remotes().lock().unwrap_or_else(|e| e.into_inner()).get(&url) {
+        if let Some(r) = remotes()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&url)
+        {
             return Ok(r.clone());
         }
         let (cfg, single_writer) = settings();
@@ -377,20 +381,41 @@ impl Remote {
         Ok(out)
     }
 
-    /// Uploads a local file to `rel` (in parts when it is large).
+    /// Uploads a local file to `rel`: one PUT when it is small, else parts of 32 MiB read one
+    /// at a time (at most two in flight), so memory stays flat whatever the file's size.
     pub fn upload(&self, local: &Path, rel: &str) -> Result<()> {
-        let bytes = std::fs::read(local).map_err(Error::io(local))?;
-        if bytes.len() <= PART_BYTES {
-            return self.put(rel, bytes);
+        use std::io::Read;
+        let size = std::fs::metadata(local).map_err(Error::io(local))?.len();
+        if size <= PART_BYTES as u64 {
+            return self.put(rel, std::fs::read(local).map_err(Error::io(local))?);
         }
+        let mut file = std::fs::File::open(local).map_err(Error::io(local))?;
         let key = self.key(rel);
-        block(async {
+        let mut buf = vec![0u8; PART_BYTES];
+        let mut read_error = None;
+        let uploaded = block(async {
             let upload = self.store.put_multipart(&key).await?;
             let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-            w.write(&bytes);
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        read_error = Some(e);
+                        return w.abort().await;
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                w.wait_for_capacity(2).await?;
+                w.write(&buf[..n]);
+            }
             w.finish().await.map(|_| ())
-        })
-        .map_err(|e| self.err(rel, e))
+        });
+        if let Some(e) = read_error {
+            return Err(Error::io(local)(e));
+        }
+        uploaded.map_err(|e| self.err(rel, e))
     }
 
     /// The end of the object `rel` holding a Parquet file's footer (the footer and the metadata
@@ -411,7 +436,8 @@ impl Remote {
         let tail = fetch(64 << 10)?;
         let n = tail.len();
         if n >= 8 {
-            let meta_len = u32::from_le_bytes(tail[n - 8..n - 4].try_into().expect("4 bytes")) as u64;
+            let meta_len =
+                u32::from_le_bytes(tail[n - 8..n - 4].try_into().expect("4 bytes")) as u64;
             if meta_len + 8 > n as u64 && meta_len + 8 <= size {
                 return Ok((fetch(meta_len + 8)?, size));
             }
@@ -428,10 +454,11 @@ impl Remote {
             let mut stream = self.store.get(&key).await?.into_stream();
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
-                file.write_all(&chunk).map_err(|e| object_store::Error::Generic {
-                    store: "local file",
-                    source: Box::new(e),
-                })?;
+                file.write_all(&chunk)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local file",
+                        source: Box::new(e),
+                    })?;
             }
             Ok(())
         })

@@ -156,9 +156,8 @@ impl Dataset {
             .map(|f| -> Result<Checked> {
                 let path = self.store().data_path(&f.path);
                 let out = self.store().read_data_opt(&f.path)?.map(|bytes| {
-                    entry_of(&bytes, &path, &f.path, &ts, f.added_in).map_err(|_| {
-                        blake3::hash(&bytes).to_hex().as_str() == f.checksum
-                    })
+                    entry_of(&bytes, &path, &f.path, &ts, f.added_in)
+                        .map_err(|_| blake3::hash(&bytes).to_hex().as_str() == f.checksum)
                 });
                 bar.inc(1);
                 Ok(out)

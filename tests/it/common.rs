@@ -158,7 +158,10 @@ pub fn python() -> PathBuf {
             ])
             .status()
             .expect("pip install");
-        assert!(ok.success(), "pip install pyarrow duckdb polars moto failed");
+        assert!(
+            ok.success(),
+            "pip install pyarrow duckdb polars moto failed"
+        );
         std::fs::write(&ready, "").unwrap();
     }
     py
@@ -203,7 +206,13 @@ pub fn s3_endpoint() -> &'static str {
                 std::io::BufReader::new(child.stdout.take().unwrap())
                     .read_line(&mut line)
                     .unwrap();
-                let port = line.trim().strip_prefix("PORT ").expect("the server's port");
+                let port = line
+                    .trim()
+                    .strip_prefix("PORT ")
+                    .expect("the server's port")
+                    .to_string();
+                // Reaped here if it ever ends; it ends itself when this process does.
+                std::thread::spawn(move || child.wait());
                 format!("http://127.0.0.1:{port}")
             }
         };
@@ -247,7 +256,10 @@ fn s3_http(method: &str, path: &str) -> String {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{method} {path}: {response}");
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "{method} {path}: {response}"
+    );
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
@@ -267,4 +279,3 @@ pub fn s3_bucket() -> String {
 pub fn s3_requests() -> Vec<String> {
     serde_json::from_str(&s3_http("GET", "/__requests")).unwrap()
 }
-

@@ -517,7 +517,8 @@ fn latest_from_the_summary_matches_the_manifest() {
         serde_json::to_value(&by_manifest).unwrap()
     );
     assert_eq!(from_summary["latest_timestamp"], JAN5 + DAY + 49 * 60_000);
-    let summary = pqdm::manifest::Store::new(dir.path()).unwrap()
+    let summary = pqdm::manifest::Store::new(dir.path())
+        .unwrap()
         .load_summary()
         .unwrap();
     assert_eq!((summary.version, summary.total_rows), (2, 150));
@@ -533,7 +534,8 @@ fn latest_from_the_summary_matches_the_manifest() {
     )
     .unwrap();
     assert_eq!(
-        pqdm::manifest::Store::new(dir.path()).unwrap()
+        pqdm::manifest::Store::new(dir.path())
+            .unwrap()
             .load_summary()
             .unwrap()
             .version,

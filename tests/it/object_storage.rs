@@ -102,7 +102,14 @@ fn lifecycle(base: &str, sources: &str, scratch: &Path) -> Value {
     let cache = cache.to_str().unwrap();
     let cached = [0, 1].map(|_| {
         csv_rows_and_close(&cli(&[
-            "scan", base, "--columns", "close", "--cache", cache, "--format", "csv",
+            "scan",
+            base,
+            "--columns",
+            "close",
+            "--cache",
+            cache,
+            "--format",
+            "csv",
         ]))
     });
     let cache_entries = cli_json(&["cache", "ls", "--cache", cache]);
@@ -257,9 +264,16 @@ fn a_scan_of_a_thousand_file_dataset_on_s3_lists_nothing() {
     let info = cli_json(&["info", &base]);
     assert_eq!(info["file_count"], 1000);
     let latest = cli_json(&["latest", &base]);
-    assert_eq!(latest["latest_timestamp"], 1_704_067_200_000i64 + 999 * 86_400_000 + 60_000);
+    assert_eq!(
+        latest["latest_timestamp"],
+        1_704_067_200_000i64 + 999 * 86_400_000 + 60_000
+    );
 
-    let requests: Vec<String> = s3_requests().into_iter().filter(mine).skip(before).collect();
+    let requests: Vec<String> = s3_requests()
+        .into_iter()
+        .filter(mine)
+        .skip(before)
+        .collect();
     let lists: Vec<&String> = requests
         .iter()
         .filter(|r| r.contains("list-type") || r.contains("prefix=") || r.contains("delimiter="))
@@ -405,6 +419,39 @@ fn s3_settings_missing_or_unsupported_give_clear_errors_and_change_nothing() {
     ]);
     assert_eq!(single["rows_written"], 1440);
     assert_eq!(cli_json(&["info", &base])["total_rows"], 1440);
+
+    // Settings from ~/.aws alone (a named profile), and --storage-option over a wrong variable.
+    let home = tmp();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = wrong\n[desk]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!("[profile desk]\nregion = us-east-1\nendpoint_url = {}\n", s3_endpoint()),
+    )
+    .unwrap();
+    let from_files = bin()
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_PROFILE", "desk")
+        .env("AWS_ALLOW_HTTP", "true")
+        .args(["info", &base, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(json_ok(&from_files)["total_rows"], 1440);
+    let overridden = s3_env(&mut bin())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .args(["latest", &base, "--json", "--storage-option"])
+        .arg(format!("endpoint={}", s3_endpoint()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        json_ok(&overridden)["latest_timestamp"],
+        1_735_775_940_000i64
+    );
 }
 
 #[test]
@@ -419,17 +466,28 @@ fn a_version_committed_elsewhere_is_found_past_a_stale_manifest_on_s3() {
     .unwrap();
     // Another machine commits version 2 and dies before rewriting `_manifest.json`.
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
-    let mut rival: Value =
-        serde_json::from_slice(&remote.get("_pqdm/versions/00000000000000000001.json").unwrap().unwrap())
-            .unwrap();
+    let mut rival: Value = serde_json::from_slice(
+        &remote
+            .get("_pqdm/versions/00000000000000000001.json")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
     rival["version"] = json!(2);
     rival["operation"]["op_id"] = json!("rival");
-    assert!(remote
-        .put_new("_pqdm/versions/00000000000000000002.json", serde_json::to_vec(&rival).unwrap())
-        .unwrap());
-    assert!(!remote
-        .put_new("_pqdm/versions/00000000000000000002.json", b"{}".to_vec())
-        .unwrap());
+    assert!(
+        remote
+            .put_new(
+                "_pqdm/versions/00000000000000000002.json",
+                serde_json::to_vec(&rival).unwrap()
+            )
+            .unwrap()
+    );
+    assert!(
+        !remote
+            .put_new("_pqdm/versions/00000000000000000002.json", b"{}".to_vec())
+            .unwrap()
+    );
     let report = ds
         .write(
             candles(1_704_067_200_000 + 600_000, 10, 200.0).lazy(),
