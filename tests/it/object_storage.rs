@@ -430,7 +430,10 @@ fn s3_settings_missing_or_unsupported_give_clear_errors_and_change_nothing() {
     .unwrap();
     std::fs::write(
         home.path().join(".aws/config"),
-        format!("[profile desk]\nregion = us-east-1\nendpoint_url = {}\n", s3_endpoint()),
+        format!(
+            "[profile desk]\nregion = us-east-1\nendpoint_url = {}\n",
+            s3_endpoint()
+        ),
     )
     .unwrap();
     let from_files = bin()
@@ -533,5 +536,33 @@ for root, _, files in os.walk(out):
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "timestamp,close,symbol,year\n3,3.0,B,2024\n4,4.0,B,2024\n5,5.0,B,2025\n"
+    );
+}
+
+#[test]
+fn large_files_go_up_in_parts_and_come_back_whole() {
+    let bucket = s3_bucket();
+    s3_endpoint();
+    let dir = tmp();
+    let big = dir.path().join("big.bin");
+    // 70 MiB that do not repeat: three parts of 32 MiB, the last one short.
+    let bytes: Vec<u8> = (0..70u64 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&big, &bytes).unwrap();
+    let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/blobs"))).unwrap();
+    remote.upload(&big, "big.bin").unwrap();
+    let parts = s3_requests()
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains(&format!("/{bucket}/blobs/big.bin?")))
+        .filter(|r| r.contains("partNumber="))
+        .count();
+    assert_eq!(parts, 3);
+    assert_eq!(remote.head("big.bin").unwrap(), Some(70 << 20));
+    let back = dir.path().join("back.bin");
+    remote.download("big.bin", &back).unwrap();
+    assert_eq!(
+        blake3::hash(&std::fs::read(&back).unwrap()),
+        blake3::hash(&bytes)
     );
 }
