@@ -370,10 +370,27 @@ pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
     Ok(())
 }
 
+/// On object storage, where there is no lock to tell a live writer from a dead one: the age
+/// after which a journal or a staged object is taken to be a dead writer's (an hour; a commit
+/// attempt takes seconds). `PQDM_STALE_SECS` overrides it (tests).
+static STALE_SECS_CELL: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+fn stale_secs() -> i64 {
+    *STALE_SECS_CELL.get_or_init(|| {
+        std::env::var("PQDM_STALE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3600)
+    })
+}
+
 /// The journal of one commit in flight.
 #[derive(Serialize, Deserialize)]
 struct Journal {
     target_version: u64,
+    /// The writing operation (object storage: tells whose the version is).
+    #[serde(default)]
+    op_id: String,
     moved_in: Vec<String>,
     moved_out: Vec<String>,
 }
@@ -710,9 +727,10 @@ impl Store {
     /// Takes the commit lock (waiting for other writers), then finishes any commit a crashed
     /// writer left half done.
     pub fn lock(&self) -> Result<CommitLock> {
-        if self.remote.is_some() {
+        if let Some(r) = &self.remote {
             let lock = CommitLock { _file: None };
             self.remove_dead_staging();
+            self.recover_remote(r)?;
             return Ok(lock);
         }
         let dir = self.base.join(META_DIR);
@@ -962,6 +980,7 @@ impl Store {
         let journal_path = journal_dir.join(format!("{:020}.json", next.version));
         let journal = Journal {
             target_version: next.version,
+            op_id: next.operation.op_id.clone(),
             moved_in: staged.iter().map(|(_, rel)| rel.clone()).collect(),
             moved_out: replaced.to_vec(),
         };
@@ -997,7 +1016,10 @@ impl Store {
         Ok(())
     }
 
-    /// The object-storage commit: unique keys first, then the version by conditional put.
+    /// The object-storage commit. Files go up once per write to `_pqdm/staging/<op>/` (hidden,
+    /// not `.parquet`); each attempt then journals its target version, copies them to their keys
+    /// in the tree (server side) and creates the version with a conditional put. A lost race
+    /// deletes the copies and keeps the staged objects for the next attempt.
     fn commit_remote(
         &self,
         r: &Remote,
@@ -1006,15 +1028,47 @@ impl Store {
         replaced: &[String],
     ) -> Result<()> {
         use rayon::prelude::*;
+        let op = if next.operation.op_id.is_empty() {
+            format!("v{}", next.version)
+        } else {
+            next.operation.op_id.clone()
+        };
+        let staging_key = |rel: &str| Self::meta_rel(&format!("staging/{op}/{rel}{STAGED_SUFFIX}"));
+        staged.par_iter().try_for_each(|(from, rel)| {
+            let key = staging_key(rel);
+            let size = fs::metadata(from).map_err(Error::io(from))?.len();
+            if r.head(&key)? != Some(size) {
+                r.upload(from, &key)?;
+            }
+            Ok::<_, Error>(())
+        })?;
+        let journal_key = Self::meta_rel(&format!("journal/{op}-{:020}.json", next.version));
+        let journal = Journal {
+            target_version: next.version,
+            op_id: op.clone(),
+            moved_in: staged.iter().map(|(_, rel)| rel.clone()).collect(),
+            moved_out: replaced.to_vec(),
+        };
+        r.put(
+            &journal_key,
+            serde_json::to_vec(&journal).expect("journal serialises"),
+        )?;
         staged
             .par_iter()
-            .try_for_each(|(from, rel)| r.upload(from, rel))?;
+            .try_for_each(|(_, rel)| r.copy(&staging_key(rel), rel))?;
         let bytes = serde_json::to_vec(next).expect("manifest serialises");
-        if !r.put_new(&Self::version_rel(next.version), bytes.clone())? {
-            // Another writer made this version first: what was uploaded is no one's.
+        let made = r.put_new(&Self::version_rel(next.version), bytes.clone());
+        if !matches!(made, Ok(true)) {
+            // Another writer made this version first (or the store refused): the copies are
+            // no one's. The staged objects stay for another attempt, unless this was an error.
             staged.par_iter().for_each(|(_, rel)| {
                 let _ = r.delete(rel);
+                if made.is_err() {
+                    let _ = r.delete(&staging_key(rel));
+                }
             });
+            r.delete(&journal_key)?;
+            made?;
             return Err(Error::Conflict(format!(
                 "{}: version {} was committed by another writer first; nothing of this change was committed",
                 r.url(),
@@ -1023,9 +1077,84 @@ impl Store {
         }
         r.put(MANIFEST_FILE, bytes)?;
         self.write_summary(next)?;
-        replaced.par_iter().try_for_each(|rel| {
-            r.copy(rel, &Self::replaced_rel(rel))?;
-            r.delete(rel)
+        self.finish_remote(r, &journal)?;
+        staged.par_iter().for_each(|(_, rel)| {
+            let _ = r.delete(&staging_key(rel));
+        });
+        r.delete(&journal_key)
+    }
+
+    /// After version `journal.target_version` is in: moves the files it replaced out of the tree.
+    fn finish_remote(&self, r: &Remote, journal: &Journal) -> Result<()> {
+        use rayon::prelude::*;
+        journal.moved_out.par_iter().try_for_each(|rel| {
+            if r.head(rel)?.is_some() {
+                r.copy(rel, &Self::replaced_rel(rel))?;
+                r.delete(rel)?;
+            }
+            Ok(())
         })
+    }
+
+    /// Finishes or undoes the commits of writers that died mid-commit on object storage: a
+    /// journal older than [`stale_secs`] belongs to a dead writer (an attempt takes seconds).
+    /// Its version made (by it): the replaced files move out; else its copies are deleted.
+    fn recover_remote(&self, r: &Remote) -> Result<()> {
+        let journals = r.list_aged(&Self::meta_rel("journal/"))?;
+        if journals.iter().all(|(_, _, age)| *age < stale_secs()) {
+            return Ok(());
+        }
+        let current = self.load_current_remote(r)?;
+        for (key, _, age) in journals {
+            if age < stale_secs() {
+                continue;
+            }
+            let Some(journal) = r
+                .get(&key)?
+                .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+            else {
+                r.delete(&key)?;
+                continue;
+            };
+            let made = r
+                .get(&Self::version_rel(journal.target_version))?
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["operation"]["op_id"] == journal.op_id.as_str());
+            if made {
+                log::warn!("recovery: finishing commit of version {}", journal.target_version);
+                self.finish_remote(r, &journal)?;
+            } else {
+                log::warn!(
+                    "recovery: removing what a dead writer copied for version {}",
+                    journal.target_version
+                );
+                let live: std::collections::BTreeSet<&str> = current
+                    .iter()
+                    .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
+                    .collect();
+                for rel in journal.moved_in.iter().filter(|rel| !live.contains(rel.as_str())) {
+                    r.delete(rel)?;
+                }
+            }
+            r.delete(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes what dead writers staged on object storage (staged objects older than
+    /// [`stale_secs`]); returns the bytes freed. Nothing to do on a local disk, where staging
+    /// folders are removed by the next writer.
+    pub fn remove_stale_staging(&self, _lock: &CommitLock) -> Result<u64> {
+        let Some(r) = &self.remote else {
+            return Ok(0);
+        };
+        let mut freed = 0;
+        for (key, size, age) in r.list_aged(&Self::meta_rel("staging/"))? {
+            if age >= stale_secs() {
+                r.delete(&key)?;
+                freed += size;
+            }
+        }
+        Ok(freed)
     }
 }

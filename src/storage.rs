@@ -361,6 +361,15 @@ impl Remote {
     /// Every object below `rel_prefix` (a folder, relative to the location), as
     /// (relative path, size), sorted. One LIST request per thousand objects.
     pub fn list(&self, rel_prefix: &str) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .list_aged(rel_prefix)?
+            .into_iter()
+            .map(|(rel, size, _)| (rel, size))
+            .collect())
+    }
+
+    /// As [`Remote::list`], with each object's age in seconds (since it was last written).
+    pub fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>> {
         let key = self.key(rel_prefix.trim_end_matches('/'));
         let strip = if self.prefix.is_empty() {
             String::new()
@@ -370,11 +379,14 @@ impl Remote {
         let prefix = (!key.as_ref().is_empty()).then_some(&key);
         let metas: Vec<_> = block(self.store.list(prefix).try_collect::<Vec<_>>())
             .map_err(|e| self.err(rel_prefix, e))?;
-        let mut out: Vec<(String, u64)> = metas
+        let now = chrono::Utc::now();
+        let mut out: Vec<(String, u64, i64)> = metas
             .into_iter()
             .filter_map(|m| {
                 let full = m.location.as_ref().to_string();
-                full.strip_prefix(&strip).map(|r| (r.to_string(), m.size))
+                let age = (now - m.last_modified).num_seconds();
+                full.strip_prefix(&strip)
+                    .map(|r| (r.to_string(), m.size, age))
             })
             .collect();
         out.sort();

@@ -72,6 +72,7 @@ impl Dataset {
                 report.files_deleted += 1;
             }
         }
+        report.bytes_freed += self.store().remove_stale_staging(&lock)?;
         for v in versions {
             if !keep.contains(&v) {
                 self.store().delete_version(&lock, v)?;
