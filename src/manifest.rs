@@ -1121,7 +1121,10 @@ impl Store {
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .is_some_and(|v| v["operation"]["op_id"] == journal.op_id.as_str());
             if made {
-                log::warn!("recovery: finishing commit of version {}", journal.target_version);
+                log::warn!(
+                    "recovery: finishing commit of version {}",
+                    journal.target_version
+                );
                 self.finish_remote(r, &journal)?;
             } else {
                 log::warn!(
@@ -1132,7 +1135,11 @@ impl Store {
                     .iter()
                     .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
                     .collect();
-                for rel in journal.moved_in.iter().filter(|rel| !live.contains(rel.as_str())) {
+                for rel in journal
+                    .moved_in
+                    .iter()
+                    .filter(|rel| !live.contains(rel.as_str()))
+                {
                     r.delete(rel)?;
                 }
             }

@@ -566,3 +566,104 @@ fn large_files_go_up_in_parts_and_come_back_whole() {
         blake3::hash(&bytes)
     );
 }
+
+#[test]
+fn writers_killed_mid_commit_on_s3_leave_whole_versions_and_are_cleaned_up() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let samples = data_dir().join("spot/klines");
+    let eth = samples.join("ETHUSDT-1m-2024-01-05.zip");
+    let btc = samples.join("BTCUSDT-1m-2024-01-05.zip");
+    let first = cli_json(&["ingest", "--dataset", &base, eth.to_str().unwrap()]);
+    assert_eq!(first["rows_written"], 1440);
+    let rows = || cli_json(&["info", &base])["total_rows"].as_u64().unwrap();
+    let mut killed = 0;
+    for delay_ms in (10..=250).step_by(15) {
+        let mut child = s3_env(&mut bin())
+            .args(["ingest", "-q", "--dataset", &base, btc.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        // Whatever the moment, pqdm reads a whole version: without the BTC day, or with it.
+        let (scanned, _) = csv_rows_and_close(&cli(&["scan", &base, "--format", "csv"]));
+        assert_eq!(scanned as u64, rows());
+        assert!(scanned == 1440 || scanned == 2880, "{scanned} rows");
+    }
+    assert!(killed > 0, "no writer was killed mid-write");
+
+    // And one dead writer planted at the worst moment: its file copied into the tree, its
+    // version never made. Plain readers see its rows until the next writer undoes it.
+    let plain_rows = || {
+        py(
+            r#"
+import sys, pyarrow.dataset as ds, pyarrow.fs as fs
+s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme="http", access_key="testing",
+                     secret_key="testing", region="us-east-1")
+print(ds.dataset(sys.argv[2], filesystem=s3, format="parquet", partitioning="hive").count_rows())
+"#,
+            &[s3_endpoint(), &format!("{bucket}/klines")],
+        )
+        .trim()
+        .parse::<u64>()
+        .unwrap()
+    };
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    let info = cli_json(&["info", &base]);
+    let dead_rel = "exchange=BINANCE/symbol=XRPUSDT/timeframe=1m/year=2024/month=1/day=5/part-dead-00000.parquet";
+    let eth_rel = pqdm::Dataset::open(&base).unwrap().manifest().files[0]
+        .path
+        .clone();
+    remote.copy(&eth_rel, dead_rel).unwrap();
+    let journal = json!({
+        "target_version": info["version"].as_u64().unwrap() + 1,
+        "op_id": "dead",
+        "moved_in": [dead_rel],
+        "moved_out": [],
+    });
+    remote
+        .put(
+            "_pqdm/journal/dead-00000000000000000099.json",
+            serde_json::to_vec(&journal).unwrap(),
+        )
+        .unwrap();
+    // (The kills above may have left such files too.)
+    assert!(plain_rows() >= rows() + 1440);
+
+    // The next writer finishes or undoes what the dead ones left (journals count as dead after
+    // PQDM_STALE_SECS), vacuum deletes their staged objects: then plain readers agree too.
+    let recovered = json_ok(
+        &s3_env(&mut bin())
+            .env("PQDM_STALE_SECS", "0")
+            .args([
+                "ingest",
+                "--json",
+                "--dataset",
+                &base,
+                btc.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(recovered["rows_written"], 1440);
+    let vacuum = s3_env(&mut bin())
+        .env("PQDM_STALE_SECS", "0")
+        .args(["vacuum", &base, "--json"])
+        .output()
+        .unwrap();
+    json_ok(&vacuum);
+    assert_eq!(remote.list("_pqdm/journal/").unwrap(), vec![]);
+    assert_eq!(remote.list("_pqdm/staging/").unwrap(), vec![]);
+    let verify = cli(&["verify", &base, "--json"]);
+    let verify: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(verify["orphans"], json!([]));
+    assert_eq!(verify["missing"], json!([]));
+    assert_eq!(rows(), 2880);
+    assert_eq!(plain_rows(), 2880);
+}
