@@ -29,8 +29,7 @@ pub fn adopt(
     }
     let mut m = crate::foreign::describe(base, hive_types)?;
     m.files.par_iter_mut().try_for_each(|f| -> Result<()> {
-        let path = base.join(&f.path);
-        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        let bytes = store.read_data(&f.path)?;
         f.checksum = blake3::hash(&bytes).to_hex().to_string();
         f.added_in = 1;
         Ok(())

@@ -532,11 +532,25 @@ for root, _, files in os.walk(out):
     assert_eq!(info["has_manifest"], false);
     assert_eq!(info["file_count"], 4);
     assert_eq!(info["total_rows"], 5);
+    let expected = "timestamp,close,symbol,year\n3,3.0,B,2024\n4,4.0,B,2024\n5,5.0,B,2025\n";
     let out = cli(&["scan", &base, "--filter", "symbol = 'B'", "--format", "csv"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "timestamp,close,symbol,year\n3,3.0,B,2024\n4,4.0,B,2024\n5,5.0,B,2025\n"
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    // Adopted in place: a manifest (with every file's checksum), the same answers.
+    let adopted = cli(&["adopt", &base]);
+    assert!(
+        adopted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&adopted.stderr)
     );
+    let info = cli_json(&["info", &base]);
+    assert_eq!(info["has_manifest"], true);
+    assert_eq!(info["version"], 1);
+    assert_eq!(info["total_rows"], 5);
+    let out = cli(&["scan", &base, "--filter", "symbol = 'B'", "--format", "csv"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    let verify = cli_json(&["verify", &base]);
+    assert_eq!(verify["checksum_mismatches"], json!([]));
 }
 
 #[test]
