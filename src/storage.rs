@@ -98,6 +98,8 @@ pub struct Remote {
     prefix: String,
     cloud: CloudOptions,
     single_writer: bool,
+    /// Whether the store honours conditional puts, found out on the first one.
+    conditional_puts_work: OnceLock<std::result::Result<(), String>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -244,6 +246,7 @@ impl Remote {
             prefix,
             cloud,
             single_writer,
+            conditional_puts_work: OnceLock::new(),
         });
         remotes()
             .lock()
@@ -314,6 +317,7 @@ impl Remote {
 
     /// Creates the object only if there is none (a conditional put, `If-None-Match: *`);
     /// `false` when another writer created it first. With `single_writer`, a HEAD then a PUT.
+    /// The first call per location checks that the store honours the condition at all.
     pub fn put_new(&self, rel: &str, bytes: Vec<u8>) -> Result<bool> {
         if self.single_writer {
             if self.head(rel)?.is_some() {
@@ -322,6 +326,33 @@ impl Remote {
             self.put(rel, bytes)?;
             return Ok(true);
         }
+        if let Err(why) = self
+            .conditional_puts_work
+            .get_or_init(|| self.probe_conditional_put())
+        {
+            return Err(Error::Storage {
+                location: format!("{}/{rel}", self.url),
+                message: format!(
+                    "this store does not do conditional puts ({why}), which pqdm needs so that two \
+                     writers cannot both commit the same version; nothing was committed. If only \
+                     one process ever writes here, pass --storage-option {SINGLE_WRITER}=true"
+                ),
+            });
+        }
+        self.create(rel, bytes)
+            .map_err(|e| self.err(rel, e))?
+            .map_err(|e| Error::Storage {
+                location: format!("{}/{rel}", self.url),
+                message: e,
+            })
+    }
+
+    /// One conditional put: `Ok(Ok(created))`, or `Ok(Err(why))` when the store cannot do it.
+    fn create(
+        &self,
+        rel: &str,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<std::result::Result<bool, String>, object_store::Error> {
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
@@ -330,18 +361,36 @@ impl Remote {
             self.store
                 .put_opts(&self.key(rel), PutPayload::from(bytes), opts),
         ) {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Ok(true)),
             Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e @ object_store::Error::NotImplemented { .. }) => Err(Error::Storage {
-                location: format!("{}/{rel}", self.url),
-                message: format!(
-                    "this store does not do conditional puts ({e}), which pqdm needs so that two \
-                     writers cannot both commit the same version; if only one process ever writes \
-                     here, pass --storage-option {SINGLE_WRITER}=true"
-                ),
-            }),
-            Err(e) => Err(self.err(rel, e)),
+            | Err(object_store::Error::Precondition { .. }) => Ok(Ok(false)),
+            Err(e @ object_store::Error::NotImplemented { .. }) => Ok(Err(e.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a probe object twice with a conditional put: a store that lets the second one
+    /// through ignores `If-None-Match` (some older S3-compatible stores do, silently).
+    fn probe_conditional_put(&self) -> std::result::Result<(), String> {
+        let rel = format!(
+            "_pqdm/probe-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let twice = (
+            self.create(&rel, b"1".to_vec()),
+            self.create(&rel, b"2".to_vec()),
+        );
+        let _ = self.delete(&rel);
+        match twice {
+            (Ok(Ok(true)), Ok(Ok(false))) => Ok(()),
+            (Ok(Err(why)), _) => Err(why),
+            (Ok(Ok(true)), Ok(Ok(true))) => Err(
+                "a second create-if-absent of one key succeeded: the store ignores If-None-Match"
+                    .into(),
+            ),
+            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+            _ => Err("the probe object existed before it was created".into()),
         }
     }
 

@@ -268,9 +268,15 @@ fn s3_http(method: &str, path: &str) -> String {
 
 /// A new, empty bucket on the local S3 server; its name.
 pub fn s3_bucket() -> String {
+    s3_bucket_named("pqdm")
+}
+
+/// A new, empty bucket whose name starts with `prefix` (`nocond`: one that ignores conditional
+/// puts, see tests/s3_server.py); its name.
+pub fn s3_bucket_named(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let name = format!("pqdm-{}-{n}", std::process::id());
+    let name = format!("{prefix}-{}-{n}", std::process::id());
     s3_http("PUT", &format!("/{name}"));
     name
 }

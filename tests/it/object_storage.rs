@@ -406,6 +406,20 @@ fn s3_settings_missing_or_unsupported_give_clear_errors_and_change_nothing() {
     let bucket_root = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}"))).unwrap();
     assert_eq!(bucket_root.list("").unwrap(), vec![]);
 
+    // A store that silently ignores If-None-Match is found out by a probe, and refused alike.
+    let nocond = s3_bucket_named("nocond");
+    let ignored = cli(&[
+        "ingest",
+        "--dataset",
+        &format!("s3://{nocond}/klines"),
+        sample,
+    ]);
+    assert!(!ignored.status.success());
+    let err = String::from_utf8_lossy(&ignored.stderr);
+    assert!(err.contains("the store ignores If-None-Match"), "{err}");
+    let nocond_root = pqdm::storage::Remote::open(Path::new(&format!("s3://{nocond}"))).unwrap();
+    assert_eq!(nocond_root.list("").unwrap(), vec![]);
+
     // ... unless the user says there is one writer.
     let single = cli_json(&[
         "ingest",
