@@ -300,6 +300,8 @@ impl Manifest {
 pub struct Store {
     base: PathBuf,
     remote: Option<std::sync::Arc<Remote>>,
+    /// Object storage: the staged objects this handle has uploaded (kept across commit attempts).
+    uploaded: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// The exclusive commit lock; released when dropped (or when the process dies). On object
@@ -445,9 +447,14 @@ impl Store {
             return Ok(Store {
                 base: PathBuf::from(remote.url()),
                 remote: Some(remote),
+                uploaded: Default::default(),
             });
         }
-        Ok(Store { base, remote: None })
+        Ok(Store {
+            base,
+            remote: None,
+            uploaded: Default::default(),
+        })
     }
 
     /// The object-store location, when the dataset is not on a local disk.
@@ -1034,11 +1041,20 @@ impl Store {
             next.operation.op_id.clone()
         };
         let staging_key = |rel: &str| Self::meta_rel(&format!("staging/{op}/{rel}{STAGED_SUFFIX}"));
+        let uploaded = |key: &str| {
+            self.uploaded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(key)
+        };
         staged.par_iter().try_for_each(|(from, rel)| {
             let key = staging_key(rel);
-            let size = fs::metadata(from).map_err(Error::io(from))?.len();
-            if r.head(&key)? != Some(size) {
+            if !uploaded(&key) {
                 r.upload(from, &key)?;
+                self.uploaded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key);
             }
             Ok::<_, Error>(())
         })?;
@@ -1061,13 +1077,12 @@ impl Store {
         if !matches!(made, Ok(true)) {
             // Another writer made this version first (or the store refused): the copies are
             // no one's. The staged objects stay for another attempt, unless this was an error.
-            staged.par_iter().for_each(|(_, rel)| {
-                let _ = r.delete(rel);
-                if made.is_err() {
-                    let _ = r.delete(&staging_key(rel));
-                }
-            });
-            r.delete(&journal_key)?;
+            let mut gone: Vec<String> = staged.iter().map(|(_, rel)| rel.clone()).collect();
+            if made.is_err() {
+                gone.extend(staged.iter().map(|(_, rel)| staging_key(rel)));
+            }
+            gone.push(journal_key);
+            r.delete_many(gone)?;
             made?;
             return Err(Error::Conflict(format!(
                 "{}: version {} was committed by another writer first; nothing of this change was committed",
@@ -1078,22 +1093,25 @@ impl Store {
         r.put(MANIFEST_FILE, bytes)?;
         self.write_summary(next)?;
         self.finish_remote(r, &journal)?;
-        staged.par_iter().for_each(|(_, rel)| {
-            let _ = r.delete(&staging_key(rel));
-        });
-        r.delete(&journal_key)
+        r.delete_many(
+            staged
+                .iter()
+                .map(|(_, rel)| staging_key(rel))
+                .chain([journal_key]),
+        )
     }
 
     /// After version `journal.target_version` is in: moves the files it replaced out of the tree.
     fn finish_remote(&self, r: &Remote, journal: &Journal) -> Result<()> {
         use rayon::prelude::*;
         journal.moved_out.par_iter().try_for_each(|rel| {
-            if r.head(rel)?.is_some() {
-                r.copy(rel, &Self::replaced_rel(rel))?;
-                r.delete(rel)?;
+            match r.copy(rel, &Self::replaced_rel(rel)) {
+                // Already moved (by this writer before it died, or by recovery).
+                Err(_) if r.head(rel)?.is_none() => Ok(()),
+                other => other,
             }
-            Ok(())
-        })
+        })?;
+        r.delete_many(journal.moved_out.iter().cloned())
     }
 
     /// Finishes or undoes the commits of writers that died mid-commit on object storage: a
@@ -1155,13 +1173,13 @@ impl Store {
         let Some(r) = &self.remote else {
             return Ok(0);
         };
-        let mut freed = 0;
-        for (key, size, age) in r.list_aged(&Self::meta_rel("staging/"))? {
-            if age >= stale_secs() {
-                r.delete(&key)?;
-                freed += size;
-            }
-        }
+        let stale: Vec<(String, u64, i64)> = r
+            .list_aged(&Self::meta_rel("staging/"))?
+            .into_iter()
+            .filter(|(_, _, age)| *age >= stale_secs())
+            .collect();
+        let freed = stale.iter().map(|(_, size, _)| size).sum();
+        r.delete_many(stale.into_iter().map(|(key, _, _)| key))?;
         Ok(freed)
     }
 }

@@ -402,6 +402,28 @@ impl Remote {
         }
     }
 
+    /// Deletes many objects, a thousand per request where the store can (S3 DeleteObjects);
+    /// objects already gone are no error.
+    pub fn delete_many(&self, rels: impl IntoIterator<Item = String>) -> Result<()> {
+        let keys: Vec<object_store::Result<Key>> =
+            rels.into_iter().map(|r| Ok(self.key(&r))).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let results: Vec<_> = block(
+            self.store
+                .delete_stream(futures::stream::iter(keys).boxed())
+                .collect::<Vec<_>>(),
+        );
+        for r in results {
+            match r {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err("", e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Copies an object within the location (server side).
     pub fn copy(&self, from: &str, to: &str) -> Result<()> {
         block(self.store.copy(&self.key(from), &self.key(to))).map_err(|e| self.err(from, e))
