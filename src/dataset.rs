@@ -25,7 +25,8 @@ pub struct CreateOptions {
     pub source: Option<serde_json::Value>,
 }
 
-/// A pqdm dataset: a base folder with `_manifest.json`, `_pqdm/` and hive-partitioned data.
+/// A pqdm dataset: a base folder (or `s3://bucket/prefix`) with `_manifest.json`, `_pqdm/` and
+/// hive-partitioned data.
 ///
 /// ```no_run
 /// use pqdm::{Dataset, CreateOptions, schema::KindRegistry};
@@ -74,7 +75,7 @@ impl Dataset {
         hive_types: &BTreeMap<String, ColType>,
     ) -> Result<Dataset> {
         let store = Store::new(base.as_ref())?;
-        if store.exists() {
+        if store.try_exists()? {
             return Dataset::open(base);
         }
         let manifest = crate::foreign::describe(base.as_ref(), hive_types)?;
@@ -95,7 +96,7 @@ impl Dataset {
     pub fn create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
         let store = Store::new(base.as_ref())?;
         let lock = store.lock()?;
-        if store.exists() {
+        if store.try_exists()? {
             return Err(Error::Dataset {
                 path: base.as_ref().to_path_buf(),
                 message: "a dataset already exists here".into(),
@@ -119,7 +120,7 @@ impl Dataset {
         opts: &CreateOptions,
     ) -> Result<Dataset> {
         let store = Store::new(base.as_ref())?;
-        if !store.exists() {
+        if !store.try_exists()? {
             match Dataset::create(base.as_ref(), kind, opts) {
                 Ok(ds) => return Ok(ds),
                 Err(Error::Dataset { .. } | Error::Conflict(_)) if store.exists() => {}

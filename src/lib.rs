@@ -1,6 +1,7 @@
 //! pqdm: hive-partitioned Parquet datasets of market data, on Polars.
 //!
-//! A [`Dataset`] is a folder of hive-partitioned Parquet files with a versioned manifest.
+//! A [`Dataset`] is a folder of hive-partitioned Parquet files with a versioned manifest, on a
+//! local disk or at `s3://bucket/prefix` on any S3-compatible store ([`storage`]).
 //! Writes cast any frame to the dataset's kind and commit atomically; scans return a Polars
 //! `LazyFrame` with projection and predicate pushdown.
 //!

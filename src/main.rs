@@ -364,7 +364,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         )
         .map(|c| c.parse())
         .transpose()?;
-    let created = !pqdm::manifest::Store::new(&a.dataset)?.exists();
+    let created = !pqdm::manifest::Store::new(&a.dataset)?.try_exists()?;
     let ds = if !created {
         let ds = Dataset::open(&a.dataset)?;
         if let Some(k) = &a.kind {
@@ -693,7 +693,7 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
         partition_by: a.partition_by.clone(),
         ..Default::default()
     };
-    let created = !pqdm::manifest::Store::new(&a.dataset)?.exists();
+    let created = !pqdm::manifest::Store::new(&a.dataset)?.try_exists()?;
     let ds = Dataset::open_or_create(&a.dataset, kinds.get(&a.kind)?, &create)?;
     let opts = WriteOptions {
         constants: parse_meta(&a.set)?,

@@ -558,12 +558,18 @@ impl Store {
 
     /// Whether a manifest exists at the base.
     pub fn exists(&self) -> bool {
+        self.try_exists().unwrap_or(false)
+    }
+
+    /// Whether a manifest exists at the base; on object storage, an unreachable store or a
+    /// missing bucket is an error rather than "no".
+    pub fn try_exists(&self) -> Result<bool> {
         match &self.remote {
             // Version 0 alone counts: its creator may not have written the manifest yet.
-            Some(r) => [MANIFEST_FILE, &Self::version_rel(0)]
-                .iter()
-                .any(|rel| r.head(rel).is_ok_and(|h| h.is_some())),
-            None => self.base.join(MANIFEST_FILE).is_file(),
+            Some(r) => {
+                Ok(r.head(MANIFEST_FILE)?.is_some() || r.head(&Self::version_rel(0))?.is_some())
+            }
+            None => Ok(self.base.join(MANIFEST_FILE).is_file()),
         }
     }
 

@@ -54,7 +54,7 @@ impl Dataset {
         dest: &Path,
         partition_by: Option<Vec<String>>,
     ) -> Result<(Dataset, WriteReport)> {
-        if Store::new(dest)?.exists() {
+        if Store::new(dest)?.try_exists()? {
             return Err(Error::Dataset {
                 path: dest.to_path_buf(),
                 message: "a dataset already exists here".into(),

@@ -281,8 +281,10 @@ impl Remote {
 
     fn err(&self, rel: &str, e: object_store::Error) -> Error {
         Error::Storage {
-            location: format!("{}/{rel}", self.url),
-            message: e.to_string(),
+            location: format!("{}/{rel}", self.url)
+                .trim_end_matches('/')
+                .to_string(),
+            message: short_message(&e.to_string()),
         }
     }
 
@@ -546,6 +548,25 @@ impl Remote {
             Ok(())
         })
         .map_err(|e| self.err(rel, e))
+    }
+}
+
+/// An S3 error's text without its XML body: the status line, then the body's code and message.
+fn short_message(text: &str) -> String {
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{name}>"))?;
+        Some(&text[start..start + len])
+    };
+    match (
+        text.find("<?xml").or_else(|| text.find("<Error>")),
+        tag("Code"),
+    ) {
+        (Some(xml), Some(code)) => {
+            format!("{}{code}: {}", &text[..xml], tag("Message").unwrap_or(""))
+        }
+        _ => text.to_string(),
     }
 }
 

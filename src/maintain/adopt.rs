@@ -21,7 +21,7 @@ pub fn adopt(
 ) -> Result<Dataset> {
     let store = Store::new(base)?;
     let lock = store.lock()?;
-    if store.exists() {
+    if store.try_exists()? {
         return Err(Error::Dataset {
             path: base.to_path_buf(),
             message: "already has a pqdm manifest".into(),
