@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Object storage: scans of a many-file dataset on a local S3 server (moto), pqdm against pyarrow and Polars.
 
-    python3 scripts/bench_s3.py [--days 1000] [--rounds 3]
+    python3 scripts/bench_s3.py [--days 1000] [--rounds 3] [--latency-ms 0]
 
 Starts tests/s3_server.py (moto with a request log), has pqdm write DAYS days of 1-minute candles for one
 symbol (one file per day) to s3://bench/klines, then times, per tool, as child processes, the median of
@@ -10,7 +10,8 @@ ROUNDS runs of:
   pruned  the last 30 days (pqdm: a timestamp filter; peers: year/month/day partition filters)
   latest  the newest timestamp (pqdm: from its summary; peers: max over the timestamp column)
 and counts the requests each made: LIST, GET, HEAD. moto answers on loopback in well under a
-millisecond, so times here understate what a LIST costs on a real store; the request counts carry over.
+millisecond; --latency-ms delays every request by that much, as a store across a network would
+(S3 answers small requests in 10 to 50 ms).
 Needs the release binary (cargo build --release) and makes a virtualenv with the peers and moto under
 $CARGO_TARGET_DIR (default ~/.cache/pqdm-target).
 """
@@ -80,9 +81,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--latency-ms", type=float, default=0)
     args = ap.parse_args()
     py = venv_python()
-    server = subprocess.Popen([py, str(ROOT / "tests/s3_server.py"), "--parent", str(os.getpid())],
+    server = subprocess.Popen([py, str(ROOT / "tests/s3_server.py"), "--parent", str(os.getpid()),
+                               "--latency-ms", str(args.latency_ms)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     endpoint = "http://127.0.0.1:" + server.stdout.readline().split()[1]
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",

@@ -1040,7 +1040,6 @@ impl Store {
         staged: &[(PathBuf, String)],
         replaced: &[String],
     ) -> Result<()> {
-        use rayon::prelude::*;
         let op = if next.operation.op_id.is_empty() {
             format!("v{}", next.version)
         } else {
@@ -1053,17 +1052,16 @@ impl Store {
                 .unwrap_or_else(|e| e.into_inner())
                 .contains(key)
         };
-        staged.par_iter().try_for_each(|(from, rel)| {
-            let key = staging_key(rel);
-            if !uploaded(&key) {
-                r.upload(from, &key)?;
-                self.uploaded
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key);
-            }
-            Ok::<_, Error>(())
-        })?;
+        let pending: Vec<(PathBuf, String)> = staged
+            .iter()
+            .map(|(from, rel)| (from.clone(), staging_key(rel)))
+            .filter(|(_, key)| !uploaded(key))
+            .collect();
+        r.upload_many(&pending)?;
+        self.uploaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(pending.into_iter().map(|(_, key)| key));
         let journal_key = Self::meta_rel(&format!("journal/{op}-{:020}.json", next.version));
         let journal = Journal {
             target_version: next.version,
@@ -1075,9 +1073,11 @@ impl Store {
             &journal_key,
             serde_json::to_vec(&journal).expect("journal serialises"),
         )?;
-        staged
-            .par_iter()
-            .try_for_each(|(_, rel)| r.copy(&staging_key(rel), rel))?;
+        let copies: Vec<(String, String)> = staged
+            .iter()
+            .map(|(_, rel)| (staging_key(rel), rel.clone()))
+            .collect();
+        r.copy_many(&copies)?;
         let bytes = serde_json::to_vec(next).expect("manifest serialises");
         let made = r.put_new(&Self::version_rel(next.version), bytes.clone());
         if !matches!(made, Ok(true)) {
@@ -1109,14 +1109,20 @@ impl Store {
 
     /// After version `journal.target_version` is in: moves the files it replaced out of the tree.
     fn finish_remote(&self, r: &Remote, journal: &Journal) -> Result<()> {
-        use rayon::prelude::*;
-        journal.moved_out.par_iter().try_for_each(|rel| {
-            match r.copy(rel, &Self::replaced_rel(rel)) {
-                // Already moved (by this writer before it died, or by recovery).
-                Err(_) if r.head(rel)?.is_none() => Ok(()),
-                other => other,
+        let copies: Vec<(String, String)> = journal
+            .moved_out
+            .iter()
+            .map(|rel| (rel.clone(), Self::replaced_rel(rel)))
+            .collect();
+        if r.copy_many(&copies).is_err() {
+            // Some were moved already (by this writer before it died, or by recovery): move
+            // the rest one by one.
+            for (from, to) in &copies {
+                if r.head(from)?.is_some() {
+                    r.copy(from, to)?;
+                }
             }
-        })?;
+        }
         r.delete_many(journal.moved_out.iter().cloned())
     }
 

@@ -24,6 +24,9 @@ use crate::error::{Error, Result};
 const SINGLE_WRITER: &str = "single_writer";
 /// Files up to this size are uploaded with one PUT; larger ones in parts of this size.
 const PART_BYTES: usize = 32 << 20;
+/// Requests one batch operation (uploads, copies) keeps in flight: object stores answer in tens of
+/// milliseconds, so throughput comes from concurrency, not from this machine's cores.
+pub const IN_FLIGHT: usize = 16;
 
 /// Whether `path` names an object-store location (`s3://` or `s3a://`) rather than a local path.
 pub fn is_remote(path: &Path) -> bool {
@@ -469,38 +472,72 @@ impl Remote {
     /// Uploads a local file to `rel`: one PUT when it is small, else parts of 32 MiB read one
     /// at a time (at most two in flight), so memory stays flat whatever the file's size.
     pub fn upload(&self, local: &Path, rel: &str) -> Result<()> {
+        block(self.upload_async(local, rel))
+    }
+
+    /// Uploads many local files (local path, relative key), [`IN_FLIGHT`] at a time.
+    pub fn upload_many(&self, files: &[(PathBuf, String)]) -> Result<()> {
+        block(
+            futures::stream::iter(files)
+                .map(|(local, rel)| self.upload_async(local, rel))
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect::<Vec<()>>(),
+        )
+        .map(|_| ())
+    }
+
+    /// Copies many objects (from, to) within the location, server side, [`IN_FLIGHT`] at a time.
+    pub fn copy_many(&self, pairs: &[(String, String)]) -> Result<()> {
+        block(
+            futures::stream::iter(pairs)
+                .map(|(from, to)| async move {
+                    self.store
+                        .copy(&self.key(from), &self.key(to))
+                        .await
+                        .map_err(|e| self.err(from, e))
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect::<Vec<()>>(),
+        )
+        .map(|_| ())
+    }
+
+    async fn upload_async(&self, local: &Path, rel: &str) -> Result<()> {
         use std::io::Read;
         let size = std::fs::metadata(local).map_err(Error::io(local))?.len();
+        let key = self.key(rel);
         if size <= PART_BYTES as u64 {
-            return self.put(rel, std::fs::read(local).map_err(Error::io(local))?);
+            let bytes = std::fs::read(local).map_err(Error::io(local))?;
+            return self
+                .store
+                .put(&key, PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| self.err(rel, e));
         }
         let mut file = std::fs::File::open(local).map_err(Error::io(local))?;
-        let key = self.key(rel);
+        let upload = self
+            .store
+            .put_multipart(&key)
+            .await
+            .map_err(|e| self.err(rel, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
         let mut buf = vec![0u8; PART_BYTES];
-        let mut read_error = None;
-        let uploaded = block(async {
-            let upload = self.store.put_multipart(&key).await?;
-            let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-            loop {
-                let n = match file.read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        read_error = Some(e);
-                        return w.abort().await;
-                    }
-                };
-                if n == 0 {
-                    break;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = w.abort().await;
+                    return Err(Error::io(local)(e));
                 }
-                w.wait_for_capacity(2).await?;
-                w.write(&buf[..n]);
+            };
+            if n == 0 {
+                break;
             }
-            w.finish().await.map(|_| ())
-        });
-        if let Some(e) = read_error {
-            return Err(Error::io(local)(e));
+            w.wait_for_capacity(2).await.map_err(|e| self.err(rel, e))?;
+            w.write(&buf[..n]);
         }
-        uploaded.map_err(|e| self.err(rel, e))
+        w.finish().await.map(|_| ()).map_err(|e| self.err(rel, e))
     }
 
     /// The end of the object `rel` holding a Parquet file's footer (the footer and the metadata

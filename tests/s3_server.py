@@ -1,6 +1,6 @@
 """A local S3-compatible server for pqdm's object-storage tests: moto's server, plus a request log.
 
-    python tests/s3_server.py [--port N] [--parent PID]
+    python tests/s3_server.py [--port N] [--parent PID] [--latency-ms MS]
 
 Prints `PORT <n>` once it listens. Every request is logged as `METHOD path?query`; the log is read
 with GET /__requests (JSON list) and emptied with POST /__reset, so tests can count LIST requests
@@ -22,7 +22,7 @@ LOG = []
 LOCK = threading.Lock()
 
 
-def logging_app(app):
+def logging_app(app, latency):
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/__requests":
@@ -44,6 +44,8 @@ def logging_app(app):
         query = environ.get("QUERY_STRING", "")
         with LOCK:
             LOG.append(f"{environ['REQUEST_METHOD']} {path}" + (f"?{query}" if query else ""))
+        if latency:
+            time.sleep(latency)
         return app(environ, start_response)
 
     return wrapped
@@ -53,8 +55,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--parent", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0, help="delay every request (a remote store)")
     args = parser.parse_args()
-    app = logging_app(DomainDispatcherApplication(create_backend_app))
+    app = logging_app(DomainDispatcherApplication(create_backend_app), args.latency_ms / 1000)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     print(f"PORT {server.server_port}", flush=True)
     if args.parent:
