@@ -942,6 +942,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
     }
+    if pqdm::storage::mentions_remote(std::env::args_os()) {
+        for (key, value) in pqdm::storage::REMOTE_POLARS_ENV {
+            if std::env::var_os(key).is_none() {
+                // SAFETY: as above, Polars has not started and no other thread exists yet.
+                unsafe { std::env::set_var(key, value) };
+            }
+        }
+    }
     match &cli.command {
         Command::Ingest(a) => ingest(cli, &config, a),
         Command::Scan(a) => scan(cli, &config, a),
