@@ -235,6 +235,45 @@ pub struct Change<'a> {
     pub operation: Operation,
 }
 
+/// How many times a commit is tried when other writers keep taking the version it meant to make
+/// (object storage only: there is no lock there, a conditional put decides; on a local disk the
+/// commit lock rules that out).
+const MAX_COMMIT_ATTEMPTS: u32 = 8;
+
+impl Dataset {
+    /// Takes the commit lock, loads the current manifest and runs `attempt` on them. When it
+    /// fails with [`Error::Conflict`] and another writer has committed since (its version was
+    /// taken, or files it meant to replace were replaced), runs it again on top of the new
+    /// version, up to [`MAX_COMMIT_ATTEMPTS`] times; a conflict nobody else caused is returned.
+    /// `op_id` names the operation (its commits' `op_id`) in logs and staged objects.
+    pub(crate) fn with_commit_retries<T>(
+        &self,
+        op_id: &str,
+        mut attempt: impl FnMut(&CommitLock, &Manifest) -> Result<T>,
+    ) -> Result<T> {
+        let mut tries = 1;
+        loop {
+            let lock = self.store.lock()?;
+            let current = self.current()?;
+            match attempt(&lock, &current) {
+                Err(Error::Conflict(why))
+                    if tries < MAX_COMMIT_ATTEMPTS && self.refresh()?.version > current.version =>
+                {
+                    tries += 1;
+                    log::warn!("[{op_id}] {why}; trying again (attempt {tries})");
+                }
+                done => {
+                    // What earlier attempts (or this one, if it failed) uploaded is no one's.
+                    if let Err(e) = self.store.discard_uploads(op_id) {
+                        log::warn!("[{op_id}] left staged objects behind: {e}");
+                    }
+                    return done;
+                }
+            }
+        }
+    }
+}
+
 impl Dataset {
     /// Commits `change` on top of `current` (loaded under `lock`) as version `current + 1`,
     /// after `edit` has adjusted anything else of the new manifest (schema, metadata, ...).

@@ -1099,12 +1099,35 @@ impl Store {
         r.put(MANIFEST_FILE, bytes)?;
         self.write_summary(next)?;
         self.finish_remote(r, &journal)?;
-        r.delete_many(
-            staged
-                .iter()
-                .map(|(_, rel)| staging_key(rel))
-                .chain([journal_key]),
-        )
+        let done: Vec<String> = staged.iter().map(|(_, rel)| staging_key(rel)).collect();
+        {
+            let mut uploaded = self.uploaded.lock().unwrap_or_else(|e| e.into_inner());
+            for key in &done {
+                uploaded.remove(key);
+            }
+        }
+        r.delete_many(done.into_iter().chain([journal_key]))
+    }
+
+    /// Object storage: deletes the staged objects this handle uploaded for operation `op_id`'s
+    /// commit attempts that did not land (a merge redone, a writer giving up); nothing to do on
+    /// a local disk.
+    pub(crate) fn discard_uploads(&self, op_id: &str) -> Result<()> {
+        let Some(r) = self.remote() else {
+            return Ok(());
+        };
+        let prefix = Self::meta_rel(&format!("staging/{op_id}/"));
+        let mut uploaded = self.uploaded.lock().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<String> = uploaded
+            .iter()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for key in &keys {
+            uploaded.remove(key);
+        }
+        drop(uploaded);
+        r.delete_many(keys)
     }
 
     /// After version `journal.target_version` is in: moves the files it replaced out of the tree.

@@ -447,10 +447,6 @@ pub fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) 
     Ok(())
 }
 
-/// How many times a write merges again after another writer committed the version it meant
-/// to make (object storage only: on a local disk the commit lock rules that out).
-const MAX_COMMIT_ATTEMPTS: u32 = 8;
-
 /// Builds the manifest entry of a file about to be committed at `rel` (stats from its footer).
 pub fn file_entry(path: &Path, rel: &str, ts_column: &str, version: u64) -> Result<FileEntry> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
@@ -705,7 +701,7 @@ impl Dataset {
         }
         let staged = staging.files()?;
         let ts = kind.timestamp_column.clone();
-        let mut entries: Vec<FileEntry> = staged
+        let entries: Vec<FileEntry> = staged
             .par_iter()
             .map(|(path, rel)| file_entry(path, rel, &ts, 0))
             .collect::<Result<_>>()?;
@@ -749,68 +745,63 @@ impl Dataset {
         }
 
         // On object storage another writer may take the next version first (there is no lock):
-        // the merge is then redone against the version it made, a few times at most.
-        let mut attempt = 0;
-        let (version, merge) = loop {
-            let lock = self.store().lock()?;
-            let current = self.current()?;
-            let version = current.version + 1;
-            let merge = self.merge(
-                &current,
-                mode,
-                &staging,
-                &staged,
-                &entries,
-                &kind.key,
-                &part_cols,
-                &pq,
-                &timer.op_id,
-            )?;
-            log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
-            let mut staged_all = staged.clone();
-            let mut added = entries.clone();
-            for (path, rel) in &merge.staged {
-                added.push(file_entry(path, rel, &ts, version)?);
-                staged_all.push((path.clone(), rel.clone()));
-            }
-            let operation = Operation {
-                name: "write".into(),
-                mode: Some(mode.to_string()),
-                op_id: timer.op_id.clone(),
-                rows_added: rows_written,
-                rows_removed: merge.rows_replaced,
-                files_added: added.len() as u64,
-                files_removed: merge.replaced.len() as u64,
-            };
-            let change = Change {
-                staged: &staged_all,
-                added: added.clone(),
-                replaced: &merge.replaced,
-                operation,
-            };
-            let committed = self.commit_change(&lock, &current, change, |next| {
-                next.metadata = metadata.clone();
-                for f in &data_schema {
-                    if !next.schema.iter().any(|s| s.name == f.name) {
-                        next.schema.push(f.clone());
+        // the merge is then redone against the version it made.
+        let (version, merge, entries) =
+            self.with_commit_retries(&timer.op_id, |lock, current| {
+                let version = current.version + 1;
+                let merge = self.merge(
+                    current,
+                    mode,
+                    &staging,
+                    &staged,
+                    &entries,
+                    &kind.key,
+                    &part_cols,
+                    &pq,
+                    &timer.op_id,
+                )?;
+                log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
+                let mut staged_all = staged.clone();
+                let mut added = entries.clone();
+                for (path, rel) in &merge.staged {
+                    added.push(file_entry(path, rel, &ts, version)?);
+                    staged_all.push((path.clone(), rel.clone()));
+                }
+                let operation = Operation {
+                    name: "write".into(),
+                    mode: Some(mode.to_string()),
+                    op_id: timer.op_id.clone(),
+                    rows_added: rows_written,
+                    rows_removed: merge.rows_replaced,
+                    files_added: added.len() as u64,
+                    files_removed: merge.replaced.len() as u64,
+                };
+                let change = Change {
+                    staged: &staged_all,
+                    added: added.clone(),
+                    replaced: &merge.replaced,
+                    operation,
+                };
+                let committed = self.commit_change(lock, current, change, |next| {
+                    next.metadata = metadata.clone();
+                    for f in &data_schema {
+                        if !next.schema.iter().any(|s| s.name == f.name) {
+                            next.schema.push(f.clone());
+                        }
                     }
-                }
-            });
-            match committed {
-                Ok(_) => {
-                    entries = added;
-                    break (version, merge);
-                }
-                Err(Error::Conflict(why)) if attempt < MAX_COMMIT_ATTEMPTS => {
-                    attempt += 1;
-                    log::warn!("[{}] {why}; merging again (attempt {attempt})", timer.op_id);
+                });
+                if committed.is_err() {
+                    // The merge's rewritten files are made again on the next attempt.
                     for (path, _) in &merge.staged {
                         let _ = std::fs::remove_file(path);
                     }
                 }
-                Err(e) => return Err(e),
-            }
-        };
+                let next = committed?;
+                for e in &mut added {
+                    e.added_in = next.version;
+                }
+                Ok((next.version, merge, added))
+            })?;
 
         report.version = version;
         report.rows_replaced = merge.rows_replaced;

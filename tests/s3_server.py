@@ -6,6 +6,10 @@ Prints `PORT <n>` once it listens. Every request is logged as `METHOD path?query
 with GET /__requests (JSON list) and emptied with POST /__reset, so tests can count LIST requests
 (`GET /bucket?list-type=2...`). Buckets named `nocond-*` ignore `If-None-Match`, as some older
 S3-compatible stores do. With --parent, the server exits when that process is gone.
+
+To stage a race, POST /__hold?prefix=/bucket/key-prefix holds the next PUT whose path starts with
+that prefix (one only) until POST /__release?prefix=...; GET /__held?prefix=... answers the held
+request's path, empty while none is held.
 """
 
 import argparse
@@ -14,12 +18,35 @@ import os
 import sys
 import threading
 import time
+from urllib.parse import parse_qs
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
 LOG = []
 LOCK = threading.Lock()
+# prefix -> {"armed": bool, "held": path or "", "release": threading.Event}
+HOLDS = {}
+
+
+def reply(start_response, body):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def hold_if_armed(method, path):
+    """Blocks a PUT that an armed hold matches until it is released (one request per hold)."""
+    if method != "PUT":
+        return
+    with LOCK:
+        hold = next(
+            (h for prefix, h in HOLDS.items() if h["armed"] and path.startswith(prefix)), None
+        )
+        if hold is None:
+            return
+        hold["armed"] = False
+        hold["held"] = path
+    hold["release"].wait(timeout=120)
 
 
 def logging_app(app, latency):
@@ -36,8 +63,18 @@ def logging_app(app, latency):
         if path == "/__reset":
             with LOCK:
                 LOG.clear()
-            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-            return [b"ok"]
+            return reply(start_response, b"ok")
+        if path in ("/__hold", "/__held", "/__release"):
+            prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
+            with LOCK:
+                if path == "/__hold":
+                    HOLDS[prefix] = {"armed": True, "held": "", "release": threading.Event()}
+                    return reply(start_response, b"ok")
+                hold = HOLDS.get(prefix, {"held": "", "release": threading.Event()})
+                if path == "/__release":
+                    hold["release"].set()
+                    return reply(start_response, b"ok")
+                return reply(start_response, hold["held"].encode())
         if path.startswith("/nocond-"):
             # Buckets named nocond-* play a store that ignores conditional puts.
             environ.pop("HTTP_IF_NONE_MATCH", None)
@@ -46,6 +83,7 @@ def logging_app(app, latency):
             LOG.append(f"{environ['REQUEST_METHOD']} {path}" + (f"?{query}" if query else ""))
         if latency:
             time.sleep(latency)
+        hold_if_armed(environ["REQUEST_METHOD"], path)
         return app(environ, start_response)
 
     return wrapped

@@ -144,16 +144,6 @@ impl Dataset {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let lock = self.store().lock()?;
-        let current = self.current()?;
-        if let Some(gone) = replaced
-            .iter()
-            .find(|r| !current.files.iter().any(|f| &f.path == *r))
-        {
-            return Err(Error::Conflict(format!(
-                "{gone} was replaced by another writer during compaction; nothing was committed, run compact again"
-            )));
-        }
         let staged = staging.files()?;
         report.partitions = groups.len() as u64;
         report.files_before = replaced.len() as u64;
@@ -167,17 +157,30 @@ impl Dataset {
             files_added: report.files_after,
             files_removed: report.files_before,
         };
-        let next = self.commit_change(
-            &lock,
-            &current,
-            Change {
-                staged: &staged,
-                added,
-                replaced: &replaced,
-                operation,
-            },
-            |_| {},
-        )?;
+        // Another writer's commit to other partitions while this one ran is fine (on object
+        // storage it may take the version this one meant to make: it goes on top of it); one
+        // that replaced a file compacted here is not.
+        let next = self.with_commit_retries(&timer.op_id, |lock, current| {
+            if let Some(gone) = replaced
+                .iter()
+                .find(|r| !current.files.iter().any(|f| &f.path == *r))
+            {
+                return Err(Error::Conflict(format!(
+                    "{gone} was replaced by another writer during compaction; nothing was committed, run compact again"
+                )));
+            }
+            self.commit_change(
+                lock,
+                current,
+                Change {
+                    staged: &staged,
+                    added: added.clone(),
+                    replaced: &replaced,
+                    operation: operation.clone(),
+                },
+                |_| {},
+            )
+        })?;
         report.version = Some(next.version);
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)

@@ -356,12 +356,14 @@ impl Dataset {
         op_id: &str,
     ) -> Result<Repairs> {
         let mut repairs = Repairs::default();
-        let lock = self.store().lock()?;
-        let current = self.current()?;
-        for orphan in &report.orphans {
-            if !current.files.iter().any(|f| &f.path == orphan) {
-                self.store().quarantine(&lock, orphan)?;
-                repairs.orphans_moved.push(orphan.clone());
+        {
+            let lock = self.store().lock()?;
+            let current = self.current()?;
+            for orphan in &report.orphans {
+                if !current.files.iter().any(|f| &f.path == orphan) {
+                    self.store().quarantine(&lock, orphan)?;
+                    repairs.orphans_moved.push(orphan.clone());
+                }
             }
         }
         if rebuilt.is_empty() && report.missing.is_empty() {
@@ -378,27 +380,29 @@ impl Dataset {
         let fixes: BTreeMap<String, FileEntry> =
             rebuilt.into_iter().map(|e| (e.path.clone(), e)).collect();
         let missing: BTreeSet<&String> = report.missing.iter().collect();
-        let next = self.commit_change(
-            &lock,
-            &current,
-            Change {
-                staged: &[],
-                added: vec![],
-                replaced: &[],
-                operation,
-            },
-            |next| {
-                next.files.retain(|f| !missing.contains(&f.path));
-                for f in next.files.iter_mut() {
-                    if let Some(e) = fixes.get(&f.path) {
-                        *f = FileEntry {
-                            added_in: f.added_in,
-                            ..e.clone()
-                        };
+        let next = self.with_commit_retries(op_id, |lock, current| {
+            self.commit_change(
+                lock,
+                current,
+                Change {
+                    staged: &[],
+                    added: vec![],
+                    replaced: &[],
+                    operation: operation.clone(),
+                },
+                |next| {
+                    next.files.retain(|f| !missing.contains(&f.path));
+                    for f in next.files.iter_mut() {
+                        if let Some(e) = fixes.get(&f.path) {
+                            *f = FileEntry {
+                                added_in: f.added_in,
+                                ..e.clone()
+                            };
+                        }
                     }
-                }
-            },
-        )?;
+                },
+            )
+        })?;
         repairs.version = Some(next.version);
         Ok(repairs)
     }

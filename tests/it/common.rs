@@ -285,3 +285,30 @@ pub fn s3_bucket_named(prefix: &str) -> String {
 pub fn s3_requests() -> Vec<String> {
     serde_json::from_str(&s3_http("GET", "/__requests")).unwrap()
 }
+
+/// Holds the next PUT to the local S3 server whose path starts with `prefix` (`/bucket/key...`)
+/// until [`s3_release`] (see tests/s3_server.py): a way to stage a race between writers.
+pub fn s3_hold(prefix: &str) {
+    s3_http("POST", &format!("/__hold?prefix={prefix}"));
+}
+
+/// Waits (a minute at most) until the hold on `prefix` has caught a request; its path.
+pub fn s3_wait_held(prefix: &str) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let held = s3_http("GET", &format!("/__held?prefix={prefix}"));
+        if !held.is_empty() {
+            return held;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no PUT under {prefix} within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Lets the request held under `prefix` go on.
+pub fn s3_release(prefix: &str) {
+    s3_http("POST", &format!("/__release?prefix={prefix}"));
+}

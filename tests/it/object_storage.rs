@@ -639,20 +639,7 @@ fn writers_killed_mid_commit_on_s3_leave_whole_versions_and_are_cleaned_up() {
 
     // And one dead writer planted at the worst moment: its file copied into the tree, its
     // version never made. Plain readers see its rows until the next writer undoes it.
-    let plain_rows = || {
-        py(
-            r#"
-import sys, pyarrow.dataset as ds, pyarrow.fs as fs
-s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme="http", access_key="testing",
-                     secret_key="testing", region="us-east-1")
-print(ds.dataset(sys.argv[2], filesystem=s3, format="parquet", partitioning="hive").count_rows())
-"#,
-            &[s3_endpoint(), &format!("{bucket}/klines")],
-        )
-        .trim()
-        .parse::<u64>()
-        .unwrap()
-    };
+    let plain_rows = || pyarrow_rows(&format!("{bucket}/klines"));
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
     let info = cli_json(&["info", &base]);
     let dead_rel = "exchange=BINANCE/symbol=XRPUSDT/timeframe=1m/year=2024/month=1/day=5/part-dead-00000.parquet";
@@ -705,4 +692,137 @@ print(ds.dataset(sys.argv[2], filesystem=s3, format="parquet", partitioning="hiv
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(rows(), 2880);
     assert_eq!(plain_rows(), 2880);
+}
+
+/// Rows of the hive dataset under `key` (`bucket/prefix`) on the local S3 server, as pyarrow
+/// counts them: every Parquet file there, with no manifest.
+fn pyarrow_rows(key: &str) -> u64 {
+    py(
+        r#"
+import sys, pyarrow.dataset as ds, pyarrow.fs as fs
+s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme="http", access_key="testing",
+                     secret_key="testing", region="us-east-1")
+print(ds.dataset(sys.argv[2], filesystem=s3, format="parquet", partitioning="hive").count_rows())
+"#,
+        &[s3_endpoint(), key],
+    )
+    .trim()
+    .parse::<u64>()
+    .unwrap()
+}
+
+/// A klines dataset on S3 with one day of ETHUSDT in three files; its `s3://` base.
+fn eth_day_in_three_files(bucket: &str) -> String {
+    let base = format!("s3://{bucket}/klines");
+    let eth = data_dir().join("spot/klines/ETHUSDT-1m-2024-01-05.zip");
+    let first = cli_json(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--max-rows-per-file",
+        "500",
+        eth.to_str().unwrap(),
+    ]);
+    assert_eq!(first["files"].as_array().unwrap().len(), 3);
+    base
+}
+
+/// Starts `pqdm compact` on `base` with the next PUT under `held` (`/bucket/key-prefix`) held,
+/// and returns once it is: the compaction has loaded version 1 and not yet made version 2.
+fn compaction_held_at(base: &str, held: &str) -> std::process::Child {
+    s3_hold(held);
+    let child = s3_env(&mut bin())
+        .args(["compact", base, "--target-rows", "2000", "--json"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    s3_wait_held(held);
+    child
+}
+
+#[test]
+fn a_compaction_that_loses_the_race_for_its_version_on_s3_goes_on_top_of_the_winner() {
+    let bucket = s3_bucket();
+    let base = eth_day_in_three_files(&bucket);
+    // The compaction stops at its journal; meanwhile a writer commits another partition as
+    // version 2, the version the compaction meant to make.
+    let journal = format!("/{bucket}/klines/_pqdm/journal/");
+    let compact = compaction_held_at(&base, &journal);
+    let btc = data_dir().join("spot/klines/BTCUSDT-1m-2024-01-05.zip");
+    let write = cli_json(&["ingest", "--dataset", &base, btc.to_str().unwrap()]);
+    assert_eq!(write["version"], 2);
+    s3_release(&journal);
+
+    let out = compact.wait_with_output().unwrap();
+    let report = json_ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("version 2 was committed by another writer first")
+            && log.contains("trying again"),
+        "{log}"
+    );
+    assert_eq!(report["version"], 3);
+    assert_eq!(report["files_before"], 3);
+    assert_eq!(report["files_after"], 1);
+    let history = cli_json(&["history", &base]);
+    let ops: Vec<&str> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["operation"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["create", "write", "write", "compact"]);
+    let info = cli_json(&["info", &base]);
+    assert_eq!(info["total_rows"], 2880);
+    // ETH compacted to one file; BTC in three (the dataset keeps 500 rows per file).
+    assert_eq!(info["file_count"], 4);
+    // The lost attempt's copies are gone: a reader without the manifest counts the same rows.
+    assert_eq!(pyarrow_rows(&format!("{bucket}/klines")), 2880);
+    let verify: Value = serde_json::from_slice(&cli(&["verify", &base, "--json"]).stdout).unwrap();
+    assert_eq!(verify["orphans"], json!([]));
+    assert_eq!(verify["missing"], json!([]));
+    assert_eq!(verify["duplicate_keys"], 0);
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    assert_eq!(remote.list("_pqdm/staging/").unwrap(), vec![]);
+    assert_eq!(remote.list("_pqdm/journal/").unwrap(), vec![]);
+}
+
+#[test]
+fn a_compaction_whose_files_another_writer_replaced_on_s3_fails_and_leaves_nothing() {
+    let bucket = s3_bucket();
+    let base = eth_day_in_three_files(&bucket);
+    // The compaction stops uploading its file; meanwhile an upsert replaces the three files
+    // it compacted.
+    let staging = format!("/{bucket}/klines/_pqdm/staging/");
+    let compact = compaction_held_at(&base, &staging);
+    let eth = data_dir().join("spot/klines/ETHUSDT-1m-2024-01-05.zip");
+    let upsert = cli_json(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--mode",
+        "upsert",
+        eth.to_str().unwrap(),
+    ]);
+    assert_eq!(upsert["version"], 2);
+    assert_eq!(upsert["files_replaced"], 3);
+    s3_release(&staging);
+
+    let out = compact.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("was replaced by another writer during compaction; nothing was committed, run compact again"),
+        "{err}"
+    );
+    let info = cli_json(&["info", &base]);
+    assert_eq!(info["version"], 2);
+    assert_eq!(info["total_rows"], 1440);
+    assert_eq!(info["file_count"], 3);
+    assert_eq!(pyarrow_rows(&format!("{bucket}/klines")), 1440);
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    assert_eq!(remote.list("_pqdm/staging/").unwrap(), vec![]);
+    assert_eq!(remote.list("_pqdm/journal/").unwrap(), vec![]);
 }
