@@ -153,7 +153,7 @@ struct ScanArgs {
     /// table, csv, json (lines) or parquet.
     #[arg(long, default_value = "table")]
     format: String,
-    /// Write to this file instead of stdout.
+    /// Write to this file (or s3:// object) instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
 }

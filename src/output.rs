@@ -86,10 +86,43 @@ pub fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Writes `lf` in `format` to `output` (stdout when `None`), streaming CSV and JSON lines in
-/// batches of `batch_size` rows and Parquet straight from the streaming engine. Returns rows written
-/// (`None` for Parquet, which is not counted).
+/// Writes `lf` in `format` to `output` (stdout when `None`; a file, or an object when it is an
+/// `s3://` location), streaming CSV and JSON lines in batches of `batch_size` rows and Parquet
+/// straight from the streaming engine. Returns rows written (`None` for Parquet, which is not
+/// counted).
 pub fn write_result(
+    lf: LazyFrame,
+    format: Format,
+    output: Option<&Path>,
+    batch_size: usize,
+) -> Result<Option<usize>> {
+    let Some(url) = output.filter(|p| crate::storage::is_remote(p)) else {
+        return write_local(lf, format, output, batch_size);
+    };
+    // Object storage: the result goes to a local file first, then up whole (in parts when it
+    // is large), so no reader ever sees half of it and a failed scan leaves nothing there.
+    let text = url.to_string_lossy();
+    let scheme = text.find("://").map_or(0, |i| i + 3);
+    let (dir, name) = match text[scheme..].rsplit_once('/') {
+        Some((bucket_and_dir, name)) if !bucket_and_dir.is_empty() && !name.is_empty() => {
+            (format!("{}{bucket_and_dir}", &text[..scheme]), name)
+        }
+        _ => {
+            return Err(Error::Options(format!(
+                "--output {text}: name an object (s3://bucket/path/file), not a bucket or folder"
+            )));
+        }
+    };
+    let remote = crate::storage::Remote::open(Path::new(&dir))?;
+    let local = std::env::temp_dir().join(format!("pqdm-output-{}-{name}", std::process::id()));
+    let written = write_local(lf, format, Some(&local), batch_size)
+        .and_then(|rows| remote.upload(&local, name).map(|()| rows));
+    let _ = std::fs::remove_file(&local);
+    written
+}
+
+/// [`write_result`] to stdout or a local file.
+fn write_local(
     lf: LazyFrame,
     format: Format,
     output: Option<&Path>,

@@ -826,3 +826,69 @@ fn a_compaction_whose_files_another_writer_replaced_on_s3_fails_and_leaves_nothi
     assert_eq!(remote.list("_pqdm/staging/").unwrap(), vec![]);
     assert_eq!(remote.list("_pqdm/journal/").unwrap(), vec![]);
 }
+
+#[test]
+fn a_scan_writes_its_result_to_an_s3_object() {
+    let bucket = s3_bucket();
+    let base = eth_day_in_three_files(&bucket);
+    let parquet = format!("s3://{bucket}/exports/eth.parquet");
+    let csv = format!("s3://{bucket}/exports/eth.csv");
+    let out = cli_json(&[
+        "scan",
+        &base,
+        "--columns",
+        "timestamp,close",
+        "--format",
+        "parquet",
+        "--output",
+        &parquet,
+    ]);
+    assert_eq!(out["output"], parquet.as_str());
+    let out = cli_json(&[
+        "scan",
+        &base,
+        "--filter",
+        "close > 2240",
+        "--format",
+        "csv",
+        "--output",
+        &csv,
+    ]);
+    let filtered = out["rows"].as_u64().unwrap();
+    assert_eq!(filtered, 567);
+
+    // pyarrow reads the Parquet object; the CSV object holds the filtered rows and a header.
+    let read = py(
+        r#"
+import sys, pyarrow.parquet as pq, pyarrow.fs as fs
+s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme="http", access_key="testing",
+                     secret_key="testing", region="us-east-1")
+t = pq.read_table(sys.argv[2], filesystem=s3)
+print(t.num_rows, t.column_names, t.schema.field("timestamp").type)
+"#,
+        &[s3_endpoint(), &format!("{bucket}/exports/eth.parquet")],
+    );
+    assert_eq!(read.trim(), "1440 ['timestamp', 'close'] int64");
+    let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/exports"))).unwrap();
+    let text = String::from_utf8(remote.get("eth.csv").unwrap().unwrap()).unwrap();
+    assert_eq!(text.lines().count() as u64, filtered + 1);
+    assert!(text.starts_with("timestamp,"), "{}", &text[..80]);
+
+    // A bucket is not an object: a clear error, and nothing written.
+    let bad = cli(&[
+        "scan",
+        &base,
+        "--format",
+        "csv",
+        "--output",
+        &format!("s3://{bucket}"),
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains(&format!(
+            "--output s3://{bucket}: name an object (s3://bucket/path/file)"
+        )),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
