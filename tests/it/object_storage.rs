@@ -779,12 +779,18 @@ fn a_compaction_that_loses_the_race_for_its_version_on_s3_goes_on_top_of_the_win
     // ETH compacted to one file; BTC in three (the dataset keeps 500 rows per file).
     assert_eq!(info["file_count"], 4);
     // The lost attempt's copies are gone: a reader without the manifest counts the same rows.
-    assert_eq!(pyarrow_rows(&format!("{bucket}/klines")), 2880);
+    nothing_left_behind(&bucket, 2880);
     let verify: Value = serde_json::from_slice(&cli(&["verify", &base, "--json"]).stdout).unwrap();
     assert_eq!(verify["orphans"], json!([]));
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(verify["duplicate_keys"], 0);
-    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+}
+
+/// No staged object or journal is left under `s3://bucket/klines`, and pyarrow, reading every
+/// Parquet file there without the manifest, counts `rows`.
+fn nothing_left_behind(bucket: &str, rows: u64) {
+    assert_eq!(pyarrow_rows(&format!("{bucket}/klines")), rows);
+    let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
     assert_eq!(remote.list("_pqdm/staging/").unwrap(), vec![]);
     assert_eq!(remote.list("_pqdm/journal/").unwrap(), vec![]);
 }
@@ -821,10 +827,7 @@ fn a_compaction_whose_files_another_writer_replaced_on_s3_fails_and_leaves_nothi
     assert_eq!(info["version"], 2);
     assert_eq!(info["total_rows"], 1440);
     assert_eq!(info["file_count"], 3);
-    assert_eq!(pyarrow_rows(&format!("{bucket}/klines")), 1440);
-    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
-    assert_eq!(remote.list("_pqdm/staging/").unwrap(), vec![]);
-    assert_eq!(remote.list("_pqdm/journal/").unwrap(), vec![]);
+    nothing_left_behind(&bucket, 1440);
 }
 
 #[test]
