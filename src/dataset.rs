@@ -191,33 +191,31 @@ impl Dataset {
 
     /// Absolute paths of the data files of `manifest` (old versions' files where they are kept).
     pub fn file_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
-        let current = manifest.version == self.manifest().version;
-        // On object storage an older version's files are found from the current manifest (a
-        // file it still lists is in the tree, any other was moved among the replaced ones):
-        // one read instead of a HEAD request per file.
-        if !current
-            && self.store.remote().is_some()
-            && let Ok(Some(now)) = self.store.load_current()
-        {
-            let live: BTreeSet<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
+        let now = self.manifest();
+        if manifest.version == now.version {
             return manifest
                 .files
                 .iter()
-                .map(|f| match live.contains(f.path.as_str()) {
-                    true => self.store.data_path(&f.path),
-                    false => self.store.replaced_path(&f.path),
-                })
+                .map(|f| self.store.data_path(&f.path))
                 .collect();
         }
+        if self.store.remote().is_none() {
+            return manifest
+                .files
+                .iter()
+                .map(|f| self.store.locate(&f.path))
+                .collect();
+        }
+        // On object storage an older version's file is in the tree while the current version
+        // lists it, else among the replaced ones: one manifest read, not a HEAD per file.
+        let now = self.current().unwrap_or(now);
+        let live: BTreeSet<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
         manifest
             .files
             .iter()
-            .map(|f| {
-                if current {
-                    self.store.data_path(&f.path)
-                } else {
-                    self.store.locate(&f.path)
-                }
+            .map(|f| match live.contains(f.path.as_str()) {
+                true => self.store.data_path(&f.path),
+                false => self.store.replaced_path(&f.path),
             })
             .collect()
     }

@@ -540,14 +540,9 @@ impl Store {
         self.base.join(rel)
     }
 
-    /// Where a file of any version is now: in the tree, or among the replaced files.
+    /// Where a file of any version is now on a local disk: in the tree, or among the replaced
+    /// files (object storage answers from the manifests instead, see `Dataset::file_paths`).
     pub fn locate(&self, rel: &str) -> PathBuf {
-        if let Some(r) = &self.remote {
-            return match r.head(rel) {
-                Ok(Some(_)) | Err(_) => self.data_path(rel),
-                Ok(None) => self.base.join(Self::replaced_rel(rel)),
-            };
-        }
         let live = self.data_path(rel);
         if live.exists() {
             return live;
@@ -905,17 +900,16 @@ impl Store {
         Ok(true)
     }
 
-    /// Relative paths of the files kept under `_pqdm/replaced/` for older versions.
-    pub fn replaced_files(&self) -> Result<Vec<String>> {
+    /// The files kept under `_pqdm/replaced/` for older versions: (relative path, bytes).
+    pub fn replaced_files(&self) -> Result<Vec<(String, u64)>> {
         if let Some(r) = &self.remote {
             let root = Self::meta_rel("replaced/");
             return Ok(r
                 .list(&root)?
                 .into_iter()
-                .filter_map(|(rel, _)| {
-                    rel.strip_prefix(&root)?
-                        .strip_suffix(REPLACED_SUFFIX)
-                        .map(str::to_string)
+                .filter_map(|(rel, bytes)| {
+                    let rel = rel.strip_prefix(&root)?.strip_suffix(REPLACED_SUFFIX)?;
+                    Some((rel.to_string(), bytes))
                 })
                 .collect());
         }
@@ -925,37 +919,39 @@ impl Store {
             if let Ok(rel) = p.strip_prefix(&root)
                 && let Some(rel) = rel_string(rel).strip_suffix(REPLACED_SUFFIX)
             {
-                out.push(rel.to_string());
+                let bytes = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                out.push((rel.to_string(), bytes));
             }
         })?;
         out.sort();
         Ok(out)
     }
 
-    /// Deletes a kept replaced file for good; returns the bytes freed.
-    pub fn delete_replaced(&self, _lock: &CommitLock, rel: &str) -> Result<u64> {
+    /// Deletes kept replaced files (relative paths) for good (in bulk on object storage).
+    pub fn delete_replaced(&self, _lock: &CommitLock, rels: &[String]) -> Result<()> {
         if let Some(r) = &self.remote {
-            let key = Self::replaced_rel(rel);
-            let bytes = r.head(&key)?.unwrap_or(0);
-            r.delete(&key)?;
-            return Ok(bytes);
+            return r.delete_many(rels.iter().map(|rel| Self::replaced_rel(rel)));
         }
-        let path = self.replaced_path(rel);
-        let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        fs::remove_file(&path).map_err(Error::io(&path))?;
-        if let Some(parent) = path.parent() {
-            prune_empty_dirs(parent, &self.meta("replaced"));
+        for rel in rels {
+            let path = self.replaced_path(rel);
+            fs::remove_file(&path).map_err(Error::io(&path))?;
+            if let Some(parent) = path.parent() {
+                prune_empty_dirs(parent, &self.meta("replaced"));
+            }
         }
-        Ok(bytes)
+        Ok(())
     }
 
-    /// Deletes the history file of `version` (never the current one).
-    pub fn delete_version(&self, _lock: &CommitLock, version: u64) -> Result<()> {
+    /// Deletes the history files of `versions` (never the current one; in bulk on object storage).
+    pub fn delete_versions(&self, _lock: &CommitLock, versions: &[u64]) -> Result<()> {
         if let Some(r) = &self.remote {
-            return r.delete(&Self::version_rel(version));
+            return r.delete_many(versions.iter().map(|v| Self::version_rel(*v)));
         }
-        let path = self.version_path(version);
-        fs::remove_file(&path).map_err(Error::io(&path))
+        for v in versions {
+            let path = self.version_path(*v);
+            fs::remove_file(&path).map_err(Error::io(&path))?;
+        }
+        Ok(())
     }
 
     /// Moves a data file that no version lists (an orphan) out of the tree, to `_pqdm/orphans/`.
@@ -1188,13 +1184,13 @@ impl Store {
                     .iter()
                     .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
                     .collect();
-                for rel in journal
-                    .moved_in
-                    .iter()
-                    .filter(|rel| !live.contains(rel.as_str()))
-                {
-                    r.delete(rel)?;
-                }
+                r.delete_many(
+                    journal
+                        .moved_in
+                        .iter()
+                        .filter(|rel| !live.contains(rel.as_str()))
+                        .cloned(),
+                )?;
             }
             r.delete(&key)?;
         }

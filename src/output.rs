@@ -101,22 +101,15 @@ pub fn write_result(
     };
     // Object storage: the result goes to a local file first, then up whole (in parts when it
     // is large), so no reader ever sees half of it and a failed scan leaves nothing there.
-    let text = url.to_string_lossy();
-    let scheme = text.find("://").map_or(0, |i| i + 3);
-    let (dir, name) = match text[scheme..].rsplit_once('/') {
-        Some((bucket_and_dir, name)) if !bucket_and_dir.is_empty() && !name.is_empty() => {
-            (format!("{}{bucket_and_dir}", &text[..scheme]), name)
-        }
-        _ => {
-            return Err(Error::Options(format!(
-                "--output {text}: name an object (s3://bucket/path/file), not a bucket or folder"
-            )));
-        }
-    };
-    let remote = crate::storage::Remote::open(Path::new(&dir))?;
-    let local = std::env::temp_dir().join(format!("pqdm-output-{}-{name}", std::process::id()));
+    let (remote, name) = crate::storage::object(url).map_err(|e| match e {
+        Error::Options(why) => Error::Options(format!("--output {why}")),
+        e => e,
+    })?;
+    let dir = crate::storage::local_scratch(remote.url());
+    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let local = dir.join(format!("output-{}-{name}", std::process::id()));
     let written = write_local(lf, format, Some(&local), batch_size)
-        .and_then(|rows| remote.upload(&local, name).map(|()| rows));
+        .and_then(|rows| remote.upload(&local, &name).map(|()| rows));
     let _ = std::fs::remove_file(&local);
     written
 }

@@ -153,15 +153,14 @@ fn expand_remote(url: &Path) -> Result<Vec<PathBuf>> {
 
 /// Downloads an `s3://` source object into `tmp` (same file name, so name hints still apply).
 fn download(url: &Path, tmp: &Path) -> Result<PathBuf> {
-    let text = url.to_string_lossy();
-    let (parent, name) = text.rsplit_once('/').unwrap_or(("", &text));
+    let (remote, name) = crate::storage::object(url)?;
     let dir = tmp.join(format!(
         "download-{}",
-        &blake3::hash(text.as_bytes()).to_hex()[..12]
+        &blake3::hash(url.as_os_str().as_encoded_bytes()).to_hex()[..12]
     ));
     std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    let local = dir.join(name);
-    crate::storage::Remote::open(Path::new(parent))?.download(name, &local)?;
+    let local = dir.join(&name);
+    remote.download(&name, &local)?;
     Ok(local)
 }
 

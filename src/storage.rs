@@ -124,6 +124,22 @@ pub fn cloud_options(path: &Path) -> Result<Option<CloudOptions>> {
     Ok(Some(Remote::open(path)?.cloud.clone()))
 }
 
+/// The object `url` names (`s3://bucket/path/file`): the location of its folder, and its name
+/// there. A bucket alone, or a URL ending in `/`, names no object.
+pub fn object(url: &Path) -> Result<(Arc<Remote>, String)> {
+    let text = url.to_string_lossy();
+    let scheme = text.find("://").map_or(0, |i| i + 3);
+    match text[scheme..].rsplit_once('/') {
+        Some((folder, name)) if !folder.is_empty() && !name.is_empty() => {
+            let remote = Remote::open(Path::new(&format!("{}{folder}", &text[..scheme])))?;
+            Ok((remote, name.to_string()))
+        }
+        _ => Err(Error::Options(format!(
+            "{text}: name an object (s3://bucket/path/file), not a bucket or folder"
+        ))),
+    }
+}
+
 /// One object-store location (a bucket and a prefix) and the client that reaches it.
 pub struct Remote {
     store: Arc<dyn ObjectStore>,
@@ -461,7 +477,7 @@ impl Remote {
 
     /// Copies an object within the location (server side).
     pub fn copy(&self, from: &str, to: &str) -> Result<()> {
-        block(self.store.copy(&self.key(from), &self.key(to))).map_err(|e| self.err(from, e))
+        self.copy_many(&[(from.to_string(), to.to_string())])
     }
 
     /// Every object below `rel_prefix` (a folder, relative to the location), as

@@ -66,19 +66,20 @@ impl Dataset {
             op_id: timer.op_id.clone(),
             ..Default::default()
         };
-        for rel in self.store().replaced_files()? {
-            if !referenced.contains(&rel) {
-                report.bytes_freed += self.store().delete_replaced(&lock, &rel)?;
-                report.files_deleted += 1;
-            }
-        }
+        let unreferenced: Vec<(String, u64)> = self
+            .store()
+            .replaced_files()?
+            .into_iter()
+            .filter(|(rel, _)| !referenced.contains(rel))
+            .collect();
+        let rels: Vec<String> = unreferenced.iter().map(|(rel, _)| rel.clone()).collect();
+        self.store().delete_replaced(&lock, &rels)?;
+        report.files_deleted = rels.len() as u64;
+        report.bytes_freed = unreferenced.iter().map(|(_, bytes)| bytes).sum();
         report.bytes_freed += self.store().remove_stale_staging(&lock)?;
-        for v in versions {
-            if !keep.contains(&v) {
-                self.store().delete_version(&lock, v)?;
-                report.versions_removed.push(v);
-            }
-        }
+        report.versions_removed = versions.into_iter().filter(|v| !keep.contains(v)).collect();
+        self.store()
+            .delete_versions(&lock, &report.versions_removed)?;
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
     }
