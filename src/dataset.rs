@@ -190,8 +190,25 @@ impl Dataset {
     }
 
     /// Absolute paths of the data files of `manifest` (old versions' files where they are kept).
+    /// On a local disk these are the files' kept links under `_pqdm/files/`, which outlive
+    /// commits that replace them (until `vacuum`'s retention): a scan planned now reads this
+    /// version however long it takes to run.
     pub fn file_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
         let now = self.manifest();
+        if self.store.keeps_files() && !self.is_foreign() {
+            if manifest.version == now.version {
+                return manifest
+                    .files
+                    .iter()
+                    .map(|f| self.store.kept_path(&f.path))
+                    .collect();
+            }
+            return manifest
+                .files
+                .iter()
+                .map(|f| self.store.locate(&f.path))
+                .collect();
+        }
         if manifest.version == now.version {
             return manifest
                 .files

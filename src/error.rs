@@ -112,3 +112,13 @@ impl Error {
         move |source| Error::Io { path, source }
     }
 }
+
+/// At most 200 characters of `text` for an error message (a hostile value or line can be
+/// megabytes long), with how much was left out.
+pub fn clip(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
+}

@@ -232,10 +232,13 @@ fn load(
         .iter()
         .map(|g| grouped_input(g, &kind, opts))
         .collect::<Result<Vec<_>>>()?;
+    let before = ds.current()?.version;
     let mut write = ds.write_inputs(inputs, opts);
-    // A bad row found in a grouped scan is found again file by file, to name its file and row.
+    // A bad row found in a grouped scan is found again file by file, to name its file and row
+    // (never after a commit: a failed write commits nothing, and the version says so).
     if let Err(e) = &write
         && groups.iter().any(|g| g.len() > 1)
+        && ds.refresh().is_ok_and(|m| m.version == before)
         && !matches!(
             e,
             Error::PartitionExists { .. } | Error::Conflict(_) | Error::Options(_)

@@ -33,6 +33,10 @@ struct Cli {
     /// session_token=T, allow_http=true, skip_signature=true, single_writer=true.
     #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true)]
     storage_options: Vec<String>,
+    /// Seconds a writer waits for a dataset's commit lock before giving up with an error
+    /// naming its holder (default: PQDM_LOCK_TIMEOUT, else 300).
+    #[arg(long, value_name = "SECONDS", global = true)]
+    lock_timeout: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -248,6 +252,10 @@ struct VacuumArgs {
     /// Versions to keep, the current one included.
     #[arg(long, default_value_t = pqdm::maintain::vacuum::DEFAULT_RETAIN_VERSIONS)]
     retain_versions: usize,
+    /// Keep replaced files this long after they left the current version (`0s`, `30m`, `7d`):
+    /// scans that began on an older version read them meanwhile.
+    #[arg(long, default_value = "1h")]
+    retention: String,
 }
 
 #[derive(Args)]
@@ -765,6 +773,9 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
         list("orphan", &r.orphans);
         list("checksum mismatch", &r.checksum_mismatches);
         list("stale stats", &r.stale_stats);
+        if r.manifest_copy_stale {
+            println!("  _manifest.json: not the current version's (damaged, edited or out of date)");
+        }
         if let Some(e) = &r.data_error {
             println!("  data checks: {e}");
         }
@@ -789,6 +800,9 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
             println!("  negative or NaN `{c}`: {n} rows");
         }
         if let Some(rep) = &r.repairs {
+            if rep.manifest_copy_rewritten {
+                println!("  repaired: _manifest.json rewritten from the history");
+            }
             println!(
                 "  repaired: {} orphans moved to _pqdm/orphans, {} entries rebuilt, {} missing dropped{}",
                 rep.orphans_moved.len(),
@@ -881,7 +895,10 @@ fn cache(cli: &Cli, a: &CacheArgs) -> anyhow::Result<()> {
 
 fn vacuum(cli: &Cli, a: &VacuumArgs) -> anyhow::Result<()> {
     let ds = Dataset::open(&a.base)?;
-    let r = ds.vacuum(a.retain_versions)?;
+    let r = ds.vacuum(&pqdm::maintain::vacuum::VacuumOptions {
+        retain_versions: a.retain_versions,
+        retention: pqdm::options::parse_duration(&a.retention)?,
+    })?;
     if cli.json {
         return print_json(&r);
     }
@@ -937,6 +954,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         storage.insert(k.trim().to_string(), v.trim().to_string());
     }
     pqdm::storage::set_options(storage)?;
+    if let Some(t) = &cli.lock_timeout {
+        let timeout = pqdm::lock::parse_seconds(t).ok_or_else(|| {
+            anyhow::anyhow!("--lock-timeout `{t}` is not a number of seconds (e.g. 300 or 0.5)")
+        })?;
+        pqdm::lock::set_timeout(timeout);
+    }
     if let Some(n) = config.threads(None)? {
         // Polars reads this once, when its thread pool starts (after this line).
         // SAFETY: no other thread exists yet.

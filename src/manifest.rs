@@ -1,28 +1,39 @@
-//! The manifest: `_manifest.json` (the current version), its history under `_pqdm/versions/`,
-//! and the commit protocol. This is the only module that reads or writes `_manifest.json`
-//! and `_pqdm/`.
+//! The manifest: the history of versions under `_pqdm/versions/`, `_manifest.json` (a copy of
+//! the current version for other readers), and the commit protocol. This is the only module
+//! that reads or writes `_manifest.json` and `_pqdm/`.
+//!
+//! On a local disk every committed data file lives at `_pqdm/files/<path>.kept` and, while a
+//! version lists it, also at `<path>` in the hive tree (two hard links of one file, no copy).
+//! pqdm's scans read the first, which outlives the commits that replace the file (until
+//! `vacuum`'s retention), so a scan planned on version N reads version N however long it takes;
+//! plain readers (pyarrow, DuckDB, Polars globs) read the tree, which holds the current version.
 //!
 //! A commit, under the dataset's lock file:
-//! 1. writes a journal (`_pqdm/journal/<tx>.json`) naming the files it moves in and out;
-//! 2. moves the staged files (`*.parquet.staged`, invisible to readers) into the hive tree;
-//! 3. writes `_pqdm/versions/<N>.json`, then renames a temporary file over `_manifest.json`;
-//! 4. moves the replaced files to `_pqdm/replaced/<path>.replaced` (kept for `--version`);
-//! 5. deletes the journal.
+//! 1. writes a journal (`_pqdm/journal/<version>.json`) naming the files it adds and removes;
+//! 2. moves the staged files (`*.parquet.staged`, invisible to readers) to `_pqdm/files/` and
+//!    links them into the hive tree, and syncs their folders;
+//! 3. creates `_pqdm/versions/<N>.json` if absent (a hard link of a synced temporary file):
+//!    **the commit point**. The newest version file is the current version; no version file is
+//!    ever overwritten, whatever a lock or a stale `_manifest.json` says;
+//! 4. tidies up: rewrites `_manifest.json` and `_pqdm/summary.json`, unlinks the replaced
+//!    files from the tree, deletes the journal. A failure here is a warning, never a failed
+//!    commit: the next writer (or reader) finishes it.
 //!
-//! A crash before step 3 ends is rolled back by the next writer (moved-in files removed), a
-//! crash after it is rolled forward (replaced files moved out), so readers only ever see
-//! whole versions, and plain readers (pyarrow, DuckDB, Polars globs) never see staged files.
+//! A crash before step 3 is rolled back by the next writer (the journal's added files removed),
+//! a crash after it is rolled forward (only when the version's operation id is the journal's).
 //!
 //! On object storage (`s3://`) there is no rename and no lock: a commit uploads the new files
 //! to keys no other writer uses (the operation id is in every name), then creates
 //! `_pqdm/versions/<N>.json` with a conditional put (create if absent). Exactly one writer
 //! can create version N; the others get [`Error::Conflict`] and nothing of theirs is visible.
-//! `_manifest.json` is then overwritten as a hint: readers start from it and look for
-//! version N+1, N+2, ... by name (a GET each), so finding the current version lists nothing.
+//! An ambiguous answer to that put (an error after the store may have applied it) is settled
+//! by reading version N back. `_manifest.json` is then overwritten as a hint: readers start
+//! from it and look for version N+1, N+2, ... by name (a GET each), so finding the current
+//! version lists nothing unless the hint names a version `vacuum` has deleted.
 //! Replaced files are then copied under `_pqdm/replaced/` and deleted from the tree.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -40,8 +51,12 @@ pub const MANIFEST_FILE: &str = "_manifest.json";
 pub const META_DIR: &str = "_pqdm";
 /// The suffix of files staged for a commit (not `.parquet`, so no glob reads them).
 pub const STAGED_SUFFIX: &str = ".staged";
-/// The suffix of files a commit replaced.
+/// The suffix of files a commit replaced (object storage, and local datasets of earlier pqdm).
 pub const REPLACED_SUFFIX: &str = ".replaced";
+/// The folder under `_pqdm/` holding every committed data file of a local dataset.
+pub const FILES_DIR: &str = "files";
+/// The suffix of the files kept there (not `.parquet`, so no glob of the folder reads them).
+pub const KEPT_SUFFIX: &str = ".kept";
 
 /// One data file of a version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -300,14 +315,15 @@ impl Manifest {
 pub struct Store {
     base: PathBuf,
     remote: Option<std::sync::Arc<Remote>>,
-    /// Object storage: the staged objects this handle has uploaded (kept across commit attempts).
-    uploaded: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Object storage: the staged objects this handle has uploaded, with the checksum of what
+    /// was uploaded (kept across commit attempts; an attempt whose file differs uploads again).
+    uploaded: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 /// The exclusive commit lock; released when dropped (or when the process dies). On object
 /// storage there is no lock file: the conditional put of the version decides instead.
 pub struct CommitLock {
-    _file: Option<File>,
+    file: Option<crate::lock::FileLock>,
 }
 
 /// A private staging folder for one write, removed when dropped.
@@ -386,6 +402,14 @@ fn stale_secs() -> i64 {
     })
 }
 
+/// The version a history file name (`<20 digits>.json`) holds.
+fn version_number(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 /// The journal of one commit in flight.
 #[derive(Serialize, Deserialize)]
 struct Journal {
@@ -411,6 +435,27 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all().map_err(Error::io(&tmp))?;
     }
     fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+/// Syncs a folder, so the names created or removed in it survive a power loss.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))
+}
+
+/// Links `from` at `to` (creating `to`'s folder), or copies it where the filesystem has no
+/// hard links.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        mkdirs(parent)?;
+    }
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::io(from)(e)),
+        Err(_) => fs::copy(from, to).map(|_| ()).map_err(Error::io(to)),
+    }
 }
 
 fn mkdirs(dir: &Path) -> Result<()> {
@@ -540,15 +585,20 @@ impl Store {
         self.base.join(rel)
     }
 
-    /// Where a file of any version is now on a local disk: in the tree, or among the replaced
-    /// files (object storage answers from the manifests instead, see `Dataset::file_paths`).
+    /// Where a file of any version is now on a local disk: kept under `_pqdm/files/`, in the
+    /// tree, or among the replaced files of earlier pqdm (object storage answers from the
+    /// manifests instead, see `Dataset::file_paths`).
     pub fn locate(&self, rel: &str) -> PathBuf {
+        let kept = self.kept_path(rel);
+        if kept.exists() {
+            return kept;
+        }
         let live = self.data_path(rel);
         if live.exists() {
             return live;
         }
-        let kept = self.replaced_path(rel);
-        if kept.exists() { kept } else { live }
+        let legacy = self.replaced_path(rel);
+        if legacy.exists() { legacy } else { live }
     }
 
     /// Whether a manifest exists at the base.
@@ -564,7 +614,8 @@ impl Store {
             Some(r) => {
                 Ok(r.head(MANIFEST_FILE)?.is_some() || r.head(&Self::version_rel(0))?.is_some())
             }
-            None => Ok(self.base.join(MANIFEST_FILE).is_file()),
+            None => Ok(self.base.join(MANIFEST_FILE).is_file()
+                || self.newest_version_file()?.is_some()),
         }
     }
 
@@ -572,10 +623,7 @@ impl Store {
         let head: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| Error::Dataset {
                 path: self.base.clone(),
-                message: format!(
-                    "{} is not valid JSON ({e}); `pqdm verify --repair` can rebuild it",
-                    path.display()
-                ),
+                message: format!("{} is not valid JSON ({e})", path.display()),
             })?;
         let format = head
             .get("format_version")
@@ -594,16 +642,23 @@ impl Store {
             path: self.base.clone(),
             message: format!("{} does not hold a pqdm manifest: {e}", path.display()),
         })?;
+        let mut seen = std::collections::HashSet::with_capacity(manifest.files.len());
         for f in &manifest.files {
-            let p = Path::new(&f.path);
-            if p.is_absolute()
-                || p.components()
-                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            {
+            if let Some(why) = crate::relpath::problem(&f.path) {
                 return Err(Error::Dataset {
                     path: self.base.clone(),
                     message: format!(
-                        "{} lists a file outside the dataset: {}",
+                        "{} lists a file outside the dataset ({why}): {}",
+                        path.display(),
+                        crate::error::clip(&f.path)
+                    ),
+                });
+            }
+            if !seen.insert(f.path.as_str()) {
+                return Err(Error::Dataset {
+                    path: self.base.clone(),
+                    message: format!(
+                        "{} lists the file {} twice (edited by hand?); its rows would be read twice",
                         path.display(),
                         f.path
                     ),
@@ -613,27 +668,53 @@ impl Store {
         Ok(manifest)
     }
 
-    /// What identifies the current manifest file (device, inode, size, modification time): every
-    /// commit renames a new file into place, so an unchanged stamp means an unchanged manifest.
-    /// On object storage there is none (every call reads the manifest again).
+    /// What identifies the current version (device, inode, version number and modification
+    /// time of the newest version file): version files are created once and never rewritten,
+    /// so an unchanged stamp means an unchanged current version. On object storage there is
+    /// none (every call reads the manifest again).
     pub fn stamp(&self) -> Option<(u64, u64, u64, i64)> {
         use std::os::unix::fs::MetadataExt;
         if self.remote.is_some() {
             return None;
         }
-        let m = fs::metadata(self.base.join(MANIFEST_FILE)).ok()?;
+        let (version, path) = self.newest_version_file().ok()??;
+        let m = fs::metadata(path).ok()?;
         Some((
             m.dev(),
             m.ino(),
-            m.len(),
+            version,
             m.mtime_nsec() + m.mtime() * 1_000_000_000,
         ))
     }
 
-    /// Loads the current manifest; `None` when the folder has none.
+    /// The newest version file of a local dataset (the current version), by listing
+    /// `_pqdm/versions/`.
+    fn newest_version_file(&self) -> Result<Option<(u64, PathBuf)>> {
+        let dir = self.meta("versions");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&dir)(e)),
+        };
+        let mut newest: Option<u64> = None;
+        for entry in entries {
+            let entry = entry.map_err(Error::io(&dir))?;
+            if let Some(v) = version_number(&entry.file_name().to_string_lossy()) {
+                newest = newest.max(Some(v));
+            }
+        }
+        Ok(newest.map(|v| (v, self.version_path(v))))
+    }
+
+    /// Loads the current manifest; `None` when the folder has none. On a local disk the current
+    /// version is the newest file of the history (`_manifest.json`, a copy for other readers,
+    /// is only read for a dataset without history).
     pub fn load_current(&self) -> Result<Option<Manifest>> {
         if let Some(r) = &self.remote {
             return self.load_current_remote(r);
+        }
+        if let Some((version, _)) = self.newest_version_file()? {
+            return self.load_version(version).map(Some);
         }
         let path = self.base.join(MANIFEST_FILE);
         match fs::read(&path) {
@@ -645,17 +726,36 @@ impl Store {
 
     /// `_manifest.json` is a hint on object storage: the newest version is the first number
     /// from there on with no `_pqdm/versions/<N>.json` (found by GETs, never by listing).
+    /// A hint can name a version `vacuum` has since deleted (a writer died before rewriting it,
+    /// or a slow one rewrote it late): then the history is listed, so the current version is
+    /// never taken to be an older one and no version number is made twice.
     fn load_current_remote(&self, r: &Remote) -> Result<Option<Manifest>> {
-        let mut current = match r.get(MANIFEST_FILE)? {
-            Some(bytes) => self.parse(&self.base.join(MANIFEST_FILE), &bytes)?,
+        let (mut current, from_hint) = match r.get(MANIFEST_FILE)? {
+            Some(bytes) => (self.parse(&self.base.join(MANIFEST_FILE), &bytes)?, true),
             None => match r.get(&Self::version_rel(0))? {
-                Some(bytes) => self.parse(&self.base.join(Self::version_rel(0)), &bytes)?,
+                Some(bytes) => (
+                    self.parse(&self.base.join(Self::version_rel(0)), &bytes)?,
+                    false,
+                ),
                 None => return Ok(None),
             },
         };
+        let hinted = current.version;
         while let Some(bytes) = r.get(&Self::version_rel(current.version + 1))? {
             let rel = Self::version_rel(current.version + 1);
             current = self.parse(&self.base.join(rel), &bytes)?;
+        }
+        if from_hint
+            && current.version == hinted
+            && r.head(&Self::version_rel(hinted))?.is_none()
+            && let Some(newest) = self.versions()?.last().copied()
+            && newest > hinted
+        {
+            log::warn!(
+                "{}: _manifest.json names version {hinted}, which is no longer kept; the history's newest is {newest}",
+                r.url()
+            );
+            current = self.load_version(newest)?;
         }
         Ok(Some(current))
     }
@@ -687,7 +787,11 @@ impl Store {
             return newer.is_none().then_some(summary);
         }
         self.try_recover();
-        serde_json::from_slice(&fs::read(self.meta("summary.json")).ok()?).ok()
+        let summary: Summary =
+            serde_json::from_slice(&fs::read(self.meta("summary.json")).ok()?).ok()?;
+        // Its rewrite after the newest commit may have failed: then the manifest answers.
+        let (newest, _) = self.newest_version_file().ok()??;
+        (summary.version == newest).then_some(summary)
     }
 
     /// Loads version `version` from the history.
@@ -711,47 +815,38 @@ impl Store {
 
     /// The version numbers kept in the history, oldest first.
     pub fn versions(&self) -> Result<Vec<u64>> {
-        let number = |name: &str| {
-            name.rsplit('/')
-                .next()
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse::<u64>().ok())
-        };
         let mut out = vec![];
         match &self.remote {
             Some(r) => out.extend(
                 r.list(&Self::meta_rel("versions"))?
                     .iter()
-                    .filter_map(|(rel, _)| number(rel)),
+                    .filter_map(|(rel, _)| version_number(rel.rsplit('/').next()?)),
             ),
             None => walk(&self.meta("versions"), &mut |p| {
-                out.extend(p.to_str().and_then(number));
+                out.extend(
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(version_number),
+                );
             })?,
         }
         out.sort_unstable();
         Ok(out)
     }
 
-    /// Takes the commit lock (waiting for other writers), then finishes any commit a crashed
-    /// writer left half done.
+    /// Takes the commit lock (waiting for other writers, at most [`crate::lock::timeout`]),
+    /// then finishes any commit a crashed writer left half done.
     pub fn lock(&self) -> Result<CommitLock> {
         if let Some(r) = &self.remote {
-            let lock = CommitLock { _file: None };
+            let lock = CommitLock { file: None };
             self.remove_dead_staging();
             self.recover_remote(r)?;
             return Ok(lock);
         }
         let dir = self.base.join(META_DIR);
         mkdirs(&dir)?;
-        let path = dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io(&path))?;
-        file.lock().map_err(Error::io(&path))?;
-        let lock = CommitLock { _file: Some(file) };
+        let file = crate::lock::FileLock::acquire(&dir.join("lock"), "commit")?;
+        let lock = CommitLock { file: Some(file) };
         self.recover(&lock)?;
         Ok(lock)
     }
@@ -767,11 +862,11 @@ impl Store {
             return;
         }
         let path = self.base.join(META_DIR).join("lock");
-        let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+        if !path.is_file() {
             return;
-        };
-        if file.try_lock().is_ok() {
-            let lock = CommitLock { _file: Some(file) };
+        }
+        if let Ok(Some(file)) = crate::lock::FileLock::try_acquire(&path, "recover") {
+            let lock = CommitLock { file: Some(file) };
             if let Err(e) = self.recover(&lock) {
                 log::warn!("recovery of {} failed: {e}", self.base.display());
             }
@@ -790,54 +885,159 @@ impl Store {
         Ok(Staging { dir, _guard: guard })
     }
 
-    /// Rolls back or forward what crashed writers left (journals, staging folders).
+    /// Reads a journal left by a writer that died, checking every path it names (a damaged or
+    /// planted journal is an error naming it, and nothing is touched). `None` for a file that
+    /// is not a journal (a temporary file of a journal being written): removed.
+    fn read_journal(&self, path: &Path) -> Result<Option<Journal>> {
+        let bytes = fs::read(path).map_err(Error::io(path))?;
+        let journal: Journal = match serde_json::from_slice(&bytes) {
+            Ok(j) => j,
+            Err(e) => {
+                if path.extension().is_some_and(|e| e == "tmp") {
+                    let _ = fs::remove_file(path);
+                    return Ok(None);
+                }
+                return Err(Error::Dataset {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "is not a readable journal ({e}); nothing was rolled back or forward. Move it away once no writer runs"
+                    ),
+                });
+            }
+        };
+        for rel in journal.moved_in.iter().chain(&journal.moved_out) {
+            crate::relpath::check_no_escape(&self.base, rel, path)?;
+        }
+        Ok(Some(journal))
+    }
+
+    /// Whether version `version` exists and was made by operation `op_id` (a journal is only
+    /// ever rolled forward onto the version it was written for).
+    fn made_by(&self, version: u64, op_id: &str) -> bool {
+        self.load_version(version)
+            .is_ok_and(|m| op_id.is_empty() || m.operation.op_id == op_id)
+    }
+
+    /// Rolls back or forward what crashed writers left (journals, staging folders), and
+    /// rewrites `_manifest.json` and the summary where they are not the current version's.
     fn recover(&self, _lock: &CommitLock) -> Result<()> {
         let journal_dir = self.meta("journal");
         let mut journals = vec![];
         walk(&journal_dir, &mut |p| journals.push(p.to_path_buf()))?;
-        if !journals.is_empty() {
-            let current = self.load_current()?.map(|m| m.version).unwrap_or(0);
-            for path in journals {
-                let Ok(bytes) = fs::read(&path) else { continue };
-                let Ok(journal) = serde_json::from_slice::<Journal>(&bytes) else {
-                    let _ = fs::remove_file(&path);
-                    continue;
-                };
-                if current >= journal.target_version {
-                    if let Some(m) = self.load_current()? {
-                        self.write_summary(&m)?;
-                    }
+        journals.sort();
+        let mut checked = vec![];
+        for path in journals {
+            if let Some(journal) = self.read_journal(&path)? {
+                checked.push((path, journal));
+            }
+        }
+        let current = self.load_current()?;
+        if !checked.is_empty() {
+            let live: std::collections::HashSet<&str> = current
+                .iter()
+                .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
+                .collect();
+            for (path, journal) in &checked {
+                if self.made_by(journal.target_version, &journal.op_id) {
                     log::warn!(
                         "recovery: finishing commit of version {}",
                         journal.target_version
                     );
-                    for rel in &journal.moved_out {
-                        let live = self.data_path(rel);
-                        if live.exists() {
-                            move_file(&live, &self.replaced_path(rel))?;
-                            if let Some(parent) = live.parent() {
-                                prune_empty_dirs(parent, &self.base);
-                            }
-                        }
-                    }
+                    self.unlink_replaced(&journal.moved_out)?;
                 } else {
                     log::warn!(
                         "recovery: rolling back uncommitted version {}",
                         journal.target_version
                     );
-                    for rel in &journal.moved_in {
-                        let live = self.data_path(rel);
-                        let _ = fs::remove_file(&live);
-                        if let Some(parent) = live.parent() {
-                            prune_empty_dirs(parent, &self.base);
-                        }
+                    for rel in journal.moved_in.iter().filter(|r| !live.contains(r.as_str())) {
+                        self.remove_file_and_dirs(&self.data_path(rel), &self.base)?;
+                        self.remove_file_and_dirs(&self.kept_path(rel), &self.meta(FILES_DIR))?;
                     }
-                    let _ = fs::remove_file(self.version_path(journal.target_version));
                 }
-                fs::remove_file(&path).map_err(Error::io(&path))?;
+                crate::failpoint::hit("recover.journal")?;
+                fs::remove_file(path).map_err(Error::io(path))?;
+            }
+        }
+        if let Some(m) = &current {
+            self.refresh_copies(m)?;
+        }
+        // Temporary version files of writers that died before their commit point.
+        let versions = self.meta("versions");
+        if let Ok(entries) = fs::read_dir(&versions) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                    let _ = fs::remove_file(entry.path());
+                }
             }
         }
         self.remove_dead_staging();
+        Ok(())
+    }
+
+    /// Whether `_manifest.json` holds exactly the current version `m` (always on object
+    /// storage, where it is only a hint).
+    pub fn manifest_copy_current(&self, m: &Manifest) -> bool {
+        if self.remote.is_some() {
+            return true;
+        }
+        match (
+            fs::read(self.base.join(MANIFEST_FILE)),
+            fs::read(self.version_path(m.version)),
+        ) {
+            (Ok(copy), Ok(version)) => copy == version,
+            (_, Err(_)) => true,
+            (Err(_), Ok(_)) => false,
+        }
+    }
+
+    /// Rewrites `_manifest.json` and the summary from the current version `m`.
+    pub fn rewrite_copies(&self, _lock: &CommitLock, m: &Manifest) -> Result<()> {
+        if self.remote.is_some() {
+            return Ok(());
+        }
+        let version = self.version_path(m.version);
+        let bytes = fs::read(&version).map_err(Error::io(&version))?;
+        write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
+        self.write_summary(m)
+    }
+
+    /// Removes `path` (if present) and the folders it leaves empty, up to `stop`.
+    fn remove_file_and_dirs(&self, path: &Path, stop: &Path) -> Result<()> {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(path)(e)),
+        }
+        if let Some(parent) = path.parent() {
+            prune_empty_dirs(parent, stop);
+        }
+        Ok(())
+    }
+
+    /// Rewrites `_manifest.json` and `_pqdm/summary.json` when they are not those of `m` (the
+    /// current version): a crash or failure after a commit point, a hand edit, a restored
+    /// backup. Compared by size and age, so a clean dataset costs two `stat`s.
+    fn refresh_copies(&self, m: &Manifest) -> Result<()> {
+        let version = self.version_path(m.version);
+        let copy = self.base.join(MANIFEST_FILE);
+        let stale = match (fs::metadata(&version), fs::metadata(&copy)) {
+            (Ok(v), Ok(c)) => {
+                v.len() != c.len() || c.modified().ok() < v.modified().ok()
+            }
+            (Ok(_), Err(_)) => true,
+            (Err(_), _) => false,
+        };
+        if stale {
+            let bytes = fs::read(&version).map_err(Error::io(&version))?;
+            write_atomic(&copy, &bytes)?;
+        }
+        let summary_stale = fs::read(self.meta("summary.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Summary>(&b).ok())
+            .is_none_or(|s| s.version != m.version);
+        if stale || summary_stale {
+            self.write_summary(m)?;
+        }
         Ok(())
     }
 
@@ -872,55 +1072,92 @@ impl Store {
         }
     }
 
-    /// Removes a dataset that holds nothing (version 0, no data files): its manifest, `_pqdm/`,
-    /// and the base folder if that is then empty. Used when the write that created it failed.
+    /// Removes a dataset that holds nothing (version 0, no data files): its manifest, its
+    /// metadata folder and the base folder if that is then empty, all under the lock (whose
+    /// file goes last; writers waiting on it open it again). Used when the write that created
+    /// it failed. On object storage, where no lock keeps another writer from committing
+    /// version 1 meanwhile, the empty dataset stays.
     pub fn remove_if_empty(&self) -> Result<bool> {
+        if self.remote.is_some() {
+            return Ok(false);
+        }
         let lock = self.lock()?;
         let Some(m) = self.load_current()? else {
             return Ok(false);
         };
         if m.version != 0
             || !m.files.is_empty()
+            || self.newest_version_file()?.is_some_and(|(v, _)| v != 0)
             || !crate::foreign::list_files(&self.base)?.is_empty()
         {
             return Ok(false);
         }
-        if let Some(r) = &self.remote {
-            r.delete(MANIFEST_FILE)?;
-            r.delete(&Self::version_rel(0))?;
-            r.delete(&Self::meta_rel("summary.json"))?;
-            return Ok(true);
+        let staging = self.staging_root();
+        if fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some()) {
+            // Another writer is staging its first write here: leave the dataset to it.
+            return Ok(false);
         }
-        let manifest = self.base.join(MANIFEST_FILE);
-        fs::remove_file(&manifest).map_err(Error::io(&manifest))?;
+        for path in [
+            self.base.join(MANIFEST_FILE),
+            self.version_path(0),
+            self.meta("summary.json"),
+        ] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path)(e)),
+            }
+        }
+        for sub in ["versions", "journal", "staging", FILES_DIR] {
+            let _ = fs::remove_dir(self.meta(sub));
+        }
+        if let Some(file) = &lock.file {
+            file.remove_file()?;
+        }
+        let _ = fs::remove_dir(self.base.join(META_DIR));
         drop(lock);
-        let meta = self.base.join(META_DIR);
-        fs::remove_dir_all(&meta).map_err(Error::io(&meta))?;
         let _ = fs::remove_dir(&self.base);
         Ok(true)
     }
 
-    /// The files kept under `_pqdm/replaced/` for older versions: (relative path, bytes).
-    pub fn replaced_files(&self) -> Result<Vec<(String, u64)>> {
+    /// The files kept for older versions only (no longer in the tree): (relative path, bytes,
+    /// seconds since they left the tree). On a local disk, `_pqdm/files/` entries the tree no
+    /// longer holds (their age is their status-change time, which unlinking the tree's link
+    /// sets) and `_pqdm/replaced/` of earlier pqdm; on object storage, `_pqdm/replaced/`.
+    pub fn replaced_files(&self) -> Result<Vec<(String, u64, i64)>> {
         if let Some(r) = &self.remote {
             let root = Self::meta_rel("replaced/");
             return Ok(r
-                .list(&root)?
+                .list_aged(&root)?
                 .into_iter()
-                .filter_map(|(rel, bytes)| {
+                .filter_map(|(rel, bytes, age)| {
                     let rel = rel.strip_prefix(&root)?.strip_suffix(REPLACED_SUFFIX)?;
-                    Some((rel.to_string(), bytes))
+                    Some((rel.to_string(), bytes, age))
                 })
                 .collect());
         }
-        let root = self.meta("replaced");
+        use std::os::unix::fs::MetadataExt;
+        let now = chrono::Utc::now().timestamp();
         let mut out = vec![];
-        walk(&root, &mut |p| {
-            if let Ok(rel) = p.strip_prefix(&root)
-                && let Some(rel) = rel_string(rel).strip_suffix(REPLACED_SUFFIX)
+        let kept = self.meta(FILES_DIR);
+        walk(&kept, &mut |p| {
+            if let Ok(rel) = p.strip_prefix(&kept)
+                && let Some(rel) = rel_string(rel).strip_suffix(KEPT_SUFFIX).map(str::to_string)
             {
-                let bytes = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                out.push((rel.to_string(), bytes));
+                if !self.data_path(&rel).exists()
+                    && let Ok(m) = fs::symlink_metadata(p)
+                {
+                    out.push((rel, m.len(), now - m.ctime()));
+                }
+            }
+        })?;
+        let legacy = self.meta("replaced");
+        walk(&legacy, &mut |p| {
+            if let Ok(rel) = p.strip_prefix(&legacy)
+                && let Some(rel) = rel_string(rel).strip_suffix(REPLACED_SUFFIX)
+                && let Ok(m) = fs::symlink_metadata(p)
+            {
+                out.push((rel.to_string(), m.len(), now - m.ctime()));
             }
         })?;
         out.sort();
@@ -933,22 +1170,38 @@ impl Store {
             return r.delete_many(rels.iter().map(|rel| Self::replaced_rel(rel)));
         }
         for rel in rels {
-            let path = self.replaced_path(rel);
-            fs::remove_file(&path).map_err(Error::io(&path))?;
-            if let Some(parent) = path.parent() {
-                prune_empty_dirs(parent, &self.meta("replaced"));
+            if self.data_path(rel).exists() {
+                continue;
             }
+            self.remove_file_and_dirs(&self.kept_path(rel), &self.meta(FILES_DIR))?;
+            self.remove_file_and_dirs(&self.replaced_path(rel), &self.meta("replaced"))?;
         }
         Ok(())
     }
 
-    /// Deletes the history files of `versions` (never the current one; in bulk on object storage).
-    pub fn delete_versions(&self, _lock: &CommitLock, versions: &[u64]) -> Result<()> {
+    /// Deletes the history files of `versions` (never the current one; in bulk on object
+    /// storage, after pointing `_manifest.json` at the current version so that no reader's
+    /// search for the current version starts from a deleted one).
+    pub fn delete_versions(
+        &self,
+        _lock: &CommitLock,
+        current: &Manifest,
+        versions: &[u64],
+    ) -> Result<()> {
+        let versions: Vec<u64> = versions
+            .iter()
+            .copied()
+            .filter(|v| *v < current.version)
+            .collect();
         if let Some(r) = &self.remote {
+            r.put(
+                MANIFEST_FILE,
+                serde_json::to_vec(current).expect("manifest serialises"),
+            )?;
             return r.delete_many(versions.iter().map(|v| Self::version_rel(*v)));
         }
         for v in versions {
-            let path = self.version_path(*v);
+            let path = self.version_path(v);
             fs::remove_file(&path).map_err(Error::io(&path))?;
         }
         Ok(())
@@ -971,9 +1224,33 @@ impl Store {
         Ok(to)
     }
 
+    /// Where a committed data file (relative path) is kept on a local disk while any retained
+    /// version may need it: `_pqdm/files/<path>.kept`, a hard link of the tree's file.
+    pub fn kept_path(&self, rel: &str) -> PathBuf {
+        self.meta(FILES_DIR).join(format!("{rel}{KEPT_SUFFIX}"))
+    }
+
+    /// Whether this local dataset keeps its files under `_pqdm/files/` (every dataset does from
+    /// its first commit by this pqdm on).
+    pub fn keeps_files(&self) -> bool {
+        self.remote.is_none() && self.meta(FILES_DIR).is_dir()
+    }
+
+    /// Gives the tree's file `rel` its kept link, if it has none (a file adopted in place, or
+    /// committed by an earlier pqdm).
+    fn keep(&self, rel: &str) -> Result<()> {
+        let kept = self.kept_path(rel);
+        if kept.exists() {
+            return Ok(());
+        }
+        link_or_copy(&self.data_path(rel), &kept)
+    }
+
     /// Commits `next` (whose `version` must be the current version + 1): moves `staged`
-    /// files (absolute staged path, final relative path) into the tree, switches the manifest,
-    /// and moves the `replaced` files (relative paths) out of the tree.
+    /// files (absolute staged path, final relative path) into the dataset, creates the version
+    /// (the commit point), and takes the `replaced` files (relative paths) out of the tree.
+    /// An error means nothing was committed; once the version exists, the commit succeeds
+    /// (what is left to tidy is logged as a warning and finished by the next writer).
     pub fn commit(
         &self,
         _lock: &CommitLock,
@@ -997,38 +1274,141 @@ impl Store {
             &journal_path,
             &serde_json::to_vec(&journal).expect("journal serialises"),
         )?;
-        for (from, rel) in staged {
-            move_file(from, &self.data_path(rel))?;
+        if let Err(e) = self.commit_local(next, staged, &journal_dir) {
+            // Nothing is committed: undo what the journal names now, as recovery would.
+            if let Err(undo) = self.recover(_lock) {
+                log::warn!(
+                    "undoing the failed commit of version {} failed ({undo}); the next writer undoes it",
+                    next.version
+                );
+            }
+            return Err(e);
         }
-        let bytes = serde_json::to_vec(next).expect("manifest serialises");
-        mkdirs(&self.meta("versions"))?;
-        let version = self.version_path(next.version);
-        write_atomic(&version, &bytes)?;
-        // The current manifest is the same bytes: a hard link renamed into place (one write,
-        // still an atomic switch); a copy where the filesystem has no hard links.
-        let tmp = self.meta(&format!("manifest.{}.tmp", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        match fs::hard_link(&version, &tmp) {
-            Ok(()) => fs::rename(&tmp, self.base.join(MANIFEST_FILE))
-                .map_err(Error::io(self.base.join(MANIFEST_FILE)))?,
-            Err(_) => write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?,
+        // The commit point has passed: nothing below may fail the commit.
+        if let Err(e) = self.finish_local(next, replaced, &journal_path) {
+            log::warn!(
+                "version {} of {} is committed; tidying up after it failed ({e}); the next writer finishes it",
+                next.version,
+                self.base.display()
+            );
         }
-        self.write_summary(next)?;
-        for rel in replaced {
+        Ok(())
+    }
+
+    /// A local commit up to and including its commit point (see [`Store::commit`]).
+    fn commit_local(
+        &self,
+        next: &Manifest,
+        staged: &[(PathBuf, String)],
+        journal_dir: &Path,
+    ) -> Result<()> {
+        sync_dir(journal_dir)?;
+        crate::failpoint::hit("commit.journaled")?;
+        let upgrade = !self.meta(FILES_DIR).is_dir();
+        let mut dirs = BTreeSet::new();
+        for (n, (from, rel)) in staged.iter().enumerate() {
+            let kept = self.kept_path(rel);
+            move_file(from, &kept)?;
             let live = self.data_path(rel);
-            move_file(&live, &self.replaced_path(rel))?;
-            if let Some(parent) = live.parent() {
-                prune_empty_dirs(parent, &self.base);
+            link_or_copy(&kept, &live)?;
+            dirs.extend(kept.parent().map(Path::to_path_buf));
+            dirs.extend(live.parent().map(Path::to_path_buf));
+            if n == 0 {
+                crate::failpoint::hit("commit.moved_first")?;
             }
         }
-        fs::remove_file(&journal_path).map_err(Error::io(&journal_path))?;
+        let staged_rels: std::collections::HashSet<&str> =
+            staged.iter().map(|(_, rel)| rel.as_str()).collect();
+        for f in &next.files {
+            if staged_rels.contains(f.path.as_str()) {
+                continue;
+            }
+            if f.added_in == next.version {
+                self.keep(&f.path)?;
+            } else if upgrade && let Err(e) = self.keep(&f.path) {
+                // A file the dataset lost before this pqdm; `verify` reports it as missing.
+                log::warn!("{e}");
+            }
+        }
+        mkdirs(&self.meta(FILES_DIR))?;
+        for dir in &dirs {
+            sync_dir(dir)?;
+        }
+        crate::failpoint::hit("commit.moved")?;
+        self.create_version(next)
+    }
+
+    /// Creates `_pqdm/versions/<N>.json`, failing with [`Error::Conflict`] if it exists: a
+    /// synced temporary file hard-linked to its name (atomic, never overwrites), then the
+    /// folder synced. This is a local commit's commit point.
+    fn create_version(&self, next: &Manifest) -> Result<()> {
+        let dir = self.meta("versions");
+        mkdirs(&dir)?;
+        let version = self.version_path(next.version);
+        let tmp = dir.join(format!(
+            "_{:020}.{}.{}.tmp",
+            next.version,
+            std::process::id(),
+            crate::metrics::new_op_id()
+        ));
+        {
+            let bytes = serde_json::to_vec(next).expect("manifest serialises");
+            let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
+            f.write_all(&bytes).map_err(Error::io(&tmp))?;
+            f.sync_all().map_err(Error::io(&tmp))?;
+        }
+        crate::failpoint::hit("commit.version_written")?;
+        let linked = fs::hard_link(&tmp, &version);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Conflict(format!(
+                    "{}: version {} exists already (made by another writer); nothing of this change was committed",
+                    self.base.display(),
+                    next.version
+                )));
+            }
+            Err(e) => return Err(Error::io(&version)(e)),
+        }
+        // Committed: a failed sync of the folder is reported, not a failed commit.
+        if let Err(e) = sync_dir(&dir) {
+            log::warn!("version {} is committed, but {e}", next.version);
+        }
+        Ok(())
+    }
+
+    /// After the commit point of `next`: the copies for other readers, the replaced files out
+    /// of the tree, the journal deleted.
+    fn finish_local(&self, next: &Manifest, replaced: &[String], journal: &Path) -> Result<()> {
+        crate::failpoint::hit("commit.tidy")?;
+        write_atomic(
+            &self.base.join(MANIFEST_FILE),
+            &serde_json::to_vec(next).expect("manifest serialises"),
+        )?;
+        self.write_summary(next)?;
+        self.unlink_replaced(replaced)?;
+        fs::remove_file(journal).map_err(Error::io(journal))
+    }
+
+    /// Takes replaced files out of the tree; each stays under `_pqdm/files/` for older versions.
+    fn unlink_replaced(&self, replaced: &[String]) -> Result<()> {
+        for rel in replaced {
+            let live = self.data_path(rel);
+            if !live.exists() {
+                continue;
+            }
+            self.keep(rel)?;
+            self.remove_file_and_dirs(&live, &self.base)?;
+        }
         Ok(())
     }
 
     /// The object-storage commit. Files go up once per write to `_pqdm/staging/<op>/` (hidden,
     /// not `.parquet`); each attempt then journals its target version, copies them to their keys
     /// in the tree (server side) and creates the version with a conditional put. A lost race
-    /// deletes the copies and keeps the staged objects for the next attempt.
+    /// deletes the copies and keeps the staged objects for the next attempt (an attempt whose
+    /// file under the same name has other bytes uploads it again).
     fn commit_remote(
         &self,
         r: &Remote,
@@ -1042,22 +1422,29 @@ impl Store {
             next.operation.op_id.clone()
         };
         let staging_key = |rel: &str| Self::meta_rel(&format!("staging/{op}/{rel}{STAGED_SUFFIX}"));
-        let uploaded = |key: &str| {
-            self.uploaded
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(key)
-        };
-        let pending: Vec<(PathBuf, String)> = staged
+        let checksums: std::collections::HashMap<&str, &str> = next
+            .files
             .iter()
-            .map(|(from, rel)| (from.clone(), staging_key(rel)))
-            .filter(|(_, key)| !uploaded(key))
+            .map(|f| (f.path.as_str(), f.checksum.as_str()))
             .collect();
-        r.upload_many(&pending)?;
+        let checksum = |rel: &str| checksums.get(rel).copied().unwrap_or_default().to_string();
+        let pending: Vec<(PathBuf, String, String)> = {
+            let uploaded = self.uploaded.lock().unwrap_or_else(|e| e.into_inner());
+            staged
+                .iter()
+                .map(|(from, rel)| (from.clone(), staging_key(rel), checksum(rel)))
+                .filter(|(_, key, sum)| sum.is_empty() || uploaded.get(key) != Some(sum))
+                .collect()
+        };
+        let files: Vec<(PathBuf, String)> = pending
+            .iter()
+            .map(|(from, key, _)| (from.clone(), key.clone()))
+            .collect();
+        r.upload_many(&files)?;
         self.uploaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(pending.into_iter().map(|(_, key)| key));
+            .extend(pending.into_iter().map(|(_, key, sum)| (key, sum)));
         let journal_key = Self::meta_rel(&format!("journal/{op}-{:020}.json", next.version));
         let journal = Journal {
             target_version: next.version,
@@ -1074,8 +1461,42 @@ impl Store {
             .map(|(_, rel)| (staging_key(rel), rel.clone()))
             .collect();
         r.copy_many(&copies)?;
+        crate::failpoint::hit("commit.moved")?;
+        // Fence: a writer stalled past the stale age may have had its journal and copies
+        // removed by another writer's recovery; it must not then commit a version naming them.
+        if r.head(&journal_key)?.is_none() {
+            r.delete_many(staged.iter().map(|(_, rel)| rel.clone()))?;
+            return Err(Error::Storage {
+                location: format!("{}/{journal_key}", r.url()),
+                message: "this commit stalled so long that another writer took it for dead and undid it; nothing was committed, write again".into(),
+            });
+        }
         let bytes = serde_json::to_vec(next).expect("manifest serialises");
-        let made = r.put_new(&Self::version_rel(next.version), bytes.clone());
+        let version_key = Self::version_rel(next.version);
+        let made = match r.put_new(&version_key, bytes.clone()) {
+            Ok(true) => Ok(true),
+            // The store may have applied the put and lost its answer (an error, or a retry of
+            // it that found the version made): version N's content decides whose it is.
+            answer => match r.get(&version_key) {
+                Ok(Some(b)) => Ok(serde_json::from_slice::<serde_json::Value>(&b)
+                    .is_ok_and(|v| v["operation"]["op_id"] == op.as_str())),
+                Ok(None) => answer,
+                Err(again) => {
+                    // Whether version N is ours is unknown: leave the journal and the copies
+                    // to recovery, which decides by version N's content.
+                    return Err(Error::Storage {
+                        location: format!("{}/{version_key}", r.url()),
+                        message: format!(
+                            "the commit's outcome is unknown ({}; reading it back: {again}); the next writer settles it",
+                            match answer {
+                                Ok(_) => "the version exists".to_string(),
+                                Err(e) => e.to_string(),
+                            }
+                        ),
+                    });
+                }
+            },
+        };
         if !matches!(made, Ok(true)) {
             // Another writer made this version first (or the store refused): the copies are
             // no one's. The staged objects stay for another attempt, unless this was an error.
@@ -1092,17 +1513,29 @@ impl Store {
                 next.version
             )));
         }
-        r.put(MANIFEST_FILE, bytes)?;
-        self.write_summary(next)?;
-        self.finish_remote(r, &journal)?;
-        let done: Vec<String> = staged.iter().map(|(_, rel)| staging_key(rel)).collect();
-        {
-            let mut uploaded = self.uploaded.lock().unwrap_or_else(|e| e.into_inner());
-            for key in &done {
-                uploaded.remove(key);
+        // The commit point has passed: nothing below may fail the commit.
+        let tidy = || -> Result<()> {
+            crate::failpoint::hit("commit.tidy")?;
+            r.put(MANIFEST_FILE, bytes)?;
+            self.write_summary(next)?;
+            self.finish_remote(r, &journal)?;
+            let done: Vec<String> = staged.iter().map(|(_, rel)| staging_key(rel)).collect();
+            {
+                let mut uploaded = self.uploaded.lock().unwrap_or_else(|e| e.into_inner());
+                for key in &done {
+                    uploaded.remove(key);
+                }
             }
+            r.delete_many(done.into_iter().chain([journal_key]))
+        };
+        if let Err(e) = tidy() {
+            log::warn!(
+                "version {} of {} is committed; tidying up after it failed ({e}); a later writer finishes it",
+                next.version,
+                r.url()
+            );
         }
-        r.delete_many(done.into_iter().chain([journal_key]))
+        Ok(())
     }
 
     /// Object storage: deletes the staged objects this handle uploaded for operation `op_id`'s
@@ -1115,7 +1548,7 @@ impl Store {
         let prefix = Self::meta_rel(&format!("staging/{op_id}/"));
         let mut uploaded = self.uploaded.lock().unwrap_or_else(|e| e.into_inner());
         let keys: Vec<String> = uploaded
-            .iter()
+            .keys()
             .filter(|k| k.starts_with(&prefix))
             .cloned()
             .collect();
@@ -1165,6 +1598,10 @@ impl Store {
                 r.delete(&key)?;
                 continue;
             };
+            let source = self.base.join(&key);
+            for rel in journal.moved_in.iter().chain(&journal.moved_out) {
+                crate::relpath::check(rel, &source)?;
+            }
             let made = r
                 .get(&Self::version_rel(journal.target_version))?
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())

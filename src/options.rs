@@ -264,7 +264,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
             )));
         }
     };
-    Ok(std::time::Duration::from_secs(n * secs))
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| Error::Options(format!("duration `{text}` is too long")))
 }
 
 /// Parses a byte size: `1048576`, `512MiB`, `2GiB`, `500MB`, `64k`.

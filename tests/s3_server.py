@@ -10,6 +10,9 @@ S3-compatible stores do. With --parent, the server exits when that process is go
 To stage a race, POST /__hold?prefix=/bucket/key-prefix holds the next PUT whose path starts with
 that prefix (one only) until POST /__release?prefix=...; GET /__held?prefix=... answers the held
 request's path, empty while none is held.
+
+To make an answer ambiguous, POST /__lose_answer?prefix=/bucket/key-prefix applies the next PUT under
+that prefix and then answers 500 (as a store whose response was lost after applying a write).
 """
 
 import argparse
@@ -27,6 +30,8 @@ LOG = []
 LOCK = threading.Lock()
 # prefix -> {"armed": bool, "held": path or "", "release": threading.Event}
 HOLDS = {}
+# prefixes whose next PUT is applied and then answered with a 500
+LOSE = set()
 
 
 def reply(start_response, body):
@@ -64,6 +69,11 @@ def logging_app(app, latency):
             with LOCK:
                 LOG.clear()
             return reply(start_response, b"ok")
+        if path == "/__lose_answer":
+            prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
+            with LOCK:
+                LOSE.add(prefix)
+            return reply(start_response, b"ok")
         if path in ("/__hold", "/__held", "/__release"):
             prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
             with LOCK:
@@ -84,6 +94,22 @@ def logging_app(app, latency):
         if latency:
             time.sleep(latency)
         hold_if_armed(environ["REQUEST_METHOD"], path)
+        lose = None
+        if environ["REQUEST_METHOD"] == "PUT":
+            with LOCK:
+                lose = next((p for p in LOSE if path.startswith(p)), None)
+                if lose is not None:
+                    LOSE.discard(lose)
+        if lose is not None:
+            # Apply the write, then lose its answer.
+            for _ in app(environ, lambda status, headers, exc_info=None: None):
+                pass
+            body = b"<Error><Code>InternalError</Code><Message>answer lost</Message></Error>"
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         return app(environ, start_response)
 
     return wrapped

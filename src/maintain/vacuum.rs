@@ -1,5 +1,6 @@
 //! `vacuum`: delete old versions past the retention, and the replaced data files that no kept
-//! version references.
+//! version references and that left the current version longer ago than the retention period
+//! (a scan planned on an older version reads its files for at least that long).
 
 use std::collections::BTreeSet;
 
@@ -12,6 +13,29 @@ use crate::metrics::OpTimer;
 /// Versions `vacuum` keeps by default (the newest ones, the current included).
 pub const DEFAULT_RETAIN_VERSIONS: usize = 10;
 
+/// How long a replaced file is kept after it left the current version, by default: scans that
+/// began before it was replaced can still read it for that long (as Delta's deleted-file
+/// retention).
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// What `vacuum` keeps.
+#[derive(Clone, Debug)]
+pub struct VacuumOptions {
+    /// The newest versions to keep (the current one included); at least 1.
+    pub retain_versions: usize,
+    /// Replaced files younger than this (since they left the current version) are kept.
+    pub retention: std::time::Duration,
+}
+
+impl Default for VacuumOptions {
+    fn default() -> Self {
+        VacuumOptions {
+            retain_versions: DEFAULT_RETAIN_VERSIONS,
+            retention: DEFAULT_RETENTION,
+        }
+    }
+}
+
 /// What a vacuum did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VacuumReport {
@@ -21,6 +45,9 @@ pub struct VacuumReport {
     pub versions_removed: Vec<u64>,
     /// Replaced data files deleted.
     pub files_deleted: u64,
+    /// Replaced files no kept version needs, kept because they were replaced within the
+    /// retention period.
+    pub files_retained: u64,
     /// Bytes freed.
     pub bytes_freed: u64,
     /// Wall time in milliseconds.
@@ -31,8 +58,10 @@ pub struct VacuumReport {
 
 impl Dataset {
     /// Keeps the newest `retain_versions` versions (at least the current one) and deletes the
-    /// rest, with every replaced data file none of the kept versions references.
-    pub fn vacuum(&self, retain_versions: usize) -> Result<VacuumReport> {
+    /// rest, with every replaced data file none of the kept versions references and that was
+    /// replaced longer than `retention` ago.
+    pub fn vacuum(&self, opts: &VacuumOptions) -> Result<VacuumReport> {
+        let retain_versions = opts.retain_versions;
         if retain_versions == 0 {
             return Err(Error::Options(
                 "--retain-versions must be at least 1 (the current version)".into(),
@@ -66,20 +95,24 @@ impl Dataset {
             op_id: timer.op_id.clone(),
             ..Default::default()
         };
-        let unreferenced: Vec<(String, u64)> = self
+        let retention = i64::try_from(opts.retention.as_secs()).unwrap_or(i64::MAX);
+        let (unreferenced, young): (Vec<_>, Vec<_>) = self
             .store()
             .replaced_files()?
             .into_iter()
-            .filter(|(rel, _)| !referenced.contains(rel))
-            .collect();
-        let rels: Vec<String> = unreferenced.iter().map(|(rel, _)| rel.clone()).collect();
+            .filter(|(rel, _, _)| !referenced.contains(rel))
+            .partition(|(_, _, age)| *age >= retention);
+        let rels: Vec<String> = unreferenced.iter().map(|(rel, _, _)| rel.clone()).collect();
+        crate::failpoint::hit("vacuum.delete")?;
         self.store().delete_replaced(&lock, &rels)?;
+        crate::failpoint::hit("vacuum.deleted_files")?;
         report.files_deleted = rels.len() as u64;
-        report.bytes_freed = unreferenced.iter().map(|(_, bytes)| bytes).sum();
+        report.files_retained = young.len() as u64;
+        report.bytes_freed = unreferenced.iter().map(|(_, bytes, _)| bytes).sum();
         report.bytes_freed += self.store().remove_stale_staging(&lock)?;
         report.versions_removed = versions.into_iter().filter(|v| !keep.contains(v)).collect();
         self.store()
-            .delete_versions(&lock, &report.versions_removed)?;
+            .delete_versions(&lock, &current, &report.versions_removed)?;
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
     }

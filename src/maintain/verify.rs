@@ -37,6 +37,8 @@ pub struct Repairs {
     pub stats_rebuilt: Vec<String>,
     /// Missing files dropped from the manifest.
     pub missing_dropped: Vec<String>,
+    /// `_manifest.json` was rewritten from the current version.
+    pub manifest_copy_rewritten: bool,
     /// The version the repair committed.
     pub version: Option<u64>,
 }
@@ -66,6 +68,9 @@ pub struct VerifyReport {
     pub gaps: Vec<Gap>,
     /// Per column, negative, NaN or infinite values where none belong (prices, quantities, volumes).
     pub bad_values: BTreeMap<String, u64>,
+    /// `_manifest.json` (the copy of the current version that other readers use) is damaged,
+    /// edited or out of date; `--repair` rewrites it from the history.
+    pub manifest_copy_stale: bool,
     /// Why the data checks (keys, gaps, values) could not run, if they could not.
     pub data_error: Option<String>,
     /// What `--repair` fixed.
@@ -90,6 +95,9 @@ impl VerifyReport {
             + self.gaps.len()
             + self.bad_values.len()
             + usize::from(self.data_error.is_some() && self.missing.is_empty())
+            + usize::from(
+                self.manifest_copy_stale && !repaired.is_some_and(|r| r.manifest_copy_rewritten),
+            )
     }
 }
 
@@ -140,6 +148,7 @@ impl Dataset {
             files_checked: m.files.len() as u64,
             ..Default::default()
         };
+        report.manifest_copy_stale = !self.store().manifest_copy_current(&m);
         let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
         report.orphans = crate::foreign::list_files(self.base())?
             .into_iter()
@@ -359,6 +368,10 @@ impl Dataset {
         {
             let lock = self.store().lock()?;
             let current = self.current()?;
+            if report.manifest_copy_stale {
+                self.store().rewrite_copies(&lock, &current)?;
+                repairs.manifest_copy_rewritten = true;
+            }
             for orphan in &report.orphans {
                 if !current.files.iter().any(|f| &f.path == orphan) {
                     self.store().quarantine(&lock, orphan)?;

@@ -312,3 +312,9 @@ pub fn s3_wait_held(prefix: &str) -> String {
 pub fn s3_release(prefix: &str) {
     s3_http("POST", &format!("/__release?prefix={prefix}"));
 }
+
+/// Makes the local S3 server apply the next PUT under `prefix` and then answer 500, as a store
+/// whose answer is lost after it applied a write (see tests/s3_server.py).
+pub fn s3_lose_answer(prefix: &str) {
+    s3_http("POST", &format!("/__lose_answer?prefix={prefix}"));
+}

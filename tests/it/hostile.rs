@@ -252,7 +252,15 @@ fn hostile_symbols_stay_inside_and_round_trip() {
 #[test]
 fn hostile_manifests_are_refused() {
     let (dir, base) = seeded();
-    let good = std::fs::read_to_string(base.join("_manifest.json")).unwrap();
+    // The newest file of the history is the current version (`_manifest.json` is its copy).
+    let mut history = vec![];
+    pqdm::manifest::walk(&base.join("_pqdm/versions"), &mut |p| {
+        history.push(p.to_path_buf())
+    })
+    .unwrap();
+    history.sort();
+    let current = history.pop().unwrap();
+    let good = std::fs::read_to_string(&current).unwrap();
     let mut outside: serde_json::Value = serde_json::from_str(&good).unwrap();
     outside["files"][0]["path"] = "../../outside.parquet".into();
     let cases: Vec<(String, &str)> = vec![
@@ -270,11 +278,11 @@ fn hostile_manifests_are_refused() {
         ),
         (
             outside.to_string(),
-            "lists a file outside the dataset: ../../outside.parquet",
+            "lists a file outside the dataset (a path that leaves its folder): ../../outside.parquet",
         ),
     ];
     for (text, message) in cases {
-        std::fs::write(base.join("_manifest.json"), &text).unwrap();
+        std::fs::write(&current, &text).unwrap();
         let before = snapshot(dir.path());
         for args in [
             vec!["info", base.to_str().unwrap()],
@@ -301,6 +309,6 @@ fn hostile_manifests_are_refused() {
         }
         assert_eq!(snapshot(dir.path()), before);
     }
-    std::fs::write(base.join("_manifest.json"), good).unwrap();
+    std::fs::write(&current, good).unwrap();
     assert_eq!(Dataset::open(&base).unwrap().manifest().total_rows, 1440);
 }

@@ -317,7 +317,7 @@ fn verify_finds_and_repairs() {
     ds.write(candles(JAN5 + 3 * DAY + 5 * 60_000, 1, 1.0).lazy(), &append)
         .unwrap();
     let m = ds.manifest();
-    let paths = ds.file_paths(&m);
+    let paths: Vec<std::path::PathBuf> = m.files.iter().map(|f| dir.path().join(&f.path)).collect();
     // A deleted file, an orphan, a flipped byte.
     let day3 = m
         .files
@@ -403,14 +403,21 @@ fn vacuum_and_history() {
             .contains("write    upsert    +100 -100 rows, +1 -1 files -> 1 files, 100 rows"),
         "{text}"
     );
-    let replaced = dir.path().join("_pqdm/replaced");
+    // Kept for older versions: every file ever committed, two of them no longer in the tree.
+    let kept = dir.path().join("_pqdm/files");
     let count = |p: &std::path::Path| {
         let mut n = 0;
         pqdm::manifest::walk(p, &mut |_| n += 1).unwrap();
         n
     };
-    assert_eq!(count(&replaced), 2);
-    let r = ds.vacuum(2).unwrap();
+    assert_eq!(count(&kept), 3);
+    assert_eq!(ds.store().replaced_files().unwrap().len(), 2);
+    let r = ds
+        .vacuum(&pqdm::maintain::vacuum::VacuumOptions {
+            retain_versions: 2,
+            retention: std::time::Duration::ZERO,
+        })
+        .unwrap();
     assert_eq!(
         (r.versions_removed.clone(), r.files_deleted),
         (vec![0, 1], 1)
@@ -444,11 +451,13 @@ fn vacuum_and_history() {
         dir.path().to_str().unwrap(),
         "--retain-versions",
         "1",
+        "--retention",
+        "0s",
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["files_deleted"], 1);
-    assert_eq!(count(&replaced), 0);
+    assert_eq!(count(&kept), 1);
     assert_eq!(read_sorted(&ds).height(), 100);
 }
 

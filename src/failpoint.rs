@@ -1,0 +1,103 @@
+//! Failpoints: named steps of a commit, a recovery or a vacuum at which the test suite makes
+//! pqdm fail or die, to prove that every step leaves a dataset at its last committed version.
+//!
+//! `PQDM_FAILPOINTS="commit.moved=error,commit.tidy=kill"` arms them for one process: `error`
+//! makes the step fail with an I/O error, `kill` ends the process there with SIGKILL (as a
+//! power cut or the OOM killer would), `kill@N` / `error@N` only on the N-th hit (1-based).
+//! Without the variable, [`hit`] is one relaxed atomic load.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// What an armed failpoint does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Action {
+    Error,
+    Kill,
+}
+
+struct Armed {
+    action: Action,
+    /// Fire on this hit only (1-based); 0: every hit.
+    nth: u64,
+    hits: AtomicU64,
+}
+
+fn armed() -> &'static Option<BTreeMap<String, Armed>> {
+    static ARMED: OnceLock<Option<BTreeMap<String, Armed>>> = OnceLock::new();
+    ARMED.get_or_init(|| {
+        let text = std::env::var("PQDM_FAILPOINTS").ok()?;
+        let parsed = parse(&text);
+        (!parsed.is_empty()).then_some(parsed)
+    })
+}
+
+fn parse(text: &str) -> BTreeMap<String, Armed> {
+    text.split(',')
+        .filter_map(|item| {
+            let (name, how) = item.trim().split_once('=')?;
+            let (action, nth) = match how.split_once('@') {
+                Some((a, n)) => (a, n.parse().ok()?),
+                None => (how, 0),
+            };
+            let action = match action {
+                "error" => Action::Error,
+                "kill" => Action::Kill,
+                _ => return None,
+            };
+            Some((
+                name.to_string(),
+                Armed {
+                    action,
+                    nth,
+                    hits: AtomicU64::new(0),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Passes step `name`: fails or kills the process there when a test armed it.
+pub fn hit(name: &str) -> Result<()> {
+    let Some(points) = armed() else {
+        return Ok(());
+    };
+    let Some(point) = points.get(name) else {
+        return Ok(());
+    };
+    let n = point.hits.fetch_add(1, Ordering::SeqCst) + 1;
+    if point.nth != 0 && point.nth != n {
+        return Ok(());
+    }
+    match point.action {
+        Action::Error => Err(Error::Io {
+            path: name.into(),
+            source: std::io::Error::other(format!("failpoint {name}")),
+        }),
+        Action::Kill => {
+            // SAFETY: sends SIGKILL to this process; nothing runs after it.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            unreachable!("SIGKILL delivered")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse() {
+        let p = parse("a=error, b=kill@3,c=bogus,d");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p["a"].action, Action::Error);
+        assert_eq!(p["a"].nth, 0);
+        assert_eq!(p["b"].action, Action::Kill);
+        assert_eq!(p["b"].nth, 3);
+    }
+}

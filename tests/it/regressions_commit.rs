@@ -1,0 +1,726 @@
+//! Regressions of the commit path (reliability round two): hostile journals and manifests,
+//! the commit point and what follows it, the lock, readers that outlive commits, and every
+//! step of a commit failing or dying in turn (failpoints).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use polars::prelude::*;
+use pqdm::{Dataset, ScanOptions};
+
+use crate::common::*;
+
+/// A headerless Binance klines CSV: `minutes` candles of `symbol` from 2024-01-01, every close
+/// `close` (a value that tells versions apart).
+fn klines_csv(dir: &Path, symbol: &str, minutes: i64, close: f64) -> PathBuf {
+    let start = 1_704_067_200_000i64;
+    let mut text = String::new();
+    for i in 0..minutes {
+        let t = start + i * 60_000;
+        text.push_str(&format!(
+            "{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n",
+            t + 59_999
+        ));
+    }
+    let path = dir.join(format!("{symbol}-1m-2024-01-01.csv"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the binary with extra environment variables.
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = bin();
+    cmd.args(args).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn ingest(base: &Path, csv: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec![
+        "ingest",
+        "--dataset",
+        base.to_str().unwrap(),
+        "--json",
+        csv.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run_env(&args, env)
+}
+
+/// Rows and the sum of `close` as pqdm reads the current version.
+fn content(base: &Path) -> (usize, f64) {
+    let ds = Dataset::open(base).unwrap();
+    let df = ds
+        .read(&ScanOptions::default().columns(&["close"]))
+        .unwrap();
+    (
+        df.height(),
+        df.column("close").unwrap().f64().unwrap().sum().unwrap_or(0.0),
+    )
+}
+
+/// Rows and close sum a plain reader sees: every `*.parquet` of the tree, hidden folders skipped.
+fn glob_content(base: &Path) -> (usize, f64) {
+    let files: Vec<PathBuf> = parquet_files(base)
+        .into_iter()
+        .filter(|f| !f.starts_with('_'))
+        .map(|f| base.join(f))
+        .collect();
+    if files.is_empty() {
+        return (0, 0.0);
+    }
+    let paths: Vec<PlRefPath> = files
+        .iter()
+        .map(|p| PlRefPath::try_from_path(p).unwrap())
+        .collect();
+    let df = LazyFrame::scan_parquet_files(paths.into(), Default::default())
+        .unwrap()
+        .select([col("close")])
+        .collect()
+        .unwrap();
+    (
+        df.height(),
+        df.column("close").unwrap().f64().unwrap().sum().unwrap_or(0.0),
+    )
+}
+
+fn newest_version_file(base: &Path) -> PathBuf {
+    let mut files = vec![];
+    pqdm::manifest::walk(&base.join("_pqdm/versions"), &mut |p| {
+        files.push(p.to_path_buf())
+    })
+    .unwrap();
+    files.sort();
+    files.pop().unwrap()
+}
+
+#[test]
+fn a_manifest_listing_a_file_twice_is_refused_naming_it() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let csv = klines_csv(dir.path(), "BTCUSDT", 60, 10.0);
+    json_ok(&ingest(&base, &csv, &[], &[]));
+    let newest = newest_version_file(&base);
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&newest).unwrap()).unwrap();
+    let first = m["files"][0].clone();
+    m["files"].as_array_mut().unwrap().push(first.clone());
+    std::fs::write(&newest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let out = run(&["scan", base.to_str().unwrap(), "--format", "csv"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("twice") && err.contains(first["path"].as_str().unwrap()),
+        "{err}"
+    );
+}
+
+/// A journal planted with `moved_in` naming `rel`; returns the journal's path.
+fn plant_journal(base: &Path, rel: &str) -> PathBuf {
+    let dir = base.join("_pqdm/journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("00000000000000000099.json");
+    let journal = serde_json::json!({
+        "target_version": 99, "op_id": "planted", "moved_in": [rel], "moved_out": [rel],
+    });
+    std::fs::write(&path, serde_json::to_vec(&journal).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_planted_journal_cannot_make_any_command_touch_a_file_outside_the_dataset() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let csv = klines_csv(dir.path(), "BTCUSDT", 60, 10.0);
+    json_ok(&ingest(&base, &csv, &[], &[]));
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("victim.txt"), "keep me too").unwrap();
+    std::os::unix::fs::symlink(&outside, base.join("link")).unwrap();
+    for rel in [
+        "../victim.txt".to_string(),
+        victim.display().to_string(),
+        "symbol=BTCUSDT/../../victim.txt".into(),
+        "link/victim.txt".into(),
+    ] {
+        let journal = plant_journal(&base, &rel);
+        let before = snapshot(&base);
+        // A read-only command recovers in passing: it must neither touch nor fail.
+        let info = run(&["info", base.to_str().unwrap(), "--json"]);
+        assert!(info.status.success(), "{rel}");
+        // A writer must refuse, naming the journal.
+        let out = ingest(&base, &csv, &[], &[]);
+        assert!(!out.status.success(), "{rel}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("00000000000000000099.json"), "{rel}: {err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
+            "keep me too"
+        );
+        assert_eq!(snapshot(&base), before, "{rel}: the dataset changed");
+        std::fs::remove_file(journal).unwrap();
+    }
+}
+
+#[test]
+fn a_journal_is_never_rolled_forward_onto_another_commits_version() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let csv = klines_csv(dir.path(), "BTCUSDT", 60, 10.0);
+    json_ok(&ingest(&base, &csv, &[], &[]));
+    let m = Dataset::open(&base).unwrap().manifest();
+    let live = m.files[0].path.clone();
+    // A journal for version 1 written by an operation that is not version 1's: rolling it
+    // forward would take the live file out of the tree.
+    let dir_j = base.join("_pqdm/journal");
+    std::fs::create_dir_all(&dir_j).unwrap();
+    let journal = serde_json::json!({
+        "target_version": 1, "op_id": "someone-else", "moved_in": [], "moved_out": [live],
+    });
+    std::fs::write(
+        dir_j.join("00000000000000000001.json"),
+        serde_json::to_vec(&journal).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(content(&base), (60, 600.0));
+    assert!(base.join(&live).is_file());
+    assert_eq!(glob_content(&base), (60, 600.0));
+}
+
+#[test]
+fn an_edited_or_truncated_manifest_copy_leaves_the_history_intact_and_repair_rewrites_it() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
+        &[],
+        &[],
+    ));
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "ETHUSDT", 30, 20.0),
+        &[],
+        &[],
+    ));
+    let newest = newest_version_file(&base);
+    let history = std::fs::read(&newest).unwrap();
+    // Truncated in place (the same inode), as an editor or a full disk would leave it.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(base.join("_manifest.json"))
+        .unwrap()
+        .write_all(b"{\"format_version\": 1, \"vers")
+        .unwrap();
+    assert_eq!(std::fs::read(&newest).unwrap(), history);
+    assert_eq!(content(&base), (90, 1200.0));
+    let verify = run(&["verify", base.to_str().unwrap(), "--json"]);
+    assert!(!verify.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(report["manifest_copy_stale"], true);
+    let repair = run(&["verify", base.to_str().unwrap(), "--repair", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&repair.stdout).unwrap();
+    assert_eq!(report["repairs"]["manifest_copy_rewritten"], true);
+    assert_eq!(std::fs::read(base.join("_manifest.json")).unwrap(), history);
+    assert_eq!(content(&base), (90, 1200.0));
+}
+
+#[test]
+fn a_restored_old_manifest_copy_does_not_hide_newer_versions_from_repair_or_writers() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
+        &[],
+        &[],
+    ));
+    let backup = std::fs::read(base.join("_manifest.json")).unwrap();
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "ETHUSDT", 30, 20.0),
+        &[],
+        &[],
+    ));
+    let v2 = std::fs::read(newest_version_file(&base)).unwrap();
+    std::fs::write(base.join("_manifest.json"), &backup).unwrap();
+    let repair = run(&["verify", base.to_str().unwrap(), "--repair", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&repair.stdout).unwrap();
+    assert_eq!(report["version"], 2);
+    assert_eq!(report["missing"], serde_json::json!([]));
+    assert_eq!(report["orphans"], serde_json::json!([]));
+    assert_eq!(content(&base), (90, 1200.0));
+    // No version file was overwritten.
+    assert_eq!(
+        std::fs::read(base.join("_pqdm/versions/00000000000000000002.json")).unwrap(),
+        v2
+    );
+    // A writer after the restore goes on from version 2.
+    let third = json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "SOLUSDT", 10, 1.0),
+        &[],
+        &[],
+    ));
+    assert_eq!(third["version"], 3);
+    assert_eq!(content(&base), (100, 1210.0));
+}
+
+#[test]
+fn a_failure_after_the_commit_point_is_a_warning_not_a_failed_write() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
+        &[],
+        &[],
+    ));
+    // Two inputs, so a failed grouped write would be re-run file by file.
+    let more = dir.path().join("more");
+    std::fs::create_dir(&more).unwrap();
+    klines_csv(&more, "ETHUSDT", 30, 20.0);
+    klines_csv(&more, "SOLUSDT", 30, 1.0);
+    let out = ingest(
+        &base,
+        &more,
+        &["--mode", "append"],
+        &[("PQDM_FAILPOINTS", "commit.tidy=error")],
+    );
+    let report = json_ok(&out);
+    assert_eq!(report["version"], 2);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("version 2") && log.contains("is committed"), "{log}");
+    // Committed once: no retry or diagnosis after the commit point.
+    assert_eq!(content(&base), (120, 600.0 + 600.0 + 30.0));
+    let history = json_ok(&run(&["history", base.to_str().unwrap(), "--json"]));
+    assert_eq!(history["versions"].as_array().unwrap().len(), 3);
+    // The next writer finishes the tidy-up: the journal is gone, the copy is current.
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "ADAUSDT", 10, 2.0),
+        &[],
+        &[],
+    ));
+    assert!(
+        std::fs::read_dir(base.join("_pqdm/journal"))
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true)
+    );
+    let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
+    assert_eq!(verify["manifest_copy_stale"], false);
+    assert_eq!(content(&base), (130, 1250.0));
+}
+
+#[test]
+fn a_writer_behind_a_hung_lock_holder_gives_up_naming_it() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let csv = klines_csv(dir.path(), "BTCUSDT", 60, 10.0);
+    json_ok(&ingest(&base, &csv, &[], &[]));
+    let held = pqdm::lock::FileLock::acquire(&base.join("_pqdm/lock"), "hung-test").unwrap();
+    let before = snapshot(&base);
+    let out = ingest(&base, &csv, &["--lock-timeout", "0.3"], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())) && err.contains("hung-test"),
+        "{err}"
+    );
+    let out = ingest(&base, &csv, &[], &[("PQDM_LOCK_TIMEOUT", "0.2")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gave up after"));
+    assert_eq!(snapshot(&base), before);
+    let bad = ingest(&base, &csv, &["--lock-timeout", "soon"], &[]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--lock-timeout `soon`"));
+    drop(held);
+    json_ok(&ingest(&base, &csv, &[], &[]));
+}
+
+#[test]
+fn a_lazy_scan_planned_on_a_version_reads_it_after_upserts_compaction_and_vacuum() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
+        &["--max-rows-per-file", "20"],
+        &[],
+    ));
+    let ds = Dataset::open(&base).unwrap();
+    let planned = ds
+        .scan(&ScanOptions::default().columns(&["close"]))
+        .unwrap();
+    // Another process replaces every row, compacts, and vacuums with the default retention.
+    json_ok(&ingest(
+        &base,
+        &klines_csv(dir.path(), "BTCUSDT", 60, 30.0),
+        &["--max-rows-per-file", "20"],
+        &[],
+    ));
+    json_ok(&run(&[
+        "compact",
+        base.to_str().unwrap(),
+        "--target-rows",
+        "1000",
+        "--json",
+    ]));
+    let vacuum = json_ok(&run(&[
+        "vacuum",
+        base.to_str().unwrap(),
+        "--retain-versions",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(vacuum["files_deleted"], 0);
+    assert_eq!(vacuum["files_retained"], 6);
+    let df = planned.collect().unwrap();
+    let close = df.column("close").unwrap().f64().unwrap();
+    assert_eq!((df.height(), close.sum().unwrap()), (60, 600.0));
+    // Plain readers see the current version only.
+    assert_eq!(glob_content(&base), (60, 1800.0));
+    // With no retention, vacuum frees them, and the old plan can no longer run.
+    let vacuum = json_ok(&run(&[
+        "vacuum",
+        base.to_str().unwrap(),
+        "--retain-versions",
+        "1",
+        "--retention",
+        "0s",
+        "--json",
+    ]));
+    assert_eq!(vacuum["files_deleted"], 6);
+    assert_eq!(content(&base), (60, 1800.0));
+}
+
+/// Every step of a local upsert's commit fails or dies in turn; after each, the dataset holds
+/// exactly the version before (failures before the commit point) or after it (the tidy-up),
+/// plain readers agree, nothing is left behind, and the same upsert run again lands once.
+#[test]
+fn every_step_of_a_commit_failing_or_dying_leaves_a_whole_version() {
+    let steps = [
+        ("commit.journaled", false),
+        ("commit.moved_first", false),
+        ("commit.moved", false),
+        ("commit.version_written", false),
+        ("commit.tidy", true),
+    ];
+    let mut cases = 0;
+    for (step, committed) in steps {
+        for action in ["error", "kill"] {
+            let dir = tmp();
+            let base = dir.path().join("ds");
+            json_ok(&ingest(
+                &base,
+                &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
+                &["--max-rows-per-file", "20"],
+                &[],
+            ));
+            let update = klines_csv(dir.path(), "BTCUSDT", 90, 30.0);
+            let failed = ingest(
+                &base,
+                &update,
+                &[],
+                &[("PQDM_FAILPOINTS", &format!("{step}={action}"))],
+            );
+            let landed = committed && action == "error";
+            assert_eq!(failed.status.success(), landed, "{step}={action}");
+            if action == "kill" {
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&failed.status),
+                    Some(9),
+                    "{step}: the failpoint was not reached"
+                );
+            }
+            let expect = if committed { (90, 2700.0) } else { (60, 600.0) };
+            assert_eq!(content(&base), expect, "{step}={action}");
+            assert_eq!(glob_content(&base), expect, "{step}={action}: plain readers");
+            let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
+            assert_eq!(verify["orphans"], serde_json::json!([]), "{step}={action}");
+            assert_eq!(verify["missing"], serde_json::json!([]), "{step}={action}");
+            assert_eq!(verify["manifest_copy_stale"], false, "{step}={action}");
+            let versions = json_ok(&run(&["history", base.to_str().unwrap(), "--json"]));
+            assert_eq!(
+                versions["versions"].as_array().unwrap().len(),
+                if committed { 3 } else { 2 },
+                "{step}={action}"
+            );
+            let again = json_ok(&ingest(&base, &update, &[], &[]));
+            assert_eq!(content(&base), (90, 2700.0), "{step}={action}: retried");
+            assert_eq!(glob_content(&base), (90, 2700.0), "{step}={action}");
+            assert!(again["version"].as_u64().unwrap() >= 2);
+            let leftovers: Vec<String> = ["journal", "staging"]
+                .iter()
+                .flat_map(|d| {
+                    let mut v = vec![];
+                    pqdm::manifest::walk(&base.join("_pqdm").join(d), &mut |p| {
+                        v.push(p.display().to_string())
+                    })
+                    .unwrap();
+                    v
+                })
+                .filter(|p| !p.ends_with(".lock"))
+                .collect();
+            assert_eq!(leftovers, Vec::<String>::new(), "{step}={action}");
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 10);
+}
+
+/// Runs `pqdm` against the local S3 server.
+fn s3_cli(args: &[&str]) -> Output {
+    s3_env(&mut bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// One candle of ETHUSDT on 2024-01-05 at `minute`, close `close`, in a folder of its own.
+fn one_candle(dir: &Path, minute: i64, close: f64) -> PathBuf {
+    let folder = dir.join(format!("m{minute}-{close}"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let t = 1_704_412_800_000i64 + minute * 60_000;
+    let path = folder.join("ETHUSDT-1m-2024-01-05.csv");
+    std::fs::write(
+        &path,
+        format!("{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n", t + 59_999),
+    )
+    .unwrap();
+    path
+}
+
+/// Rows, and the closes of minutes 0 and 1, of an S3 dataset as pqdm reads it.
+fn s3_minutes(base: &str) -> (usize, Vec<Option<f64>>) {
+    let out = s3_cli(&[
+        "scan",
+        base,
+        "--columns",
+        "timestamp,close",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<(i64, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (t, c) = l.split_once(',').unwrap();
+            (t.parse().unwrap(), c.parse().unwrap())
+        })
+        .collect();
+    let at = |m: i64| {
+        rows.iter()
+            .find(|(t, _)| *t == 1_704_412_800_000 + m * 60_000)
+            .map(|(_, c)| *c)
+    };
+    (rows.len(), vec![at(0), at(1)])
+}
+
+#[test]
+fn an_s3_upsert_that_loses_its_version_rebuilds_its_rewrite_on_the_winner() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let eth = data_dir().join("spot/klines/ETHUSDT-1m-2024-01-05.zip");
+    let first = json_ok(&s3_cli(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--json",
+        eth.to_str().unwrap(),
+    ]));
+    assert_eq!(first["files"].as_array().unwrap().len(), 1);
+    let dir = tmp();
+    // Upsert A changes minute 0; it has uploaded its rewrite of the day's file and is held at
+    // its journal when upsert B, changing minute 1 of the same file, commits version 2.
+    let journal = format!("/{bucket}/klines/_pqdm/journal/");
+    s3_hold(&journal);
+    let a = s3_env(&mut bin())
+        .args(["ingest", "--dataset", &base, "--json"])
+        .arg(one_candle(dir.path(), 0, 111.0))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    s3_wait_held(&journal);
+    let b = json_ok(&s3_cli(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--json",
+        one_candle(dir.path(), 1, 222.0).to_str().unwrap(),
+    ]));
+    assert_eq!(b["version"], 2);
+    s3_release(&journal);
+    let out = a.wait_with_output().unwrap();
+    let report = json_ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("trying again"), "the race did not happen: {log}");
+    assert_eq!(report["version"], 3);
+    // As if B then A had run one after the other.
+    assert_eq!(s3_minutes(&base), (1440, vec![Some(111.0), Some(222.0)]));
+    let verify: serde_json::Value =
+        serde_json::from_slice(&s3_cli(&["verify", &base, "--json"]).stdout).unwrap();
+    assert_eq!(verify["checksum_mismatches"], serde_json::json!([]));
+    assert_eq!(verify["duplicate_keys"], 0);
+}
+
+#[test]
+fn s3_version_discovery_never_goes_back_past_what_vacuum_deleted() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let dir = tmp();
+    for (minute, close) in [(0, 1.0), (1, 2.0), (2, 3.0)] {
+        json_ok(&s3_cli(&[
+            "ingest",
+            "--dataset",
+            &base,
+            "--json",
+            one_candle(dir.path(), minute, close).to_str().unwrap(),
+        ]));
+    }
+    let remote =
+        pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
+    let v1 = remote.get("_pqdm/versions/00000000000000000001.json").unwrap().unwrap();
+    // Writers of versions 2 and 3 died before rewriting the hint.
+    remote.put("_manifest.json", v1.clone()).unwrap();
+    let vacuum = json_ok(&s3_cli(&[
+        "vacuum",
+        &base,
+        "--retain-versions",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(vacuum["versions_removed"], serde_json::json!([0, 1, 2]));
+    let info = json_ok(&s3_cli(&["info", &base, "--json"]));
+    assert_eq!(info["version"], 3);
+    assert_eq!(info["total_rows"], 3);
+    // A slow writer rewrites the hint to an old version after the vacuum.
+    remote.put("_manifest.json", v1).unwrap();
+    let info = json_ok(&s3_cli(&["info", &base, "--json"]));
+    assert_eq!(info["version"], 3);
+    let next = json_ok(&s3_cli(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--json",
+        one_candle(dir.path(), 3, 4.0).to_str().unwrap(),
+    ]));
+    assert_eq!(next["version"], 4);
+    assert_eq!(json_ok(&s3_cli(&["info", &base, "--json"]))["total_rows"], 4);
+}
+
+#[test]
+fn an_s3_commit_whose_answer_is_lost_is_settled_by_reading_the_version_back() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let dir = tmp();
+    json_ok(&s3_cli(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--json",
+        one_candle(dir.path(), 0, 1.0).to_str().unwrap(),
+    ]));
+    // The store applies version 2's put and answers 500.
+    s3_lose_answer(&format!("/{bucket}/klines/_pqdm/versions/"));
+    let out = s3_cli(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--mode",
+        "append",
+        "--json",
+        one_candle(dir.path(), 1, 2.0).to_str().unwrap(),
+    ]);
+    let report = json_ok(&out);
+    assert_eq!(report["version"], 2);
+    let history = json_ok(&s3_cli(&["history", &base, "--json"]));
+    assert_eq!(history["versions"].as_array().unwrap().len(), 3);
+    assert_eq!(s3_minutes(&base), (2, vec![Some(1.0), Some(2.0)]));
+    let verify: serde_json::Value =
+        serde_json::from_slice(&s3_cli(&["verify", &base, "--json"]).stdout).unwrap();
+    assert_eq!(verify["missing"], serde_json::json!([]));
+}
+
+#[test]
+fn an_s3_writer_stalled_past_the_stale_age_does_not_commit_what_recovery_undid() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let dir = tmp();
+    json_ok(&s3_cli(&[
+        "ingest",
+        "--dataset",
+        &base,
+        "--json",
+        one_candle(dir.path(), 0, 1.0).to_str().unwrap(),
+    ]));
+    // The writer stalls while copying its file into the tree, after its journal is written.
+    let tree = format!("/{bucket}/klines/exchange=");
+    s3_hold(&tree);
+    let writer = s3_env(&mut bin())
+        .args(["ingest", "--dataset", &base, "--json"])
+        .arg(one_candle(dir.path(), 1, 2.0))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    s3_wait_held(&tree);
+    // Another process, for which that writer looks dead, undoes its commit in passing (and
+    // commits nothing itself, so no version race would stop the stalled writer).
+    let repair = s3_env(&mut bin())
+        .args(["verify", &base, "--repair", "--json"])
+        .env("PQDM_STALE_SECS", "0")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&repair.stderr).contains("removing what a dead writer copied"),
+        "{}",
+        String::from_utf8_lossy(&repair.stderr)
+    );
+    s3_release(&tree);
+    let out = writer.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("took it for dead"), "{err}");
+    assert_eq!(s3_minutes(&base).0, 1);
+    let info = json_ok(&s3_cli(&["info", &base, "--json"]));
+    assert_eq!(info["version"], 1);
+    let verify: serde_json::Value =
+        serde_json::from_slice(&s3_cli(&["verify", &base, "--json"]).stdout).unwrap();
+    assert_eq!(verify["orphans"], serde_json::json!([]));
+}
+
+#[test]
+fn a_failed_first_write_removes_its_empty_dataset_but_never_another_writers_staging() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let bad = dir.path().join("BTCUSDT-1m-2024-01-01.csv");
+    std::fs::write(&bad, "1704067200000,1.5,2.5,1.0,not-a-price,10.0,1704067259999,20.0,5,4.0,8.0,0\n")
+        .unwrap();
+    let out = ingest(&base, &bad, &[], &[]);
+    assert!(!out.status.success());
+    assert!(!base.exists(), "the failed first write left {}", base.display());
+
+    let ds = klines_dataset(&base);
+    let store = ds.store().clone();
+    let other = store.staging("another-writer").unwrap();
+    assert!(!store.remove_if_empty().unwrap());
+    assert!(other.dir().is_dir());
+    assert!(Dataset::open(&base).is_ok());
+    drop(other);
+    assert!(store.remove_if_empty().unwrap());
+    assert!(!base.exists());
+}
