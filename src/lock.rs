@@ -45,7 +45,9 @@ pub fn timeout() -> Result<Duration> {
 /// Parses a non-negative, finite number of seconds.
 pub fn parse_seconds(text: &str) -> Option<Duration> {
     let secs: f64 = text.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e9)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 /// Who holds a lock.

@@ -774,7 +774,9 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
         list("checksum mismatch", &r.checksum_mismatches);
         list("stale stats", &r.stale_stats);
         if r.manifest_copy_stale {
-            println!("  _manifest.json: not the current version's (damaged, edited or out of date)");
+            println!(
+                "  _manifest.json: not the current version's (damaged, edited or out of date)"
+            );
         }
         if let Some(e) = &r.data_error {
             println!("  data checks: {e}");

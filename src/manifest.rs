@@ -614,8 +614,9 @@ impl Store {
             Some(r) => {
                 Ok(r.head(MANIFEST_FILE)?.is_some() || r.head(&Self::version_rel(0))?.is_some())
             }
-            None => Ok(self.base.join(MANIFEST_FILE).is_file()
-                || self.newest_version_file()?.is_some()),
+            None => Ok(
+                self.base.join(MANIFEST_FILE).is_file() || self.newest_version_file()?.is_some()
+            ),
         }
     }
 
@@ -949,7 +950,11 @@ impl Store {
                         "recovery: rolling back uncommitted version {}",
                         journal.target_version
                     );
-                    for rel in journal.moved_in.iter().filter(|r| !live.contains(r.as_str())) {
+                    for rel in journal
+                        .moved_in
+                        .iter()
+                        .filter(|r| !live.contains(r.as_str()))
+                    {
                         self.remove_file_and_dirs(&self.data_path(rel), &self.base)?;
                         self.remove_file_and_dirs(&self.kept_path(rel), &self.meta(FILES_DIR))?;
                     }
@@ -1021,9 +1026,7 @@ impl Store {
         let version = self.version_path(m.version);
         let copy = self.base.join(MANIFEST_FILE);
         let stale = match (fs::metadata(&version), fs::metadata(&copy)) {
-            (Ok(v), Ok(c)) => {
-                v.len() != c.len() || c.modified().ok() < v.modified().ok()
-            }
+            (Ok(v), Ok(c)) => v.len() != c.len() || c.modified().ok() < v.modified().ok(),
             (Ok(_), Err(_)) => true,
             (Err(_), _) => false,
         };
@@ -1142,13 +1145,13 @@ impl Store {
         let kept = self.meta(FILES_DIR);
         walk(&kept, &mut |p| {
             if let Ok(rel) = p.strip_prefix(&kept)
-                && let Some(rel) = rel_string(rel).strip_suffix(KEPT_SUFFIX).map(str::to_string)
+                && let Some(rel) = rel_string(rel)
+                    .strip_suffix(KEPT_SUFFIX)
+                    .map(str::to_string)
+                && !self.data_path(&rel).exists()
+                && let Ok(m) = fs::symlink_metadata(p)
             {
-                if !self.data_path(&rel).exists()
-                    && let Ok(m) = fs::symlink_metadata(p)
-                {
-                    out.push((rel, m.len(), now - m.ctime()));
-                }
+                out.push((rel, m.len(), now - m.ctime()));
             }
         })?;
         let legacy = self.meta("replaced");

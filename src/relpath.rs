@@ -19,7 +19,9 @@ pub fn problem(rel: &str) -> Option<&'static str> {
     if path.is_absolute() || rel.starts_with('/') {
         return Some("an absolute path");
     }
-    if path.components().any(|c| !matches!(c, Component::Normal(_)))
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
         || rel.split('/').any(|part| part.is_empty() || part == "..")
     {
         return Some("a path that leaves its folder");

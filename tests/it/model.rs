@@ -222,7 +222,10 @@ fn random_operations_with_faults_always_match_the_model() {
                 let batch = Batch::random(&mut rng, symbol, close);
                 let mode = if mode == "append" {
                     // Appends of new keys only, so the model stays a map.
-                    if batch.timestamps().any(|t| model.contains_key(&(batch.symbol.into(), t))) {
+                    if batch
+                        .timestamps()
+                        .any(|t| model.contains_key(&(batch.symbol.into(), t)))
+                    {
                         "upsert"
                     } else {
                         "append"
@@ -248,7 +251,10 @@ fn random_operations_with_faults_always_match_the_model() {
                     batch.apply(&mut model, mode);
                     count(format!("{mode} landed"));
                 } else {
-                    count(format!("{mode} failed ({})", fault.as_deref().unwrap_or("-")));
+                    count(format!(
+                        "{mode} failed ({})",
+                        fault.as_deref().unwrap_or("-")
+                    ));
                     assert!(
                         fault.is_some(),
                         "{ctx}: {mode} failed with no fault: {}",
@@ -355,10 +361,17 @@ fn random_operations_with_faults_always_match_the_model() {
             continue;
         }
         let (pq, pq_n, glob, glob_n) = stored(&base);
-        assert_eq!(pq_n, model.len(), "{ctx}: pqdm read a row twice or lost one");
+        assert_eq!(
+            pq_n,
+            model.len(),
+            "{ctx}: pqdm read a row twice or lost one"
+        );
         assert!(pq == model, "{ctx}: pqdm's rows differ from the model");
         assert_eq!(glob_n, model.len(), "{ctx}: a plain reader's row count");
-        assert!(glob == model, "{ctx}: a plain reader's rows differ from the model");
+        assert!(
+            glob == model,
+            "{ctx}: a plain reader's rows differ from the model"
+        );
     }
     eprintln!("model test (seed {seed}): {tally:?}");
 }

@@ -58,7 +58,12 @@ fn content(base: &Path) -> (usize, f64) {
         .unwrap();
     (
         df.height(),
-        df.column("close").unwrap().f64().unwrap().sum().unwrap_or(0.0),
+        df.column("close")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .sum()
+            .unwrap_or(0.0),
     )
 }
 
@@ -83,7 +88,12 @@ fn glob_content(base: &Path) -> (usize, f64) {
         .unwrap();
     (
         df.height(),
-        df.column("close").unwrap().f64().unwrap().sum().unwrap_or(0.0),
+        df.column("close")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .sum()
+            .unwrap_or(0.0),
     )
 }
 
@@ -297,7 +307,10 @@ fn a_failure_after_the_commit_point_is_a_warning_not_a_failed_write() {
     let report = json_ok(&out);
     assert_eq!(report["version"], 2);
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("version 2") && log.contains("is committed"), "{log}");
+    assert!(
+        log.contains("version 2") && log.contains("is committed"),
+        "{log}"
+    );
     // Committed once: no retry or diagnosis after the commit point.
     assert_eq!(content(&base), (120, 600.0 + 600.0 + 30.0));
     let history = json_ok(&run(&["history", base.to_str().unwrap(), "--json"]));
@@ -441,7 +454,11 @@ fn every_step_of_a_commit_failing_or_dying_leaves_a_whole_version() {
             }
             let expect = if committed { (90, 2700.0) } else { (60, 600.0) };
             assert_eq!(content(&base), expect, "{step}={action}");
-            assert_eq!(glob_content(&base), expect, "{step}={action}: plain readers");
+            assert_eq!(
+                glob_content(&base),
+                expect,
+                "{step}={action}: plain readers"
+            );
             let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
             assert_eq!(verify["orphans"], serde_json::json!([]), "{step}={action}");
             assert_eq!(verify["missing"], serde_json::json!([]), "{step}={action}");
@@ -492,7 +509,10 @@ fn one_candle(dir: &Path, minute: i64, close: f64) -> PathBuf {
     let path = folder.join("ETHUSDT-1m-2024-01-05.csv");
     std::fs::write(
         &path,
-        format!("{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n", t + 59_999),
+        format!(
+            "{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n",
+            t + 59_999
+        ),
     )
     .unwrap();
     path
@@ -508,7 +528,11 @@ fn s3_minutes(base: &str) -> (usize, Vec<Option<f64>>) {
         "--format",
         "csv",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<(i64, f64)> = text
         .lines()
@@ -565,7 +589,10 @@ fn an_s3_upsert_that_loses_its_version_rebuilds_its_rewrite_on_the_winner() {
     let out = a.wait_with_output().unwrap();
     let report = json_ok(&out);
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("trying again"), "the race did not happen: {log}");
+    assert!(
+        log.contains("trying again"),
+        "the race did not happen: {log}"
+    );
     assert_eq!(report["version"], 3);
     // As if B then A had run one after the other.
     assert_eq!(s3_minutes(&base), (1440, vec![Some(111.0), Some(222.0)]));
@@ -589,9 +616,11 @@ fn s3_version_discovery_never_goes_back_past_what_vacuum_deleted() {
             one_candle(dir.path(), minute, close).to_str().unwrap(),
         ]));
     }
-    let remote =
-        pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
-    let v1 = remote.get("_pqdm/versions/00000000000000000001.json").unwrap().unwrap();
+    let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
+    let v1 = remote
+        .get("_pqdm/versions/00000000000000000001.json")
+        .unwrap()
+        .unwrap();
     // Writers of versions 2 and 3 died before rewriting the hint.
     remote.put("_manifest.json", v1.clone()).unwrap();
     let vacuum = json_ok(&s3_cli(&[
@@ -617,7 +646,10 @@ fn s3_version_discovery_never_goes_back_past_what_vacuum_deleted() {
         one_candle(dir.path(), 3, 4.0).to_str().unwrap(),
     ]));
     assert_eq!(next["version"], 4);
-    assert_eq!(json_ok(&s3_cli(&["info", &base, "--json"]))["total_rows"], 4);
+    assert_eq!(
+        json_ok(&s3_cli(&["info", &base, "--json"]))["total_rows"],
+        4
+    );
 }
 
 #[test]
@@ -708,11 +740,18 @@ fn a_failed_first_write_removes_its_empty_dataset_but_never_another_writers_stag
     let dir = tmp();
     let base = dir.path().join("ds");
     let bad = dir.path().join("BTCUSDT-1m-2024-01-01.csv");
-    std::fs::write(&bad, "1704067200000,1.5,2.5,1.0,not-a-price,10.0,1704067259999,20.0,5,4.0,8.0,0\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        "1704067200000,1.5,2.5,1.0,not-a-price,10.0,1704067259999,20.0,5,4.0,8.0,0\n",
+    )
+    .unwrap();
     let out = ingest(&base, &bad, &[], &[]);
     assert!(!out.status.success());
-    assert!(!base.exists(), "the failed first write left {}", base.display());
+    assert!(
+        !base.exists(),
+        "the failed first write left {}",
+        base.display()
+    );
 
     let ds = klines_dataset(&base);
     let store = ds.store().clone();
