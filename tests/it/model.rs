@@ -133,7 +133,7 @@ fn committed(out: &Output, fault: Option<&str>) -> bool {
 }
 
 /// The rows pqdm reads, and the rows a plain reader of the tree's `*.parquet` files reads.
-fn stored(base: &Path) -> (Rows, usize, Rows, usize) {
+fn stored(base: &Path, ctx: &str) -> (Rows, usize, Rows, usize) {
     let frame_rows = |df: DataFrame| -> (Rows, usize) {
         let n = df.height();
         let sym = df.column("symbol").unwrap().str().unwrap().clone();
@@ -149,10 +149,10 @@ fn stored(base: &Path) -> (Rows, usize, Rows, usize) {
             .collect();
         (rows, n)
     };
-    let ds = Dataset::open(base).unwrap();
+    let ds = Dataset::open(base).unwrap_or_else(|e| panic!("{ctx}: open: {e}"));
     let (pq, pq_n) = frame_rows(
         ds.read(&ScanOptions::default().columns(&["symbol", "timestamp", "close"]))
-            .unwrap(),
+            .unwrap_or_else(|e| panic!("{ctx}: scan: {e}")),
     );
     let files: Vec<PlRefPath> = parquet_files(base)
         .into_iter()
@@ -294,7 +294,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 count("two writers".into());
             }
             6 | 7 => {
-                if !base.exists() {
+                if !pqdm::manifest::Store::new(&base).unwrap().exists() {
                     continue;
                 }
                 let args: Vec<String> = ["compact", &b, "--target-rows", "64"]
@@ -313,7 +313,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 );
             }
             8 => {
-                if !base.exists() {
+                if !pqdm::manifest::Store::new(&base).unwrap().exists() {
                     continue;
                 }
                 let retention = *rng.pick(&["0s", "1h"]);
@@ -340,7 +340,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 );
             }
             _ => {
-                if !base.exists() {
+                if !pqdm::manifest::Store::new(&base).unwrap().exists() {
                     continue;
                 }
                 let out = pqdm(&["verify".into(), b.clone(), "--json".into()], None)
@@ -356,11 +356,13 @@ fn random_operations_with_faults_always_match_the_model() {
                 count("verify".into());
             }
         }
-        if !base.exists() {
+        // A first write that died before creating version 0 leaves no dataset (only what the
+        // next writer cleans up).
+        if !pqdm::manifest::Store::new(&base).unwrap().exists() {
             assert!(model.is_empty(), "{ctx}: rows committed but no dataset");
             continue;
         }
-        let (pq, pq_n, glob, glob_n) = stored(&base);
+        let (pq, pq_n, glob, glob_n) = stored(&base, &ctx);
         assert_eq!(
             pq_n,
             model.len(),

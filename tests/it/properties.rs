@@ -166,3 +166,52 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+/// Path pieces a hostile journal or manifest might use.
+fn hostile_path() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            "..", ".", "", "/", "a", "symbol=..", "x%2F..", "link", "\\", "~", "[1]", "day=5",
+        ]),
+        1..6,
+    )
+    .prop_map(|parts| parts.join("/"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever paths a journal names, recovery (run by `Dataset::open`) touches nothing outside
+    /// the dataset: a file beside it and one inside a symlinked folder survive.
+    #[test]
+    fn planted_journals_never_touch_outside(moved_in in prop::collection::vec(hostile_path(), 0..4), moved_out in prop::collection::vec(hostile_path(), 0..4), target in 0u64..4) {
+        let dir = tmp();
+        let base = dir.path().join("ds");
+        let ds = klines_dataset(&base);
+        ds.write(candles(1_704_412_800_000, 5, 1.0).lazy(), &kline_opts("BTCUSDT")).unwrap();
+        let outside = dir.path().join("a");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("a"), "x").unwrap();
+        std::fs::write(dir.path().join("victim"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, base.join("link")).unwrap();
+        let journal = serde_json::json!({
+            "target_version": target, "op_id": "planted", "moved_in": moved_in, "moved_out": moved_out,
+        });
+        std::fs::create_dir_all(base.join("_pqdm/journal")).unwrap();
+        std::fs::write(base.join("_pqdm/journal/00000000000000000009.json"), journal.to_string()).unwrap();
+        let _ = Dataset::open(&base);
+        let _ = ds.write(candles(1_704_412_800_000, 5, 2.0).lazy(), &kline_opts("BTCUSDT"));
+        prop_assert!(outside.join("a").is_file());
+        prop_assert!(dir.path().join("victim").is_file());
+    }
+
+    /// A path `relpath` accepts stays inside any base when joined, lexically.
+    #[test]
+    fn accepted_relative_paths_stay_inside(rel in hostile_path()) {
+        if pqdm::relpath::problem(&rel).is_none() {
+            let joined = std::path::Path::new("/base").join(&rel);
+            prop_assert!(joined.starts_with("/base"));
+            prop_assert!(joined.components().all(|c| !matches!(c, std::path::Component::ParentDir)));
+        }
+    }
+}
