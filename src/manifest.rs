@@ -1068,21 +1068,37 @@ impl Store {
     /// Removes staging folders whose writer died (its guard lock is free).
     fn remove_dead_staging(&self) {
         let staging = self.staging_root();
-        if let Ok(entries) = fs::read_dir(&staging) {
-            for entry in entries.flatten() {
-                let p = entry.path();
-                if p.extension().is_some_and(|e| e == "lock") {
-                    continue;
-                }
-                let guard = p.with_extension("lock");
-                let free = match File::open(&guard) {
-                    Ok(f) => f.try_lock().is_ok(),
-                    Err(_) => true,
-                };
-                if free {
-                    let _ = fs::remove_dir_all(&p);
-                    let _ = fs::remove_file(&guard);
-                }
+        let Ok(entries) = fs::read_dir(&staging) else {
+            return;
+        };
+        // Each write has a folder and a guard file `<tx>.lock` it holds locked; either may be
+        // left alone by a writer killed between making one and the other.
+        let names: std::collections::BTreeSet<String> = entries
+            .flatten()
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".lock")
+                    .map(str::to_string)
+                    .unwrap_or(name)
+            })
+            .collect();
+        let young = |p: &Path| {
+            fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 60))
+        };
+        for name in names {
+            let dir = staging.join(&name);
+            let guard = staging.join(format!("{name}.lock"));
+            let free = match File::open(&guard) {
+                Ok(f) => f.try_lock().is_ok(),
+                // A writer creates its guard, then locks it: a guard-less folder or a free
+                // guard this young may be a writer starting.
+                Err(_) => !young(&dir),
+            };
+            if free && !(young(&guard) && !dir.exists()) {
+                let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_file(&guard);
             }
         }
     }

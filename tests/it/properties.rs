@@ -171,7 +171,18 @@ proptest! {
 fn hostile_path() -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop::sample::select(vec![
-            "..", ".", "", "/", "a", "symbol=..", "x%2F..", "link", "\\", "~", "[1]", "day=5",
+            "..",
+            ".",
+            "",
+            "/",
+            "a",
+            "symbol=..",
+            "x%2F..",
+            "link",
+            "\\",
+            "~",
+            "[1]",
+            "day=5",
         ]),
         1..6,
     )

@@ -65,7 +65,14 @@ fn content(ds: &Dataset) -> (u64, f64) {
 
 #[test]
 fn sigkill_at_random_points_never_breaks_a_version() {
-    let seed = env_num("PQDM_CRASH_SEED", 20261124);
+    let seed = env_num(
+        "PQDM_CRASH_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    eprintln!("sigkill test: PQDM_CRASH_SEED={seed}");
     let kills_wanted = env_num("PQDM_CRASH_KILLS", 52);
     let mut rng = Lcg(seed);
     let dir = tmp();
@@ -80,6 +87,8 @@ fn sigkill_at_random_points_never_breaks_a_version() {
     let mut closes: BTreeMap<String, f64> = BTreeMap::new();
     let (mut kills, mut rounds) = (0, 0u64);
     let mut per_op_kills = BTreeMap::new();
+    // Kills that landed inside a commit (a journal was left behind), and kills placed there.
+    let (mut in_commit, mut placed) = (0u64, 0u64);
     while kills < kills_wanted && rounds < 20 * kills_wanted {
         rounds += 1;
         let version = Dataset::open(&base)
@@ -100,7 +109,8 @@ fn sigkill_at_random_points_never_breaks_a_version() {
                         .unwrap()
                         .clone()
                 };
-                let close = 2.0 + (rounds % 7) as f64;
+                // A value no earlier round used, so a torn mix of files cannot look whole.
+                let close = 2.0 + rounds as f64 * 0.5;
                 let csv = kline_csv(&inputs, &symbol, days, close);
                 let (rows2, sum2) = match closes.get(&symbol) {
                     Some(old) => (rows, sum + rows_per_symbol as f64 * (close - old)),
@@ -138,20 +148,43 @@ fn sigkill_at_random_points_never_breaks_a_version() {
                 None,
             ),
         };
-        let mut child = bin()
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let wait_ms = rng.next() % 350;
-        std::thread::sleep(Duration::from_millis(wait_ms));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            kills += 1;
-            *per_op_kills.entry(args[0].clone()).or_insert(0) += 1;
+        // One round in four dies at a chosen step of its commit (a failpoint), the others at a
+        // random moment.
+        let step = (rng.next() % 4 == 0).then(|| {
+            [
+                "commit.journaled",
+                "commit.moved_first",
+                "commit.moved",
+                "commit.version_written",
+                "commit.tidy",
+            ][rng.next() as usize % 5]
+        });
+        let mut cmd = bin();
+        cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
+        if let Some(step) = step {
+            cmd.env("PQDM_FAILPOINTS", format!("{step}=kill"));
         }
-        child.wait().unwrap();
+        let mut child = cmd.spawn().unwrap();
+        let wait_ms = if step.is_some() { 0 } else { rng.next() % 350 };
+        if step.is_none() {
+            std::thread::sleep(Duration::from_millis(wait_ms));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                kills += 1;
+                *per_op_kills.entry(args[0].clone()).or_insert(0) += 1;
+            }
+        }
+        let status = child.wait().unwrap();
+        if step.is_some() && std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
+            kills += 1;
+            placed += 1;
+            *per_op_kills
+                .entry(format!("{} at {}", args[0], step.unwrap()))
+                .or_insert(0) += 1;
+        }
+        if std::fs::read_dir(base.join("_pqdm/journal")).is_ok_and(|mut d| d.next().is_some()) {
+            in_commit += 1;
+        }
         let ctx = format!(
             "seed {seed} round {rounds} op {} after {wait_ms} ms",
             args[0]
@@ -161,6 +194,15 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             continue;
         };
         let m = ds.manifest();
+        assert!(
+            m.version >= version,
+            "{ctx}: the version went back from {version} to {}",
+            m.version
+        );
+        if let Some(summary) = ds.store().load_summary() {
+            assert_eq!(summary.version, m.version, "{ctx}: latest's summary");
+            assert_eq!(summary.total_rows, m.total_rows, "{ctx}: latest's summary");
+        }
         if m.version > version {
             assert_eq!(m.version, version + 1, "{ctx}");
             states.insert(
@@ -191,17 +233,64 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             String::from_utf8_lossy(&verify.stdout)
         );
     }
-    eprintln!("seed {seed}: {kills} kills in {rounds} rounds: {per_op_kills:?}");
+    eprintln!(
+        "seed {seed}: {kills} kills in {rounds} rounds ({placed} placed by failpoints, {in_commit} inside a commit): {per_op_kills:?}"
+    );
     assert!(
         kills >= kills_wanted,
         "only {kills} kills in {rounds} rounds"
     );
-    let (rows, _) = states[&Dataset::open(&base).unwrap().manifest().version];
-    let out = py(
-        "import sys, pyarrow.dataset as ds, duckdb\nb=sys.argv[1]\nprint(ds.dataset(b, partitioning='hive').count_rows(), duckdb.connect().execute(f\"select count(*) from read_parquet('{b}/**/*.parquet')\").fetchone()[0])",
-        &[&b],
+    assert!(
+        in_commit >= kills_wanted / 8,
+        "only {in_commit} of {kills} kills landed inside a commit"
     );
+    // Every version still kept reads back whole, and a last write leaves nothing behind.
+    let ds = Dataset::open(&base).unwrap();
+    for v in ds.store().versions().unwrap() {
+        let old = ds
+            .read(&ScanOptions {
+                version: Some(v),
+                columns: Some(vec!["close".into()]),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            old.height() as u64,
+            states[&v].0,
+            "seed {seed}: version {v}"
+        );
+    }
+    let (rows, _) = states[&Dataset::open(&base).unwrap().manifest().version];
+    let out = if rows == 0 {
+        // Every round died before a commit (a heavily loaded machine): nothing for peers to read.
+        format!("{rows} {rows}\n")
+    } else {
+        py(
+            "import sys, pyarrow.dataset as ds, duckdb\nb=sys.argv[1]\nprint(ds.dataset(b, partitioning='hive').count_rows(), duckdb.connect().execute(f\"select count(*) from read_parquet('{b}/**/*.parquet')\").fetchone()[0])",
+            &[&b],
+        )
+    };
     assert_eq!(out, format!("{rows} {rows}\n"));
+    let csv = kline_csv(&inputs, "LASTUSDT", 1, 1.0);
+    json_ok(&run(&[
+        "ingest",
+        csv.to_str().unwrap(),
+        "--dataset",
+        &b,
+        "--json",
+    ]));
+    for sub in ["journal", "staging"] {
+        let mut left = vec![];
+        pqdm::manifest::walk(&base.join("_pqdm").join(sub), &mut |p| {
+            left.push(p.to_path_buf())
+        })
+        .unwrap();
+        assert_eq!(
+            left,
+            Vec::<PathBuf>::new(),
+            "seed {seed}: left in _pqdm/{sub}"
+        );
+    }
 }
 
 #[test]
