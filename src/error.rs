@@ -77,7 +77,7 @@ pub enum Error {
     #[error("invalid option: {0}")]
     Options(String),
     /// A malformed input file.
-    #[error("{path}: {}", clip_lines(message))]
+    #[error("{path}: {message}")]
     Input {
         /// The input file.
         path: PathBuf,

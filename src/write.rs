@@ -329,7 +329,7 @@ fn blame_input(inputs: &[Input], err: Error) -> Error {
         if let Err(e) = input.frame.clone().select([len()]).collect() {
             return Error::Input {
                 path: PathBuf::from(&input.source_name),
-                message: e.to_string(),
+                message: crate::error::clip_lines(&e.to_string()),
             };
         }
     }

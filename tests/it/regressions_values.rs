@@ -559,6 +559,24 @@ fn huge_lines_and_values_are_refused_from_a_bounded_prefix_and_quoted_short() {
     let err = fails_with(&out, "column `open`, row 1: cannot cast value \"xxx");
     assert!(err.contains("... (99800 more characters)"), "{err}");
     assert!(err.len() < 1000, "{} bytes of error", err.len());
+
+    // Polars quotes a field it cannot parse, three times over: every line is cut short.
+    let huge_field = dir.path().join("SOLUSDT-1m-2024-01-05.csv");
+    let mut text = String::from("open_time,open,high,low,close,volume\n");
+    text.push_str(&"1704412800000,1,1,1,1,1\n".repeat(10_001));
+    text.push_str(&format!("17{},1,1,1,1,1\n", "9".repeat(1 << 20)));
+    std::fs::write(&huge_field, text).unwrap();
+    let out = run(&[
+        "ingest",
+        huge_field.to_str().unwrap(),
+        "--dataset",
+        base.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = fails_with(&out, "could not parse `179999");
+    assert!(err.contains("9... (10"), "{err}");
+    assert!(err.len() < 5000, "{} bytes of error", err.len());
+    assert_eq!(parquet_files(&base), Vec::<String>::new());
 }
 
 /// The archive inflate limit. Before: only `PQDM_MAX_UNZIP_BYTES` (default 8 GiB) bounded an
