@@ -87,8 +87,9 @@ fn benches(c: &mut Criterion) {
         b.iter(|| ds.store().load_current().unwrap().unwrap().files.len())
     });
     let cache = Cache::new(dir.path().join("cache"));
+    let manifest = ds.manifest();
     c.bench_function("cache_key", |b| {
-        b.iter(|| cache.key(&ds, 7, black_box(&opts), Some("t")).0)
+        b.iter(|| cache.key(&ds, &manifest, black_box(&opts), Some("t")).0)
     });
     let small = tempfile::tempdir().unwrap();
     let one = dataset(small.path(), 1);

@@ -1,8 +1,13 @@
 //! The projection cache: a scan's result kept as Parquet under a cache folder (outside the
-//! dataset), keyed by a blake3 hash of the dataset's identity, its manifest version, the
-//! columns, the normalised filters and the transform's name. A hit reads only the cached file;
-//! a new commit changes the version and so the key; entries expire after a TTL; a size cap
-//! evicts the least recently used.
+//! dataset), keyed by a blake3 hash of the dataset's identity, its manifest version and the
+//! manifest's own hash (so a dataset deleted and made again, or rolled back to an older copy,
+//! never meets the entries of its namesake), the columns, the normalised filters and the
+//! transform's name. A hit reads only the cached file; a new commit changes the version and so
+//! the key; entries expire after a TTL; a size cap evicts the least recently used.
+//!
+//! Entries are trusted no further than their folder: an entry is only ever touched under the
+//! name its key gives (64 hex digits), and an entry file whose recorded key is not its own name
+//! is an error naming the file, before anything is removed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::manifest::Manifest;
 use crate::scan::ScanOptions;
 use crate::write::{parquet_options, scan_files, sink_file};
 
@@ -38,6 +44,10 @@ pub struct Entry {
     pub dataset: String,
     /// The manifest version the entry was computed from.
     pub version: u64,
+    /// The blake3 hash of that version's manifest ([`manifest_hash`]); empty in entries of older
+    /// pqdm releases, which are therefore never current.
+    #[serde(default)]
+    pub manifest_hash: String,
     /// The columns.
     pub columns: Option<Vec<String>>,
     /// The normalised filters.
@@ -70,6 +80,19 @@ pub struct Transform<'a> {
     pub name: &'a str,
     /// The transform.
     pub apply: &'a dyn Fn(LazyFrame) -> LazyFrame,
+}
+
+/// The blake3 hash (hex) of a manifest: it differs between two datasets that reached the same
+/// version number separately (their files, names and commit times differ), so the cache cannot
+/// take one for the other.
+pub fn manifest_hash(m: &Manifest) -> String {
+    let bytes = serde_json::to_vec(m).expect("a manifest serialises");
+    blake3::hash(&bytes).to_hex().to_string()
+}
+
+/// Whether `name` is a cache key: a blake3 hash in hex, so one plain file name in the folder.
+fn is_key(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn now() -> u64 {
@@ -115,9 +138,28 @@ impl Cache {
         fs::rename(&tmp, &path).map_err(Error::io(&path))
     }
 
-    fn read_entry(&self, key: &str) -> Option<Entry> {
-        let e: Entry = serde_json::from_slice(&fs::read(self.meta_path(key)).ok()?).ok()?;
-        self.data_path(key).is_file().then_some(e)
+    /// The entry stored under `key`; `None` when there is none (or it is unreadable, as after a
+    /// crash). An entry that names another key than its own is refused: its key would otherwise
+    /// become the path of a later rewrite or removal.
+    fn read_entry(&self, key: &str) -> Result<Option<Entry>> {
+        let path = self.meta_path(key);
+        let Some(e) = fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Entry>(&bytes).ok())
+        else {
+            return Ok(None);
+        };
+        if e.key != key {
+            return Err(Error::Input {
+                path,
+                message: format!(
+                    "cache entry names the key {}, not its own file name: refusing to touch it \
+                     (remove the file by hand if it is not yours)",
+                    crate::error::clip(&e.key)
+                ),
+            });
+        }
+        Ok(self.data_path(key).is_file().then_some(e))
     }
 
     fn expired(&self, e: &Entry) -> bool {
@@ -125,7 +167,8 @@ impl Cache {
             .is_some_and(|ttl| now().saturating_sub(e.created) >= ttl.as_millis() as u64)
     }
 
-    /// Every entry, most recently used first.
+    /// Every entry, most recently used first. Only files named `<key>.json`, a key being 64 hex
+    /// digits, are entries; one whose content names another key is an error naming the file.
     pub fn entries(&self) -> Result<Vec<Entry>> {
         let mut out = vec![];
         let Ok(dir) = fs::read_dir(&self.dir) else {
@@ -133,8 +176,8 @@ impl Cache {
         };
         for item in dir.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
-            if let Some(key) = name.strip_suffix(".json").filter(|k| !k.starts_with('.'))
-                && let Some(e) = self.read_entry(key)
+            if let Some(key) = name.strip_suffix(".json").filter(|k| is_key(k))
+                && let Some(e) = self.read_entry(key)?
             {
                 out.push(e);
             }
@@ -158,7 +201,8 @@ impl Cache {
         Ok(())
     }
 
-    /// Removes every entry; returns how many.
+    /// Removes every entry; returns how many. A malformed entry (see [`Cache::entries`]) stops it
+    /// before anything is removed.
     pub fn clear(&self) -> Result<usize> {
         let entries = self.entries()?;
         for e in &entries {
@@ -184,8 +228,8 @@ impl Cache {
             let current = crate::manifest::Store::new(&e.dataset)
                 .ok()
                 .and_then(|s| s.load_current().ok().flatten())
-                .map(|m| m.version);
-            let stale = current.is_some_and(|v| v != e.version);
+                .map(|m| manifest_hash(&m));
+            let stale = current.is_some_and(|h| h != e.manifest_hash);
             if self.expired(&e) || stale || kept_bytes + e.bytes > self.max_bytes {
                 self.remove(&e.key)?;
                 removed.push(e.key);
@@ -196,11 +240,11 @@ impl Cache {
         Ok(removed)
     }
 
-    /// The key of a scan of `ds` at `version`.
+    /// The key of a scan of `ds` at the version `manifest` describes.
     pub fn key(
         &self,
         ds: &Dataset,
-        version: u64,
+        manifest: &Manifest,
         scan: &ScanOptions,
         transform: Option<&str>,
     ) -> (String, Vec<String>) {
@@ -215,7 +259,8 @@ impl Cache {
         filters.dedup();
         let mut h = blake3::Hasher::new();
         h.update(identity.to_string_lossy().as_bytes());
-        h.update(&version.to_le_bytes());
+        h.update(&manifest.version.to_le_bytes());
+        h.update(manifest_hash(manifest).as_bytes());
         h.update(format!("{:?}", scan.columns).as_bytes());
         for f in &filters {
             h.update(f.as_bytes());
@@ -239,9 +284,9 @@ pub fn cached_projection(
         Some(v) => ds.manifest_at(Some(v))?,
         None => ds.refresh()?,
     };
-    let (key, filters) = cache.key(ds, m.version, scan, transform.map(|t| t.name));
+    let (key, filters) = cache.key(ds, &m, scan, transform.map(|t| t.name));
     let data = cache.data_path(&key);
-    if let Some(mut e) = cache.read_entry(&key).filter(|e| !cache.expired(e)) {
+    if let Some(mut e) = cache.read_entry(&key)?.filter(|e| !cache.expired(e)) {
         e.last_used = now();
         cache.write_entry(&e)?;
         log::info!("cache hit {key} for {}", ds.base().display());
@@ -278,6 +323,7 @@ pub fn cached_projection(
             .display()
             .to_string(),
         version: m.version,
+        manifest_hash: manifest_hash(&m),
         columns: scan.columns.clone(),
         filters,
         transform: transform.map(|t| t.name.to_string()),
@@ -300,4 +346,23 @@ pub fn cached_projection(
         ds.base().display()
     );
     Ok((scan_files(&[data], false)?, Status::Miss))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hex_hashes_are_keys() {
+        assert!(is_key(&blake3::hash(b"x").to_hex()));
+        for bad in [
+            "",
+            "../../x",
+            "/etc/passwd",
+            &"a".repeat(63),
+            &format!("{}/", "a".repeat(63)),
+        ] {
+            assert!(!is_key(bad), "{bad:?}");
+        }
+    }
 }

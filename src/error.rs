@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An error from Polars, with what pqdm was doing when it happened.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", clip_lines(&source.to_string()))]
     Polars {
         /// What pqdm was doing.
         context: String,
@@ -25,7 +25,8 @@ pub enum Error {
     },
     /// A value that cannot be cast to the column's dtype.
     #[error(
-        "{source_name}: column `{column}`, row {row}: cannot cast value {value:?} to {dtype} (use --lenient to turn such values into nulls)"
+        "{source_name}: column `{column}`, row {row}: cannot cast value {} to {dtype} (use --lenient to turn such values into nulls)",
+        clip(.value)
     )]
     Cast {
         /// The input file (or "frame" for an in-memory frame).
@@ -54,6 +55,20 @@ pub enum Error {
         value: i64,
         /// The value as a date and time.
         iso: String,
+    },
+    /// A partition value that every hive reader would read back as null (an empty value, or
+    /// Hive's null marker `__HIVE_DEFAULT_PARTITION__`): stored, it would share the null folder.
+    #[error(
+        "{at}: partition column `{column}` holds {}, which every hive reader reads back as null; nothing was written (give the row a value, or leave it null: nulls are stored as nulls)",
+        clip(.value)
+    )]
+    PartitionValue {
+        /// The input and row (`file.csv: row 3`).
+        at: String,
+        /// The partition column.
+        column: String,
+        /// The value.
+        value: String,
     },
     /// The input does not fit the dataset's schema (missing column, unknown kind, ...).
     #[error("{0}")]
@@ -113,12 +128,56 @@ impl Error {
     }
 }
 
-/// At most 200 characters of `text` for an error message (a hostile value or line can be
-/// megabytes long), with how much was left out.
+/// The most characters of a value or an input line an error message quotes.
+pub const QUOTE_CHARS: usize = 200;
+
+/// `text` quoted for an error message: at most [`QUOTE_CHARS`] characters, then how many more
+/// there were, so that a huge value or line never floods the terminal or a log.
+///
+/// ```
+/// assert_eq!(pqdm::error::clip("abc"), "\"abc\"");
+/// assert!(pqdm::error::clip(&"x".repeat(1000)).ends_with("\"... (800 more characters)"));
+/// ```
 pub fn clip(text: &str) -> String {
-    const MAX: usize = 200;
-    match text.char_indices().nth(MAX) {
-        None => text.to_string(),
-        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    match text.char_indices().nth(QUOTE_CHARS) {
+        Some((at, _)) => format!(
+            "{:?}... ({} more characters)",
+            &text[..at],
+            text[at..].chars().count()
+        ),
+        None => format!("{text:?}"),
+    }
+}
+
+/// `text` with every line cut to about [`QUOTE_CHARS`] characters: Polars' own messages quote
+/// whole fields or lines of the input, which may be megabytes long.
+pub fn clip_lines(text: &str) -> String {
+    const LINE_CHARS: usize = QUOTE_CHARS + 100;
+    text.split('\n')
+        .map(|line| match line.char_indices().nth(LINE_CHARS) {
+            Some((at, _)) => format!(
+                "{}... ({} more characters)",
+                &line[..at],
+                line[at..].chars().count()
+            ),
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut() {
+        let text = format!("short\n{}\nend", "y".repeat(10_000));
+        let cut = clip_lines(&text);
+        assert_eq!(
+            cut,
+            format!("short\n{}... (9700 more characters)\nend", "y".repeat(300))
+        );
+        assert_eq!(clip_lines("a\nb"), "a\nb");
     }
 }

@@ -114,6 +114,8 @@ pub fn scan_one(path: &Path) -> Result<LazyFrame> {
                 ..Default::default()
             },
             cloud_options: crate::storage::cloud_options(path)?,
+            // Paths are literal: a file named `two[1].parquet` is no pattern.
+            glob: false,
             ..Default::default()
         },
     )

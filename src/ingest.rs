@@ -64,7 +64,7 @@ fn check_readable(frame: &LazyFrame) -> std::result::Result<(), String> {
         .select([col("*").null_count()])
         .collect_with_engine(Engine::Streaming)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::error::clip_lines(&e.to_string()))
 }
 
 /// Column that carries each row's file path through a grouped CSV scan.

@@ -1011,7 +1011,16 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The causes repeat Polars' own messages, which may quote megabytes of an input line;
+            // pqdm's own messages quote at most `pqdm::error::QUOTE_CHARS` of a value.
+            let causes = e.chain().skip(1);
+            let causes: Vec<String> = causes
+                .map(|c| pqdm::error::clip_lines(&c.to_string()))
+                .collect();
+            eprintln!(
+                "error: {}",
+                [vec![e.to_string()], causes].concat().join(": ")
+            );
             ExitCode::FAILURE
         }
     }

@@ -65,6 +65,11 @@ pub fn escape(value: &str) -> String {
 
 /// Reverses [`escape`] (and any other percent-encoding); invalid sequences are kept as they are.
 pub fn unescape(text: &str) -> String {
+    String::from_utf8_lossy(&unescape_bytes(text)).into_owned()
+}
+
+/// The bytes a percent-encoded text stands for; invalid sequences are kept as they are.
+pub fn unescape_bytes(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -81,7 +86,7 @@ pub fn unescape(text: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -98,6 +103,13 @@ pub fn value_text(value: &AnyValue) -> Option<String> {
             .map(|d| d.format("%Y-%m-%d").to_string()),
         other => Some(other.to_string()),
     }
+}
+
+/// Whether a partition value reads back as null from its folder name in every hive reader
+/// (pyarrow, Polars, DuckDB, Spark): empty, or Hive's null marker. Writes refuse such values, so
+/// that a null, an empty value and the marker never share one folder.
+pub fn reads_as_null(value: &str) -> bool {
+    value.is_empty() || value == NULL_VALUE
 }
 
 /// The path segment `name=value` for one partition value.
@@ -130,4 +142,31 @@ pub fn parse_path(rel: &str) -> Vec<(String, Option<String>)> {
 /// The partition folder of a relative file path (everything before the file name).
 pub fn dir_of(rel: &str) -> &str {
     rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_empty_and_the_marker_read_as_null() {
+        assert!(reads_as_null(""));
+        assert!(reads_as_null(NULL_VALUE));
+        assert!(!reads_as_null(" "));
+        assert!(!reads_as_null("__hive_default_partition__"));
+        assert_eq!(segment("symbol", None), "symbol=__HIVE_DEFAULT_PARTITION__");
+    }
+
+    #[test]
+    fn escaped_values_round_trip() {
+        for v in [
+            "BTC/USDT", "a%b", "x~y", "[1]", "a=b", "..", ".", "ü €", "*?",
+        ] {
+            let seg = segment("symbol", Some(v));
+            assert_eq!(
+                parse_path(&format!("{seg}/f.parquet")),
+                vec![("symbol".into(), Some(v.into()))]
+            );
+        }
+    }
 }

@@ -87,6 +87,25 @@ fn unknown_column(m: &Manifest, what: &str, name: &str) -> Error {
     ))
 }
 
+/// The `name=value` folders in `base` (the dataset's own path) that Polars' hive parsing
+/// takes as partitions of every file below it: by its rule, a path component with exactly one
+/// `=`, no `*` in the value, and a value that percent-decodes to UTF-8.
+fn base_hive_keys(base: &std::path::Path) -> Vec<String> {
+    base.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(seg) => seg.to_str(),
+            _ => None,
+        })
+        .filter_map(|seg| {
+            let mut parts = seg.split('=');
+            let (name, value) = (parts.next()?, parts.next()?);
+            let decodes =
+                std::str::from_utf8(crate::partition::unescape_bytes(value).as_slice()).is_ok();
+            (parts.next().is_none() && !value.contains('*') && decodes).then(|| name.to_string())
+        })
+        .collect()
+}
+
 /// Whether `file` may hold rows matching every filter, judged from the manifest alone.
 fn may_match(m: &Manifest, file: &FileEntry, filters: &[TypedFilter]) -> bool {
     filters.iter().all(|f| {
@@ -172,6 +191,24 @@ impl Dataset {
                 .collect::<PolarsResult<_>>()
                 .map_err(Error::polars("paths"))?;
             let mut hive = Schema::default();
+            if !m.partition_columns.is_empty() {
+                // Polars reads every `k=v` folder of a file's path as a partition; it cannot be
+                // told where the dataset starts (`hive_start_idx` is reset for listed files).
+                // The base's own ones are read as text and dropped by the final `select`.
+                for name in base_hive_keys(self.base()) {
+                    if column_type(m, &name).is_some() || hive.contains(&name) {
+                        return Err(Error::Dataset {
+                            path: self.base().to_path_buf(),
+                            message: format!(
+                                "a folder of the dataset's own path is named like a partition \
+                                 of its column `{name}` (`{name}=...`), and Polars would read that \
+                                 folder as the column: rename the folder or move the dataset"
+                            ),
+                        });
+                    }
+                    hive.with_column(name.into(), DataType::String);
+                }
+            }
             for f in &m.partition_columns {
                 hive.with_column(f.name.as_str().into(), f.dtype.dtype());
             }
@@ -281,5 +318,19 @@ impl Dataset {
         self.scan(opts)?
             .collect_batches(Engine::Streaming, true, Some(size), true)
             .map_err(Error::polars("start the batch scan"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_folders_named_like_partitions_are_found_as_polars_finds_them() {
+        let keys = |p: &str| base_hive_keys(std::path::Path::new(p));
+        assert_eq!(keys("/srv/env=prod/x/ds"), vec!["env"]);
+        assert_eq!(keys("s3://bucket/team=a/b=/ds"), vec!["team", "b"]);
+        assert_eq!(keys("/srv/a=b=c/d=*x/e=%FF/ds"), Vec::<String>::new());
+        assert_eq!(keys("data/ds"), Vec::<String>::new());
     }
 }

@@ -309,21 +309,87 @@ fn max_unzip_bytes() -> u64 {
         .unwrap_or(DEFAULT_MAX_UNZIP_BYTES)
 }
 
-/// Copies at most `limit` bytes; more is an error (a zip or gzip bomb guard).
+/// Free space an inflation leaves on the disk it writes to: `PQDM_UNZIP_RESERVE_BYTES`, else a
+/// tenth of that disk's size, at most 1 GiB. With it, the size limit is bounded by the free space
+/// too: an archive is refused before it fills a small disk, not when the disk is full.
+fn free_space_reserve(disk_bytes: u64) -> u64 {
+    std::env::var("PQDM_UNZIP_RESERVE_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or((disk_bytes / 10).min(1 << 30))
+}
+
+/// (available, total) bytes of the file system holding `dir`; `None` where it cannot be told.
+fn disk_space(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a zeroed struct the call fills in.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let unit = st.f_frsize as u64;
+    Some((
+        (st.f_bavail as u64).saturating_mul(unit),
+        (st.f_blocks as u64).saturating_mul(unit),
+    ))
+}
+
+/// Bytes inflated between two looks at the free space.
+const SPACE_CHECK_BYTES: u64 = 8 << 20;
+
+/// Copies at most `limit` bytes (a zip or gzip bomb guard), and stops before the free space of
+/// the disk holding `out` falls below [`free_space_reserve`]; either is an error naming `origin`,
+/// and the partial copy is removed.
 fn copy_limited(reader: &mut dyn Read, out: &Path, limit: u64, origin: &Path) -> Result<()> {
+    let copied = copy_within(reader, out, limit, origin);
+    if copied.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    copied
+}
+
+fn copy_within(reader: &mut dyn Read, out: &Path, limit: u64, origin: &Path) -> Result<()> {
+    let refuse = |message: String| Error::Input {
+        path: origin.to_path_buf(),
+        message,
+    };
+    let dir = out.parent().unwrap_or(Path::new("."));
     let mut file = File::create(out).map_err(Error::io(out))?;
-    let copied =
-        std::io::copy(&mut reader.take(limit + 1), &mut file).map_err(|e| Error::Input {
-            path: origin.to_path_buf(),
-            message: format!("cannot decompress: {e}"),
-        })?;
-    if copied > limit {
-        return Err(Error::Input {
-            path: origin.to_path_buf(),
-            message: format!(
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    let mut next_check = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(refuse(format!("cannot decompress: {e}"))),
+        };
+        if n == 0 {
+            break;
+        }
+        copied += n as u64;
+        if copied > limit {
+            return Err(refuse(format!(
                 "inflates past {limit} bytes (PQDM_MAX_UNZIP_BYTES); refused as a possible zip bomb"
-            ),
-        });
+            )));
+        }
+        if copied >= next_check {
+            next_check = copied + SPACE_CHECK_BYTES;
+            if let Some((free, total)) = disk_space(dir) {
+                let reserve = free_space_reserve(total);
+                if free.saturating_sub(n as u64) < reserve {
+                    return Err(refuse(format!(
+                        "inflating it would leave less than {reserve} bytes free on the disk \
+                         holding {} ({free} bytes free after {} inflated bytes); refused before \
+                         the disk fills (PQDM_UNZIP_RESERVE_BYTES sets the space to leave)",
+                        dir.display(),
+                        copied - n as u64
+                    )));
+                }
+            }
+        }
+        file.write_all(&buf[..n]).map_err(Error::io(out))?;
     }
     file.flush().map_err(Error::io(out))
 }
@@ -383,13 +449,28 @@ fn gunzip(path: &Path, tmp: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The most bytes header sniffing reads: a header or first row is never near this long.
+const FIRST_LINE_MAX_BYTES: u64 = 1 << 20;
+
 /// Whether the first line of a CSV is a header (its first field is not a number), and the line.
+/// Reads at most [`FIRST_LINE_MAX_BYTES`]: a longer first line is refused, whatever the file's size.
 fn first_line(csv: &Path, origin: &Path) -> Result<(bool, String)> {
     let file = File::open(csv).map_err(Error::io(csv))?;
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     BufReader::new(file)
-        .read_line(&mut line)
+        .take(FIRST_LINE_MAX_BYTES)
+        .read_until(b'\n', &mut bytes)
         .map_err(Error::io(origin))?;
+    if bytes.len() as u64 == FIRST_LINE_MAX_BYTES && !bytes.ends_with(b"\n") {
+        return Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: format!(
+                "no line break in the first {FIRST_LINE_MAX_BYTES} bytes (starts with {}): not a CSV file",
+                crate::error::clip(&String::from_utf8_lossy(&bytes))
+            ),
+        });
+    }
+    let line = String::from_utf8_lossy(&bytes);
     if line.trim().is_empty() {
         return Err(Error::Input {
             path: origin.to_path_buf(),
@@ -438,6 +519,8 @@ fn read_csv(
         .flatten();
     let reader = LazyCsvReader::new_paths(files.into())
         .with_has_header(header)
+        // Paths are literal: a file named `two[1].csv` is no pattern.
+        .with_glob(false)
         .with_infer_schema_length(Some(10_000))
         .with_include_file_paths(source_column.map(Into::into));
     let reader = match &typed {

@@ -320,12 +320,19 @@ impl Remote {
         self.single_writer
     }
 
-    fn key(&self, rel: &str) -> Key {
-        if self.prefix.is_empty() {
-            Key::from(rel)
+    /// The object key of `rel`, taken literally. `Key::from` would percent-encode `%`, `~`, `[`
+    /// and more a second time (pqdm's partition folders are escaped already, `BTC%2FUSDT`), while
+    /// Polars reads the literal key: both sides must mean the same bytes, as on a disk.
+    fn key(&self, rel: &str) -> Result<Key> {
+        let full = if self.prefix.is_empty() {
+            rel.to_string()
         } else {
-            Key::from(format!("{}/{rel}", self.prefix))
-        }
+            format!("{}/{rel}", self.prefix)
+        };
+        Key::parse(&full).map_err(|e| Error::Storage {
+            location: format!("{}/{rel}", self.url),
+            message: format!("not a valid object key: {e}"),
+        })
     }
 
     fn err(&self, rel: &str, e: object_store::Error) -> Error {
@@ -339,7 +346,7 @@ impl Remote {
 
     /// The object's bytes; `None` when there is no such object.
     pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        let key = self.key(rel);
+        let key = self.key(rel)?;
         block(async {
             match self.store.get(&key).await {
                 Ok(r) => r.bytes().await.map(|b| Some(b.to_vec())),
@@ -352,7 +359,7 @@ impl Remote {
 
     /// The object's size; `None` when there is no such object.
     pub fn head(&self, rel: &str) -> Result<Option<u64>> {
-        match block(self.store.head(&self.key(rel))) {
+        match block(self.store.head(&self.key(rel)?)) {
             Ok(m) => Ok(Some(m.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(rel, e)),
@@ -361,7 +368,7 @@ impl Remote {
 
     /// Writes the object (replacing any).
     pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
-        block(self.store.put(&self.key(rel), PutPayload::from(bytes)))
+        block(self.store.put(&self.key(rel)?, PutPayload::from(bytes)))
             .map(|_| ())
             .map_err(|e| self.err(rel, e))
     }
@@ -390,7 +397,7 @@ impl Remote {
                 ),
             });
         }
-        self.create(rel, bytes)
+        self.create(&self.key(rel)?, bytes)
             .map_err(|e| self.err(rel, e))?
             .map_err(|e| Error::Storage {
                 location: format!("{}/{rel}", self.url),
@@ -401,17 +408,14 @@ impl Remote {
     /// One conditional put: `Ok(Ok(created))`, or `Ok(Err(why))` when the store cannot do it.
     fn create(
         &self,
-        rel: &str,
+        key: &Key,
         bytes: Vec<u8>,
     ) -> std::result::Result<std::result::Result<bool, String>, object_store::Error> {
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match block(
-            self.store
-                .put_opts(&self.key(rel), PutPayload::from(bytes), opts),
-        ) {
+        match block(self.store.put_opts(key, PutPayload::from(bytes), opts)) {
             Ok(_) => Ok(Ok(true)),
             Err(object_store::Error::AlreadyExists { .. })
             | Err(object_store::Error::Precondition { .. }) => Ok(Ok(false)),
@@ -428,9 +432,10 @@ impl Remote {
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         );
+        let key = self.key(&rel).map_err(|e| e.to_string())?;
         let twice = (
-            self.create(&rel, b"1".to_vec()),
-            self.create(&rel, b"2".to_vec()),
+            self.create(&key, b"1".to_vec()),
+            self.create(&key, b"2".to_vec()),
         );
         let _ = self.delete(&rel);
         match twice {
@@ -447,7 +452,7 @@ impl Remote {
 
     /// Deletes the object; no error when it is already gone.
     pub fn delete(&self, rel: &str) -> Result<()> {
-        match block(self.store.delete(&self.key(rel))) {
+        match block(self.store.delete(&self.key(rel)?)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.err(rel, e)),
         }
@@ -456,8 +461,10 @@ impl Remote {
     /// Deletes many objects, a thousand per request where the store can (S3 DeleteObjects);
     /// objects already gone are no error.
     pub fn delete_many(&self, rels: impl IntoIterator<Item = String>) -> Result<()> {
-        let keys: Vec<object_store::Result<Key>> =
-            rels.into_iter().map(|r| Ok(self.key(&r))).collect();
+        let keys: Vec<object_store::Result<Key>> = rels
+            .into_iter()
+            .map(|r| self.key(&r).map(Ok))
+            .collect::<Result<_>>()?;
         if keys.is_empty() {
             return Ok(());
         }
@@ -492,7 +499,7 @@ impl Remote {
 
     /// As [`Remote::list`], with each object's age in seconds (since it was last written).
     pub fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>> {
-        let key = self.key(rel_prefix.trim_end_matches('/'));
+        let key = self.key(rel_prefix.trim_end_matches('/'))?;
         let strip = if self.prefix.is_empty() {
             String::new()
         } else {
@@ -537,8 +544,9 @@ impl Remote {
         block(
             futures::stream::iter(pairs)
                 .map(|(from, to)| async move {
+                    let (from_key, to_key) = (self.key(from)?, self.key(to)?);
                     self.store
-                        .copy(&self.key(from), &self.key(to))
+                        .copy(&from_key, &to_key)
                         .await
                         .map_err(|e| self.err(from, e))
                 })
@@ -551,7 +559,7 @@ impl Remote {
     async fn upload_async(&self, local: &Path, rel: &str) -> Result<()> {
         use std::io::Read;
         let size = std::fs::metadata(local).map_err(Error::io(local))?.len();
-        let key = self.key(rel);
+        let key = self.key(rel)?;
         if size <= PART_BYTES as u64 {
             let bytes = std::fs::read(local).map_err(Error::io(local))?;
             return self
@@ -590,7 +598,7 @@ impl Remote {
     /// before it, which is all a footer reader seeks to), and the object's size: two ranged GETs
     /// at most, whatever the file's size.
     pub fn parquet_tail(&self, rel: &str) -> Result<(Vec<u8>, u64)> {
-        let key = self.key(rel);
+        let key = self.key(rel)?;
         let size = self.head(rel)?.ok_or_else(|| Error::Storage {
             location: format!("{}/{rel}", self.url),
             message: "no such object".into(),
@@ -616,7 +624,7 @@ impl Remote {
     /// Downloads `rel` to a local file.
     pub fn download(&self, rel: &str, local: &Path) -> Result<()> {
         use std::io::Write;
-        let key = self.key(rel);
+        let key = self.key(rel)?;
         let mut file = std::fs::File::create(local).map_err(Error::io(local))?;
         block(async {
             let mut stream = self.store.get(&key).await?.into_stream();

@@ -27,14 +27,19 @@ pub fn in_range(ms: Expr) -> Expr {
 }
 
 /// Normalises an integer expression (any unit) to milliseconds.
+///
+/// The magnitude is taken in floating point: the integer `abs` of `i64::MIN` wraps to itself,
+/// which would read it as seconds and then scale it by 1000 to 0 (1970-01-01). As a float it is
+/// nanoseconds, far before 1970, and refused like every other out-of-range value. Only values
+/// below 1e11 are scaled up, so the multiplication cannot overflow for the rows it is kept for.
 fn from_integer(e: Expr) -> Expr {
     let v = e.cast(DataType::Int64);
-    let a = v.clone().abs();
-    when(a.clone().lt(lit(SECONDS_BELOW as i64)))
+    let a = v.clone().cast(DataType::Float64).abs();
+    when(a.clone().lt(lit(SECONDS_BELOW)))
         .then(v.clone() * lit(1000i64))
-        .when(a.clone().lt(lit(MILLIS_BELOW as i64)))
+        .when(a.clone().lt(lit(MILLIS_BELOW)))
         .then(v.clone())
-        .when(a.lt(lit(MICROS_BELOW as i64)))
+        .when(a.lt(lit(MICROS_BELOW)))
         .then(v.clone().floor_div(lit(1000i64)))
         .otherwise(v.floor_div(lit(1_000_000i64)))
 }
@@ -158,6 +163,7 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 pub fn normalize_value(v: i64) -> i64 {
     let a = v.unsigned_abs() as f64;
     if a < SECONDS_BELOW {
+        // |v| < 1e11, so this cannot overflow.
         v * 1000
     } else if a < MILLIS_BELOW {
         v
@@ -168,9 +174,113 @@ pub fn normalize_value(v: i64) -> i64 {
     }
 }
 
+/// The cadence of a candle timeframe in milliseconds: `<n><unit>` with `n` at least 1 and the
+/// unit `s`, `m`, `h`, `d` or `w` (`1m`, `4h`, `1d`); `Ok(None)` for months (`1mo`, `1M`), which
+/// have no fixed length. Anything else, a cadence of 0 or one longer than every storable span
+/// included, is an error saying why.
+///
+/// ```
+/// use pqdm::timestamp::timeframe_cadence;
+/// assert_eq!(timeframe_cadence("15m"), Ok(Some(900_000)));
+/// assert_eq!(timeframe_cadence("1mo"), Ok(None));
+/// assert!(timeframe_cadence("0m").is_err());
+/// ```
+pub fn timeframe_cadence(timeframe: &str) -> std::result::Result<Option<i64>, String> {
+    const EXPECTED: &str =
+        "expected a count of at least 1 and a unit of s, m, h, d, w or mo (1m, 4h, 1d, 1mo)";
+    let split = timeframe
+        .find(|c: char| !c.is_ascii_digit())
+        .filter(|i| *i > 0)
+        .ok_or_else(|| EXPECTED.to_string())?;
+    let (n, unit) = timeframe.split_at(split);
+    let n: i64 = n
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| EXPECTED.to_string())?;
+    let unit_ms: i64 = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        "mo" | "M" => return Ok(None),
+        _ => return Err(EXPECTED.to_string()),
+    };
+    n.checked_mul(unit_ms)
+        .filter(|ms| *ms <= MAX_MS)
+        .map(Some)
+        .ok_or_else(|| {
+            "a cadence longer than the whole storable time range (1970 .. 2262)".to_string()
+        })
+}
+
 /// Formats milliseconds since the epoch as ISO-8601 UTC (`2024-01-05T00:00:00.000Z`).
 pub fn format_millis(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalize(values: Vec<Option<i64>>) -> Vec<Option<i64>> {
+        let df = df!("t" => values).unwrap();
+        df.lazy()
+            .select([normalize_expr(col("t"), &DataType::Int64)])
+            .collect()
+            .unwrap()
+            .column("t")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .iter()
+            .collect()
+    }
+
+    #[test]
+    fn extreme_integers_stay_out_of_range() {
+        let out = normalize(vec![
+            Some(i64::MIN),
+            Some(i64::MIN + 1),
+            Some(-1),
+            Some(i64::MAX),
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                Some(-9_223_372_036_855),
+                Some(-9_223_372_036_855),
+                Some(-1000),
+                Some(MAX_MS)
+            ]
+        );
+        for v in out[..3].iter().flatten() {
+            assert!(!(MIN_MS..=MAX_MS).contains(v), "{v} would be stored");
+        }
+        assert_eq!(normalize_value(i64::MIN), -9_223_372_036_855);
+        assert_eq!(normalize_value(i64::MAX), 9_223_372_036_854);
+    }
+
+    #[test]
+    fn timeframes_are_checked() {
+        assert_eq!(timeframe_cadence("1m"), Ok(Some(60_000)));
+        assert_eq!(timeframe_cadence("1w"), Ok(Some(604_800_000)));
+        assert_eq!(timeframe_cadence("1M"), Ok(None));
+        for bad in [
+            "0m",
+            "m",
+            "",
+            "1",
+            "1x",
+            "-1m",
+            "00h",
+            "99999999999999999999m",
+            "9999999999999d",
+        ] {
+            assert!(timeframe_cadence(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -214,72 +214,110 @@ pub struct Input {
     pub rows: Option<u64>,
 }
 
-/// Finds the first empty value of a required column, naming its input and row (strict mode
-/// found it in the staged files' statistics, so the happy path costs no extra pass).
-fn first_null(inputs: &[(String, LazyFrame)], column: &str) -> Error {
+/// The first row (1-based, with its input's name) where `pred` holds, with the values of
+/// `show` in that row; `None` when no input has one (or the query cannot run).
+fn first_row(
+    inputs: &[(String, LazyFrame)],
+    pred: Expr,
+    show: Expr,
+) -> Option<(String, u64, AnyValue<'static>)> {
     for (name, frame) in inputs {
         let found = frame
             .clone()
             .with_row_index("__pqdm_row", Some(1))
-            .filter(col(column).is_null())
-            .select([col("__pqdm_row").cast(DataType::UInt64)])
+            .filter(pred.clone())
+            .select([
+                col("__pqdm_row").cast(DataType::UInt64),
+                show.clone().alias("__pqdm_show"),
+            ])
             .limit(1)
             .collect();
-        if let Ok(df) = found
-            && let Some(row) = df
-                .column("__pqdm_row")
+        let Ok(df) = found else { continue };
+        let cell = |c: &str| {
+            df.column(c)
                 .ok()
                 .and_then(|c| c.get(0).ok())
-                .and_then(|v| v.extract::<u64>())
-        {
-            return Error::Input {
-                path: PathBuf::from(name),
-                message: format!(
-                    "column `{column}`, row {row}: no value in a required column (a short or ragged row?); use --lenient to keep such rows"
-                ),
-            };
+                .map(|v| v.into_static())
+        };
+        if let (Some(row), Some(value)) = (
+            cell("__pqdm_row").and_then(|v| v.extract::<u64>()),
+            cell("__pqdm_show"),
+        ) {
+            return Some((name.clone(), row, value));
         }
     }
-    Error::Options(format!("required column `{column}` holds empty values"))
+    None
+}
+
+/// Finds the first empty value of a required column, naming its input and row (strict mode
+/// found it in the staged files' statistics, so the happy path costs no extra pass).
+fn first_null(inputs: &[(String, LazyFrame)], column: &str) -> Error {
+    match first_row(inputs, col(column).is_null(), lit(NULL)) {
+        Some((name, row, _)) => Error::Input {
+            path: PathBuf::from(name),
+            message: format!(
+                "column `{column}`, row {row}: no value in a required column (a short or ragged row?); use --lenient to keep such rows"
+            ),
+        },
+        None => Error::Options(format!("required column `{column}` holds empty values")),
+    }
 }
 
 /// Finds the first stored timestamp outside the range readers hold, naming its input and row.
 fn first_out_of_range(inputs: &[(String, LazyFrame)], ts: &str) -> Error {
-    for (name, frame) in inputs {
-        let found = frame
-            .clone()
-            .with_row_index("__pqdm_row", Some(1))
-            .filter(timestamp::in_range(col(ts)).not())
-            .select([col("__pqdm_row").cast(DataType::UInt64), col(ts)])
-            .limit(1)
-            .collect();
-        if let Ok(df) = found
-            && df.height() > 0
-        {
-            let row = df
-                .column("__pqdm_row")
-                .ok()
-                .and_then(|c| c.get(0).ok())
-                .and_then(|v| v.extract::<u64>())
-                .unwrap_or(0);
-            let value = df
-                .column(ts)
-                .ok()
-                .and_then(|c| c.get(0).ok())
-                .and_then(|v| v.extract::<i64>())
-                .unwrap_or(0);
-            return Error::TimestampRange {
-                source_name: name.clone(),
+    match first_row(inputs, timestamp::in_range(col(ts)).not(), col(ts)) {
+        Some((name, row, value)) => {
+            let value = value.extract::<i64>().unwrap_or(0);
+            Error::TimestampRange {
+                source_name: name,
                 column: ts.to_string(),
                 row,
                 value,
                 iso: timestamp::format_millis(value),
-            };
+            }
         }
+        None => Error::Options(format!(
+            "a timestamp in `{ts}` is outside 1970-01-01 .. 2262-04-11"
+        )),
     }
-    Error::Options(format!(
-        "a timestamp in `{ts}` is outside 1970-01-01 .. 2262-04-11"
-    ))
+}
+
+/// Finds the first value of partition column `column` that would read back as null (see
+/// [`partition::reads_as_null`]), naming its input and row.
+fn first_null_like(inputs: &[(String, LazyFrame)], column: &str) -> Error {
+    let text = col(column).cast(DataType::String);
+    let pred = text
+        .clone()
+        .eq(lit(""))
+        .or(text.eq(lit(partition::NULL_VALUE)));
+    let (at, value) = match first_row(inputs, pred, col(column).cast(DataType::String)) {
+        Some((name, row, value)) => (
+            format!("{name}: row {row}"),
+            partition::value_text(&value).unwrap_or_default(),
+        ),
+        None => ("the input".to_string(), String::new()),
+    };
+    Error::PartitionValue {
+        at,
+        column: column.to_string(),
+        value,
+    }
+}
+
+/// Refuses a `timeframe` given as a constant (`--timeframe`, a file name, the library's
+/// constants) that is no timeframe, before anything is read: `0m` would divide by zero in `verify`.
+fn check_timeframes(inputs: &[Input], opts: &WriteOptions) -> Result<()> {
+    let given = inputs
+        .iter()
+        .map(|i| &i.constants)
+        .chain([&opts.constants])
+        .filter_map(|c| c.get("timeframe"));
+    for tf in given {
+        timestamp::timeframe_cadence(tf).map_err(|why| {
+            Error::Options(format!("--timeframe {}: {why}", crate::error::clip(tf)))
+        })?;
+    }
+    Ok(())
 }
 
 /// After a failed write, finds the first input that cannot be read and names it in the error.
@@ -291,7 +329,7 @@ fn blame_input(inputs: &[Input], err: Error) -> Error {
         if let Err(e) = input.frame.clone().select([len()]).collect() {
             return Error::Input {
                 path: PathBuf::from(&input.source_name),
-                message: e.to_string(),
+                message: crate::error::clip_lines(&e.to_string()),
             };
         }
     }
@@ -361,39 +399,64 @@ pub fn parquet_options(
     })
 }
 
-/// The hive folder (`k=v/k=v`) of one partition-key row.
-fn hive_dir(keys: &DataFrame) -> String {
-    keys.columns()
-        .iter()
-        .map(|c| {
-            let v = c.get(0).ok().and_then(|v| partition::value_text(&v));
-            partition::segment(c.name(), v.as_deref())
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+/// The hive folder (`k=v/k=v`) of one partition-key row; `Err(column)` for a value that would
+/// read back as null (see [`partition::reads_as_null`]), so that it never shares the null folder.
+fn hive_dir(keys: &DataFrame) -> std::result::Result<String, String> {
+    let mut segments = Vec::with_capacity(keys.width());
+    for c in keys.columns() {
+        let v = c.get(0).ok().and_then(|v| partition::value_text(&v));
+        if v.as_deref().is_some_and(partition::reads_as_null) {
+            return Err(c.name().to_string());
+        }
+        segments.push(partition::segment(c.name(), v.as_deref()));
+    }
+    Ok(segments.join("/"))
 }
 
-/// Sinks `lf` into `staging` partitioned by `keys`, one file name per write (`part-<op>-<n>`).
+/// The name of the `seq`-th file one sink stages (`part-<prefix>-<seq>`). Numbers are
+/// zero-padded to a fixed width so that the names of one write sort in the order the files were
+/// written (within a partition, input order), and every file of a sink has its own name.
+fn staged_name(prefix: &str, seq: u64) -> String {
+    format!("part-{prefix}-{seq:010}.parquet{STAGED_SUFFIX}")
+}
+
+/// The name prefix of the `index`-th slice of a write staged in slices, padded so that slices
+/// sort in input order (`c000002` before `c000010`).
+fn slice_prefix(op_id: &str, index: usize) -> String {
+    format!("{op_id}-c{index:06}")
+}
+
+/// Sinks `lf` into `staging` partitioned by `keys`, every file under its own name
+/// ([`staged_name`] with `prefix`). A partition value that would read back as null is refused
+/// ([`Error::PartitionValue`], naming the column; the caller names the row).
 pub(crate) fn sink_partitioned(
     lf: LazyFrame,
     staging: &Staging,
     keys: &[String],
     fixed_dir: &str,
-    op_id: &str,
+    prefix: &str,
     max_rows_per_file: usize,
     options: Arc<ParquetWriteOptions>,
 ) -> Result<()> {
-    let op = op_id.to_string();
+    let prefix = prefix.to_string();
     let fixed = fixed_dir.to_string();
+    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let refused: Arc<std::sync::Mutex<Option<String>>> = Default::default();
+    let refused_in = refused.clone();
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
-        let dir = [fixed.as_str(), &hive_dir(&args.partition_keys)]
+        let hive = hive_dir(&args.partition_keys).map_err(|column| {
+            let message = format!("partition column `{column}`: a value that reads back as null");
+            *refused_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(column);
+            polars_err!(ComputeError: "{message}")
+        })?;
+        let dir = [fixed.as_str(), &hive]
             .into_iter()
             .filter(|d| !d.is_empty())
             .collect::<Vec<_>>()
             .join("/");
-        let name = format!(
-            "part-{op}-{:05}.parquet{STAGED_SUFFIX}",
-            args.index_in_partition
+        let name = staged_name(
+            &prefix,
+            seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         );
         Ok(FileProviderReturn::Path(if dir.is_empty() {
             name
@@ -422,10 +485,18 @@ pub(crate) fn sink_partitioned(
         maintain_order: true,
         ..Default::default()
     };
-    lf.sink(dest, FileWriteFormat::Parquet(options), args)
+    let written = lf
+        .sink(dest, FileWriteFormat::Parquet(options), args)
         .map_err(Error::polars("plan the partitioned write"))?
-        .collect_with_engine(Engine::Streaming)
-        .map_err(Error::polars("write partitions"))?;
+        .collect_with_engine(Engine::Streaming);
+    if let Some(column) = refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(Error::PartitionValue {
+            at: "the input".into(),
+            column,
+            value: String::new(),
+        });
+    }
+    written.map_err(Error::polars("write partitions"))?;
     Ok(())
 }
 
@@ -490,6 +561,8 @@ pub(crate) fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame
             },
             include_file_paths: with_path.then(|| "__file".into()),
             allow_missing_columns: true,
+            // Paths are literal: a folder named `x[1]` is no pattern.
+            glob: false,
             cloud_options: match paths.first() {
                 Some(p) => crate::storage::cloud_options(p)?,
                 None => None,
@@ -548,6 +621,7 @@ impl Dataset {
                         .into(),
             });
         }
+        check_timeframes(&inputs, opts)?;
         let timer = OpTimer::start("write");
         let manifest = self.manifest();
         let kind = &manifest.kind_spec;
@@ -668,7 +742,7 @@ impl Dataset {
             let (part, op) = match range {
                 Some((offset, len)) => (
                     frame.clone().slice(*offset as i64, *len as IdxSize),
-                    format!("{}-c{i}", timer.op_id),
+                    slice_prefix(&timer.op_id, i),
                 ),
                 None => (frame.clone(), timer.op_id.clone()),
             };
@@ -681,7 +755,10 @@ impl Dataset {
                 layout.max_rows_per_file,
                 pq.clone(),
             ) {
-                return Err(blame_input(&inputs, e));
+                return Err(match e {
+                    Error::PartitionValue { column, .. } => first_null_like(&per_input, &column),
+                    e => blame_input(&inputs, e),
+                });
             }
         }
         log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
@@ -949,5 +1026,22 @@ impl Dataset {
             }
         }
         Ok(merge)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_names_sort_in_the_order_they_were_made() {
+        let names: Vec<String> = [(2, 9), (2, 10), (10, 0), (10, 11), (11, 3)]
+            .iter()
+            .map(|(slice, seq)| staged_name(&slice_prefix("op", *slice), *seq))
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, names);
+        assert_eq!(names[0], "part-op-c000002-0000000009.parquet.staged");
     }
 }

@@ -101,20 +101,12 @@ impl VerifyReport {
     }
 }
 
-/// Candle cadence of a timeframe (`1m`, `4h`, `1d`, `1w`), in ms; months have none.
+/// Candle cadence of a timeframe (`1m`, `4h`, `1d`, `1w`), in ms; `None` for months, which have
+/// none, and for anything [`crate::timestamp::timeframe_cadence`] refuses.
 pub fn cadence_ms(timeframe: &str) -> Option<i64> {
-    let split = timeframe.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = timeframe.split_at(split);
-    let n: i64 = n.parse().ok()?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => return None,
-    };
-    Some(n * unit_ms)
+    crate::timestamp::timeframe_cadence(timeframe)
+        .ok()
+        .flatten()
 }
 
 const NON_NEGATIVE: &[&str] = &[
@@ -348,11 +340,20 @@ impl Dataset {
                     (s.clone(), v.unwrap_or_default())
                 })
                 .collect();
+            // Timestamps of datasets written by other tools can be anything: no arithmetic on
+            // them may overflow (`c` is at least 1, see `cadence_ms`, and `d` exceeds it).
+            let (Some(from), Some(to), Some(missing)) = (
+                t.checked_sub(d).and_then(|p| p.checked_add(c)),
+                t.checked_sub(c),
+                d.checked_div(c).and_then(|n| u64::try_from(n - 1).ok()),
+            ) else {
+                continue;
+            };
             report.gaps.push(Gap {
                 key,
-                from: t - d + c,
-                to: t - c,
-                missing: (d / c - 1) as u64,
+                from,
+                to,
+                missing,
             });
         }
         Ok(())

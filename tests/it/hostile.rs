@@ -278,7 +278,7 @@ fn hostile_manifests_are_refused() {
         ),
         (
             outside.to_string(),
-            "lists a file outside the dataset (a path that leaves its folder): ../../outside.parquet",
+            "lists a file outside the dataset (a path that leaves its folder): \"../../outside.parquet\"",
         ),
     ];
     for (text, message) in cases {
