@@ -9,6 +9,7 @@ mod maintenance;
 mod memory;
 mod object_storage;
 mod properties;
+mod regressions_maintenance;
 mod reliability;
 mod scans;
 mod writes;
