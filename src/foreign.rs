@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::footer;
-use crate::manifest::{Field, FileEntry, Manifest, Operation, Settings};
+use crate::manifest::{Field, FileEntry, META_DIR, Manifest, Operation, Settings};
 use crate::options::Compression;
 use crate::partition;
 use crate::schema::{ColType, ColumnSpec, Kind};
@@ -63,7 +63,7 @@ fn nested_roots(rels: &[String]) -> BTreeSet<String> {
         let mark = parts.iter().enumerate().position(|(i, p)| {
             (*p == "_manifest.json" && i + 1 == parts.len())
                 || *p == "_delta_log"
-                || (*p == "_pqdm" && parts.get(i + 1) == Some(&"versions"))
+                || (*p == META_DIR && parts.get(i + 1) == Some(&"versions"))
         });
         if let Some(i) = mark.filter(|i| *i > 0) {
             roots.insert(parts[..i].join("/"));
@@ -83,7 +83,7 @@ fn under_any(rel: &str, roots: &BTreeSet<String>) -> bool {
 /// Whether a (local) folder is a dataset's root.
 fn is_dataset_root(dir: &Path) -> bool {
     dir.join(crate::manifest::MANIFEST_FILE).is_file()
-        || dir.join("_pqdm/versions").is_dir()
+        || dir.join(META_DIR).join("versions").is_dir()
         || dir.join("_delta_log").is_dir()
 }
 
@@ -105,9 +105,22 @@ pub fn list_files(base: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Whether `inner` lies in a hidden folder of the dataset at `outer` (`_views/eth`) other than
+/// its own metadata: the outer dataset's listing and maintenance never look there.
+fn in_private_folder(inner: &Path, outer: &Path) -> bool {
+    let first = inner
+        .strip_prefix(outer)
+        .ok()
+        .and_then(|rel| rel.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    first.starts_with(['_', '.']) && first != META_DIR && first != "_delta_log"
+}
+
 /// Refuses a new dataset at `base` (local) that would lie inside an existing dataset or hold
 /// one: a dataset never contains another, else its maintenance would take the other's files
-/// for its own (repair would move them to its orphans).
+/// for its own (repair would move them to its orphans). A hidden folder of a dataset
+/// (`_views/`, not `_pqdm/`) may hold one: nothing of the outer dataset looks there.
 pub fn check_not_nested(base: &Path) -> Result<()> {
     if crate::storage::is_remote(base) {
         return Ok(());
@@ -117,7 +130,9 @@ pub fn check_not_nested(base: &Path) -> Result<()> {
         message: format!("datasets cannot be nested: {message}"),
     };
     let abs = std::path::absolute(base).map_err(Error::io(base))?;
-    if let Some(outer) = abs.ancestors().skip(1).find(|a| is_dataset_root(a)) {
+    if let Some(outer) = abs.ancestors().skip(1).find(|a| is_dataset_root(a))
+        && !in_private_folder(&abs, outer)
+    {
         return Err(nested(format!(
             "it would lie inside the dataset at {}",
             outer.display()
@@ -287,4 +302,41 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
     m.files = entries;
     m.refresh_summary();
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_datasets_are_found_below_the_base_only() {
+        let rels: Vec<String> = [
+            "_manifest.json",
+            "_pqdm/versions/00000000000000000001.json",
+            "_views/eth/_manifest.json",
+            "symbol=A/part-0.parquet",
+            "inner/_manifest.json",
+            "inner/symbol=B/part-0.parquet",
+            "deep/er/_pqdm/versions/00000000000000000000.json",
+            "lake/_delta_log/00000000000000000000.json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let roots = nested_roots(&rels);
+        assert_eq!(
+            roots.iter().map(String::as_str).collect::<Vec<_>>(),
+            vec!["deep/er", "inner", "lake"]
+        );
+        assert!(under_any("inner/symbol=B/part-0.parquet", &roots));
+        assert!(!under_any("innermost/part-0.parquet", &roots));
+    }
+
+    #[test]
+    fn hidden_folders_of_a_dataset_are_private() {
+        let outer = Path::new("/d");
+        assert!(in_private_folder(Path::new("/d/_views/eth"), outer));
+        assert!(!in_private_folder(Path::new("/d/_pqdm/x"), outer));
+        assert!(!in_private_folder(Path::new("/d/views/eth"), outer));
+    }
 }
