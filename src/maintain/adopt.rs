@@ -18,8 +18,8 @@ use crate::schema::{ColType, Kind};
 ///
 /// Refused, with nothing written, when `base` lies inside another dataset or holds one, when
 /// `kind`'s required or key columns are neither in the files nor partition folders, or when a
-/// file's timestamp column is not Int64 milliseconds (what pqdm stores; `pqdm migrate`
-/// rewrites such files, converting them).
+/// file's timestamp column is not what pqdm stores, Int64 milliseconds: a date-time type, or
+/// micro- or nanoseconds (`pqdm migrate` rewrites such files, converting them).
 pub fn adopt(
     base: &Path,
     kind: Option<&Kind>,
@@ -133,7 +133,9 @@ fn unit_of(v: i64) -> &'static str {
     }
 }
 
-/// Whether a file's timestamp column `ts` is what pqdm stores: Int64 milliseconds.
+/// Whether a file's timestamp column `ts` is what pqdm stores: Int64 milliseconds. Values past
+/// the millisecond range (microseconds, nanoseconds) cannot be milliseconds and are refused;
+/// small values are taken as milliseconds (near the epoch they cannot be told from seconds).
 fn check_millis(footer: &FooterInfo, ts: &str) -> std::result::Result<(), String> {
     let migrate =
         "pqdm stores Int64 milliseconds; `pqdm migrate` rewrites such files, converting them";
@@ -144,7 +146,7 @@ fn check_millis(footer: &FooterInfo, ts: &str) -> std::result::Result<(), String
     }
     for v in [footer.min, footer.max].into_iter().flatten() {
         let unit = unit_of(v);
-        if unit != "milliseconds" {
+        if matches!(unit, "microseconds" | "nanoseconds") {
             return Err(format!("column `{ts}` holds {unit} (e.g. {v}); {migrate}"));
         }
     }
@@ -171,6 +173,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(check_millis(&ms, "timestamp"), Ok(()));
+        let small = FooterInfo {
+            min: Some(1),
+            max: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(check_millis(&small, "timestamp"), Ok(()));
         let us = FooterInfo {
             max: Some(1_704_412_800_000_000),
             ..ms.clone()
