@@ -94,7 +94,12 @@ impl Dataset {
 
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
     pub fn create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
+        // Checked before the lock creates anything: bad options leave no folder behind.
+        let manifest = new_manifest(base.as_ref(), kind, opts)?;
         let store = Store::new(base.as_ref())?;
+        if !store.try_exists()? {
+            crate::foreign::check_not_nested(base.as_ref())?;
+        }
         let lock = store.lock()?;
         if store.try_exists()? {
             return Err(Error::Dataset {
@@ -102,7 +107,6 @@ impl Dataset {
                 message: "a dataset already exists here".into(),
             });
         }
-        let manifest = new_manifest(base.as_ref(), kind, opts)?;
         store.commit(&lock, &manifest, &[], &[])?;
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),

@@ -5,6 +5,10 @@ use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
+use polars_parquet::parquet::compression::Compression as ParquetCodec;
+use polars_parquet::parquet::schema::types::{
+    PrimitiveConvertedType, PrimitiveLogicalType, PrimitiveType,
+};
 use polars_parquet::parquet::statistics::Statistics;
 use polars_parquet::read::read_metadata;
 
@@ -25,6 +29,45 @@ pub struct FooterInfo {
     pub metadata: BTreeMap<String, String>,
     /// Nulls per column, where the statistics say.
     pub null_counts: BTreeMap<String, u64>,
+    /// Whether the requested column is stored as a date or date-time type rather than a
+    /// plain integer (pqdm stores Int64 milliseconds).
+    pub stat_is_temporal: bool,
+    /// The compression of the file's first column chunk (`None`: no column chunks, or a codec
+    /// pqdm does not write).
+    pub compression: Option<crate::options::Compression>,
+}
+
+/// pqdm's name for a Parquet codec it can also write.
+fn codec(c: ParquetCodec) -> Option<crate::options::Compression> {
+    use crate::options::Compression as C;
+    Some(match c {
+        ParquetCodec::Uncompressed => C::None,
+        ParquetCodec::Snappy => C::Snappy,
+        ParquetCodec::Gzip => C::Gzip(None),
+        ParquetCodec::Brotli => C::Brotli(None),
+        ParquetCodec::Lz4 | ParquetCodec::Lz4Raw => C::Lz4,
+        ParquetCodec::Zstd => C::Zstd(None),
+        ParquetCodec::Lzo => return None,
+    })
+}
+
+/// Whether a column's Parquet type is a date or time of day rather than a plain integer.
+fn is_temporal(t: &PrimitiveType) -> bool {
+    matches!(
+        t.logical_type,
+        Some(
+            PrimitiveLogicalType::Date
+                | PrimitiveLogicalType::Timestamp { .. }
+                | PrimitiveLogicalType::Time { .. }
+        )
+    ) || matches!(
+        t.converted_type,
+        Some(
+            PrimitiveConvertedType::Date
+                | PrimitiveConvertedType::TimestampMillis
+                | PrimitiveConvertedType::TimestampMicros
+        )
+    )
 }
 
 fn null_count(stats: &Statistics) -> Option<i64> {
@@ -81,7 +124,13 @@ pub fn footer_of<R: std::io::Read + std::io::Seek>(
     }
     for rg in meta.row_groups.iter() {
         for cc in rg.parquet_columns() {
+            if info.compression.is_none() {
+                info.compression = codec(cc.compression());
+            }
             let path = cc.descriptor().path_in_schema.as_slice();
+            if path.len() == 1 && Some(path[0].as_str()) == stat_column {
+                info.stat_is_temporal |= is_temporal(&cc.descriptor().descriptor.primitive_type);
+            }
             let Some(Ok(stats)) = cc.statistics(&footer_buf) else {
                 continue;
             };

@@ -2,14 +2,15 @@
 //! found by listing, skipping names that start with `.` or `_` (`_SUCCESS`, `_temporary`,
 //! `.crc` files) and temporary files, with hive values typed sensibly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::footer;
-use crate::manifest::{Field, FileEntry, Manifest, Operation, Settings};
+use crate::manifest::{Field, FileEntry, META_DIR, Manifest, Operation, Settings};
+use crate::options::Compression;
 use crate::partition;
 use crate::schema::{ColType, ColumnSpec, Kind};
 
@@ -26,22 +27,17 @@ fn is_data(rel: &Path) -> bool {
     !hidden && (name.ends_with(".parquet") || name.ends_with(".pq") || name.ends_with(".parq"))
 }
 
-/// The data files under `base` (relative paths with `/`), sorted.
-pub fn list_files(base: &Path) -> Result<Vec<String>> {
+/// Every file under `base` (relative paths with `/`), sorted.
+fn all_files(base: &Path) -> Result<Vec<String>> {
     if crate::storage::is_remote(base) {
         let remote = crate::storage::Remote::open(base)?;
-        return Ok(remote
-            .list("")?
-            .into_iter()
-            .map(|(rel, _)| rel)
-            .filter(|rel| is_data(Path::new(rel)))
-            .collect());
+        let mut out: Vec<String> = remote.list("")?.into_iter().map(|(rel, _)| rel).collect();
+        out.sort();
+        return Ok(out);
     }
     let mut out = vec![];
     crate::manifest::walk(base, &mut |p| {
-        if let Ok(rel) = p.strip_prefix(base)
-            && is_data(rel)
-        {
+        if let Ok(rel) = p.strip_prefix(base) {
             out.push(
                 rel.components()
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -52,6 +48,103 @@ pub fn list_files(base: &Path) -> Result<Vec<String>> {
     })?;
     out.sort();
     Ok(out)
+}
+
+/// Folders (relative, below `base` itself) that are datasets of their own: they hold a
+/// `_manifest.json`, a `_pqdm/versions/` history or a `_delta_log/`. Paths under the base's own
+/// hidden folders (`_pqdm/...`) do not count.
+fn nested_roots(rels: &[String]) -> BTreeSet<String> {
+    let mut roots = BTreeSet::new();
+    for rel in rels {
+        let parts: Vec<&str> = rel.split('/').collect();
+        if parts.len() < 2 || parts[0].starts_with(['_', '.']) {
+            continue;
+        }
+        let mark = parts.iter().enumerate().position(|(i, p)| {
+            (*p == "_manifest.json" && i + 1 == parts.len())
+                || *p == "_delta_log"
+                || (*p == META_DIR && parts.get(i + 1) == Some(&"versions"))
+        });
+        if let Some(i) = mark.filter(|i| *i > 0) {
+            roots.insert(parts[..i].join("/"));
+        }
+    }
+    roots
+}
+
+/// Whether `rel` lies inside one of `roots`.
+fn under_any(rel: &str, roots: &BTreeSet<String>) -> bool {
+    roots.iter().any(|r| {
+        rel.strip_prefix(r.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// Whether a (local) folder is a dataset's root.
+fn is_dataset_root(dir: &Path) -> bool {
+    dir.join(crate::manifest::MANIFEST_FILE).is_file()
+        || dir.join(META_DIR).join("versions").is_dir()
+        || dir.join("_delta_log").is_dir()
+}
+
+/// The data files under `base` (relative paths with `/`), sorted. Files of a dataset nested
+/// below `base` (a folder with its own manifest or log) are not `base`'s and are left out.
+pub fn list_files(base: &Path) -> Result<Vec<String>> {
+    let all = all_files(base)?;
+    let nested = nested_roots(&all);
+    if !nested.is_empty() {
+        log::warn!(
+            "{}: skipping nested dataset(s) {}",
+            base.display(),
+            nested.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(all
+        .into_iter()
+        .filter(|rel| is_data(Path::new(rel)) && !under_any(rel, &nested))
+        .collect())
+}
+
+/// Whether `inner` lies in a hidden folder of the dataset at `outer` (`_views/eth`) other than
+/// its own metadata: the outer dataset's listing and maintenance never look there.
+fn in_private_folder(inner: &Path, outer: &Path) -> bool {
+    let first = inner
+        .strip_prefix(outer)
+        .ok()
+        .and_then(|rel| rel.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    first.starts_with(['_', '.']) && first != META_DIR && first != "_delta_log"
+}
+
+/// Refuses a new dataset at `base` (local) that would lie inside an existing dataset or hold
+/// one: a dataset never contains another, else its maintenance would take the other's files
+/// for its own (repair would move them to its orphans). A hidden folder of a dataset
+/// (`_views/`, not `_pqdm/`) may hold one: nothing of the outer dataset looks there.
+pub fn check_not_nested(base: &Path) -> Result<()> {
+    if crate::storage::is_remote(base) {
+        return Ok(());
+    }
+    let nested = |message: String| Error::Dataset {
+        path: base.to_path_buf(),
+        message: format!("datasets cannot be nested: {message}"),
+    };
+    let abs = std::path::absolute(base).map_err(Error::io(base))?;
+    if let Some(outer) = abs.ancestors().skip(1).find(|a| is_dataset_root(a))
+        && !in_private_folder(&abs, outer)
+    {
+        return Err(nested(format!(
+            "it would lie inside the dataset at {}",
+            outer.display()
+        )));
+    }
+    if let Some(inner) = nested_roots(&all_files(base)?).into_iter().next() {
+        return Err(nested(format!(
+            "it would hold the dataset at {}",
+            base.join(inner).display()
+        )));
+    }
+    Ok(())
 }
 
 /// Types a hive column from its values: integers (without leading zeros, so `0001` stays text)
@@ -140,7 +233,7 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
                 .any(|f| &f.name == *c && f.dtype == ColType::I64)
         })
         .map(|s| s.to_string());
-    let entries: Vec<FileEntry> = files
+    let described: Vec<(FileEntry, Option<Compression>)> = files
         .par_iter()
         .zip(parts.par_iter())
         .map(|(rel, p)| {
@@ -156,7 +249,7 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
                     std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
                 ),
             };
-            Ok(FileEntry {
+            let entry = FileEntry {
                 path: rel.clone(),
                 partition: p.iter().cloned().collect(),
                 rows: info.rows,
@@ -165,9 +258,13 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
                 max_timestamp: info.max,
                 checksum: String::new(),
                 added_in: 0,
-            })
+            };
+            Ok((entry, info.compression))
         })
         .collect::<Result<_>>()?;
+    // Writes into the dataset (once adopted) keep the codec its files already use.
+    let compression = described.iter().find_map(|(_, c)| *c).unwrap_or_default();
+    let entries: Vec<FileEntry> = described.into_iter().map(|(e, _)| e).collect();
     let kind = Kind {
         name: "foreign".into(),
         columns: schema
@@ -192,7 +289,7 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
         schema,
         partition_columns,
         Settings {
-            compression: "unknown".into(),
+            compression: compression.to_string(),
             max_rows_per_file: crate::options::DEFAULT_MAX_ROWS_PER_FILE as u64,
         },
     );
@@ -205,4 +302,41 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
     m.files = entries;
     m.refresh_summary();
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_datasets_are_found_below_the_base_only() {
+        let rels: Vec<String> = [
+            "_manifest.json",
+            "_pqdm/versions/00000000000000000001.json",
+            "_views/eth/_manifest.json",
+            "symbol=A/part-0.parquet",
+            "inner/_manifest.json",
+            "inner/symbol=B/part-0.parquet",
+            "deep/er/_pqdm/versions/00000000000000000000.json",
+            "lake/_delta_log/00000000000000000000.json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let roots = nested_roots(&rels);
+        assert_eq!(
+            roots.iter().map(String::as_str).collect::<Vec<_>>(),
+            vec!["deep/er", "inner", "lake"]
+        );
+        assert!(under_any("inner/symbol=B/part-0.parquet", &roots));
+        assert!(!under_any("innermost/part-0.parquet", &roots));
+    }
+
+    #[test]
+    fn hidden_folders_of_a_dataset_are_private() {
+        let outer = Path::new("/d");
+        assert!(in_private_folder(Path::new("/d/_views/eth"), outer));
+        assert!(!in_private_folder(Path::new("/d/_pqdm/x"), outer));
+        assert!(!in_private_folder(Path::new("/d/views/eth"), outer));
+    }
 }

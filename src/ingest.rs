@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::cast::{CastOptions, cast_to_kind};
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -57,14 +58,31 @@ pub fn migrate(
     load(ds, sources, opts, progress, skip_bad)
 }
 
-/// Reads one input through (every column decoded) to tell whether it is whole.
-fn check_readable(frame: &LazyFrame) -> std::result::Result<(), String> {
-    frame
-        .clone()
+/// Reads one input through, cast to the kind as the write will cast it (every column decoded),
+/// to tell whether the write would take it: a truncated file, a missing required column or a
+/// value that does not cast are all errors naming the file.
+fn check_input(p: &Prepared, kind: &Kind, opts: &WriteOptions) -> Result<()> {
+    let origin = p.origin().to_path_buf();
+    let frame = source::read_prepared(std::slice::from_ref(p), kind, None)?;
+    let mut constants = NameHints::from_path(&origin).constants();
+    constants.extend(opts.constants.clone());
+    let cast = cast_to_kind(
+        frame,
+        kind,
+        &CastOptions {
+            source_name: origin.display().to_string(),
+            lenient: opts.lenient,
+            constants,
+        },
+    )?;
+    cast.frame
         .select([col("*").null_count()])
         .collect_with_engine(Engine::Streaming)
         .map(|_| ())
-        .map_err(|e| crate::error::clip_lines(&e.to_string()))
+        .map_err(|e| Error::Input {
+            path: origin,
+            message: crate::error::clip_lines(&e.to_string()),
+        })
 }
 
 /// Column that carries each row's file path through a grouped CSV scan.
@@ -205,11 +223,7 @@ fn load(
         bar.inc(1);
         let checked = source::prepare(path, tmp.dir()).and_then(|p| {
             if skip_bad {
-                let frame = source::read_prepared(std::slice::from_ref(&p), &kind, None)?;
-                check_readable(&frame).map_err(|message| Error::Input {
-                    path: path.clone(),
-                    message,
-                })?;
+                check_input(&p, &kind, opts)?;
             }
             Ok(p)
         });

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use mimalloc::MiMalloc;
-use pqdm::config::Config;
+use pqdm::config::{Config, WriteFlags};
 use pqdm::output::{Format, write_result};
 use pqdm::progress::Progress;
-use pqdm::schema::{ColType, KindRegistry};
-use pqdm::{CreateOptions, Dataset, FileLayout, ScanOptions, WriteOptions};
+use pqdm::schema::ColType;
+use pqdm::{CreateOptions, Dataset, ScanOptions, WriteOptions};
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -142,8 +142,9 @@ struct ScanArgs {
     /// Partition column dtypes of a dataset without a manifest (e.g. symbol=str,year=i32).
     #[arg(long)]
     hive_schema: Vec<String>,
-    /// Keep the result in this projection cache folder; an identical scan reads it back.
-    #[arg(long, env = "PQDM_CACHE_DIR")]
+    /// Keep the result in this projection cache folder; an identical scan reads it back
+    /// (default PQDM_CACHE_DIR; empty: no cache).
+    #[arg(long)]
     cache: Option<PathBuf>,
     /// With --cache: recompute entries older than this (e.g. 30m, 1h, 7d).
     #[arg(long)]
@@ -294,8 +295,8 @@ struct CacheArgs {
     /// ls, clear or gc.
     action: CacheAction,
     /// The cache folder (default PQDM_CACHE_DIR).
-    #[arg(long, env = "PQDM_CACHE_DIR")]
-    cache: PathBuf,
+    #[arg(long)]
+    cache: Option<PathBuf>,
     /// With gc: entries older than this go (e.g. 1h, 7d).
     #[arg(long)]
     ttl: Option<String>,
@@ -350,28 +351,16 @@ fn discard_new_on_error<T>(
     result
 }
 
-fn memory_limit(config: &Config, flag: Option<String>) -> anyhow::Result<Option<u64>> {
-    let value = config.write_setting(flag, "PQDM_MEMORY_LIMIT", None);
-    Ok(match value.as_deref().map(str::trim) {
-        None => None,
-        Some(v) if v.eq_ignore_ascii_case("none") || v.eq_ignore_ascii_case("off") => Some(0),
-        Some(v) => Some(pqdm::options::parse_bytes(v)?),
-    })
-}
-
 fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
-    let mut kinds = KindRegistry::default();
-    if let Some(f) = a.kinds.as_ref().or(config.kinds_file.as_ref()) {
-        kinds.add_file(f)?;
-    }
-    let compression = config
-        .write_setting(
-            a.compression.clone(),
-            "PQDM_COMPRESSION",
-            config.write.compression.clone(),
-        )
-        .map(|c| c.parse())
-        .transpose()?;
+    let kinds = config.kinds(a.kinds.as_deref())?;
+    let settings = config.write_settings(&WriteFlags {
+        compression: a.compression.clone(),
+        mode: a.mode.clone(),
+        max_rows_per_file: a.max_rows_per_file,
+        min_rows_per_group: a.min_rows_per_group,
+        row_group_size: a.row_group_size,
+        memory_limit: a.memory_limit.clone(),
+    })?;
     let created = !pqdm::manifest::Store::new(&a.dataset)?.try_exists()?;
     let ds = if !created {
         let ds = Dataset::open(&a.dataset)?;
@@ -397,11 +386,8 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
                 })?,
         };
         let opts = CreateOptions {
-            partition_by: a.partition_by.clone(),
-            compression: compression.unwrap_or_default(),
-            max_rows_per_file: a.max_rows_per_file.or(config.write.max_rows_per_file),
             metadata: parse_meta(&a.meta)?,
-            source: None,
+            ..settings.create_options(a.partition_by.clone())
         };
         Dataset::open_or_create(&a.dataset, kinds.get(&kind_name)?, &opts)?
     };
@@ -415,24 +401,11 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
             constants.insert(k.to_string(), v.clone());
         }
     }
-    let mode = config.write_setting(a.mode.clone(), "PQDM_MODE", config.write.mode.clone());
     let opts = WriteOptions {
-        mode: mode.map(|m| m.parse()).transpose()?,
-        compression,
-        layout: FileLayout {
-            max_rows_per_file: a
-                .max_rows_per_file
-                .or(config.write.max_rows_per_file)
-                .unwrap_or(0),
-            min_rows_per_group: a.min_rows_per_group.or(config.write.min_rows_per_group),
-            row_group_size: a.row_group_size.or(config.write.row_group_size),
-        },
         metadata: parse_meta(&a.meta)?,
         lenient: a.lenient,
         constants,
-        source_name: None,
-        on_file: None,
-        memory_limit: memory_limit(config, a.memory_limit.clone())?,
+        ..settings.write_options()
     };
     let progress = Progress::new(cli.quiet || cli.json);
     let report = discard_new_on_error(
@@ -484,9 +457,9 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
     for f in &a.filter {
         opts = opts.filter(f)?;
     }
-    let mut lf = match &a.cache {
+    let mut lf = match config.cache_dir(a.cache.as_deref()) {
         Some(dir) => {
-            let mut cache = pqdm::cache::Cache::new(dir);
+            let mut cache = pqdm::cache::Cache::new(&dir);
             cache.ttl = a
                 .ttl
                 .as_deref()
@@ -696,18 +669,18 @@ fn compact(cli: &Cli, a: &CompactArgs) -> anyhow::Result<()> {
 }
 
 fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
-    let kinds = KindRegistry::default();
-    let create = CreateOptions {
-        partition_by: a.partition_by.clone(),
+    let kinds = config.kinds(None)?;
+    let settings = config.write_settings(&WriteFlags {
+        memory_limit: a.memory_limit.clone(),
         ..Default::default()
-    };
+    })?;
+    let create = settings.create_options(a.partition_by.clone());
     let created = !pqdm::manifest::Store::new(&a.dataset)?.try_exists()?;
     let ds = Dataset::open_or_create(&a.dataset, kinds.get(&a.kind)?, &create)?;
     let opts = WriteOptions {
         constants: parse_meta(&a.set)?,
         lenient: a.lenient,
-        memory_limit: memory_limit(config, a.memory_limit.clone())?,
-        ..Default::default()
+        ..settings.write_options()
     };
     let progress = Progress::new(cli.quiet || cli.json);
     let r = discard_new_on_error(
@@ -731,8 +704,8 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn adopt(cli: &Cli, a: &AdoptArgs) -> anyhow::Result<()> {
-    let kinds = KindRegistry::default();
+fn adopt(cli: &Cli, config: &Config, a: &AdoptArgs) -> anyhow::Result<()> {
+    let kinds = config.kinds(None)?;
     let kind = a.kind.as_deref().map(|k| kinds.get(k)).transpose()?;
     let ds = pqdm::maintain::adopt::adopt(&a.base, kind, &parse_hive_schema(&a.hive_schema)?)?;
     let m = ds.manifest();
@@ -848,8 +821,11 @@ fn materialize(cli: &Cli, a: &MaterializeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cache(cli: &Cli, a: &CacheArgs) -> anyhow::Result<()> {
-    let mut cache = pqdm::cache::Cache::new(&a.cache);
+fn cache(cli: &Cli, config: &Config, a: &CacheArgs) -> anyhow::Result<()> {
+    let dir = config.cache_dir(a.cache.as_deref()).ok_or_else(|| {
+        anyhow::anyhow!("no cache folder: pass --cache DIR or set PQDM_CACHE_DIR")
+    })?;
+    let mut cache = pqdm::cache::Cache::new(&dir);
     cache.ttl = a
         .ttl
         .as_deref()
@@ -993,11 +969,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Compact(a) => compact(cli, a),
         Command::Migrate(a) => migrate(cli, &config, a),
-        Command::Adopt(a) => adopt(cli, a),
+        Command::Adopt(a) => adopt(cli, &config, a),
         Command::Materialize(a) => materialize(cli, a),
         Command::Verify(a) => verify(cli, a),
         Command::Vacuum(a) => vacuum(cli, a),
-        Command::Cache(a) => cache(cli, a),
+        Command::Cache(a) => cache(cli, &config, a),
     }
 }
 

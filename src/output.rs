@@ -86,6 +86,13 @@ pub fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+fn write_csv(df: &mut DataFrame, header: bool, out: &mut dyn Write) -> Result<()> {
+    CsvWriter::new(out)
+        .include_header(header)
+        .finish(df)
+        .map_err(Error::polars("write CSV"))
+}
+
 /// Writes `lf` in `format` to `output` (stdout when `None`; a file, or an object when it is an
 /// `s3://` location), streaming CSV and JSON lines in batches of `batch_size` rows and Parquet
 /// straight from the streaming engine. Returns rows written (`None` for Parquet, which is not
@@ -142,20 +149,25 @@ fn write_local(
         rows = df.height();
         writeln!(sink, "{df}").map_err(Error::io("stdout"))?;
     } else {
+        // An empty result still gets its CSV header (readers such as pandas need it).
+        let mut header = match format {
+            Format::Csv => Some(lf.clone().collect_schema().map_err(Error::polars("scan"))?),
+            _ => None,
+        };
         let size = std::num::NonZeroUsize::new(batch_size.max(1));
         let batches = lf
             .collect_batches(Engine::Streaming, true, size, true)
             .map_err(Error::polars("start the scan"))?;
-        for (i, batch) in batches.enumerate() {
+        for batch in batches {
             let mut df = batch.map_err(Error::polars("scan"))?;
             rows += df.height();
             match format {
-                Format::Csv => CsvWriter::new(&mut sink)
-                    .include_header(i == 0)
-                    .finish(&mut df)
-                    .map_err(Error::polars("write CSV"))?,
+                Format::Csv => write_csv(&mut df, header.take().is_some(), &mut sink)?,
                 _ => write_json_lines(&df, &mut sink)?,
             }
+        }
+        if let Some(schema) = header {
+            write_csv(&mut DataFrame::empty_with_schema(&schema), true, &mut sink)?;
         }
     }
     sink.flush().map_err(Error::io("stdout"))?;

@@ -547,6 +547,28 @@ pub fn entry_of(
 
 /// Scans data files (no hive columns), with the file path in `__file` if asked.
 pub(crate) fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame> {
+    scan_data_files(paths, with_path, None)
+}
+
+/// Scans data files as the dataset's data columns `schema` (no hive columns), as scans read
+/// them: a column a file lacks (it was added later) comes back null.
+pub(crate) fn scan_files_as(
+    paths: &[PathBuf],
+    with_path: bool,
+    schema: &[Field],
+) -> Result<LazyFrame> {
+    let mut file_schema = Schema::default();
+    for f in schema {
+        file_schema.with_column(f.name.as_str().into(), f.dtype.dtype());
+    }
+    scan_data_files(paths, with_path, Some(Arc::new(file_schema)))
+}
+
+fn scan_data_files(
+    paths: &[PathBuf],
+    with_path: bool,
+    schema: Option<SchemaRef>,
+) -> Result<LazyFrame> {
     let list: Vec<PlRefPath> = paths
         .iter()
         .map(|p| PlRefPath::try_from_path(p))
@@ -559,6 +581,7 @@ pub(crate) fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame
                 enabled: Some(false),
                 ..Default::default()
             },
+            schema,
             include_file_paths: with_path.then(|| "__file".into()),
             allow_missing_columns: true,
             // Paths are literal: a folder named `x[1]` is no pattern.
@@ -571,6 +594,58 @@ pub(crate) fn scan_files(paths: &[PathBuf], with_path: bool) -> Result<LazyFrame
         },
     )
     .map_err(Error::polars("scan data files"))
+}
+
+/// The partition values of a folder (`k=v/k=v`) as typed values, so that an adopted
+/// `month=01/day=05` and a written `month=1/day=5` are the same partition.
+fn typed_folder(dir: &str, columns: &[Field]) -> Vec<(String, Option<String>)> {
+    partition::parse_path(&format!("{dir}/f"))
+        .into_iter()
+        .map(|(name, text)| {
+            let typed = columns
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| crate::filter::partition_value(text.as_deref(), c.dtype))
+                .map(|v| format!("{v:?}"));
+            (name, typed.or(text))
+        })
+        .collect()
+}
+
+/// Moves staged files into the folder `current` already has for the same typed partition
+/// values when its text differs (a zero-padded `month=01` written by another tool), so writes
+/// replace rows there instead of writing a second folder beside it.
+fn into_existing_folders(
+    current: &Manifest,
+    staged: &[(PathBuf, String)],
+    entries: &[FileEntry],
+) -> (Vec<(PathBuf, String)>, Vec<FileEntry>) {
+    let mut folders: BTreeMap<Vec<(String, Option<String>)>, &str> = BTreeMap::new();
+    for f in &current.files {
+        let dir = partition::dir_of(&f.path);
+        folders
+            .entry(typed_folder(dir, &current.partition_columns))
+            .or_insert(dir);
+    }
+    staged
+        .iter()
+        .zip(entries)
+        .map(|((path, rel), entry)| {
+            let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+            match folders.get(&typed_folder(dir, &current.partition_columns)) {
+                Some(existing) if *existing != dir => {
+                    let rel = format!("{existing}/{name}");
+                    let entry = FileEntry {
+                        path: rel.clone(),
+                        partition: partition::parse_path(&rel).into_iter().collect(),
+                        ..entry.clone()
+                    };
+                    ((path.clone(), rel), entry)
+                }
+                _ => ((path.clone(), rel.clone()), entry.clone()),
+            }
+        })
+        .unzip()
 }
 
 /// The staged files and replaced files one write contributes to a commit.
@@ -826,6 +901,7 @@ impl Dataset {
         let (version, merge, entries) =
             self.with_commit_retries(&timer.op_id, |lock, current| {
                 let version = current.version + 1;
+                let (staged, entries) = into_existing_folders(current, &staged, &entries);
                 let merge = self.merge(
                     current,
                     mode,
@@ -1043,5 +1119,27 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, names);
         assert_eq!(names[0], "part-op-c000002-0000000009.parquet.staged");
+    }
+
+    #[test]
+    fn zero_padded_folders_are_the_same_typed_partition() {
+        let cols = [
+            Field {
+                name: "symbol".into(),
+                dtype: ColType::Str,
+            },
+            Field {
+                name: "month".into(),
+                dtype: ColType::I8,
+            },
+        ];
+        assert_eq!(
+            typed_folder("symbol=0001/month=01", &cols),
+            typed_folder("symbol=0001/month=1", &cols)
+        );
+        assert_ne!(
+            typed_folder("symbol=0001/month=1", &cols),
+            typed_folder("symbol=1/month=1", &cols)
+        );
     }
 }

@@ -8,32 +8,32 @@ use rayon::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::manifest::{FORMAT_VERSION, Operation, Store};
+use crate::footer::{FooterInfo, footer_of};
+use crate::manifest::{FORMAT_VERSION, Manifest, Operation, Store};
 use crate::metrics::new_op_id;
 use crate::schema::{ColType, Kind};
 
 /// Adopts the dataset at `base` as `kind` (or as an `adopted` kind with the files' own schema),
 /// committing version 1 with every file's rows, bytes, time range and checksum.
+///
+/// Refused, with nothing written, when `base` lies inside another dataset or holds one, when
+/// `kind`'s required or key columns are neither in the files nor partition folders, or when a
+/// file's timestamp column is not what pqdm stores, Int64 milliseconds: a date-time type, or
+/// micro- or nanoseconds (`pqdm migrate` rewrites such files, converting them).
 pub fn adopt(
     base: &Path,
     kind: Option<&Kind>,
     hive_types: &BTreeMap<String, ColType>,
 ) -> Result<Dataset> {
     let store = Store::new(base)?;
-    let lock = store.lock()?;
     if store.try_exists()? {
         return Err(Error::Dataset {
             path: base.to_path_buf(),
             message: "already has a pqdm manifest".into(),
         });
     }
+    crate::foreign::check_not_nested(base)?;
     let mut m = crate::foreign::describe(base, hive_types)?;
-    m.files.par_iter_mut().try_for_each(|f| -> Result<()> {
-        let bytes = store.read_data(&f.path)?;
-        f.checksum = blake3::hash(&bytes).to_hex().to_string();
-        f.added_in = 1;
-        Ok(())
-    })?;
     let names: Vec<String> = m.partition_columns.iter().map(|f| f.name.clone()).collect();
     let mut spec = match kind {
         Some(k) => k.clone(),
@@ -43,11 +43,31 @@ pub fn adopt(
         },
     };
     spec.partition_by = names;
-    m.kind = spec.name.clone();
-    m.key = spec.key.clone();
     if kind.is_some() {
+        check_kind_columns(base, &m, &spec)?;
         m.timestamp_column = spec.timestamp_column.clone();
     }
+    let ts = m.timestamp_column.clone();
+    m.files.par_iter_mut().try_for_each(|f| -> Result<()> {
+        let bytes = store.read_data(&f.path)?;
+        if !ts.is_empty() {
+            let path = store.data_path(&f.path);
+            let footer = footer_of(&mut std::io::Cursor::new(&bytes), &path, Some(&ts))?;
+            check_millis(&footer, &ts).map_err(|message| Error::Input { path, message })?;
+        }
+        f.checksum = blake3::hash(&bytes).to_hex().to_string();
+        f.added_in = 1;
+        Ok(())
+    })?;
+    let lock = store.lock()?;
+    if store.try_exists()? {
+        return Err(Error::Dataset {
+            path: base.to_path_buf(),
+            message: "already has a pqdm manifest".into(),
+        });
+    }
+    m.kind = spec.name.clone();
+    m.key = spec.key.clone();
     m.kind_spec = spec;
     m.format_version = FORMAT_VERSION;
     m.version = 1;
@@ -63,4 +83,119 @@ pub fn adopt(
     store.commit(&lock, &m, &[], &[])?;
     drop(lock);
     Dataset::open(base)
+}
+
+/// Refuses a kind whose required or key columns the files (data columns or partition folders)
+/// do not have: every later write of that kind would fail.
+fn check_kind_columns(base: &Path, m: &Manifest, kind: &Kind) -> Result<()> {
+    let has = |c: &str| {
+        m.schema
+            .iter()
+            .chain(&m.partition_columns)
+            .any(|f| f.name == c)
+    };
+    let mut missing: Vec<&str> = kind
+        .columns
+        .iter()
+        .filter(|c| c.required)
+        .map(|c| c.name.as_str())
+        .chain(kind.key.iter().map(String::as_str))
+        .chain(std::iter::once(kind.timestamp_column.as_str()).filter(|t| !t.is_empty()))
+        .filter(|c| !has(c))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Dataset {
+        path: base.to_path_buf(),
+        message: format!(
+            "cannot be adopted as kind `{}`: it lacks {} (neither a column of its files nor a partition folder)",
+            kind.name,
+            missing
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// The unit a timestamp of this magnitude is in (SPEC: below 1e11 seconds, below 1e14
+/// milliseconds, below 1e17 microseconds, otherwise nanoseconds).
+fn unit_of(v: i64) -> &'static str {
+    match v.unsigned_abs() {
+        n if n < 100_000_000_000 => "seconds",
+        n if n < 100_000_000_000_000 => "milliseconds",
+        n if n < 100_000_000_000_000_000 => "microseconds",
+        _ => "nanoseconds",
+    }
+}
+
+/// Whether a file's timestamp column `ts` is what pqdm stores: Int64 milliseconds. Values past
+/// the millisecond range (microseconds, nanoseconds) cannot be milliseconds and are refused;
+/// small values are taken as milliseconds (near the epoch they cannot be told from seconds).
+fn check_millis(footer: &FooterInfo, ts: &str) -> std::result::Result<(), String> {
+    let migrate =
+        "pqdm stores Int64 milliseconds; `pqdm migrate` rewrites such files, converting them";
+    if footer.stat_is_temporal {
+        return Err(format!(
+            "column `{ts}` is a date or datetime type; {migrate}"
+        ));
+    }
+    for v in [footer.min, footer.max].into_iter().flatten() {
+        let unit = unit_of(v);
+        if matches!(unit, "microseconds" | "nanoseconds") {
+            return Err(format!("column `{ts}` holds {unit} (e.g. {v}); {migrate}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_units_by_magnitude() {
+        assert_eq!(unit_of(1_704_412_800), "seconds");
+        assert_eq!(unit_of(1_704_412_800_000), "milliseconds");
+        assert_eq!(unit_of(1_704_412_800_000_000), "microseconds");
+        assert_eq!(unit_of(1_704_412_800_000_000_000), "nanoseconds");
+    }
+
+    #[test]
+    fn only_integer_milliseconds_pass() {
+        let ms = FooterInfo {
+            min: Some(1_704_412_800_000),
+            max: Some(1_704_412_860_000),
+            ..Default::default()
+        };
+        assert_eq!(check_millis(&ms, "timestamp"), Ok(()));
+        let small = FooterInfo {
+            min: Some(1),
+            max: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(check_millis(&small, "timestamp"), Ok(()));
+        let us = FooterInfo {
+            max: Some(1_704_412_800_000_000),
+            ..ms.clone()
+        };
+        assert!(
+            check_millis(&us, "timestamp")
+                .unwrap_err()
+                .contains("microseconds")
+        );
+        let typed = FooterInfo {
+            stat_is_temporal: true,
+            ..ms
+        };
+        assert!(
+            check_millis(&typed, "timestamp")
+                .unwrap_err()
+                .contains("datetime")
+        );
+    }
 }

@@ -15,15 +15,17 @@ use crate::metrics::OpTimer;
 use crate::partition;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
-use crate::write::{file_entry, parquet_options, scan_files, sink_partitioned};
+use crate::write::{file_entry, parquet_options, scan_files_as, sink_partitioned};
 
 /// Options of a compaction.
 #[derive(Clone, Default)]
 pub struct CompactOptions {
-    /// Rows per output file; files with fewer rows are candidates. Default: the dataset's
+    /// Rows per output file; files more than a tenth below it are candidates (files near the
+    /// target are left as they are, so compaction settles). Default: the dataset's
     /// `max_rows_per_file`.
     pub target_rows: Option<usize>,
-    /// Only partitions matching these (partition-column) filters.
+    /// Only partitions matching these filters, which must be on partition columns (a filter
+    /// on other columns cannot select whole files and is refused).
     pub filters: Vec<Filter>,
 }
 
@@ -48,6 +50,13 @@ pub struct CompactReport {
     pub peak_rss_bytes: u64,
 }
 
+/// Files with fewer rows than this are compacted towards `target`: a tenth of slack, so files
+/// the last compaction wrote (which the sink may cut a little short) are not rewritten again.
+fn below_target(target: usize) -> u64 {
+    let target = target as u64;
+    target - target / 10
+}
+
 impl Dataset {
     /// Compacts small files (see [`CompactOptions`]). Readers see the old or the new version;
     /// a dataset with nothing to compact commits nothing.
@@ -58,6 +67,23 @@ impl Dataset {
             .target_rows
             .unwrap_or(m.settings.max_rows_per_file as usize)
             .max(1);
+        if let Some(f) = opts
+            .filters
+            .iter()
+            .find(|f| !m.partition_columns.iter().any(|p| p.name == f.column))
+        {
+            return Err(Error::Options(format!(
+                "compact --filter `{}`: compaction selects whole partitions, so filters must be on partition columns ({}), not `{}`",
+                f.text,
+                m.partition_columns
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                f.column
+            )));
+        }
+        let small = below_target(target);
         let selected = self
             .plan(&ScanOptions {
                 filters: opts.filters.clone(),
@@ -66,7 +92,7 @@ impl Dataset {
             .files;
         let mut groups: BTreeMap<String, Vec<(&FileEntry, PathBuf)>> = BTreeMap::new();
         for (f, p) in m.files.iter().zip(self.file_paths(&m)) {
-            if (f.rows as usize) < target && selected.contains(&p) {
+            if f.rows < small && selected.contains(&p) {
                 groups
                     .entry(partition::dir_of(&f.path).to_string())
                     .or_default()
@@ -103,7 +129,7 @@ impl Dataset {
         let mut replaced = vec![];
         for (dir, files) in &groups {
             let paths: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
-            let old = scan_files(&paths, false)?
+            let old = scan_files_as(&paths, false, &m.schema)?
                 .sort(
                     sort_by.clone(),
                     SortMultipleOptions::default().with_maintain_order(true),
@@ -125,7 +151,7 @@ impl Dataset {
                 .filter(|(_, rel)| partition::dir_of(rel) == dir)
                 .collect();
             let new_paths: Vec<PathBuf> = new_files.iter().map(|(p, _)| p.clone()).collect();
-            let new = scan_files(&new_paths, false)?
+            let new = scan_files_as(&new_paths, false, &m.schema)?
                 .collect()
                 .map_err(Error::polars(format!("compact {dir}: read back")))?;
             if new.height() != old.height() || !new.equals_missing(&old) {
@@ -184,5 +210,17 @@ impl Dataset {
         report.version = Some(next.version);
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::below_target;
+
+    #[test]
+    fn files_within_a_tenth_of_the_target_are_left_alone() {
+        assert_eq!(below_target(30_001), 27_001);
+        assert_eq!(below_target(1), 1);
+        assert_eq!(below_target(1_000_000), 900_000);
     }
 }

@@ -1,14 +1,19 @@
 //! `latest`: the latest timestamp overall or per key, from the manifest (or, for a dataset
-//! without one, from Parquet footer statistics), never from column data.
+//! without one, from Parquet footer statistics); only files where a filter cuts into the rows
+//! are read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 
+use polars::prelude::*;
 use serde::Serialize;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::filter::Filter;
+use crate::filter::{Filter, TypedFilter, Value};
+use crate::manifest::{FileEntry, Manifest};
 use crate::scan::ScanOptions;
+use crate::write::scan_files_as;
 
 /// The latest timestamp of one key.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -57,7 +62,9 @@ pub fn from_summary(base: &std::path::Path, by: &[String]) -> Option<Vec<Latest>
 
 impl Dataset {
     /// The latest timestamp per value of the partition columns `by` (overall when empty), over
-    /// the files that `filters` (on partition columns or the timestamp) keep.
+    /// the rows that `filters` keep. Partition filters select files; a file whose newest row a
+    /// timestamp filter keeps answers from the manifest; files where a filter cuts into the
+    /// rows (or filters on a data column) are read, their timestamp and filtered columns only.
     pub fn latest(&self, by: &[String], filters: &[Filter]) -> Result<Vec<Latest>> {
         let m = self.manifest();
         for b in by {
@@ -76,18 +83,43 @@ impl Dataset {
             filters: filters.to_vec(),
             ..Default::default()
         })?;
-        let keep: std::collections::HashSet<_> = plan.files.iter().collect();
+        let row_filters: Vec<&TypedFilter> = plan
+            .filters
+            .iter()
+            .filter(|f| !m.partition_columns.iter().any(|p| p.name == f.column))
+            .collect();
+        let keep: HashSet<_> = plan.files.iter().collect();
+        let files: Vec<(&FileEntry, PathBuf)> = m
+            .files
+            .iter()
+            .zip(self.file_paths(&m))
+            .filter(|(_, p)| keep.contains(p))
+            .collect();
+        let from_manifest = |f: &FileEntry| {
+            row_filters.iter().all(|t| {
+                t.column == m.timestamp_column
+                    && f.max_timestamp
+                        .is_some_and(|max| t.partition_may_match(Some(&Value::Int(max))))
+            })
+        };
+        let to_read: Vec<PathBuf> = files
+            .iter()
+            .filter(|(f, _)| !from_manifest(f))
+            .map(|(_, p)| p.clone())
+            .collect();
+        let read = self.latest_in_files(&m, &to_read, &row_filters)?;
         let mut out: BTreeMap<Vec<Option<String>>, Option<i64>> = BTreeMap::new();
-        for (f, p) in m.files.iter().zip(self.file_paths(&m)) {
-            if !keep.contains(&p) {
-                continue;
-            }
+        for (f, p) in &files {
             let key: Vec<Option<String>> = by
                 .iter()
                 .map(|b| f.partition.get(b).cloned().flatten())
                 .collect();
+            let latest = match from_manifest(f) {
+                true => f.max_timestamp,
+                false => read.get(&p.to_string_lossy().into_owned()).copied(),
+            };
             let e = out.entry(key).or_insert(None);
-            *e = (*e).max(f.max_timestamp);
+            *e = (*e).max(latest);
         }
         if by.is_empty() && out.is_empty() {
             out.insert(vec![], None);
@@ -98,6 +130,43 @@ impl Dataset {
                 key: by.iter().cloned().zip(values).collect(),
                 latest_timestamp: ts,
             })
+            .collect())
+    }
+
+    /// The newest timestamp per file among the rows of `paths` that `filters` keep.
+    fn latest_in_files(
+        &self,
+        m: &Manifest,
+        paths: &[PathBuf],
+        filters: &[&TypedFilter],
+    ) -> Result<HashMap<String, i64>> {
+        let ts = m.timestamp_column.as_str();
+        if paths.is_empty() || ts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keep = filters
+            .iter()
+            .map(|f| f.to_expr())
+            .reduce(|a, b| a.and(b))
+            .unwrap_or(lit(true));
+        let df = scan_files_as(paths, true, &m.schema)?
+            .filter(keep)
+            .group_by([col("__file")])
+            .agg([col(ts).max().cast(DataType::Int64)])
+            .collect()
+            .map_err(Error::polars(format!(
+                "latest: read {}",
+                self.base().display()
+            )))?;
+        let files = df.column("__file").and_then(|c| c.str().cloned());
+        let latest = df.column(ts).and_then(|c| c.i64().cloned());
+        let (files, latest) = files
+            .and_then(|f| latest.map(|l| (f, l)))
+            .map_err(Error::polars("latest"))?;
+        Ok(files
+            .iter()
+            .zip(latest.iter())
+            .filter_map(|(f, t)| Some((f?.to_string(), t?)))
             .collect())
     }
 }

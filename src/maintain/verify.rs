@@ -39,6 +39,11 @@ pub struct Repairs {
     pub missing_dropped: Vec<String>,
     /// `_manifest.json` was rewritten from the current version.
     pub manifest_copy_rewritten: bool,
+    /// Damaged files (content no longer matching their checksum) moved to `_pqdm/orphans/`
+    /// and dropped from the manifest: their checksum is never rewritten to bless the damage.
+    pub quarantined: Vec<String>,
+    /// Rows of the missing and quarantined files, no longer in the dataset.
+    pub rows_lost: u64,
     /// The version the repair committed.
     pub version: Option<u64>,
 }
@@ -88,13 +93,15 @@ impl VerifyReport {
         let fixed_orphans = repaired.map_or(0, |r| r.orphans_moved.len());
         let fixed_missing = repaired.map_or(0, |r| r.missing_dropped.len());
         let fixed_stats = repaired.map_or(0, |r| r.stats_rebuilt.len());
-        (self.missing.len() - fixed_missing.min(self.missing.len()))
-            + (self.orphans.len() - fixed_orphans.min(self.orphans.len()))
-            + (self.checksum_mismatches.len() + self.stale_stats.len()).saturating_sub(fixed_stats)
+        let fixed_damage = repaired.map_or(0, |r| r.quarantined.len());
+        self.missing.len().saturating_sub(fixed_missing)
+            + self.orphans.len().saturating_sub(fixed_orphans)
+            + self.checksum_mismatches.len().saturating_sub(fixed_damage)
+            + self.stale_stats.len().saturating_sub(fixed_stats)
             + self.duplicate_keys as usize
             + self.gaps.len()
             + self.bad_values.len()
-            + usize::from(self.data_error.is_some() && self.missing.is_empty())
+            + usize::from(self.data_error.is_some())
             + usize::from(
                 self.manifest_copy_stale && !repaired.is_some_and(|r| r.manifest_copy_rewritten),
             )
@@ -123,6 +130,11 @@ const NON_NEGATIVE: &[&str] = &[
     "taker_buy_quote_volume",
     "mark_price",
 ];
+
+/// Null counts of every column: reading them decodes every column of every file.
+fn all_columns_null_count() -> Expr {
+    col("*").null_count()
+}
 
 fn polars_err(what: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
     move |e| Error::polars(format!("verify: {what}"))(e)
@@ -177,7 +189,6 @@ impl Dataset {
                 Some(Ok(e)) => {
                     if e.checksum != f.checksum || e.bytes != f.bytes {
                         report.checksum_mismatches.push(f.path.clone());
-                        rebuilt.push(e.clone());
                     } else if e.rows != f.rows
                         || e.min_timestamp != f.min_timestamp
                         || e.max_timestamp != f.max_timestamp
@@ -190,20 +201,41 @@ impl Dataset {
         }
         if !report.missing.is_empty() {
             report.data_error = Some("skipped: files are missing".into());
-        } else if let Err(e) = self.check_data(&mut report) {
-            report.data_error = Some(e.to_string());
+        } else {
+            self.run_data_checks(&mut report);
         }
         if repair {
-            report.repairs = Some(self.repair(&report, rebuilt, &timer.op_id)?);
+            let repairs = self.repair(&report, rebuilt, &timer.op_id)?;
+            // The data checks describe the version the repair made, never one they skipped.
+            let changed = !(repairs.missing_dropped.is_empty() && repairs.quarantined.is_empty());
+            report.repairs = Some(repairs);
+            if changed {
+                self.run_data_checks(&mut report);
+            }
         }
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
     }
 
-    /// Duplicate keys, candle gaps and bad values, read with projection from the data.
+    /// Runs [`Self::check_data`] afresh on the handle's version, recording why it could not.
+    fn run_data_checks(&self, report: &mut VerifyReport) {
+        report.duplicate_keys = 0;
+        report.duplicate_examples.clear();
+        report.gaps.clear();
+        report.bad_values.clear();
+        report.data_error = self.check_data(report).err().map(|e| e.to_string());
+    }
+
+    /// Every column of every file read as a scan reads it (a file a scan cannot open is a
+    /// problem even where no other check needs its columns), then duplicate keys, candle gaps
+    /// and bad values, read with projection from the data.
     fn check_data(&self, report: &mut VerifyReport) -> Result<()> {
         let m = self.manifest();
         let all = ScanOptions::default();
+        self.scan(&all)?
+            .select([all_columns_null_count()])
+            .collect_with_engine(Engine::Streaming)
+            .map_err(polars_err("read every file as a scan does"))?;
         if !m.key.is_empty() {
             let key: Vec<Expr> = m.key.iter().map(|k| col(k.as_str())).collect();
             let dups = self
@@ -380,20 +412,29 @@ impl Dataset {
                 }
             }
         }
-        if rebuilt.is_empty() && report.missing.is_empty() {
+        let damaged = &report.checksum_mismatches;
+        if rebuilt.is_empty() && report.missing.is_empty() && damaged.is_empty() {
             return Ok(repairs);
         }
         repairs.stats_rebuilt = rebuilt.iter().map(|e| e.path.clone()).collect();
         repairs.missing_dropped = report.missing.clone();
+        let dropped: BTreeSet<&String> = report.missing.iter().chain(damaged).collect();
+        repairs.rows_lost = self
+            .manifest()
+            .files
+            .iter()
+            .filter(|f| dropped.contains(&f.path))
+            .map(|f| f.rows)
+            .sum();
         let operation = Operation {
             name: "repair".into(),
             op_id: op_id.to_string(),
-            files_removed: report.missing.len() as u64,
+            rows_removed: repairs.rows_lost,
+            files_removed: dropped.len() as u64,
             ..Default::default()
         };
         let fixes: BTreeMap<String, FileEntry> =
             rebuilt.into_iter().map(|e| (e.path.clone(), e)).collect();
-        let missing: BTreeSet<&String> = report.missing.iter().collect();
         let next = self.with_commit_retries(op_id, |lock, current| {
             self.commit_change(
                 lock,
@@ -405,7 +446,7 @@ impl Dataset {
                     operation: operation.clone(),
                 },
                 |next| {
-                    next.files.retain(|f| !missing.contains(&f.path));
+                    next.files.retain(|f| !dropped.contains(&f.path));
                     for f in next.files.iter_mut() {
                         if let Some(e) = fixes.get(&f.path) {
                             *f = FileEntry {
@@ -418,6 +459,14 @@ impl Dataset {
             )
         })?;
         repairs.version = Some(next.version);
+        // Damaged files leave the tree once no current version lists them; kept for inspection.
+        let lock = self.store().lock()?;
+        for path in damaged {
+            if self.store().data_exists(path)? {
+                self.store().quarantine(&lock, path)?;
+            }
+            repairs.quarantined.push(path.clone());
+        }
         Ok(repairs)
     }
 }

@@ -11,6 +11,7 @@ mod model;
 mod object_storage;
 mod properties;
 mod regressions_commit;
+mod regressions_maintenance;
 mod regressions_values;
 mod reliability;
 mod scans;

@@ -344,7 +344,10 @@ fn verify_finds_and_repairs() {
     let rep = r.repairs.unwrap();
     assert_eq!(rep.orphans_moved.len(), 1);
     assert_eq!(rep.missing_dropped.len(), 1);
-    assert_eq!(rep.stats_rebuilt, vec![m.files[1].path.clone()]);
+    // The damaged file is quarantined, never re-recorded with its damaged checksum.
+    assert!(rep.stats_rebuilt.is_empty());
+    assert_eq!(rep.quarantined, vec![m.files[1].path.clone()]);
+    assert_eq!(rep.rows_lost, m.files[1].rows + m.files[day3].rows);
     assert!(!orphan.exists());
     let after = ds.verify(false, &Progress::hidden()).unwrap();
     assert!(
@@ -362,10 +365,11 @@ fn verify_finds_and_repairs() {
     );
     assert_eq!(
         after.gaps.len(),
-        2,
-        "the dropped day is a gap now too: {:?}",
+        1,
+        "the dropped and the quarantined day are one gap now: {:?}",
         after.gaps
     );
+    assert_eq!(after.gaps[0].missing, 2 * 1440);
     assert_eq!(after.data_error, None);
 }
 

@@ -1,0 +1,738 @@
+//! Regressions of issue 22 ("Maintenance you can trust"): repair, adopt, compact, latest,
+//! materialize, migrate and settings, each as the issue found it.
+
+use std::path::Path;
+
+use polars::prelude::*;
+use pqdm::maintain::compact::CompactOptions;
+use pqdm::progress::Progress;
+use pqdm::schema::KindRegistry;
+use pqdm::{Compression, CreateOptions, Dataset, WriteMode, WriteOptions};
+
+use crate::common::*;
+
+const JAN5: i64 = 1_704_412_800_000;
+const DAY: i64 = 86_400_000;
+const MINUTE: i64 = 60_000;
+
+/// `n` one-minute candles from `start_ms` with the kind's own column names (as another tool
+/// would have written them).
+fn kline_rows(start_ms: i64, n: usize, price: f64) -> DataFrame {
+    let ts: Vec<i64> = (0..n as i64).map(|i| start_ms + i * MINUTE).collect();
+    let close: Vec<f64> = (0..n).map(|i| price + i as f64).collect();
+    df!(
+        "timestamp" => ts.clone(),
+        "open" => close.clone(), "high" => close.clone(), "low" => close.clone(), "close" => close,
+        "volume" => vec![1.5f64; n],
+        "close_time" => ts.iter().map(|t| t + 59_999).collect::<Vec<_>>(),
+        "quote_volume" => vec![2.0f64; n],
+        "trades" => vec![7i64; n],
+        "taker_buy_volume" => vec![0.5f64; n],
+        "taker_buy_quote_volume" => vec![1.0f64; n],
+    )
+    .unwrap()
+}
+
+/// Writes `df` as one Parquet file at `path` (folders created), as another tool would.
+fn write_parquet(path: &Path, mut df: DataFrame, compression: ParquetCompression) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .with_compression(compression)
+        .finish(&mut df)
+        .unwrap();
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A klines dataset with 10 BTCUSDT and 10 ETHUSDT candles on 2024-01-05.
+fn two_symbols(dir: &Path, compression: Compression) -> Dataset {
+    let ds = Dataset::create(
+        dir,
+        KindRegistry::default().get("klines").unwrap(),
+        &CreateOptions {
+            compression,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for symbol in ["BTCUSDT", "ETHUSDT"] {
+        ds.write(candles(JAN5, 10, 1.0).lazy(), &kline_opts(symbol))
+            .unwrap();
+    }
+    ds
+}
+
+// 2. An upsert into folders adopted with zero-padded months and days replaces their rows.
+#[test]
+fn upsert_into_adopted_zero_padded_folders_replaces_rows() {
+    let dir = tmp();
+    let base = dir.path().join("old");
+    let folder =
+        base.join("exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=01/day=05");
+    write_parquet(
+        &folder.join("part-0.parquet"),
+        kline_rows(JAN5, 10, 1.0),
+        ParquetCompression::Snappy,
+    );
+    json_ok(&run(&["adopt", s(&base), "--kind", "klines", "--json"]));
+    let ds = Dataset::open(&base).unwrap();
+    let opts = WriteOptions {
+        compression: Some(Compression::Snappy),
+        ..kline_opts("BTCUSDT")
+    };
+    let r = ds.write(candles(JAN5, 10, 100.0).lazy(), &opts).unwrap();
+    assert_eq!(r.rows_replaced, 10);
+    let files = parquet_files(&base);
+    assert!(
+        files.iter().all(|f| f.starts_with(
+            "exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=01/day=05/"
+        )),
+        "{files:?}"
+    );
+    let df = read_sorted(&ds);
+    assert_eq!(df.height(), 10);
+    assert_eq!(
+        df.column("close").unwrap().f64().unwrap().get(0),
+        Some(100.0)
+    );
+    let v = ds.verify(false, &Progress::hidden()).unwrap();
+    assert_eq!((v.duplicate_keys, v.problems()), (0, 0));
+}
+
+// 3. A dataset never contains another.
+#[test]
+fn materialize_or_ingest_inside_or_above_a_dataset_is_refused() {
+    let dir = tmp();
+    let src = dir.path().join("src");
+    two_symbols(&src, Compression::Snappy);
+    let before = snapshot(dir.path());
+    for to in [src.join("views/btc"), dir.path().to_path_buf()] {
+        let out = run(&["materialize", s(&src), "--to", s(&to)]);
+        assert_eq!(out.status.code(), Some(1), "{}", s(&to));
+        let err = stderr(&out);
+        assert!(err.contains("nested") && err.contains(s(&src)), "{err}");
+        assert_eq!(snapshot(dir.path()), before);
+    }
+    let csv = dir.path().join("in.csv");
+    std::fs::write(
+        &csv,
+        "timestamp,open,high,low,close,volume\n1704412800000,1,1,1,1,1\n",
+    )
+    .unwrap();
+    let inner = src.join("exchange=BINANCE/more");
+    let out = run(&[
+        "ingest",
+        s(&csv),
+        "--dataset",
+        s(&inner),
+        "--kind",
+        "klines",
+        "--exchange",
+        "BINANCE",
+        "--symbol",
+        "BTCUSDT",
+        "--timeframe",
+        "1m",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nested"), "{}", stderr(&out));
+    assert!(!inner.exists());
+}
+
+// 3. Repair never touches a nested dataset's files.
+#[test]
+fn repair_leaves_a_nested_dataset_alone() {
+    let dir = tmp();
+    let outer = dir.path().join("outer");
+    let ods = klines_dataset(&outer);
+    ods.write(candles(JAN5, 10, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    let made = dir.path().join("inner");
+    two_symbols(&made, Compression::Snappy);
+    let inner = outer.join("inner");
+    std::fs::rename(&made, &inner).unwrap();
+    let out = run(&["verify", s(&outer), "--repair", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["orphans"], serde_json::json!([]), "{v}");
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let ids = Dataset::open(&inner).unwrap();
+    assert_eq!(
+        ids.verify(false, &Progress::hidden()).unwrap().problems(),
+        0
+    );
+    assert_eq!(read_sorted(&ids).height(), 20);
+}
+
+// 4. Repair quarantines a file whose bytes changed; it never records the damage as correct.
+#[test]
+fn repair_quarantines_a_corrupted_file() {
+    let dir = tmp();
+    let ds = two_symbols(dir.path(), Compression::None);
+    let m = ds.manifest();
+    let btc = m
+        .files
+        .iter()
+        .find(|f| f.path.contains("symbol=BTCUSDT"))
+        .unwrap()
+        .clone();
+    let path = dir.path().join(&btc.path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let seven = 7.0f64.to_le_bytes();
+    let at = bytes.windows(8).position(|w| w == seven).unwrap();
+    bytes[at..at + 8].copy_from_slice(&7.5f64.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+
+    let out = run(&["verify", s(dir.path()), "--repair", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["checksum_mismatches"],
+        serde_json::json!([btc.path]),
+        "{v}"
+    );
+    assert_eq!(v["repairs"]["stats_rebuilt"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v["repairs"]["quarantined"],
+        serde_json::json!([btc.path]),
+        "{v}"
+    );
+    assert_eq!(v["repairs"]["rows_lost"], 10, "{v}");
+    assert!(
+        dir.path()
+            .join(format!("_pqdm/orphans/{}.orphan", btc.path))
+            .exists()
+    );
+    let ds = Dataset::open(dir.path()).unwrap();
+    let df = read_sorted(&ds);
+    assert_eq!(df.height(), 10);
+    let symbols = df.column("symbol").unwrap().str().unwrap().clone();
+    assert!(symbols.iter().all(|s| s == Some("ETHUSDT")));
+    let again = run(&["verify", s(dir.path()), "--json"]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+// 5. `latest` with a timestamp (or data) filter answers from the rows the filter keeps.
+#[test]
+fn latest_with_a_row_filter_answers_from_matching_rows() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    ds.write(candles(JAN5, 1440, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    for (filter, want) in [
+        ("timestamp < 2024-01-05T12:00:00", JAN5 + 719 * MINUTE),
+        ("timestamp <= 2024-01-05T12:00:00", JAN5 + 720 * MINUTE),
+        ("close < 100", JAN5 + 98 * MINUTE),
+        ("timestamp >= 2024-01-05T12:00:00", JAN5 + 1439 * MINUTE),
+    ] {
+        let out = run(&["latest", s(dir.path()), "--filter", filter, "--json"]);
+        let v = json_ok(&out);
+        assert_eq!(v["latest_timestamp"], want, "{filter}: {v}");
+        assert_eq!(v["by_key"][0]["latest_timestamp"], want, "{filter}: {v}");
+    }
+    let none = json_ok(&run(&[
+        "latest",
+        s(dir.path()),
+        "--filter",
+        "timestamp < 2024-01-01",
+        "--json",
+    ]));
+    assert_eq!(none["latest_timestamp"], serde_json::Value::Null, "{none}");
+}
+
+// 7. Adopt refuses timestamps that are not Int64 milliseconds, naming the file.
+#[test]
+fn adopt_refuses_timestamps_not_in_milliseconds() {
+    let dir = tmp();
+    let micros = kline_rows(JAN5, 10, 1.0)
+        .lazy()
+        .with_column(col("timestamp") * lit(1000i64))
+        .collect()
+        .unwrap();
+    let typed = kline_rows(JAN5, 10, 1.0)
+        .lazy()
+        .with_column(
+            (col("timestamp") * lit(1000i64))
+                .cast(DataType::Datetime(TimeUnit::Microseconds, None)),
+        )
+        .collect()
+        .unwrap();
+    for (name, df, why) in [
+        ("micros", micros, "microseconds"),
+        ("typed", typed, "datetime"),
+    ] {
+        let base = dir.path().join(name);
+        write_parquet(
+            &base.join("symbol=BTCUSDT/part-0.parquet"),
+            df,
+            ParquetCompression::Snappy,
+        );
+        let before = snapshot(&base);
+        let out = run(&["adopt", s(&base)]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("symbol=BTCUSDT/part-0.parquet") && err.to_lowercase().contains(why),
+            "{err}"
+        );
+        assert_eq!(snapshot(&base), before);
+    }
+}
+
+// 8. An adopted dataset records its files' compression and is fully writable.
+#[test]
+fn adopted_dataset_is_fully_writable() {
+    let dir = tmp();
+    let base = dir.path().join("old");
+    write_parquet(
+        &base
+            .join("exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5/a.parquet"),
+        kline_rows(JAN5, 10, 1.0),
+        ParquetCompression::Zstd(None),
+    );
+    json_ok(&run(&["adopt", s(&base), "--kind", "klines", "--json"]));
+    let info = json_ok(&run(&["info", s(&base), "--json"]));
+    assert_eq!(info["settings"]["compression"], "zstd", "{info}");
+    let ds = Dataset::open(&base).unwrap();
+    let append = WriteOptions {
+        mode: Some(WriteMode::Append),
+        ..kline_opts("BTCUSDT")
+    };
+    ds.write(candles(JAN5 + 10 * MINUTE, 10, 1.0).lazy(), &append)
+        .unwrap();
+    let r = ds
+        .compact(&CompactOptions::default(), &Progress::hidden())
+        .unwrap();
+    assert_eq!((r.files_before, r.files_after, r.rows), (2, 1, 20));
+    let view = dir.path().join("view");
+    json_ok(&run(&["materialize", s(&base), "--to", s(&view), "--json"]));
+    assert_eq!(read_sorted(&Dataset::open(&view).unwrap()).height(), 20);
+}
+
+// 10. Compaction reads a partition whose newer files gained a column.
+#[test]
+fn compact_reads_files_that_gained_a_column() {
+    let dir = tmp();
+    let ds = Dataset::create(
+        dir.path(),
+        KindRegistry::default().get("split").unwrap(),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let opts = WriteOptions {
+        constants: consts(&[("exchange", "BINANCE"), ("symbol", "BTCUSDT")]),
+        ..Default::default()
+    };
+    let ts = |from: i64| {
+        (from..from + 10)
+            .map(|i| JAN5 + i * MINUTE)
+            .collect::<Vec<_>>()
+    };
+    let first = df!("timestamp" => ts(0), "label" => vec![1i64; 10]).unwrap();
+    let second =
+        df!("timestamp" => ts(10), "label" => vec![2i64; 10], "feature" => vec![0.5f64; 10])
+            .unwrap();
+    ds.write(first.lazy(), &opts).unwrap();
+    // File names start with the second they were written in: this keeps the file without the
+    // column first in the partition, the order that made compaction fail.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ds.write(second.lazy(), &opts).unwrap();
+    let m = ds.manifest();
+    assert!(m.files[0].added_in < m.files[1].added_in, "{:?}", m.files);
+    let r = ds
+        .compact(&CompactOptions::default(), &Progress::hidden())
+        .unwrap();
+    assert_eq!((r.files_before, r.files_after, r.rows), (2, 1, 20));
+    let df = read_sorted(&ds);
+    assert_eq!(df.height(), 20);
+    assert_eq!(df.column("feature").unwrap().null_count(), 10);
+    assert_eq!(
+        df.column("feature").unwrap().f64().unwrap().get(19),
+        Some(0.5)
+    );
+}
+
+// 11. Verify opens what a scan opens: a dataset that cannot be scanned is not "0 problems".
+#[test]
+fn verify_reports_a_dataset_that_cannot_be_scanned() {
+    let dir = tmp();
+    let base = dir.path().join("mixed");
+    let ts: Vec<i64> = (0..5).map(|i| JAN5 + i * MINUTE).collect();
+    write_parquet(
+        &base.join("symbol=A/part-0.parquet"),
+        df!("timestamp" => ts.clone(), "feature" => vec![1i64; 5]).unwrap(),
+        ParquetCompression::Snappy,
+    );
+    write_parquet(
+        &base.join("symbol=B/part-0.parquet"),
+        df!("timestamp" => ts, "feature" => vec!["x"; 5]).unwrap(),
+        ParquetCompression::Snappy,
+    );
+    json_ok(&run(&["adopt", s(&base), "--json"]));
+    assert_eq!(run(&["scan", s(&base)]).status.code(), Some(1));
+    let out = run(&["verify", s(&base), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["data_error"].is_string(), "{v}");
+    assert_eq!(out.status.code(), Some(1), "{v}");
+}
+
+// 11. A repair that drops a missing file still runs the data checks before saying "0 problems".
+#[test]
+fn verify_repair_with_a_missing_file_still_checks_the_data() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    ds.write(candles(JAN5, 10, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    ds.write(candles(JAN5 + DAY, 10, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    let append = WriteOptions {
+        mode: Some(WriteMode::Append),
+        ..kline_opts("BTCUSDT")
+    };
+    ds.write(candles(JAN5, 1, 1.0).lazy(), &append).unwrap();
+    let m = ds.manifest();
+    let day6 = m.files.iter().find(|f| f.path.contains("day=6/")).unwrap();
+    std::fs::remove_file(dir.path().join(&day6.path)).unwrap();
+    let out = run(&["verify", s(dir.path()), "--repair", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["repairs"]["missing_dropped"],
+        serde_json::json!([day6.path]),
+        "{v}"
+    );
+    assert_eq!(v["duplicate_keys"], 1, "{v}");
+    assert_eq!(v["data_error"], serde_json::Value::Null, "{v}");
+    assert_eq!(out.status.code(), Some(1), "{v}");
+}
+
+// 13. `adopt --kind` checks the kind's required and key columns.
+#[test]
+fn adopt_as_a_kind_requires_its_columns() {
+    let dir = tmp();
+    let base = dir.path().join("old");
+    write_parquet(
+        &base.join("symbol=BTCUSDT/year=2024/month=1/day=5/part-0.parquet"),
+        kline_rows(JAN5, 10, 1.0),
+        ParquetCompression::Snappy,
+    );
+    let before = snapshot(&base);
+    let out = run(&["adopt", s(&base), "--kind", "klines"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`exchange`") && err.contains("`timeframe`") && !err.contains("`symbol`"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&base), before);
+}
+
+// 14. A materialize that fails leaves nothing at its destination.
+#[test]
+fn failed_materialize_leaves_nothing_behind() {
+    let dir = tmp();
+    let src = dir.path().join("src");
+    two_symbols(&src, Compression::Snappy);
+    let to = dir.path().join("view");
+    for extra in [
+        &["--partition-by", "nope"][..],
+        &["--columns", "close", "--partition-by", "year"][..],
+    ] {
+        let out = run(&[&["materialize", s(&src), "--to", s(&to)][..], extra].concat());
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert!(!to.exists(), "{extra:?} left {:?}", snapshot(&to));
+    }
+    std::fs::create_dir(&to).unwrap();
+    let out = run(&[
+        "materialize",
+        s(&src),
+        "--to",
+        s(&to),
+        "--partition-by",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_dir(&to).unwrap().count(), 0);
+}
+
+// 15. Compaction refuses filters it cannot apply (on data columns).
+#[test]
+fn compact_refuses_filters_on_data_columns() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    for start in [0, 10] {
+        ds.write(
+            candles(JAN5 + start * MINUTE, 10, 1.0).lazy(),
+            &kline_opts("BTCUSDT"),
+        )
+        .unwrap();
+    }
+    let before = snapshot(dir.path());
+    let out = run(&["compact", s(dir.path()), "--filter", "close > 1e9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`close`"), "{}", stderr(&out));
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+// 9. Thread settings of 0 are a clear error, never a panic.
+#[test]
+fn zero_threads_is_an_error_not_a_panic() {
+    let dir = tmp();
+    two_symbols(dir.path(), Compression::Snappy);
+    for var in ["PQDM_THREADS", "ARROW_NUM_THREADS"] {
+        let out = bin()
+            .args(["scan", s(dir.path())])
+            .env(var, "0")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{var}: {}", stderr(&out));
+        assert!(stderr(&out).contains(var), "{}", stderr(&out));
+    }
+    let cfg = dir.path().join("_cfg.toml");
+    std::fs::write(&cfg, "[scan]\nthreads = 0\n").unwrap();
+    let out = run(&["scan", s(dir.path()), "--config", s(&cfg)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("threads"), "{}", stderr(&out));
+}
+
+// 12. `migrate` resolves mode, compression and the kinds file like `ingest` does.
+#[test]
+fn migrate_resolves_settings_like_ingest() {
+    let dir = tmp();
+    let input = dir.path().join("in/part-0.parquet");
+    write_parquet(&input, candles(JAN5, 10, 1.0), ParquetCompression::Snappy);
+    let ds = dir.path().join("ds");
+    let migrate = |env: &[(&str, &str)]| {
+        let mut cmd = bin();
+        cmd.args([
+            "migrate",
+            s(&input),
+            "--dataset",
+            s(&ds),
+            "--kind",
+            "klines",
+            "--set",
+            "exchange=BINANCE",
+            "--set",
+            "symbol=BTCUSDT",
+            "--set",
+            "timeframe=1m",
+        ]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let first = migrate(&[("PQDM_COMPRESSION", "zstd")]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let info = json_ok(&run(&["info", s(&ds), "--json"]));
+    assert_eq!(info["settings"]["compression"], "zstd", "{info}");
+    let before = snapshot(&ds);
+    let again = migrate(&[("PQDM_MODE", "error")]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert_eq!(snapshot(&ds), before);
+
+    // A relative kinds_file is found beside the config file, by migrate and adopt too.
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(cfg.join("pqdm.toml"), "kinds_file = \"kinds.toml\"\n").unwrap();
+    std::fs::write(
+        cfg.join("kinds.toml"),
+        r#"
+[[kind]]
+name = "bars"
+key = ["symbol", "timestamp"]
+partition_by = ["symbol"]
+columns = [
+  { name = "timestamp", dtype = "i64", timestamp = true },
+  { name = "symbol", dtype = "str" },
+  { name = "close", dtype = "f64" },
+]
+"#,
+    )
+    .unwrap();
+    let bars = dir.path().join("bars");
+    let out = run(&[
+        "migrate",
+        s(&input),
+        "--dataset",
+        s(&bars),
+        "--kind",
+        "bars",
+        "--set",
+        "symbol=BTCUSDT",
+        "--config",
+        s(&cfg.join("pqdm.toml")),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let adopted = dir.path().join("adopted");
+    write_parquet(
+        &adopted.join("symbol=BTCUSDT/part-0.parquet"),
+        kline_rows(JAN5, 10, 1.0)
+            .select(["timestamp", "close"])
+            .unwrap(),
+        ParquetCompression::Snappy,
+    );
+    let out = run(&[
+        "adopt",
+        s(&adopted),
+        "--kind",
+        "bars",
+        "--config",
+        s(&cfg.join("pqdm.toml")),
+        "--json",
+    ]);
+    assert_eq!(json_ok(&out)["kind"], "bars");
+}
+
+// 16. `migrate --skip-bad` also skips files with a missing column or an uncastable value.
+#[test]
+fn migrate_skip_bad_skips_missing_columns_and_bad_values() {
+    let dir = tmp();
+    let inputs = dir.path().join("in");
+    write_parquet(
+        &inputs.join("a-good.parquet"),
+        candles(JAN5, 10, 1.0),
+        ParquetCompression::Snappy,
+    );
+    write_parquet(
+        &inputs.join("b-nocolumn.parquet"),
+        candles(JAN5 + DAY, 10, 1.0).drop("close").unwrap(),
+        ParquetCompression::Snappy,
+    );
+    let bad = candles(JAN5 + 2 * DAY, 10, 1.0)
+        .lazy()
+        .with_column(lit("abc").alias("open"))
+        .collect()
+        .unwrap();
+    write_parquet(
+        &inputs.join("c-badvalue.parquet"),
+        bad,
+        ParquetCompression::Snappy,
+    );
+    let ds = dir.path().join("ds");
+    let out = run(&[
+        "migrate",
+        s(&inputs),
+        "--dataset",
+        s(&ds),
+        "--kind",
+        "klines",
+        "--set",
+        "exchange=BINANCE",
+        "--set",
+        "symbol=BTCUSDT",
+        "--set",
+        "timeframe=1m",
+        "--skip-bad",
+        "--json",
+    ]);
+    let v = json_ok(&out);
+    assert_eq!(v["rows_written"], 10, "{v}");
+    let skipped: Vec<String> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(skipped.len(), 2, "{v}");
+    assert!(
+        skipped[0].ends_with("b-nocolumn.parquet") && skipped[1].ends_with("c-badvalue.parquet")
+    );
+    assert!(
+        v["skipped"][0]["error"].as_str().unwrap().contains("close"),
+        "{v}"
+    );
+    assert!(
+        v["skipped"][1]["error"].as_str().unwrap().contains("abc"),
+        "{v}"
+    );
+}
+
+// 16. Empty settings are unset; a batch size of 0 is refused.
+#[test]
+fn empty_settings_are_unset_and_batch_size_zero_is_refused() {
+    let dir = tmp();
+    two_symbols(dir.path(), Compression::Snappy);
+    let out = bin()
+        .args(["scan", s(dir.path()), "--format", "csv"])
+        .env("PQDM_CACHE_DIR", "")
+        .env("PQDM_SCAN_BATCH_SIZE", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 21);
+    let out = run(&[
+        "scan",
+        s(dir.path()),
+        "--format",
+        "csv",
+        "--batch-size",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("batch"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}
+
+// 16. Files within a tolerance of the target are left alone.
+#[test]
+fn compact_leaves_files_near_the_target() {
+    let dir = tmp();
+    let ds = Dataset::create(
+        dir.path(),
+        KindRegistry::default().get("klines").unwrap(),
+        &CreateOptions {
+            partition_by: Some(vec!["symbol".into(), "year".into()]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for start in [0, 30_000] {
+        ds.write(
+            candles(JAN5 + start * MINUTE, 30_000, 1.0).lazy(),
+            &kline_opts("BTCUSDT"),
+        )
+        .unwrap();
+    }
+    let out = run(&["compact", s(dir.path()), "--target-rows", "30001", "--json"]);
+    let v = json_ok(&out);
+    assert_eq!(v["version"], serde_json::Value::Null, "{v}");
+}
+
+// 16. An empty CSV result still has its header line.
+#[test]
+fn empty_csv_scan_writes_the_header() {
+    let dir = tmp();
+    two_symbols(dir.path(), Compression::Snappy);
+    let all = run(&[
+        "scan",
+        s(dir.path()),
+        "--format",
+        "csv",
+        "--columns",
+        "timestamp,close",
+    ]);
+    assert!(all.status.success());
+    let none = run(&[
+        "scan",
+        s(dir.path()),
+        "--format",
+        "csv",
+        "--columns",
+        "timestamp,close",
+        "--filter",
+        "symbol == NOPE",
+    ]);
+    assert!(none.status.success(), "{}", stderr(&none));
+    assert_eq!(String::from_utf8_lossy(&none.stdout), "timestamp,close\n");
+    assert!(String::from_utf8_lossy(&all.stdout).starts_with("timestamp,close\n"));
+}
