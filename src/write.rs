@@ -285,23 +285,27 @@ fn first_out_of_range(inputs: &[(String, LazyFrame)], ts: &str) -> Error {
 /// Finds the first value of partition column `column` that would read back as null (see
 /// [`partition::reads_as_null`]), naming its input and row.
 fn first_null_like(inputs: &[(String, LazyFrame)], column: &str) -> Error {
+    null_like(inputs, column).unwrap_or_else(|| Error::PartitionValue {
+        at: "the input".to_string(),
+        column: column.to_string(),
+        value: String::new(),
+    })
+}
+
+/// The first value of partition column `column` that would read back as null, as an error
+/// naming its input and row; `None` when there is none.
+fn null_like(inputs: &[(String, LazyFrame)], column: &str) -> Option<Error> {
     let text = col(column).cast(DataType::String);
     let pred = text
         .clone()
         .eq(lit(""))
         .or(text.eq(lit(partition::NULL_VALUE)));
-    let (at, value) = match first_row(inputs, pred, col(column).cast(DataType::String)) {
-        Some((name, row, value)) => (
-            format!("{name}: row {row}"),
-            partition::value_text(&value).unwrap_or_default(),
-        ),
-        None => ("the input".to_string(), String::new()),
-    };
-    Error::PartitionValue {
-        at,
+    let (name, row, value) = first_row(inputs, pred, col(column).cast(DataType::String))?;
+    Some(Error::PartitionValue {
+        at: format!("{name}: row {row}"),
         column: column.to_string(),
-        value,
-    }
+        value: partition::value_text(&value).unwrap_or_default(),
+    })
 }
 
 /// Refuses a `timeframe` given as a constant (`--timeframe`, a file name, the library's
@@ -797,6 +801,20 @@ impl Dataset {
                 .collect::<Vec<_>>()
         };
 
+        // Text partition values the inputs carry themselves (not given as constants) are checked
+        // before staging: one that reads back as null is refused with nothing written (a sink
+        // stopped midway can still be finishing files as it returns).
+        for f in manifest
+            .partition_columns
+            .iter()
+            .filter(|f| f.dtype == ColType::Str)
+        {
+            let given = opts.constants.contains_key(&f.name)
+                || inputs.iter().all(|i| i.constants.contains_key(&f.name));
+            if !given && let Some(e) = null_like(&per_input, &f.name) {
+                return Err(e);
+            }
+        }
         let staging = self.store().staging(&timer.op_id)?;
         // Large inputs are staged in slices sized to the memory budget: the one given, or by
         // default (when the row count is known for free) the smaller of 768 MiB and a quarter
