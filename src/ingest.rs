@@ -143,8 +143,9 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
     })
 }
 
-/// What CSV files must share to be read by one scan: header or not, shape, hint columns.
-type GroupKey = (bool, String, Vec<String>);
+/// What CSV files must share to be read by one scan: header or not, shape, separator, hint
+/// columns.
+type GroupKey = (bool, String, u8, Vec<String>);
 
 /// Groups prepared inputs that one scan can read: CSV files of one shape with the same kind of
 /// file-name hints, in the order first seen; every Parquet file on its own.
@@ -155,11 +156,13 @@ fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
             Prepared::Csv {
                 header,
                 shape,
+                separator,
                 origin,
                 ..
             } => Some((
                 *header,
                 shape.clone(),
+                *separator,
                 NameHints::from_path(origin)
                     .constants()
                     .into_keys()
@@ -173,6 +176,94 @@ fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
         }
     }
     groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Sorts Binance files by the kind their names imply (`klines`, `aggtrades`, `trades`,
+/// `futures`); a file whose name implies no kind is an error that lists every such file.
+pub fn split_by_kind(
+    files: &[PathBuf],
+) -> Result<std::collections::BTreeMap<String, Vec<PathBuf>>> {
+    let mut out: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    let mut unknown = vec![];
+    for f in files {
+        let hints = NameHints::from_path(f);
+        match hints.kind {
+            Some(k) => out.entry(k).or_default().push(f.clone()),
+            None => unknown.push(match hints.data_type {
+                Some(t) => format!("{} (Binance {t}: no pqdm kind)", f.display()),
+                None => format!("{} (not a Binance file name)", f.display()),
+            }),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Error::Options(format!(
+            "--per-kind takes the kind from Binance file names, and these give none: {}",
+            unknown.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// Where a Binance file comes from, as far as its path tells: market and data type, and for a
+/// file outside Binance's folder layout its folder (pqdm cannot tell two such folders apart).
+fn provenance(path: &Path, hints: &NameHints) -> String {
+    let market = match &hints.market {
+        Some(m) => m.clone(),
+        None => format!(
+            "unknown market (folder {})",
+            path.parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    format!(
+        "{market}, {}",
+        hints.data_type.as_deref().unwrap_or("unknown data type")
+    )
+}
+
+/// Refuses inputs whose rows would land on each other's keys although their paths say (or
+/// cannot rule out) that they hold different data: Binance's spot, USDⓈ-M and COIN-M files
+/// share names, and so do `klines` and `markPriceKlines`. Files of one market and data type
+/// may overlap (a daily and a monthly file): they hold the same rows.
+fn check_markets(files: &[PathBuf], opts: &WriteOptions) -> Result<()> {
+    type Identity = (String, String, Option<String>, Option<String>);
+    let mut seen: std::collections::BTreeMap<Identity, Vec<(String, String, &Path)>> =
+        Default::default();
+    for path in files {
+        let hints = NameHints::from_path(path);
+        let (Some(period), Some(exchange)) = (hints.period.clone(), hints.exchange()) else {
+            continue;
+        };
+        let given = |k: &str, hint: Option<String>| opts.constants.get(k).cloned().or(hint);
+        let identity = (
+            given("exchange", Some(exchange)).unwrap_or_default(),
+            given("symbol", hints.symbol.clone()).unwrap_or_default(),
+            given("timeframe", hints.timeframe.clone()),
+            hints.kind.clone(),
+        );
+        let origin = provenance(path, &hints);
+        let others = seen.entry(identity.clone()).or_default();
+        let overlaps = |p: &str| p.starts_with(period.as_str()) || period.starts_with(p);
+        if let Some((_, other_origin, other)) =
+            others.iter().find(|(p, o, _)| *o != origin && overlaps(p))
+        {
+            return Err(Error::Options(format!(
+                "{} ({origin}) and {} ({other_origin}) would be stored as the same rows                  (exchange {}, symbol {}{}): ingest them in separate commands with different                  --exchange values, or keep Binance's folder layout (.../spot/...,                  .../futures/um/..., .../futures/cm/..., .../markPriceKlines/...), from which                  pqdm gives each market and candle type its own exchange value",
+                path.display(),
+                other.display(),
+                identity.0,
+                identity.1,
+                identity
+                    .2
+                    .as_ref()
+                    .map(|t| format!(", timeframe {t}"))
+                    .unwrap_or_default()
+            )));
+        }
+        others.push((period, origin, path));
+    }
+    Ok(())
 }
 
 fn load(
@@ -193,6 +284,7 @@ fn load(
                 .join(", ")
         )));
     }
+    check_markets(&files, opts)?;
     let kind = ds.manifest().kind_spec.clone();
     // Archives inflate inside the dataset's own scratch space: nothing is written outside it.
     let tmp = ds
@@ -226,6 +318,13 @@ fn load(
     for s in &skipped {
         log::warn!("skipped {}: {}", s.path.display(), s.error);
     }
+    let blank_lines: u64 = prepared
+        .iter()
+        .map(|p| match p {
+            Prepared::Csv { blank_lines, .. } => *blank_lines,
+            Prepared::Parquet(_) => 0,
+        })
+        .sum();
     let spinner = progress.spinner(&format!("writing {} input file(s)", prepared.len()));
     let groups = group_inputs(prepared);
     let inputs = groups
@@ -250,8 +349,7 @@ fn load(
         write = ds.write_inputs(single, opts);
     }
     spinner.finish_and_clear();
-    Ok(MigrateReport {
-        write: write?,
-        skipped,
-    })
+    let mut write = write?;
+    write.blank_lines_skipped = blank_lines;
+    Ok(MigrateReport { write, skipped })
 }

@@ -67,7 +67,7 @@ enum Command {
     Cache(CacheArgs),
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct IngestArgs {
     /// Input files or folders.
     #[arg(required = true)]
@@ -79,6 +79,11 @@ struct IngestArgs {
     /// needed when creating; default from Binance file names.
     #[arg(long)]
     kind: Option<String>,
+    /// Binance folder trees holding several kinds: --dataset is a parent folder, and each kind
+    /// (from the file names) goes to its own dataset under it (klines/, aggtrades/, ...), one
+    /// commit per kind.
+    #[arg(long, conflicts_with = "kind")]
+    per_kind: bool,
     /// A TOML file declaring more kinds.
     #[arg(long)]
     kinds: Option<PathBuf>,
@@ -119,6 +124,9 @@ struct IngestArgs {
     /// available memory for Parquet inputs; `none` for no slicing): large inputs are written in slices.
     #[arg(long)]
     memory_limit: Option<String>,
+    /// Unit of numeric timestamps: s, ms, us, ns (default: each value's magnitude, from 1990 on).
+    #[arg(long)]
+    timestamp_unit: Option<String>,
 }
 
 #[derive(Args)]
@@ -218,6 +226,9 @@ struct MigrateArgs {
     /// available memory for Parquet inputs; `none` for no slicing): large inputs are written in slices.
     #[arg(long)]
     memory_limit: Option<String>,
+    /// Unit of numeric timestamps: s, ms, us, ns (default: each value's magnitude, from 1990 on).
+    #[arg(long)]
+    timestamp_unit: Option<String>,
 }
 
 #[derive(Args)]
@@ -352,6 +363,20 @@ fn memory_limit(config: &Config, flag: Option<String>) -> anyhow::Result<Option<
 }
 
 fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
+    if a.per_kind {
+        let files = pqdm::source::expand(&a.sources)?;
+        for (kind, sources) in pqdm::ingest::split_by_kind(&files)? {
+            let one = IngestArgs {
+                dataset: a.dataset.join(&kind),
+                kind: Some(kind),
+                sources,
+                per_kind: false,
+                ..a.clone()
+            };
+            ingest(cli, config, &one)?;
+        }
+        return Ok(());
+    }
     let mut kinds = KindRegistry::default();
     if let Some(f) = a.kinds.as_ref().or(config.kinds_file.as_ref()) {
         kinds.add_file(f)?;
@@ -425,6 +450,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         source_name: None,
         on_file: None,
         memory_limit: memory_limit(config, a.memory_limit.clone())?,
+        timestamp_unit: timestamp_unit(&a.timestamp_unit)?,
     };
     let progress = Progress::new(cli.quiet || cli.json);
     let report = discard_new_on_error(
@@ -448,7 +474,17 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
     for (col, n) in &report.nulled {
         println!("  lenient: {n} values of `{col}` could not be cast and are null");
     }
+    if report.blank_lines_skipped > 0 {
+        println!("  skipped {} blank line(s)", report.blank_lines_skipped);
+    }
     Ok(())
+}
+
+fn timestamp_unit(text: &Option<String>) -> anyhow::Result<Option<pqdm::timestamp::Unit>> {
+    Ok(text
+        .as_deref()
+        .map(pqdm::timestamp::Unit::parse)
+        .transpose()?)
 }
 
 fn parse_hive_schema(items: &[String]) -> anyhow::Result<BTreeMap<String, ColType>> {
@@ -699,6 +735,7 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
         constants: parse_meta(&a.set)?,
         lenient: a.lenient,
         memory_limit: memory_limit(config, a.memory_limit.clone())?,
+        timestamp_unit: timestamp_unit(&a.timestamp_unit)?,
         ..Default::default()
     };
     let progress = Progress::new(cli.quiet || cli.json);
@@ -786,7 +823,8 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
             );
         }
         for (c, n) in &r.bad_values {
-            println!("  negative or NaN `{c}`: {n} rows");
+            let detail = r.bad_value_details.get(c).cloned().unwrap_or_default();
+            println!("  bad values in `{c}`: {n} rows ({detail})");
         }
         if let Some(rep) = &r.repairs {
             println!(

@@ -20,6 +20,7 @@ fn cast(
             ("symbol", "BTCUSDT"),
             ("timeframe", "1m"),
         ]),
+        ..Default::default()
     };
     let c = cast_to_kind(df.lazy(), kinds.get(kind)?, &opts)?;
     Ok((c.frame.collect().unwrap(), c.nulled))
