@@ -532,7 +532,7 @@ const SEPARATORS: &[u8] = b",\t;|";
 /// What the first line of a CSV says about the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sniffed {
-    /// Whether the line is a header: its first field is neither a number nor a timestamp.
+    /// Whether the line is a header: its first field is neither a number nor an ISO date or time.
     pub header: bool,
     /// The field separator: whichever of `,`, tab, `;` and `|` the line holds most of outside
     /// quotes (`,` when it holds none).
@@ -576,12 +576,22 @@ pub fn sniff(line: &str) -> Sniffed {
         })
         .unwrap_or(line.len());
     let first = line[..first_end].trim().trim_matches('"').trim();
-    let data = first.parse::<f64>().is_ok() || crate::timestamp::parse_timestamp(first).is_some();
+    let data = first.parse::<f64>().is_ok() || starts_with_date(first);
     Sniffed {
         header: !data,
         separator,
         fields: n + 1,
     }
+}
+
+/// Whether `text` starts with an ISO date (`2024-01-05`, then anything): a timestamp, not a name.
+fn starts_with_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10
+        && b[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
 /// Counts blank lines (empty or only spaces, tabs and `\r`) in `input`, and copies the other

@@ -98,7 +98,9 @@ def csv_case(path, rows):
     dims = dict(kind="csv", header=header, sep=sep, eol=eol, quote=quote, bom=bom, blank=blank,
                 ts=ts_form, num=num_form, count=count_form)
     if bad:
-        return dims, {"refuse": {"row": bad[0] + 1, "column": bad[1]}}
+        # Headerless files take the kind's names (klines: timestamp ... trades).
+        column = bad[1] if header else {"open_time": "timestamp", "count": "trades"}.get(bad[1], bad[1])
+        return dims, {"refuse": {"row": bad[0] + 1, "column": column}}
     check_csv_peers(path, rows, header, sep)
     return dims, {"rows": rows}
 
