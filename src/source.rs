@@ -588,10 +588,13 @@ pub fn sniff(line: &str) -> Sniffed {
 fn starts_with_date(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() >= 10
-        && b[..10]
-            .iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 /// Counts blank lines (empty or only spaces, tabs and `\r`) in `input`, and copies the other

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use polars::prelude::*;
-use pqdm::source::{NameHints, sniff};
 use pqdm::Dataset;
+use pqdm::source::{NameHints, sniff};
 use proptest::prelude::*;
 
 use crate::common::{data_dir, parquet_files, py, run, snapshot, tmp};
