@@ -167,11 +167,14 @@ impl NameHints {
             out.push('_');
             out.push_str(&m.to_ascii_uppercase());
         }
-        if let Some(t) = self.data_type.as_deref().filter(|t| *t != "klines") {
-            if let Some(variant) = t.strip_suffix("Klines") {
-                out.push('_');
-                out.push_str(&variant.to_ascii_uppercase());
-            }
+        if let Some(variant) = self
+            .data_type
+            .as_deref()
+            .filter(|t| *t != "klines")
+            .and_then(|t| t.strip_suffix("Klines"))
+        {
+            out.push('_');
+            out.push_str(&variant.to_ascii_uppercase());
         }
         Some(out)
     }
@@ -854,6 +857,13 @@ fn read_with_decimals(
                     message: format!("column `{}`: {message}", field.name),
                 })?);
             }
+        }
+        if chunks.is_empty() {
+            let empty = polars_arrow::array::new_empty_array(field.dtype.clone());
+            chunks.push(decimal_as_text(empty).map_err(|message| Error::Input {
+                path: path.to_path_buf(),
+                message,
+            })?);
         }
         let series = Series::from_arrow_chunks(field.name.clone(), chunks).map_err(bad)?;
         columns.push(Column::from(series));

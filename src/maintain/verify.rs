@@ -128,7 +128,10 @@ const NON_NEGATIVE: &[&str] = &[
 
 /// What makes a price, quantity or volume bad, and the test for it (each value counts once:
 /// NaN is not negative, and infinity is told from a negative number).
-const BAD_VALUE_KINDS: &[(&str, fn(Expr) -> Expr)] = &[
+/// A test that marks the bad values of a column.
+type ValueTest = fn(Expr) -> Expr;
+
+const BAD_VALUE_KINDS: &[(&str, ValueTest)] = &[
     ("negative", |c| c.clone().lt(lit(0.0)).and(c.is_finite())),
     ("NaN", |c| c.is_nan()),
     ("infinite", |c| c.is_infinite()),

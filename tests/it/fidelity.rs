@@ -443,21 +443,23 @@ fn csv_dtypes_do_not_depend_on_the_first_rows() {
     assert_eq!(snapshot(dir.path()), before);
 }
 
+/// A path and what its name and folders say: symbol, timeframe, kind, data type, market, period.
+type NameCase<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
+
 // Finding 9: COIN-M, delivery and every other Binance name pattern is recognised; a name that
 // is not gets one error listing everything missing.
 #[test]
 fn binance_names_of_every_market_are_recognised() {
     let hints = |p: &str| NameHints::from_path(Path::new(p));
-    let cases: &[(
-        &str,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        &str,
-        Option<&str>,
-        &str,
-    )] = &[
-        // path, symbol, timeframe, kind, data type, market, period
+    let cases: &[NameCase] = &[
         (
             "BTCUSD_PERP-1m-2024-01-05.csv",
             "BTCUSD_PERP",
