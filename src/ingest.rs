@@ -9,7 +9,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::schema::Kind;
-use crate::source::{self, NameHints, Prepared};
+use crate::source::{self, NameHints, Prepared, Typing};
 use crate::write::{Input, WriteOptions, WriteReport};
 
 /// An input file that `--skip-bad` left out, and why.
@@ -73,7 +73,12 @@ const SOURCE: &str = "__pqdm_source";
 /// One scan over CSV files of one shape (and the same file-name hints), with the hints joined
 /// in per file: one Polars scan instead of one per file, which is what makes folders of many
 /// small daily files fast.
-fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result<Input> {
+fn grouped_input(
+    group: &[Prepared],
+    kind: &Kind,
+    opts: &WriteOptions,
+    typing: Typing,
+) -> Result<Input> {
     let origins: Vec<&Path> = group.iter().map(Prepared::origin).collect();
     let name = match origins.as_slice() {
         [one] => one.display().to_string(),
@@ -81,7 +86,7 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
         [] => String::new(),
     };
     if group.len() == 1 {
-        let frame = source::read_prepared(group, kind, None)?;
+        let frame = source::read_prepared(group, kind, None, typing)?;
         let rows = match &group[0] {
             Prepared::Parquet(p) => Some(crate::footer::read_footer(p, None)?.rows),
             Prepared::Csv { .. } => None,
@@ -93,7 +98,7 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
             constants: NameHints::from_path(origins[0]).constants(),
         });
     }
-    let mut frame = source::read_prepared(group, kind, Some(SOURCE))?;
+    let mut frame = source::read_prepared(group, kind, Some(SOURCE), typing)?;
     let present = frame
         .collect_schema()
         .map_err(Error::polars(format!("{name}: read CSV")))?;
@@ -297,7 +302,8 @@ fn load(
         bar.inc(1);
         let checked = source::prepare(path, tmp.dir()).and_then(|p| {
             if skip_bad {
-                let frame = source::read_prepared(std::slice::from_ref(&p), &kind, None)?;
+                let frame =
+                    source::read_prepared(std::slice::from_ref(&p), &kind, None, Typing::Text)?;
                 check_readable(&frame).map_err(|message| Error::Input {
                     path: path.clone(),
                     message,
@@ -327,24 +333,42 @@ fn load(
         .sum();
     let spinner = progress.spinner(&format!("writing {} input file(s)", prepared.len()));
     let groups = group_inputs(prepared);
-    let inputs = groups
-        .iter()
-        .map(|g| grouped_input(g, &kind, opts))
-        .collect::<Result<Vec<_>>>()?;
-    let mut write = ds.write_inputs(inputs, opts);
-    // A bad row found in a grouped scan is found again file by file, to name its file and row.
-    if let Err(e) = &write
-        && groups.iter().any(|g| g.len() > 1)
-        && !matches!(
+    let read = |typing| {
+        groups
+            .iter()
+            .map(|g| grouped_input(g, &kind, opts, typing))
+            .collect::<Result<Vec<_>>>()
+    };
+    let retry = |e: &Error| {
+        !matches!(
             e,
             Error::PartitionExists { .. } | Error::Conflict(_) | Error::Options(_)
         )
+    };
+    let mut write = ds.write_inputs(read(Typing::Kind)?, opts);
+    // CSV numbers are read typed first (fast); a value that does not parse so fails the read,
+    // and the CSV is read again as text for the cast to convert it or name it.
+    let csv = groups
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, Prepared::Csv { .. }));
+    if let Err(e) = &write
+        && csv
+        && retry(e)
+    {
+        log::info!("typed CSV read failed ({e}); reading the CSV as text");
+        write = ds.write_inputs(read(Typing::Text)?, opts);
+    }
+    // A bad row found in a grouped scan is found again file by file, to name its file and row.
+    if let Err(e) = &write
+        && groups.iter().any(|g| g.len() > 1)
+        && retry(e)
     {
         log::info!("grouped ingest failed ({e}); reading file by file to locate the problem");
         let single = groups
             .iter()
             .flatten()
-            .map(|p| grouped_input(std::slice::from_ref(p), &kind, opts))
+            .map(|p| grouped_input(std::slice::from_ref(p), &kind, opts, Typing::Text))
             .collect::<Result<Vec<_>>>()?;
         write = ds.write_inputs(single, opts);
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::schema::Kind;
+use crate::schema::{ColType, Kind};
 
 /// Default limit on the bytes one archive entry may inflate to (`PQDM_MAX_UNZIP_BYTES`).
 pub const DEFAULT_MAX_UNZIP_BYTES: u64 = 8 << 30;
@@ -378,10 +378,21 @@ pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
     })
 }
 
-/// Opens one input as a `LazyFrame` with the kind's column names where the file has no header.
-/// Archives are inflated into `tmp` first.
+/// How CSV columns are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Typing {
+    /// Numbers as the kind's dtypes (f64 columns as Float64, integer and timestamp columns as
+    /// Int64), the rest as text: fast, and a value that does not parse fails the whole read
+    /// with Polars' error, so the caller reads again as [`Typing::Text`].
+    Kind,
+    /// Every column as text, for the cast to convert and to name each value it cannot.
+    Text,
+}
+
+/// Opens one input as a `LazyFrame` with the kind's column names where the file has no header,
+/// every CSV column as text. Archives are inflated into `tmp` first.
 pub fn read(path: &Path, kind: &Kind, tmp: &Path) -> Result<LazyFrame> {
-    read_prepared(&[prepare(path, tmp)?], kind, None)
+    read_prepared(&[prepare(path, tmp)?], kind, None, Typing::Text)
 }
 
 /// Reads inputs of one shape (all CSV of the same header or field count, or one Parquet file)
@@ -390,6 +401,7 @@ pub fn read_prepared(
     inputs: &[Prepared],
     kind: &Kind,
     source_column: Option<&str>,
+    typing: Typing,
 ) -> Result<LazyFrame> {
     match inputs {
         [Prepared::Parquet(p)] => read_parquet(p),
@@ -418,8 +430,14 @@ pub fn read_prepared(
             };
             let shape = CsvShape {
                 header: *header,
+                names: if *header {
+                    split_header(shape, *separator)
+                } else {
+                    vec![]
+                },
                 fields,
                 separator: *separator,
+                typing,
             };
             read_csv(files, &shape, origin, kind, source_column)
         }
@@ -683,31 +701,70 @@ fn without_blank_lines(csv: &Path, origin: &Path, tmp: &Path) -> Result<(PathBuf
     Ok((out, blank))
 }
 
-/// The schema of a headerless CSV of `fields` columns in the kind's positional layout, every
-/// column text: the cast turns text into the kind's dtypes and names each value it cannot.
+/// The column names of a header line.
+fn split_header(line: &str, separator: u8) -> Vec<String> {
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    line.split(char::from(separator))
+        .map(|n| n.trim().trim_matches('"').to_string())
+        .collect()
+}
+
+/// The dtype an input column named `name` is read with.
+fn read_dtype(kind: &Kind, name: &str, typing: Typing) -> DataType {
+    let spec = kind
+        .canonical_name(name)
+        .and_then(|c| kind.column(&c).cloned());
+    match (typing, spec) {
+        (Typing::Kind, Some(s)) if s.timestamp => DataType::Int64,
+        (Typing::Kind, Some(s)) => match s.dtype {
+            ColType::F64 => DataType::Float64,
+            ColType::I64 | ColType::I32 | ColType::I16 | ColType::I8 => DataType::Int64,
+            _ => DataType::String,
+        },
+        _ => DataType::String,
+    }
+}
+
+/// The schema of a headerless CSV of `fields` columns in the kind's positional layout.
 /// `None` when the kind has no such layout or the file has more columns than it names.
-fn positional_schema(kind: &Kind, fields: usize) -> Option<SchemaRef> {
+fn positional_schema(kind: &Kind, fields: usize, typing: Typing) -> Option<SchemaRef> {
     if kind.positional.is_empty() || fields > kind.positional.len() {
         return None;
     }
     let mut schema = Schema::default();
     for name in kind.positional.iter().take(fields) {
-        schema.with_column(name.as_str().into(), DataType::String);
+        schema.with_column(name.as_str().into(), read_dtype(kind, name, typing));
     }
     Some(Arc::new(schema))
 }
 
-/// How the CSV files of one scan are laid out.
+/// The dtypes of a header's columns that are not text (for [`Typing::Kind`]).
+fn header_dtypes(kind: &Kind, names: &[String], typing: Typing) -> Option<SchemaRef> {
+    let mut schema = Schema::default();
+    for name in names {
+        let dtype = read_dtype(kind, name, typing);
+        if dtype != DataType::String {
+            schema.with_column(name.as_str().into(), dtype);
+        }
+    }
+    (!schema.is_empty()).then(|| Arc::new(schema))
+}
+
+/// How the CSV files of one scan are laid out, and how to read them.
 struct CsvShape {
     header: bool,
+    /// Column names (files with a header).
+    names: Vec<String>,
     /// Fields per line (headerless files).
     fields: usize,
     separator: u8,
+    typing: Typing,
 }
 
-/// Reads CSV files of one shape; see [`read_prepared`]. Every column is read as text, whatever
-/// its first rows look like, and the cast gives it the kind's dtype (naming any value that does
-/// not fit); headerless files get the kind's positional names.
+/// Reads CSV files of one shape; see [`read_prepared`]. Columns are read with the kind's dtypes
+/// or as text ([`Typing`]), never as inferred from the first rows, and the cast gives them the
+/// kind's dtype (naming any value that does not fit); headerless files get the kind's
+/// positional names.
 fn read_csv(
     files: Vec<PlRefPath>,
     shape: &CsvShape,
@@ -722,10 +779,11 @@ fn read_csv(
         .with_include_file_paths(source_column.map(Into::into));
     if shape.header {
         return reader
+            .with_dtype_overwrite(header_dtypes(kind, &shape.names, shape.typing))
             .finish()
             .map_err(Error::polars(format!("{}: open CSV", origin.display())));
     }
-    let Some(schema) = positional_schema(kind, shape.fields) else {
+    let Some(schema) = positional_schema(kind, shape.fields, shape.typing) else {
         let message = if kind.positional.is_empty() {
             format!(
                 "CSV without a header row, and kind `{}` has no positional layout",
