@@ -72,6 +72,7 @@ fn benches(c: &mut Criterion) {
         source_name: "bench".into(),
         lenient: false,
         constants: [("exchange".to_string(), "X".to_string())].into(),
+        ..Default::default()
     };
     c.bench_function("cast_plan_klines", |b| {
         b.iter(|| {

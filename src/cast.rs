@@ -23,6 +23,9 @@ pub struct CastOptions {
     pub lenient: bool,
     /// Values for columns the input lacks (`exchange`, `symbol`, `timeframe`, ...).
     pub constants: BTreeMap<String, String>,
+    /// The unit of numeric timestamps; `None`: read from each value's magnitude (see
+    /// [`crate::timestamp`]), refusing numbers that are no plausible timestamp.
+    pub timestamp_unit: Option<timestamp::Unit>,
 }
 
 /// A cast frame, and what the cast had to null.
@@ -33,40 +36,163 @@ pub struct Cast {
     pub nulled: BTreeMap<String, u64>,
 }
 
-/// The expression turning input column `input` of dtype `src` into the spec's dtype.
-fn convert(input: Expr, src: &DataType, spec: &ColumnSpec) -> Expr {
-    if spec.timestamp {
-        return timestamp::normalize_expr(input, src);
-    }
-    match (spec.dtype, src) {
-        (ColType::Bool, DataType::String) => {
-            let v = input.str().strip_chars(lit(" ")).str().to_lowercase();
-            let is = |words: &[&str]| {
-                words
-                    .iter()
-                    .fold(lit(false), |acc, w| acc.or(v.clone().eq(lit(*w))))
-            };
-            when(is(&["true", "t", "1", "yes", "y"]))
-                .then(lit(true))
-                .when(is(&["false", "f", "0", "no", "n"]))
-                .then(lit(false))
-                .otherwise(lit(NULL).cast(DataType::Boolean))
+/// A conversion that can turn a value into null, checked before the write.
+struct Check {
+    /// The input column.
+    name: String,
+    /// Its values (dictionaries decoded).
+    orig: Expr,
+    /// The converted values.
+    cast: Expr,
+    /// What a value must be, for the error.
+    expected: String,
+}
+
+/// Dictionary-encoded (categorical) input columns, decoded to their values: a cast must never
+/// see the dictionary's indices.
+fn decoded(input: Expr, src: &DataType) -> (Expr, DataType) {
+    match src {
+        DataType::Categorical(..) | DataType::Enum(..) => {
+            (input.cast(DataType::String), DataType::String)
         }
-        (ColType::Str, _) => input.cast(DataType::String),
-        (target, DataType::String) if target != ColType::Str => {
-            input.str().strip_chars(lit(" ")).cast(target.dtype())
-        }
-        (target, _) => input.cast(target.dtype()),
+        other => (input, other.clone()),
     }
 }
 
-/// Whether converting `src` to `spec` can turn a non-null value into null.
-fn fallible(src: &DataType, spec: &ColumnSpec) -> bool {
-    match src {
-        DataType::String => spec.dtype != ColType::Str || spec.timestamp,
-        DataType::Null => false,
-        _ => spec.dtype == ColType::Bool && !matches!(src, DataType::Boolean),
+/// Floats to an integer dtype: whole values within Int64 only, anything else null (for the
+/// check to refuse), never truncated.
+fn float_to_int(v: Expr, target: DataType) -> Expr {
+    let whole = v
+        .clone()
+        .eq(v.clone().floor())
+        .and(v.clone().abs().lt(lit(9.2e18)));
+    when(whole)
+        .then(v.cast(DataType::Int64).cast(target.clone()))
+        .otherwise(lit(NULL).cast(target))
+}
+
+/// Numbers to booleans: 1 is true, 0 is false, anything else null (for the check to refuse).
+fn number_to_bool(v: Expr) -> Expr {
+    when(v.clone().eq(lit(1)))
+        .then(lit(true))
+        .when(v.eq(lit(0)))
+        .then(lit(false))
+        .otherwise(lit(NULL).cast(DataType::Boolean))
+}
+
+/// Text to booleans: true/t/1/yes/y and false/f/0/no/n, any case; anything else null.
+fn text_to_bool(input: Expr) -> Expr {
+    let v = input.str().strip_chars(lit(" ")).str().to_lowercase();
+    let is = |words: &[&str]| {
+        words
+            .iter()
+            .fold(lit(false), |acc, w| acc.or(v.clone().eq(lit(*w))))
+    };
+    when(is(&["true", "t", "1", "yes", "y"]))
+        .then(lit(true))
+        .when(is(&["false", "f", "0", "no", "n"]))
+        .then(lit(false))
+        .otherwise(lit(NULL).cast(DataType::Boolean))
+}
+
+fn is_integer(dtype: ColType) -> bool {
+    matches!(
+        dtype,
+        ColType::I64 | ColType::I32 | ColType::I16 | ColType::I8
+    )
+}
+
+/// The expression turning input column `input` of dtype `src` into the spec's dtype.
+fn convert(input: Expr, src: &DataType, spec: &ColumnSpec, opts: &CastOptions) -> Expr {
+    let (input, src) = decoded(input, src);
+    let converted = convert_decoded(input, &src, spec, opts);
+    if spec.name == "symbol" {
+        // `btcusdt` and `BTCUSDT` are one market: symbols are stored in upper case.
+        converted.str().to_uppercase()
+    } else {
+        converted
     }
+}
+
+fn convert_decoded(input: Expr, src: &DataType, spec: &ColumnSpec, opts: &CastOptions) -> Expr {
+    if spec.timestamp {
+        return timestamp::normalize_expr(input, src, opts.timestamp_unit);
+    }
+    let target = spec.dtype.dtype();
+    match (spec.dtype, src) {
+        (ColType::Str, _) => input.cast(DataType::String),
+        (ColType::Bool, DataType::Boolean) => input,
+        (ColType::Bool, DataType::String) => text_to_bool(input),
+        (ColType::Bool, _) => number_to_bool(input),
+        (t, DataType::String) if is_integer(t) => {
+            let text = input.str().strip_chars(lit(" "));
+            coalesce(&[
+                text.clone().cast(DataType::Int64).cast(target.clone()),
+                float_to_int(text.cast(DataType::Float64), target),
+            ])
+        }
+        (t, DataType::Float32 | DataType::Float64) if is_integer(t) => float_to_int(input, target),
+        (_, DataType::String) => input.str().strip_chars(lit(" ")).cast(target),
+        _ => input.cast(target),
+    }
+}
+
+/// Whether converting `src` to `spec` can turn a non-null value into null (a value that is no
+/// timestamp, no number, a fraction or an overflow in an integer column, a boolean other than
+/// 0 or 1, ...).
+fn fallible(src: &DataType, spec: &ColumnSpec) -> bool {
+    let numeric_to_f64 = spec.dtype == ColType::F64 && src.is_primitive_numeric();
+    match src {
+        DataType::Null => false,
+        _ if spec.dtype == ColType::Str && !spec.timestamp => false,
+        DataType::Datetime(..) | DataType::Date if spec.timestamp => false,
+        _ if spec.timestamp => true,
+        _ => !numeric_to_f64 && *src != spec.dtype.dtype(),
+    }
+}
+
+/// What a value of `spec` must be, for errors.
+fn expected(spec: &ColumnSpec) -> String {
+    if spec.timestamp {
+        timestamp::EXPECTED.to_string()
+    } else {
+        spec.dtype.name().to_string()
+    }
+}
+
+/// The error for required columns that neither the input, the options nor the file name give,
+/// all of them at once.
+fn missing_columns(missing: &[&str], schema: &Schema, kind: &Kind, opts: &CastOptions) -> Error {
+    let list = missing
+        .iter()
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let flags: Vec<String> = missing
+        .iter()
+        .filter(|m| matches!(**m, "exchange" | "symbol" | "timeframe"))
+        .map(|m| format!("--{m}"))
+        .collect();
+    let hint = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (pass {}, or keep Binance's file names and folders, e.g. \
+             spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2024-01-05.zip)",
+            flags.join(" ")
+        )
+    };
+    let s = if missing.len() == 1 { "" } else { "s" };
+    Error::Schema(format!(
+        "{}: missing required column{s} {list} for kind `{}`{hint}; columns found: {}",
+        opts.source_name,
+        kind.name,
+        schema
+            .iter_names()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// Maps each of the kind's columns to the input column that provides it.
@@ -96,12 +222,13 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
     )))?;
     let found = match_columns(&schema, kind);
     let mut exprs = Vec::with_capacity(kind.columns.len());
-    let mut checks: Vec<(String, Expr, Expr, DataType)> = vec![];
+    let mut checks: Vec<Check> = vec![];
+    let mut missing: Vec<&str> = vec![];
     for spec in &kind.columns {
         let target = spec.dtype.dtype();
         let expr = if let Some(input) = found.get(&spec.name) {
             let src = schema.get(input).cloned().unwrap_or(DataType::Null);
-            let mut converted = convert(col(input.as_str()), &src, spec);
+            let mut converted = convert(col(input.as_str()), &src, spec, opts);
             // Lenient mode nulls timestamps outside what readers hold; strict mode leaves them
             // for the write to find in the staged files' statistics (no extra pass).
             let range_check = spec.timestamp && opts.lenient;
@@ -111,17 +238,16 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
                     .otherwise(lit(NULL).cast(DataType::Int64));
             }
             if fallible(&src, spec) || range_check {
-                checks.push((
-                    input.clone(),
-                    col(input.as_str()),
-                    converted.clone(),
-                    target.clone(),
-                ));
+                checks.push(Check {
+                    name: input.clone(),
+                    orig: decoded(col(input.as_str()), &src).0,
+                    cast: converted.clone(),
+                    expected: expected(spec),
+                });
             }
             converted
         } else if let Some(value) = opts.constants.get(&spec.name) {
-            let spec_src = DataType::String;
-            convert(lit(value.clone()), &spec_src, spec)
+            convert(lit(value.clone()), &DataType::String, spec, opts)
         } else if let Some(derived) = derived_later(spec, &found, opts)
             .then(|| partition::derive_expr(&spec.name, &kind.timestamp_column))
             .flatten()
@@ -130,25 +256,13 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
         } else if !spec.required {
             lit(NULL).cast(target.clone())
         } else {
-            let hint = match spec.name.as_str() {
-                "exchange" | "symbol" | "timeframe" => {
-                    format!(" (pass --{} or put it in the file name)", spec.name)
-                }
-                _ => String::new(),
-            };
-            return Err(Error::Schema(format!(
-                "{}: missing required column `{}` for kind `{}`{hint}; columns found: {}",
-                opts.source_name,
-                spec.name,
-                kind.name,
-                schema
-                    .iter_names()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            missing.push(spec.name.as_str());
+            continue;
         };
         exprs.push(expr.cast(target).alias(spec.name.as_str()));
+    }
+    if !missing.is_empty() {
+        return Err(missing_columns(&missing, &schema, kind, opts));
     }
     if kind.keep_extra {
         let used: Vec<&String> = found.values().collect();
@@ -191,24 +305,19 @@ fn derived_later(spec: &ColumnSpec, found: &BTreeMap<String, String>, opts: &Cas
 /// Counts values a fallible cast would null; strict mode turns the first into an error.
 fn check_casts(
     lf: &LazyFrame,
-    checks: &[(String, Expr, Expr, DataType)],
+    checks: &[Check],
     opts: &CastOptions,
 ) -> Result<BTreeMap<String, u64>> {
     if checks.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let bad = |orig: &Expr, cast: &Expr| orig.clone().is_not_null().and(cast.clone().is_null());
+    let bad = |c: &Check| c.orig.clone().is_not_null().and(c.cast.clone().is_null());
     let counts = lf
         .clone()
         .select(
             checks
                 .iter()
-                .map(|(name, orig, cast, _)| {
-                    bad(orig, cast)
-                        .cast(DataType::UInt64)
-                        .sum()
-                        .alias(name.as_str())
-                })
+                .map(|c| bad(c).cast(DataType::UInt64).sum().alias(c.name.as_str()))
                 .collect::<Vec<_>>(),
         )
         .collect_with_engine(Engine::Streaming)
@@ -218,7 +327,8 @@ fn check_casts(
         )))?
         .unwrap_single();
     let mut nulled = BTreeMap::new();
-    for (name, orig, cast, dtype) in checks {
+    for check in checks {
+        let name = &check.name;
         let n = counts
             .column(name)
             .ok()
@@ -229,7 +339,7 @@ fn check_casts(
             continue;
         }
         if !opts.lenient {
-            return Err(first_bad_value(lf, name, orig, cast, dtype, opts));
+            return Err(first_bad_value(lf, check, opts));
         }
         nulled.insert(name.clone(), n);
     }
@@ -243,14 +353,10 @@ fn check_casts(
 }
 
 /// Finds the first value of `name` that the cast nulls and builds the error naming it.
-fn first_bad_value(
-    lf: &LazyFrame,
-    name: &str,
-    orig: &Expr,
-    cast: &Expr,
-    dtype: &DataType,
-    opts: &CastOptions,
-) -> Error {
+fn first_bad_value(lf: &LazyFrame, check: &Check, opts: &CastOptions) -> Error {
+    let Check {
+        name, orig, cast, ..
+    } = check;
     let found = lf
         .clone()
         .with_row_index("__pqdm_row", Some(1))
@@ -276,14 +382,11 @@ fn first_bad_value(
         }
         _ => (0, String::new()),
     };
-    let dtype_name = ColType::from_dtype(dtype)
-        .map(|t| t.name().to_string())
-        .unwrap_or_else(|| dtype.to_string());
     Error::Cast {
         source_name: opts.source_name.clone(),
         column: name.to_string(),
         row,
         value,
-        dtype: dtype_name,
+        dtype: check.expected.clone(),
     }
 }

@@ -10,7 +10,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::schema::Kind;
-use crate::source::{self, NameHints, Prepared};
+use crate::source::{self, NameHints, Prepared, Typing};
 use crate::write::{Input, WriteOptions, WriteReport};
 
 /// An input file that `--skip-bad` left out, and why.
@@ -63,7 +63,7 @@ pub fn migrate(
 /// value that does not cast are all errors naming the file.
 fn check_input(p: &Prepared, kind: &Kind, opts: &WriteOptions) -> Result<()> {
     let origin = p.origin().to_path_buf();
-    let frame = source::read_prepared(std::slice::from_ref(p), kind, None)?;
+    let frame = source::read_prepared(std::slice::from_ref(p), kind, None, Typing::Text)?;
     let mut constants = NameHints::from_path(&origin).constants();
     constants.extend(opts.constants.clone());
     let cast = cast_to_kind(
@@ -73,6 +73,7 @@ fn check_input(p: &Prepared, kind: &Kind, opts: &WriteOptions) -> Result<()> {
             source_name: origin.display().to_string(),
             lenient: opts.lenient,
             constants,
+            timestamp_unit: opts.timestamp_unit,
         },
     )?;
     cast.frame
@@ -91,7 +92,12 @@ const SOURCE: &str = "__pqdm_source";
 /// One scan over CSV files of one shape (and the same file-name hints), with the hints joined
 /// in per file: one Polars scan instead of one per file, which is what makes folders of many
 /// small daily files fast.
-fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result<Input> {
+fn grouped_input(
+    group: &[Prepared],
+    kind: &Kind,
+    opts: &WriteOptions,
+    typing: Typing,
+) -> Result<Input> {
     let origins: Vec<&Path> = group.iter().map(Prepared::origin).collect();
     let name = match origins.as_slice() {
         [one] => one.display().to_string(),
@@ -99,7 +105,7 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
         [] => String::new(),
     };
     if group.len() == 1 {
-        let frame = source::read_prepared(group, kind, None)?;
+        let frame = source::read_prepared(group, kind, None, typing)?;
         let rows = match &group[0] {
             Prepared::Parquet(p) => Some(crate::footer::read_footer(p, None)?.rows),
             Prepared::Csv { .. } => None,
@@ -111,7 +117,7 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
             constants: NameHints::from_path(origins[0]).constants(),
         });
     }
-    let mut frame = source::read_prepared(group, kind, Some(SOURCE))?;
+    let mut frame = source::read_prepared(group, kind, Some(SOURCE), typing)?;
     let present = frame
         .collect_schema()
         .map_err(Error::polars(format!("{name}: read CSV")))?;
@@ -161,8 +167,9 @@ fn grouped_input(group: &[Prepared], kind: &Kind, opts: &WriteOptions) -> Result
     })
 }
 
-/// What CSV files must share to be read by one scan: header or not, shape, hint columns.
-type GroupKey = (bool, String, Vec<String>);
+/// What CSV files must share to be read by one scan: header or not, shape, separator, hint
+/// columns.
+type GroupKey = (bool, String, u8, Vec<String>);
 
 /// Groups prepared inputs that one scan can read: CSV files of one shape with the same kind of
 /// file-name hints, in the order first seen; every Parquet file on its own.
@@ -173,11 +180,13 @@ fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
             Prepared::Csv {
                 header,
                 shape,
+                separator,
                 origin,
                 ..
             } => Some((
                 *header,
                 shape.clone(),
+                *separator,
                 NameHints::from_path(origin)
                     .constants()
                     .into_keys()
@@ -191,6 +200,94 @@ fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
         }
     }
     groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Sorts Binance files by the kind their names imply (`klines`, `aggtrades`, `trades`,
+/// `futures`); a file whose name implies no kind is an error that lists every such file.
+pub fn split_by_kind(
+    files: &[PathBuf],
+) -> Result<std::collections::BTreeMap<String, Vec<PathBuf>>> {
+    let mut out: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    let mut unknown = vec![];
+    for f in files {
+        let hints = NameHints::from_path(f);
+        match hints.kind {
+            Some(k) => out.entry(k).or_default().push(f.clone()),
+            None => unknown.push(match hints.data_type {
+                Some(t) => format!("{} (Binance {t}: no pqdm kind)", f.display()),
+                None => format!("{} (not a Binance file name)", f.display()),
+            }),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Error::Options(format!(
+            "--per-kind takes the kind from Binance file names, and these give none: {}",
+            unknown.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// Where a Binance file comes from, as far as its path tells: market and data type, and for a
+/// file outside Binance's folder layout its folder (pqdm cannot tell two such folders apart).
+fn provenance(path: &Path, hints: &NameHints) -> String {
+    let market = match &hints.market {
+        Some(m) => m.clone(),
+        None => format!(
+            "unknown market (folder {})",
+            path.parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    format!(
+        "{market}, {}",
+        hints.data_type.as_deref().unwrap_or("unknown data type")
+    )
+}
+
+/// Refuses inputs whose rows would land on each other's keys although their paths say (or
+/// cannot rule out) that they hold different data: Binance's spot, USDⓈ-M and COIN-M files
+/// share names, and so do `klines` and `markPriceKlines`. Files of one market and data type
+/// may overlap (a daily and a monthly file): they hold the same rows.
+fn check_markets(files: &[PathBuf], opts: &WriteOptions) -> Result<()> {
+    type Identity = (String, String, Option<String>, Option<String>);
+    let mut seen: std::collections::BTreeMap<Identity, Vec<(String, String, &Path)>> =
+        Default::default();
+    for path in files {
+        let hints = NameHints::from_path(path);
+        let (Some(period), Some(exchange)) = (hints.period.clone(), hints.exchange()) else {
+            continue;
+        };
+        let given = |k: &str, hint: Option<String>| opts.constants.get(k).cloned().or(hint);
+        let identity = (
+            given("exchange", Some(exchange)).unwrap_or_default(),
+            given("symbol", hints.symbol.clone()).unwrap_or_default(),
+            given("timeframe", hints.timeframe.clone()),
+            hints.kind.clone(),
+        );
+        let origin = provenance(path, &hints);
+        let others = seen.entry(identity.clone()).or_default();
+        let overlaps = |p: &str| p.starts_with(period.as_str()) || period.starts_with(p);
+        if let Some((_, other_origin, other)) =
+            others.iter().find(|(p, o, _)| *o != origin && overlaps(p))
+        {
+            return Err(Error::Options(format!(
+                "{} ({origin}) and {} ({other_origin}) would be stored as the same rows                  (exchange {}, symbol {}{}): ingest them in separate commands with different                  --exchange values, or keep Binance's folder layout (.../spot/...,                  .../futures/um/..., .../futures/cm/..., .../markPriceKlines/...), from which                  pqdm gives each market and candle type its own exchange value",
+                path.display(),
+                other.display(),
+                identity.0,
+                identity.1,
+                identity
+                    .2
+                    .as_ref()
+                    .map(|t| format!(", timeframe {t}"))
+                    .unwrap_or_default()
+            )));
+        }
+        others.push((period, origin, path));
+    }
+    Ok(())
 }
 
 fn load(
@@ -211,6 +308,7 @@ fn load(
                 .join(", ")
         )));
     }
+    check_markets(&files, opts)?;
     let kind = ds.manifest().kind_spec.clone();
     // Archives inflate inside the dataset's own scratch space: nothing is written outside it.
     let tmp = ds
@@ -240,35 +338,59 @@ fn load(
     for s in &skipped {
         log::warn!("skipped {}: {}", s.path.display(), s.error);
     }
+    let blank_lines: u64 = prepared
+        .iter()
+        .map(|p| match p {
+            Prepared::Csv { blank_lines, .. } => *blank_lines,
+            Prepared::Parquet(_) => 0,
+        })
+        .sum();
     let spinner = progress.spinner(&format!("writing {} input file(s)", prepared.len()));
     let groups = group_inputs(prepared);
-    let inputs = groups
-        .iter()
-        .map(|g| grouped_input(g, &kind, opts))
-        .collect::<Result<Vec<_>>>()?;
+    let read = |typing| {
+        groups
+            .iter()
+            .map(|g| grouped_input(g, &kind, opts, typing))
+            .collect::<Result<Vec<_>>>()
+    };
+    // Never after a commit: a failed write commits nothing, and the version says so.
     let before = ds.current()?.version;
-    let mut write = ds.write_inputs(inputs, opts);
-    // A bad row found in a grouped scan is found again file by file, to name its file and row
-    // (never after a commit: a failed write commits nothing, and the version says so).
+    let retry = |e: &Error| {
+        ds.refresh().is_ok_and(|m| m.version == before)
+            && !matches!(
+                e,
+                Error::PartitionExists { .. } | Error::Conflict(_) | Error::Options(_)
+            )
+    };
+    let mut write = ds.write_inputs(read(Typing::Kind)?, opts);
+    // CSV numbers are read typed first (fast); a value that does not parse so fails the read,
+    // and the CSV is read again as text for the cast to convert it or name it.
+    let csv = groups
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, Prepared::Csv { .. }));
+    if let Err(e) = &write
+        && csv
+        && retry(e)
+    {
+        log::info!("typed CSV read failed ({e}); reading the CSV as text");
+        write = ds.write_inputs(read(Typing::Text)?, opts);
+    }
+    // A bad row found in a grouped scan is found again file by file, to name its file and row.
     if let Err(e) = &write
         && groups.iter().any(|g| g.len() > 1)
-        && ds.refresh().is_ok_and(|m| m.version == before)
-        && !matches!(
-            e,
-            Error::PartitionExists { .. } | Error::Conflict(_) | Error::Options(_)
-        )
+        && retry(e)
     {
         log::info!("grouped ingest failed ({e}); reading file by file to locate the problem");
         let single = groups
             .iter()
             .flatten()
-            .map(|p| grouped_input(std::slice::from_ref(p), &kind, opts))
+            .map(|p| grouped_input(std::slice::from_ref(p), &kind, opts, Typing::Text))
             .collect::<Result<Vec<_>>>()?;
         write = ds.write_inputs(single, opts);
     }
     spinner.finish_and_clear();
-    Ok(MigrateReport {
-        write: write?,
-        skipped,
-    })
+    let mut write = write?;
+    write.blank_lines_skipped = blank_lines;
+    Ok(MigrateReport { write, skipped })
 }

@@ -71,7 +71,7 @@ enum Command {
     Cache(CacheArgs),
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct IngestArgs {
     /// Input files or folders.
     #[arg(required = true)]
@@ -83,6 +83,11 @@ struct IngestArgs {
     /// needed when creating; default from Binance file names.
     #[arg(long)]
     kind: Option<String>,
+    /// Binance folder trees holding several kinds: --dataset is a parent folder, and each kind
+    /// (from the file names) goes to its own dataset under it (klines/, aggtrades/, ...), one
+    /// commit per kind.
+    #[arg(long, conflicts_with = "kind")]
+    per_kind: bool,
     /// A TOML file declaring more kinds.
     #[arg(long)]
     kinds: Option<PathBuf>,
@@ -123,6 +128,9 @@ struct IngestArgs {
     /// available memory for Parquet inputs; `none` for no slicing): large inputs are written in slices.
     #[arg(long)]
     memory_limit: Option<String>,
+    /// Unit of numeric timestamps: s, ms, us, ns (default: each value's magnitude, from 1990 on).
+    #[arg(long)]
+    timestamp_unit: Option<String>,
 }
 
 #[derive(Args)]
@@ -223,6 +231,9 @@ struct MigrateArgs {
     /// available memory for Parquet inputs; `none` for no slicing): large inputs are written in slices.
     #[arg(long)]
     memory_limit: Option<String>,
+    /// Unit of numeric timestamps: s, ms, us, ns (default: each value's magnitude, from 1990 on).
+    #[arg(long)]
+    timestamp_unit: Option<String>,
 }
 
 #[derive(Args)]
@@ -352,6 +363,20 @@ fn discard_new_on_error<T>(
 }
 
 fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
+    if a.per_kind {
+        let files = pqdm::source::expand(&a.sources)?;
+        for (kind, sources) in pqdm::ingest::split_by_kind(&files)? {
+            let one = IngestArgs {
+                dataset: a.dataset.join(&kind),
+                kind: Some(kind),
+                sources,
+                per_kind: false,
+                ..a.clone()
+            };
+            ingest(cli, config, &one)?;
+        }
+        return Ok(());
+    }
     let kinds = config.kinds(a.kinds.as_deref())?;
     let settings = config.write_settings(&WriteFlags {
         compression: a.compression.clone(),
@@ -405,6 +430,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         metadata: parse_meta(&a.meta)?,
         lenient: a.lenient,
         constants,
+        timestamp_unit: timestamp_unit(&a.timestamp_unit)?,
         ..settings.write_options()
     };
     let progress = Progress::new(cli.quiet || cli.json);
@@ -429,7 +455,17 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
     for (col, n) in &report.nulled {
         println!("  lenient: {n} values of `{col}` could not be cast and are null");
     }
+    if report.blank_lines_skipped > 0 {
+        println!("  skipped {} blank line(s)", report.blank_lines_skipped);
+    }
     Ok(())
+}
+
+fn timestamp_unit(text: &Option<String>) -> anyhow::Result<Option<pqdm::timestamp::Unit>> {
+    Ok(text
+        .as_deref()
+        .map(pqdm::timestamp::Unit::parse)
+        .transpose()?)
 }
 
 fn parse_hive_schema(items: &[String]) -> anyhow::Result<BTreeMap<String, ColType>> {
@@ -680,6 +716,7 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
     let opts = WriteOptions {
         constants: parse_meta(&a.set)?,
         lenient: a.lenient,
+        timestamp_unit: timestamp_unit(&a.timestamp_unit)?,
         ..settings.write_options()
     };
     let progress = Progress::new(cli.quiet || cli.json);
@@ -772,7 +809,8 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
             );
         }
         for (c, n) in &r.bad_values {
-            println!("  negative or NaN `{c}`: {n} rows");
+            let detail = r.bad_value_details.get(c).cloned().unwrap_or_default();
+            println!("  bad values in `{c}`: {n} rows ({detail})");
         }
         if let Some(rep) = &r.repairs {
             if rep.manifest_copy_rewritten {

@@ -20,19 +20,98 @@ const TIMEFRAMES: &[&str] = &[
     "1mo",
 ];
 
-/// What a Binance archive name says (`BTCUSDT-1m-2024-01-05.zip`, `ETHUSDT-aggTrades-2024-01.zip`).
+/// Binance's candle folders: `klines` and its price variants, which share its file names.
+const KLINE_TYPES: &[&str] = &[
+    "klines",
+    "markPriceKlines",
+    "indexPriceKlines",
+    "premiumIndexKlines",
+];
+
+/// Binance data types named in file names, with the pqdm kind each is stored as (if any).
+const NAMED_TYPES: &[(&str, Option<&str>)] = &[
+    ("aggTrades", Some("aggtrades")),
+    ("trades", Some("trades")),
+    ("fundingRate", Some("futures")),
+    ("bookTicker", None),
+    ("bookDepth", None),
+    ("metrics", None),
+    ("liquidationSnapshot", None),
+    ("BVOLIndex", None),
+    ("EOHSummary", None),
+];
+
+/// What a Binance public-data path says: the market from its folders (`.../spot/...`,
+/// `.../futures/um/...`, `.../futures/cm/...`, `.../option/...`), and from the file name
+/// (`BTCUSDT-1m-2024-01-05.zip`, `BTCUSD_PERP-aggTrades-2024-01.zip`) the symbol, the data type
+/// with its timeframe, and the period.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NameHints {
-    /// The symbol (`BTCUSDT`).
+    /// The symbol, in upper case (`BTCUSDT`, `BTCUSD_PERP`, `BTCUSDT_240329`).
     pub symbol: Option<String>,
     /// The candle timeframe (`1m`).
     pub timeframe: Option<String>,
-    /// The kind the name implies (`klines`, `aggtrades`, `trades`, `futures`).
+    /// The kind the name implies (`klines`, `aggtrades`, `trades`, `futures`); `None` for
+    /// Binance data types pqdm has no kind for (`bookTicker`, `metrics`, ...).
     pub kind: Option<String>,
+    /// Binance's data type (`klines`, `markPriceKlines`, `aggTrades`, `bookTicker`, ...).
+    pub data_type: Option<String>,
+    /// The market, from the folders: `spot`, `um`, `cm` or `option`.
+    pub market: Option<String>,
+    /// The period the file covers (`2024-01-05` daily, `2024-01` monthly).
+    pub period: Option<String>,
+}
+
+/// Whether `parts` (split at `-`) are `YYYY-MM` or `YYYY-MM-DD`.
+fn is_period(parts: &[&str]) -> bool {
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    match parts {
+        [y, m] => digits(y, 4) && digits(m, 2),
+        [y, m, d] => digits(y, 4) && digits(m, 2) && digits(d, 2),
+        _ => false,
+    }
+}
+
+fn is_symbol(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .split('-')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+/// The market and the candle data type from the folders above a file (the nearest wins).
+fn folder_hints(path: &Path) -> (Option<String>, Option<String>) {
+    let dirs: Vec<String> = path
+        .parent()
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut market = None;
+    let mut kline_type = None;
+    for (i, dir) in dirs.iter().enumerate().rev() {
+        let parent = i.checked_sub(1).map(|j| dirs[j].as_str());
+        if market.is_none() {
+            market = match (parent, dir.as_str()) {
+                (_, "spot") => Some("spot"),
+                (Some("futures"), "um") => Some("um"),
+                (Some("futures"), "cm") => Some("cm"),
+                (_, "option" | "options") => Some("option"),
+                _ => None,
+            };
+        }
+        if kline_type.is_none() && KLINE_TYPES.contains(&dir.as_str()) {
+            kline_type = Some(dir.clone());
+        }
+    }
+    (market.map(String::from), kline_type)
 }
 
 impl NameHints {
-    /// Reads the hints from a file name; names that are not Binance's give none.
+    /// Reads the hints from a path; names that are not Binance's give none, folders that are
+    /// not Binance's give no market.
     pub fn from_path(path: &Path) -> NameHints {
         let name = path
             .file_name()
@@ -40,44 +119,73 @@ impl NameHints {
             .unwrap_or_default();
         let stem = name.split('.').next().unwrap_or_default();
         let parts: Vec<&str> = stem.split('-').collect();
-        if parts.len() < 3
-            || parts[0].is_empty()
-            || !parts[0].chars().all(|c| c.is_ascii_alphanumeric())
-        {
+        // SYMBOL-TYPE-YYYY-MM[-DD][-anything], where an option symbol may hold `-` itself.
+        let is_type = |t: &str| TIMEFRAMES.contains(&t) || NAMED_TYPES.iter().any(|(n, _)| *n == t);
+        let period_at = |i: usize| {
+            [3, 2]
+                .into_iter()
+                .find(|n| parts.len() > i + n && is_period(&parts[i + 1..=i + n]))
+        };
+        let Some((type_at, period_len)) = (1..parts.len())
+            .filter(|i| is_type(parts[*i]))
+            .find_map(|i| period_at(i).map(|n| (i, n)))
+        else {
+            return NameHints::default();
+        };
+        let symbol = parts[..type_at].join("-");
+        if !is_symbol(&symbol) {
             return NameHints::default();
         }
-        let symbol = Some(parts[0].to_string());
-        match parts[1] {
-            tf if TIMEFRAMES.contains(&tf) => NameHints {
-                symbol,
-                timeframe: Some(tf.to_string()),
-                kind: Some("klines".into()),
-            },
-            "aggTrades" => NameHints {
-                symbol,
-                kind: Some("aggtrades".into()),
-                ..Default::default()
-            },
-            "trades" => NameHints {
-                symbol,
-                kind: Some("trades".into()),
-                ..Default::default()
-            },
-            "fundingRate" => NameHints {
-                symbol,
-                kind: Some("futures".into()),
-                ..Default::default()
-            },
-            _ => NameHints::default(),
+        let (market, kline_type) = folder_hints(path);
+        let token = parts[type_at];
+        let mut hints = NameHints {
+            symbol: Some(symbol.to_ascii_uppercase()),
+            market,
+            period: Some(parts[type_at + 1..=type_at + period_len].join("-")),
+            ..Default::default()
+        };
+        if TIMEFRAMES.contains(&token) {
+            hints.timeframe = Some(token.to_string());
+            hints.kind = Some("klines".into());
+            hints.data_type = Some(kline_type.unwrap_or_else(|| "klines".into()));
+        } else if let Some((t, kind)) = NAMED_TYPES.iter().find(|(t, _)| *t == token) {
+            hints.kind = kind.map(String::from);
+            hints.data_type = Some(t.to_string());
+        } else {
+            return NameHints::default();
         }
+        hints
     }
 
-    /// The constants these hints give (`symbol`, `timeframe`, and `exchange` = BINANCE).
+    /// The exchange value that keeps markets and candle types apart: `BINANCE` for spot (and
+    /// where the folders do not say), `BINANCE_UM`, `BINANCE_CM`, `BINANCE_OPTION`, and for
+    /// the price-kline variants a suffix (`BINANCE_UM_MARKPRICE`, `_INDEXPRICE`, `_PREMIUMINDEX`).
+    pub fn exchange(&self) -> Option<String> {
+        self.symbol.as_ref()?;
+        let mut out = String::from("BINANCE");
+        if let Some(m) = self.market.as_deref().filter(|m| *m != "spot") {
+            out.push('_');
+            out.push_str(&m.to_ascii_uppercase());
+        }
+        if let Some(variant) = self
+            .data_type
+            .as_deref()
+            .filter(|t| *t != "klines")
+            .and_then(|t| t.strip_suffix("Klines"))
+        {
+            out.push('_');
+            out.push_str(&variant.to_ascii_uppercase());
+        }
+        Some(out)
+    }
+
+    /// The constants these hints give (`symbol`, `timeframe`, and `exchange`, see
+    /// [`NameHints::exchange`]).
     pub fn constants(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        if let Some(s) = &self.symbol {
+        if let (Some(s), Some(e)) = (&self.symbol, self.exchange()) {
             out.insert("symbol".into(), s.clone());
-            out.insert("exchange".into(), "BINANCE".into());
+            out.insert("exchange".into(), e);
         }
         if let Some(t) = &self.timeframe {
             out.insert("timeframe".into(), t.clone());
@@ -187,7 +295,8 @@ pub enum Prepared {
     /// A plain CSV file; `shape` is its header line, or its field count when it has none,
     /// so that files of one shape can be read by one scan.
     Csv {
-        /// The plain CSV (inflated from `origin` where that is an archive).
+        /// The plain CSV (inflated from `origin` where that is an archive, without its BOM and
+        /// blank lines where it had them).
         file: PathBuf,
         /// The file the user named.
         origin: PathBuf,
@@ -195,6 +304,10 @@ pub enum Prepared {
         header: bool,
         /// Header line or field count.
         shape: String,
+        /// The field separator.
+        separator: u8,
+        /// Blank lines left out.
+        blank_lines: u64,
     },
 }
 
@@ -217,12 +330,16 @@ pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
                 file,
                 header,
                 shape,
+                separator,
+                blank_lines,
                 ..
             } => Prepared::Csv {
                 file,
                 origin: path.to_path_buf(),
                 header,
                 shape,
+                separator,
+                blank_lines,
             },
             parquet => parquet,
         });
@@ -243,24 +360,39 @@ pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
     } else {
         path.to_path_buf()
     };
+    let (file, blank_lines) = without_blank_lines(&file, path, tmp)?;
     let (header, first) = first_line(&file, path)?;
+    let sniffed = sniff(&first);
     let shape = if header {
         first
     } else {
-        first.split(',').count().to_string()
+        sniffed.fields.to_string()
     };
     Ok(Prepared::Csv {
         file,
         origin: path.to_path_buf(),
         header,
         shape,
+        separator: sniffed.separator,
+        blank_lines,
     })
 }
 
-/// Opens one input as a `LazyFrame` with the kind's column names where the file has no header.
-/// Archives are inflated into `tmp` first.
+/// How CSV columns are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Typing {
+    /// Numbers as the kind's dtypes (f64 columns as Float64, integer and timestamp columns as
+    /// Int64), the rest as text: fast, and a value that does not parse fails the whole read
+    /// with Polars' error, so the caller reads again as [`Typing::Text`].
+    Kind,
+    /// Every column as text, for the cast to convert and to name each value it cannot.
+    Text,
+}
+
+/// Opens one input as a `LazyFrame` with the kind's column names where the file has no header,
+/// every CSV column as text. Archives are inflated into `tmp` first.
 pub fn read(path: &Path, kind: &Kind, tmp: &Path) -> Result<LazyFrame> {
-    read_prepared(&[prepare(path, tmp)?], kind, None)
+    read_prepared(&[prepare(path, tmp)?], kind, None, Typing::Text)
 }
 
 /// Reads inputs of one shape (all CSV of the same header or field count, or one Parquet file)
@@ -269,14 +401,16 @@ pub fn read_prepared(
     inputs: &[Prepared],
     kind: &Kind,
     source_column: Option<&str>,
+    typing: Typing,
 ) -> Result<LazyFrame> {
     match inputs {
-        [Prepared::Parquet(p)] => crate::footer::scan_one(p),
+        [Prepared::Parquet(p)] => read_parquet(p),
         [
             Prepared::Csv {
                 origin,
                 header,
                 shape,
+                separator,
                 ..
             },
             ..,
@@ -294,7 +428,18 @@ pub fn read_prepared(
             } else {
                 shape.parse().unwrap_or(0)
             };
-            read_csv(files, *header, fields, origin, kind, source_column)
+            let shape = CsvShape {
+                header: *header,
+                names: if *header {
+                    split_header(shape, *separator)
+                } else {
+                    vec![]
+                },
+                fields,
+                separator: *separator,
+                typing,
+            };
+            read_csv(files, &shape, origin, kind, source_column)
         }
         _ => Err(Error::Options(
             "read_prepared takes CSV files of one shape or one Parquet file".into(),
@@ -452,8 +597,8 @@ fn gunzip(path: &Path, tmp: &Path) -> Result<PathBuf> {
 /// The most bytes header sniffing reads: a header or first row is never near this long.
 const FIRST_LINE_MAX_BYTES: u64 = 1 << 20;
 
-/// Whether the first line of a CSV is a header (its first field is not a number), and the line.
-/// Reads at most [`FIRST_LINE_MAX_BYTES`]: a longer first line is refused, whatever the file's size.
+/// Whether the first line of a CSV is a header (see [`sniff`]), and the line. Reads at most
+/// [`FIRST_LINE_MAX_BYTES`]: a longer first line is refused, whatever the file's size.
 fn first_line(csv: &Path, origin: &Path) -> Result<(bool, String)> {
     let file = File::open(csv).map_err(Error::io(csv))?;
     let mut bytes = Vec::new();
@@ -477,110 +622,444 @@ fn first_line(csv: &Path, origin: &Path) -> Result<(bool, String)> {
             message: "empty file".into(),
         });
     }
-    let first = line
-        .split(',')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .trim_matches('"');
-    Ok((first.parse::<f64>().is_err(), line.trim_end().to_string()))
+    Ok((sniff(&line).header, line.trim_end().to_string()))
 }
 
-/// The schema of a headerless CSV of `fields` columns in the kind's positional layout, so
-/// that many files read without inferring each one: numbers typed, everything else text for the
-/// cast. `None` when the kind has no such layout or the file has more columns than it names.
-fn positional_schema(kind: &Kind, fields: usize) -> Option<SchemaRef> {
+/// The UTF-8 byte order mark some Windows tools put before the first line.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Separators a CSV may use, in order of preference on ties.
+const SEPARATORS: &[u8] = b",\t;|";
+
+/// What the first line of a CSV says about the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sniffed {
+    /// Whether the line is a header: its first field is neither a number nor an ISO date or time.
+    pub header: bool,
+    /// The field separator: whichever of `,`, tab, `;` and `|` the line holds most of outside
+    /// quotes (`,` when it holds none).
+    pub separator: u8,
+    /// The number of fields.
+    pub fields: usize,
+}
+
+/// Reads the first line of a CSV (a UTF-8 byte order mark is ignored).
+///
+/// ```
+/// let s = pqdm::source::sniff("1704412800000;42000.5;42001\r\n");
+/// assert_eq!((s.header, s.separator, s.fields), (false, b';', 3));
+/// assert!(pqdm::source::sniff("\u{feff}open_time,open").header);
+/// ```
+pub fn sniff(line: &str) -> Sniffed {
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let line = line.trim_end_matches(['\r', '\n']);
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for b in line.bytes() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(i) = SEPARATORS.iter().position(|s| *s == b) {
+            counts[i] += 1;
+        }
+    }
+    let (best, n) = counts
+        .iter()
+        .enumerate()
+        .fold((0, 0), |acc, (i, n)| if *n > acc.1 { (i, *n) } else { acc });
+    let separator = SEPARATORS[best];
+    let mut quoted = false;
+    let first_end = line
+        .bytes()
+        .position(|b| {
+            if b == b'"' {
+                quoted = !quoted;
+            }
+            !quoted && b == separator
+        })
+        .unwrap_or(line.len());
+    let first = line[..first_end].trim().trim_matches('"').trim();
+    let data = first.parse::<f64>().is_ok() || starts_with_date(first);
+    Sniffed {
+        header: !data,
+        separator,
+        fields: n + 1,
+    }
+}
+
+/// Whether `text` starts with an ISO date (`2024-01-05`, then anything): a timestamp, not a name.
+fn starts_with_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
+/// Counts blank lines (empty or only spaces, tabs and `\r`) in `input`, and copies the other
+/// lines to `out` where given; a leading byte order mark is dropped. Reads in chunks, so a huge
+/// line costs no memory.
+fn blank_lines(
+    input: &mut dyn Read,
+    mut out: Option<&mut dyn Write>,
+) -> std::io::Result<(u64, bool)> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let bom = reader.fill_buf()?.starts_with(BOM);
+    if bom {
+        reader.consume(BOM.len());
+    }
+    let mut blank = 0u64;
+    // Whitespace at the start of the current line, held until the line proves not blank.
+    let mut pending: Vec<u8> = vec![];
+    let mut in_content = false;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let len = chunk.len();
+        let mut start = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            if b == b'\n' {
+                if in_content {
+                    if let Some(w) = out.as_mut() {
+                        w.write_all(&chunk[start..=i])?;
+                    }
+                } else {
+                    blank += 1;
+                }
+                pending.clear();
+                in_content = false;
+                start = i + 1;
+            } else if !in_content {
+                if matches!(b, b' ' | b'\t' | b'\r') {
+                    pending.push(b);
+                    start = i + 1;
+                } else {
+                    in_content = true;
+                    if let Some(w) = out.as_mut() {
+                        w.write_all(&pending)?;
+                    }
+                    pending.clear();
+                    start = i;
+                }
+            }
+        }
+        if in_content && let Some(w) = out.as_mut() {
+            w.write_all(&chunk[start..])?;
+        }
+        reader.consume(len);
+    }
+    if !in_content && !pending.is_empty() {
+        blank += 1;
+    }
+    Ok((blank, bom))
+}
+
+/// The CSV without its byte order mark and blank lines: `csv` itself when it has neither,
+/// else a copy in `tmp`; and how many blank lines were left out.
+fn without_blank_lines(csv: &Path, origin: &Path, tmp: &Path) -> Result<(PathBuf, u64)> {
+    let io = |e| Error::io(origin)(e);
+    let mut file = File::open(csv).map_err(Error::io(csv))?;
+    let (blank, bom) = blank_lines(&mut file, None).map_err(io)?;
+    if blank == 0 && !bom {
+        return Ok((csv.to_path_buf(), 0));
+    }
+    let out = tmp.join(format!(
+        "{}.clean.csv",
+        blake3::hash(origin.to_string_lossy().as_bytes()).to_hex()
+    ));
+    let mut writer = std::io::BufWriter::new(File::create(&out).map_err(Error::io(&out))?);
+    let mut file = File::open(csv).map_err(Error::io(csv))?;
+    blank_lines(&mut file, Some(&mut writer as &mut dyn Write)).map_err(io)?;
+    writer.flush().map_err(Error::io(&out))?;
+    if blank > 0 {
+        log::info!("{}: skipped {blank} blank line(s)", origin.display());
+    }
+    Ok((out, blank))
+}
+
+/// The column names of a header line.
+fn split_header(line: &str, separator: u8) -> Vec<String> {
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    line.split(char::from(separator))
+        .map(|n| n.trim().trim_matches('"').to_string())
+        .collect()
+}
+
+/// The dtype an input column named `name` is read with.
+fn read_dtype(kind: &Kind, name: &str, typing: Typing) -> DataType {
+    let spec = kind
+        .canonical_name(name)
+        .and_then(|c| kind.column(&c).cloned());
+    match (typing, spec) {
+        (Typing::Kind, Some(s)) if s.timestamp => DataType::Int64,
+        (Typing::Kind, Some(s)) => match s.dtype {
+            ColType::F64 => DataType::Float64,
+            ColType::I64 | ColType::I32 | ColType::I16 | ColType::I8 => DataType::Int64,
+            _ => DataType::String,
+        },
+        _ => DataType::String,
+    }
+}
+
+/// The schema of a headerless CSV of `fields` columns in the kind's positional layout.
+/// `None` when the kind has no such layout or the file has more columns than it names.
+fn positional_schema(kind: &Kind, fields: usize, typing: Typing) -> Option<SchemaRef> {
     if kind.positional.is_empty() || fields > kind.positional.len() {
         return None;
     }
     let mut schema = Schema::default();
     for name in kind.positional.iter().take(fields) {
-        let dtype = match kind.column(name).map(|c| c.dtype) {
-            Some(ColType::F64) => DataType::Float64,
-            Some(ColType::I64 | ColType::I32 | ColType::I16 | ColType::I8) => DataType::Int64,
-            _ => DataType::String,
-        };
-        schema.with_column(name.as_str().into(), dtype);
+        schema.with_column(name.as_str().into(), read_dtype(kind, name, typing));
     }
     Some(Arc::new(schema))
 }
 
-/// Reads CSV files of one shape (`fields` columns); see [`read_prepared`].
+/// The dtypes of a header's columns that are not text (for [`Typing::Kind`]).
+fn header_dtypes(kind: &Kind, names: &[String], typing: Typing) -> Option<SchemaRef> {
+    let mut schema = Schema::default();
+    for name in names {
+        let dtype = read_dtype(kind, name, typing);
+        if dtype != DataType::String {
+            schema.with_column(name.as_str().into(), dtype);
+        }
+    }
+    (!schema.is_empty()).then(|| Arc::new(schema))
+}
+
+/// How the CSV files of one scan are laid out, and how to read them.
+struct CsvShape {
+    header: bool,
+    /// Column names (files with a header).
+    names: Vec<String>,
+    /// Fields per line (headerless files).
+    fields: usize,
+    separator: u8,
+    typing: Typing,
+}
+
+/// Reads CSV files of one shape; see [`read_prepared`]. Columns are read with the kind's dtypes
+/// or as text ([`Typing`]), never as inferred from the first rows, and the cast gives them the
+/// kind's dtype (naming any value that does not fit); headerless files get the kind's
+/// positional names.
 fn read_csv(
     files: Vec<PlRefPath>,
-    header: bool,
-    fields: usize,
+    shape: &CsvShape,
     origin: &Path,
     kind: &Kind,
     source_column: Option<&str>,
 ) -> Result<LazyFrame> {
-    let typed = (!header && source_column.is_some())
-        .then(|| positional_schema(kind, fields))
-        .flatten();
     let reader = LazyCsvReader::new_paths(files.into())
-        .with_has_header(header)
+        .with_has_header(shape.header)
+        .with_separator(shape.separator)
         // Paths are literal: a file named `two[1].csv` is no pattern.
         .with_glob(false)
-        .with_infer_schema_length(Some(10_000))
+        .with_infer_schema_length(Some(0))
         .with_include_file_paths(source_column.map(Into::into));
-    let reader = match &typed {
-        Some(schema) => reader.with_schema(Some(schema.clone())),
-        None => reader,
-    };
-    let lf = reader
-        .finish()
-        .map_err(Error::polars(format!("{}: open CSV", origin.display())))?;
-    if header {
-        return Ok(lf);
+    if shape.header {
+        return reader
+            .with_dtype_overwrite(header_dtypes(kind, &shape.names, shape.typing))
+            .finish()
+            .map_err(Error::polars(format!("{}: open CSV", origin.display())));
     }
-    if typed.is_some() {
-        // Named and typed by the kind already; drop the columns it ignores.
-        let keep: Vec<Expr> = kind
-            .positional
-            .iter()
-            .take(fields)
-            .filter(|n| n.as_str() != "ignore")
-            .map(|n| col(n.as_str()))
-            .chain(source_column.map(col))
-            .collect();
-        return Ok(lf.select(keep));
-    }
-    if kind.positional.is_empty() {
-        return Err(Error::Input {
-            path: origin.to_path_buf(),
-            message: format!(
+    let Some(schema) = positional_schema(kind, shape.fields, shape.typing) else {
+        let message = if kind.positional.is_empty() {
+            format!(
                 "CSV without a header row, and kind `{}` has no positional layout",
                 kind.name
-            ),
-        });
-    }
-    let mut lf = lf;
-    let schema = lf
-        .collect_schema()
-        .map_err(Error::polars(format!("{}: read CSV", origin.display())))?;
-    if schema.len() - usize::from(source_column.is_some_and(|s| schema.contains(s)))
-        > kind.positional.len()
-    {
-        return Err(Error::Input {
-            path: origin.to_path_buf(),
-            message: format!(
-                "{} columns in a headerless CSV; kind `{}` expects at most {} ({})",
-                schema.len(),
+            )
+        } else {
+            format!(
+                "{} columns in a headerless CSV (separator {:?}); kind `{}` expects at most {} ({})",
+                shape.fields,
+                char::from(shape.separator),
                 kind.name,
                 kind.positional.len(),
                 kind.positional.join(",")
-            ),
+            )
+        };
+        return Err(Error::Input {
+            path: origin.to_path_buf(),
+            message,
         });
-    }
-    let source = source_column.filter(|s| schema.contains(s));
-    let data = schema.len() - usize::from(source.is_some());
-    let mut exprs: Vec<Expr> = schema
-        .iter_names()
-        .take(data)
-        .zip(&kind.positional)
-        .filter(|(_, to)| to.as_str() != "ignore")
-        .map(|(from, to)| col(from.clone()).alias(to.as_str()))
+    };
+    let lf = reader
+        .with_schema(Some(schema))
+        .finish()
+        .map_err(Error::polars(format!("{}: open CSV", origin.display())))?;
+    // Named by the kind already; drop the columns it ignores.
+    let keep: Vec<Expr> = kind
+        .positional
+        .iter()
+        .take(shape.fields)
+        .filter(|n| n.as_str() != "ignore")
+        .map(|n| col(n.as_str()))
+        .chain(source_column.map(col))
         .collect();
-    exprs.extend(source.map(col));
-    Ok(lf.select(exprs))
+    Ok(lf.select(keep))
+}
+
+/// Opens one Parquet input. Polars 0.55 (built without its `dtype-decimal` feature) cannot
+/// even plan a scan of a file with a DECIMAL column, so such files are decoded here, column by
+/// column, with DECIMAL values turned into their exact text for the cast. Anything else Polars
+/// cannot read is an error naming the file, never a panic.
+fn read_parquet(path: &Path) -> Result<LazyFrame> {
+    let mut file = File::open(path).map_err(Error::io(path))?;
+    let meta = polars_parquet::read::read_metadata(&mut file).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("not a readable Parquet file: {e}"),
+    })?;
+    let schema = polars_parquet::read::infer_schema(&meta).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("unreadable Parquet schema: {e}"),
+    })?;
+    if schema.iter_values().any(|f| is_decimal(&f.dtype)) {
+        return read_with_decimals(path, &meta, &schema).map(IntoLazy::lazy);
+    }
+    let mut lf = crate::footer::scan_one(path)?;
+    let planned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lf.collect_schema()));
+    match planned {
+        Ok(Ok(_)) => Ok(lf),
+        Ok(Err(e)) => Err(Error::polars(format!("{}: open Parquet", path.display()))(
+            e,
+        )),
+        Err(panic) => Err(Error::Input {
+            path: path.to_path_buf(),
+            message: format!(
+                "a column type Polars cannot read: {}",
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown")
+            ),
+        }),
+    }
+}
+
+fn is_decimal(dtype: &ArrowDataType) -> bool {
+    match dtype {
+        ArrowDataType::Decimal(..)
+        | ArrowDataType::Decimal32(..)
+        | ArrowDataType::Decimal64(..)
+        | ArrowDataType::Decimal256(..) => true,
+        ArrowDataType::Dictionary(_, values, _) => is_decimal(values),
+        _ => false,
+    }
+}
+
+/// Decodes every column of a Parquet file with DECIMAL columns; those become exact text.
+fn read_with_decimals(
+    path: &Path,
+    meta: &polars_parquet::read::FileMetadata,
+    schema: &ArrowSchema,
+) -> Result<DataFrame> {
+    let bad = |e: PolarsError| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("cannot decode: {e}"),
+    };
+    let bytes = polars_buffer::Buffer::from(std::fs::read(path).map_err(Error::io(path))?);
+    let mut columns = Vec::with_capacity(schema.len());
+    for field in schema.iter_values() {
+        let mut chunks: Vec<ArrayRef> = vec![];
+        for rg in &meta.row_groups {
+            let parts: Vec<_> = rg
+                .columns_under_root_iter(&field.name)
+                .into_iter()
+                .flatten()
+                .map(|cc| {
+                    let range = cc.byte_range();
+                    let chunk = bytes
+                        .clone()
+                        .sliced(range.start as usize..range.end as usize);
+                    let pages = polars_parquet::read::PageReader::new(
+                        std::io::Cursor::new(chunk),
+                        cc,
+                        vec![],
+                        usize::MAX,
+                    );
+                    (
+                        polars_parquet::read::BasicDecompressor::new(pages, vec![]),
+                        &cc.descriptor().descriptor.primitive_type,
+                    )
+                })
+                .collect();
+            let (pages, types): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+            let (arrays, _) =
+                polars_parquet::read::column_iter_to_arrays(pages, types, field.clone(), None)
+                    .map_err(bad)?;
+            for array in arrays {
+                chunks.push(decimal_as_text(array).map_err(|message| Error::Input {
+                    path: path.to_path_buf(),
+                    message: format!("column `{}`: {message}", field.name),
+                })?);
+            }
+        }
+        if chunks.is_empty() {
+            let empty = polars_arrow::array::new_empty_array(field.dtype.clone());
+            chunks.push(decimal_as_text(empty).map_err(|message| Error::Input {
+                path: path.to_path_buf(),
+                message,
+            })?);
+        }
+        let series = Series::from_arrow_chunks(field.name.clone(), chunks).map_err(bad)?;
+        columns.push(Column::from(series));
+    }
+    DataFrame::new_infer_height(columns).map_err(bad)
+}
+
+/// A DECIMAL array as the exact text of its values (`123.45000000`); other arrays as they are.
+fn decimal_as_text(array: ArrayRef) -> std::result::Result<ArrayRef, String> {
+    use polars_arrow::array::{MutableBinaryViewArray, PrimitiveArray};
+    let scale = match array.dtype() {
+        ArrowDataType::Decimal(_, s) => *s,
+        d if is_decimal(d) => return Err(format!("{d:?} is not supported (at most 38 digits)")),
+        _ => return Ok(array),
+    };
+    let values = array
+        .as_any()
+        .downcast_ref::<PrimitiveArray<i128>>()
+        .ok_or_else(|| "DECIMAL values of an unexpected layout".to_string())?;
+    let mut text = MutableBinaryViewArray::<str>::with_capacity(values.len());
+    for v in values.iter() {
+        text.push(v.map(|v| decimal_text(*v, scale)));
+    }
+    Ok(text.freeze().boxed())
+}
+
+/// The exact text of an unscaled DECIMAL value with `scale` digits after the point.
+fn decimal_text(unscaled: i128, scale: usize) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_text_is_exact() {
+        assert_eq!(decimal_text(4_200_050_000_000, 8), "42000.50000000");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(decimal_text(123, 0), "123");
+    }
+
+    #[test]
+    fn blank_lines_are_counted_and_dropped() {
+        let input = b"\xEF\xBB\xBF1,2\r\n\r\n  \n3,4\n\n";
+        let mut out = vec![];
+        let (blank, bom) = blank_lines(&mut &input[..], Some(&mut out as &mut dyn Write)).unwrap();
+        assert_eq!((blank, bom), (3, true));
+        assert_eq!(out, b"1,2\r\n3,4\n");
+    }
 }

@@ -1,61 +1,187 @@
 //! Timestamp normalisation: every stored timestamp is Int64 milliseconds since the epoch, UTC.
 //!
-//! Integers and floats are normalised per value by magnitude (below 1e11 seconds, below 1e14
-//! milliseconds, below 1e17 microseconds, otherwise nanoseconds), so one column may mix units
-//! (Binance spot files switched from ms to µs on 2025-01-01). Datetime and Date columns and
-//! ISO-8601 strings are converted too. All of it is Polars expressions, no row loops.
+//! Numbers (integers, floats, numeric text) have their unit read from their magnitude, unless the
+//! input declares it ([`Unit`], `--timestamp-unit`). Each unit owns one band of magnitudes, the
+//! values from 1990-01-01 ([`PLAUSIBLE_FROM_MS`]) to 2262-04-11 ([`MAX_MS`]) in that unit, and the
+//! bands do not overlap, so the unit of a value is never a guess: seconds, milliseconds,
+//! microseconds and nanoseconds may mix in one column (Binance spot files switched from ms to µs on
+//! 2025-01-01), eight-digit `YYYYMMDD` integers (`20240105`) are dates, and a number in no band
+//! (before 1990 in every unit, negative, or between two bands) is not a timestamp: the cast
+//! refuses it. Datetime and Date columns and ISO-8601 strings are converted as they are.
+//! All of it is Polars expressions, no row loops.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use polars::prelude::*;
 
-/// Below this magnitude a value is in seconds.
-const SECONDS_BELOW: f64 = 1e11;
-/// Below this magnitude a value is in milliseconds.
-const MILLIS_BELOW: f64 = 1e14;
-/// Below this magnitude a value is in microseconds (above, nanoseconds).
-const MICROS_BELOW: f64 = 1e17;
+use crate::error::{Error, Result};
 
 /// The earliest timestamp pqdm stores: 1970-01-01T00:00:00Z.
 pub const MIN_MS: i64 = 0;
 /// The latest timestamp pqdm stores: the last nanosecond timestamp (2262-04-11T23:47:16.854Z),
 /// so that every reader, pandas and pyarrow's ns types included, can hold every value.
 pub const MAX_MS: i64 = i64::MAX / 1_000_000;
+/// The earliest timestamp a number of undeclared unit may stand for: 1990-01-01T00:00:00Z.
+/// Earlier values of market data are far more likely a wrong unit than a true time.
+pub const PLAUSIBLE_FROM_MS: i64 = 631_152_000_000;
+
+/// What a numeric timestamp column is refused for, in cast errors.
+pub const EXPECTED: &str = "timestamp (epoch s, ms, µs or ns from 1990-01-01 to 2262-04-11, \
+YYYYMMDD, or ISO-8601; --timestamp-unit declares the unit and allows 1970-1989)";
+
+/// The unit of numeric timestamps, when the input declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Seconds since the epoch.
+    Seconds,
+    /// Milliseconds since the epoch.
+    Millis,
+    /// Microseconds since the epoch.
+    Micros,
+    /// Nanoseconds since the epoch.
+    Nanos,
+}
+
+impl Unit {
+    /// Parses `s`, `ms`, `us` (or `µs`), `ns`.
+    pub fn parse(text: &str) -> Result<Unit> {
+        Ok(match text.trim() {
+            "s" => Unit::Seconds,
+            "ms" => Unit::Millis,
+            "us" | "µs" => Unit::Micros,
+            "ns" => Unit::Nanos,
+            other => {
+                return Err(Error::Options(format!(
+                    "unknown timestamp unit `{other}` (expected s, ms, us or ns)"
+                )));
+            }
+        })
+    }
+
+    const ALL: [Unit; 4] = [Unit::Seconds, Unit::Millis, Unit::Micros, Unit::Nanos];
+
+    /// Units per millisecond (seconds: 1/1000 as a divisor, see [`Unit::to_ms_int`]).
+    fn per_ms(self) -> i64 {
+        match self {
+            Unit::Seconds | Unit::Millis => 1,
+            Unit::Micros => 1_000,
+            Unit::Nanos => 1_000_000,
+        }
+    }
+
+    /// The band of values that stand for [`PLAUSIBLE_FROM_MS`] ..= [`MAX_MS`] in this unit.
+    fn band(self) -> (i64, i64) {
+        match self {
+            Unit::Seconds => (PLAUSIBLE_FROM_MS / 1000, MAX_MS / 1000),
+            u => (
+                PLAUSIBLE_FROM_MS * u.per_ms(),
+                MAX_MS.saturating_mul(u.per_ms()),
+            ),
+        }
+    }
+
+    /// An Int64 expression in this unit as milliseconds (null where that overflows).
+    fn to_ms_int(self, v: Expr) -> Expr {
+        match self {
+            Unit::Seconds => when(
+                v.clone()
+                    .gt_eq(lit(i64::MIN / 1000))
+                    .and(v.clone().lt_eq(lit(i64::MAX / 1000))),
+            )
+            .then(v * lit(1000i64))
+            .otherwise(lit(NULL).cast(DataType::Int64)),
+            Unit::Millis => v,
+            u => v.floor_div(lit(u.per_ms())),
+        }
+    }
+
+    /// A Float64 expression in this unit as milliseconds (whole ms: seconds and ms round to
+    /// the nearest, µs and ns floor, as the integer path does).
+    fn to_ms_float(self, v: Expr) -> Expr {
+        match self {
+            Unit::Seconds => (v * lit(1000.0)).round(0, RoundMode::HalfToEven),
+            Unit::Millis => v.round(0, RoundMode::HalfToEven),
+            u => (v / lit(u.per_ms() as f64)).floor(),
+        }
+    }
+}
+
+/// Eight-digit integers that read as dates from 1990-01-01 (`19900101`) to 2262-04-11.
+const YYYYMMDD_BAND: (i64, i64) = (19_900_101, 22_620_411);
+
+/// Whether `v` lies in `band` (inclusive), for an Int64 or Float64 expression.
+fn in_band(v: Expr, (lo, hi): (i64, i64), float: bool) -> Expr {
+    if float {
+        v.clone().gt_eq(lit(lo as f64)).and(v.lt_eq(lit(hi as f64)))
+    } else {
+        v.clone().gt_eq(lit(lo)).and(v.lt_eq(lit(hi)))
+    }
+}
+
+/// An Int64 `YYYYMMDD` expression as milliseconds (null where it is not a date).
+fn from_yyyymmdd(v: Expr) -> Expr {
+    v.cast(DataType::String)
+        .str()
+        .to_date(strptime("%Y%m%d"))
+        .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
+        .dt()
+        .timestamp(TimeUnit::Milliseconds)
+}
+
+/// The first case whose condition holds, else null (a `when`/`then` chain).
+fn first_match(cases: Vec<(Expr, Expr)>) -> Expr {
+    cases
+        .into_iter()
+        .rev()
+        .fold(lit(NULL).cast(DataType::Int64), |acc, (cond, value)| {
+            when(cond).then(value).otherwise(acc)
+        })
+}
+
+/// Normalises an integer expression to milliseconds: in the declared unit, else by band.
+fn from_integer(e: Expr, unit: Option<Unit>) -> Expr {
+    let v = e.cast(DataType::Int64);
+    if let Some(u) = unit {
+        return u.to_ms_int(v);
+    }
+    let mut cases = vec![(
+        in_band(v.clone(), YYYYMMDD_BAND, false),
+        from_yyyymmdd(v.clone()),
+    )];
+    for u in Unit::ALL {
+        cases.push((in_band(v.clone(), u.band(), false), u.to_ms_int(v.clone())));
+    }
+    first_match(cases)
+}
+
+/// Normalises a float expression (fractions allowed) to milliseconds, like [`from_integer`].
+fn from_float(e: Expr, unit: Option<Unit>) -> Expr {
+    let v = e.cast(DataType::Float64);
+    // Past what Int64 holds the cast would give null anyway; say so explicitly.
+    let fits = |ms: Expr| {
+        when(ms.clone().abs().lt(lit(9.2e18)))
+            .then(ms.cast(DataType::Int64))
+            .otherwise(lit(NULL).cast(DataType::Int64))
+    };
+    if let Some(u) = unit {
+        return fits(u.to_ms_float(v));
+    }
+    let whole = v.clone().eq(v.clone().floor());
+    let mut cases = vec![(
+        in_band(v.clone(), YYYYMMDD_BAND, true).and(whole),
+        from_yyyymmdd(v.clone().cast(DataType::Int64)),
+    )];
+    for u in Unit::ALL {
+        cases.push((
+            in_band(v.clone(), u.band(), true),
+            fits(u.to_ms_float(v.clone())),
+        ));
+    }
+    first_match(cases)
+}
 
 /// Whether a millisecond expression lies in [`MIN_MS`, `MAX_MS`].
 pub fn in_range(ms: Expr) -> Expr {
     ms.clone().gt_eq(lit(MIN_MS)).and(ms.lt_eq(lit(MAX_MS)))
-}
-
-/// Normalises an integer expression (any unit) to milliseconds.
-///
-/// The magnitude is taken in floating point: the integer `abs` of `i64::MIN` wraps to itself,
-/// which would read it as seconds and then scale it by 1000 to 0 (1970-01-01). As a float it is
-/// nanoseconds, far before 1970, and refused like every other out-of-range value. Only values
-/// below 1e11 are scaled up, so the multiplication cannot overflow for the rows it is kept for.
-fn from_integer(e: Expr) -> Expr {
-    let v = e.cast(DataType::Int64);
-    let a = v.clone().cast(DataType::Float64).abs();
-    when(a.clone().lt(lit(SECONDS_BELOW)))
-        .then(v.clone() * lit(1000i64))
-        .when(a.clone().lt(lit(MILLIS_BELOW)))
-        .then(v.clone())
-        .when(a.lt(lit(MICROS_BELOW)))
-        .then(v.clone().floor_div(lit(1000i64)))
-        .otherwise(v.floor_div(lit(1_000_000i64)))
-}
-
-/// Normalises a float expression (any unit, fractions allowed) to milliseconds.
-fn from_float(e: Expr) -> Expr {
-    let v = e.cast(DataType::Float64);
-    let a = v.clone().abs();
-    when(a.clone().lt(lit(SECONDS_BELOW)))
-        .then((v.clone() * lit(1000.0)).round(0, RoundMode::HalfToEven))
-        .when(a.clone().lt(lit(MILLIS_BELOW)))
-        .then(v.clone().round(0, RoundMode::HalfToEven))
-        .when(a.lt(lit(MICROS_BELOW)))
-        .then((v.clone() / lit(1000.0)).floor())
-        .otherwise((v / lit(1_000_000.0)).floor())
-        .cast(DataType::Int64)
 }
 
 fn strptime(format: &str) -> StrptimeOptions {
@@ -68,8 +194,9 @@ fn strptime(format: &str) -> StrptimeOptions {
 }
 
 /// Parses ISO-8601 strings (`2025-01-01`, `2025-01-01 00:00`, `2025-01-01T00:00:00.123Z`,
-/// `...+02:00`) and numeric strings to milliseconds; anything else becomes null.
-fn from_string(e: Expr) -> Expr {
+/// `...+02:00`, `...+0200`, `...+02`) and numeric strings (as numbers) to milliseconds; anything
+/// else becomes null.
+fn from_string(e: Expr, unit: Option<Unit>) -> Expr {
     let s = e.str().strip_chars(lit(" "));
     // Unify the separators and the `Z` suffix so that a few formats cover ISO-8601.
     let iso = s
@@ -77,7 +204,14 @@ fn from_string(e: Expr) -> Expr {
         .str()
         .replace(lit(" "), lit("T"), true)
         .str()
-        .replace(lit(r"[zZ]$"), lit("+00:00"), false);
+        .replace(lit(r"[zZ]$"), lit("+00:00"), false)
+        .str()
+        // An hours-only offset after a time (`10:00:00+02`) gets its minutes.
+        .replace(
+            lit(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?[+-]\d{2})$"),
+            lit("${1}:00"),
+            false,
+        );
     let with_offset = iso
         .clone()
         .str()
@@ -108,8 +242,8 @@ fn from_string(e: Expr) -> Expr {
         .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
         .dt()
         .timestamp(TimeUnit::Milliseconds);
-    let integer = from_integer(s.clone().cast(DataType::Int64));
-    let float = from_float(s.cast(DataType::Float64));
+    let integer = from_integer(s.clone().cast(DataType::Int64), unit);
+    let float = from_float(s.cast(DataType::Float64), unit);
     coalesce(&[
         integer,
         float,
@@ -120,19 +254,20 @@ fn from_string(e: Expr) -> Expr {
     ])
 }
 
-/// The expression that turns `e` (of dtype `src`) into Int64 milliseconds since the epoch.
+/// The expression that turns `e` (of dtype `src`) into Int64 milliseconds since the epoch;
+/// numbers are in `unit` where it is declared, else in the unit their band says.
 /// Values that cannot be read as a timestamp become null.
-pub fn normalize_expr(e: Expr, src: &DataType) -> Expr {
+pub fn normalize_expr(e: Expr, src: &DataType, unit: Option<Unit>) -> Expr {
     match src {
         DataType::Datetime(_, _) => e.dt().timestamp(TimeUnit::Milliseconds),
         DataType::Date => e
             .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
             .dt()
             .timestamp(TimeUnit::Milliseconds),
-        DataType::String => from_string(e),
-        DataType::Float32 | DataType::Float64 => from_float(e),
+        DataType::String => from_string(e, unit),
+        DataType::Float32 | DataType::Float64 => from_float(e, unit),
         DataType::Null => e.cast(DataType::Int64),
-        _ => from_integer(e),
+        _ => from_integer(e, unit),
     }
 }
 
@@ -159,7 +294,15 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         .map(|d| d.and_utc().timestamp_millis())
 }
 
-/// Normalises one integer timestamp of any unit to milliseconds (the rule of [`normalize_expr`]).
+/// Below this magnitude a number a user types is in seconds ([`normalize_value`]).
+const SECONDS_BELOW: f64 = 1e11;
+/// Below this magnitude a number a user types is in milliseconds.
+const MILLIS_BELOW: f64 = 1e14;
+/// Below this magnitude a number a user types is in microseconds (above, nanoseconds).
+const MICROS_BELOW: f64 = 1e17;
+
+/// Normalises one integer timestamp a user typed (a filter value) to milliseconds, by
+/// magnitude alone: a filter may name any time, so no value is refused as implausible.
 pub fn normalize_value(v: i64) -> i64 {
     let a = v.unsigned_abs() as f64;
     if a < SECONDS_BELOW {
@@ -229,7 +372,7 @@ mod tests {
     fn normalize(values: Vec<Option<i64>>) -> Vec<Option<i64>> {
         let df = df!("t" => values).unwrap();
         df.lazy()
-            .select([normalize_expr(col("t"), &DataType::Int64)])
+            .select([normalize_expr(col("t"), &DataType::Int64, None)])
             .collect()
             .unwrap()
             .column("t")

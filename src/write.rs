@@ -46,6 +46,8 @@ pub struct WriteOptions {
     pub on_file: Option<FileCallback>,
     /// A memory budget in bytes: large inputs are written in slices sized to stay under it.
     pub memory_limit: Option<u64>,
+    /// The unit of numeric timestamps; `None`: each value's magnitude says (see [`crate::timestamp`]).
+    pub timestamp_unit: Option<crate::timestamp::Unit>,
 }
 
 /// Rows of keys checked for repeats in one query (bounds the memory of the check).
@@ -372,6 +374,8 @@ pub struct WriteReport {
     pub files: Vec<WrittenFile>,
     /// Per column, values lenient mode turned into nulls.
     pub nulled: BTreeMap<String, u64>,
+    /// Blank lines skipped in CSV inputs.
+    pub blank_lines_skipped: u64,
     /// Wall time of the write in milliseconds.
     pub wall_ms: u64,
     /// Peak resident memory of the process, in bytes.
@@ -740,6 +744,7 @@ impl Dataset {
                     source_name: input.source_name.clone(),
                     lenient: opts.lenient,
                     constants,
+                    timestamp_unit: opts.timestamp_unit,
                 },
             )?;
             for (k, n) in cast.nulled {

@@ -76,6 +76,8 @@ pub struct VerifyReport {
     /// `_manifest.json` (the copy of the current version that other readers use) is damaged,
     /// edited or out of date; `--repair` rewrites it from the history.
     pub manifest_copy_stale: bool,
+    /// Per column with bad values, what they are (`2 infinite, 1 negative`).
+    pub bad_value_details: BTreeMap<String, String>,
     /// Why the data checks (keys, gaps, values) could not run, if they could not.
     pub data_error: Option<String>,
     /// What `--repair` fixed.
@@ -135,6 +137,16 @@ const NON_NEGATIVE: &[&str] = &[
 fn all_columns_null_count() -> Expr {
     col("*").null_count()
 }
+/// What makes a price, quantity or volume bad, and the test for it (each value counts once:
+/// NaN is not negative, and infinity is told from a negative number).
+/// A test that marks the bad values of a column.
+type ValueTest = fn(Expr) -> Expr;
+
+const BAD_VALUE_KINDS: &[(&str, ValueTest)] = &[
+    ("negative", |c| c.clone().lt(lit(0.0)).and(c.is_finite())),
+    ("NaN", |c| c.is_nan()),
+    ("infinite", |c| c.is_infinite()),
+];
 
 fn polars_err(what: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
     move |e| Error::polars(format!("verify: {what}"))(e)
@@ -272,15 +284,13 @@ impl Dataset {
                     .iter()
                     .any(|f| &f.name == *c && f.dtype == crate::schema::ColType::F64)
             })
-            .map(|c| {
-                col(*c)
-                    .lt(lit(0.0))
-                    .or(col(*c).is_nan())
-                    .or(col(*c).is_infinite())
-                    .or(col(*c).is_infinite())
-                    .cast(DataType::UInt64)
-                    .sum()
-                    .alias(*c)
+            .flat_map(|c| {
+                BAD_VALUE_KINDS.iter().map(move |(what, test)| {
+                    test(col(*c))
+                        .cast(DataType::UInt64)
+                        .sum()
+                        .alias(format!("{c}\u{1f}{what}"))
+                })
             })
             .collect();
         if !checks.is_empty() {
@@ -291,8 +301,19 @@ impl Dataset {
                 .map_err(polars_err("values"))?;
             for c in counts.columns() {
                 let n = c.get(0).ok().and_then(|v| v.extract::<u64>()).unwrap_or(0);
+                let Some((name, what)) = c.name().split_once('\u{1f}') else {
+                    continue;
+                };
                 if n > 0 {
-                    report.bad_values.insert(c.name().to_string(), n);
+                    *report.bad_values.entry(name.to_string()).or_default() += n;
+                    let detail = report
+                        .bad_value_details
+                        .entry(name.to_string())
+                        .or_default();
+                    if !detail.is_empty() {
+                        detail.push_str(", ");
+                    }
+                    detail.push_str(&format!("{n} {what}"));
                 }
             }
         }

@@ -20,6 +20,7 @@ fn cast(
             ("symbol", "BTCUSDT"),
             ("timeframe", "1m"),
         ]),
+        ..Default::default()
     };
     let c = cast_to_kind(df.lazy(), kinds.get(kind)?, &opts)?;
     Ok((c.frame.collect().unwrap(), c.nulled))
@@ -98,7 +99,7 @@ fn aggtrades_aliases_and_dtypes() {
         cast(df, "aggtrades", false)
             .unwrap_err()
             .to_string()
-            .contains("missing required column `agg_trade_id`")
+            .contains("missing required columns `agg_trade_id`, `price`")
     );
     let df = df!(
         "aggTradeId" => [1i32], "price" => ["2.5"], "qty" => [3i64], "firstTradeId" => [10i32], "lastTradeId" => [12i32],

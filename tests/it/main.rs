@@ -2,6 +2,7 @@
 
 mod cache;
 mod common;
+mod fidelity;
 mod foundation;
 mod hostile;
 mod interop;

@@ -112,7 +112,7 @@ proptest! {
             cols.push(s);
         }
         let df = DataFrame::new_infer_height(cols).unwrap_or_default();
-        let opts = CastOptions { source_name: "prop".into(), lenient, constants: BTreeMap::new() };
+        let opts = CastOptions { source_name: "prop".into(), lenient, constants: BTreeMap::new(), ..Default::default() };
         let kinds = KindRegistry::default();
         if let Ok(c) = cast_to_kind(df.lazy(), kinds.get(kind).unwrap(), &opts) {
             let _ = c.frame.collect();
