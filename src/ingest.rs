@@ -353,14 +353,19 @@ fn load(
             .map(|g| grouped_input(g, &kind, opts, typing))
             .collect::<Result<Vec<_>>>()
     };
-    // Never after a commit: a failed write commits nothing, and the version says so.
     let before = ds.current()?.version;
+    // Only errors of reading the input are read again (a storage, lock or conflict error is
+    // no better the second time), and never after a commit: a failed write commits nothing,
+    // and the version says so.
     let retry = |e: &Error| {
-        ds.refresh().is_ok_and(|m| m.version == before)
-            && !matches!(
-                e,
-                Error::PartitionExists { .. } | Error::Conflict(_) | Error::Options(_)
-            )
+        matches!(
+            e,
+            Error::Polars { .. }
+                | Error::Input { .. }
+                | Error::Cast { .. }
+                | Error::Schema(_)
+                | Error::TimestampRange { .. }
+        ) && ds.refresh().is_ok_and(|m| m.version == before)
     };
     let mut write = ds.write_inputs(read(Typing::Kind)?, opts);
     // CSV numbers are read typed first (fast); a value that does not parse so fails the read,

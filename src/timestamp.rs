@@ -385,26 +385,14 @@ mod tests {
 
     #[test]
     fn extreme_integers_stay_out_of_range() {
+        // No unit's band holds them: null here, refused (or nulled with --lenient) by the cast.
         let out = normalize(vec![
             Some(i64::MIN),
             Some(i64::MIN + 1),
             Some(-1),
             Some(i64::MAX),
         ]);
-        assert_eq!(
-            out,
-            vec![
-                Some(-9_223_372_036_855),
-                Some(-9_223_372_036_855),
-                Some(-1000),
-                Some(MAX_MS)
-            ]
-        );
-        for v in out[..3].iter().flatten() {
-            assert!(!(MIN_MS..=MAX_MS).contains(v), "{v} would be stored");
-        }
-        assert_eq!(normalize_value(i64::MIN), -9_223_372_036_855);
-        assert_eq!(normalize_value(i64::MAX), 9_223_372_036_854);
+        assert_eq!(out, vec![None, None, None, None]);
     }
 
     #[test]

@@ -724,8 +724,8 @@ fn an_s3_writer_stalled_past_the_stale_age_does_not_commit_what_recovery_undid()
     );
     s3_release(&tree);
     let out = writer.wait_with_output().unwrap();
-    assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
     assert!(err.contains("took it for dead"), "{err}");
     assert_eq!(s3_minutes(&base).0, 1);
     let info = json_ok(&s3_cli(&["info", &base, "--json"]));

@@ -186,7 +186,8 @@ fn partition_values_round_trip_on_s3_as_on_a_folder() {
     s3_endpoint();
     let bucket = s3_bucket();
     let dir = tmp();
-    let symbols = ["BTC/USDT", "a%b", "x~y", "[1]", "sp ace", "é*?"];
+    // Upper case: pqdm stores symbols upper-cased (input fidelity).
+    let symbols = ["BTC/USDT", "A%B", "X~Y", "[1]", "SP ACE", "É*?"];
     let mut answers = vec![];
     for base in [
         format!("s3://{bucket}/klines"),
@@ -236,11 +237,11 @@ fn partition_values_round_trip_on_s3_as_on_a_folder() {
         folders,
         [
             "symbol=%5B1%5D",
-            "symbol=%C3%A9%2A%3F",
+            "symbol=%C3%89%2A%3F",
+            "symbol=A%25B",
             "symbol=BTC%2FUSDT",
-            "symbol=a%25b",
-            "symbol=sp%20ace",
-            "symbol=x~y"
+            "symbol=SP%20ACE",
+            "symbol=X~Y"
         ]
     );
     // pyarrow reads the same values from the bucket.
@@ -448,7 +449,7 @@ fn the_smallest_i64_timestamp_is_refused_not_stored_as_1970() {
     let before = snapshot(dir.path());
     fails_with(
         &ingest(&["--quiet"]),
-        "BTCUSDT-1m-2024-01-05.csv: column `timestamp`, row 2: timestamp -9223372036855",
+        "BTCUSDT-1m-2024-01-05.csv: column `timestamp`, row 2: cannot cast value \"-9223372036854775808\" to timestamp",
     );
     assert_eq!(snapshot(dir.path()), before);
     // Lenient mode nulls it, like any other out-of-range value.
@@ -573,8 +574,8 @@ fn huge_lines_and_values_are_refused_from_a_bounded_prefix_and_quoted_short() {
         base.to_str().unwrap(),
         "--quiet",
     ]);
-    let err = fails_with(&out, "could not parse `179999");
-    assert!(err.contains("9... (10"), "{err}");
+    let err = fails_with(&out, "row 10002: cannot cast value \"1799");
+    assert!(err.contains("\"... (1048378 more characters)"), "{err}");
     assert!(err.len() < 5000, "{} bytes of error", err.len());
     assert_eq!(parquet_files(&base), Vec::<String>::new());
 }
