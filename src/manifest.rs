@@ -1096,7 +1096,7 @@ impl Store {
                 // guard this young may be a writer starting.
                 Err(_) => !young(&dir),
             };
-            if free && !(young(&guard) && !dir.exists()) {
+            if free && (dir.exists() || !young(&guard)) {
                 let _ = fs::remove_dir_all(&dir);
                 let _ = fs::remove_file(&guard);
             }

@@ -150,7 +150,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
         };
         // One round in four dies at a chosen step of its commit (a failpoint), the others at a
         // random moment.
-        let step = (rng.next() % 4 == 0).then(|| {
+        let step = rng.next().is_multiple_of(4).then(|| {
             [
                 "commit.journaled",
                 "commit.moved_first",
@@ -175,11 +175,13 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             }
         }
         let status = child.wait().unwrap();
-        if step.is_some() && std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
+        if let Some(step) = step
+            && std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+        {
             kills += 1;
             placed += 1;
             *per_op_kills
-                .entry(format!("{} at {}", args[0], step.unwrap()))
+                .entry(format!("{} at {step}", args[0]))
                 .or_insert(0) += 1;
         }
         if std::fs::read_dir(base.join("_pqdm/journal")).is_ok_and(|mut d| d.next().is_some()) {
