@@ -132,6 +132,17 @@ pub struct Settings {
     pub max_rows_per_file: u64,
 }
 
+impl Settings {
+    /// The dataset's compression. `unknown`, which `adopt` recorded before it read the files'
+    /// codec, is the default (such datasets stay writable).
+    pub fn compression(&self) -> Result<crate::options::Compression> {
+        match self.compression.as_str() {
+            "unknown" => Ok(crate::options::Compression::default()),
+            text => text.parse(),
+        }
+    }
+}
+
 /// What the commit that made a version did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Operation {

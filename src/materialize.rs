@@ -86,7 +86,7 @@ impl Dataset {
         });
         let create = CreateOptions {
             partition_by: Some(partition_by),
-            compression: m.settings.compression.parse()?,
+            compression: m.settings.compression()?,
             max_rows_per_file: Some(m.settings.max_rows_per_file as usize),
             metadata: m.metadata.clone(),
             source: Some(source),

@@ -726,7 +726,7 @@ impl Dataset {
         let row_group_size = layout.resolve()?;
         let compression = match opts.compression {
             Some(c) => c,
-            None => manifest.settings.compression.parse()?,
+            None => manifest.settings.compression()?,
         };
         let mut metadata = manifest.metadata.clone();
         metadata.extend(opts.metadata.clone());

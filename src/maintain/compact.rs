@@ -109,7 +109,7 @@ impl Dataset {
             return Ok(report);
         }
         let pq = parquet_options(
-            m.settings.compression.parse()?,
+            m.settings.compression()?,
             crate::options::DEFAULT_ROW_GROUP_SIZE.min(target),
             &m.metadata,
         );

@@ -318,3 +318,20 @@ pub fn s3_release(prefix: &str) {
 pub fn s3_lose_answer(prefix: &str) {
     s3_http("POST", &format!("/__lose_answer?prefix={prefix}"));
 }
+
+/// A headerless Binance klines CSV: `minutes` candles of `symbol` from 2024-01-01, every close
+/// `close` (a value that tells versions apart).
+pub fn klines_csv(dir: &Path, symbol: &str, minutes: i64, close: f64) -> PathBuf {
+    let start = 1_704_067_200_000i64;
+    let mut text = String::new();
+    for i in 0..minutes {
+        let t = start + i * 60_000;
+        text.push_str(&format!(
+            "{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n",
+            t + 59_999
+        ));
+    }
+    let path = dir.join(format!("{symbol}-1m-2024-01-01.csv"));
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -11,23 +11,6 @@ use pqdm::{Dataset, ScanOptions};
 
 use crate::common::*;
 
-/// A headerless Binance klines CSV: `minutes` candles of `symbol` from 2024-01-01, every close
-/// `close` (a value that tells versions apart).
-fn klines_csv(dir: &Path, symbol: &str, minutes: i64, close: f64) -> PathBuf {
-    let start = 1_704_067_200_000i64;
-    let mut text = String::new();
-    for i in 0..minutes {
-        let t = start + i * 60_000;
-        text.push_str(&format!(
-            "{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n",
-            t + 59_999
-        ));
-    }
-    let path = dir.join(format!("{symbol}-1m-2024-01-01.csv"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// Runs the binary with extra environment variables.
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = bin();
@@ -48,6 +31,22 @@ fn ingest(base: &Path, csv: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outp
     ];
     args.extend_from_slice(extra);
     run_env(&args, env)
+}
+
+/// Ingests `minutes` candles of `symbol` (every close `close`) into `base`; the JSON report.
+fn ingest_candles(
+    base: &Path,
+    dir: &Path,
+    symbol: &str,
+    minutes: i64,
+    close: f64,
+) -> serde_json::Value {
+    json_ok(&ingest(
+        base,
+        &klines_csv(dir, symbol, minutes, close),
+        &[],
+        &[],
+    ))
 }
 
 /// Rows and the sum of `close` as pqdm reads the current version.
@@ -207,18 +206,8 @@ fn a_journal_is_never_rolled_forward_onto_another_commits_version() {
 fn an_edited_or_truncated_manifest_copy_leaves_the_history_intact_and_repair_rewrites_it() {
     let dir = tmp();
     let base = dir.path().join("ds");
-    json_ok(&ingest(
-        &base,
-        &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
-        &[],
-        &[],
-    ));
-    json_ok(&ingest(
-        &base,
-        &klines_csv(dir.path(), "ETHUSDT", 30, 20.0),
-        &[],
-        &[],
-    ));
+    ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
+    ingest_candles(&base, dir.path(), "ETHUSDT", 30, 20.0);
     let newest = newest_version_file(&base);
     let history = std::fs::read(&newest).unwrap();
     // Truncated in place (the same inode), as an editor or a full disk would leave it.
@@ -246,19 +235,9 @@ fn an_edited_or_truncated_manifest_copy_leaves_the_history_intact_and_repair_rew
 fn a_restored_old_manifest_copy_does_not_hide_newer_versions_from_repair_or_writers() {
     let dir = tmp();
     let base = dir.path().join("ds");
-    json_ok(&ingest(
-        &base,
-        &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
-        &[],
-        &[],
-    ));
+    ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
     let backup = std::fs::read(base.join("_manifest.json")).unwrap();
-    json_ok(&ingest(
-        &base,
-        &klines_csv(dir.path(), "ETHUSDT", 30, 20.0),
-        &[],
-        &[],
-    ));
+    ingest_candles(&base, dir.path(), "ETHUSDT", 30, 20.0);
     let v2 = std::fs::read(newest_version_file(&base)).unwrap();
     std::fs::write(base.join("_manifest.json"), &backup).unwrap();
     let repair = run(&["verify", base.to_str().unwrap(), "--repair", "--json"]);
@@ -273,12 +252,7 @@ fn a_restored_old_manifest_copy_does_not_hide_newer_versions_from_repair_or_writ
         v2
     );
     // A writer after the restore goes on from version 2.
-    let third = json_ok(&ingest(
-        &base,
-        &klines_csv(dir.path(), "SOLUSDT", 10, 1.0),
-        &[],
-        &[],
-    ));
+    let third = ingest_candles(&base, dir.path(), "SOLUSDT", 10, 1.0);
     assert_eq!(third["version"], 3);
     assert_eq!(content(&base), (100, 1210.0));
 }
@@ -287,12 +261,7 @@ fn a_restored_old_manifest_copy_does_not_hide_newer_versions_from_repair_or_writ
 fn a_failure_after_the_commit_point_is_a_warning_not_a_failed_write() {
     let dir = tmp();
     let base = dir.path().join("ds");
-    json_ok(&ingest(
-        &base,
-        &klines_csv(dir.path(), "BTCUSDT", 60, 10.0),
-        &[],
-        &[],
-    ));
+    ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
     // Two inputs, so a failed grouped write would be re-run file by file.
     let more = dir.path().join("more");
     std::fs::create_dir(&more).unwrap();
@@ -316,12 +285,7 @@ fn a_failure_after_the_commit_point_is_a_warning_not_a_failed_write() {
     let history = json_ok(&run(&["history", base.to_str().unwrap(), "--json"]));
     assert_eq!(history["versions"].as_array().unwrap().len(), 3);
     // The next writer finishes the tidy-up: the journal is gone, the copy is current.
-    json_ok(&ingest(
-        &base,
-        &klines_csv(dir.path(), "ADAUSDT", 10, 2.0),
-        &[],
-        &[],
-    ));
+    ingest_candles(&base, dir.path(), "ADAUSDT", 10, 2.0);
     assert!(
         std::fs::read_dir(base.join("_pqdm/journal"))
             .map(|mut d| d.next().is_none())

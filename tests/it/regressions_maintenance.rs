@@ -736,3 +736,41 @@ fn empty_csv_scan_writes_the_header() {
     assert_eq!(String::from_utf8_lossy(&none.stdout), "timestamp,close\n");
     assert!(String::from_utf8_lossy(&all.stdout).starts_with("timestamp,close\n"));
 }
+
+/// Finding 8, for datasets adopted before adopt read the files' codec: their settings say
+/// `unknown`, and writes must still work (with the default compression).
+#[test]
+fn a_dataset_recorded_with_unknown_compression_stays_writable() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    ds.write(
+        candles(1_704_412_800_000, 10, 1.0).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
+    let mut history = vec![];
+    pqdm::manifest::walk(&dir.path().join("_pqdm/versions"), &mut |p| {
+        history.push(p.to_path_buf())
+    })
+    .unwrap();
+    history.sort();
+    let newest = history.pop().unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&newest).unwrap()).unwrap();
+    m["settings"]["compression"] = "unknown".into();
+    std::fs::write(&newest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let ds = Dataset::open(dir.path()).unwrap();
+    let report = ds
+        .write(
+            candles(1_704_412_800_000, 20, 2.0).lazy(),
+            &kline_opts("BTCUSDT"),
+        )
+        .unwrap();
+    assert_eq!((report.rows_written, report.rows_replaced), (20, 10));
+    let out = run(&["compact", dir.path().to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

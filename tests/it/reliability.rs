@@ -14,18 +14,7 @@ use crate::common::*;
 
 /// Writes a headerless Binance klines CSV of `days` days for `symbol`, every close `close`.
 fn kline_csv(dir: &Path, symbol: &str, days: i64, close: f64) -> PathBuf {
-    let start = 1_704_067_200_000i64;
-    let mut text = String::new();
-    for i in 0..days * 1440 {
-        let t = start + i * 60_000;
-        text.push_str(&format!(
-            "{t},1.5,2.5,1.0,{close},10.0,{},20.0,5,4.0,8.0,0\n",
-            t + 59_999
-        ));
-    }
-    let path = dir.join(format!("{symbol}-1m-2024-01-01.csv"));
-    std::fs::write(&path, text).unwrap();
-    path
+    klines_csv(dir, symbol, days * 1440, close)
 }
 
 /// A tiny deterministic generator, so a failing run can be replayed from its seed.
