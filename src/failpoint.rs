@@ -3,7 +3,8 @@
 //!
 //! `PQDM_FAILPOINTS="commit.moved=error,commit.tidy=kill"` arms them for one process: `error`
 //! makes the step fail with an I/O error, `kill` ends the process there with SIGKILL (as a
-//! power cut or the OOM killer would), `kill@N` / `error@N` only on the N-th hit (1-based).
+//! power cut or the OOM killer would), `sleep:MS` stalls it (to let another process act in
+//! between), `kill@N` / `error@N` only on the N-th hit (1-based).
 //! Without the variable, [`hit`] is one relaxed atomic load.
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::error::{Error, Result};
 enum Action {
     Error,
     Kill,
+    Sleep(u64),
 }
 
 struct Armed {
@@ -46,7 +48,7 @@ fn parse(text: &str) -> BTreeMap<String, Armed> {
             let action = match action {
                 "error" => Action::Error,
                 "kill" => Action::Kill,
-                _ => return None,
+                other => Action::Sleep(other.strip_prefix("sleep:")?.parse().ok()?),
             };
             Some((
                 name.to_string(),
@@ -77,6 +79,10 @@ pub fn hit(name: &str) -> Result<()> {
             path: name.into(),
             source: std::io::Error::other(format!("failpoint {name}")),
         }),
+        Action::Sleep(ms) => {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            Ok(())
+        }
         Action::Kill => {
             // SAFETY: sends SIGKILL to this process; nothing runs after it.
             unsafe {
@@ -93,8 +99,9 @@ mod tests {
 
     #[test]
     fn specs_parse() {
-        let p = parse("a=error, b=kill@3,c=bogus,d");
-        assert_eq!(p.len(), 2);
+        let p = parse("a=error, b=kill@3,c=bogus,d,e=sleep:250");
+        assert_eq!(p.len(), 3);
+        assert_eq!(p["e"].action, Action::Sleep(250));
         assert_eq!(p["a"].action, Action::Error);
         assert_eq!(p["a"].nth, 0);
         assert_eq!(p["b"].action, Action::Kill);

@@ -1288,6 +1288,21 @@ impl Store {
         link_or_copy(&self.data_path(rel), &kept)
     }
 
+    /// Local datasets: gives a committed file back whichever of its two links (tree, kept) it
+    /// lost, from the other; `false` when both are gone (or on object storage).
+    pub fn restore_links(&self, _lock: &CommitLock, rel: &str) -> Result<bool> {
+        if !self.keeps_files() {
+            return Ok(false);
+        }
+        let (live, kept) = (self.data_path(rel), self.kept_path(rel));
+        match (live.exists(), kept.exists()) {
+            (true, true) => Ok(true),
+            (true, false) => link_or_copy(&live, &kept).map(|_| true),
+            (false, true) => link_or_copy(&kept, &live).map(|_| true),
+            (false, false) => Ok(false),
+        }
+    }
+
     /// Commits `next` (whose `version` must be the current version + 1): moves `staged`
     /// files (absolute staged path, final relative path) into the dataset, creates the version
     /// (the commit point), and takes the `replaced` files (relative paths) out of the tree.

@@ -448,7 +448,6 @@ pub(crate) fn sink_partitioned(
 ) -> Result<()> {
     let prefix = prefix.to_string();
     let fixed = fixed_dir.to_string();
-    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let refused: Arc<std::sync::Mutex<Option<String>>> = Default::default();
     let refused_in = refused.clone();
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
@@ -464,7 +463,11 @@ pub(crate) fn sink_partitioned(
             .join("/");
         let name = staged_name(
             &prefix,
-            seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            // The file's place in its partition's stream, not the order in which Polars asks
+            // for names (threads ask out of order): names then sort as the rows were written.
+            // Two partition keys never share a folder, as values that read back as null are
+            // refused before staging.
+            args.index_in_partition as u64,
         );
         Ok(FileProviderReturn::Path(if dir.is_empty() {
             name

@@ -37,6 +37,8 @@ pub struct Repairs {
     pub stats_rebuilt: Vec<String>,
     /// Missing files dropped from the manifest.
     pub missing_dropped: Vec<String>,
+    /// Missing files given back their link in the tree (or their kept link) from the other.
+    pub links_restored: Vec<String>,
     /// `_manifest.json` was rewritten from the current version.
     pub manifest_copy_rewritten: bool,
     /// Damaged files (content no longer matching their checksum) moved to `_pqdm/orphans/`
@@ -93,7 +95,8 @@ impl VerifyReport {
     pub fn problems(&self) -> usize {
         let repaired = self.repairs.as_ref();
         let fixed_orphans = repaired.map_or(0, |r| r.orphans_moved.len());
-        let fixed_missing = repaired.map_or(0, |r| r.missing_dropped.len());
+        let fixed_missing =
+            repaired.map_or(0, |r| r.missing_dropped.len() + r.links_restored.len());
         let fixed_stats = repaired.map_or(0, |r| r.stats_rebuilt.len());
         let fixed_damage = repaired.map_or(0, |r| r.quarantined.len());
         self.missing.len().saturating_sub(fixed_missing)
@@ -158,6 +161,7 @@ impl Dataset {
     pub fn verify(&self, repair: bool, progress: &Progress) -> Result<VerifyReport> {
         let timer = OpTimer::start("verify");
         let m = self.refresh()?;
+        crate::failpoint::hit("verify.loaded")?;
         let mut report = VerifyReport {
             op_id: timer.op_id.clone(),
             version: m.version,
@@ -175,12 +179,26 @@ impl Dataset {
         // Per file: None when missing, else the entry rebuilt from the file (or, when its footer
         // is unreadable, whether its bytes still have the recorded checksum).
         type Checked = Option<std::result::Result<FileEntry, bool>>;
+        // A local dataset's files are read through their kept links, which a commit running
+        // meanwhile does not take away; that each file also has its link in the tree (what
+        // plain readers see) is checked below.
+        let keeps = self.store().keeps_files() && !self.is_foreign();
         let checked: Vec<Checked> = m
             .files
             .par_iter()
             .map(|f| -> Result<Checked> {
                 let path = self.store().data_path(&f.path);
-                let out = self.store().read_data_opt(&f.path)?.map(|bytes| {
+                let bytes = if keeps {
+                    let kept = self.store().kept_path(&f.path);
+                    match std::fs::read(&kept).or_else(|_| std::fs::read(&path)) {
+                        Ok(b) => Some(b),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(e) => return Err(Error::io(&path)(e)),
+                    }
+                } else {
+                    self.store().read_data_opt(&f.path)?
+                };
+                let out = bytes.map(|bytes| {
                     entry_of(&bytes, &path, &f.path, &ts, f.added_in)
                         .map_err(|_| blake3::hash(&bytes).to_hex().as_str() == f.checksum)
                 });
@@ -189,6 +207,29 @@ impl Dataset {
             })
             .collect::<Result<_>>()?;
         bar.finish_and_clear();
+        // A file that lost one of its two links, and files in the tree no version lists, are
+        // only problems if no commit ran meanwhile (a commit takes replaced files out of the
+        // tree and puts new ones in).
+        let now = self.current()?;
+        let unchanged = now.version == m.version;
+        let now_listed: BTreeSet<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
+        report
+            .orphans
+            .retain(|o| unchanged || !now_listed.contains(o.as_str()));
+        let half_linked: Vec<String> = if keeps && unchanged {
+            m.files
+                .iter()
+                .zip(&checked)
+                .filter(|(f, c)| {
+                    c.is_some()
+                        && !(self.store().data_path(&f.path).exists()
+                            && self.store().kept_path(&f.path).exists())
+                })
+                .map(|(f, _)| f.path.clone())
+                .collect()
+        } else {
+            vec![]
+        };
         let mut rebuilt = vec![];
         for (f, c) in m.files.iter().zip(&checked) {
             match c {
@@ -211,6 +252,7 @@ impl Dataset {
                 }
             }
         }
+        report.missing.extend(half_linked);
         if !report.missing.is_empty() {
             report.data_error = Some("skipped: files are missing".into());
         } else {
@@ -219,7 +261,9 @@ impl Dataset {
         if repair {
             let repairs = self.repair(&report, rebuilt, &timer.op_id)?;
             // The data checks describe the version the repair made, never one they skipped.
-            let changed = !(repairs.missing_dropped.is_empty() && repairs.quarantined.is_empty());
+            let changed = !(repairs.missing_dropped.is_empty()
+                && repairs.quarantined.is_empty()
+                && repairs.links_restored.is_empty());
             report.repairs = Some(repairs);
             if changed {
                 self.run_data_checks(&mut report);
@@ -426,6 +470,11 @@ impl Dataset {
                 self.store().rewrite_copies(&lock, &current)?;
                 repairs.manifest_copy_rewritten = true;
             }
+            for rel in &report.missing {
+                if self.store().restore_links(&lock, rel)? {
+                    repairs.links_restored.push(rel.clone());
+                }
+            }
             for orphan in &report.orphans {
                 if !current.files.iter().any(|f| &f.path == orphan) {
                     self.store().quarantine(&lock, orphan)?;
@@ -434,12 +483,18 @@ impl Dataset {
             }
         }
         let damaged = &report.checksum_mismatches;
-        if rebuilt.is_empty() && report.missing.is_empty() && damaged.is_empty() {
+        let gone: Vec<String> = report
+            .missing
+            .iter()
+            .filter(|m| !repairs.links_restored.contains(m))
+            .cloned()
+            .collect();
+        if rebuilt.is_empty() && gone.is_empty() && damaged.is_empty() {
             return Ok(repairs);
         }
         repairs.stats_rebuilt = rebuilt.iter().map(|e| e.path.clone()).collect();
-        repairs.missing_dropped = report.missing.clone();
-        let dropped: BTreeSet<&String> = report.missing.iter().chain(damaged).collect();
+        repairs.missing_dropped = gone.clone();
+        let dropped: BTreeSet<&String> = gone.iter().chain(damaged).collect();
         repairs.rows_lost = self
             .manifest()
             .files

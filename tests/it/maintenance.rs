@@ -324,7 +324,9 @@ fn verify_finds_and_repairs() {
         .iter()
         .position(|f| f.path.contains("day=7/"))
         .unwrap();
+    // Lost for good: both its link in the tree and the one pqdm keeps.
     std::fs::remove_file(&paths[day3]).unwrap();
+    std::fs::remove_file(ds.store().kept_path(&m.files[day3].path)).unwrap();
     let orphan = dir.path().join("exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5/part-crashed-00000.parquet");
     std::fs::copy(&paths[0], &orphan).unwrap();
     let mut bytes = std::fs::read(&paths[1]).unwrap();

@@ -401,7 +401,9 @@ fn verify_repair_with_a_missing_file_still_checks_the_data() {
     ds.write(candles(JAN5, 1, 1.0).lazy(), &append).unwrap();
     let m = ds.manifest();
     let day6 = m.files.iter().find(|f| f.path.contains("day=6/")).unwrap();
+    // Lost for good: both its link in the tree and the one pqdm keeps.
     std::fs::remove_file(dir.path().join(&day6.path)).unwrap();
+    std::fs::remove_file(ds.store().kept_path(&day6.path)).unwrap();
     let out = run(&["verify", s(dir.path()), "--repair", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -773,4 +775,72 @@ fn a_dataset_recorded_with_unknown_compression_stays_writable() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Finding 16: a verify running while another process upserts reads one version (through the
+/// kept links) and reports no spurious missing files or orphans. The verify is held after
+/// loading its version (a failpoint) while the upsert commits, and its report is on the older
+/// version: the race happened.
+#[test]
+fn a_verify_racing_an_upsert_reports_nothing_spurious() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    ds.write(
+        candles(1_704_412_800_000, 100, 1.0).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
+    let before = ds.manifest().version;
+    let verify = bin()
+        .args(["verify", dir.path().to_str().unwrap(), "--json"])
+        .env("PQDM_FAILPOINTS", "verify.loaded=sleep:1500")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = ds
+        .write(
+            candles(1_704_412_800_000, 100, 2.0).lazy(),
+            &kline_opts("BTCUSDT"),
+        )
+        .unwrap();
+    assert_eq!(r.files_replaced, 1);
+    let out = verify.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["version"], before,
+        "the upsert landed before verify loaded"
+    );
+    assert_eq!(report["missing"], serde_json::json!([]));
+    assert_eq!(report["orphans"], serde_json::json!([]));
+    assert_eq!(report["checksum_mismatches"], serde_json::json!([]));
+}
+
+/// A data file deleted from the tree by hand (its kept link remains): verify reports it, and
+/// repair gives it back instead of dropping its rows.
+#[test]
+fn repair_restores_a_file_deleted_from_the_tree_from_its_kept_link() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    ds.write(
+        candles(1_704_412_800_000, 100, 1.0).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
+    let rel = ds.manifest().files[0].path.clone();
+    std::fs::remove_file(dir.path().join(&rel)).unwrap();
+    let r = ds.verify(false, &Progress::hidden()).unwrap();
+    assert_eq!(r.missing, vec![rel.clone()]);
+    let r = ds.verify(true, &Progress::hidden()).unwrap();
+    let repairs = r.repairs.clone().unwrap();
+    assert_eq!(repairs.links_restored, vec![rel.clone()]);
+    assert_eq!(repairs.missing_dropped, Vec::<String>::new());
+    assert_eq!(repairs.rows_lost, 0);
+    assert!(dir.path().join(&rel).is_file());
+    assert_eq!(
+        read_sorted(&Dataset::open(dir.path()).unwrap()).height(),
+        100
+    );
+    assert_eq!(r.problems(), 0, "{r:?}");
 }
