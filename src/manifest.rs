@@ -901,9 +901,13 @@ impl Store {
     pub fn staging(&self, tx: &str) -> Result<Staging> {
         let root = self.staging_root();
         mkdirs(&root)?;
+        // The guard appears under its name already locked (locked under a temporary name,
+        // then renamed), so a free guard always belongs to a writer that is gone.
         let guard_path = root.join(format!("{tx}.lock"));
-        let guard = File::create(&guard_path).map_err(Error::io(&guard_path))?;
-        guard.lock().map_err(Error::io(&guard_path))?;
+        let locking = root.join(format!("{tx}.locking"));
+        let guard = File::create(&locking).map_err(Error::io(&locking))?;
+        guard.lock().map_err(Error::io(&locking))?;
+        fs::rename(&locking, &guard_path).map_err(Error::io(&guard_path))?;
         let dir = root.join(tx);
         mkdirs(&dir)?;
         Ok(Staging { dir, _guard: guard })
@@ -1082,33 +1086,29 @@ impl Store {
         let Ok(entries) = fs::read_dir(&staging) else {
             return;
         };
-        // Each write has a folder and a guard file `<tx>.lock` it holds locked; either may be
-        // left alone by a writer killed between making one and the other.
-        let names: std::collections::BTreeSet<String> = entries
-            .flatten()
-            .map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
+        let held = |guard: &Path| File::open(guard).is_ok_and(|f| f.try_lock().is_err());
+        // Each write has a folder and a guard `<tx>.lock` it holds locked from before the folder
+        // exists until after it is gone; a killed writer can leave either alone.
+        let mut names = std::collections::BTreeSet::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".locking") {
+                if !held(&path) {
+                    let _ = fs::remove_file(&path);
+                }
+                continue;
+            }
+            names.insert(
                 name.strip_suffix(".lock")
                     .map(str::to_string)
-                    .unwrap_or(name)
-            })
-            .collect();
-        let young = |p: &Path| {
-            fs::metadata(p)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 60))
-        };
+                    .unwrap_or(name),
+            );
+        }
         for name in names {
-            let dir = staging.join(&name);
             let guard = staging.join(format!("{name}.lock"));
-            let free = match File::open(&guard) {
-                Ok(f) => f.try_lock().is_ok(),
-                // A writer creates its guard, then locks it: a guard-less folder or a free
-                // guard this young may be a writer starting.
-                Err(_) => !young(&dir),
-            };
-            if free && (dir.exists() || !young(&guard)) {
-                let _ = fs::remove_dir_all(&dir);
+            if !held(&guard) {
+                let _ = fs::remove_dir_all(staging.join(&name));
                 let _ = fs::remove_file(&guard);
             }
         }
