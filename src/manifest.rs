@@ -329,6 +329,8 @@ pub struct Store {
     /// Object storage: the staged objects this handle has uploaded, with the checksum of what
     /// was uploaded (kept across commit attempts; an attempt whose file differs uploads again).
     uploaded: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// Seen to keep its files under `_pqdm/files/` (never unset: a dataset that does always will).
+    keeps: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The exclusive commit lock; released when dropped (or when the process dies). On object
@@ -516,12 +518,14 @@ impl Store {
                 base: PathBuf::from(remote.url()),
                 remote: Some(remote),
                 uploaded: Default::default(),
+                keeps: Default::default(),
             });
         }
         Ok(Store {
             base,
             remote: None,
             uploaded: Default::default(),
+            keeps: Default::default(),
         })
     }
 
@@ -1094,7 +1098,12 @@ impl Store {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.ends_with(".locking") {
-                if !held(&path) {
+                // A writer holds this name for the microseconds between creating its guard and
+                // locking it: only an old one is a dead writer's.
+                let old = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 10));
+                if old && !held(&path) {
                     let _ = fs::remove_file(&path);
                 }
                 continue;
@@ -1275,7 +1284,13 @@ impl Store {
     /// Whether this local dataset keeps its files under `_pqdm/files/` (every dataset does from
     /// its first commit by this pqdm on).
     pub fn keeps_files(&self) -> bool {
-        self.remote.is_none() && self.meta(FILES_DIR).is_dir()
+        use std::sync::atomic::Ordering;
+        if self.keeps.load(Ordering::Relaxed) {
+            return true;
+        }
+        let keeps = self.remote.is_none() && self.meta(FILES_DIR).is_dir();
+        self.keeps.store(keeps, Ordering::Relaxed);
+        keeps
     }
 
     /// Gives the tree's file `rel` its kept link, if it has none (a file adopted in place, or
