@@ -963,7 +963,12 @@ impl Store {
                 checked.push((path, journal));
             }
         }
-        let current = self.load_current()?;
+        // The current manifest is parsed only when a journal needs it (or a copy is stale):
+        // every commit takes the lock, and recovery must not cost a manifest parse each time.
+        let current = match checked.is_empty() {
+            true => None,
+            false => self.load_current()?,
+        };
         if !checked.is_empty() {
             let live: std::collections::HashSet<&str> = current
                 .iter()
@@ -994,9 +999,7 @@ impl Store {
                 fs::remove_file(path).map_err(Error::io(path))?;
             }
         }
-        if let Some(m) = &current {
-            self.refresh_copies(m)?;
-        }
+        self.refresh_copies(current.as_ref())?;
         // Temporary version files of writers that died before their commit point.
         let versions = self.meta("versions");
         if let Ok(entries) = fs::read_dir(&versions) {
@@ -1031,10 +1034,7 @@ impl Store {
         if self.remote.is_some() {
             return Ok(());
         }
-        let version = self.version_path(m.version);
-        let bytes = fs::read(&version).map_err(Error::io(&version))?;
-        write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
-        self.write_summary(m)
+        self.write_copies(m)
     }
 
     /// Removes `path` (if present) and the folders it leaves empty, up to `stop`.
@@ -1050,29 +1050,39 @@ impl Store {
         Ok(())
     }
 
-    /// Rewrites `_manifest.json` and `_pqdm/summary.json` when they are not those of `m` (the
-    /// current version): a crash or failure after a commit point, a hand edit, a restored
-    /// backup. Compared by size and age, so a clean dataset costs two `stat`s.
-    fn refresh_copies(&self, m: &Manifest) -> Result<()> {
-        let version = self.version_path(m.version);
+    /// Rewrites `_manifest.json` and `_pqdm/summary.json` when they are not the current
+    /// version's (a crash or failure after a commit point, a hand edit, a restored backup).
+    /// Compared by size and age, so a clean dataset costs a listing and a few `stat`s; the
+    /// version is parsed only when something is rewritten (`known` spares that when it is it).
+    fn refresh_copies(&self, known: Option<&Manifest>) -> Result<()> {
+        let Some((newest, version)) = self.newest_version_file()? else {
+            return Ok(());
+        };
         let copy = self.base.join(MANIFEST_FILE);
-        let stale = match (fs::metadata(&version), fs::metadata(&copy)) {
+        let copy_stale = match (fs::metadata(&version), fs::metadata(&copy)) {
             (Ok(v), Ok(c)) => v.len() != c.len() || c.modified().ok() < v.modified().ok(),
             (Ok(_), Err(_)) => true,
             (Err(_), _) => false,
         };
-        if stale {
-            let bytes = fs::read(&version).map_err(Error::io(&version))?;
-            write_atomic(&copy, &bytes)?;
-        }
         let summary_stale = fs::read(self.meta("summary.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<Summary>(&b).ok())
-            .is_none_or(|s| s.version != m.version);
-        if stale || summary_stale {
-            self.write_summary(m)?;
+            .is_none_or(|s| s.version != newest);
+        if !(copy_stale || summary_stale) {
+            return Ok(());
         }
-        Ok(())
+        match known {
+            Some(m) if m.version == newest => self.write_copies(m),
+            _ => self.write_copies(&self.load_version(newest)?),
+        }
+    }
+
+    /// Writes `_manifest.json` (the bytes of `m`'s version file) and the summary of `m`.
+    fn write_copies(&self, m: &Manifest) -> Result<()> {
+        let version = self.version_path(m.version);
+        let bytes = fs::read(&version).map_err(Error::io(&version))?;
+        write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
+        self.write_summary(m)
     }
 
     /// Where writes stage their files: `_pqdm/staging/`, or a local scratch folder for a
@@ -1346,7 +1356,8 @@ impl Store {
             &journal_path,
             &serde_json::to_vec(&journal).expect("journal serialises"),
         )?;
-        if let Err(e) = self.commit_local(next, staged, &journal_dir) {
+        let bytes = serde_json::to_vec(next).expect("manifest serialises");
+        if let Err(e) = self.commit_local(next, &bytes, staged, &journal_dir) {
             // Nothing is committed: undo what the journal names now, as recovery would.
             if let Err(undo) = self.recover(_lock) {
                 log::warn!(
@@ -1357,7 +1368,7 @@ impl Store {
             return Err(e);
         }
         // The commit point has passed: nothing below may fail the commit.
-        if let Err(e) = self.finish_local(next, replaced, &journal_path) {
+        if let Err(e) = self.finish_local(next, &bytes, replaced, &journal_path) {
             log::warn!(
                 "version {} of {} is committed; tidying up after it failed ({e}); the next writer finishes it",
                 next.version,
@@ -1371,6 +1382,7 @@ impl Store {
     fn commit_local(
         &self,
         next: &Manifest,
+        bytes: &[u8],
         staged: &[(PathBuf, String)],
         journal_dir: &Path,
     ) -> Result<()> {
@@ -1404,26 +1416,25 @@ impl Store {
         // into 10,000 partitions touches 20,000 folders).
         sync_filesystem(&self.base)?;
         crate::failpoint::hit("commit.moved")?;
-        self.create_version(next)
+        self.create_version(next.version, bytes)
     }
 
     /// Creates `_pqdm/versions/<N>.json`, failing with [`Error::Conflict`] if it exists: a
     /// synced temporary file hard-linked to its name (atomic, never overwrites), then the
     /// folder synced. This is a local commit's commit point.
-    fn create_version(&self, next: &Manifest) -> Result<()> {
+    fn create_version(&self, number: u64, bytes: &[u8]) -> Result<()> {
         let dir = self.meta("versions");
         mkdirs(&dir)?;
-        let version = self.version_path(next.version);
+        let version = self.version_path(number);
         let tmp = dir.join(format!(
             "_{:020}.{}.{}.tmp",
-            next.version,
+            number,
             std::process::id(),
             crate::metrics::new_op_id()
         ));
         {
-            let bytes = serde_json::to_vec(next).expect("manifest serialises");
             let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
-            f.write_all(&bytes).map_err(Error::io(&tmp))?;
+            f.write_all(bytes).map_err(Error::io(&tmp))?;
             f.sync_all().map_err(Error::io(&tmp))?;
         }
         crate::failpoint::hit("commit.version_written")?;
@@ -1435,26 +1446,29 @@ impl Store {
                 return Err(Error::Conflict(format!(
                     "{}: version {} exists already (made by another writer); nothing of this change was committed",
                     self.base.display(),
-                    next.version
+                    number
                 )));
             }
             Err(e) => return Err(Error::io(&version)(e)),
         }
         // Committed: a failed sync of the folder is reported, not a failed commit.
         if let Err(e) = sync_dir(&dir) {
-            log::warn!("version {} is committed, but {e}", next.version);
+            log::warn!("version {} is committed, but {e}", number);
         }
         Ok(())
     }
 
     /// After the commit point of `next`: the copies for other readers, the replaced files out
     /// of the tree, the journal deleted.
-    fn finish_local(&self, next: &Manifest, replaced: &[String], journal: &Path) -> Result<()> {
+    fn finish_local(
+        &self,
+        next: &Manifest,
+        bytes: &[u8],
+        replaced: &[String],
+        journal: &Path,
+    ) -> Result<()> {
         crate::failpoint::hit("commit.tidy")?;
-        write_atomic(
-            &self.base.join(MANIFEST_FILE),
-            &serde_json::to_vec(next).expect("manifest serialises"),
-        )?;
+        write_atomic(&self.base.join(MANIFEST_FILE), bytes)?;
         self.write_summary(next)?;
         self.unlink_replaced(replaced)?;
         fs::remove_file(journal).map_err(Error::io(journal))
