@@ -832,7 +832,22 @@ impl Store {
             None => fs::read(&path),
         };
         match read {
-            Ok(bytes) => self.parse(&path, &bytes),
+            Ok(bytes) => {
+                let m = self.parse(&path, &bytes)?;
+                if m.version != version {
+                    // A copy or rename by hand: writers would number the next version after the
+                    // wrong one and could never commit.
+                    return Err(Error::Dataset {
+                        path: self.base.clone(),
+                        message: format!(
+                            "{} holds version {}, not {version} (copied or renamed by hand?)",
+                            path.display(),
+                            m.version
+                        ),
+                    });
+                }
+                Ok(m)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Dataset {
                 path: self.base.clone(),
                 message: format!("version {version} is not kept (see `pqdm history`)"),

@@ -727,3 +727,25 @@ fn a_failed_first_write_removes_its_empty_dataset_but_never_another_writers_stag
     assert!(store.remove_if_empty().unwrap());
     assert!(!base.exists());
 }
+
+#[test]
+fn a_version_file_copied_under_another_number_is_refused_naming_it() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
+    let versions = base.join("_pqdm/versions");
+    std::fs::copy(
+        versions.join("00000000000000000001.json"),
+        versions.join("00000000000000000005.json"),
+    )
+    .unwrap();
+    let before = snapshot(&base);
+    let out = ingest(&base, &klines_csv(dir.path(), "ETHUSDT", 10, 1.0), &[], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("00000000000000000005.json holds version 1, not 5"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&base), before);
+}
