@@ -400,10 +400,34 @@ GENERATORS = {"aggtrades": lambda p, n: gen_aggtrades(p, int(n)), "csv": lambda 
               "klines": lambda p, d, first: gen_klines_parquet(p, int(d), int(first))}
 
 
+def generate_with(script, what, *args):
+    """Generates data by running `script --generate what args` in a child process, so that this
+    one stays small: a child forked from a large process inherits its peak RSS, which would
+    hide the tools' own."""
+    subprocess.check_call([PY, os.path.abspath(script), "--generate", what, *map(str, args)])
+
+
 def generate(what, *args):
-    """Generates data in a child process, so that this one stays small: a child forked from a
-    large process inherits its peak RSS, which would hide the tools' own."""
-    subprocess.check_call([PY, os.path.abspath(__file__), "--generate", what, *map(str, args)])
+    generate_with(__file__, what, *args)
+
+
+def default_pqdm():
+    """The release binary: in CARGO_TARGET_DIR (or the CI's ~/.cache/pqdm-target), else target/."""
+    built = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pqdm-target")), "release", "pqdm")
+    return built if os.path.exists(built) else os.path.join(ROOT, "target", "release", "pqdm")
+
+
+def report(bench, work, script):
+    """Prints the machine, the peers' versions, the command and the table; writes it to WORK/results.md."""
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    versions = subprocess.check_output(py_cmd("import duckdb, polars, pyarrow; print(f'pyarrow {pyarrow.__version__}, duckdb {duckdb.__version__}, polars {polars.__version__}')")).decode().strip()
+    header = (f"Machine: {os.cpu_count()} cores, {cpu}, {mem:.0f} GiB; {versions}\n"
+              f"Command: python3 scripts/{script} {' '.join(sys.argv[1:])}\n")
+    text = header + "\n" + bench.table() + "\n"
+    print("\n" + text)
+    with open(os.path.join(work, "results.md"), "w") as f:
+        f.write(text)
 
 
 def main():
@@ -415,8 +439,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workloads", default="1,2,3,4,5,6,7")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
-    default_bin = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pqdm-target")), "release", "pqdm")
-    ap.add_argument("--pqdm", default=default_bin if os.path.exists(default_bin) else os.path.join(ROOT, "target", "release", "pqdm"))
+    ap.add_argument("--pqdm", default=default_pqdm())
     ap.add_argument("--pqdm-vwap", default=None, help="the vwap example binary (default: beside --pqdm)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
@@ -436,15 +459,7 @@ def main():
                  "5": bench.w5_latest, "6": bench.w6_upsert, "7": bench.w7_compact}
     for w in args.workloads.split(","):
         workloads[w.strip()]()
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    versions = subprocess.check_output(py_cmd("import duckdb, polars, pyarrow; print(f'pyarrow {pyarrow.__version__}, duckdb {duckdb.__version__}, polars {polars.__version__}')")).decode().strip()
-    header = (f"Machine: {os.cpu_count()} cores, {cpu}, {mem:.0f} GiB; {versions}\n"
-              f"Command: python3 scripts/bench.py {' '.join(sys.argv[1:])}\n")
-    text = header + "\n" + bench.table() + "\n"
-    print("\n" + text)
-    with open(os.path.join(args.work, "results.md"), "w") as f:
-        f.write(text)
+    report(bench, args.work, "bench.py")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 //! Casting any input frame to a dataset kind: column-name aliases, dtype casts, timestamp
 //! normalisation, missing optional columns added as nulls, extra columns kept or dropped.
 //!
-//! Casts that can fail (text to numbers, text to timestamps) are checked in one streaming
-//! pass before anything is written: strict mode reports the first bad value with its file,
-//! column and row; lenient mode turns bad values into nulls and counts them.
+//! Casts that can fail (text to numbers, text to timestamps) turn a bad value into null. They
+//! are checked in one streaming pass, [`Cast::check`]: strict mode reports the first bad value
+//! with its file, column and row; lenient mode turns bad values into nulls and counts them.
+//! A write runs that pass only when the files it wrote hold nulls in a checked column (a bad
+//! value leaves a null there), so clean inputs are read once.
 
 use std::collections::BTreeMap;
 
@@ -28,18 +30,35 @@ pub struct CastOptions {
     pub timestamp_unit: Option<timestamp::Unit>,
 }
 
-/// A cast frame, and what the cast had to null.
+/// A cast frame, with the conversions that can turn a value into null, not yet checked.
 pub struct Cast {
     /// The frame with exactly the kind's columns (plus extras where the kind keeps them).
     pub frame: LazyFrame,
-    /// Per column, how many values lenient mode turned into nulls.
-    pub nulled: BTreeMap<String, u64>,
+    input: LazyFrame,
+    checks: Vec<Check>,
+    opts: CastOptions,
 }
 
-/// A conversion that can turn a value into null, checked before the write.
+impl Cast {
+    /// The kind columns a failed conversion would leave a null in.
+    pub fn checked_columns(&self) -> impl Iterator<Item = &str> {
+        self.checks.iter().map(|c| c.target.as_str())
+    }
+
+    /// Reads the input once through the fallible conversions: strict mode fails on the first
+    /// value a conversion nulls (naming input, column, row and value); lenient mode returns
+    /// how many values each input column lost.
+    pub fn check(&self) -> Result<BTreeMap<String, u64>> {
+        check_casts(&self.input, &self.checks, &self.opts)
+    }
+}
+
+/// A conversion that can turn a value into null.
 struct Check {
     /// The input column.
     name: String,
+    /// The kind column it becomes.
+    target: String,
     /// Its values (dictionaries decoded).
     orig: Expr,
     /// The converted values.
@@ -240,6 +259,7 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
             if fallible(&src, spec) || range_check {
                 checks.push(Check {
                     name: input.clone(),
+                    target: spec.name.clone(),
                     orig: decoded(col(input.as_str()), &src).0,
                     cast: converted.clone(),
                     expected: expected(spec),
@@ -275,7 +295,6 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
             }
         }
     }
-    let nulled = check_casts(&lf, &checks, opts)?;
     // Derived columns (year/month/day of `unified`) read the *normalised* timestamp, so they
     // are computed in a second step over the first step's output.
     let mut first = vec![];
@@ -286,13 +305,18 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
             _ => first.push(e),
         }
     }
-    let frame = lf.select(first);
+    let frame = lf.clone().select(first);
     let frame = if second.is_empty() {
         frame
     } else {
         frame.with_columns(second)
     };
-    Ok(Cast { frame, nulled })
+    Ok(Cast {
+        frame,
+        input: lf,
+        checks,
+        opts: opts.clone(),
+    })
 }
 
 /// Whether `spec` is absent from the input and derived from the normalised timestamp.

@@ -1,6 +1,6 @@
 //! Parquet footers: row counts, min/max statistics and key-value metadata, without reading data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::Path;
 
@@ -29,6 +29,8 @@ pub struct FooterInfo {
     pub metadata: BTreeMap<String, String>,
     /// Nulls per column, where the statistics say.
     pub null_counts: BTreeMap<String, u64>,
+    /// Columns some row group has no null count for (their `null_counts` may be short).
+    pub null_counts_unknown: BTreeSet<String>,
     /// Whether the requested column is stored as a date or date-time type rather than a
     /// plain integer (pqdm stores Int64 milliseconds).
     pub stat_is_temporal: bool,
@@ -131,12 +133,22 @@ pub fn footer_of<R: std::io::Read + std::io::Seek>(
             if path.len() == 1 && Some(path[0].as_str()) == stat_column {
                 info.stat_is_temporal |= is_temporal(&cc.descriptor().descriptor.primitive_type);
             }
-            let Some(Ok(stats)) = cc.statistics(&footer_buf) else {
+            let stats = match cc.statistics(&footer_buf) {
+                Some(Ok(stats)) => Some(stats),
+                _ => None,
+            };
+            match (path, stats.as_ref().and_then(null_count)) {
+                ([col], Some(n)) => {
+                    *info.null_counts.entry(col.to_string()).or_default() += n.max(0) as u64;
+                }
+                ([col], None) => {
+                    info.null_counts_unknown.insert(col.to_string());
+                }
+                _ => {}
+            }
+            let Some(stats) = stats else {
                 continue;
             };
-            if let ([col], Some(n)) = (path, null_count(&stats)) {
-                *info.null_counts.entry(col.to_string()).or_default() += n.max(0) as u64;
-            }
             if path.len() != 1 || Some(path[0].as_str()) != stat_column {
                 continue;
             }

@@ -76,6 +76,7 @@ fn check_input(p: &Prepared, kind: &Kind, opts: &WriteOptions) -> Result<()> {
             timestamp_unit: opts.timestamp_unit,
         },
     )?;
+    cast.check()?;
     cast.frame
         .select([col("*").null_count()])
         .collect_with_engine(Engine::Streaming)

@@ -56,6 +56,7 @@ pub mod schema;
 pub mod source;
 pub mod storage;
 pub mod timestamp;
+mod upsert;
 pub mod write;
 
 pub use dataset::{CreateOptions, Dataset};

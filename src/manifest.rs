@@ -1372,6 +1372,7 @@ impl Store {
             &serde_json::to_vec(&journal).expect("journal serialises"),
         )?;
         let bytes = serde_json::to_vec(next).expect("manifest serialises");
+        log::debug!("version {}: journaled", next.version);
         if let Err(e) = self.commit_local(next, &bytes, staged, &journal_dir) {
             // Nothing is committed: undo what the journal names now, as recovery would.
             if let Err(undo) = self.recover(_lock) {
@@ -1383,6 +1384,7 @@ impl Store {
             return Err(e);
         }
         // The commit point has passed: nothing below may fail the commit.
+        log::debug!("version {}: committed", next.version);
         if let Err(e) = self.finish_local(next, &bytes, replaced, &journal_path) {
             log::warn!(
                 "version {} of {} is committed; tidying up after it failed ({e}); the next writer finishes it",
@@ -1426,10 +1428,12 @@ impl Store {
             }
         }
         mkdirs(&self.meta(FILES_DIR))?;
+        log::debug!("version {}: {} files linked", next.version, staged.len());
         // The new files (contents and names) must be durable before the version that lists
         // them: one `syncfs` of the dataset's filesystem instead of a sync per folder (a write
         // into 10,000 partitions touches 20,000 folders).
         sync_filesystem(&self.base)?;
+        log::debug!("version {}: synced", next.version);
         crate::failpoint::hit("commit.moved")?;
         self.create_version(next.version, bytes)
     }

@@ -21,6 +21,7 @@ use crate::options::{Compression, FileLayout, WriteMode};
 use crate::partition;
 use crate::schema::ColType;
 use crate::timestamp;
+use crate::upsert::{self, KeyFile};
 
 /// Called once for every data file a write committed.
 pub type FileCallback = Arc<dyn Fn(&FileEntry) + Send + Sync>;
@@ -49,9 +50,6 @@ pub struct WriteOptions {
     /// The unit of numeric timestamps; `None`: each value's magnitude says (see [`crate::timestamp`]).
     pub timestamp_unit: Option<crate::timestamp::Unit>,
 }
-
-/// Rows of keys checked for repeats in one query (bounds the memory of the check).
-const DEDUPE_BATCH_ROWS: u64 = 1_000_000;
 
 /// Memory a write takes besides its data (engine, buffers, manifest).
 const WRITE_BASELINE_BYTES: u64 = 128 << 20;
@@ -95,99 +93,42 @@ fn count_rows(frame: &LazyFrame) -> Result<usize> {
 }
 
 /// Upserts store one row per key: where the input itself repeats a key, its last row wins.
-/// Checked on the staged files (key columns only, one pass), so the write itself streams and
-/// only partitions that hold repeats are read whole and rewritten.
+/// Checked on the staged files (key columns only, a batch of partitions per query), so the
+/// write itself streams and only partitions that hold repeats are read whole and rewritten.
+/// Returns whether any partition was rewritten.
 fn dedupe_staged(
     staging: &Staging,
+    staged: &[(PathBuf, String)],
+    entries: &[FileEntry],
     key: &[String],
     max_rows_per_file: usize,
     pq: &Arc<ParquetWriteOptions>,
     op_id: &str,
-) -> Result<()> {
-    let staged = staging.files()?;
-    if staged.is_empty() || key.is_empty() {
-        return Ok(());
-    }
-    let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
-    let key_expr = match key_cols.as_slice() {
-        [one] => one.clone(),
-        many => as_struct(many.to_vec()),
-    };
-    let mut by_dir: BTreeMap<&str, Vec<PathBuf>> = BTreeMap::new();
-    for (p, rel) in &staged {
-        by_dir
-            .entry(partition::dir_of(rel))
-            .or_default()
-            .push(p.clone());
-    }
-    let dirs: Vec<(&str, u64)> = by_dir
+) -> Result<bool> {
+    let files: Vec<KeyFile> = staged
         .iter()
-        .map(|(d, paths)| {
-            let rows = paths
-                .iter()
-                .map(|p| footer::read_footer(p, None).map(|f| f.rows))
-                .sum::<Result<u64>>()?;
-            Ok((*d, rows))
+        .zip(entries)
+        .map(|((path, rel), e)| KeyFile {
+            path: path.clone(),
+            dir: partition::dir_of(rel).to_string(),
+            rows: e.rows,
         })
-        .collect::<Result<_>>()?;
-    // Rows and distinct keys per folder, a bounded number of rows per query.
-    let mut repeated: Vec<&str> = vec![];
-    let mut batch: Vec<&str> = vec![];
-    let mut batch_rows = 0u64;
-    for (n, (dir, rows)) in dirs.iter().enumerate() {
-        batch.push(dir);
-        batch_rows += rows;
-        if batch_rows < DEDUPE_BATCH_ROWS && n + 1 < dirs.len() {
-            continue;
-        }
-        let per_dir = batch
+        .collect();
+    let repeated = upsert::folders_with_repeats(&files, key)?;
+    let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+    for rel_dir in &repeated {
+        let paths: Vec<PathBuf> = files
             .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let id = lit(i as u32).cast(DataType::UInt32).alias("__dir");
-                Ok(scan_files(&by_dir[d], false)?.select([id, key_expr.clone().alias("__key")]))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let counts = concat(
-            per_dir,
-            UnionArgs {
-                parallel: true,
-                rechunk: false,
-                ..Default::default()
-            },
-        )
-        .map_err(Error::polars("upsert"))?
-        .group_by([col("__dir")])
-        .agg([
-            len().alias("__rows"),
-            col("__key").n_unique().alias("__keys"),
-        ])
-        .filter(col("__rows").gt(col("__keys")))
-        .collect()
-        .map_err(Error::polars("upsert: look for repeated keys in the input"))?;
-        let ids = counts
-            .column("__dir")
-            .map_err(Error::polars("upsert"))?
-            .u32()
-            .map_err(Error::polars("upsert"))?
-            .clone();
-        repeated.extend(
-            ids.iter()
-                .flatten()
-                .filter_map(|i| batch.get(i as usize).copied()),
-        );
-        batch.clear();
-        batch_rows = 0;
-    }
-    for rel_dir in repeated {
-        let paths = &by_dir[rel_dir];
-        let kept = scan_files(paths, false)?
+            .filter(|f| &f.dir == rel_dir)
+            .map(|f| f.path.clone())
+            .collect();
+        let kept = scan_files(&paths, false)?
             .unique_stable_generic(Some(key_cols.clone()), UniqueKeepStrategy::Last)
             .collect()
             .map_err(Error::polars(format!(
                 "upsert: keep the last row per key in {rel_dir}"
             )))?;
-        for p in paths {
+        for p in &paths {
             std::fs::remove_file(p).map_err(Error::io(p))?;
         }
         sink_partitioned(
@@ -200,7 +141,46 @@ fn dedupe_staged(
             pq.clone(),
         )?;
     }
-    Ok(())
+    Ok(!repeated.is_empty())
+}
+
+/// The staged files of a write with their entries and their nulls per column (files read in
+/// parallel).
+struct StagedFiles {
+    files: Vec<(PathBuf, String)>,
+    entries: Vec<FileEntry>,
+    nulls: BTreeMap<String, u64>,
+    /// Columns some file has no null count for.
+    nulls_unknown: BTreeSet<String>,
+}
+
+impl StagedFiles {
+    fn read(staging: &Staging, ts: &str) -> Result<StagedFiles> {
+        let files = staging.files()?;
+        let read: Vec<(FileEntry, footer::FooterInfo)> = files
+            .par_iter()
+            .map(|(path, rel)| {
+                let bytes = std::fs::read(path).map_err(Error::io(path))?;
+                entry_and_footer(&bytes, path, rel, ts, 0)
+            })
+            .collect::<Result<_>>()?;
+        let mut nulls: BTreeMap<String, u64> = BTreeMap::new();
+        let mut nulls_unknown = BTreeSet::new();
+        let mut entries = Vec::with_capacity(read.len());
+        for (entry, info) in read {
+            for (column, n) in info.null_counts {
+                *nulls.entry(column).or_default() += n;
+            }
+            nulls_unknown.extend(info.null_counts_unknown);
+            entries.push(entry);
+        }
+        Ok(StagedFiles {
+            files,
+            entries,
+            nulls,
+            nulls_unknown,
+        })
+    }
 }
 
 /// One input of a write: a frame and what names it in errors.
@@ -287,27 +267,23 @@ fn first_out_of_range(inputs: &[(String, LazyFrame)], ts: &str) -> Error {
 /// Finds the first value of partition column `column` that would read back as null (see
 /// [`partition::reads_as_null`]), naming its input and row.
 fn first_null_like(inputs: &[(String, LazyFrame)], column: &str) -> Error {
-    null_like(inputs, column).unwrap_or_else(|| Error::PartitionValue {
-        at: "the input".to_string(),
-        column: column.to_string(),
-        value: String::new(),
-    })
-}
-
-/// The first value of partition column `column` that would read back as null, as an error
-/// naming its input and row; `None` when there is none.
-fn null_like(inputs: &[(String, LazyFrame)], column: &str) -> Option<Error> {
     let text = col(column).cast(DataType::String);
     let pred = text
         .clone()
         .eq(lit(""))
         .or(text.eq(lit(partition::NULL_VALUE)));
-    let (name, row, value) = first_row(inputs, pred, col(column).cast(DataType::String))?;
-    Some(Error::PartitionValue {
-        at: format!("{name}: row {row}"),
-        column: column.to_string(),
-        value: partition::value_text(&value).unwrap_or_default(),
-    })
+    match first_row(inputs, pred, col(column).cast(DataType::String)) {
+        Some((name, row, value)) => Error::PartitionValue {
+            at: format!("{name}: row {row}"),
+            column: column.to_string(),
+            value: partition::value_text(&value).unwrap_or_default(),
+        },
+        None => Error::PartitionValue {
+            at: "the input".to_string(),
+            column: column.to_string(),
+            value: String::new(),
+        },
+    }
 }
 
 /// Refuses a `timeframe` given as a constant (`--timeframe`, a file name, the library's
@@ -421,6 +397,9 @@ fn hive_dir(keys: &DataFrame) -> std::result::Result<String, String> {
     Ok(segments.join("/"))
 }
 
+/// Where a sink writes the rows of a refused partition value (never committed: not `.staged`).
+const REFUSED_DIR: &str = "__pqdm_refused";
+
 /// The name of the `seq`-th file one sink stages (`part-<prefix>-<seq>`). Numbers are
 /// zero-padded to a fixed width so that the names of one write sort in the order the files were
 /// written (within a partition, input order), and every file of a sink has its own name.
@@ -450,12 +429,20 @@ pub(crate) fn sink_partitioned(
     let fixed = fixed_dir.to_string();
     let refused: Arc<std::sync::Mutex<Option<String>>> = Default::default();
     let refused_in = refused.clone();
+    let refused_files = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
-        let hive = hive_dir(&args.partition_keys).map_err(|column| {
-            let message = format!("partition column `{column}`: a value that reads back as null");
-            *refused_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(column);
-            polars_err!(ComputeError: "{message}")
-        })?;
+        let hive = match hive_dir(&args.partition_keys) {
+            Ok(hive) => hive,
+            // Refused, but written aside (the write then fails): failing the sink instead
+            // would leave Polars finishing other files after it returns.
+            Err(column) => {
+                *refused_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(column);
+                let n = refused_files.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(FileProviderReturn::Path(format!(
+                    "{REFUSED_DIR}/{n}.parquet"
+                )));
+            }
+        };
         let dir = [fixed.as_str(), &hive]
             .into_iter()
             .filter(|d| !d.is_empty())
@@ -500,6 +487,7 @@ pub(crate) fn sink_partitioned(
         .sink(dest, FileWriteFormat::Parquet(options), args)
         .map_err(Error::polars("plan the partitioned write"))?
         .collect_with_engine(Engine::Streaming);
+    written.map_err(Error::polars("write partitions"))?;
     if let Some(column) = refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(Error::PartitionValue {
             at: "the input".into(),
@@ -507,7 +495,6 @@ pub(crate) fn sink_partitioned(
             value: String::new(),
         });
     }
-    written.map_err(Error::polars("write partitions"))?;
     Ok(())
 }
 
@@ -543,8 +530,19 @@ pub fn entry_of(
     ts_column: &str,
     version: u64,
 ) -> Result<FileEntry> {
+    Ok(entry_and_footer(bytes, path, rel, ts_column, version)?.0)
+}
+
+/// [`entry_of`], with the footer it read.
+fn entry_and_footer(
+    bytes: &[u8],
+    path: &Path,
+    rel: &str,
+    ts_column: &str,
+    version: u64,
+) -> Result<(FileEntry, footer::FooterInfo)> {
     let info = footer::footer_of(&mut std::io::Cursor::new(bytes), path, Some(ts_column))?;
-    Ok(FileEntry {
+    let entry = FileEntry {
         path: rel.to_string(),
         partition: partition::parse_path(rel).into_iter().collect(),
         rows: info.rows,
@@ -553,7 +551,8 @@ pub fn entry_of(
         max_timestamp: info.max,
         checksum: blake3::hash(bytes).to_hex().to_string(),
         added_in: version,
-    })
+    };
+    Ok((entry, info))
 }
 
 /// Scans data files (no hive columns), with the file path in `__file` if asked.
@@ -659,6 +658,31 @@ fn into_existing_folders(
         .unzip()
 }
 
+/// The smallest and largest timestamp of the new rows in each partition folder; a folder
+/// with a file of unknown range spans everything.
+fn time_ranges<'a>(
+    files: impl Iterator<Item = (&'a String, &'a FileEntry)>,
+) -> BTreeMap<&'a str, (i64, i64)> {
+    let mut out: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for (rel, e) in files {
+        let (lo, hi) = match (e.min_timestamp, e.max_timestamp) {
+            (Some(lo), Some(hi)) => (lo, hi),
+            _ => (i64::MIN, i64::MAX),
+        };
+        let r = out.entry(partition::dir_of(rel)).or_insert((lo, hi));
+        *r = (r.0.min(lo), r.1.max(hi));
+    }
+    out
+}
+
+/// Whether a stored file can hold rows in the time range `(lo, hi)` (unknown: yes).
+fn may_overlap(f: &FileEntry, (lo, hi): (i64, i64)) -> bool {
+    match (f.min_timestamp, f.max_timestamp) {
+        (Some(min), Some(max)) => min <= hi && max >= lo,
+        _ => true,
+    }
+}
+
 /// The staged files and replaced files one write contributes to a commit.
 struct Merge {
     staged: Vec<(PathBuf, String)>,
@@ -736,7 +760,7 @@ impl Dataset {
         let pq = parquet_options(compression, row_group_size, &metadata);
 
         let mut frames = Vec::with_capacity(inputs.len());
-        let mut nulled: BTreeMap<String, u64> = BTreeMap::new();
+        let mut casts = Vec::with_capacity(inputs.len());
         for input in &inputs {
             let mut constants = input.constants.clone();
             constants.extend(opts.constants.clone());
@@ -750,11 +774,10 @@ impl Dataset {
                     timestamp_unit: opts.timestamp_unit,
                 },
             )?;
-            for (k, n) in cast.nulled {
-                *nulled.entry(k).or_default() += n;
-            }
-            frames.push(cast.frame);
+            frames.push(cast.frame.clone());
+            casts.push(cast);
         }
+        log::debug!("[{}] inputs cast at {} ms", timer.op_id, timer.wall_ms());
         let per_input: Vec<(String, LazyFrame)> = inputs
             .iter()
             .map(|i| i.source_name.clone())
@@ -809,20 +832,6 @@ impl Dataset {
                 .collect::<Vec<_>>()
         };
 
-        // Text partition values the inputs carry themselves (not given as constants) are checked
-        // before staging: one that reads back as null is refused with nothing written (a sink
-        // stopped midway can still be finishing files as it returns).
-        for f in manifest
-            .partition_columns
-            .iter()
-            .filter(|f| f.dtype == ColType::Str)
-        {
-            let given = opts.constants.contains_key(&f.name)
-                || inputs.iter().all(|i| i.constants.contains_key(&f.name));
-            if !given && let Some(e) = null_like(&per_input, &f.name) {
-                return Err(e);
-            }
-        }
         let staging = self.store().staging(&timer.op_id)?;
         // Large inputs are staged in slices sized to the memory budget: the one given, or by
         // default (when the row count is known for free) the smaller of 768 MiB and a quarter
@@ -863,27 +872,28 @@ impl Dataset {
             }
         }
         log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
-        if mode == WriteMode::Upsert {
-            let key: Vec<String> = kind
-                .key
-                .iter()
-                .filter(|k| !part_cols.contains(k))
-                .cloned()
-                .collect();
-            dedupe_staged(&staging, &key, layout.max_rows_per_file, &pq, &timer.op_id)?;
-            log::debug!(
-                "[{}] repeated keys checked at {} ms",
-                timer.op_id,
-                timer.wall_ms()
-            );
-        }
-        let staged = staging.files()?;
         let ts = kind.timestamp_column.clone();
-        let entries: Vec<FileEntry> = staged
-            .par_iter()
-            .map(|(path, rel)| file_entry(path, rel, &ts, 0))
-            .collect::<Result<_>>()?;
-        let rows_written: u64 = entries.iter().map(|e| e.rows).sum();
+        let StagedFiles {
+            files: mut staged,
+            mut entries,
+            nulls,
+            nulls_unknown,
+        } = StagedFiles::read(&staging, &ts)?;
+        // A conversion that failed left a null: the checking pass reads an input again only
+        // when the staged files hold nulls in one of its checked columns (or cannot say).
+        let mut nulled: BTreeMap<String, u64> = BTreeMap::new();
+        for cast in &casts {
+            let may_have_failed = cast.checked_columns().any(|c| {
+                part_cols.iter().any(|p| p == c)
+                    || nulls_unknown.contains(c)
+                    || nulls.get(c).is_some_and(|n| *n > 0)
+            });
+            if may_have_failed {
+                for (k, n) in cast.check()? {
+                    *nulled.entry(k).or_default() += n;
+                }
+            }
+        }
         let outside = |e: &FileEntry| {
             e.min_timestamp.is_some_and(|t| t < timestamp::MIN_MS)
                 || e.max_timestamp.is_some_and(|t| t > timestamp::MAX_MS)
@@ -891,24 +901,48 @@ impl Dataset {
         if entries.iter().any(outside) {
             return Err(first_out_of_range(&per_input, &kind.timestamp_column));
         }
-        if !opts.lenient {
-            let required: Vec<&str> = kind
-                .columns
-                .iter()
-                .filter(|c| c.required && !part_cols.contains(&c.name))
-                .map(|c| c.name.as_str())
-                .collect();
-            for (path, _) in &staged {
-                let nulls = footer::read_footer(path, None)?.null_counts;
-                if let Some(c) = required
-                    .iter()
-                    .find(|c| nulls.get(**c).is_some_and(|n| *n > 0))
-                {
-                    return Err(first_null(&per_input, c));
-                }
+        let required = kind
+            .columns
+            .iter()
+            .filter(|c| c.required && !part_cols.contains(&c.name) && !opts.lenient);
+        for c in required {
+            if nulls.get(&c.name).is_some_and(|n| *n > 0) {
+                return Err(first_null(&per_input, &c.name));
+            }
+            // Files without null counts: only a null found in the input is an error.
+            if nulls_unknown.contains(&c.name)
+                && let err @ Error::Input { .. } = first_null(&per_input, &c.name)
+            {
+                return Err(err);
             }
         }
         log::debug!("[{}] file stats at {} ms", timer.op_id, timer.wall_ms());
+        if mode == WriteMode::Upsert {
+            let key: Vec<String> = kind
+                .key
+                .iter()
+                .filter(|k| !part_cols.contains(k))
+                .cloned()
+                .collect();
+            if dedupe_staged(
+                &staging,
+                &staged,
+                &entries,
+                &key,
+                layout.max_rows_per_file,
+                &pq,
+                &timer.op_id,
+            )? {
+                let again = StagedFiles::read(&staging, &ts)?;
+                (staged, entries) = (again.files, again.entries);
+            }
+            log::debug!(
+                "[{}] repeated keys checked at {} ms",
+                timer.op_id,
+                timer.wall_ms()
+            );
+        }
+        let rows_written: u64 = entries.iter().map(|e| e.rows).sum();
         let mut report = WriteReport {
             op_id: timer.op_id.clone(),
             mode: mode.to_string(),
@@ -1054,75 +1088,69 @@ impl Dataset {
                 }
             }
             WriteMode::Upsert => {
-                let key_cols: Vec<Expr> = key
+                let key: Vec<String> = key
                     .iter()
                     .filter(|k| !part_cols.contains(k))
-                    .map(|k| col(k.as_str()))
+                    .cloned()
                     .collect();
-                let mut counter = 0usize;
-                for (dir, files) in &existing {
-                    let new_paths: Vec<PathBuf> = staged
-                        .iter()
-                        .zip(entries)
-                        .filter(|((_, rel), _)| partition::dir_of(rel) == *dir)
-                        .map(|((p, _), _)| p.clone())
-                        .collect();
-                    let new_keys = scan_files(&new_paths, false)?.select(key_cols.clone());
-                    let old_paths: Vec<PathBuf> = files
-                        .iter()
-                        .map(|f| self.store().data_path(&f.path))
-                        .collect();
-                    let conflicts = scan_files(&old_paths, true)?
-                        .join(
-                            new_keys.clone(),
-                            key_cols.clone(),
-                            key_cols.clone(),
-                            JoinArgs::new(JoinType::Semi),
-                        )
-                        .group_by([col("__file")])
-                        .agg([len().alias("n")])
-                        .collect()
-                        .map_err(Error::polars(format!(
-                            "upsert: find replaced keys in {dir}"
-                        )))?;
-                    let names = conflicts
-                        .column("__file")
-                        .map_err(Error::polars("upsert"))?
-                        .str()
-                        .map_err(Error::polars("upsert"))?
-                        .clone();
-                    let counts = conflicts
-                        .column("n")
-                        .map_err(Error::polars("upsert"))?
-                        .cast(&DataType::UInt64)
-                        .map_err(Error::polars("upsert"))?;
-                    let counts = counts.u64().map_err(Error::polars("upsert"))?.clone();
-                    for (name, n) in names.iter().zip(counts.iter()) {
-                        let (Some(name), Some(n)) = (name, n) else {
-                            continue;
-                        };
-                        let Some(old) = files
+                let new: Vec<KeyFile> = staged
+                    .iter()
+                    .zip(entries)
+                    .map(|((path, rel), e)| KeyFile {
+                        path: path.clone(),
+                        dir: partition::dir_of(rel).to_string(),
+                        rows: e.rows,
+                    })
+                    .collect();
+                // With the timestamp in the key, a stored file whose time range misses the new
+                // rows' range in its partition holds none of their keys: it is not read.
+                let ts = &current.kind_spec.timestamp_column;
+                let new_range = key
+                    .contains(ts)
+                    .then(|| time_ranges(staged.iter().map(|(_, rel)| rel).zip(entries)));
+                let old_files: Vec<&FileEntry> = existing
+                    .values()
+                    .flatten()
+                    .copied()
+                    .filter(|f| match &new_range {
+                        Some(ranges) => ranges
+                            .get(partition::dir_of(&f.path))
+                            .is_none_or(|r| may_overlap(f, *r)),
+                        None => true,
+                    })
+                    .collect();
+                let stored: Vec<KeyFile> = old_files
+                    .iter()
+                    .map(|f| KeyFile {
+                        path: self.store().data_path(&f.path),
+                        dir: partition::dir_of(&f.path).to_string(),
+                        rows: f.rows,
+                    })
+                    .collect();
+                let hits = upsert::replaced_rows(&stored, &new, &key)?;
+                let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+                for (counter, (i, n)) in hits.into_iter().enumerate() {
+                    let old = old_files[i];
+                    merge.replaced.push(old.path.clone());
+                    merge.rows_replaced += n;
+                    if n < old.rows {
+                        let dir = partition::dir_of(&old.path);
+                        let rel = format!("{dir}/part-{op_id}-r{counter:05}.parquet");
+                        let dest = staging.dir().join(format!("{rel}{STAGED_SUFFIX}"));
+                        let new_paths: Vec<PathBuf> = new
                             .iter()
-                            .zip(&old_paths)
-                            .find(|(_, p)| p.to_string_lossy() == name)
-                        else {
-                            continue;
-                        };
-                        merge.replaced.push(old.0.path.clone());
-                        merge.rows_replaced += n;
-                        if n < old.0.rows {
-                            let rel = format!("{dir}/part-{op_id}-r{counter:05}.parquet");
-                            counter += 1;
-                            let dest = staging.dir().join(format!("{rel}{STAGED_SUFFIX}"));
-                            let kept = scan_files(std::slice::from_ref(old.1), false)?.join(
-                                new_keys.clone(),
-                                key_cols.clone(),
-                                key_cols.clone(),
-                                JoinArgs::new(JoinType::Anti),
-                            );
-                            sink_file(kept, &dest, pq.clone())?;
-                            merge.staged.push((dest, rel));
-                        }
+                            .filter(|f| f.dir == dir)
+                            .map(|f| f.path.clone())
+                            .collect();
+                        let new_keys = scan_files(&new_paths, false)?.select(key_cols.clone());
+                        let kept = scan_files(std::slice::from_ref(&stored[i].path), false)?.join(
+                            new_keys,
+                            key_cols.clone(),
+                            key_cols.clone(),
+                            JoinArgs::new(JoinType::Anti),
+                        );
+                        sink_file(kept, &dest, pq.clone())?;
+                        merge.staged.push((dest, rel));
                     }
                 }
             }

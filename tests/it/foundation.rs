@@ -23,7 +23,8 @@ fn cast(
         ..Default::default()
     };
     let c = cast_to_kind(df.lazy(), kinds.get(kind)?, &opts)?;
-    Ok((c.frame.collect().unwrap(), c.nulled))
+    let nulled = c.check()?;
+    Ok((c.frame.collect().unwrap(), nulled))
 }
 
 fn dtypes(df: &DataFrame) -> Vec<(String, DataType)> {

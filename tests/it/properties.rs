@@ -115,6 +115,7 @@ proptest! {
         let opts = CastOptions { source_name: "prop".into(), lenient, constants: BTreeMap::new(), ..Default::default() };
         let kinds = KindRegistry::default();
         if let Ok(c) = cast_to_kind(df.lazy(), kinds.get(kind).unwrap(), &opts) {
+            let _ = c.check();
             let _ = c.frame.collect();
         }
     }

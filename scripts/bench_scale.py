@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Writes at scale: pqdm's upsert against Polars, pyarrow and DuckDB partitioned writes, same run.
+
+    python3 scripts/bench_scale.py [--symbols 100] [--days 365] [--rounds 1] [--workloads ingest,reupsert,day,tiny,wide]
+
+Generates one-minute candles for SYMBOLS x DAYS (default 100 x 365: 36,500 daily partitions,
+52.6M rows) as one flat Parquet file, and measures (whole-process wall time and peak RSS, as
+scripts/bench.py does; the peers run in the same virtualenv, target/bench-venv):
+
+- ingest:   the flat file into an empty dataset: pqdm's default upsert, pqdm append, Polars
+            `sink_parquet(PartitionBy)`, pyarrow `write_dataset`, DuckDB `COPY ... PARTITION_BY`
+            (all snappy, partitioned by exchange/symbol/timeframe/year/month/day);
+- reupsert: the same file upserted again into the full dataset (every row replaced); the peers
+            have no upsert: Polars rewrites the whole dataset from the file, for scale;
+- day:      the last day again (a corrected delivery) for every symbol, upserted into the full
+            dataset; Polars merges the same day by hand (read the day's partitions, anti-join,
+            concat, write);
+- tiny:     4 candles a day for 10 symbols x 1,000 days (10,000 partitions): upsert vs append;
+- wide:     1 candle a day for 100 symbols x 1,000 days (100,000 partitions): upsert.
+
+Prints a Markdown table (written to target/bench-scale/results.md too).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (the measuring, the virtualenv and the table)
+
+PARTS = ["exchange", "symbol", "timeframe", "year", "month", "day"]
+WITH_DATES = """
+import sys, glob, os, shutil, polars as pl
+dt = pl.from_epoch("timestamp", time_unit="ms")
+def prepared(lf):
+    return lf.with_columns(exchange=pl.lit("BINANCE"), timeframe=pl.lit("1m"),
+                           year=dt.dt.year(), month=dt.dt.month(), day=dt.dt.day())
+"""
+
+POLARS_SINK = WITH_DATES + f"""
+prepared(pl.scan_parquet(sys.argv[1])).sink_parquet(
+    pl.PartitionBy(sys.argv[2], key={PARTS!r}), compression="snappy", mkdir=True)
+"""
+
+PYARROW_WRITE = f"""
+import sys, pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset as ds, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1])
+dt = pc.cast(t["timestamp"], pa.timestamp("ms"))
+n = len(t)
+t = (t.append_column("exchange", pa.array(["BINANCE"] * n)).append_column("timeframe", pa.array(["1m"] * n))
+      .append_column("year", pc.year(dt)).append_column("month", pc.month(dt)).append_column("day", pc.day(dt)))
+ds.write_dataset(t, sys.argv[2], format="parquet", partitioning={PARTS!r}, partitioning_flavor="hive",
+                 existing_data_behavior="overwrite_or_ignore", max_partitions=1_000_000, max_open_files=1024)
+"""
+
+DUCKDB_COPY = """
+import sys, duckdb
+duckdb.connect().execute(f\"\"\"COPY (SELECT *, 'BINANCE' AS exchange, '1m' AS timeframe,
+  year(make_timestamp(timestamp * 1000)) AS year, month(make_timestamp(timestamp * 1000)) AS month,
+  day(make_timestamp(timestamp * 1000)) AS day FROM read_parquet('{sys.argv[1]}'))
+  TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (exchange, symbol, timeframe, year, month, day))\"\"\")
+"""
+
+# Upsert one day by hand: the day's partitions read, their rows with a new key dropped, the new
+# rows added, each partition rewritten in place.
+POLARS_DAY = WITH_DATES + """
+base, new = sys.argv[2], prepared(pl.scan_parquet(sys.argv[1])).collect()
+y, m, d = new["year"][0], new["month"][0], new["day"][0]
+old = pl.scan_parquet(f"{base}/exchange=BINANCE/symbol=*/timeframe=1m/year={y}/month={m}/day={d}/*.parquet",
+                      hive_partitioning=True).collect()
+merged = pl.concat([old.join(new, on=["exchange", "symbol", "timeframe", "timestamp"], how="anti"),
+                    new.select(old.columns)])
+tmp = base + ".day"
+merged.lazy().sink_parquet(pl.PartitionBy(tmp, key=%r), compression="snappy", mkdir=True)
+for folder in glob.glob(f"{tmp}/**/day={d}", recursive=True):
+    target = base + folder[len(tmp):]
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(folder, target)
+shutil.rmtree(tmp)
+""" % (PARTS,)
+
+
+def gen_candles(path, symbols, days, per_day, first_day=0):
+    """SYMBOLS x DAYS x PER_DAY candles, sorted by symbol then time, a row group per symbol."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    symbols, days, per_day, first_day = int(symbols), int(days), int(per_day), int(first_day)
+    step = bench.DAY_MS // per_day
+    day = np.arange(first_day, first_day + days, dtype=np.int64)[:, None] * bench.DAY_MS
+    ts = (bench.START_MS + day + np.arange(per_day, dtype=np.int64)[None, :] * step).ravel()
+    rng = np.random.default_rng(11)
+    writer = None
+    for s in range(symbols):
+        price = 100 + s + rng.random(len(ts))
+        table = pa.table({
+            "timestamp": ts,
+            "open": price, "high": price + 0.5, "low": price - 0.5, "close": price,
+            "volume": rng.random(len(ts)) * 10,
+            "symbol": pa.array([f"S{s:03d}USDT"] * len(ts)),
+        })
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=len(ts))
+    writer.close()
+
+
+class Scale(bench.Bench):
+    def ingest_cmd(self, src, dataset, *extra):
+        return [self.pqdm, "ingest", src, "--dataset", dataset, "--kind", "klines", "--exchange", "BINANCE",
+                "--timeframe", "1m", "--quiet", *extra]
+
+    def full(self):
+        """pqdm's and Polars' full datasets, which `reupsert` and `day` start from."""
+        for tool, cmd in [("pqdm", self.ingest_cmd(self.flat, self.path("full", "pqdm"))),
+                          ("polars", bench.py_cmd(POLARS_SINK, self.flat, self.path("full", "polars")))]:
+            if not os.path.exists(self.path("full", tool + ".ok")):
+                self.fresh("full", tool)
+                bench.measure(cmd)
+                open(self.path("full", tool + ".ok"), "w").close()
+
+    def ingest(self):
+        cmds = {"pqdm": self.ingest_cmd(self.flat, self.path("w", "pqdm")),
+                "pqdm-append": self.ingest_cmd(self.flat, self.path("w", "pqdm-append"), "--mode", "append"),
+                "polars": bench.py_cmd(POLARS_SINK, self.flat, self.path("w", "polars")),
+                "pyarrow": bench.py_cmd(PYARROW_WRITE, self.flat, self.path("w", "pyarrow")),
+                "duckdb": bench.py_cmd(DUCKDB_COPY, self.flat, self.path("w", "duckdb"))}
+        self.run(f"ingest {self.label} as upsert", cmds, before=lambda t: self.fresh("w", t))
+        self.fresh("w")
+
+    def reupsert(self):
+        self.full()
+        cmds = {"pqdm": self.ingest_cmd(self.flat, self.path("full", "pqdm")),
+                "polars": bench.py_cmd(POLARS_SINK, self.flat, self.path("w", "polars"))}
+        self.run(f"re-upsert {self.label} (all replaced)", cmds, before=lambda t: self.fresh("w", t))
+        self.fresh("w")
+
+    def day(self):
+        self.full()
+        day = self.path("day.parquet")
+        if not os.path.exists(day):
+            bench.generate_with(__file__, "candles", day, self.args.symbols, 1, 1440, self.args.days - 1)
+        cmds = {"pqdm": self.ingest_cmd(day, self.path("full", "pqdm")),
+                "polars": bench.py_cmd(POLARS_DAY, day, self.path("full", "polars"))}
+        self.run(f"upsert 1 day x {self.args.symbols} symbols (replaced) into it", cmds)
+
+    def small(self, name, symbols, days, per_day, tools):
+        src = self.path(f"{name}.parquet")
+        if not os.path.exists(src):
+            bench.generate_with(__file__, "candles", src, symbols, days, per_day)
+        cmds = {"pqdm": self.ingest_cmd(src, self.path("w", "pqdm")),
+                "pqdm-append": self.ingest_cmd(src, self.path("w", "pqdm-append"), "--mode", "append"),
+                "polars": bench.py_cmd(POLARS_SINK, src, self.path("w", "polars"))}
+        label = f"{symbols * days:,} partitions x {per_day} rows"
+        self.run(label, {t: cmds[t] for t in tools}, before=lambda t: self.fresh("w", t))
+        self.fresh("w")
+
+    def tiny(self):
+        self.small("tiny", 10, 1000, 4, ["pqdm", "pqdm-append", "polars"])
+
+    def wide(self):
+        self.small("wide", 100, 1000, 1, ["pqdm", "polars"])
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--generate":
+        gen_candles(*sys.argv[3:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--symbols", type=int, default=100)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--workloads", default="ingest,reupsert,day,tiny,wide")
+    ap.add_argument("--work", default=os.path.join(bench.ROOT, "target", "bench-scale"))
+    ap.add_argument("--pqdm", default=bench.default_pqdm())
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    bench.ensure_venv()
+    os.makedirs(args.work, exist_ok=True)
+    scale = Scale(args)
+    scale.flat = scale.path(f"candles-{args.symbols}x{args.days}.parquet")
+    scale.label = f"{args.symbols} symbols x {args.days} days ({args.symbols * args.days:,} partitions, " \
+                  f"{args.symbols * args.days * 1440 / 1e6:.1f}M rows)"
+    if not os.path.exists(scale.flat):
+        print(f"generating {scale.label} under {args.work}", flush=True)
+        bench.generate_with(__file__, "candles", scale.flat, args.symbols, args.days, 1440)
+    for w in args.workloads.split(","):
+        getattr(scale, w.strip())()
+    bench.report(scale, args.work, "bench_scale.py")
+
+
+if __name__ == "__main__":
+    main()
