@@ -1406,13 +1406,18 @@ impl Store {
         sync_dir(journal_dir)?;
         crate::failpoint::hit("commit.journaled")?;
         let upgrade = !self.meta(FILES_DIR).is_dir();
-        for (n, (from, rel)) in staged.iter().enumerate() {
+        // Two links per file, in parallel after the first: a write into many partitions is
+        // mostly folder creation, which the filesystem does concurrently.
+        let place = |(from, rel): &(PathBuf, String)| {
             let kept = self.kept_path(rel);
             move_file(from, &kept)?;
-            link_or_copy(&kept, &self.data_path(rel))?;
-            if n == 0 {
-                crate::failpoint::hit("commit.moved_first")?;
-            }
+            link_or_copy(&kept, &self.data_path(rel))
+        };
+        if let Some((first, rest)) = staged.split_first() {
+            place(first)?;
+            crate::failpoint::hit("commit.moved_first")?;
+            use rayon::prelude::*;
+            rest.par_iter().try_for_each(place)?;
         }
         let staged_rels: std::collections::HashSet<&str> =
             staged.iter().map(|(_, rel)| rel.as_str()).collect();

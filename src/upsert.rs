@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::write::scan_files;
+use crate::write::{hive_dir, scan_files};
 
 /// Rows of keys compared in one query (bounds the memory of the comparison).
 pub(crate) const BATCH_ROWS: u64 = 2_000_000;
@@ -136,6 +136,45 @@ pub(crate) fn folders_with_repeats(staged: &[KeyFile], key: &[String]) -> Result
         }
     }
     Ok(repeated)
+}
+
+/// [`folders_with_repeats`] asked of the input itself (`frame`, cast, with its partition
+/// columns `part_cols`) rather than of the files staged from it: one query, no file read back,
+/// which is what a small input spread over many partitions needs (its rows are few, its files
+/// many). Callers keep it to inputs of at most [`BATCH_ROWS`] rows.
+pub(crate) fn input_folders_with_repeats(
+    frame: &LazyFrame,
+    part_cols: &[String],
+    key: &[String],
+) -> Result<Vec<String>> {
+    if key.is_empty() {
+        return Ok(vec![]);
+    }
+    let all: Vec<Expr> = part_cols
+        .iter()
+        .chain(key)
+        .map(|c| col(c.as_str()))
+        .collect();
+    let parts: Vec<Expr> = part_cols.iter().map(|c| col(c.as_str())).collect();
+    let repeated = frame
+        .clone()
+        .select(all.clone())
+        .group_by(all)
+        .agg([len().alias("__n")])
+        .filter(col("__n").gt(lit(1)))
+        .select(parts.clone())
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()
+        .map_err(Error::polars("upsert: look for repeated keys in the input"))?;
+    (0..repeated.height())
+        .map(|i| {
+            hive_dir(&repeated.slice(i as i64, 1)).map_err(|column| Error::PartitionValue {
+                at: "the input".into(),
+                column,
+                value: String::new(),
+            })
+        })
+        .collect()
 }
 
 /// For every file of `stored` holding a key that a file of `new` in the same folder also

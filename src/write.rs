@@ -93,14 +93,17 @@ fn count_rows(frame: &LazyFrame) -> Result<usize> {
 }
 
 /// Upserts store one row per key: where the input itself repeats a key, its last row wins.
-/// Checked on the staged files (key columns only, a batch of partitions per query), so the
-/// write itself streams and only partitions that hold repeats are read whole and rewritten.
-/// Returns whether any partition was rewritten.
+/// Checked on the staged files (key columns only, a batch of partitions per query), or on
+/// `small_input` (the cast frame with its partition columns) when given, so the write itself
+/// streams and only partitions that hold repeats are read whole and rewritten. Returns whether
+/// any partition was rewritten.
+#[allow(clippy::too_many_arguments)]
 fn dedupe_staged(
     staging: &Staging,
     staged: &[(PathBuf, String)],
     entries: &[FileEntry],
     key: &[String],
+    small_input: Option<(&LazyFrame, &[String])>,
     max_rows_per_file: usize,
     pq: &Arc<ParquetWriteOptions>,
     op_id: &str,
@@ -114,7 +117,10 @@ fn dedupe_staged(
             rows: e.rows,
         })
         .collect();
-    let repeated = upsert::folders_with_repeats(&files, key)?;
+    let repeated = match small_input {
+        Some((frame, part_cols)) => upsert::input_folders_with_repeats(frame, part_cols, key)?,
+        None => upsert::folders_with_repeats(&files, key)?,
+    };
     let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
     for rel_dir in &repeated {
         let paths: Vec<PathBuf> = files
@@ -385,7 +391,7 @@ pub fn parquet_options(
 
 /// The hive folder (`k=v/k=v`) of one partition-key row; `Err(column)` for a value that would
 /// read back as null (see [`partition::reads_as_null`]), so that it never shares the null folder.
-fn hive_dir(keys: &DataFrame) -> std::result::Result<String, String> {
+pub(crate) fn hive_dir(keys: &DataFrame) -> std::result::Result<String, String> {
     let mut segments = Vec::with_capacity(keys.width());
     for c in keys.columns() {
         let v = c.get(0).ok().and_then(|v| partition::value_text(&v));
@@ -924,11 +930,17 @@ impl Dataset {
                 .filter(|k| !part_cols.contains(k))
                 .cloned()
                 .collect();
+            // A small input unsliced is asked directly (no file read back); a large one's
+            // staged files are (each file then holds many rows).
+            let rows: u64 = entries.iter().map(|e| e.rows).sum();
+            let small = (chunks.len() == 1 && rows <= upsert::BATCH_ROWS)
+                .then_some((&frame, part_cols.as_slice()));
             if dedupe_staged(
                 &staging,
                 &staged,
                 &entries,
                 &key,
+                small,
                 layout.max_rows_per_file,
                 &pq,
                 &timer.op_id,
