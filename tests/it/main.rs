@@ -4,6 +4,7 @@ mod cache;
 mod common;
 mod fidelity;
 mod foundation;
+mod hermetic;
 mod hostile;
 mod interop;
 mod maintenance;
