@@ -2,6 +2,7 @@
 
 mod cache;
 mod common;
+mod errors;
 mod fidelity;
 mod foundation;
 mod hermetic;
