@@ -348,6 +348,14 @@ pub fn s3_release(prefix: &str) {
     s3_http("POST", &format!("/__release?prefix={prefix}"));
 }
 
+/// Arms a rival on the local S3 server that commits every version under `prefix`
+/// (`/bucket/dataset/_pqdm/versions/`) just before a writer's conditional PUT of it, so that
+/// the writer loses every race (see tests/s3_server.py); `on: false` disarms it.
+pub fn s3_rival(prefix: &str, on: bool) {
+    let verb = if on { "__rival" } else { "__rival_off" };
+    s3_http("POST", &format!("/{verb}?prefix={prefix}"));
+}
+
 /// Makes the local S3 server apply the next PUT under `prefix` and then answer 500, as a store
 /// whose answer is lost after it applied a write (see tests/s3_server.py).
 pub fn s3_lose_answer(prefix: &str) {

@@ -895,3 +895,67 @@ print(t.num_rows, t.column_names, t.schema.field("timestamp").type)
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// Every object under `s3://bucket/klines` outside `_pqdm/` (the data files), with its size.
+fn data_objects(bucket: &str) -> Vec<(String, u64)> {
+    let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
+    let mut objects: Vec<(String, u64)> = remote
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter(|(key, _)| !key.starts_with("_pqdm/"))
+        .collect();
+    objects.sort();
+    objects
+}
+
+#[test]
+fn an_s3_writer_that_loses_every_race_gives_up_after_eight_attempts_and_changes_nothing() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let eth = data_dir().join("spot/klines/ETHUSDT-1m-2024-01-05.zip");
+    let first = cli_json(&["ingest", "--dataset", &base, eth.to_str().unwrap()]);
+    assert_eq!(first["version"], 1);
+    let objects = data_objects(&bucket);
+    let scan = |base: &str| cli(&["scan", base, "--format", "csv"]).stdout;
+    let rows = scan(&base);
+    // A rival commits each version this writer tries to make, just before it: every attempt
+    // loses, on versions 2 to 9.
+    let versions = format!("/{bucket}/klines/_pqdm/versions/");
+    s3_rival(&versions, true);
+    let btc = data_dir().join("spot/klines/BTCUSDT-1m-2024-01-05.zip");
+    let out = cli(&["ingest", "--dataset", &base, btc.to_str().unwrap()]);
+    s3_rival(&versions, false);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "error: concurrent commit: {base}: version 9 was committed by another writer first; nothing of this change was committed"
+        )),
+        "{log}"
+    );
+    let retries: Vec<&str> = log.lines().filter(|l| l.contains("trying again")).collect();
+    assert_eq!(retries.len(), 7, "{log}");
+    assert!(retries[6].ends_with("trying again (attempt 8)"), "{log}");
+    let rivals: Vec<String> = s3_requests()
+        .into_iter()
+        .filter(|r| r.starts_with(&format!("RIVAL {versions}")))
+        .collect();
+    let expected: Vec<String> = (2..=9)
+        .map(|v| format!("RIVAL {versions}{v:020}.json"))
+        .collect();
+    assert_eq!(rivals, expected);
+    // The rivals changed no data: the rows, the data objects and their sizes are as before,
+    // nothing staged or journaled is left, and the history shows the rivals' empty commits.
+    assert_eq!(scan(&base), rows);
+    assert_eq!(data_objects(&bucket), objects);
+    nothing_left_behind(&bucket, 1440);
+    let history = cli_json(&["history", &base]);
+    let ops: Vec<&str> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["operation"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, [&["create", "write"][..], &["rival"; 8]].concat());
+}
