@@ -392,7 +392,7 @@ fn two_writer_processes_on_one_s3_dataset_both_land() {
         vec![1, 2, 3, 4]
     );
     // The later of the two BTCUSDT upserts holds the day: every close is its close.
-    let later_btc = versions.iter().filter(|v| v.2 < 2).last().unwrap().2;
+    let later_btc = versions.iter().rfind(|v| v.2 < 2).unwrap().2;
     let close = [111.0, 222.0][later_btc];
     let btc_rows = cli(&[
         "scan",
