@@ -13,6 +13,7 @@ mod memory;
 mod model;
 mod object_storage;
 mod properties;
+mod pruning;
 mod regressions_commit;
 mod regressions_maintenance;
 mod regressions_values;
