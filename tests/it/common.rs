@@ -70,6 +70,20 @@ pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run pqdm")
 }
 
+/// A seed for a randomised test: the variable `var` when set, else a fresh one (the caller
+/// prints it, so that a failure can be replayed).
+pub fn seed_from_env(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+}
+
 /// What a command printed on stderr.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -827,14 +827,7 @@ fn a_compaction_that_loses_the_race_for_its_version_on_s3_goes_on_top_of_the_win
     assert_eq!(report["version"], 3);
     assert_eq!(report["files_before"], 3);
     assert_eq!(report["files_after"], 1);
-    let history = cli_json(&["history", &base]);
-    let ops: Vec<&str> = history["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["operation"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(ops, ["create", "write", "write", "compact"]);
+    assert_eq!(operations(&base), ["create", "write", "write", "compact"]);
     let info = cli_json(&["info", &base]);
     assert_eq!(info["total_rows"], 2880);
     // ETH compacted to one file; BTC in three (the dataset keeps 500 rows per file).
@@ -845,6 +838,17 @@ fn a_compaction_that_loses_the_race_for_its_version_on_s3_goes_on_top_of_the_win
     assert_eq!(verify["orphans"], json!([]));
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(verify["duplicate_keys"], 0);
+}
+
+/// The operation of each kept version of `base`, oldest first (`create`, `write`, ...).
+fn operations(base: &str) -> Vec<String> {
+    let history = cli_json(&["history", base]);
+    history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["operation"]["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// No staged object or journal is left under `s3://bucket/klines`, and pyarrow, reading every
@@ -1011,12 +1015,8 @@ fn an_s3_writer_that_loses_every_race_gives_up_after_eight_attempts_and_changes_
     assert_eq!(scan(&base), rows);
     assert_eq!(data_objects(&bucket), objects);
     nothing_left_behind(&bucket, 1440);
-    let history = cli_json(&["history", &base]);
-    let ops: Vec<&str> = history["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["operation"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(ops, [&["create", "write"][..], &["rival"; 8]].concat());
+    assert_eq!(
+        operations(&base),
+        [&["create", "write"][..], &["rival"; 8]].concat()
+    );
 }

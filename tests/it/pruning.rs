@@ -233,34 +233,21 @@ fn timestamps_of(lf: LazyFrame) -> Vec<i64> {
         .collect()
 }
 
-/// A seed from `PQDM_PRUNE_SEED`, else a fresh one; printed, so a failure can be replayed.
-fn seed() -> u64 {
-    let seed = std::env::var("PQDM_PRUNE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("pruning soundness: PQDM_PRUNE_SEED={seed}");
-    seed
-}
-
 #[test]
 fn pruned_scans_keep_exactly_the_rows_the_predicates_keep() {
     let dir = tmp();
     let ds = sample(&dir.path().join("prune"));
     let all = ds.scan(&ScanOptions::default()).unwrap().collect().unwrap();
     assert_eq!(all.height() as i64, BATCHES * ROWS);
+    let seed = seed_from_env("PQDM_PRUNE_SEED");
+    println!("pruning soundness: PQDM_PRUNE_SEED={seed}");
     let cases = std::env::var("PQDM_PRUNE_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
     let mut runner = TestRunner::new(Config {
         cases,
-        rng_seed: RngSeed::Fixed(seed()),
+        rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..Config::default()
     });
