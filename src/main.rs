@@ -511,7 +511,15 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
         lf = lf.limit(n);
     }
     let batch = ds.batch_choice(&opts, config.scan_batch_size(a.batch_size)?)?;
-    let rows = write_result(lf, format, a.output.as_deref(), batch.rows)?;
+    let rows = write_result(lf, format, a.output.as_deref(), batch.rows).map_err(|e| match e {
+        // Polars names neither the dataset nor the file it could not read; verify does.
+        e @ pqdm::Error::Polars { .. } => anyhow::Error::new(e).context(format!(
+            "reading {} failed (`pqdm verify {}` names damaged or missing files)",
+            a.base.display(),
+            a.base.display()
+        )),
+        e => e.into(),
+    })?;
     if cli.json && a.output.is_some() {
         print_json(&serde_json::json!({ "rows": rows, "output": a.output, "batch": batch }))?;
     }
@@ -828,9 +836,16 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
         }
         println!("{} problem(s) remain", r.problems());
     }
+    let advice = match r.repairable() {
+        n if n > 0 && !a.repair => format!(
+            "; `pqdm verify --repair {}` fixes the {n} about files and the manifest copy",
+            a.base.display()
+        ),
+        _ => String::new(),
+    };
     anyhow::ensure!(
         r.problems() == 0,
-        "verify found {} problem(s) in {}",
+        "verify found {} problem(s) in {}{advice}",
         r.problems(),
         a.base.display()
     );
@@ -1026,15 +1041,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The causes repeat Polars' own messages, which may quote megabytes of an input line;
-            // pqdm's own messages quote at most `pqdm::error::QUOTE_CHARS` of a value.
-            let causes = e.chain().skip(1);
-            let causes: Vec<String> = causes
-                .map(|c| pqdm::error::clip_lines(&c.to_string()))
-                .collect();
-            eprintln!(
-                "error: {}",
-                [vec![e.to_string()], causes].concat().join(": ")
-            );
+            // pqdm's own messages quote at most `pqdm::error::QUOTE_CHARS` of a value. A cause
+            // that the message already quotes (pqdm's errors show their source) is not repeated.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = pqdm::error::clip_lines(&cause.to_string());
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -80,9 +80,12 @@ fn chunk_ranges(
 }
 
 fn count_rows(frame: &LazyFrame) -> Result<usize> {
+    // Polars 0.55 rewrites a bare `len()` over a union (several inputs) into a sum through
+    // UInt128, a dtype this build leaves out ("casting from UInt32 to UInt128 not supported");
+    // asking for an Int64 count takes another path.
     Ok(frame
         .clone()
-        .select([len()])
+        .select([len().cast(DataType::Int64)])
         .collect()
         .map_err(Error::polars("count the input rows"))?
         .column("len")

@@ -11,11 +11,18 @@ To stage a race, POST /__hold?prefix=/bucket/key-prefix holds the next PUT whose
 that prefix (one only) until POST /__release?prefix=...; GET /__held?prefix=... answers the held
 request's path, empty while none is held.
 
+To make a writer lose every race, POST /__rival?prefix=/bucket/dataset/_pqdm/versions/ arms a rival
+that always commits first: before a conditional PUT (If-None-Match) of `<prefix><N>.json` is
+applied, the server puts its own version N there, version N-1's manifest with a new op id (the
+files unchanged), so the writer's PUT fails its condition. Each such rival commit is logged as
+`RIVAL <path>`. POST /__rival_off?prefix=... disarms it.
+
 To make an answer ambiguous, POST /__lose_answer?prefix=/bucket/key-prefix applies the next PUT under
 that prefix and then answers 500 (as a store whose response was lost after applying a write).
 """
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -32,6 +39,8 @@ LOCK = threading.Lock()
 HOLDS = {}
 # prefixes whose next PUT is applied and then answered with a 500
 LOSE = set()
+# prefixes of version files where a rival always commits first
+RIVALS = set()
 
 
 def reply(start_response, body):
@@ -54,6 +63,55 @@ def hold_if_armed(method, path):
     hold["release"].wait(timeout=120)
 
 
+def sub_request(app, environ, method, path, body=b""):
+    """Runs one more request through moto with the credentials of `environ`; (status, body)."""
+    sub = dict(environ)
+    sub.update(
+        {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            # moto reads the raw URI the server saw, not PATH_INFO.
+            "REQUEST_URI": path,
+            "RAW_URI": path,
+            "QUERY_STRING": "",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+    )
+    # Conditions and checksums were the writer's request's, not this one's.
+    for key in list(sub):
+        if key in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH", "HTTP_CONTENT_MD5") or key.startswith(
+            ("HTTP_X_AMZ_CHECKSUM", "HTTP_X_AMZ_SDK_CHECKSUM", "HTTP_X_AMZ_TRAILER")
+        ):
+            del sub[key]
+    status = []
+    out = b"".join(app(sub, lambda s, headers, exc_info=None: status.append(s)))
+    return status[0], out
+
+
+def rival_commits_first(app, environ, path):
+    """Puts a rival's version N where a conditional PUT of version N is about to go."""
+    with LOCK:
+        armed = any(path.startswith(p) for p in RIVALS)
+    name = path.rsplit("/", 1)[-1]
+    if not armed or not environ.get("HTTP_IF_NONE_MATCH") or not name.endswith(".json"):
+        return
+    version = int(name[: -len(".json")])
+    folder = path[: -len(name)]
+    status, body = sub_request(app, environ, "GET", f"{folder}{version - 1:020}.json")
+    if not status.startswith("200"):
+        return
+    manifest = json.loads(body)
+    manifest["version"] = version
+    manifest["operation"] = {
+        "name": "rival", "op_id": f"rival-{version}", "rows_added": 0, "rows_removed": 0,
+        "files_added": 0, "files_removed": 0,
+    }
+    sub_request(app, environ, "PUT", path, json.dumps(manifest).encode())
+    with LOCK:
+        LOG.append(f"RIVAL {path}")
+
+
 def logging_app(app, latency):
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -68,6 +126,11 @@ def logging_app(app, latency):
         if path == "/__reset":
             with LOCK:
                 LOG.clear()
+            return reply(start_response, b"ok")
+        if path in ("/__rival", "/__rival_off"):
+            prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
+            with LOCK:
+                (RIVALS.add if path == "/__rival" else RIVALS.discard)(prefix)
             return reply(start_response, b"ok")
         if path == "/__lose_answer":
             prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
@@ -94,6 +157,8 @@ def logging_app(app, latency):
         if latency:
             time.sleep(latency)
         hold_if_armed(environ["REQUEST_METHOD"], path)
+        if environ["REQUEST_METHOD"] == "PUT":
+            rival_commits_first(app, environ, path)
         lose = None
         if environ["REQUEST_METHOD"] == "PUT":
             with LOCK:

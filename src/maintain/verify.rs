@@ -91,6 +91,16 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// Findings that `verify --repair` fixes: missing, orphaned, damaged files, stale stats and
+    /// the `_manifest.json` copy (not duplicate keys, gaps or bad values, which are the data's).
+    pub fn repairable(&self) -> usize {
+        self.missing.len()
+            + self.orphans.len()
+            + self.checksum_mismatches.len()
+            + self.stale_stats.len()
+            + usize::from(self.manifest_copy_stale)
+    }
+
     /// Findings that remain (after repairs).
     pub fn problems(&self) -> usize {
         let repaired = self.repairs.as_ref();

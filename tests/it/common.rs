@@ -2,24 +2,91 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
 use polars::prelude::*;
 use pqdm::schema::KindRegistry;
 use pqdm::{CreateOptions, Dataset, WriteOptions};
 
-/// The built `pqdm` binary.
+/// The only variables a `pqdm` run by a test inherits from the test's environment; the rest
+/// (`PQDM_*`, `AWS_*`, `POLARS_*`, `RUST_LOG`, ...) is cleared, so that the settings of whoever
+/// runs the tests change no test. A test passes the variables it means explicitly.
+const INHERITED_ENV: &[&str] = &["PATH", "TMPDIR", "RUST_BACKTRACE", "LLVM_PROFILE_FILE"];
+
+/// The write budget of every `pqdm` a test runs (`PQDM_MEMORY_LIMIT`): pqdm's default depends
+/// on the machine's free memory, a test's must not. 768 MiB is that default on a roomy machine.
+pub const MEMORY_LIMIT: &str = "768MiB";
+
+/// An empty folder of this test process: the working folder and `HOME` of every `pqdm` it runs,
+/// so that a `pqdm.toml` in the folder the tests were started from, or the runner's `~/.aws`,
+/// is never read. Folders of test processes that have ended are removed here.
+pub fn workdir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(root).unwrap();
+        for entry in std::fs::read_dir(root).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("workdir-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = root.join(format!("workdir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// The built `pqdm` binary, hermetic: a cleared environment but for [`INHERITED_ENV`], a fixed
+/// memory budget, `RUST_LOG=warn`, and [`workdir`] as its working folder and home.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pqdm"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqdm"));
+    cmd.env_clear();
+    for key in INHERITED_ENV {
+        if let Some(value) = std::env::var_os(key) {
+            cmd.env(key, value);
+        }
+    }
+    cmd.current_dir(workdir())
+        .env("HOME", workdir())
+        .env("RUST_LOG", "warn")
+        .env("PQDM_MEMORY_LIMIT", MEMORY_LIMIT);
+    cmd
 }
 
 /// Runs the binary with `args`, returning its output.
 pub fn run(args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run pqdm")
+    bin().args(args).output().expect("run pqdm")
+}
+
+/// Runs the binary with `args` and the variables `env` set; its output.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = bin();
+    cmd.args(args);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output().expect("run pqdm")
+}
+
+/// A seed for a randomised test: the variable `var` when set, else a fresh one (the caller
+/// prints it, so that a failure can be replayed).
+pub fn seed_from_env(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+}
+
+/// What a command printed on stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The JSON a successful command printed (panics with its stderr if it failed).
@@ -127,44 +194,27 @@ pub fn parquet_files(dir: &Path) -> Vec<String> {
     out
 }
 
-static PY_LOCK: Mutex<()> = Mutex::new(());
-
-/// A Python with pyarrow, DuckDB and Polars, in a virtualenv under the target folder
-/// (created on first use).
+/// The Python of the tests' one virtualenv (pyarrow, DuckDB, Polars, boto3, moto), pinned with
+/// hashes in tests/requirements.txt and made by tests/pyenv.py under the target folder, the
+/// folder `.ci/run` also uses: installed once, on first use, and again only when the pins change.
 pub fn python() -> PathBuf {
-    let _guard = PY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
-    let py = venv.join("bin/python");
-    let ready = venv.join(".ready-s3");
-    if !ready.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(ok.success(), "creating the virtualenv failed");
-        let ok = Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "pyarrow",
-                "duckdb",
-                "polars",
-                "moto[server]",
-                "boto3",
-            ])
-            .status()
-            .expect("pip install");
-        assert!(
-            ok.success(),
-            "pip install pyarrow duckdb polars moto failed"
-        );
-        std::fs::write(&ready, "").unwrap();
-    }
-    py
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
+            let out = Command::new("python3")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pyenv.py"))
+                .arg(&venv)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("python3 tests/pyenv.py");
+            assert!(
+                out.status.success(),
+                "tests/pyenv.py could not make {venv:?}"
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        })
+        .clone()
 }
 
 /// Runs a Python script with the peers installed; returns stdout (panics on failure).
@@ -241,7 +291,6 @@ pub fn s3_env(cmd: &mut Command) -> &mut Command {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_ALLOW_HTTP", "true")
-        .env_remove("AWS_PROFILE")
 }
 
 /// One plain HTTP request to the local S3 server; the response body.
@@ -311,6 +360,14 @@ pub fn s3_wait_held(prefix: &str) -> String {
 /// Lets the request held under `prefix` go on.
 pub fn s3_release(prefix: &str) {
     s3_http("POST", &format!("/__release?prefix={prefix}"));
+}
+
+/// Arms a rival on the local S3 server that commits every version under `prefix`
+/// (`/bucket/dataset/_pqdm/versions/`) just before a writer's conditional PUT of it, so that
+/// the writer loses every race (see tests/s3_server.py); `on: false` disarms it.
+pub fn s3_rival(prefix: &str, on: bool) {
+    let verb = if on { "__rival" } else { "__rival_off" };
+    s3_http("POST", &format!("/{verb}?prefix={prefix}"));
 }
 
 /// Makes the local S3 server apply the next PUT under `prefix` and then answer 500, as a store

@@ -13,7 +13,7 @@ use pqdm::Dataset;
 use pqdm::source::{NameHints, sniff};
 use proptest::prelude::*;
 
-use crate::common::{data_dir, parquet_files, py, run, snapshot, tmp};
+use crate::common::{data_dir, parquet_files, py, run, snapshot, stderr, tmp};
 
 /// `pqdm ingest` with `args` after the sources.
 fn ingest(sources: &[&Path], base: &Path, args: &[&str]) -> Output {
@@ -27,10 +27,6 @@ fn ingest(sources: &[&Path], base: &Path, args: &[&str]) -> Output {
     all.extend(args.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
     run(&refs)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Asserts the command succeeded; its JSON report when it printed one.

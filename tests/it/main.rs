@@ -2,8 +2,10 @@
 
 mod cache;
 mod common;
+mod errors;
 mod fidelity;
 mod foundation;
+mod hermetic;
 mod hostile;
 mod interop;
 mod maintenance;
@@ -11,6 +13,7 @@ mod memory;
 mod model;
 mod object_storage;
 mod properties;
+mod pruning;
 mod regressions_commit;
 mod regressions_maintenance;
 mod regressions_values;

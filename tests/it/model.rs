@@ -186,15 +186,7 @@ fn stored(base: &Path, ctx: &str) -> (Rows, usize, Rows, usize) {
 
 #[test]
 fn random_operations_with_faults_always_match_the_model() {
-    let seed = std::env::var("PQDM_MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let seed = seed_from_env("PQDM_MODEL_SEED");
     let steps: usize = std::env::var("PQDM_MODEL_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -308,43 +308,104 @@ fn klines_dataset_at(base: &str) -> pqdm::Dataset {
 fn two_writer_processes_on_one_s3_dataset_both_land() {
     let bucket = s3_bucket();
     let base = format!("s3://{bucket}/klines");
+    let dir = tmp();
+    // Two processes upsert the same day of BTCUSDT with different closes, two more write
+    // ETHUSDT days; the dataset is created by whichever comes first.
+    let btc = |close: f64| {
+        let folder = dir.path().join(format!("btc-{close}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        let csv = klines_csv(&folder, "BTCUSDT", 1440, close);
+        csv.to_str().unwrap().to_string()
+    };
     let samples = data_dir().join("spot/klines");
-    let file = |name: &str| samples.join(name).to_str().unwrap().to_string();
-    // Two processes write the same partitions (an upsert each), two more write others; the
-    // dataset is created by whichever comes first.
     let inputs = [
-        file("BTCUSDT-1m-2024-01-05.zip"),
-        file("BTCUSDT-1m-2024-01-05.zip"),
-        file("ETHUSDT-1m-2024-01-05.zip"),
-        file("ETHUSDT-1m-2025-01-01.csv"),
+        btc(111.0),
+        btc(222.0),
+        samples
+            .join("ETHUSDT-1m-2024-01-05.zip")
+            .to_str()
+            .unwrap()
+            .to_string(),
+        samples
+            .join("ETHUSDT-1m-2025-01-01.csv")
+            .to_str()
+            .unwrap()
+            .to_string(),
     ];
-    let children: Vec<_> = inputs
+    // A race that cannot pass by luck: the first writer to put version 1 is held there until
+    // the three others have committed, so it loses version 1 and must go on top of them.
+    let first_version = format!("/{bucket}/klines/_pqdm/versions/{:020}.json", 1);
+    s3_hold(&first_version);
+    let mut children: Vec<_> = inputs
         .iter()
         .map(|input| {
             s3_env(&mut bin())
                 .args(["ingest", "--json", "--dataset", &base, input])
-                .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
+    s3_wait_held(&first_version);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let held = loop {
+        let running: Vec<usize> = (0..children.len())
+            .filter(|&i| children[i].try_wait().unwrap().is_none())
+            .collect();
+        if let [one] = running[..] {
+            break one;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "writers still running: {running:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    s3_release(&first_version);
     let mut versions = vec![];
-    for child in children {
+    let mut retries = 0;
+    for (i, child) in children.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
         let report = json_ok(&out);
+        let log = stderr(&out);
+        retries += log.matches("trying again").count();
+        if i == held {
+            assert!(
+                log.contains("version 1 was committed by another writer first")
+                    && log.contains("trying again"),
+                "{log}"
+            );
+            assert_eq!(report["version"], 4, "{report}");
+        }
         versions.push((
             report["version"].as_u64().unwrap(),
             report["op_id"].as_str().unwrap().to_string(),
+            i,
         ));
     }
+    println!("four S3 writers: {retries} lost race(s) retried, 1 of them staged");
     versions.sort();
     // Every commit landed, each as its own version, none lost.
     assert_eq!(
         versions.iter().map(|v| v.0).collect::<Vec<_>>(),
         vec![1, 2, 3, 4]
     );
+    // The later of the two BTCUSDT upserts holds the day: every close is its close.
+    let later_btc = versions.iter().rfind(|v| v.2 < 2).unwrap().2;
+    let close = [111.0, 222.0][later_btc];
+    let btc_rows = cli(&[
+        "scan",
+        &base,
+        "--filter",
+        "symbol == BTCUSDT",
+        "--columns",
+        "close",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv_rows_and_close(&btc_rows), (1440, 1440.0 * close));
+    let versions: Vec<(u64, String)> = versions.into_iter().map(|(v, op, _)| (v, op)).collect();
     let history = cli_json(&["history", &base]);
     let ops: Vec<(u64, String)> = history["versions"]
         .as_array()
@@ -766,14 +827,7 @@ fn a_compaction_that_loses_the_race_for_its_version_on_s3_goes_on_top_of_the_win
     assert_eq!(report["version"], 3);
     assert_eq!(report["files_before"], 3);
     assert_eq!(report["files_after"], 1);
-    let history = cli_json(&["history", &base]);
-    let ops: Vec<&str> = history["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["operation"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(ops, ["create", "write", "write", "compact"]);
+    assert_eq!(operations(&base), ["create", "write", "write", "compact"]);
     let info = cli_json(&["info", &base]);
     assert_eq!(info["total_rows"], 2880);
     // ETH compacted to one file; BTC in three (the dataset keeps 500 rows per file).
@@ -784,6 +838,17 @@ fn a_compaction_that_loses_the_race_for_its_version_on_s3_goes_on_top_of_the_win
     assert_eq!(verify["orphans"], json!([]));
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(verify["duplicate_keys"], 0);
+}
+
+/// The operation of each kept version of `base`, oldest first (`create`, `write`, ...).
+fn operations(base: &str) -> Vec<String> {
+    let history = cli_json(&["history", base]);
+    history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["operation"]["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// No staged object or journal is left under `s3://bucket/klines`, and pyarrow, reading every
@@ -893,5 +958,65 @@ print(t.num_rows, t.column_names, t.schema.field("timestamp").type)
         )),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+/// Every object under `s3://bucket/klines` outside `_pqdm/` (the data files), with its size.
+fn data_objects(bucket: &str) -> Vec<(String, u64)> {
+    let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
+    let mut objects: Vec<(String, u64)> = remote
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter(|(key, _)| !key.starts_with("_pqdm/"))
+        .collect();
+    objects.sort();
+    objects
+}
+
+#[test]
+fn an_s3_writer_that_loses_every_race_gives_up_after_eight_attempts_and_changes_nothing() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let eth = data_dir().join("spot/klines/ETHUSDT-1m-2024-01-05.zip");
+    let first = cli_json(&["ingest", "--dataset", &base, eth.to_str().unwrap()]);
+    assert_eq!(first["version"], 1);
+    let objects = data_objects(&bucket);
+    let scan = |base: &str| cli(&["scan", base, "--format", "csv"]).stdout;
+    let rows = scan(&base);
+    // A rival commits each version this writer tries to make, just before it: every attempt
+    // loses, on versions 2 to 9.
+    let versions = format!("/{bucket}/klines/_pqdm/versions/");
+    s3_rival(&versions, true);
+    let btc = data_dir().join("spot/klines/BTCUSDT-1m-2024-01-05.zip");
+    let out = cli(&["ingest", "--dataset", &base, btc.to_str().unwrap()]);
+    s3_rival(&versions, false);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "error: concurrent commit: {base}: version 9 was committed by another writer first; nothing of this change was committed"
+        )),
+        "{log}"
+    );
+    let retries: Vec<&str> = log.lines().filter(|l| l.contains("trying again")).collect();
+    assert_eq!(retries.len(), 7, "{log}");
+    assert!(retries[6].ends_with("trying again (attempt 8)"), "{log}");
+    let rivals: Vec<String> = s3_requests()
+        .into_iter()
+        .filter(|r| r.starts_with(&format!("RIVAL {versions}")))
+        .collect();
+    let expected: Vec<String> = (2..=9)
+        .map(|v| format!("RIVAL {versions}{v:020}.json"))
+        .collect();
+    assert_eq!(rivals, expected);
+    // The rivals changed no data: the rows, the data objects and their sizes are as before,
+    // nothing staged or journaled is left, and the history shows the rivals' empty commits.
+    assert_eq!(scan(&base), rows);
+    assert_eq!(data_objects(&bucket), objects);
+    nothing_left_behind(&bucket, 1440);
+    assert_eq!(
+        operations(&base),
+        [&["create", "write"][..], &["rival"; 8]].concat()
     );
 }

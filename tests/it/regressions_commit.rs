@@ -11,16 +11,6 @@ use pqdm::{Dataset, ScanOptions};
 
 use crate::common::*;
 
-/// Runs the binary with extra environment variables.
-fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = bin();
-    cmd.args(args).env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
 fn ingest(base: &Path, csv: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut args = vec![
         "ingest",

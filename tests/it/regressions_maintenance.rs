@@ -46,10 +46,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// A klines dataset with 10 BTCUSDT and 10 ETHUSDT candles on 2024-01-05.
 fn two_symbols(dir: &Path, compression: Compression) -> Dataset {
     let ds = Dataset::create(

@@ -12,10 +12,6 @@ use crate::common::*;
 
 const JAN5: i64 = 1_704_412_800_000;
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Asserts that a command failed cleanly (exit 1, no panic) with `needle` in its error.
 fn fails_with(out: &Output, needle: &str) -> String {
     let err = stderr(out);
