@@ -185,22 +185,30 @@ pub(crate) fn replaced_rows(
     new: &[KeyFile],
     key: &[String],
 ) -> Result<BTreeMap<usize, u64>> {
-    let mut by_dir: BTreeMap<&str, (Vec<usize>, Vec<&KeyFile>)> = BTreeMap::new();
+    // Per folder both sides touch: the stored files (indices) and the new files.
+    #[derive(Default)]
+    struct Folder<'a> {
+        stored: Vec<usize>,
+        new: Vec<&'a KeyFile>,
+    }
+    let mut by_dir: BTreeMap<&str, Folder> = BTreeMap::new();
     for f in new {
-        by_dir.entry(f.dir.as_str()).or_default().1.push(f);
+        by_dir.entry(f.dir.as_str()).or_default().new.push(f);
     }
     for (i, f) in stored.iter().enumerate() {
-        if let Some(entry) = by_dir.get_mut(f.dir.as_str()) {
-            entry.0.push(i);
+        if let Some(folder) = by_dir.get_mut(f.dir.as_str()) {
+            folder.stored.push(i);
         }
     }
-    by_dir.retain(|_, (old, _)| !old.is_empty());
-    let folders: Vec<(&str, (Vec<usize>, Vec<&KeyFile>))> = by_dir.into_iter().collect();
+    let folders: Vec<Folder> = by_dir
+        .into_values()
+        .filter(|f| !f.stored.is_empty())
+        .collect();
     let weights: Vec<u64> = folders
         .iter()
-        .map(|(_, (old, new))| {
-            old.iter().map(|i| stored[*i].rows).sum::<u64>()
-                + new.iter().map(|f| f.rows).sum::<u64>()
+        .map(|f| {
+            f.stored.iter().map(|i| stored[*i].rows).sum::<u64>()
+                + f.new.iter().map(|n| n.rows).sum::<u64>()
         })
         .collect();
     let mut hits = BTreeMap::new();
@@ -208,13 +216,10 @@ pub(crate) fn replaced_rows(
         let batch = &folders[range];
         let old_index: Vec<usize> = batch
             .iter()
-            .flat_map(|(_, (old, _))| old.iter().copied())
+            .flat_map(|f| f.stored.iter().copied())
             .collect();
         let old_files: Vec<&KeyFile> = old_index.iter().map(|i| &stored[*i]).collect();
-        let new_files: Vec<&KeyFile> = batch
-            .iter()
-            .flat_map(|(_, (_, n))| n.iter().copied())
-            .collect();
+        let new_files: Vec<&KeyFile> = batch.iter().flat_map(|f| f.new.iter().copied()).collect();
         let dirs = folder_ids(new_files.iter().copied());
         let on: Vec<Expr> = std::iter::once(col("__dir"))
             .chain(key.iter().map(|k| col(k.as_str())))
