@@ -345,10 +345,36 @@ pub struct Staging {
     _guard: File,
 }
 
+/// Stands for `/` in the name of a file staged flat ([`Staging::name_for`]): never part of an
+/// escaped hive segment or a part name (`%` only ever starts a `%XX` escape there).
+const FLAT_SEPARATOR: &str = "%%";
+
+/// The longest name a file is staged flat under (file names end at 255 bytes).
+const FLAT_NAME_MAX: usize = 240;
+
 impl Staging {
     /// The staging folder (hive layout below it, files end in `.parquet.staged`).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The path, relative to [`Staging::dir`], to stage the file `name` of partition folder
+    /// `rel_dir` under: flat (`k=v%%k=v%%name`) where the name fits, so that a write into
+    /// many partitions creates (and removes) no folder per partition; in the folder otherwise.
+    /// [`Staging::files`] reads both back as `rel_dir/name`.
+    pub fn name_for(rel_dir: &str, name: &str) -> String {
+        if rel_dir.is_empty() {
+            return name.to_string();
+        }
+        let flat = format!(
+            "{}{FLAT_SEPARATOR}{name}",
+            rel_dir.replace('/', FLAT_SEPARATOR)
+        );
+        if flat.len() <= FLAT_NAME_MAX {
+            flat
+        } else {
+            format!("{rel_dir}/{name}")
+        }
     }
 
     /// Every staged file, as (absolute path, final relative path).
@@ -359,7 +385,10 @@ impl Staging {
             if let Some(stripped) = name.strip_suffix(STAGED_SUFFIX)
                 && let Ok(rel) = Path::new(stripped).strip_prefix(&self.dir)
             {
-                out.push((p.to_path_buf(), rel_string(rel)));
+                out.push((
+                    p.to_path_buf(),
+                    rel_string(rel).replace(FLAT_SEPARATOR, "/"),
+                ));
             }
         })?;
         out.sort_by(|a, b| a.1.cmp(&b.1));

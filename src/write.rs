@@ -465,11 +465,7 @@ pub(crate) fn sink_partitioned(
             // refused before staging.
             args.index_in_partition as u64,
         );
-        Ok(FileProviderReturn::Path(if dir.is_empty() {
-            name
-        } else {
-            format!("{dir}/{name}")
-        }))
+        Ok(FileProviderReturn::Path(Staging::name_for(&dir, &name)))
     };
     let base = PlRefPath::try_from_path(staging.dir()).map_err(Error::polars("staging path"))?;
     let dest = SinkDestination::Partitioned {
@@ -1150,8 +1146,14 @@ impl Dataset {
                     merge.rows_replaced += n;
                     if n < old.rows {
                         let dir = partition::dir_of(&old.path);
-                        let rel = format!("{dir}/part-{op_id}-r{counter:05}.parquet");
-                        let dest = staging.dir().join(format!("{rel}{STAGED_SUFFIX}"));
+                        let name = format!("part-{op_id}-r{counter:05}.parquet");
+                        let rel = match dir {
+                            "" => name.clone(),
+                            dir => format!("{dir}/{name}"),
+                        };
+                        let dest = staging
+                            .dir()
+                            .join(Staging::name_for(dir, &format!("{name}{STAGED_SUFFIX}")));
                         let new_paths: Vec<PathBuf> = new
                             .iter()
                             .filter(|f| f.dir == dir)
