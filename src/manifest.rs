@@ -1787,3 +1787,55 @@ impl Store {
         Ok(freed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_names_are_flat_where_they_fit_and_read_back_as_their_folder() {
+        let name = "part-x-0000000000.parquet.staged";
+        assert_eq!(Staging::name_for("", name), name);
+        assert_eq!(
+            Staging::name_for("a=1/b=%25%25", name),
+            format!("a=1%%b=%25%25%%{name}")
+        );
+        // An escaped value never holds the separator: `%` only starts `%XX`.
+        let value = crate::partition::escape("%%/..%");
+        assert!(!value.contains(FLAT_SEPARATOR), "{value}");
+        let long = ["a", "b", "c"]
+            .map(|k| format!("{k}={}", "X".repeat(100)))
+            .join("/");
+        assert_eq!(Staging::name_for(&long, name), format!("{long}/{name}"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging {
+            dir: dir.path().to_path_buf(),
+            _guard: File::create(dir.path().join("guard")).unwrap(),
+        };
+        for rel in [
+            Staging::name_for("a=1/b=2", name),
+            Staging::name_for(&long, name),
+            Staging::name_for("", name),
+        ] {
+            let path = dir.path().join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            File::create(path).unwrap();
+        }
+        let rels: Vec<String> = staging
+            .files()
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        let plain = name.strip_suffix(STAGED_SUFFIX).unwrap();
+        assert_eq!(
+            rels,
+            vec![
+                format!("a=1/b=2/{plain}"),
+                format!("{long}/{plain}"),
+                plain.to_string(),
+            ]
+        );
+    }
+}

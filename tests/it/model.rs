@@ -238,6 +238,17 @@ fn random_operations_with_faults_always_match_the_model() {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
+                // The first write also creates the dataset (version 0, a commit of its own):
+                // a commit fault is meant for the write's commit, the second one.
+                let fault = match fault {
+                    Some(f)
+                        if f.starts_with("commit.")
+                            && !pqdm::manifest::Store::new(&base).unwrap().exists() =>
+                    {
+                        Some(format!("{f}@2"))
+                    }
+                    f => f,
+                };
                 let out = pqdm(&args, fault.as_deref()).output().unwrap();
                 if committed(&out, fault.as_deref()) {
                     batch.apply(&mut model, mode);
