@@ -31,6 +31,29 @@ pub(crate) struct KeyFile {
     pub rows: u64,
 }
 
+impl KeyFile {
+    /// The file at `path` holding `rows` rows of the dataset file `rel` (its folder is `rel`'s).
+    pub fn new(path: PathBuf, rel: &str, rows: u64) -> KeyFile {
+        KeyFile {
+            path,
+            dir: crate::partition::dir_of(rel).to_string(),
+            rows,
+        }
+    }
+
+    /// Staged files (path, final relative path) with their entries.
+    pub fn staged(
+        staged: &[(PathBuf, String)],
+        entries: &[crate::manifest::FileEntry],
+    ) -> Vec<KeyFile> {
+        staged
+            .iter()
+            .zip(entries)
+            .map(|((path, rel), e)| KeyFile::new(path.clone(), rel, e.rows))
+            .collect()
+    }
+}
+
 /// Consecutive runs of items whose weights add up to about `limit`: a run closes once it
 /// reaches the limit, so an item heavier than the limit is a run of its own.
 pub(crate) fn batches(weights: &[u64], limit: u64) -> Vec<Range<usize>> {

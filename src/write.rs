@@ -111,15 +111,7 @@ fn dedupe_staged(
     pq: &Arc<ParquetWriteOptions>,
     op_id: &str,
 ) -> Result<bool> {
-    let files: Vec<KeyFile> = staged
-        .iter()
-        .zip(entries)
-        .map(|((path, rel), e)| KeyFile {
-            path: path.clone(),
-            dir: partition::dir_of(rel).to_string(),
-            rows: e.rows,
-        })
-        .collect();
+    let files = KeyFile::staged(staged, entries);
     let repeated = match small_input {
         Some((frame, part_cols)) => upsert::input_folders_with_repeats(frame, part_cols, key)?,
         None => upsert::folders_with_repeats(&files, key)?,
@@ -462,7 +454,7 @@ pub(crate) fn sink_partitioned(
             // The file's place in its partition's stream, not the order in which Polars asks
             // for names (threads ask out of order): names then sort as the rows were written.
             // Two partition keys never share a folder, as values that read back as null are
-            // refused before staging.
+            // written aside (above).
             args.index_in_partition as u64,
         );
         Ok(FileProviderReturn::Path(Staging::name_for(&dir, &name)))
@@ -1104,15 +1096,7 @@ impl Dataset {
                     .filter(|k| !part_cols.contains(k))
                     .cloned()
                     .collect();
-                let new: Vec<KeyFile> = staged
-                    .iter()
-                    .zip(entries)
-                    .map(|((path, rel), e)| KeyFile {
-                        path: path.clone(),
-                        dir: partition::dir_of(rel).to_string(),
-                        rows: e.rows,
-                    })
-                    .collect();
+                let new = KeyFile::staged(staged, entries);
                 // With the timestamp in the key, a stored file whose time range misses the new
                 // rows' range in its partition holds none of their keys: it is not read.
                 let ts = &current.kind_spec.timestamp_column;
@@ -1132,11 +1116,7 @@ impl Dataset {
                     .collect();
                 let stored: Vec<KeyFile> = old_files
                     .iter()
-                    .map(|f| KeyFile {
-                        path: self.store().data_path(&f.path),
-                        dir: partition::dir_of(&f.path).to_string(),
-                        rows: f.rows,
-                    })
+                    .map(|f| KeyFile::new(self.store().data_path(&f.path), &f.path, f.rows))
                     .collect();
                 let hits = upsert::replaced_rows(&stored, &new, &key)?;
                 let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
