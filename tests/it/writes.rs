@@ -503,3 +503,51 @@ fn a_memory_budget_over_several_inputs_counts_their_rows() {
     let info = json_ok(&run(&["info", base.to_str().unwrap(), "--json"]));
     assert_eq!(info["total_rows"], 2880, "{info}");
 }
+
+/// An upsert tags stored rows with their file from the row counts the version records: a
+/// version edited by hand to say otherwise is refused naming the files, with nothing written
+/// (instead of replacing the wrong rows).
+#[test]
+fn an_upsert_over_row_counts_edited_by_hand_is_refused() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    let start = 1_704_067_200_000;
+    ds.write(candles(start, 30, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    ds.write(
+        candles(start + 30 * 60_000, 30, 2.0).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
+    let versions = dir.path().join("_pqdm/versions");
+    let newest = std::fs::read_dir(&versions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&newest).unwrap()).unwrap();
+    // The file of the first 30 minutes, the one the next upsert replaces rows in.
+    let files = m["files"].as_array_mut().unwrap();
+    let first = files
+        .iter_mut()
+        .find(|f| f["min_timestamp"] == serde_json::json!(start))
+        .unwrap();
+    first["rows"] = serde_json::json!(31);
+    let edited = serde_json::to_vec(&m).unwrap();
+    std::fs::write(&newest, &edited).unwrap();
+    std::fs::write(dir.path().join("_manifest.json"), &edited).unwrap();
+    let before = snapshot(dir.path());
+
+    let again = Dataset::open(dir.path()).unwrap();
+    let err = again
+        .write(
+            candles(start + 10 * 60_000, 5, 9.0).lazy(),
+            &kline_opts("BTCUSDT"),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("hold 30 rows, their records say 31"), "{err}");
+    assert!(err.contains("pqdm verify"), "{err}");
+    assert_eq!(snapshot(dir.path()), before);
+}
