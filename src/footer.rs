@@ -7,7 +7,7 @@ use std::path::Path;
 use polars::prelude::*;
 use polars_parquet::parquet::compression::Compression as ParquetCodec;
 use polars_parquet::parquet::schema::types::{
-    PrimitiveConvertedType, PrimitiveLogicalType, PrimitiveType,
+    IntegerType, PrimitiveConvertedType, PrimitiveLogicalType, PrimitiveType,
 };
 use polars_parquet::parquet::statistics::Statistics;
 use polars_parquet::read::read_metadata;
@@ -31,6 +31,9 @@ pub struct FooterInfo {
     pub null_counts: BTreeMap<String, u64>,
     /// Columns some row group has no null count for (their `null_counts` may be short).
     pub null_counts_unknown: BTreeSet<String>,
+    /// Smallest and largest value of each Int64 column over all row groups; `None` where some
+    /// row group has no min/max for it (all nulls, or no statistics written).
+    pub int_ranges: BTreeMap<String, Option<(i64, i64)>>,
     /// Whether the requested column is stored as a date or date-time type rather than a
     /// plain integer (pqdm stores Int64 milliseconds).
     pub stat_is_temporal: bool,
@@ -70,6 +73,18 @@ fn is_temporal(t: &PrimitiveType) -> bool {
                 | PrimitiveConvertedType::TimestampMicros
         )
     )
+}
+
+/// Whether a column is a plain signed 64-bit integer (its statistics order as `i64`).
+fn is_signed_int64(t: &PrimitiveType) -> bool {
+    use polars_parquet::parquet::schema::types::PhysicalType;
+    t.physical_type == PhysicalType::Int64
+        && matches!(
+            t.logical_type,
+            None | Some(PrimitiveLogicalType::Integer(IntegerType::Int64))
+        )
+        && t.converted_type
+            .is_none_or(|c| c == PrimitiveConvertedType::Int64)
 }
 
 fn null_count(stats: &Statistics) -> Option<i64> {
@@ -146,19 +161,31 @@ pub fn footer_of<R: std::io::Read + std::io::Seek>(
                 }
                 _ => {}
             }
-            let Some(stats) = stats else {
+            let [name] = path else {
                 continue;
             };
-            if path.len() != 1 || Some(path[0].as_str()) != stat_column {
+            let int64 = is_signed_int64(&cc.descriptor().descriptor.primitive_type);
+            let range = match &stats {
+                Some(Statistics::Int64(s)) => s.min_value.zip(s.max_value),
+                _ => None,
+            };
+            if int64 {
+                let known = info.int_ranges.entry(name.to_string()).or_insert(range);
+                *known = known
+                    .zip(range)
+                    .map(|((lo, hi), (l, h))| (lo.min(l), hi.max(h)));
+            }
+            let Some(Statistics::Int64(s)) = stats else {
+                continue;
+            };
+            if Some(name.as_str()) != stat_column {
                 continue;
             }
-            if let Statistics::Int64(s) = stats {
-                if let Some(v) = s.min_value {
-                    info.min = Some(info.min.map_or(v, |m| m.min(v)));
-                }
-                if let Some(v) = s.max_value {
-                    info.max = Some(info.max.map_or(v, |m| m.max(v)));
-                }
+            if let Some(v) = s.min_value {
+                info.min = Some(info.min.map_or(v, |m| m.min(v)));
+            }
+            if let Some(v) = s.max_value {
+                info.max = Some(info.max.map_or(v, |m| m.max(v)));
             }
         }
     }

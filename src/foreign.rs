@@ -256,6 +256,7 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
                 bytes,
                 min_timestamp: info.min,
                 max_timestamp: info.max,
+                key_ranges: BTreeMap::new(),
                 checksum: String::new(),
                 added_in: 0,
             };

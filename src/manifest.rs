@@ -73,6 +73,12 @@ pub struct FileEntry {
     pub min_timestamp: Option<i64>,
     /// Largest timestamp (ms), from the file's statistics.
     pub max_timestamp: Option<i64>,
+    /// Smallest and largest value of each integer key column other than the timestamp (the
+    /// kind's [`range_columns`](crate::schema::Kind::range_columns)), from the file's
+    /// statistics; a column absent here is unknown. Upserts read a stored file only where these
+    /// ranges meet the new rows'.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_ranges: BTreeMap<String, [i64; 2]>,
     /// blake3 of the file's bytes, hex.
     pub checksum: String,
     /// The version that added the file.

@@ -393,6 +393,13 @@ pub fn normalize_name(name: &str) -> String {
 }
 
 impl Kind {
+    /// The key columns whose value ranges file entries record: every key column but the
+    /// timestamp (whose range entries always record). Partition columns among them have no
+    /// statistics in the files, so no range.
+    pub fn range_columns(&self) -> impl Iterator<Item = &String> {
+        self.key.iter().filter(|k| **k != self.timestamp_column)
+    }
+
     /// The column spec named `name`, if the kind has it.
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns.iter().find(|c| c.name == name)

@@ -8,14 +8,17 @@
 //! are compared within their partition without one query (or one scan) per partition. Memory
 //! is bounded by the batch, time by the key columns read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::PathBuf;
 
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::write::{hive_dir, scan_files};
+use crate::manifest::{Field, FileEntry};
+use crate::partition;
+use crate::schema::Kind;
+use crate::write::{hive_dir, scan_files, typed_folder};
 
 /// Rows of keys compared in one query (bounds the memory of the comparison).
 pub(crate) const BATCH_ROWS: u64 = 2_000_000;
@@ -52,6 +55,209 @@ impl KeyFile {
             .map(|((path, rel), e)| KeyFile::new(path.clone(), rel, e.rows))
             .collect()
     }
+}
+
+/// Which partition folders can hold a key. A partition column that is a key column, or is
+/// derived from the timestamp while the timestamp is a key column, is fixed by the key; any
+/// other is free (the day of an aggTrades row, whose key is its id, not its time), so a key is
+/// looked for in every folder that agrees with it on the fixed columns: its group.
+pub(crate) struct KeyScope<'a> {
+    columns: &'a [Field],
+    free: BTreeSet<&'a str>,
+    range_columns: Vec<String>,
+}
+
+impl<'a> KeyScope<'a> {
+    /// The scope of a `kind` dataset partitioned by `columns`.
+    pub fn new(kind: &Kind, columns: &'a [Field]) -> KeyScope<'a> {
+        let ts_in_key = kind.key.contains(&kind.timestamp_column);
+        let free = columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|c| {
+                !(kind.key.iter().any(|k| k == c) || (ts_in_key && partition::is_derived(c)))
+            })
+            .collect();
+        KeyScope {
+            columns,
+            free,
+            range_columns: kind.range_columns().cloned().collect(),
+        }
+    }
+
+    /// Whether one key's rows can lie in several folders.
+    pub fn spans_folders(&self) -> bool {
+        !self.free.is_empty()
+    }
+
+    /// The group of the folder `dir`: the folder itself when no column is free, else its fixed
+    /// columns (as typed values, so `month=01` and `month=1` agree).
+    pub fn group(&self, dir: &str) -> String {
+        if self.free.is_empty() {
+            return dir.to_string();
+        }
+        typed_folder(dir, self.columns)
+            .into_iter()
+            .filter(|(name, _)| !self.free.contains(name.as_str()))
+            .map(|(name, value)| format!("{name}={}", value.unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// What the new rows of one group can hold, from their files' statistics: the time range
+/// (when the timestamp is a key column) and the range of each other integer key column
+/// (`None`: unknown, some file records none).
+#[derive(Clone, Debug, PartialEq)]
+struct Bounds {
+    time: Option<(i64, i64)>,
+    keys: BTreeMap<String, Option<(i64, i64)>>,
+}
+
+impl Bounds {
+    fn of(e: &FileEntry, kind: &Kind) -> Bounds {
+        let time = kind.key.contains(&kind.timestamp_column).then(|| {
+            e.min_timestamp
+                .zip(e.max_timestamp)
+                .unwrap_or((i64::MIN, i64::MAX))
+        });
+        let keys = kind
+            .range_columns()
+            .map(|c| (c.clone(), e.key_ranges.get(c).map(|[lo, hi]| (*lo, *hi))))
+            .collect();
+        Bounds { time, keys }
+    }
+
+    fn widen(&mut self, other: Bounds) {
+        let union = |a: (i64, i64), b: (i64, i64)| (a.0.min(b.0), a.1.max(b.1));
+        self.time = self.time.zip(other.time).map(|(a, b)| union(a, b));
+        for (c, r) in other.keys {
+            if let Some(mine) = self.keys.get_mut(&c) {
+                *mine = mine.zip(r).map(|(a, b)| union(a, b));
+            }
+        }
+    }
+
+    /// Whether the stored file `f` can hold one of these keys (unknown ranges: yes).
+    fn meets(&self, f: &FileEntry) -> bool {
+        let overlap = |(lo, hi): (i64, i64), (min, max): (i64, i64)| min <= hi && max >= lo;
+        let time = match (self.time, f.min_timestamp.zip(f.max_timestamp)) {
+            (Some(new), Some(old)) => overlap(new, old),
+            _ => true,
+        };
+        time && self
+            .keys
+            .iter()
+            .all(|(c, r)| match (r, f.key_ranges.get(c)) {
+                (Some(new), Some([lo, hi])) => overlap(*new, (*lo, *hi)),
+                _ => true,
+            })
+    }
+}
+
+/// The files an upsert compares: the new ones, each in its `scope` group, and the stored files
+/// that can hold one of their keys (in a group the new rows touch, with recorded ranges meeting
+/// theirs), with the entries of the latter. `path_of` turns a dataset path into one to scan.
+pub(crate) fn candidates<'a>(
+    scope: &KeyScope,
+    kind: &Kind,
+    staged: &[(PathBuf, String)],
+    entries: &[FileEntry],
+    stored: &'a [FileEntry],
+    path_of: impl Fn(&str) -> PathBuf,
+) -> (Vec<KeyFile>, Vec<&'a FileEntry>, Vec<KeyFile>) {
+    let mut groups: BTreeMap<String, Bounds> = BTreeMap::new();
+    let mut new = Vec::with_capacity(staged.len());
+    for ((path, rel), e) in staged.iter().zip(entries) {
+        let group = scope.group(partition::dir_of(rel));
+        let bounds = Bounds::of(e, kind);
+        match groups.get_mut(&group) {
+            Some(b) => b.widen(bounds),
+            None => {
+                groups.insert(group.clone(), bounds);
+            }
+        }
+        new.push(KeyFile {
+            path: path.clone(),
+            dir: group,
+            rows: e.rows,
+        });
+    }
+    let mut old = vec![];
+    let mut old_files = vec![];
+    for f in stored {
+        let group = scope.group(partition::dir_of(&f.path));
+        if groups.get(&group).is_some_and(|b| b.meets(f)) {
+            old_files.push(KeyFile {
+                path: path_of(&f.path),
+                dir: group,
+                rows: f.rows,
+            });
+            old.push(f);
+        }
+    }
+    (new, old, old_files)
+}
+
+/// Where one key's rows can lie in several folders: the groups of `staged` (spanning more than
+/// one folder) in which a key occurs more than once. Run after repeats inside each folder are
+/// resolved, so any repeat found here is across folders.
+pub(crate) fn groups_with_repeats(
+    scope: &KeyScope,
+    staged: &[(PathBuf, String)],
+    entries: &[FileEntry],
+    key: &[String],
+) -> Result<Vec<String>> {
+    if !scope.spans_folders() {
+        return Ok(vec![]);
+    }
+    // Per group, per folder: its files and the union of their key ranges.
+    type Folders<'a> = BTreeMap<&'a str, (Vec<KeyFile>, Vec<Option<(i64, i64)>>)>;
+    let range_columns: Vec<&String> = scope.range_columns.iter().collect();
+    let mut groups: BTreeMap<String, Folders> = BTreeMap::new();
+    for ((path, rel), e) in staged.iter().zip(entries) {
+        let dir = partition::dir_of(rel);
+        let group = scope.group(dir);
+        let ranges: Vec<Option<(i64, i64)>> = range_columns
+            .iter()
+            .map(|c| e.key_ranges.get(*c).map(|[lo, hi]| (*lo, *hi)))
+            .collect();
+        let (files, known) = groups
+            .entry(group.clone())
+            .or_default()
+            .entry(dir)
+            .or_insert_with(|| (vec![], ranges.clone()));
+        for (k, r) in known.iter_mut().zip(ranges) {
+            *k = k.zip(r).map(|(a, b)| (a.0.min(b.0), a.1.max(b.1)));
+        }
+        files.push(KeyFile {
+            path: path.clone(),
+            dir: group,
+            rows: e.rows,
+        });
+    }
+    // Folders whose ranges of some key column are disjoint share no key: only folders
+    // meeting another one are read (aggTrades ids grow with time, so days never meet).
+    let meet = |a: &[Option<(i64, i64)>], b: &[Option<(i64, i64)>]| {
+        a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) => x.0 <= y.1 && y.0 <= x.1,
+            _ => true,
+        })
+    };
+    let mut suspects = vec![];
+    for folders in groups.into_values() {
+        let folders: Vec<(Vec<KeyFile>, Vec<Option<(i64, i64)>>)> = folders.into_values().collect();
+        for (i, (files, ranges)) in folders.iter().enumerate() {
+            let meets_another = folders
+                .iter()
+                .enumerate()
+                .any(|(j, (_, other))| i != j && meet(ranges, other));
+            if meets_another {
+                suspects.extend(files.iter().cloned());
+            }
+        }
+    }
+    folders_with_repeats(&suspects, key)
 }
 
 /// Consecutive runs of items whose weights add up to about `limit`: a run closes once it
@@ -125,6 +331,27 @@ fn read_tagged(
     Ok(frame)
 }
 
+/// The files of folders holding more than one row, in batches of whole folders of about
+/// `limit` rows (a folder split over two queries could hide a repeat).
+fn folder_batches(files: &[KeyFile], limit: u64) -> Vec<Vec<&KeyFile>> {
+    let mut folders: BTreeMap<&str, Vec<&KeyFile>> = BTreeMap::new();
+    for f in files {
+        folders.entry(f.dir.as_str()).or_default().push(f);
+    }
+    let folders: Vec<Vec<&KeyFile>> = folders
+        .into_values()
+        .filter(|files| files.iter().map(|f| f.rows).sum::<u64>() > 1)
+        .collect();
+    let weights: Vec<u64> = folders
+        .iter()
+        .map(|files| files.iter().map(|f| f.rows).sum())
+        .collect();
+    batches(&weights, limit)
+        .into_iter()
+        .map(|range| folders[range].iter().flatten().copied().collect())
+        .collect()
+}
+
 /// The folders among `staged` in which some key of `key` occurs more than once.
 pub(crate) fn folders_with_repeats(staged: &[KeyFile], key: &[String]) -> Result<Vec<String>> {
     if staged.is_empty() || key.is_empty() {
@@ -132,18 +359,10 @@ pub(crate) fn folders_with_repeats(staged: &[KeyFile], key: &[String]) -> Result
     }
     // A folder of one row repeats nothing: not read (a write of one row per partition reads
     // no file back).
-    let mut rows: BTreeMap<&str, u64> = BTreeMap::new();
-    for f in staged {
-        *rows.entry(f.dir.as_str()).or_default() += f.rows;
-    }
-    let mut order: Vec<&KeyFile> = staged.iter().filter(|f| rows[f.dir.as_str()] > 1).collect();
-    order.sort_by(|a, b| a.dir.cmp(&b.dir));
-    let weights: Vec<u64> = order.iter().map(|f| f.rows).collect();
     let mut repeated = vec![];
-    for range in batches(&weights, BATCH_ROWS) {
-        let files = &order[range];
+    for files in folder_batches(staged, BATCH_ROWS) {
         let dirs = folder_ids(files.iter().copied());
-        let counts = read_tagged(files, &dirs, key)?
+        let counts = read_tagged(&files, &dirs, key)?
             .lazy()
             .group_by([col("__dir")])
             .agg([
@@ -305,5 +524,106 @@ mod tests {
         assert_eq!(batches(&[25, 1], 10), vec![0..1, 1..2]);
         assert_eq!(batches(&[0, 0], 10), vec![0..2]);
         assert_eq!(batches(&[u64::MAX, u64::MAX], 10), vec![0..1, 1..2]);
+    }
+
+    fn kind(name: &str) -> Kind {
+        crate::schema::KindRegistry::default()
+            .get(name)
+            .unwrap()
+            .clone()
+    }
+
+    fn fields(kind: &Kind) -> Vec<Field> {
+        kind.partition_by
+            .iter()
+            .map(|name| Field {
+                name: name.clone(),
+                dtype: partition::derived_type(name).unwrap_or(crate::schema::ColType::Str),
+            })
+            .collect()
+    }
+
+    fn entry(time: Option<(i64, i64)>, id: Option<[i64; 2]>) -> FileEntry {
+        FileEntry {
+            path: "a/b.parquet".into(),
+            partition: BTreeMap::new(),
+            rows: 1,
+            bytes: 1,
+            min_timestamp: time.map(|t| t.0),
+            max_timestamp: time.map(|t| t.1),
+            key_ranges: id
+                .map(|r| ("agg_trade_id".to_string(), r))
+                .into_iter()
+                .collect(),
+            checksum: String::new(),
+            added_in: 0,
+        }
+    }
+
+    #[test]
+    fn a_key_with_its_timestamp_stays_in_its_folder() {
+        let klines = kind("klines");
+        let columns = fields(&klines);
+        let scope = KeyScope::new(&klines, &columns);
+        assert!(!scope.spans_folders());
+        let dir = "exchange=B/symbol=X/timeframe=1m/year=2024/month=01/day=5";
+        assert_eq!(scope.group(dir), dir);
+    }
+
+    #[test]
+    fn a_key_without_its_timestamp_is_looked_for_in_every_day() {
+        let agg = kind("aggtrades");
+        let columns = fields(&agg);
+        let scope = KeyScope::new(&agg, &columns);
+        assert!(scope.spans_folders());
+        let a = scope.group("exchange=B/symbol=X%2FY/year=2024/month=01/day=05");
+        let b = scope.group("exchange=B/symbol=X%2FY/year=2025/month=7/day=31");
+        let other = scope.group("exchange=B/symbol=Z/year=2024/month=1/day=5");
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        assert!(a.contains("X/Y"), "{a}");
+    }
+
+    #[test]
+    fn bounds_meet_only_overlapping_known_ranges() {
+        let agg = kind("aggtrades");
+        let mut new = Bounds::of(&entry(Some((0, 10)), Some([100, 200])), &agg);
+        assert_eq!(new.time, None, "aggTrades' key has no timestamp");
+        assert!(new.meets(&entry(Some((50, 60)), Some([200, 300]))));
+        assert!(!new.meets(&entry(Some((0, 10)), Some([201, 300]))));
+        assert!(!new.meets(&entry(None, Some([i64::MIN, 99]))));
+        assert!(new.meets(&entry(None, None)), "unknown range: read");
+        new.widen(Bounds::of(&entry(None, Some([300, 400])), &agg));
+        assert!(new.meets(&entry(None, Some([250, 260]))));
+        new.widen(Bounds::of(&entry(None, None), &agg));
+        assert!(new.meets(&entry(None, Some([i64::MAX, i64::MAX]))));
+
+        let klines = kind("klines");
+        let new = Bounds::of(&entry(Some((100, 200)), None), &klines);
+        assert!(new.meets(&entry(Some((200, 300)), None)));
+        assert!(!new.meets(&entry(Some((201, 300)), None)));
+        assert!(new.meets(&entry(None, None)));
+    }
+
+    #[test]
+    fn folder_batches_never_split_a_folder() {
+        let file = |dir: &str, rows: u64| KeyFile {
+            path: PathBuf::from(format!("{dir}-{rows}")),
+            dir: dir.into(),
+            rows,
+        };
+        // By file, a batch would close inside `b` (18 + 3 >= 20).
+        let files = [
+            file("a", 18),
+            file("b", 3),
+            file("b", 3),
+            file("c", 1),
+            file("d", 25),
+        ];
+        let names = |batch: &Vec<&KeyFile>| -> Vec<String> {
+            batch.iter().map(|f| f.path.display().to_string()).collect()
+        };
+        let out: Vec<Vec<String>> = folder_batches(&files, 20).iter().map(names).collect();
+        assert_eq!(out, [vec!["a-18", "b-3", "b-3"], vec!["d-25"]]);
     }
 }

@@ -19,7 +19,7 @@ use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX, Stag
 use crate::metrics::OpTimer;
 use crate::options::{Compression, FileLayout, WriteMode};
 use crate::partition;
-use crate::schema::ColType;
+use crate::schema::{ColType, Kind};
 use crate::timestamp;
 use crate::upsert::{self, KeyFile};
 
@@ -156,13 +156,13 @@ struct StagedFiles {
 }
 
 impl StagedFiles {
-    fn read(staging: &Staging, ts: &str) -> Result<StagedFiles> {
+    fn read(staging: &Staging, kind: &Kind) -> Result<StagedFiles> {
         let files = staging.files()?;
         let read: Vec<(FileEntry, footer::FooterInfo)> = files
             .par_iter()
             .map(|(path, rel)| {
                 let bytes = std::fs::read(path).map_err(Error::io(path))?;
-                entry_and_footer(&bytes, path, rel, ts, 0)
+                entry_and_footer(&bytes, path, rel, kind, 0)
             })
             .collect::<Result<_>>()?;
         let mut nulls: BTreeMap<String, u64> = BTreeMap::new();
@@ -513,10 +513,11 @@ pub fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) 
     Ok(())
 }
 
-/// Builds the manifest entry of a file about to be committed at `rel` (stats from its footer).
-pub fn file_entry(path: &Path, rel: &str, ts_column: &str, version: u64) -> Result<FileEntry> {
+/// Builds the manifest entry of a file of a `kind` dataset about to be committed at `rel`
+/// (stats from its footer).
+pub fn file_entry(path: &Path, rel: &str, kind: &Kind, version: u64) -> Result<FileEntry> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    entry_of(&bytes, path, rel, ts_column, version)
+    entry_of(&bytes, path, rel, kind, version)
 }
 
 /// Builds the manifest entry of the file whose bytes are `bytes` (`path` names it in errors).
@@ -524,10 +525,10 @@ pub fn entry_of(
     bytes: &[u8],
     path: &Path,
     rel: &str,
-    ts_column: &str,
+    kind: &Kind,
     version: u64,
 ) -> Result<FileEntry> {
-    Ok(entry_and_footer(bytes, path, rel, ts_column, version)?.0)
+    Ok(entry_and_footer(bytes, path, rel, kind, version)?.0)
 }
 
 /// [`entry_of`], with the footer it read.
@@ -535,10 +536,14 @@ fn entry_and_footer(
     bytes: &[u8],
     path: &Path,
     rel: &str,
-    ts_column: &str,
+    kind: &Kind,
     version: u64,
 ) -> Result<(FileEntry, footer::FooterInfo)> {
-    let info = footer::footer_of(&mut std::io::Cursor::new(bytes), path, Some(ts_column))?;
+    let info = footer::footer_of(
+        &mut std::io::Cursor::new(bytes),
+        path,
+        Some(&kind.timestamp_column),
+    )?;
     let entry = FileEntry {
         path: rel.to_string(),
         partition: partition::parse_path(rel).into_iter().collect(),
@@ -546,6 +551,13 @@ fn entry_and_footer(
         bytes: bytes.len() as u64,
         min_timestamp: info.min,
         max_timestamp: info.max,
+        key_ranges: kind
+            .range_columns()
+            .filter_map(|k| match info.int_ranges.get(k) {
+                Some(Some((lo, hi))) => Some((k.clone(), [*lo, *hi])),
+                _ => None,
+            })
+            .collect(),
         checksum: blake3::hash(bytes).to_hex().to_string(),
         added_in: version,
     };
@@ -605,7 +617,7 @@ fn scan_data_files(
 
 /// The partition values of a folder (`k=v/k=v`) as typed values, so that an adopted
 /// `month=01/day=05` and a written `month=1/day=5` are the same partition.
-fn typed_folder(dir: &str, columns: &[Field]) -> Vec<(String, Option<String>)> {
+pub(crate) fn typed_folder(dir: &str, columns: &[Field]) -> Vec<(String, Option<String>)> {
     partition::parse_path(&format!("{dir}/f"))
         .into_iter()
         .map(|(name, text)| {
@@ -653,31 +665,6 @@ fn into_existing_folders(
             }
         })
         .unzip()
-}
-
-/// The smallest and largest timestamp of the new rows in each partition folder; a folder
-/// with a file of unknown range spans everything.
-fn time_ranges<'a>(
-    files: impl Iterator<Item = (&'a String, &'a FileEntry)>,
-) -> BTreeMap<&'a str, (i64, i64)> {
-    let mut out: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-    for (rel, e) in files {
-        let (lo, hi) = match (e.min_timestamp, e.max_timestamp) {
-            (Some(lo), Some(hi)) => (lo, hi),
-            _ => (i64::MIN, i64::MAX),
-        };
-        let r = out.entry(partition::dir_of(rel)).or_insert((lo, hi));
-        *r = (r.0.min(lo), r.1.max(hi));
-    }
-    out
-}
-
-/// Whether a stored file can hold rows in the time range `(lo, hi)` (unknown: yes).
-fn may_overlap(f: &FileEntry, (lo, hi): (i64, i64)) -> bool {
-    match (f.min_timestamp, f.max_timestamp) {
-        (Some(min), Some(max)) => min <= hi && max >= lo,
-        _ => true,
-    }
 }
 
 /// The staged files and replaced files one write contributes to a commit.
@@ -869,13 +856,12 @@ impl Dataset {
             }
         }
         log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
-        let ts = kind.timestamp_column.clone();
         let StagedFiles {
             files: mut staged,
             mut entries,
             nulls,
             nulls_unknown,
-        } = StagedFiles::read(&staging, &ts)?;
+        } = StagedFiles::read(&staging, &kind)?;
         // A conversion that failed left a null: the checking pass reads an input again only
         // when the staged files hold nulls in one of its checked columns (or cannot say).
         let mut nulled: BTreeMap<String, u64> = BTreeMap::new();
@@ -936,8 +922,27 @@ impl Dataset {
                 &pq,
                 &timer.op_id,
             )? {
-                let again = StagedFiles::read(&staging, &ts)?;
+                let again = StagedFiles::read(&staging, &kind)?;
                 (staged, entries) = (again.files, again.entries);
+            }
+            // Where a key's rows can lie in several folders (an aggTrades id on two days), one
+            // input must not hold it in two: which folder would keep it is not the input's to
+            // say by order (Delta's MERGE refuses such a source too).
+            let scope = upsert::KeyScope::new(kind, &manifest.partition_columns);
+            if let Some(group) = upsert::groups_with_repeats(&scope, &staged, &entries, &key)?
+                .into_iter()
+                .next()
+            {
+                return Err(Error::Input {
+                    path: inputs
+                        .first()
+                        .map(|i| PathBuf::from(&i.source_name))
+                        .unwrap_or_default(),
+                    message: format!(
+                        "the input holds a key of {} ({group}) in two partitions; an upsert stores one row per key, so each key must fall in one partition",
+                        key.join(", ")
+                    ),
+                });
             }
             log::debug!(
                 "[{}] repeated keys checked at {} ms",
@@ -980,7 +985,7 @@ impl Dataset {
                 let mut staged_all = staged.clone();
                 let mut added = entries.clone();
                 for (path, rel) in &merge.staged {
-                    added.push(file_entry(path, rel, &ts, version)?);
+                    added.push(file_entry(path, rel, &current.kind_spec, version)?);
                     staged_all.push((path.clone(), rel.clone()));
                 }
                 let operation = Operation {
@@ -1096,28 +1101,17 @@ impl Dataset {
                     .filter(|k| !part_cols.contains(k))
                     .cloned()
                     .collect();
-                let new = KeyFile::staged(staged, entries);
-                // With the timestamp in the key, a stored file whose time range misses the new
-                // rows' range in its partition holds none of their keys: it is not read.
-                let ts = &current.kind_spec.timestamp_column;
-                let new_range = key
-                    .contains(ts)
-                    .then(|| time_ranges(staged.iter().map(|(_, rel)| rel).zip(entries)));
-                let old_files: Vec<&FileEntry> = existing
-                    .values()
-                    .flatten()
-                    .copied()
-                    .filter(|f| match &new_range {
-                        Some(ranges) => ranges
-                            .get(partition::dir_of(&f.path))
-                            .is_none_or(|r| may_overlap(f, *r)),
-                        None => true,
-                    })
-                    .collect();
-                let stored: Vec<KeyFile> = old_files
-                    .iter()
-                    .map(|f| KeyFile::new(self.store().data_path(&f.path), &f.path, f.rows))
-                    .collect();
+                // Stored files are read only where they can hold a new key: in the new rows'
+                // groups of folders, with recorded ranges meeting theirs.
+                let scope = upsert::KeyScope::new(&current.kind_spec, &current.partition_columns);
+                let (new, old_files, stored) = upsert::candidates(
+                    &scope,
+                    &current.kind_spec,
+                    staged,
+                    entries,
+                    &current.files,
+                    |rel| self.store().data_path(rel),
+                );
                 let hits = upsert::replaced_rows(&stored, &new, &key)?;
                 let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
                 for (counter, (i, n)) in hits.into_iter().enumerate() {
@@ -1136,7 +1130,7 @@ impl Dataset {
                             .join(Staging::name_for(dir, &format!("{name}{STAGED_SUFFIX}")));
                         let new_paths: Vec<PathBuf> = new
                             .iter()
-                            .filter(|f| f.dir == dir)
+                            .filter(|f| f.dir == stored[i].dir)
                             .map(|f| f.path.clone())
                             .collect();
                         let new_keys = scan_files(&new_paths, false)?.select(key_cols.clone());

@@ -163,7 +163,7 @@ impl Dataset {
                 });
             }
             for (p, rel) in &new_files {
-                added.push(file_entry(p, rel, &ts, 0)?);
+                added.push(file_entry(p, rel, &m.kind_spec, 0)?);
             }
             replaced.extend(files.iter().map(|(f, _)| f.path.clone()));
             report.rows += old.height() as u64;

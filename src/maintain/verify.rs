@@ -185,7 +185,6 @@ impl Dataset {
             .filter(|f| !listed.contains(f.as_str()))
             .collect();
         let bar = progress.bar(m.files.len() as u64, "checking files");
-        let ts = m.timestamp_column.clone();
         // Per file: None when missing, else the entry rebuilt from the file (or, when its footer
         // is unreadable, whether its bytes still have the recorded checksum).
         type Checked = Option<std::result::Result<FileEntry, bool>>;
@@ -209,7 +208,7 @@ impl Dataset {
                     self.store().read_data_opt(&f.path)?
                 };
                 let out = bytes.map(|bytes| {
-                    entry_of(&bytes, &path, &f.path, &ts, f.added_in)
+                    entry_of(&bytes, &path, &f.path, &m.kind_spec, f.added_in)
                         .map_err(|_| blake3::hash(&bytes).to_hex().as_str() == f.checksum)
                 });
                 bar.inc(1);
@@ -255,6 +254,8 @@ impl Dataset {
                     } else if e.rows != f.rows
                         || e.min_timestamp != f.min_timestamp
                         || e.max_timestamp != f.max_timestamp
+                        // Entries of earlier pqdm record no key ranges (unknown, not stale).
+                        || (!f.key_ranges.is_empty() && e.key_ranges != f.key_ranges)
                     {
                         report.stale_stats.push(f.path.clone());
                         rebuilt.push(e.clone());
