@@ -265,6 +265,21 @@ impl Dataset {
     /// taken, or files it meant to replace were replaced), runs it again on top of the new
     /// version, up to [`MAX_COMMIT_ATTEMPTS`] times; a conflict nobody else caused is returned.
     /// `op_id` names the operation (its commits' `op_id`) in logs and staged objects.
+    /// `e`, an error met reading the files of `read_on` before committing on top of it; a
+    /// conflict to try again on when another writer has committed since (on object storage,
+    /// where no lock holds the version still, its commit may have taken those files away).
+    pub(crate) fn conflict_if_moved(&self, read_on: &Manifest, e: Error) -> Error {
+        match self.refresh() {
+            Ok(now) if now.version > read_on.version => Error::Conflict(format!(
+                "{}: version {} was committed while this change read the files of version {} ({e})",
+                self.base().display(),
+                now.version,
+                read_on.version
+            )),
+            _ => e,
+        }
+    }
+
     pub(crate) fn with_commit_retries<T>(
         &self,
         op_id: &str,

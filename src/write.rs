@@ -1112,7 +1112,8 @@ impl Dataset {
                     &current.files,
                     |rel| self.store().data_path(rel),
                 );
-                let hits = upsert::replaced_rows(&stored, &new, &key)?;
+                let hits = upsert::replaced_rows(&stored, &new, &key)
+                    .map_err(|e| self.conflict_if_moved(current, e))?;
                 let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
                 for (counter, (i, n)) in hits.into_iter().enumerate() {
                     let old = old_files[i];
@@ -1140,7 +1141,8 @@ impl Dataset {
                             key_cols.clone(),
                             JoinArgs::new(JoinType::Anti),
                         );
-                        sink_file(kept, &dest, pq.clone())?;
+                        sink_file(kept, &dest, pq.clone())
+                            .map_err(|e| self.conflict_if_moved(current, e))?;
                         merge.staged.push((dest, rel));
                     }
                 }

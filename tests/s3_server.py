@@ -9,7 +9,9 @@ S3-compatible stores do. With --parent, the server exits when that process is go
 
 To stage a race, POST /__hold?prefix=/bucket/key-prefix holds the next PUT whose path starts with
 that prefix (one only) until POST /__release?prefix=...; GET /__held?prefix=... answers the held
-request's path, empty while none is held.
+request's path, empty while none is held. With `&nth=K` the hold catches the K-th request of any
+method under the prefix instead (counted from the hold), so a test can stop a writer at every
+request of its commit in turn.
 
 To make a writer lose every race, POST /__rival?prefix=/bucket/dataset/_pqdm/versions/ arms a rival
 that always commits first: before a conditional PUT (If-None-Match) of `<prefix><N>.json` is
@@ -49,17 +51,24 @@ def reply(start_response, body):
 
 
 def hold_if_armed(method, path):
-    """Blocks a PUT that an armed hold matches until it is released (one request per hold)."""
-    if method != "PUT":
-        return
+    """Blocks the request an armed hold matches until it is released (one request per hold):
+    the next PUT under its prefix, or with `nth` the nth request of any method."""
     with LOCK:
-        hold = next(
-            (h for prefix, h in HOLDS.items() if h["armed"] and path.startswith(prefix)), None
-        )
+        hold = None
+        for prefix, h in HOLDS.items():
+            if not h["armed"] or not path.startswith(prefix):
+                continue
+            if h["nth"] is None and method != "PUT":
+                continue
+            if h["nth"] is not None and h["nth"] > 1:
+                h["nth"] -= 1
+                continue
+            hold = h
+            break
         if hold is None:
             return
         hold["armed"] = False
-        hold["held"] = path
+        hold["held"] = f"{method} {path}" if hold["nth"] is not None else path
     hold["release"].wait(timeout=120)
 
 
@@ -138,10 +147,14 @@ def logging_app(app, latency):
                 LOSE.add(prefix)
             return reply(start_response, b"ok")
         if path in ("/__hold", "/__held", "/__release"):
-            prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            prefix = query.get("prefix", [""])[0]
+            nth = int(query["nth"][0]) if "nth" in query else None
             with LOCK:
                 if path == "/__hold":
-                    HOLDS[prefix] = {"armed": True, "held": "", "release": threading.Event()}
+                    HOLDS[prefix] = {
+                        "armed": True, "held": "", "release": threading.Event(), "nth": nth,
+                    }
                     return reply(start_response, b"ok")
                 hold = HOLDS.get(prefix, {"held": "", "release": threading.Event()})
                 if path == "/__release":

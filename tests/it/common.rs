@@ -341,6 +341,12 @@ pub fn s3_hold(prefix: &str) {
     s3_http("POST", &format!("/__hold?prefix={prefix}"));
 }
 
+/// Holds the `nth` request of any method (counted from now) to the local S3 server whose path
+/// starts with `prefix`, until [`s3_release`]: a way to stop a writer at each request in turn.
+pub fn s3_hold_nth(prefix: &str, nth: usize) {
+    s3_http("POST", &format!("/__hold?prefix={prefix}&nth={nth}"));
+}
+
 /// Waits (a minute at most) until the hold on `prefix` has caught a request; its path.
 pub fn s3_wait_held(prefix: &str) -> String {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);

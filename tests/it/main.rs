@@ -18,5 +18,7 @@ mod regressions_commit;
 mod regressions_maintenance;
 mod regressions_values;
 mod reliability;
+mod s3_races;
 mod scans;
+mod upsert_scope;
 mod writes;
