@@ -347,6 +347,30 @@ pub fn s3_hold_nth(prefix: &str, nth: usize) {
     s3_http("POST", &format!("/__hold?prefix={prefix}&nth={nth}"));
 }
 
+/// The (timestamp, close) rows of the S3 dataset `base`, as `pqdm scan` prints them.
+pub fn s3_timestamp_closes(base: &str) -> Vec<(i64, f64)> {
+    let out = s3_env(&mut bin())
+        .args([
+            "scan",
+            base,
+            "--columns",
+            "timestamp,close",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (t, c) = l.split_once(',').unwrap();
+            (t.parse().unwrap(), c.parse().unwrap())
+        })
+        .collect()
+}
+
 /// Waits (a minute at most) until the hold on `prefix` has caught a request; its path.
 pub fn s3_wait_held(prefix: &str) -> String {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);

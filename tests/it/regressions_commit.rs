@@ -474,28 +474,7 @@ fn one_candle(dir: &Path, minute: i64, close: f64) -> PathBuf {
 
 /// Rows, and the closes of minutes 0 and 1, of an S3 dataset as pqdm reads it.
 fn s3_minutes(base: &str) -> (usize, Vec<Option<f64>>) {
-    let out = s3_cli(&[
-        "scan",
-        base,
-        "--columns",
-        "timestamp,close",
-        "--format",
-        "csv",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let rows: Vec<(i64, f64)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (t, c) = l.split_once(',').unwrap();
-            (t.parse().unwrap(), c.parse().unwrap())
-        })
-        .collect();
+    let rows = s3_timestamp_closes(base);
     let at = |m: i64| {
         rows.iter()
             .find(|(t, _)| *t == 1_704_412_800_000 + m * 60_000)

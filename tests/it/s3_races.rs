@@ -51,24 +51,7 @@ enum Rival {
 
 /// The closes of the day, by minute (sorted), as a scan returns them.
 fn closes(base: &str) -> Vec<f64> {
-    let out = cli(&[
-        "scan",
-        base,
-        "--columns",
-        "timestamp,close",
-        "--format",
-        "csv",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut rows: Vec<(i64, f64)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (t, c) = l.split_once(',').unwrap();
-            (t.parse().unwrap(), c.parse().unwrap())
-        })
-        .collect();
+    let mut rows = s3_timestamp_closes(base);
     rows.sort_by_key(|r| r.0);
     let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let expected: Vec<i64> = (0..1440).map(|i| JAN1 + i * 60_000).collect();
