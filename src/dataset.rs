@@ -41,6 +41,8 @@ pub struct Dataset {
     /// The stamp of `_manifest.json` when `manifest` was loaded or committed.
     stamp: Mutex<Option<(u64, u64, u64, i64)>>,
     foreign: bool,
+    /// Columns a dataset found by listing stores as date-times (compared in milliseconds).
+    datetime_columns: BTreeSet<String>,
 }
 
 impl Dataset {
@@ -64,6 +66,7 @@ impl Dataset {
             store,
             manifest: Mutex::new(Arc::new(manifest)),
             foreign: false,
+            datetime_columns: BTreeSet::new(),
         })
     }
 
@@ -78,18 +81,25 @@ impl Dataset {
         if store.try_exists()? {
             return Dataset::open(base);
         }
-        let manifest = crate::foreign::describe(base.as_ref(), hive_types)?;
+        let listing = crate::foreign::describe(base.as_ref(), hive_types)?;
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),
             store,
-            manifest: Mutex::new(Arc::new(manifest)),
+            manifest: Mutex::new(Arc::new(listing.manifest)),
             foreign: true,
+            datetime_columns: listing.datetime_columns,
         })
     }
 
     /// Whether this dataset has no manifest (found by listing; read-only).
     pub fn is_foreign(&self) -> bool {
         self.foreign
+    }
+
+    /// Whether the files store `column` as a date-time rather than pqdm's Int64 milliseconds
+    /// (only in datasets found by listing).
+    pub fn is_datetime(&self, column: &str) -> bool {
+        self.datetime_columns.contains(column)
     }
 
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
@@ -113,6 +123,7 @@ impl Dataset {
             store,
             manifest: Mutex::new(Arc::new(manifest)),
             foreign: false,
+            datetime_columns: BTreeSet::new(),
         })
     }
 

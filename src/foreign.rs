@@ -162,9 +162,18 @@ fn infer_type<'a>(values: impl Iterator<Item = &'a str>) -> ColType {
     if any { ColType::I64 } else { ColType::Str }
 }
 
-/// A manifest (version 0, never written) describing a dataset found by listing.
-/// `hive_types` overrides the inferred partition column dtypes.
-pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<Manifest> {
+/// A dataset found by listing.
+pub struct Listing {
+    /// A manifest (version 0, never written) describing it.
+    pub manifest: Manifest,
+    /// Columns its (first) file stores as date-times: the manifest records them as i64
+    /// (milliseconds), and filters convert them so.
+    pub datetime_columns: BTreeSet<String>,
+}
+
+/// Describes a dataset found by listing. `hive_types` overrides the inferred partition column
+/// dtypes.
+pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<Listing> {
     let remote = match crate::storage::is_remote(base) {
         true => Some(crate::storage::Remote::open(base)?),
         false => None,
@@ -215,6 +224,14 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
         })
         .collect();
     let schema_pl = footer::file_schema(&base.join(first))?;
+    let datetime_columns = schema_pl
+        .iter()
+        .filter(|(n, dt)| {
+            matches!(dt, polars::prelude::DataType::Datetime(..))
+                && !names.iter().any(|p| p == n.as_str())
+        })
+        .map(|(n, _)| n.to_string())
+        .collect();
     let schema: Vec<Field> = schema_pl
         .iter()
         .filter(|(n, _)| !names.iter().any(|p| p == n.as_str()))
@@ -301,7 +318,10 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
     };
     m.files = entries;
     m.refresh_summary();
-    Ok(m)
+    Ok(Listing {
+        manifest: m,
+        datetime_columns,
+    })
 }
 
 #[cfg(test)]

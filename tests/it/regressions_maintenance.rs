@@ -840,3 +840,96 @@ fn repair_restores_a_file_deleted_from_the_tree_from_its_kept_link() {
     );
     assert_eq!(r.problems(), 0, "{r:?}");
 }
+
+// 7. A folder without a manifest whose timestamp is a Parquet date-time (any unit, with or
+// without a time zone) is filtered in milliseconds, as pqdm's own timestamps are, and its files
+// are pruned and its latest timestamp read in milliseconds too.
+#[test]
+fn scans_before_adopt_filter_date_time_timestamps_in_every_unit() {
+    let dir = tmp();
+    let hour = 3_600_000i64;
+    for unit in [
+        TimeUnit::Milliseconds,
+        TimeUnit::Microseconds,
+        TimeUnit::Nanoseconds,
+    ] {
+        for tz in [None, Some(TimeZone::UTC)] {
+            let base = dir.path().join(format!("{unit}-{}", tz.is_some()));
+            let per_ms = match unit {
+                TimeUnit::Milliseconds => 1i64,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Nanoseconds => 1_000_000,
+            };
+            // Two files: the morning (closes 0..=2) and the afternoon (closes 3..=5) of Jan 5.
+            for (half, hours) in [("am", [0i64, 4, 8]), ("pm", [12, 16, 20])] {
+                let ts: Vec<i64> = hours.iter().map(|h| (JAN5 + h * hour) * per_ms).collect();
+                let df = df!("timestamp" => ts, "close" => hours.map(|h| (h / 4) as f64))
+                    .unwrap()
+                    .lazy()
+                    .with_column(col("timestamp").cast(DataType::Datetime(unit, tz.clone())))
+                    .collect()
+                    .unwrap();
+                write_parquet(
+                    &base.join(format!("symbol=BTCUSDT/{half}.parquet")),
+                    df,
+                    ParquetCompression::Snappy,
+                );
+            }
+            let closes = |filter: &str| {
+                let out = run(&[
+                    "scan",
+                    s(&base),
+                    "--filter",
+                    filter,
+                    "--columns",
+                    "close",
+                    "--format",
+                    "csv",
+                ]);
+                assert!(out.status.success(), "{unit} {filter}: {}", stderr(&out));
+                String::from_utf8(out.stdout).unwrap().replace('\n', " ")
+            };
+            let what = format!("{unit} tz {tz:?}");
+            for (filter, want) in [
+                ("timestamp >= 2024-01-05T12:00:00", "close 3.0 4.0 5.0 "),
+                ("timestamp < 2024-01-05T04:00:00", "close 0.0 "),
+                ("timestamp <= 2024-01-05T04:00:00", "close 0.0 1.0 "),
+                ("timestamp > 2024-01-05T16:00:00Z", "close 5.0 "),
+                ("timestamp == 2024-01-05T08:00:00", "close 2.0 "),
+                (
+                    "timestamp != 2024-01-05T08:00:00",
+                    "close 0.0 1.0 3.0 4.0 5.0 ",
+                ),
+                (
+                    "timestamp between [2024-01-05T04:00:00, 2024-01-05T12:00:00]",
+                    "close 1.0 2.0 3.0 ",
+                ),
+                (
+                    "timestamp in [2024-01-05T00:00:00, 2024-01-05T20:00:00]",
+                    "close 0.0 5.0 ",
+                ),
+                ("timestamp < 2024-01-05", "close "),
+            ] {
+                assert_eq!(closes(filter), want, "{what}: {filter}");
+            }
+            let latest = json_ok(&run(&["latest", s(&base), "--json"]));
+            assert_eq!(
+                latest["latest_timestamp"],
+                JAN5 + 20 * hour,
+                "{what}: {latest}"
+            );
+            let latest = json_ok(&run(&[
+                "latest",
+                s(&base),
+                "--filter",
+                "timestamp < 2024-01-05T10:00:00",
+                "--json",
+            ]));
+            assert_eq!(
+                latest["latest_timestamp"],
+                JAN5 + 8 * hour,
+                "{what}: {latest}"
+            );
+        }
+    }
+}
