@@ -933,3 +933,99 @@ fn scans_before_adopt_filter_date_time_timestamps_in_every_unit() {
         }
     }
 }
+
+// 6. The cache of a folder without a manifest is keyed by its listing, modification stamps
+// included: a rewrite of the same size (even with its modification time set back) misses, and
+// gc removes the entries such a change left stale; the partition dtypes a scan used key it too.
+#[test]
+fn cache_of_a_folder_without_manifest_follows_its_files() {
+    let dir = tmp();
+    let base = dir.path().join("plain");
+    let cache = dir.path().join("cache");
+    let file = base.join("bucket=7/part-0.parquet");
+    let write = |closes: [f64; 3]| {
+        let df = df!("timestamp" => [JAN5, JAN5 + MINUTE, JAN5 + 2 * MINUTE], "close" => closes)
+            .unwrap();
+        write_parquet(&file, df, ParquetCompression::Uncompressed);
+        std::fs::metadata(&file).unwrap()
+    };
+    let scan = |extra: &[&str]| {
+        let out = dir.path().join("out.csv");
+        let mut args = vec![
+            "scan",
+            s(&base),
+            "--columns",
+            "close,bucket",
+            "--format",
+            "csv",
+            "--cache",
+            s(&cache),
+            "--output",
+            s(&out),
+            "--json",
+        ];
+        args.extend(extra);
+        let report = json_ok(&run(&args));
+        let rows = std::fs::read_to_string(&out).unwrap().replace('\n', " ");
+        (report["cache"].as_str().unwrap().to_string(), rows)
+    };
+    let gc = || json_ok(&run(&["cache", "gc", "--cache", s(&cache), "--json"]))["removed"].clone();
+    let before = write([1.0, 2.0, 3.0]);
+    let first = (
+        "miss".to_string(),
+        "close,bucket 1.0,7 2.0,7 3.0,7 ".to_string(),
+    );
+    assert_eq!(scan(&[]), first);
+    assert_eq!(scan(&[]), ("hit".into(), first.1.clone()));
+    assert_eq!(gc(), serde_json::json!([]), "nothing changed");
+    // The partition dtypes are part of the key.
+    assert_eq!(
+        scan(&["--hive-schema", "bucket=str"]),
+        ("miss".into(), first.1.clone())
+    );
+    assert_eq!(scan(&["--hive-schema", "bucket=str"]).0, "hit");
+
+    // The same file rewritten, same size, other values: both entries are stale.
+    let after = write([4.0, 5.0, 6.0]);
+    assert_eq!(after.len(), before.len(), "the rewrite keeps the size");
+    assert_eq!(gc().as_array().unwrap().len(), 2);
+    let second = "close,bucket 4.0,7 5.0,7 6.0,7 ".to_string();
+    assert_eq!(scan(&[]), ("miss".into(), second.clone()));
+    assert_eq!(scan(&[]), ("hit".into(), second.clone()));
+
+    // Rewritten again with its modification time set back: still a miss.
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    write([7.0, 8.0, 9.0]);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        scan(&[]),
+        ("miss".into(), "close,bucket 7.0,7 8.0,7 9.0,7 ".into())
+    );
+
+    // A file added: a miss with its rows.
+    write_parquet(
+        &base.join("bucket=8/part-0.parquet"),
+        df!("timestamp" => [JAN5], "close" => [10.0]).unwrap(),
+        ParquetCompression::Uncompressed,
+    );
+    assert_eq!(
+        scan(&[]),
+        (
+            "miss".into(),
+            "close,bucket 7.0,7 8.0,7 9.0,7 10.0,8 ".into()
+        )
+    );
+    // The dataset's folder removed: its entries can never hit again.
+    std::fs::remove_dir_all(&base).unwrap();
+    assert_eq!(gc().as_array().unwrap().len(), 3);
+    assert_eq!(
+        json_ok(&run(&["cache", "ls", "--cache", s(&cache), "--json"]))["entries"],
+        serde_json::json!([])
+    );
+}
