@@ -804,6 +804,9 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
         if let Some(e) = &r.data_error {
             println!("  data checks: {e}");
         }
+        for what in &r.unexplained {
+            println!("  cannot be repaired: {what}");
+        }
         if r.duplicate_keys > 0 {
             println!(
                 "  duplicate keys: {} (e.g. {})",
