@@ -296,8 +296,14 @@ impl Cache {
             }
         }
         let mut kept_bytes = 0;
+        // Each dataset is looked at once, however many entries it has.
+        let mut datasets: std::collections::HashMap<String, Now> = Default::default();
         for e in self.entries()? {
-            if self.expired(&e) || is_stale(&e) || kept_bytes + e.bytes > self.max_bytes {
+            let stale = datasets
+                .entry(e.dataset.clone())
+                .or_insert_with(|| Now::of(&e.dataset))
+                .outdates(&e);
+            if self.expired(&e) || stale || kept_bytes + e.bytes > self.max_bytes {
                 self.remove(&e.key)?;
                 removed.push(e.key);
             } else {
@@ -339,23 +345,42 @@ impl Cache {
     }
 }
 
-/// Whether an entry can never be hit again: its dataset has a manifest other than the one it
-/// was computed from, or has none and its files no longer match the entry's listing (or the
-/// entry, of an older release, recorded none). A dataset that cannot be read now (a bucket
-/// out of reach) keeps its entries.
-fn is_stale(e: &Entry) -> bool {
-    let base = Path::new(&e.dataset);
-    let Ok(store) = crate::manifest::Store::new(base) else {
-        return false;
-    };
-    match store.load_current() {
-        Ok(Some(m)) => manifest_hash(&m) != e.manifest_hash,
-        Ok(None) if !crate::storage::is_remote(base) && !base.is_dir() => true,
-        Ok(None) => match crate::foreign::fingerprint(base) {
-            Ok(now) => e.listing.as_deref() != Some(now.as_str()),
-            Err(_) => false,
-        },
-        Err(_) => false,
+/// What a dataset is now, as far as its cache entries go.
+enum Now {
+    /// It has a manifest, of this [`manifest_hash`].
+    Manifest(String),
+    /// It has none; its files have this [`crate::foreign::fingerprint`].
+    Listing(String),
+    /// Its (local) folder is gone.
+    Gone,
+    /// It cannot be read now (a bucket out of reach, a damaged manifest): entries stay.
+    Unknown,
+}
+
+impl Now {
+    fn of(dataset: &str) -> Now {
+        let base = Path::new(dataset);
+        let Ok(store) = crate::manifest::Store::new(base) else {
+            return Now::Unknown;
+        };
+        match store.load_current() {
+            Ok(Some(m)) => Now::Manifest(manifest_hash(&m)),
+            Ok(None) if !crate::storage::is_remote(base) && !base.is_dir() => Now::Gone,
+            Ok(None) => crate::foreign::fingerprint(base).map_or(Now::Unknown, Now::Listing),
+            Err(_) => Now::Unknown,
+        }
+    }
+
+    /// Whether `e` can never be hit again: its dataset has another manifest than the one it
+    /// was computed from, or has none and its files no longer match the entry's listing (or
+    /// the entry, of an older release, recorded none), or is gone.
+    fn outdates(&self, e: &Entry) -> bool {
+        match self {
+            Now::Manifest(hash) => *hash != e.manifest_hash,
+            Now::Listing(now) => e.listing.as_deref() != Some(now.as_str()),
+            Now::Gone => true,
+            Now::Unknown => false,
+        }
     }
 }
 
