@@ -2,8 +2,12 @@
 //! dataset), keyed by a blake3 hash of the dataset's identity, its manifest version and the
 //! manifest's own hash (so a dataset deleted and made again, or rolled back to an older copy,
 //! never meets the entries of its namesake), the columns, the normalised filters and the
-//! transform's name. A hit reads only the cached file; a new commit changes the version and so
-//! the key; entries expire after a TTL; a size cap evicts the least recently used.
+//! transform's name. A dataset without a manifest (a folder written by other tools) is keyed
+//! by its listing instead: every data file's path, size and modification stamp
+//! ([`crate::foreign::fingerprint`]), with the partition dtypes its scan used. A hit reads only
+//! the cached file; a new commit (or any file added, removed or rewritten in a folder without a
+//! manifest) changes the key; entries expire after a TTL; a size cap evicts the least recently
+//! used. Time comes from the cache's [`Clock`] (the system's, unless a test sets another).
 //!
 //! Entries are trusted no further than their folder: an entry is only ever touched under the
 //! name its key gives (64 hex digits), and an entry file whose recorded key is not its own name
@@ -11,6 +15,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polars::prelude::*;
@@ -25,6 +31,63 @@ use crate::write::{parquet_options, scan_files, sink_file};
 /// Default size cap of a cache folder (10 GiB).
 pub const DEFAULT_MAX_BYTES: u64 = 10 << 30;
 
+/// Where the cache reads the time, in milliseconds since the epoch: its TTL and its
+/// least-recently-used order follow it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in milliseconds since the epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock (the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that stands still until advanced: tests order hits and expiries with it instead of
+/// sleeping.
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use pqdm::cache::{Cache, ManualClock};
+/// let clock = Arc::new(ManualClock::new(1_000));
+/// let cache = Cache::new("target/cache").with_clock(clock.clone());
+/// clock.advance(Duration::from_secs(60)); // every entry is now a minute older
+/// # let _ = cache;
+/// ```
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock reading `ms` (milliseconds since the epoch).
+    pub fn new(ms: u64) -> ManualClock {
+        ManualClock(AtomicU64::new(ms))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(by))
+            });
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A cache folder and its policy.
 #[derive(Clone, Debug)]
 pub struct Cache {
@@ -33,6 +96,7 @@ pub struct Cache {
     pub ttl: Option<Duration>,
     /// Total bytes kept; least recently used entries go first.
     pub max_bytes: u64,
+    clock: Arc<dyn Clock>,
 }
 
 /// What the cache knows of one entry (`<key>.json` beside `<key>.parquet`).
@@ -48,6 +112,10 @@ pub struct Entry {
     /// pqdm releases, which are therefore never current.
     #[serde(default)]
     pub manifest_hash: String,
+    /// For a dataset without a manifest, the [`crate::foreign::fingerprint`] of its files
+    /// (`None`: the dataset had a manifest, or the entry is an older release's).
+    #[serde(default)]
+    pub listing: Option<String>,
     /// The columns.
     pub columns: Option<Vec<String>>,
     /// The normalised filters.
@@ -95,13 +163,6 @@ fn is_key(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Cache {
     /// The cache in `dir` (created when first written) with no TTL and the default size cap.
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
@@ -109,7 +170,17 @@ impl Cache {
             dir: dir.into(),
             ttl: None,
             max_bytes: DEFAULT_MAX_BYTES,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same cache reading the time from `clock` (tests; the default is [`SystemClock`]).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Cache {
+        Cache { clock, ..self }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// The cache folder.
@@ -164,7 +235,7 @@ impl Cache {
 
     fn expired(&self, e: &Entry) -> bool {
         self.ttl
-            .is_some_and(|ttl| now().saturating_sub(e.created) >= ttl.as_millis() as u64)
+            .is_some_and(|ttl| self.now().saturating_sub(e.created) >= ttl.as_millis() as u64)
     }
 
     /// Every entry, most recently used first. Only files named `<key>.json`, a key being 64 hex
@@ -211,7 +282,8 @@ impl Cache {
         Ok(entries.len())
     }
 
-    /// Removes expired entries, entries of versions their dataset has moved past, leftovers of
+    /// Removes expired entries, entries of versions their dataset has moved past (or, for a
+    /// dataset without a manifest, of a listing its files no longer match), leftovers of
     /// interrupted writes, and the least recently used entries past the size cap. Returns the
     /// removed keys.
     pub fn gc(&self) -> Result<Vec<String>> {
@@ -224,12 +296,13 @@ impl Cache {
             }
         }
         let mut kept_bytes = 0;
+        // Each dataset is looked at once, however many entries it has.
+        let mut datasets: std::collections::HashMap<String, Now> = Default::default();
         for e in self.entries()? {
-            let current = crate::manifest::Store::new(&e.dataset)
-                .ok()
-                .and_then(|s| s.load_current().ok().flatten())
-                .map(|m| manifest_hash(&m));
-            let stale = current.is_some_and(|h| h != e.manifest_hash);
+            let stale = datasets
+                .entry(e.dataset.clone())
+                .or_insert_with(|| Now::of(&e.dataset))
+                .outdates(&e);
             if self.expired(&e) || stale || kept_bytes + e.bytes > self.max_bytes {
                 self.remove(&e.key)?;
                 removed.push(e.key);
@@ -261,6 +334,7 @@ impl Cache {
         h.update(identity.to_string_lossy().as_bytes());
         h.update(&manifest.version.to_le_bytes());
         h.update(manifest_hash(manifest).as_bytes());
+        h.update(format!("{:?}", ds.listing_fingerprint()).as_bytes());
         h.update(format!("{:?}", scan.columns).as_bytes());
         for f in &filters {
             h.update(f.as_bytes());
@@ -268,6 +342,45 @@ impl Cache {
         }
         h.update(format!("{transform:?}").as_bytes());
         (h.finalize().to_hex().to_string(), filters)
+    }
+}
+
+/// What a dataset is now, as far as its cache entries go.
+enum Now {
+    /// It has a manifest, of this [`manifest_hash`].
+    Manifest(String),
+    /// It has none; its files have this [`crate::foreign::fingerprint`].
+    Listing(String),
+    /// Its (local) folder is gone.
+    Gone,
+    /// It cannot be read now (a bucket out of reach, a damaged manifest): entries stay.
+    Unknown,
+}
+
+impl Now {
+    fn of(dataset: &str) -> Now {
+        let base = Path::new(dataset);
+        let Ok(store) = crate::manifest::Store::new(base) else {
+            return Now::Unknown;
+        };
+        match store.load_current() {
+            Ok(Some(m)) => Now::Manifest(manifest_hash(&m)),
+            Ok(None) if !crate::storage::is_remote(base) && !base.is_dir() => Now::Gone,
+            Ok(None) => crate::foreign::fingerprint(base).map_or(Now::Unknown, Now::Listing),
+            Err(_) => Now::Unknown,
+        }
+    }
+
+    /// Whether `e` can never be hit again: its dataset has another manifest than the one it
+    /// was computed from, or has none and its files no longer match the entry's listing (or
+    /// the entry, of an older release, recorded none), or is gone.
+    fn outdates(&self, e: &Entry) -> bool {
+        match self {
+            Now::Manifest(hash) => *hash != e.manifest_hash,
+            Now::Listing(now) => e.listing.as_deref() != Some(now.as_str()),
+            Now::Gone => true,
+            Now::Unknown => false,
+        }
     }
 }
 
@@ -287,7 +400,7 @@ pub fn cached_projection(
     let (key, filters) = cache.key(ds, &m, scan, transform.map(|t| t.name));
     let data = cache.data_path(&key);
     if let Some(mut e) = cache.read_entry(&key)?.filter(|e| !cache.expired(e)) {
-        e.last_used = now();
+        e.last_used = cache.now();
         cache.write_entry(&e)?;
         log::info!("cache hit {key} for {}", ds.base().display());
         return Ok((scan_files(&[data], false)?, Status::Hit));
@@ -315,7 +428,7 @@ pub fn cached_projection(
     let rows = crate::footer::read_footer(&tmp, None)?.rows;
     let bytes = fs::metadata(&tmp).map_err(Error::io(&tmp))?.len();
     fs::rename(&tmp, &data).map_err(Error::io(&data))?;
-    let t = now();
+    let t = cache.now();
     cache.write_entry(&Entry {
         key: key.clone(),
         dataset: fs::canonicalize(ds.base())
@@ -324,6 +437,7 @@ pub fn cached_projection(
             .to_string(),
         version: m.version,
         manifest_hash: manifest_hash(&m),
+        listing: ds.listing_fingerprint().map(str::to_string),
         columns: scan.columns.clone(),
         filters,
         transform: transform.map(|t| t.name.to_string()),

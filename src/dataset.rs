@@ -40,7 +40,8 @@ pub struct Dataset {
     manifest: Mutex<Arc<Manifest>>,
     /// The stamp of `_manifest.json` when `manifest` was loaded or committed.
     stamp: Mutex<Option<(u64, u64, u64, i64)>>,
-    foreign: bool,
+    /// What the listing of a dataset without a manifest found (`None`: it has one).
+    foreign: Option<crate::foreign::ListingFacts>,
 }
 
 impl Dataset {
@@ -63,7 +64,7 @@ impl Dataset {
             stamp: Mutex::new(stamp),
             store,
             manifest: Mutex::new(Arc::new(manifest)),
-            foreign: false,
+            foreign: None,
         })
     }
 
@@ -78,18 +79,32 @@ impl Dataset {
         if store.try_exists()? {
             return Dataset::open(base);
         }
-        let manifest = crate::foreign::describe(base.as_ref(), hive_types)?;
+        let listing = crate::foreign::describe(base.as_ref(), hive_types)?;
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),
             store,
-            manifest: Mutex::new(Arc::new(manifest)),
-            foreign: true,
+            manifest: Mutex::new(Arc::new(listing.manifest)),
+            foreign: Some(listing.facts),
         })
     }
 
     /// Whether this dataset has no manifest (found by listing; read-only).
     pub fn is_foreign(&self) -> bool {
+        self.foreign.is_some()
+    }
+
+    /// Whether the files store `column` as a date-time rather than pqdm's Int64 milliseconds
+    /// (only in datasets found by listing).
+    pub fn is_datetime(&self, column: &str) -> bool {
         self.foreign
+            .as_ref()
+            .is_some_and(|f| f.datetime_columns.contains(column))
+    }
+
+    /// For a dataset without a manifest, the [`crate::foreign::fingerprint`] of its files when
+    /// it was opened.
+    pub fn listing_fingerprint(&self) -> Option<&str> {
+        self.foreign.as_ref().map(|f| f.fingerprint.as_str())
     }
 
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
@@ -112,7 +127,7 @@ impl Dataset {
             stamp: Mutex::new(store.stamp()),
             store,
             manifest: Mutex::new(Arc::new(manifest)),
-            foreign: false,
+            foreign: None,
         })
     }
 

@@ -153,6 +153,10 @@ pub struct TypedFilter {
     pub op: Op,
     /// Typed values.
     pub values: Vec<Value>,
+    /// Whether the files store the column as a date-time (files of other tools, scanned
+    /// without a manifest): it is then compared in milliseconds since the epoch, as pqdm's own
+    /// Int64 timestamps are, whatever unit and time zone the files use.
+    pub datetime: bool,
 }
 
 fn split_list(text: &str) -> Vec<String> {
@@ -276,6 +280,7 @@ impl Filter {
             dtype,
             op: self.op,
             values,
+            datetime: false,
         })
     }
 }
@@ -304,7 +309,7 @@ fn parse_value(v: &str, dtype: ColType, timestamp: bool) -> Option<Value> {
 impl TypedFilter {
     /// The filter as a Polars expression.
     pub fn to_expr(&self) -> Expr {
-        let c = col(self.column.as_str());
+        let c = column_expr(&self.column, self.datetime);
         let v = |i: usize| self.values[i].to_lit(self.dtype);
         let list = || {
             self.values.iter().fold(lit(false), |acc, x| {
@@ -370,6 +375,15 @@ impl TypedFilter {
                 .any(|x| matches!(x, Value::Int(v) if min <= *v && *v <= max)),
             _ => true,
         }
+    }
+}
+
+/// The column `name` as filters compare it: a date-time column (`datetime`) as milliseconds
+/// since the epoch, like pqdm's own Int64 timestamps.
+pub fn column_expr(name: &str, datetime: bool) -> Expr {
+    match datetime {
+        true => col(name).dt().timestamp(TimeUnit::Milliseconds),
+        false => col(name),
     }
 }
 

@@ -8,6 +8,7 @@ use polars::prelude::*;
 use polars_parquet::parquet::compression::Compression as ParquetCodec;
 use polars_parquet::parquet::schema::types::{
     IntegerType, PrimitiveConvertedType, PrimitiveLogicalType, PrimitiveType,
+    TimeUnit as ParquetTimeUnit,
 };
 use polars_parquet::parquet::statistics::Statistics;
 use polars_parquet::read::read_metadata;
@@ -19,9 +20,10 @@ use crate::error::{Error, Result};
 pub struct FooterInfo {
     /// Rows in the file.
     pub rows: u64,
-    /// Minimum of the requested integer column, from row-group statistics.
+    /// Minimum of the requested integer column, from row-group statistics; a date-time column's
+    /// in milliseconds, whatever unit the file stores (see [`FooterInfo::stat_is_temporal`]).
     pub min: Option<i64>,
-    /// Maximum of the requested integer column, from row-group statistics.
+    /// Maximum of the requested integer column, as [`FooterInfo::min`].
     pub max: Option<i64>,
     /// Column names in file order.
     pub columns: Vec<String>,
@@ -85,6 +87,21 @@ fn is_signed_int64(t: &PrimitiveType) -> bool {
         )
         && t.converted_type
             .is_none_or(|c| c == PrimitiveConvertedType::Int64)
+}
+
+/// How many of a date-time column's stored units make a millisecond (`None`: not a date-time
+/// stored as Int64).
+fn units_per_ms(t: &PrimitiveType) -> Option<i64> {
+    match (&t.logical_type, &t.converted_type) {
+        (Some(PrimitiveLogicalType::Timestamp { unit, .. }), _) => Some(match unit {
+            ParquetTimeUnit::Milliseconds => 1,
+            ParquetTimeUnit::Microseconds => 1_000,
+            ParquetTimeUnit::Nanoseconds => 1_000_000,
+        }),
+        (_, Some(PrimitiveConvertedType::TimestampMillis)) => Some(1),
+        (_, Some(PrimitiveConvertedType::TimestampMicros)) => Some(1_000),
+        _ => None,
+    }
 }
 
 fn null_count(stats: &Statistics) -> Option<i64> {
@@ -181,10 +198,13 @@ pub fn footer_of<R: std::io::Read + std::io::Seek>(
             if Some(name.as_str()) != stat_column {
                 continue;
             }
-            if let Some(v) = s.min_value {
+            // Truncated as Polars converts date-times between units, so the bounds hold every
+            // value a reader converts to milliseconds.
+            let per_ms = units_per_ms(&cc.descriptor().descriptor.primitive_type).unwrap_or(1);
+            if let Some(v) = s.min_value.map(|v| v / per_ms) {
                 info.min = Some(info.min.map_or(v, |m| m.min(v)));
             }
-            if let Some(v) = s.max_value {
+            if let Some(v) = s.max_value.map(|v| v / per_ms) {
                 info.max = Some(info.max.map_or(v, |m| m.max(v)));
             }
         }

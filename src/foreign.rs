@@ -105,6 +105,60 @@ pub fn list_files(base: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// A hash of the data files under `base` as listed: each one's path, size and a stamp of its
+/// content (on a local disk its modification and change times and inode, on object storage its
+/// last-modified time and ETag). Any file added, removed, resized or rewritten changes it, even
+/// a rewrite of the same size whose modification time was set back.
+pub fn fingerprint(base: &Path) -> Result<String> {
+    let files = list_files(base)?;
+    let mut h = blake3::Hasher::new();
+    let mut add = |rel: &str, bytes: u64, stamp: &str| {
+        for part in [rel.as_bytes(), &bytes.to_le_bytes(), stamp.as_bytes()] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+    };
+    if crate::storage::is_remote(base) {
+        let listed = crate::storage::Remote::open(base)?.list_stamped("")?;
+        let wanted: BTreeSet<&str> = files.iter().map(String::as_str).collect();
+        for (rel, bytes, stamp) in listed.iter().filter(|(r, ..)| wanted.contains(r.as_str())) {
+            add(rel, *bytes, stamp);
+        }
+    } else {
+        for rel in &files {
+            let path = base.join(rel);
+            let meta = std::fs::metadata(&path).map_err(Error::io(&path))?;
+            add(rel, meta.len(), &local_stamp(&meta));
+        }
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// What changes when a local file is written again: its modification time and, where the
+/// platform tells, its change time (which no user can set back) and inode.
+fn local_stamp(meta: &std::fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "{modified} {}.{} {}",
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.ino()
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        modified.to_string()
+    }
+}
+
 /// Whether `inner` lies in a hidden folder of the dataset at `outer` (`_views/eth`) other than
 /// its own metadata: the outer dataset's listing and maintenance never look there.
 fn in_private_folder(inner: &Path, outer: &Path) -> bool {
@@ -162,9 +216,27 @@ fn infer_type<'a>(values: impl Iterator<Item = &'a str>) -> ColType {
     if any { ColType::I64 } else { ColType::Str }
 }
 
-/// A manifest (version 0, never written) describing a dataset found by listing.
-/// `hive_types` overrides the inferred partition column dtypes.
-pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<Manifest> {
+/// A dataset found by listing.
+pub struct Listing {
+    /// A manifest (version 0, never written) describing it.
+    pub manifest: Manifest,
+    /// What the manifest cannot record.
+    pub facts: ListingFacts,
+}
+
+/// What a listing knows beyond its manifest.
+#[derive(Clone, Debug, Default)]
+pub struct ListingFacts {
+    /// Columns its (first) file stores as date-times: the manifest records them as i64
+    /// (milliseconds), and filters convert them so.
+    pub datetime_columns: BTreeSet<String>,
+    /// The [`fingerprint`] of its files, taken before they were read.
+    pub fingerprint: String,
+}
+
+/// Describes a dataset found by listing. `hive_types` overrides the inferred partition column
+/// dtypes.
+pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<Listing> {
     let remote = match crate::storage::is_remote(base) {
         true => Some(crate::storage::Remote::open(base)?),
         false => None,
@@ -175,6 +247,7 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
             message: "no such folder".into(),
         });
     }
+    let fingerprint = fingerprint(base)?;
     let files = list_files(base)?;
     let first = files.first().ok_or_else(|| Error::Dataset {
         path: base.to_path_buf(),
@@ -215,6 +288,14 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
         })
         .collect();
     let schema_pl = footer::file_schema(&base.join(first))?;
+    let datetime_columns = schema_pl
+        .iter()
+        .filter(|(n, dt)| {
+            matches!(dt, polars::prelude::DataType::Datetime(..))
+                && !names.iter().any(|p| p == n.as_str())
+        })
+        .map(|(n, _)| n.to_string())
+        .collect();
     let schema: Vec<Field> = schema_pl
         .iter()
         .filter(|(n, _)| !names.iter().any(|p| p == n.as_str()))
@@ -302,7 +383,13 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<M
     };
     m.files = entries;
     m.refresh_summary();
-    Ok(m)
+    Ok(Listing {
+        manifest: m,
+        facts: ListingFacts {
+            datetime_columns,
+            fingerprint,
+        },
+    })
 }
 
 #[cfg(test)]

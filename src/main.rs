@@ -493,7 +493,7 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
     for f in &a.filter {
         opts = opts.filter(f)?;
     }
-    let mut lf = match config.cache_dir(a.cache.as_deref()) {
+    let (mut lf, cache_status) = match config.cache_dir(a.cache.as_deref()) {
         Some(dir) => {
             let mut cache = pqdm::cache::Cache::new(&dir);
             cache.ttl = a
@@ -503,9 +503,9 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
                 .transpose()?;
             let (lf, status) = pqdm::cache::cached_projection(&ds, &opts, &cache, None)?;
             log::info!("cache {status:?}");
-            lf
+            (lf, Some(status))
         }
-        None => ds.scan(&opts)?,
+        None => (ds.scan(&opts)?, None),
     };
     if let Some(n) = a.limit {
         lf = lf.limit(n);
@@ -521,7 +521,12 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
         e => e.into(),
     })?;
     if cli.json && a.output.is_some() {
-        print_json(&serde_json::json!({ "rows": rows, "output": a.output, "batch": batch }))?;
+        print_json(&serde_json::json!({
+            "rows": rows,
+            "output": a.output,
+            "batch": batch,
+            "cache": cache_status,
+        }))?;
     }
     Ok(())
 }
@@ -798,6 +803,9 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
         }
         if let Some(e) = &r.data_error {
             println!("  data checks: {e}");
+        }
+        for what in &r.unexplained {
+            println!("  cannot be repaired: {what}");
         }
         if r.duplicate_keys > 0 {
             println!(

@@ -1079,6 +1079,19 @@ impl Store {
         }
     }
 
+    /// The version number `_manifest.json` names, where it is readable JSON with one (local
+    /// datasets; on object storage it is only a hint and `None`).
+    pub fn manifest_copy_version(&self) -> Option<u64> {
+        if self.remote.is_some() {
+            return None;
+        }
+        let bytes = fs::read(self.base.join(MANIFEST_FILE)).ok()?;
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()?
+            .get("version")?
+            .as_u64()
+    }
+
     /// Rewrites `_manifest.json` and the summary from the current version `m`.
     pub fn rewrite_copies(&self, _lock: &CommitLock, m: &Manifest) -> Result<()> {
         if self.remote.is_some() {

@@ -130,9 +130,14 @@ impl Dataset {
         for f in &opts.filters {
             let dtype = column_type(&m, &f.column)
                 .ok_or_else(|| unknown_column(&m, &format!("filter `{}`", f.text), &f.column))?;
+            let datetime = self.is_datetime(&f.column);
             let is_ts = m.kind_spec.column(&f.column).is_some_and(|c| c.timestamp)
-                || f.column == m.timestamp_column;
-            typed.push(f.typed(dtype, is_ts)?);
+                || f.column == m.timestamp_column
+                || datetime;
+            typed.push(TypedFilter {
+                datetime,
+                ..f.typed(dtype, is_ts)?
+            });
         }
         if let Some(cols) = &opts.columns {
             for c in cols {

@@ -499,6 +499,33 @@ impl Remote {
 
     /// As [`Remote::list`], with each object's age in seconds (since it was last written).
     pub fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>> {
+        let now = chrono::Utc::now();
+        Ok(self
+            .list_meta(rel_prefix)?
+            .into_iter()
+            .map(|(rel, m)| (rel, m.size, (now - m.last_modified).num_seconds()))
+            .collect())
+    }
+
+    /// As [`Remote::list`], with a stamp of each object's content (its last-modified time and
+    /// ETag): it changes whenever the object is written again, whatever its size.
+    pub fn list_stamped(&self, rel_prefix: &str) -> Result<Vec<(String, u64, String)>> {
+        Ok(self
+            .list_meta(rel_prefix)?
+            .into_iter()
+            .map(|(rel, m)| {
+                let stamp = format!(
+                    "{} {}",
+                    m.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+                    m.e_tag.unwrap_or_default()
+                );
+                (rel, m.size, stamp)
+            })
+            .collect())
+    }
+
+    /// The objects under `rel_prefix`, by relative key (sorted), with their metadata.
+    fn list_meta(&self, rel_prefix: &str) -> Result<Vec<(String, object_store::ObjectMeta)>> {
         let key = self.key(rel_prefix.trim_end_matches('/'))?;
         let strip = if self.prefix.is_empty() {
             String::new()
@@ -508,17 +535,14 @@ impl Remote {
         let prefix = (!key.as_ref().is_empty()).then_some(&key);
         let metas: Vec<_> = block(self.store.list(prefix).try_collect::<Vec<_>>())
             .map_err(|e| self.err(rel_prefix, e))?;
-        let now = chrono::Utc::now();
-        let mut out: Vec<(String, u64, i64)> = metas
+        let mut out: Vec<(String, object_store::ObjectMeta)> = metas
             .into_iter()
             .filter_map(|m| {
                 let full = m.location.as_ref().to_string();
-                let age = (now - m.last_modified).num_seconds();
-                full.strip_prefix(&strip)
-                    .map(|r| (r.to_string(), m.size, age))
+                full.strip_prefix(&strip).map(|r| (r.to_string(), m))
             })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 

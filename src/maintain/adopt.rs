@@ -33,7 +33,7 @@ pub fn adopt(
         });
     }
     crate::foreign::check_not_nested(base)?;
-    let mut m = crate::foreign::describe(base, hive_types)?;
+    let mut m = crate::foreign::describe(base, hive_types)?.manifest;
     let names: Vec<String> = m.partition_columns.iter().map(|f| f.name.clone()).collect();
     let mut spec = match kind {
         Some(k) => k.clone(),

@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::filter::{Filter, TypedFilter, Value};
+use crate::filter::{Filter, TypedFilter, Value, column_expr};
 use crate::manifest::{FileEntry, Manifest};
 use crate::scan::ScanOptions;
-use crate::write::scan_files_as;
+use crate::write::{scan_files, scan_files_as};
 
 /// The latest timestamp of one key.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -149,10 +149,19 @@ impl Dataset {
             .map(|f| f.to_expr())
             .reduce(|a, b| a.and(b))
             .unwrap_or(lit(true));
-        let df = scan_files_as(paths, true, &m.schema)?
+        // Files of other tools keep their own dtypes (a date-time timestamp is read as
+        // milliseconds); pqdm's are read as the manifest's schema.
+        let lf = match self.is_foreign() {
+            true => scan_files(paths, true)?,
+            false => scan_files_as(paths, true, &m.schema)?,
+        };
+        let df = lf
             .filter(keep)
             .group_by([col("__file")])
-            .agg([col(ts).max().cast(DataType::Int64)])
+            .agg([column_expr(ts, self.is_datetime(ts))
+                .max()
+                .cast(DataType::Int64)
+                .alias(ts)])
             .collect()
             .map_err(Error::polars(format!(
                 "latest: read {}",

@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod compact;
+mod explain;
 pub mod latest;
 pub mod vacuum;
 pub mod verify;

@@ -82,6 +82,10 @@ pub struct VerifyReport {
     pub bad_value_details: BTreeMap<String, String>,
     /// Why the data checks (keys, gaps, values) could not run, if they could not.
     pub data_error: Option<String>,
+    /// What verify saw that a repair cannot explain (a history that lost versions, a damaged
+    /// version file, a tree holding none of the current version's files but others), one
+    /// sentence each: `--repair` refuses, changing nothing, while there is any.
+    pub unexplained: Vec<String>,
     /// What `--repair` fixed.
     pub repairs: Option<Repairs>,
     /// Wall time in milliseconds.
@@ -92,8 +96,12 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     /// Findings that `verify --repair` fixes: missing, orphaned, damaged files, stale stats and
-    /// the `_manifest.json` copy (not duplicate keys, gaps or bad values, which are the data's).
+    /// the `_manifest.json` copy (not duplicate keys, gaps or bad values, which are the data's);
+    /// none while something is [`VerifyReport::unexplained`], since the repair then refuses.
     pub fn repairable(&self) -> usize {
+        if !self.unexplained.is_empty() {
+            return 0;
+        }
         self.missing.len()
             + self.orphans.len()
             + self.checksum_mismatches.len()
@@ -117,6 +125,7 @@ impl VerifyReport {
             + self.gaps.len()
             + self.bad_values.len()
             + usize::from(self.data_error.is_some())
+            + self.unexplained.len()
             + usize::from(
                 self.manifest_copy_stale && !repaired.is_some_and(|r| r.manifest_copy_rewritten),
             )
@@ -264,10 +273,22 @@ impl Dataset {
             }
         }
         report.missing.extend(half_linked);
+        let gone = checked.iter().filter(|c| c.is_none()).count();
+        report.unexplained = self.unexplained(&m, gone, &report.orphans);
         if !report.missing.is_empty() {
             report.data_error = Some("skipped: files are missing".into());
         } else {
             self.run_data_checks(&mut report);
+        }
+        if repair && !report.unexplained.is_empty() {
+            return Err(Error::Dataset {
+                path: self.base().to_path_buf(),
+                message: format!(
+                    "repair refused, nothing was changed: {}. Restore the dataset (or the named \
+                     files) from a backup, or move what does not belong away by hand",
+                    report.unexplained.join("; ")
+                ),
+            });
         }
         if repair {
             let repairs = self.repair(&report, rebuilt, &timer.op_id)?;

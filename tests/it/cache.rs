@@ -1,9 +1,10 @@
 //! The projection cache and materialised projections.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use polars::prelude::*;
-use pqdm::cache::{Cache, Status, Transform, cached_projection};
+use pqdm::cache::{Cache, ManualClock, Status, Transform, cached_projection};
 use pqdm::{Dataset, ScanOptions};
 
 use crate::common::*;
@@ -141,41 +142,33 @@ fn ttl_and_size_cap() {
     let dir = tmp();
     let cache_dir = tmp();
     let ds = two_symbols(dir.path());
-    let mut cache = Cache::new(cache_dir.path());
+    // The cache's own clock, moved by hand: no sleeping, no ties between two lookups.
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let mut cache = Cache::new(cache_dir.path()).with_clock(clock.clone());
     cache.ttl = Some(Duration::from_millis(300));
     let q = opts(&["symbol == BTCUSDT"], &["timestamp", "close"]);
-    assert_eq!(
-        cached_projection(&ds, &q, &cache, None).unwrap().1,
-        Status::Miss
-    );
-    assert_eq!(
-        cached_projection(&ds, &q, &cache, None).unwrap().1,
-        Status::Hit
-    );
-    std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(
-        cached_projection(&ds, &q, &cache, None).unwrap().1,
-        Status::Miss
-    );
+    let status = |cache: &Cache, q: &ScanOptions| cached_projection(&ds, q, cache, None).unwrap().1;
+    assert_eq!(status(&cache, &q), Status::Miss);
+    clock.advance(Duration::from_millis(299));
+    assert_eq!(status(&cache, &q), Status::Hit, "299 ms old, TTL 300 ms");
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(status(&cache, &q), Status::Miss, "300 ms old: expired");
+    assert_eq!(cache.entries().unwrap()[0].created, 1_000_300);
+    // gc removes what the TTL expired, and only that.
+    clock.advance(Duration::from_millis(299));
+    assert_eq!(cache.gc().unwrap().len(), 0);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(cache.gc().unwrap().len(), 1);
 
-    let mut cache = Cache::new(cache_dir.path().join("lru"));
+    let mut cache = Cache::new(cache_dir.path().join("lru")).with_clock(clock.clone());
     let a = opts(&["symbol == BTCUSDT"], &["timestamp", "close"]);
     let b = opts(&["symbol == ETHUSDT"], &["timestamp", "close"]);
     let c = opts(&["symbol == BTCUSDT"], &["timestamp", "open"]);
-    assert_eq!(
-        cached_projection(&ds, &a, &cache, None).unwrap().1,
-        Status::Miss
-    );
-    std::thread::sleep(Duration::from_millis(5));
-    assert_eq!(
-        cached_projection(&ds, &b, &cache, None).unwrap().1,
-        Status::Miss
-    );
-    std::thread::sleep(Duration::from_millis(5));
-    assert_eq!(
-        cached_projection(&ds, &a, &cache, None).unwrap().1,
-        Status::Hit
-    ); // a is now the most recent
+    assert_eq!(status(&cache, &a), Status::Miss);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(status(&cache, &b), Status::Miss);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(status(&cache, &a), Status::Hit); // a is now the most recent
     let size = cache
         .entries()
         .unwrap()
@@ -184,17 +177,11 @@ fn ttl_and_size_cap() {
         .max()
         .unwrap();
     cache.max_bytes = 2 * size + size / 2;
-    std::thread::sleep(Duration::from_millis(5));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(status(&cache, &c), Status::Miss);
+    assert_eq!(status(&cache, &a), Status::Hit);
     assert_eq!(
-        cached_projection(&ds, &c, &cache, None).unwrap().1,
-        Status::Miss
-    );
-    assert_eq!(
-        cached_projection(&ds, &a, &cache, None).unwrap().1,
-        Status::Hit
-    );
-    assert_eq!(
-        cached_projection(&ds, &b, &cache, None).unwrap().1,
+        status(&cache, &b),
         Status::Miss,
         "b was the least recently used"
     );
@@ -221,19 +208,34 @@ fn cli_cache_commands() {
         "--cache",
         cdir,
     ];
-    let first = run(&scan);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let second = bin()
-        .args(scan)
-        .env("RUST_LOG", "pqdm=info")
-        .output()
-        .unwrap();
-    assert_eq!(first.stdout, second.stdout);
-    assert!(String::from_utf8_lossy(&second.stderr).contains("cache hit"));
+    // Each run says whether the cache served it; the second reads no data file (they are
+    // junk by then) and writes the same rows.
+    let outputs = tmp();
+    let out = |name: &str| {
+        let path = outputs.path().join(name);
+        let mut args = scan.to_vec();
+        args.extend(["--output", path.to_str().unwrap(), "--json"]);
+        let report = json_ok(&run(&args));
+        (report["cache"].clone(), std::fs::read(&path).unwrap())
+    };
+    let (status, first) = out("first.csv");
+    assert_eq!(status, "miss");
+    assert_eq!(first, b"timestamp\n1704412800000\n1704412860000\n");
+    let data: Vec<_> = parquet_files(dir.path())
+        .iter()
+        .map(|p| dir.path().join(p))
+        .collect();
+    assert!(!data.is_empty());
+    let saved: Vec<Vec<u8>> = data.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for p in &data {
+        std::fs::write(p, b"junk").unwrap();
+    }
+    let (status, second) = out("second.csv");
+    assert_eq!(status, "hit");
+    assert_eq!(second, first);
+    for (p, b) in data.iter().zip(&saved) {
+        std::fs::write(p, b).unwrap();
+    }
     let ls = run(&["cache", "ls", "--cache", cdir, "--json"]);
     let entries: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     assert_eq!(entries["entries"].as_array().unwrap().len(), 1);

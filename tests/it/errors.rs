@@ -131,6 +131,27 @@ fn stray_parquet(ds: &Path) {
     std::fs::copy(&live, live.with_file_name("part-stray.parquet")).unwrap();
 }
 
+/// The history loses its newest version (2, BTC), while `_manifest.json` still holds it.
+fn lose_newest_version(ds: &Path) {
+    std::fs::remove_file(current_version(ds)).unwrap();
+}
+
+/// Version 1, in the middle of the history, is no longer JSON.
+fn damage_middle_version(ds: &Path) {
+    std::fs::write(ds.join("_pqdm/versions/00000000000000000001.json"), "{").unwrap();
+}
+
+/// Every data file of the current version renamed in the tree, and its kept link gone: the
+/// tree holds files no version names, and none of the current version's.
+fn rename_every_file(ds: &Path) {
+    std::fs::remove_dir_all(ds.join("_pqdm/files")).unwrap();
+    for rel in parquet_files(ds) {
+        let path = ds.join(rel);
+        let name = format!("renamed-{}", path.file_name().unwrap().to_string_lossy());
+        std::fs::rename(&path, path.with_file_name(name)).unwrap();
+    }
+}
+
 fn cases() -> Vec<Case> {
     vec![
         // Error::Dataset, from a damaged or edited manifest: every command refuses it.
@@ -308,6 +329,51 @@ fn cases() -> Vec<Case> {
             code: 1,
             says: &["verify found 1 problem(s) in {ds}; `pqdm verify --repair {ds}` fixes the 1"],
             advice: Advice::RunFirst(&["verify", "--repair", "{ds}"]),
+        },
+        // verify --repair refuses states it cannot explain, naming what it saw; verify alone
+        // reports them and offers no repair.
+        Case {
+            name: "history lost its newest version",
+            setup: lose_newest_version,
+            args: &["verify", "--repair", "{ds}"],
+            code: 1,
+            says: &[
+                "dataset {ds}: repair refused, nothing was changed: _manifest.json holds version 2, \
+                 newer than the newest version in _pqdm/versions/ (1)",
+            ],
+            advice: Advice::None,
+        },
+        Case {
+            name: "history lost its newest version, verify",
+            setup: lose_newest_version,
+            args: &["verify", "{ds}"],
+            code: 1,
+            says: &["verify found 3 problem(s) in {ds}\n"],
+            advice: Advice::None,
+        },
+        Case {
+            name: "version in the middle of the history not JSON",
+            setup: damage_middle_version,
+            args: &["verify", "--repair", "{ds}"],
+            code: 1,
+            says: &[
+                "repair refused, nothing was changed: {ds}/_pqdm/versions/00000000000000000001.json \
+                 is not valid JSON",
+            ],
+            advice: Advice::None,
+        },
+        Case {
+            name: "none of the current files but others",
+            setup: rename_every_file,
+            args: &["verify", "--repair", "{ds}"],
+            code: 1,
+            says: &[
+                "repair refused, nothing was changed: none of the 2 file(s) of version 2 is in \
+                 place, yet the tree holds 2 other data file(s) (`exchange=BINANCE/symbol=BTCUSDT/",
+                "/renamed-part-",
+                "no kept version names them",
+            ],
+            advice: Advice::None,
         },
         // Error::Polars: a damaged file met by a scan; the advice names the file.
         Case {

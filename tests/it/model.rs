@@ -1,8 +1,11 @@
-//! Model-based random testing: seeded random sequences of upserts, overwrites, compactions,
-//! vacuums and verifies, run as real `pqdm` processes (sometimes two at once), with failures
-//! and kills injected at random steps of commits, recoveries and vacuums (failpoints). After
-//! every step the dataset must equal a plain model of the rows it should hold: as pqdm reads it,
-//! as a plain reader globbing the tree reads it, and as `verify` sees it.
+//! Model-based random testing: seeded random sequences of upserts, overwrites, appends,
+//! compactions, vacuums, verifies, repairs, materialisations and adoptions, run as real `pqdm`
+//! processes (sometimes two writers at once), with failures and kills injected at random steps
+//! of commits, recoveries and vacuums (failpoints). After every step the dataset must equal a
+//! plain model of the rows it should hold: as pqdm reads it, as a plain reader globbing the tree
+//! reads it, and as `verify` sees it; `verify --repair` must find nothing to repair and change
+//! no byte; a dataset materialised from it, and one adopted from a plain hive copy of it, must
+//! hold the model's rows too.
 //!
 //! `PQDM_MODEL_SEED` replays a run (each run prints its seed; a fresh one otherwise),
 //! `PQDM_MODEL_STEPS` sizes it (30 by default; a soak sets thousands).
@@ -184,6 +187,128 @@ fn stored(base: &Path, ctx: &str) -> (Rows, usize, Rows, usize) {
     (pq, pq_n, glob, glob_n)
 }
 
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Asserts that the dataset at `base` holds exactly `model`, read by pqdm and by a plain reader.
+fn assert_holds(base: &Path, model: &Rows, ctx: &str) {
+    let (pq, pq_n, glob, glob_n) = stored(base, ctx);
+    assert_eq!(
+        pq_n,
+        model.len(),
+        "{ctx}: pqdm read a row twice or lost one"
+    );
+    assert!(pq == *model, "{ctx}: pqdm's rows differ from the model");
+    assert_eq!(glob_n, model.len(), "{ctx}: a plain reader's row count");
+    assert!(
+        glob == *model,
+        "{ctx}: a plain reader's rows differ from the model"
+    );
+}
+
+/// Every file of the dataset but dead writers' staging (which any commit lock tidies away).
+fn settled(base: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let staging = base.join("_pqdm/staging");
+    snapshot(base)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(&staging))
+        .collect()
+}
+
+/// `verify --repair` on the (healthy) dataset: nothing to repair, nothing unexplained, no byte
+/// changed; it fails only for the candle gaps the random writes leave, which it reports.
+fn repair_changes_nothing(base: &Path, ctx: &str) {
+    let before = settled(base);
+    let out = pqdm(
+        &strings(&["verify", base.to_str().unwrap(), "--repair", "--json"]),
+        None,
+    )
+    .output()
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{ctx}: verify --repair: {}", stderr(&out)));
+    for list in [
+        "missing",
+        "orphans",
+        "checksum_mismatches",
+        "stale_stats",
+        "unexplained",
+    ] {
+        assert_eq!(
+            v[list],
+            serde_json::json!([]),
+            "{ctx}: verify --repair {list}"
+        );
+    }
+    assert_eq!(v["duplicate_keys"], 0, "{ctx}: {v}");
+    assert_eq!(v["data_error"], serde_json::Value::Null, "{ctx}: {v}");
+    assert_eq!(v["bad_values"], serde_json::json!({}), "{ctx}: {v}");
+    let r = &v["repairs"];
+    for list in [
+        "orphans_moved",
+        "stats_rebuilt",
+        "missing_dropped",
+        "links_restored",
+        "quarantined",
+    ] {
+        assert_eq!(r[list], serde_json::json!([]), "{ctx}: repairs {list}");
+    }
+    assert_eq!(r["manifest_copy_rewritten"], false, "{ctx}: {r}");
+    assert_eq!(
+        r["version"],
+        serde_json::Value::Null,
+        "{ctx}: repair committed"
+    );
+    let gaps = v["gaps"].as_array().unwrap().len();
+    assert_eq!(out.status.success(), gaps == 0, "{ctx}: {}", stderr(&out));
+    assert!(
+        settled(base) == before,
+        "{ctx}: verify --repair changed the dataset"
+    );
+}
+
+/// Materialises the dataset into a new one at `to` (`fault` injected): when it succeeds, the
+/// new dataset holds the model's rows. Returns whether it did.
+fn materialize(base: &Path, to: &Path, extra: &[&str], fault: Option<&str>, ctx: &str) -> bool {
+    let mut args = strings(&[
+        "materialize",
+        base.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    args.extend(strings(extra));
+    let out = pqdm(&args, fault).output().unwrap();
+    assert!(
+        out.status.success() || fault.is_some(),
+        "{ctx}: materialize: {}",
+        stderr(&out)
+    );
+    out.status.success()
+}
+
+/// A plain hive copy of the dataset (pqdm's files by symbol, without a manifest or history),
+/// adopted as a klines dataset: it must hold the model's rows.
+fn adopt_a_plain_copy(base: &Path, plain: &Path, model: &Rows, ctx: &str) {
+    assert!(materialize(
+        base,
+        plain,
+        &["--partition-by", "symbol"],
+        None,
+        ctx
+    ));
+    std::fs::remove_file(plain.join("_manifest.json")).unwrap();
+    std::fs::remove_dir_all(plain.join("_pqdm")).unwrap();
+    let out = pqdm(
+        &strings(&["adopt", plain.to_str().unwrap(), "--kind", "klines"]),
+        None,
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{ctx}: adopt: {}", stderr(&out));
+    assert_holds(plain, model, &format!("{ctx}, adopted copy"));
+}
+
 #[test]
 fn random_operations_with_faults_always_match_the_model() {
     let seed = seed_from_env("PQDM_MODEL_SEED");
@@ -207,7 +332,7 @@ fn random_operations_with_faults_always_match_the_model() {
             format!("{at}={how}")
         });
         let ctx = format!("seed {seed}, step {step}");
-        match rng.below(10) {
+        match rng.below(13) {
             0..=4 => {
                 let mode = *rng.pick(&["upsert", "upsert", "overwrite", "append"]);
                 let symbol = *rng.pick(&SYMBOLS);
@@ -342,6 +467,26 @@ fn random_operations_with_faults_always_match_the_model() {
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
+            10..=12 if model.is_empty() => continue,
+            10 => {
+                repair_changes_nothing(&base, &ctx);
+                count("verify --repair".into());
+            }
+            11 => {
+                let to = dir.path().join(format!("materialized{step}"));
+                let ok = materialize(&base, &to, &[], fault.as_deref(), &ctx);
+                if ok {
+                    assert_holds(&to, &model, &format!("{ctx}, materialized"));
+                }
+                count(format!("materialize {}", if ok { "ok" } else { "failed" }));
+                let _ = std::fs::remove_dir_all(&to);
+            }
+            12 => {
+                let plain = dir.path().join(format!("plain{step}"));
+                adopt_a_plain_copy(&base, &plain, &model, &ctx);
+                count("adopt".into());
+                std::fs::remove_dir_all(&plain).unwrap();
+            }
             _ => {
                 if !pqdm::manifest::Store::new(&base).unwrap().exists() {
                     continue;
@@ -365,18 +510,7 @@ fn random_operations_with_faults_always_match_the_model() {
             assert!(model.is_empty(), "{ctx}: rows committed but no dataset");
             continue;
         }
-        let (pq, pq_n, glob, glob_n) = stored(&base, &ctx);
-        assert_eq!(
-            pq_n,
-            model.len(),
-            "{ctx}: pqdm read a row twice or lost one"
-        );
-        assert!(pq == model, "{ctx}: pqdm's rows differ from the model");
-        assert_eq!(glob_n, model.len(), "{ctx}: a plain reader's row count");
-        assert!(
-            glob == model,
-            "{ctx}: a plain reader's rows differ from the model"
-        );
+        assert_holds(&base, &model, &ctx);
     }
     eprintln!("model test (seed {seed}): {tally:?}");
 }

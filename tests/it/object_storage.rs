@@ -31,7 +31,11 @@ fn csv_rows_and_close(out: &Output) -> (usize, f64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
+    rows_and_close(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Rows and the sum of `close` of a CSV text with a header.
+fn rows_and_close(text: &str) -> (usize, f64) {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let close = header.iter().position(|c| *c == "close").unwrap();
@@ -100,8 +104,10 @@ fn lifecycle(base: &str, sources: &str, scratch: &Path) -> Value {
 
     let cache = scratch.join("cache");
     let cache = cache.to_str().unwrap();
-    let cached = [0, 1].map(|_| {
-        csv_rows_and_close(&cli(&[
+    // The same scan twice: a miss, then a hit (as each run reports it) with the same rows.
+    let cached = [0, 1].map(|i| {
+        let out = scratch.join(format!("cached{i}.csv"));
+        let report = cli_json(&[
             "scan",
             base,
             "--columns",
@@ -110,7 +116,11 @@ fn lifecycle(base: &str, sources: &str, scratch: &Path) -> Value {
             cache,
             "--format",
             "csv",
-        ]))
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        let rows = rows_and_close(&std::fs::read_to_string(&out).unwrap());
+        (report["cache"].clone(), rows)
     });
     let cache_entries = cli_json(&["cache", "ls", "--cache", cache]);
 
@@ -148,7 +158,7 @@ fn lifecycle(base: &str, sources: &str, scratch: &Path) -> Value {
         "vacuum": [vacuum["versions_removed"].clone(), after_vacuum["versions"].as_array().unwrap().len()],
         "all": [all.0, all.1],
         "materialized": [materialized["rows_written"], copy_rows.0, copy_rows.1],
-        "cached": [cached[0].0, cached[1].0, cached[0].1 == cached[1].1, cache_entries["entries"].as_array().unwrap().len()],
+        "cached": [cached[0].0, cached[1].0, cached[0].1.0, cached[0].1 == cached[1].1, cache_entries["entries"].as_array().unwrap().len()],
         "migrated": [migrated["rows_written"], migrated["version"]],
     })
 }
@@ -197,7 +207,7 @@ fn the_same_lifecycle_gives_the_same_answers_on_a_folder_and_on_s3() {
     assert_eq!(local["vacuum"], json!([[0, 1, 2], 1]));
     assert_eq!(local["materialized"][0], 2880);
     assert_eq!(local["materialized"][1], 2880);
-    assert_eq!(local["cached"], json!([5760, 5760, true, 1]));
+    assert_eq!(local["cached"], json!(["miss", "hit", 5760, true, 1]));
     assert_eq!(local["migrated"], json!([5760, 1]));
 
     // What pqdm left on S3 is a plain hive dataset for pyarrow, partition columns included.
@@ -621,6 +631,40 @@ for root, _, files in os.walk(out):
     let expected = "timestamp,close,symbol,year\n3,3.0,B,2024\n4,4.0,B,2024\n5,5.0,B,2025\n";
     let out = cli(&["scan", &base, "--filter", "symbol = 'B'", "--format", "csv"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    // Cached by its listing: an object written again (here the same bytes) is a miss, and gc
+    // removes the entry it left stale.
+    let dir = tmp();
+    let cache = dir.path().join("cache");
+    let cached = |name: &str| {
+        let out = dir.path().join(name);
+        let report = cli_json(&[
+            "scan",
+            &base,
+            "--filter",
+            "symbol = 'B'",
+            "--format",
+            "csv",
+            "--cache",
+            cache.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), expected);
+        report["cache"].clone()
+    };
+    assert_eq!(cached("1.csv"), "miss");
+    assert_eq!(cached("2.csv"), "hit");
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    let (rel, _) = remote.list("symbol=B").unwrap().remove(0);
+    remote
+        .put(&rel, remote.get(&rel).unwrap().unwrap())
+        .unwrap();
+    assert_eq!(cached("3.csv"), "miss");
+    assert_eq!(cached("4.csv"), "hit");
+    let gc = cli_json(&["cache", "gc", "--cache", cache.to_str().unwrap()]);
+    assert_eq!(gc["removed"].as_array().unwrap().len(), 1, "{gc}");
+    assert_eq!(cached("5.csv"), "hit");
 
     // Adopted in place: a manifest (with every file's checksum), the same answers.
     let adopted = cli(&["adopt", &base]);

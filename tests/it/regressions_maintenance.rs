@@ -840,3 +840,192 @@ fn repair_restores_a_file_deleted_from_the_tree_from_its_kept_link() {
     );
     assert_eq!(r.problems(), 0, "{r:?}");
 }
+
+// 7. A folder without a manifest whose timestamp is a Parquet date-time (any unit, with or
+// without a time zone) is filtered in milliseconds, as pqdm's own timestamps are, and its files
+// are pruned and its latest timestamp read in milliseconds too.
+#[test]
+fn scans_before_adopt_filter_date_time_timestamps_in_every_unit() {
+    let dir = tmp();
+    let hour = 3_600_000i64;
+    for unit in [
+        TimeUnit::Milliseconds,
+        TimeUnit::Microseconds,
+        TimeUnit::Nanoseconds,
+    ] {
+        for tz in [None, Some(TimeZone::UTC)] {
+            let base = dir.path().join(format!("{unit}-{}", tz.is_some()));
+            let per_ms = match unit {
+                TimeUnit::Milliseconds => 1i64,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Nanoseconds => 1_000_000,
+            };
+            // Two files: the morning (closes 0..=2) and the afternoon (closes 3..=5) of Jan 5.
+            for (half, hours) in [("am", [0i64, 4, 8]), ("pm", [12, 16, 20])] {
+                let ts: Vec<i64> = hours.iter().map(|h| (JAN5 + h * hour) * per_ms).collect();
+                let df = df!("timestamp" => ts, "close" => hours.map(|h| (h / 4) as f64))
+                    .unwrap()
+                    .lazy()
+                    .with_column(col("timestamp").cast(DataType::Datetime(unit, tz.clone())))
+                    .collect()
+                    .unwrap();
+                write_parquet(
+                    &base.join(format!("symbol=BTCUSDT/{half}.parquet")),
+                    df,
+                    ParquetCompression::Snappy,
+                );
+            }
+            let closes = |filter: &str| {
+                let out = run(&[
+                    "scan",
+                    s(&base),
+                    "--filter",
+                    filter,
+                    "--columns",
+                    "close",
+                    "--format",
+                    "csv",
+                ]);
+                assert!(out.status.success(), "{unit} {filter}: {}", stderr(&out));
+                String::from_utf8(out.stdout).unwrap().replace('\n', " ")
+            };
+            let what = format!("{unit} tz {tz:?}");
+            for (filter, want) in [
+                ("timestamp >= 2024-01-05T12:00:00", "close 3.0 4.0 5.0 "),
+                ("timestamp < 2024-01-05T04:00:00", "close 0.0 "),
+                ("timestamp <= 2024-01-05T04:00:00", "close 0.0 1.0 "),
+                ("timestamp > 2024-01-05T16:00:00Z", "close 5.0 "),
+                ("timestamp == 2024-01-05T08:00:00", "close 2.0 "),
+                (
+                    "timestamp != 2024-01-05T08:00:00",
+                    "close 0.0 1.0 3.0 4.0 5.0 ",
+                ),
+                (
+                    "timestamp between [2024-01-05T04:00:00, 2024-01-05T12:00:00]",
+                    "close 1.0 2.0 3.0 ",
+                ),
+                (
+                    "timestamp in [2024-01-05T00:00:00, 2024-01-05T20:00:00]",
+                    "close 0.0 5.0 ",
+                ),
+                ("timestamp < 2024-01-05", "close "),
+            ] {
+                assert_eq!(closes(filter), want, "{what}: {filter}");
+            }
+            let latest = json_ok(&run(&["latest", s(&base), "--json"]));
+            assert_eq!(
+                latest["latest_timestamp"],
+                JAN5 + 20 * hour,
+                "{what}: {latest}"
+            );
+            let latest = json_ok(&run(&[
+                "latest",
+                s(&base),
+                "--filter",
+                "timestamp < 2024-01-05T10:00:00",
+                "--json",
+            ]));
+            assert_eq!(
+                latest["latest_timestamp"],
+                JAN5 + 8 * hour,
+                "{what}: {latest}"
+            );
+        }
+    }
+}
+
+// 6. The cache of a folder without a manifest is keyed by its listing, modification stamps
+// included: a rewrite of the same size (even with its modification time set back) misses, and
+// gc removes the entries such a change left stale; the partition dtypes a scan used key it too.
+#[test]
+fn cache_of_a_folder_without_manifest_follows_its_files() {
+    let dir = tmp();
+    let base = dir.path().join("plain");
+    let cache = dir.path().join("cache");
+    let file = base.join("bucket=7/part-0.parquet");
+    let write = |closes: [f64; 3]| {
+        let df = df!("timestamp" => [JAN5, JAN5 + MINUTE, JAN5 + 2 * MINUTE], "close" => closes)
+            .unwrap();
+        write_parquet(&file, df, ParquetCompression::Uncompressed);
+        std::fs::metadata(&file).unwrap()
+    };
+    let scan = |extra: &[&str]| {
+        let out = dir.path().join("out.csv");
+        let mut args = vec![
+            "scan",
+            s(&base),
+            "--columns",
+            "close,bucket",
+            "--format",
+            "csv",
+            "--cache",
+            s(&cache),
+            "--output",
+            s(&out),
+            "--json",
+        ];
+        args.extend(extra);
+        let report = json_ok(&run(&args));
+        let rows = std::fs::read_to_string(&out).unwrap().replace('\n', " ");
+        (report["cache"].as_str().unwrap().to_string(), rows)
+    };
+    let gc = || json_ok(&run(&["cache", "gc", "--cache", s(&cache), "--json"]))["removed"].clone();
+    let before = write([1.0, 2.0, 3.0]);
+    let first = (
+        "miss".to_string(),
+        "close,bucket 1.0,7 2.0,7 3.0,7 ".to_string(),
+    );
+    assert_eq!(scan(&[]), first);
+    assert_eq!(scan(&[]), ("hit".into(), first.1.clone()));
+    assert_eq!(gc(), serde_json::json!([]), "nothing changed");
+    // The partition dtypes are part of the key.
+    assert_eq!(
+        scan(&["--hive-schema", "bucket=str"]),
+        ("miss".into(), first.1.clone())
+    );
+    assert_eq!(scan(&["--hive-schema", "bucket=str"]).0, "hit");
+
+    // The same file rewritten, same size, other values: both entries are stale.
+    let after = write([4.0, 5.0, 6.0]);
+    assert_eq!(after.len(), before.len(), "the rewrite keeps the size");
+    assert_eq!(gc().as_array().unwrap().len(), 2);
+    let second = "close,bucket 4.0,7 5.0,7 6.0,7 ".to_string();
+    assert_eq!(scan(&[]), ("miss".into(), second.clone()));
+    assert_eq!(scan(&[]), ("hit".into(), second.clone()));
+
+    // Rewritten again with its modification time set back: still a miss.
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    write([7.0, 8.0, 9.0]);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        scan(&[]),
+        ("miss".into(), "close,bucket 7.0,7 8.0,7 9.0,7 ".into())
+    );
+
+    // A file added: a miss with its rows.
+    write_parquet(
+        &base.join("bucket=8/part-0.parquet"),
+        df!("timestamp" => [JAN5], "close" => [10.0]).unwrap(),
+        ParquetCompression::Uncompressed,
+    );
+    assert_eq!(
+        scan(&[]),
+        (
+            "miss".into(),
+            "close,bucket 7.0,7 8.0,7 9.0,7 10.0,8 ".into()
+        )
+    );
+    // The dataset's folder removed: its entries can never hit again.
+    std::fs::remove_dir_all(&base).unwrap();
+    assert_eq!(gc().as_array().unwrap().len(), 3);
+    assert_eq!(
+        json_ok(&run(&["cache", "ls", "--cache", s(&cache), "--json"]))["entries"],
+        serde_json::json!([])
+    );
+}
