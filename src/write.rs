@@ -1193,4 +1193,52 @@ mod tests {
             typed_folder("symbol=1/month=1", &cols)
         );
     }
+
+    #[test]
+    fn slices_cover_every_row_once_in_input_order() {
+        let fields = [
+            Field {
+                name: "a".into(),
+                dtype: ColType::I64,
+            },
+            Field {
+                name: "b".into(),
+                dtype: ColType::F64,
+            },
+        ];
+        // 2 x 8 bytes + 16 per row, twice in flight: 64 bytes a row.
+        let ranges = |budget: u64, rows: u64| {
+            chunk_ranges(&DataFrame::empty().lazy(), &fields, budget, Some(rows)).unwrap()
+        };
+        let mib = 1u64 << 20;
+        // 256 MiB: 128 MiB above the baseline, 2,097,152 rows a slice.
+        assert_eq!(ranges(256 * mib, 0), [None]);
+        assert_eq!(ranges(256 * mib, 2_097_152), [None]);
+        assert_eq!(
+            ranges(256 * mib, 2_097_153),
+            [Some((0, 2_097_152)), Some((2_097_152, 1))]
+        );
+        assert_eq!(
+            ranges(256 * mib, 5_000_000),
+            [
+                Some((0, 2_097_152)),
+                Some((2_097_152, 2_097_152)),
+                Some((4_194_304, 805_696))
+            ]
+        );
+        // Below the baseline a quarter of the budget counts; never fewer than 10,000 rows.
+        assert_eq!(
+            ranges(128 * mib, 600_000),
+            [Some((0, 524_288)), Some((524_288, 75_712))]
+        );
+        assert_eq!(
+            ranges(0, 25_000),
+            [
+                Some((0, 10_000)),
+                Some((10_000, 10_000)),
+                Some((20_000, 5_000))
+            ]
+        );
+        assert_eq!(ranges(u64::MAX, u64::MAX >> 8), [None]);
+    }
 }
