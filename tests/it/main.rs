@@ -4,6 +4,7 @@ mod cache;
 mod common;
 mod errors;
 mod fidelity;
+mod flags;
 mod foundation;
 mod hermetic;
 mod hostile;
