@@ -309,14 +309,15 @@ fn cases() -> Vec<Case> {
             says: &["verify found 1 problem(s) in {ds}; `pqdm verify --repair {ds}` fixes the 1"],
             advice: Advice::RunFirst(&["verify", "--repair", "{ds}"]),
         },
-        // Error::Polars: a damaged file met by a scan; the advice names the file.
+        // Error::Polars: a damaged file met by a scan, named by its checksum.
         Case {
             name: "scan of a damaged file",
             setup: cut_eth_footer,
             args: &["scan", "{ds}"],
             code: 1,
             says: &[
-                "reading {ds} failed (`pqdm verify {ds}` names damaged or missing files)",
+                "reading {ds} failed: damaged or missing (content no longer matching the manifest's checksum): exchange=BINANCE/symbol=ETHUSDT/timeframe=1m/",
+                "(`pqdm verify --repair {ds}` moves them aside)",
                 "parquet",
             ],
             advice: Advice::RunFirst(&["verify", "--repair", "{ds}"]),

@@ -2,6 +2,7 @@
 
 mod cache;
 mod common;
+mod corruption;
 mod errors;
 mod fidelity;
 mod flags;
