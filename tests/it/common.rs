@@ -392,3 +392,33 @@ pub fn klines_csv(dir: &Path, symbol: &str, minutes: i64, close: f64) -> PathBuf
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Runs `pqdm` with `args` and reaps it with `wait4`: its output, the peak RSS in bytes and
+/// the wall time in ms that the test measured from outside (the oracles for the
+/// `peak_rss_bytes` and `wall_ms` a report claims).
+pub fn run_measured(args: &[&str]) -> (Output, u64, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tmp();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let started = std::time::Instant::now();
+    let child = bin()
+        .args(args)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("run pqdm");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is this process's own child, not yet reaped (std reaps only on wait).
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall_ms = started.elapsed().as_millis() as u64;
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024, wall_ms)
+}
