@@ -41,7 +41,12 @@ pub fn workdir() -> &'static Path {
 /// The built `pqdm` binary, hermetic: a cleared environment but for [`INHERITED_ENV`], a fixed
 /// memory budget, `RUST_LOG=warn`, and [`workdir`] as its working folder and home.
 pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqdm"));
+    hermetic(env!("CARGO_BIN_EXE_pqdm"))
+}
+
+/// `program` (a shell running `pqdm` in a script, say) in the environment [`bin`] gives `pqdm`.
+pub fn hermetic(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env_clear();
     for key in INHERITED_ENV {
         if let Some(value) = std::env::var_os(key) {

@@ -646,7 +646,10 @@ fn migrate_skip_bad_skips_missing_columns_and_bad_values() {
         skipped[0].ends_with("b-nocolumn.parquet") && skipped[1].ends_with("c-badvalue.parquet")
     );
     let error = |i: usize| v["skipped"][i]["error"].as_str().unwrap().to_string();
-    assert!(error(0).contains("missing required column `close` for kind `klines`"), "{v}");
+    assert!(
+        error(0).contains("missing required column `close` for kind `klines`"),
+        "{v}"
+    );
     assert!(
         error(1).contains("column `open`, row 1") && error(1).contains("\"abc\""),
         "{v}"
