@@ -440,7 +440,7 @@ mod tests {
             assert_eq!(parsed(text), (column.to_string(), op, raw), "{text}");
         }
         let f = Filter::parse(&format!(" symbol == {long} ")).unwrap();
-        assert_eq!(f.raw, [long.clone()]);
+        assert_eq!(f.raw, std::slice::from_ref(&long));
         assert_eq!(f.text, format!("symbol == {long}"));
         assert_eq!(
             Filter::from_tuple("price", "between", "[1, 2]").unwrap(),
@@ -566,7 +566,7 @@ mod tests {
             "t >= 1704412800000000",
             "t >= 1704412800000000000",
         ] {
-            assert_eq!(ts(text), [jan5.clone()], "{text}");
+            assert_eq!(ts(text), std::slice::from_ref(&jan5), "{text}");
         }
         assert_eq!(
             ts("t > 2024-01-05T10:00:00.123Z"),

@@ -406,6 +406,8 @@ pub fn run_measured(args: &[&str]) -> (Output, u64, u64) {
     let dir = tmp();
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let started = std::time::Instant::now();
+    // Reaped below by wait4 (which std's wait cannot give the rusage of).
+    #[allow(clippy::zombie_processes)]
     let child = bin()
         .args(args)
         .stdout(std::fs::File::create(&out).unwrap())

@@ -564,6 +564,18 @@ fn materialize_reads_the_version_asked_for() {
             "{source}"
         );
     }
+    // scan --version reads the same old rows.
+    let v1 = text_ok(&[
+        "scan",
+        s(&base),
+        "--version",
+        "1",
+        "--columns",
+        "close",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(v1, "close\n1.0\n2.0\n3.0\n4.0\n5.0\n");
     let to = dir.path().join("view-none");
     let out = run(&["materialize", s(&base), "--to", s(&to), "--version", "3"]);
     assert_eq!(out.status.code(), Some(1));
@@ -597,6 +609,9 @@ fn batch(
     (v["batch"].clone(), csv)
 }
 
+/// Flags, variables and the batch choice a scan with them reports.
+type BatchCase<'a> = (&'a [&'a str], Vec<(&'a str, &'a str)>, serde_json::Value);
+
 #[test]
 fn scan_batch_settings_resolve_flag_environment_config_then_width() {
     let dir = tmp();
@@ -611,7 +626,7 @@ fn scan_batch_settings_resolve_flag_environment_config_then_width() {
     let auto = |rows: u64, target: u64| serde_json::json!({"rows": rows, "row_bytes": 16, "target_bytes": target, "source": "auto"});
     let set = |rows: u64, source: &str| serde_json::json!({"rows": rows, "row_bytes": 16, "target_bytes": rows * 16, "source": source});
     let mib = [("PQDM_BATCH_BYTES", "1MiB")];
-    let cases: Vec<(&[&str], Vec<(&str, &str)>, serde_json::Value)> = vec![
+    let cases: Vec<BatchCase> = vec![
         (&[], mib.to_vec(), auto(65_536, 1 << 20)),
         (
             &[],
@@ -672,7 +687,7 @@ fn scan_batch_settings_resolve_flag_environment_config_then_width() {
     // a machine short of memory).
     let (got, _) = batch(&base, &cwd, &[], &[("PQDM_BATCH_BYTES", "")]);
     let target = got["target_bytes"].as_u64().unwrap();
-    assert!(target <= 64 << 20 && target >= 1 << 20, "{got}");
+    assert!((1 << 20..=64 << 20).contains(&target), "{got}");
     assert_eq!(got["rows"].as_u64().unwrap(), target / 16, "{got}");
 
     // pqdm.toml in the working folder is read; the environment and --config come before it.
@@ -680,14 +695,14 @@ fn scan_batch_settings_resolve_flag_environment_config_then_width() {
     let other = dir.path().join("other.toml");
     std::fs::write(&other, "[scan]\nbatch_size = 600\n").unwrap();
     let explicit = ["--config", s(&other)];
-    let config_cases: Vec<(&[&str], &[(&str, &str)], serde_json::Value)> = vec![
-        (&[], &[], set(700, "config")),
-        (&[], &[("PQDM_BLANK_MODE", "1")], set(350, "config")),
-        (&[], &[("ARES_SCAN_BATCH_SIZE", "900")], set(900, "env")),
-        (&explicit, &[], set(600, "config")),
+    let config_cases: Vec<BatchCase> = vec![
+        (&[], vec![], set(700, "config")),
+        (&[], vec![("PQDM_BLANK_MODE", "1")], set(350, "config")),
+        (&[], vec![("ARES_SCAN_BATCH_SIZE", "900")], set(900, "env")),
+        (&explicit, vec![], set(600, "config")),
     ];
     for (args, env, want) in config_cases {
-        assert_eq!(batch(&base, &cwd, args, env).0, want, "{args:?} {env:?}");
+        assert_eq!(batch(&base, &cwd, args, &env).0, want, "{args:?} {env:?}");
     }
     for (env, name) in [
         (("ARES_SCAN_BATCH_SIZE", "0"), "ARES_SCAN_BATCH_SIZE"),

@@ -382,9 +382,9 @@ fn writers_and_readers_at_once() {
     // that day came later (the higher version) wins every minute.
     let mut want = vec![];
     for (symbol, writer) in [("AUSDT", 0), ("BUSDT", 1), ("SAMEUSDT", 2)] {
-        for r in 0..rounds as usize {
+        for (r, (third, fourth)) in committed[2].iter().zip(&committed[3]).enumerate() {
             let close = match writer {
-                2 if committed[3][r] > committed[2][r] => 4.0,
+                2 if fourth > third => 4.0,
                 w => writers[w].1,
             };
             want.push(format!("{symbol} day {} 1440 x {close}", r + 1));
