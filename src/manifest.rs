@@ -1869,17 +1869,17 @@ mod tests {
                 max_rows_per_file: 10,
             },
         );
-        m.refresh_summary();
-        assert_eq!(
+        let totals = |m: &Manifest| {
             (
                 m.file_count,
                 m.total_rows,
                 m.total_bytes,
                 m.latest_timestamp,
-                m.earliest_timestamp
-            ),
-            (0, 0, 0, None, None)
-        );
+                m.earliest_timestamp,
+            )
+        };
+        m.refresh_summary();
+        assert_eq!(totals(&m), (0, 0, 0, None, None));
         assert_eq!(m.key_summaries(), []);
         m.files = vec![
             entry("symbol=B/day=5/a.parquet", 3, Some((i64::MIN, 10))),
@@ -1889,16 +1889,7 @@ mod tests {
             entry("symbol=A/day=7/e.parquet", 0, None),
         ];
         m.refresh_summary();
-        assert_eq!(
-            (
-                m.file_count,
-                m.total_rows,
-                m.total_bytes,
-                m.latest_timestamp,
-                m.earliest_timestamp
-            ),
-            (5, 10, 100, Some(i64::MAX), Some(i64::MIN))
-        );
+        assert_eq!(totals(&m), (5, 10, 100, Some(i64::MAX), Some(i64::MIN)));
         let key = |v: Option<&str>| BTreeMap::from([("symbol".to_string(), v.map(String::from))]);
         let summary = |v, files, rows, min, max| KeySummary {
             key: key(v),

@@ -429,3 +429,27 @@ pub fn run_measured(args: &[&str]) -> (Output, u64, u64) {
     };
     (output, usage.ru_maxrss as u64 * 1024, wall_ms)
 }
+
+/// A kinds file declaring `bars`: timestamp, symbol and close, keyed by symbol and timestamp,
+/// partitioned by symbol.
+pub const BARS_KIND: &str = r#"
+[[kind]]
+name = "bars"
+key = ["symbol", "timestamp"]
+partition_by = ["symbol"]
+columns = [
+  { name = "timestamp", dtype = "i64", timestamp = true },
+  { name = "symbol", dtype = "str" },
+  { name = "close", dtype = "f64" },
+]
+"#;
+
+/// The values of a float column without nulls.
+pub fn floats(df: &DataFrame, column: &str) -> Vec<f64> {
+    df.column(column)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}

@@ -531,15 +531,7 @@ fn materialize_reads_the_version_asked_for() {
     ds.write(candles(JAN5, 5, 100.0).lazy(), &kline_opts("BTCUSDT"))
         .unwrap();
     assert_eq!(ds.manifest().version, 2);
-    let closes = |to: &Path| -> Vec<f64> {
-        let df = read_sorted(&Dataset::open(to).unwrap());
-        df.column("close")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect()
-    };
+    let closes = |to: &Path| floats(&read_sorted(&Dataset::open(to).unwrap()), "close");
     for (version, want) in [
         (Some("1"), [1.0, 2.0, 3.0, 4.0, 5.0]),
         (None, [100.0, 101.0, 102.0, 103.0, 104.0]),
@@ -720,21 +712,7 @@ fn scan_batch_settings_resolve_flag_environment_config_then_width() {
 fn kinds_flag_declares_a_kind_for_ingest() {
     let dir = tmp();
     let kinds = dir.path().join("kinds.toml");
-    std::fs::write(
-        &kinds,
-        r#"
-[[kind]]
-name = "bars"
-key = ["symbol", "timestamp"]
-partition_by = ["symbol"]
-columns = [
-  { name = "timestamp", dtype = "i64", timestamp = true },
-  { name = "symbol", dtype = "str" },
-  { name = "close", dtype = "f64" },
-]
-"#,
-    )
-    .unwrap();
+    std::fs::write(&kinds, BARS_KIND).unwrap();
     let csv = dir.path().join("bars.csv");
     std::fs::write(
         &csv,

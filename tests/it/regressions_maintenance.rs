@@ -542,21 +542,7 @@ fn migrate_resolves_settings_like_ingest() {
     let cfg = dir.path().join("cfg");
     std::fs::create_dir(&cfg).unwrap();
     std::fs::write(cfg.join("pqdm.toml"), "kinds_file = \"kinds.toml\"\n").unwrap();
-    std::fs::write(
-        cfg.join("kinds.toml"),
-        r#"
-[[kind]]
-name = "bars"
-key = ["symbol", "timestamp"]
-partition_by = ["symbol"]
-columns = [
-  { name = "timestamp", dtype = "i64", timestamp = true },
-  { name = "symbol", dtype = "str" },
-  { name = "close", dtype = "f64" },
-]
-"#,
-    )
-    .unwrap();
+    std::fs::write(cfg.join("kinds.toml"), BARS_KIND).unwrap();
     let bars = dir.path().join("bars");
     let out = run(&[
         "migrate",
@@ -657,13 +643,7 @@ fn migrate_skip_bad_skips_missing_columns_and_bad_values() {
     // What was written is the good file, row for row.
     let stored = read_sorted(&Dataset::open(&ds).unwrap());
     assert_eq!(
-        stored
-            .column("close")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect::<Vec<_>>(),
+        floats(&stored, "close"),
         (1..=10).map(f64::from).collect::<Vec<_>>()
     );
     assert_eq!(
