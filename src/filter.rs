@@ -163,8 +163,23 @@ fn split_list(text: &str) -> Vec<String> {
     if inner.trim().is_empty() {
         return vec![];
     }
-    inner
-        .split(',')
+    // Commas inside quotes belong to the value (`["BTC,USDT", ETH]` is two values).
+    let mut items = vec![];
+    let (mut start, mut quote) = (0, None);
+    for (i, c) in inner.char_indices() {
+        match (c, quote) {
+            ('"' | '\'', None) if inner[start..i].trim().is_empty() => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (',', None) => {
+                items.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&inner[start..]);
+    items
+        .into_iter()
         .map(|s| unquote(s.trim()).to_string())
         .collect()
 }
@@ -428,6 +443,8 @@ mod tests {
             ("a>1", "a", Op::Gt, s(&["1"])),
             ("a GE 1", "a", Op::Ge, s(&["1"])),
             ("a in [x, 'y', \"z\"]", "a", Op::In, s(&["x", "y", "z"])),
+            ("a in [\"x, y\", 'z,', w]", "a", Op::In, s(&["x, y", "z,", "w"])),
+            ("a in [it's, b]", "a", Op::In, s(&["it's", "b"])),
             ("a in []", "a", Op::In, vec![]),
             ("a not_in (x)", "a", Op::NotIn, s(&["x"])),
             ("a between [1, 2]", "a", Op::Between, s(&["1", "2"])),
