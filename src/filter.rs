@@ -443,7 +443,12 @@ mod tests {
             ("a>1", "a", Op::Gt, s(&["1"])),
             ("a GE 1", "a", Op::Ge, s(&["1"])),
             ("a in [x, 'y', \"z\"]", "a", Op::In, s(&["x", "y", "z"])),
-            ("a in [\"x, y\", 'z,', w]", "a", Op::In, s(&["x, y", "z,", "w"])),
+            (
+                "a in [\"x, y\", 'z,', w]",
+                "a",
+                Op::In,
+                s(&["x, y", "z,", "w"]),
+            ),
             ("a in [it's, b]", "a", Op::In, s(&["it's", "b"])),
             ("a in []", "a", Op::In, vec![]),
             ("a not_in (x)", "a", Op::NotIn, s(&["x"])),

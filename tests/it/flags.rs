@@ -1,7 +1,8 @@
 //! Every flag and setting the CLI and the README offer, run for what it promises: file and
 //! row-group layouts, footer metadata, `latest`'s modes, compaction by filter, `adopt`'s kind and
 //! hive schema, `materialize --version`, the default table output, and the scan batch settings
-//! (flag > environment > `pqdm.toml` in the working folder > width).
+//! (flag > environment > `pqdm.toml` in the working folder > width), and the thread settings
+//! (`PQDM_THREADS`, `ARROW_NUM_THREADS`, `[scan] threads`) by the size of the pool they make.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -770,4 +771,70 @@ fn filter_values_past_a_columns_width_are_refused() {
     }
     let all = text_ok(&["scan", s(&base), "--filter", "day != 6", "--format", "csv"]);
     assert_eq!(all.lines().count(), 1 + 4 * 1440);
+}
+
+/// The threads of Polars' pool (`polars-N`) in the running process `pid`.
+fn polars_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|name| name.starts_with("polars-"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Variables, working folder and the pool size they make.
+type ThreadCase<'a> = (&'a [(&'a str, &'a str)], &'a Path, usize);
+
+#[test]
+fn thread_settings_size_the_polars_pool() {
+    let dir = tmp();
+    let base = spot_klines(dir.path());
+    let configured = dir.path().join("configured");
+    std::fs::create_dir(&configured).unwrap();
+    std::fs::write(configured.join("pqdm.toml"), "[scan]\nthreads = 4\n").unwrap();
+    let plain = workdir();
+    let cases: [ThreadCase; 5] = [
+        (&[("PQDM_THREADS", "3")], plain, 3),
+        (&[("ARROW_NUM_THREADS", "5")], plain, 5),
+        (
+            &[("PQDM_THREADS", "3"), ("ARROW_NUM_THREADS", "5")],
+            plain,
+            3,
+        ),
+        (&[], &configured, 4),
+        (
+            &[("PQDM_THREADS", ""), ("ARROW_NUM_THREADS", "2")],
+            &configured,
+            2,
+        ),
+    ];
+    for (env, cwd, want) in cases {
+        let mut child = bin()
+            .args(["scan", s(&base), "--format", "csv"])
+            .envs(env.iter().copied())
+            .current_dir(cwd)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Its ~600 KB of CSV do not fit the pipe nobody reads yet: it waits there, its pool
+        // built (all of a pool's threads start together; a moment is left for the last).
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while polars_threads(child.id()) == 0 {
+            assert!(std::time::Instant::now() < until, "{env:?}: no Polars pool");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let threads = polars_threads(child.id());
+        let mut csv = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut csv).unwrap();
+        assert!(child.wait().unwrap().success(), "{env:?}");
+        assert_eq!(csv.lines().count(), 1 + 4 * 1440, "{env:?}");
+        assert_eq!(threads, want, "{env:?} in {cwd:?}");
+    }
 }
