@@ -104,6 +104,45 @@ fn files_and_row_groups_are_as_the_layout_options_promise() {
             (vec![300, 140], [1000.0, 1439.0])
         ]
     );
+    // The same from the `[write]` table of pqdm.toml in the working folder.
+    let cwd = at("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    std::fs::write(
+        cwd.join("pqdm.toml"),
+        "[write]\nmax_rows_per_file = 1000\nrow_group_size = 300\n",
+    )
+    .unwrap();
+    let configured = at("configured");
+    json_ok(
+        &bin()
+            .current_dir(&cwd)
+            .args([
+                "ingest",
+                s(&small),
+                "--dataset",
+                s(&configured),
+                "--kind",
+                "klines",
+            ])
+            .args([
+                "--exchange",
+                "X",
+                "--symbol",
+                "S",
+                "--timeframe",
+                "1m",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        groups(&configured),
+        [
+            (vec![300, 300, 300, 100], [0.0, 999.0]),
+            (vec![300, 140], [1000.0, 1439.0])
+        ]
+    );
     // Polars' default row group is 122,880 rows; at least 130,000 makes one of them.
     ingest_one_partition(&big, &at("default"), &[], &[]);
     assert_eq!(
