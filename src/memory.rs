@@ -85,8 +85,11 @@ pub struct BatchChoice {
 pub fn auto_batch(fields: &[Field], columns: Option<&[String]>) -> Result<BatchChoice> {
     // An empty variable counts as unset, as for every other setting.
     let target = match std::env::var("PQDM_BATCH_BYTES") {
-        Ok(v) if !v.trim().is_empty() => crate::options::parse_bytes(&v).map_err(|e| {
-            crate::error::Error::Options(format!("environment variable PQDM_BATCH_BYTES: {e}"))
+        Ok(v) if !v.trim().is_empty() => crate::options::parse_bytes(&v).map_err(|e| match e {
+            crate::error::Error::Options(why) => crate::error::Error::Options(format!(
+                "environment variable PQDM_BATCH_BYTES: {why}"
+            )),
+            e => e,
         })?,
         _ => DEFAULT_BATCH_BYTES,
     };

@@ -739,7 +739,10 @@ fn scan_batch_settings_resolve_flag_environment_config_then_width() {
     for (env, name) in [
         (("ARES_SCAN_BATCH_SIZE", "0"), "ARES_SCAN_BATCH_SIZE"),
         (("PQDM_SCAN_BATCH_SIZE", "x"), "PQDM_SCAN_BATCH_SIZE"),
-        (("PQDM_BATCH_BYTES", "lots"), "PQDM_BATCH_BYTES"),
+        (
+            ("PQDM_BATCH_BYTES", "lots"),
+            "error: invalid option: environment variable PQDM_BATCH_BYTES: size `lots`: expected a number",
+        ),
     ] {
         std::fs::remove_file(cwd.join("pqdm.toml")).ok();
         let out = run_env(&["scan", s(&base), "--format", "csv"], &[env]);
