@@ -70,6 +70,23 @@ pub enum Error {
         /// The value.
         value: String,
     },
+    /// A partition value whose folder name (`column=value`, percent-escaped) would be longer
+    /// than a file system allows ([`crate::partition::MAX_SEGMENT_BYTES`]).
+    #[error(
+        "{at}: partition column `{column}` holds {}, whose folder name would be {bytes} bytes, more than the {} a file system allows; nothing was written (shorten the value, or partition by other columns)",
+        clip(.value),
+        crate::partition::MAX_SEGMENT_BYTES
+    )]
+    PartitionTooLong {
+        /// The input and row (`file.csv: row 3`).
+        at: String,
+        /// The partition column.
+        column: String,
+        /// The value.
+        value: String,
+        /// The length of its folder name, escaped.
+        bytes: usize,
+    },
     /// The input does not fit the dataset's schema (missing column, unknown kind, ...).
     #[error("{0}")]
     Schema(String),

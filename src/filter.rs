@@ -167,8 +167,23 @@ fn split_list(text: &str) -> Vec<String> {
     if inner.trim().is_empty() {
         return vec![];
     }
-    inner
-        .split(',')
+    // Commas inside quotes belong to the value (`["BTC,USDT", ETH]` is two values).
+    let mut items = vec![];
+    let (mut start, mut quote) = (0, None);
+    for (i, c) in inner.char_indices() {
+        match (c, quote) {
+            ('"' | '\'', None) if inner[start..i].trim().is_empty() => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (',', None) => {
+                items.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&inner[start..]);
+    items
+        .into_iter()
         .map(|s| unquote(s.trim()).to_string())
         .collect()
 }
@@ -290,9 +305,12 @@ fn parse_value(v: &str, dtype: ColType, timestamp: bool) -> Option<Value> {
         return parse_timestamp(v).map(Value::Int);
     }
     match dtype {
-        ColType::I64 | ColType::I32 | ColType::I16 | ColType::I8 => {
-            v.trim().parse().ok().map(Value::Int)
-        }
+        // A value past the column's width would become a null literal in Polars' cast and
+        // make `!=`, `<` and `not_in` match no row at all: it does not fit, like `1.5`.
+        ColType::I64 => v.trim().parse().ok().map(Value::Int),
+        ColType::I32 => v.trim().parse::<i32>().ok().map(|n| Value::Int(n.into())),
+        ColType::I16 => v.trim().parse::<i16>().ok().map(|n| Value::Int(n.into())),
+        ColType::I8 => v.trim().parse::<i8>().ok().map(|n| Value::Int(n.into())),
         ColType::F64 => v.trim().parse().ok().map(Value::Float),
         ColType::Bool => match v.trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Some(Value::Bool(true)),
@@ -388,6 +406,332 @@ pub fn column_expr(name: &str, datetime: bool) -> Expr {
 }
 
 /// Parses a partition value from its path text by the column's dtype (`None` if it does not fit).
+/// A folder's integer is read at full width, whatever the column's: pruning compares it as it is.
 pub fn partition_value(text: Option<&str>, dtype: ColType) -> Option<Value> {
-    text.and_then(|t| parse_value(t, dtype, false))
+    text.and_then(|t| match dtype {
+        ColType::I32 | ColType::I16 | ColType::I8 => t.trim().parse().ok().map(Value::Int),
+        _ => parse_value(t, dtype, false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> (String, Op, Vec<String>) {
+        let f = Filter::parse(text).unwrap();
+        (f.column, f.op, f.raw)
+    }
+
+    fn typed(text: &str, dtype: ColType) -> Result<Vec<Value>> {
+        Ok(Filter::parse(text)?.typed(dtype, false)?.values)
+    }
+
+    fn error(text: &str, dtype: ColType, timestamp: bool) -> String {
+        Filter::parse(text)
+            .and_then(|f| f.typed(dtype, timestamp))
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn s(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_grammar_reads_every_operator_and_list() {
+        let long = "é".repeat(150);
+        for (text, column, op, raw) in [
+            (
+                "  symbol   ==  'BTC/USDT' ",
+                "symbol",
+                Op::Eq,
+                s(&["BTC/USDT"]),
+            ),
+            ("a=x", "a", Op::Eq, s(&["x"])),
+            ("a eq \"x y\"", "a", Op::Eq, s(&["x y"])),
+            ("a != x", "a", Op::Ne, s(&["x"])),
+            ("a <> x", "a", Op::Ne, s(&["x"])),
+            ("a<1", "a", Op::Lt, s(&["1"])),
+            ("a <= -1", "a", Op::Le, s(&["-1"])),
+            ("a>1", "a", Op::Gt, s(&["1"])),
+            ("a GE 1", "a", Op::Ge, s(&["1"])),
+            ("a in [x, 'y', \"z\"]", "a", Op::In, s(&["x", "y", "z"])),
+            (
+                "a in [\"x, y\", 'z,', w]",
+                "a",
+                Op::In,
+                s(&["x, y", "z,", "w"]),
+            ),
+            ("a in [it's, b]", "a", Op::In, s(&["it's", "b"])),
+            ("a in []", "a", Op::In, vec![]),
+            ("a not_in (x)", "a", Op::NotIn, s(&["x"])),
+            ("a between [1, 2]", "a", Op::Between, s(&["1", "2"])),
+            ("a is_null", "a", Op::IsNull, vec![]),
+            ("a IS_NOT_NULL", "a", Op::IsNotNull, vec![]),
+            // Path-like text is a value like any other: no escaping, no globbing.
+            ("s == a/b%2F..[c", "s", Op::Eq, s(&["a/b%2F..[c"])),
+            ("s.x == [1]", "s.x", Op::Eq, s(&["[1]"])),
+        ] {
+            assert_eq!(parsed(text), (column.to_string(), op, raw), "{text}");
+        }
+        let f = Filter::parse(&format!(" symbol == {long} ")).unwrap();
+        assert_eq!(f.raw, std::slice::from_ref(&long));
+        assert_eq!(f.text, format!("symbol == {long}"));
+        assert_eq!(
+            Filter::from_tuple("price", "between", "[1, 2]").unwrap(),
+            Filter::parse("price between [1, 2]").unwrap()
+        );
+    }
+
+    #[test]
+    fn malformed_filters_say_what_is_wrong() {
+        for (text, want) in [
+            ("", "filter ``: expected `COLUMN OPERATOR VALUE`"),
+            ("== x", "filter `== x`: expected `COLUMN OPERATOR VALUE`"),
+            (
+                "symbol",
+                "filter `symbol`: missing operator (expected ==, !=",
+            ),
+            ("symbol ~= x", "filter `symbol ~= x`: unknown operator `~=`"),
+            (
+                "symbol like x",
+                "filter `symbol like x`: unknown operator `like`",
+            ),
+            ("symbol ==", "filter `symbol ==`: `==` needs a value"),
+            (
+                "symbol in x",
+                "filter `symbol in x`: `in` takes a list like [a, b] (got `x`)",
+            ),
+            (
+                "p between [1]",
+                "`between` takes two values like [lo, hi] (got `[1]`)",
+            ),
+            ("p between [1, 2, 3]", "`between` takes two values"),
+            (
+                "p is_null 1",
+                "filter `p is_null 1`: `is_null` takes no value (got `1`)",
+            ),
+        ] {
+            let err = Filter::parse(text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn values_are_typed_by_the_columns_dtype_and_width() {
+        use ColType::*;
+        assert_eq!(typed("d == 127", I8).unwrap(), [Value::Int(127)]);
+        assert_eq!(typed("d == -128", I8).unwrap(), [Value::Int(-128)]);
+        assert_eq!(
+            typed("y in [32767, -32768]", I16).unwrap(),
+            [Value::Int(32767), Value::Int(-32768)]
+        );
+        assert_eq!(
+            typed("n == 2147483647", I32).unwrap(),
+            [Value::Int(i32::MAX.into())]
+        );
+        assert_eq!(
+            typed("n between [-9223372036854775808, 9223372036854775807]", I64).unwrap(),
+            [Value::Int(i64::MIN), Value::Int(i64::MAX)]
+        );
+        assert_eq!(typed("p < 1e300", F64).unwrap(), [Value::Float(1e300)]);
+        assert_eq!(typed("p == 42", F64).unwrap(), [Value::Float(42.0)]);
+        assert_eq!(
+            typed("b in [TRUE, 0, false, 1]", Bool).unwrap(),
+            [
+                Value::Bool(true),
+                Value::Bool(false),
+                Value::Bool(false),
+                Value::Bool(true)
+            ]
+        );
+        assert_eq!(
+            typed("d >= 2024-01-05", Date).unwrap(),
+            [Value::Date(19_727)]
+        );
+        assert_eq!(typed("d == 1970-01-01", Date).unwrap(), [Value::Date(0)]);
+        assert_eq!(
+            typed("s == 0001", Str).unwrap(),
+            [Value::Str("0001".into())]
+        );
+        // Past the width: refused like a fraction, never a null literal that matches nothing.
+        for (text, dtype, value, name) in [
+            ("day != 300", I8, "300", "i8"),
+            ("day not_in [5, 128]", I8, "128", "i8"),
+            ("year < 32768", I16, "32768", "i16"),
+            ("n > -2147483649", I32, "-2147483649", "i32"),
+            (
+                "n == 9223372036854775808",
+                I64,
+                "9223372036854775808",
+                "i64",
+            ),
+            ("n == 1.5", I64, "1.5", "i64"),
+            ("p == abc", F64, "abc", "f64"),
+            ("b == yes", Bool, "yes", "bool"),
+            ("d == 2024-13-01", Date, "2024-13-01", "date"),
+        ] {
+            let column = text.split(' ').next().unwrap();
+            assert_eq!(
+                error(text, dtype, false),
+                format!(
+                    "invalid option: filter `{text}`: value `{value}` does not fit column `{column}` ({name}); expected a {name} value"
+                ),
+            );
+        }
+    }
+
+    #[test]
+    fn timestamp_values_take_iso_text_and_numbers_of_any_unit() {
+        let ts = |text: &str| {
+            Filter::parse(text)
+                .unwrap()
+                .typed(ColType::I64, true)
+                .unwrap()
+                .values
+        };
+        let jan5 = Value::Int(1_704_412_800_000);
+        for text in [
+            "t >= 2024-01-05",
+            "t >= 2024-01-05T00:00:00Z",
+            "t >= '2024-01-05 00:00'",
+            "t >= 2024-01-05T01:00:00+01:00",
+            "t >= 1704412800",
+            "t >= 1704412800000",
+            "t >= 1704412800000000",
+            "t >= 1704412800000000000",
+        ] {
+            assert_eq!(ts(text), std::slice::from_ref(&jan5), "{text}");
+        }
+        assert_eq!(
+            ts("t > 2024-01-05T10:00:00.123Z"),
+            [Value::Int(1_704_448_800_123)]
+        );
+        // i64::MIN reads as nanoseconds, rounded down to the millisecond.
+        assert_eq!(
+            ts("t < -9223372036854775808"),
+            [Value::Int(-9_223_372_036_855)]
+        );
+        let err = error("t >= yesterday", ColType::I64, true);
+        assert!(
+            err.contains(
+                "value `yesterday` does not fit column `t` (i64); expected an ISO date or time"
+            ),
+            "{err}"
+        );
+    }
+
+    fn typed_filter(text: &str, dtype: ColType) -> TypedFilter {
+        Filter::parse(text).unwrap().typed(dtype, false).unwrap()
+    }
+
+    #[test]
+    fn partitions_are_kept_exactly_when_they_may_match() {
+        let int = |v: i64| Some(Value::Int(v));
+        let str = |v: &str| Some(Value::Str(v.into()));
+        for (text, dtype, value, want) in [
+            ("s == BTC", ColType::Str, str("BTC"), true),
+            ("s == BTC", ColType::Str, str("btc"), false),
+            ("s == BTC", ColType::Str, None, false),
+            ("s != BTC", ColType::Str, None, false),
+            ("s != BTC", ColType::Str, str("ETH"), true),
+            ("s is_null", ColType::Str, None, true),
+            ("s is_null", ColType::Str, str(""), false),
+            ("s is_not_null", ColType::Str, None, false),
+            ("s is_not_null", ColType::Str, str("x"), true),
+            ("s in []", ColType::Str, str("x"), false),
+            ("s not_in []", ColType::Str, str("x"), true),
+            ("s not_in [x]", ColType::Str, None, false),
+            ("d < 5", ColType::I8, int(5), false),
+            ("d <= 5", ColType::I8, int(5), true),
+            ("d > 5", ColType::I8, int(5), false),
+            ("d >= 5", ColType::I8, int(5), true),
+            ("d between [5, 5]", ColType::I8, int(5), true),
+            ("d between [6, 9]", ColType::I8, int(5), false),
+            ("d in [1, 5]", ColType::I8, int(5), true),
+            ("d not_in [1, 5]", ColType::I8, int(5), false),
+            (
+                "n >= 9223372036854775807",
+                ColType::I64,
+                int(i64::MAX),
+                true,
+            ),
+            (
+                "n > -9223372036854775808",
+                ColType::I64,
+                int(i64::MIN),
+                false,
+            ),
+            // A folder's integer past the column's width compares as the integer it is.
+            ("d < 100", ColType::I8, int(300), false),
+            ("p > 1", ColType::F64, int(2), true),
+        ] {
+            let f = typed_filter(text, dtype);
+            assert_eq!(
+                f.partition_may_match(value.as_ref()),
+                want,
+                "{text} on {value:?}"
+            );
+        }
+        assert_eq!(partition_value(Some("300"), ColType::I8), int(300));
+        assert_eq!(partition_value(Some("x"), ColType::I8), None);
+        assert_eq!(partition_value(None, ColType::Str), None);
+        assert_eq!(
+            partition_value(Some("2024-01-05"), ColType::Date),
+            Some(Value::Date(19_727))
+        );
+    }
+
+    #[test]
+    fn files_are_kept_exactly_when_their_range_may_match() {
+        let f = |text: &str| typed_filter(text, ColType::I64);
+        for (text, (min, max), want) in [
+            ("t == 10", (10, 20), true),
+            ("t == 20", (10, 20), true),
+            ("t == 21", (10, 20), false),
+            ("t < 10", (10, 20), false),
+            ("t < 11", (10, 20), true),
+            ("t <= 10", (10, 20), true),
+            ("t > 20", (10, 20), false),
+            ("t >= 20", (10, 20), true),
+            ("t between [21, 30]", (10, 20), false),
+            ("t between [0, 10]", (10, 20), true),
+            ("t in [1, 21]", (10, 20), false),
+            ("t in [1, 15]", (10, 20), true),
+            ("t != 15", (15, 15), true),
+            ("t is_null", (10, 20), true),
+            ("t >= 0", (0, 0), true),
+            ("t < 0", (0, 0), false),
+        ] {
+            let typed = f(text);
+            assert_eq!(
+                typed.range_may_match(min, max),
+                want,
+                "{text} on {min}..{max}"
+            );
+        }
+    }
+
+    #[test]
+    fn expressions_keep_nulls_out_of_comparisons() {
+        let df = df!("a" => [Some(1i64), Some(2), None]).unwrap();
+        let kept = |text: &str| -> Vec<Option<i64>> {
+            let e = typed_filter(text, ColType::I64).to_expr();
+            let out = df.clone().lazy().filter(e).collect().unwrap();
+            out.column("a").unwrap().i64().unwrap().iter().collect()
+        };
+        assert_eq!(kept("a != 1"), [Some(2)]);
+        assert_eq!(kept("a not_in [1]"), [Some(2)]);
+        assert_eq!(kept("a not_in []"), [Some(1), Some(2)]);
+        assert_eq!(kept("a in []"), Vec::<Option<i64>>::new());
+        assert_eq!(kept("a is_null"), [None]);
+        assert_eq!(kept("a between [2, 2]"), [Some(2)]);
+        assert_eq!(kept("a >= -9223372036854775808"), [Some(1), Some(2)]);
+        let small = df!("d" => [5i8, 6]).unwrap();
+        let e = typed_filter("d in [5, 127]", ColType::I8).to_expr();
+        let out = small.lazy().filter(e).collect().unwrap();
+        assert_eq!(out.column("d").unwrap().i8().unwrap().get(0), Some(5));
+        assert_eq!(out.height(), 1);
+    }
 }

@@ -427,4 +427,28 @@ mod tests {
         assert!(!in_private_folder(Path::new("/d/_pqdm/x"), outer));
         assert!(!in_private_folder(Path::new("/d/views/eth"), outer));
     }
+
+    #[test]
+    fn hive_values_are_integers_only_when_every_one_is_a_plain_integer() {
+        let infer = |values: &[&str]| infer_type(values.iter().copied());
+        for (values, want) in [
+            (&[][..], ColType::Str),
+            (&["1", "22", "-3"][..], ColType::I64),
+            (&["0", "-0"][..], ColType::I64),
+            (
+                &["9223372036854775807", "-9223372036854775808"][..],
+                ColType::I64,
+            ),
+            (&["9223372036854775808"][..], ColType::Str),
+            (&["1", "0001"][..], ColType::Str),
+            (&["-01"][..], ColType::Str),
+            (&["1", "x"][..], ColType::Str),
+            (&["1.5"][..], ColType::Str),
+            (&["-"][..], ColType::Str),
+            (&[""][..], ColType::Str),
+            (&["2024-01-05"][..], ColType::Str),
+        ] {
+            assert_eq!(infer(values), want, "{values:?}");
+        }
+    }
 }

@@ -5,31 +5,7 @@
 //! Writes cast any frame to the dataset's kind and commit atomically; scans return a Polars
 //! `LazyFrame` with projection and predicate pushdown.
 //!
-//! ```
-//! use polars::prelude::*;
-//! use pqdm::{CreateOptions, Dataset, ScanOptions, WriteOptions, schema::KindRegistry};
-//!
-//! let kinds = KindRegistry::default();
-//! let ds = Dataset::open_or_create("target/example", kinds.get("klines")?, &CreateOptions::default())?;
-//! let candles = df!(
-//!     "open_time" => [1_704_067_200_000i64, 1_704_067_260_000],
-//!     "open" => [42_000.0, 42_010.0], "high" => [42_020.0, 42_030.0],
-//!     "low" => [41_990.0, 42_000.0], "close" => [42_010.0, 42_020.0],
-//!     "volume" => [12.5, 9.0],
-//! )?;
-//! let opts = WriteOptions {
-//!     constants: [("exchange", "BINANCE"), ("symbol", "BTCUSDT"), ("timeframe", "1m")]
-//!         .into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-//!     ..Default::default()
-//! };
-//! ds.write(candles.lazy(), &opts)?;
-//! let closes = ds.scan(&ScanOptions::default())?
-//!     .filter(col("symbol").eq(lit("BTCUSDT")))
-//!     .select([col("timestamp"), col("close")])
-//!     .collect()?;
-//! assert_eq!(closes.height(), 2);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The library example is the README's, which is compiled and run as this crate's doctest.
 
 pub mod cache;
 pub mod cast;
@@ -65,6 +41,12 @@ pub use filter::Filter;
 pub use options::{Compression, FileLayout, WriteMode};
 pub use scan::ScanOptions;
 pub use write::{Input, WriteOptions, WriteReport};
+
+/// The README, whose Rust example runs as a doctest: the example a reader copies is the one
+/// that is tested.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -512,12 +512,22 @@ fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
     }
     let batch = ds.batch_choice(&opts, config.scan_batch_size(a.batch_size)?)?;
     let rows = write_result(lf, format, a.output.as_deref(), batch.rows).map_err(|e| match e {
-        // Polars names neither the dataset nor the file it could not read; verify does.
-        e @ pqdm::Error::Polars { .. } => anyhow::Error::new(e).context(format!(
-            "reading {} failed (`pqdm verify {}` names damaged or missing files)",
-            a.base.display(),
-            a.base.display()
-        )),
+        // Polars names neither the dataset nor the file it could not read: the files whose
+        // checksums no longer match are named here, and verify names the rest.
+        e @ pqdm::Error::Polars { .. } => {
+            let base = a.base.display();
+            let context = match ds.damaged_files(&opts).unwrap_or_default() {
+                damaged if damaged.is_empty() => format!(
+                    "reading {base} failed (`pqdm verify {base}` names damaged or missing files)"
+                ),
+                damaged => format!(
+                    "reading {base} failed: damaged or missing (content no longer matching the \
+                     manifest's checksum): {} (`pqdm verify --repair {base}` moves them aside)",
+                    damaged.join(", ")
+                ),
+            };
+            anyhow::Error::new(e).context(context)
+        }
         e => e.into(),
     })?;
     if cli.json && a.output.is_some() {

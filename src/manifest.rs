@@ -1857,4 +1857,89 @@ mod tests {
             ]
         );
     }
+
+    fn entry(path: &str, rows: u64, range: Option<(i64, i64)>) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            partition: crate::partition::parse_path(path).into_iter().collect(),
+            rows,
+            bytes: rows * 10,
+            min_timestamp: range.map(|r| r.0),
+            max_timestamp: range.map(|r| r.1),
+            key_ranges: BTreeMap::new(),
+            checksum: String::new(),
+            added_in: 1,
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_every_key_and_skips_derived_columns() {
+        let kinds = crate::schema::KindRegistry::default();
+        let field = |name: &str, dtype| Field {
+            name: name.into(),
+            dtype,
+        };
+        let mut m = Manifest::empty(
+            Path::new("/x"),
+            kinds.get("klines").unwrap(),
+            vec![],
+            vec![field("symbol", ColType::Str), field("day", ColType::I8)],
+            Settings {
+                compression: "snappy".into(),
+                max_rows_per_file: 10,
+            },
+        );
+        let totals = |m: &Manifest| {
+            (
+                m.file_count,
+                m.total_rows,
+                m.total_bytes,
+                m.latest_timestamp,
+                m.earliest_timestamp,
+            )
+        };
+        m.refresh_summary();
+        assert_eq!(totals(&m), (0, 0, 0, None, None));
+        assert_eq!(m.key_summaries(), []);
+        m.files = vec![
+            entry("symbol=B/day=5/a.parquet", 3, Some((i64::MIN, 10))),
+            entry("symbol=A/day=5/b.parquet", 2, Some((20, 30))),
+            entry("symbol=B/day=6/c.parquet", 4, Some((40, i64::MAX))),
+            entry("symbol=__HIVE_DEFAULT_PARTITION__/day=6/d.parquet", 1, None),
+            entry("symbol=A/day=7/e.parquet", 0, None),
+        ];
+        m.refresh_summary();
+        assert_eq!(totals(&m), (5, 10, 100, Some(i64::MAX), Some(i64::MIN)));
+        let key = |v: Option<&str>| BTreeMap::from([("symbol".to_string(), v.map(String::from))]);
+        let summary = |v, files, rows, min, max| KeySummary {
+            key: key(v),
+            files,
+            rows,
+            bytes: rows * 10,
+            min_timestamp: min,
+            max_timestamp: max,
+        };
+        // Null sorts first; a key whose files hold no timestamps has no range and no latest.
+        assert_eq!(
+            m.key_summaries(),
+            [
+                summary(None, 1, 1, None, None),
+                summary(Some("A"), 2, 2, Some(20), Some(30)),
+                summary(Some("B"), 2, 7, Some(i64::MIN), Some(i64::MAX)),
+            ]
+        );
+        assert_eq!(
+            m.latest_by_key,
+            [
+                LatestEntry {
+                    key: key(Some("A")),
+                    latest_timestamp: 30
+                },
+                LatestEntry {
+                    key: key(Some("B")),
+                    latest_timestamp: i64::MAX
+                },
+            ]
+        );
+    }
 }

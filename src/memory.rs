@@ -83,9 +83,15 @@ pub struct BatchChoice {
 /// Rows per batch from the projection's width: about `PQDM_BATCH_BYTES` (64 MiB) per batch,
 /// at most an eighth of the available memory, a sixteenth of that with `PQDM_BLANK_MODE=1`.
 pub fn auto_batch(fields: &[Field], columns: Option<&[String]>) -> Result<BatchChoice> {
+    // An empty variable counts as unset, as for every other setting.
     let target = match std::env::var("PQDM_BATCH_BYTES") {
-        Ok(v) => crate::options::parse_bytes(&v)?,
-        Err(_) => DEFAULT_BATCH_BYTES,
+        Ok(v) if !v.trim().is_empty() => crate::options::parse_bytes(&v).map_err(|e| match e {
+            crate::error::Error::Options(why) => crate::error::Error::Options(format!(
+                "environment variable PQDM_BATCH_BYTES: {why}"
+            )),
+            e => e,
+        })?,
+        _ => DEFAULT_BATCH_BYTES,
     };
     let mut target = available_memory().map_or(target, |free| target.min((free / 8).max(1 << 20)));
     if std::env::var("PQDM_BLANK_MODE").is_ok_and(|v| v == "1") {

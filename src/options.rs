@@ -269,33 +269,190 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
         .ok_or_else(|| Error::Options(format!("duration `{text}` is too long")))
 }
 
-/// Parses a byte size: `1048576`, `512MiB`, `2GiB`, `500MB`, `64k`.
+/// Parses a byte size: `1048576`, `512MiB`, `2GiB`, `500MB`, `64k`, `1.5GiB`; whole numbers are
+/// exact, and a size past `u64::MAX` bytes is an error.
 pub fn parse_bytes(text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
-    let n: f64 = n.parse().map_err(|_| {
+    let number: f64 = n.parse().map_err(|_| {
         Error::Options(format!(
             "size `{text}`: expected a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)"
         ))
     })?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kib" => 1024.0,
-        "m" | "mib" => 1024.0 * 1024.0,
-        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "tib" => 1024f64.powi(4),
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "tb" => 1e12,
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
         other => {
             return Err(Error::Options(format!(
                 "size `{text}`: unknown unit `{other}`"
             )));
         }
     };
-    Ok((n * mult) as u64)
+    let too_large = || Error::Options(format!("size `{text}` is too large (at most 16 EiB)"));
+    if let Ok(whole) = n.parse::<u64>() {
+        return whole.checked_mul(mult).ok_or_else(too_large);
+    }
+    let bytes = number * mult as f64;
+    // 2^64 is exactly representable; `as` would silently clamp anything at or past it.
+    if bytes >= 18_446_744_073_709_551_616.0 {
+        return Err(too_large());
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(text: &str) -> u64 {
+        parse_duration(text).unwrap().as_secs()
+    }
+
+    fn err(result: Result<impl std::fmt::Debug>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn durations_read_every_unit_and_refuse_the_rest() {
+        for (text, want) in [
+            ("90", 90),
+            ("90s", 90),
+            ("0s", 0),
+            ("15m", 900),
+            ("15min", 900),
+            (" 1 h ", 3_600),
+            ("2d", 172_800),
+            ("1w", 604_800),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            assert_eq!(secs(text), want, "{text:?}");
+        }
+        for (text, want) in [
+            ("", "duration ``: expected a number with s, m, h, d or w"),
+            ("h", "duration `h`: expected a number"),
+            ("-1s", "duration `-1s`: expected a number"),
+            (
+                "18446744073709551616",
+                "duration `18446744073709551616`: expected a number",
+            ),
+            (
+                "1.5h",
+                "duration `1.5h`: unknown unit `.5h` (s, m, h, d, w)",
+            ),
+            ("1y", "unknown unit `y`"),
+            ("1H", "unknown unit `H`"),
+            (
+                "18446744073709551615w",
+                "duration `18446744073709551615w` is too long",
+            ),
+            ("30500000000000000d", "is too long"),
+        ] {
+            let e = err(parse_duration(text));
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn sizes_read_binary_and_decimal_units_and_refuse_the_rest() {
+        for (text, want) in [
+            ("0", 0),
+            ("1048576", 1_048_576),
+            ("1b", 1),
+            ("64k", 65_536),
+            ("64KiB", 65_536),
+            ("512MiB", 536_870_912),
+            ("512m", 536_870_912),
+            (" 1.5 GiB ", 1_610_612_736),
+            ("10gib", 10_737_418_240),
+            ("1TiB", 1 << 40),
+            ("500MB", 500_000_000),
+            ("2kb", 2_000),
+            ("1GB", 1_000_000_000),
+            ("1tb", 1_000_000_000_000),
+            ("0.5", 0),
+            ("18446744073709551615", u64::MAX),
+            ("17179869183GiB", 17_179_869_183 << 30),
+        ] {
+            assert_eq!(parse_bytes(text).unwrap(), want, "{text:?}");
+        }
+        for (text, want) in [
+            ("", "size ``: expected a number with an optional unit"),
+            ("MiB", "size `MiB`: expected a number"),
+            ("-1", "size `-1`: expected a number"),
+            ("1.2.3", "size `1.2.3`: expected a number"),
+            ("1e3", "size `1e3`: unknown unit `e3`"),
+            ("1 parsecs", "unknown unit `parsecs`"),
+            (
+                "17179869184GiB",
+                "size `17179869184GiB` is too large (at most 16 EiB)",
+            ),
+            ("18446744073709551616", "is too large"),
+            ("16777216.5TiB", "is too large"),
+        ] {
+            let e = err(parse_bytes(text));
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn file_layouts_resolve_to_one_row_group_size() {
+        let layout = |max, min, size| FileLayout {
+            max_rows_per_file: max,
+            min_rows_per_group: min,
+            row_group_size: size,
+        };
+        for (l, want) in [
+            (FileLayout::default(), DEFAULT_ROW_GROUP_SIZE),
+            (layout(1_000, None, None), 1_000),
+            (layout(5_000_000, Some(200_000), None), 200_000),
+            (layout(5_000_000, Some(10), None), DEFAULT_ROW_GROUP_SIZE),
+            (layout(5_000_000, None, Some(10)), 10),
+            (layout(100, Some(10), Some(10)), 10),
+            (layout(100, None, Some(1_000)), 100),
+            (
+                layout(usize::MAX, Some(usize::MAX - 1), None),
+                usize::MAX - 1,
+            ),
+        ] {
+            assert_eq!(l.resolve().unwrap(), want, "{l:?}");
+        }
+        for (l, want) in [
+            (
+                layout(0, None, None),
+                "max_rows_per_file must be at least 1",
+            ),
+            (
+                layout(10, Some(0), None),
+                "min_rows_per_group must be at least 1",
+            ),
+            (
+                layout(10, Some(10), None),
+                "min_rows_per_group (10) must be below max_rows_per_file (10)",
+            ),
+            (
+                layout(10, None, Some(0)),
+                "row_group_size must be at least 1",
+            ),
+            (
+                layout(100, Some(50), Some(49)),
+                "row_group_size (49) is below min_rows_per_group (50)",
+            ),
+        ] {
+            assert!(
+                err(l.resolve()).contains(want),
+                "{l:?}: {}",
+                err(l.resolve())
+            );
+        }
+    }
 }

@@ -13,6 +13,9 @@ pub const NULL_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// Partition columns pqdm derives from the timestamp column when they are asked for and absent.
 pub const DERIVED: &[&str] = &["year", "month", "day", "date", "hour"];
 
+/// The longest folder name common file systems (ext4, XFS, APFS, NTFS) and S3 tools accept.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+
 /// Whether `name` is a partition column derived from the timestamp.
 pub fn is_derived(name: &str) -> bool {
     DERIVED.contains(&name)
@@ -168,5 +171,88 @@ mod tests {
                 vec![("symbol".into(), Some(v.into()))]
             );
         }
+    }
+
+    #[test]
+    fn escaping_is_exact_and_keeps_every_segment_in_its_folder() {
+        for (value, want) in [
+            ("", ""),
+            ("BTCUSDT", "BTCUSDT"),
+            ("BTC/USDT", "BTC%2FUSDT"),
+            ("100%", "100%25"),
+            (".", "%2E"),
+            ("..", "%2E%2E"),
+            ("...", "..."),
+            ("a..b", "a..b"),
+            ("[1]", "%5B1%5D"),
+            ("a=b", "a%3Db"),
+            ("a b", "a%20b"),
+            ("\\", "%5C"),
+            ("ü", "%C3%BC"),
+            ("-_.~+,@", "-_.~+,@"),
+            ("\n\0", "%0A%00"),
+        ] {
+            assert_eq!(escape(value), want, "{value:?}");
+            assert_eq!(unescape(want), value, "{want:?}");
+        }
+        let long = "é".repeat(150);
+        assert_eq!(escape(&long), "%C3%A9".repeat(150));
+        assert_eq!(unescape(&escape(&long)), long);
+        // Invalid or cut sequences are kept as written.
+        for text in ["%", "%2", "%zz", "a%", "%%41"] {
+            let want = if text == "%%41" { "%A" } else { text };
+            assert_eq!(unescape(text), want, "{text:?}");
+        }
+        assert_eq!(unescape_bytes("%FF%00"), [0xFF, 0x00]);
+        assert_eq!(segment("a/b", Some("x")), "a%2Fb=x");
+        assert_eq!(
+            segment("symbol", Some("")),
+            "symbol=__HIVE_DEFAULT_PARTITION__"
+        );
+        assert_eq!(
+            parse_path(
+                "exchange=BINANCE/symbol=__HIVE_DEFAULT_PARTITION__/day=/x=%2E%2E/f.parquet"
+            ),
+            vec![
+                ("exchange".to_string(), Some("BINANCE".to_string())),
+                ("symbol".into(), None),
+                ("day".into(), None),
+                ("x".into(), Some("..".into())),
+            ]
+        );
+        assert_eq!(parse_path("f.parquet"), vec![]);
+        assert_eq!(parse_path("no_equals/f.parquet"), vec![]);
+        assert_eq!(dir_of("a=1/b=2/f.parquet"), "a=1/b=2");
+        assert_eq!(dir_of("f.parquet"), "");
+    }
+
+    #[test]
+    fn derived_columns_are_typed() {
+        assert_eq!(
+            DERIVED.iter().map(|n| derived_type(n)).collect::<Vec<_>>(),
+            [
+                Some(ColType::I16),
+                Some(ColType::I8),
+                Some(ColType::I8),
+                Some(ColType::Date),
+                Some(ColType::I8)
+            ]
+        );
+        assert_eq!(derived_type("symbol"), None);
+        assert!(derive_expr("symbol", "timestamp").is_none());
+        let df = df!("t" => [1_704_412_800_000i64 + 3_600_000 * 23, 0])
+            .unwrap()
+            .lazy()
+            .select(["year", "month", "day", "hour", "date"].map(|n| derive_expr(n, "t").unwrap()))
+            .collect()
+            .unwrap();
+        let row = |i: usize| -> Vec<String> {
+            df.columns()
+                .iter()
+                .map(|c| c.get(i).unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(row(0), ["2024", "1", "5", "23", "2024-01-05"]);
+        assert_eq!(row(1), ["1970", "1", "1", "0", "1970-01-01"]);
     }
 }

@@ -162,6 +162,44 @@ impl Dataset {
         })
     }
 
+    /// The files a scan with `opts` reads whose bytes no longer have the checksum the manifest
+    /// recorded, or that are gone (relative paths): what to name when Polars, which names no
+    /// file, fails to read one. Reads every planned file, so it is meant for that error path;
+    /// a dataset without a manifest has no checksums and names none.
+    pub fn damaged_files(&self, opts: &ScanOptions) -> Result<Vec<String>> {
+        use rayon::prelude::*;
+        let plan = self.plan(opts)?;
+        if self.is_foreign() {
+            return Ok(vec![]);
+        }
+        let planned: std::collections::BTreeSet<&PathBuf> = plan.files.iter().collect();
+        let m = &plan.manifest;
+        let candidates: Vec<(&FileEntry, PathBuf)> = m
+            .files
+            .iter()
+            .zip(self.file_paths(m))
+            .filter(|(_, p)| planned.contains(p))
+            .collect();
+        let damaged: Vec<Option<String>> = candidates
+            .par_iter()
+            .map(|(f, path)| {
+                let bytes = if self.store().remote().is_some() {
+                    self.store().read_data_opt(&f.path)?
+                } else {
+                    match std::fs::read(path) {
+                        Ok(b) => Some(b),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(e) => return Err(Error::io(path)(e)),
+                    }
+                };
+                let intact =
+                    bytes.is_some_and(|b| blake3::hash(&b).to_hex().as_str() == f.checksum);
+                Ok((!intact).then(|| f.path.clone()))
+            })
+            .collect::<Result<_>>()?;
+        Ok(damaged.into_iter().flatten().collect())
+    }
+
     /// A lazy scan of the dataset: filters prune folders and files by the manifest, then
     /// projection and predicates are pushed down into the Parquet reader; partition columns
     /// come typed as the manifest records.

@@ -1062,4 +1062,80 @@ mod tests {
         assert_eq!((blank, bom), (3, true));
         assert_eq!(out, b"1,2\r\n3,4\n");
     }
+
+    fn hints(path: &str) -> NameHints {
+        NameHints::from_path(Path::new(path))
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn name_hints_read_binance_names_and_nothing_else() {
+        assert_eq!(
+            hints("data/futures/um/daily/markPriceKlines/BTCUSDT/1m/btcusdt-1m-2024-01-05.zip"),
+            NameHints {
+                symbol: some("BTCUSDT"),
+                timeframe: some("1m"),
+                kind: some("klines"),
+                data_type: some("markPriceKlines"),
+                market: some("um"),
+                period: some("2024-01-05"),
+            }
+        );
+        let monthly = hints("BTCUSD_PERP-fundingRate-2024-01.zip");
+        assert_eq!(
+            monthly,
+            NameHints {
+                symbol: some("BTCUSD_PERP"),
+                kind: some("futures"),
+                data_type: some("fundingRate"),
+                period: some("2024-01"),
+                ..Default::default()
+            }
+        );
+        assert_eq!(monthly.exchange(), some("BINANCE"));
+        let option =
+            hints("option/daily/BVOLIndex/BTCBVOLUSDT/BTC-240329-70000-C-BVOLIndex-2024-03-01.zip");
+        assert_eq!(
+            (
+                option.symbol.as_deref(),
+                option.kind.as_deref(),
+                option.market.as_deref()
+            ),
+            (Some("BTC-240329-70000-C"), None, Some("option"))
+        );
+        assert_eq!(option.exchange(), some("BINANCE_OPTION"));
+        let cm = hints("futures/cm/monthly/indexPriceKlines/X/1mo/BTCUSD_PERP-1mo-2024-01.zip");
+        assert_eq!(cm.exchange(), some("BINANCE_CM_INDEXPRICE"));
+        assert_eq!(
+            cm.constants().into_iter().collect::<Vec<_>>(),
+            [
+                ("exchange".to_string(), "BINANCE_CM_INDEXPRICE".to_string()),
+                ("symbol".into(), "BTCUSD_PERP".into()),
+                ("timeframe".into(), "1mo".into()),
+            ]
+        );
+        // Names that are not Binance's: no hints at all, so no constants and no exchange.
+        for path in [
+            "",
+            "part-0.parquet",
+            "BTCUSDT.csv",
+            "BTCUSDT-1m.csv",
+            "BTCUSDT-1m-2024.csv",
+            "BTCUSDT-2m-2024-01-05.csv",
+            "BTCUSDT-1m-24-01-05.csv",
+            "-1m-2024-01-05.csv",
+            "BTC%2FUSDT-1m-2024-01-05.csv",
+            "BTC..USDT-1m-2024-01-05.csv",
+            "[BTC]-1m-2024-01-05.csv",
+        ] {
+            let h = hints(path);
+            assert_eq!(h, NameHints::default(), "{path:?}");
+            assert_eq!((h.exchange(), h.constants().len()), (None, 0), "{path:?}");
+        }
+        let long = format!("{}-1m-2024-01-05.csv", "A".repeat(300));
+        assert_eq!(hints(&long).symbol, Some("A".repeat(300)));
+    }
 }

@@ -414,4 +414,102 @@ mod tests {
             assert!(timeframe_cadence(bad).is_err(), "{bad:?} accepted");
         }
     }
+
+    #[test]
+    fn typed_numbers_are_read_by_magnitude() {
+        for (v, want) in [
+            (0, 0),
+            (1, 1_000),
+            (-1, -1_000),
+            (99_999_999_999, 99_999_999_999_000),
+            (100_000_000_000, 100_000_000_000),
+            (1_704_412_800_000, 1_704_412_800_000),
+            (1_704_412_800_000_000, 1_704_412_800_000),
+            (-1_704_412_800_000_001, -1_704_412_800_001),
+            (1_704_412_800_000_000_000, 1_704_412_800_000),
+            (i64::MAX, 9_223_372_036_854),
+            (i64::MIN, -9_223_372_036_855),
+        ] {
+            assert_eq!(normalize_value(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn typed_times_are_read_as_utc_milliseconds() {
+        let jan5 = Some(1_704_412_800_000);
+        for text in [
+            "2024-01-05",
+            " 2024-01-05 ",
+            "2024-01-05T00:00",
+            "2024-01-05 00:00",
+            "2024-01-05T00:00:00",
+            "2024-01-05T00:00:00Z",
+            "2024-01-05T00:00:00.000Z",
+            "2024-01-05T02:00:00+02:00",
+            "2024-01-04T19:00:00-05:00",
+            "1704412800",
+            "1704412800000",
+        ] {
+            assert_eq!(parse_timestamp(text), jan5, "{text:?}");
+        }
+        assert_eq!(
+            parse_timestamp("2024-01-05T10:00:00.5"),
+            Some(1_704_448_800_500)
+        );
+        assert_eq!(parse_timestamp("1970-01-01"), Some(0));
+        assert_eq!(parse_timestamp("1969-12-31"), Some(-86_400_000));
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-01-05T25:00",
+            "05/01/2024",
+            "1e12",
+            "[2024-01-05]",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad:?}");
+        }
+        assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_millis(1_704_448_800_123), "2024-01-05T10:00:00.123Z");
+        assert_eq!(format_millis(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_millis(i64::MAX), i64::MAX.to_string());
+        assert_eq!(format_millis(i64::MIN), i64::MIN.to_string());
+    }
+
+    #[test]
+    fn cadences_are_exact_up_to_the_storable_range() {
+        for (tf, want) in [
+            ("1s", Some(1_000)),
+            ("15m", Some(900_000)),
+            ("4h", Some(14_400_000)),
+            ("1d", Some(86_400_000)),
+            ("3d", Some(259_200_000)),
+            ("1mo", None),
+            ("12mo", None),
+        ] {
+            assert_eq!(timeframe_cadence(tf), Ok(want), "{tf}");
+        }
+        // The longest storable cadence is accepted, one more day is not.
+        let days = MAX_MS / 86_400_000;
+        assert_eq!(
+            timeframe_cadence(&format!("{days}d")),
+            Ok(Some(days * 86_400_000))
+        );
+        assert_eq!(
+            timeframe_cadence(&format!("{}d", days + 1)),
+            Err("a cadence longer than the whole storable time range (1970 .. 2262)".into())
+        );
+        for bad in [
+            "1mon",
+            "1 m",
+            " 1m",
+            "1m ",
+            "1ms",
+            "1Mo",
+            "１m",
+            "9223372036854775807s",
+        ] {
+            assert!(timeframe_cadence(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

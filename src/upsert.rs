@@ -409,13 +409,7 @@ pub(crate) fn input_folders_with_repeats(
         .collect()
         .map_err(Error::polars("upsert: look for repeated keys in the input"))?;
     (0..repeated.height())
-        .map(|i| {
-            hive_dir(&repeated.slice(i as i64, 1)).map_err(|column| Error::PartitionValue {
-                at: "the input".into(),
-                column,
-                value: String::new(),
-            })
-        })
+        .map(|i| hive_dir(&repeated.slice(i as i64, 1)))
         .collect()
 }
 

@@ -384,18 +384,61 @@ pub fn parquet_options(
     })
 }
 
-/// The hive folder (`k=v/k=v`) of one partition-key row; `Err(column)` for a value that would
-/// read back as null (see [`partition::reads_as_null`]), so that it never shares the null folder.
-pub(crate) fn hive_dir(keys: &DataFrame) -> std::result::Result<String, String> {
+/// The hive folder (`k=v/k=v`) of one partition-key row. Refused, naming the column (the
+/// caller names the row): a value that would read back as null (see
+/// [`partition::reads_as_null`]), so that it never shares the null folder
+/// ([`Error::PartitionValue`]), and one whose folder name no file system takes
+/// ([`Error::PartitionTooLong`]).
+pub(crate) fn hive_dir(keys: &DataFrame) -> Result<String> {
     let mut segments = Vec::with_capacity(keys.width());
     for c in keys.columns() {
         let v = c.get(0).ok().and_then(|v| partition::value_text(&v));
+        let column = c.name().to_string();
         if v.as_deref().is_some_and(partition::reads_as_null) {
-            return Err(c.name().to_string());
+            return Err(Error::PartitionValue {
+                at: "the input".into(),
+                column,
+                value: String::new(),
+            });
         }
-        segments.push(partition::segment(c.name(), v.as_deref()));
+        let segment = partition::segment(c.name(), v.as_deref());
+        if segment.len() > partition::MAX_SEGMENT_BYTES {
+            return Err(Error::PartitionTooLong {
+                at: "the input".into(),
+                column,
+                value: v.unwrap_or_default(),
+                bytes: segment.len(),
+            });
+        }
+        segments.push(segment);
     }
     Ok(segments.join("/"))
+}
+
+/// Finds the first row holding the partition value a sink refused as too long, naming its
+/// input and row.
+fn first_too_long(inputs: &[(String, LazyFrame)], refused: Error) -> Error {
+    let Error::PartitionTooLong {
+        column,
+        value,
+        bytes,
+        at,
+    } = refused
+    else {
+        return refused;
+    };
+    let pred = col(column.as_str())
+        .cast(DataType::String)
+        .eq(lit(value.clone()));
+    let at = first_row(inputs, pred, lit(NULL))
+        .map(|(name, row, _)| format!("{name}: row {row}"))
+        .unwrap_or(at);
+    Error::PartitionTooLong {
+        at,
+        column,
+        value,
+        bytes,
+    }
 }
 
 /// Where a sink writes the rows of a refused partition value (never committed: not `.staged`).
@@ -416,7 +459,8 @@ fn slice_prefix(op_id: &str, index: usize) -> String {
 
 /// Sinks `lf` into `staging` partitioned by `keys`, every file under its own name
 /// ([`staged_name`] with `prefix`). A partition value that would read back as null is refused
-/// ([`Error::PartitionValue`], naming the column; the caller names the row).
+/// ([`Error::PartitionValue`], [`Error::PartitionTooLong`]: naming the column; the caller names
+/// the row).
 pub(crate) fn sink_partitioned(
     lf: LazyFrame,
     staging: &Staging,
@@ -428,7 +472,7 @@ pub(crate) fn sink_partitioned(
 ) -> Result<()> {
     let prefix = prefix.to_string();
     let fixed = fixed_dir.to_string();
-    let refused: Arc<std::sync::Mutex<Option<String>>> = Default::default();
+    let refused: Arc<std::sync::Mutex<Option<Error>>> = Default::default();
     let refused_in = refused.clone();
     let refused_files = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
@@ -436,8 +480,8 @@ pub(crate) fn sink_partitioned(
             Ok(hive) => hive,
             // Refused, but written aside (the write then fails): failing the sink instead
             // would leave Polars finishing other files after it returns.
-            Err(column) => {
-                *refused_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(column);
+            Err(e) => {
+                *refused_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                 let n = refused_files.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Ok(FileProviderReturn::Path(format!(
                     "{REFUSED_DIR}/{n}.parquet"
@@ -485,14 +529,10 @@ pub(crate) fn sink_partitioned(
         .map_err(Error::polars("plan the partitioned write"))?
         .collect_with_engine(Engine::Streaming);
     written.map_err(Error::polars("write partitions"))?;
-    if let Some(column) = refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        return Err(Error::PartitionValue {
-            at: "the input".into(),
-            column,
-            value: String::new(),
-        });
+    match refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Sinks `lf` into one Parquet file (streaming).
@@ -851,6 +891,7 @@ impl Dataset {
             ) {
                 return Err(match e {
                     Error::PartitionValue { column, .. } => first_null_like(&per_input, &column),
+                    e @ Error::PartitionTooLong { .. } => first_too_long(&per_input, e),
                     e => blame_input(&inputs, e),
                 });
             }
@@ -1188,5 +1229,79 @@ mod tests {
             typed_folder("symbol=0001/month=1", &cols),
             typed_folder("symbol=1/month=1", &cols)
         );
+    }
+
+    #[test]
+    fn slices_cover_every_row_once_in_input_order() {
+        let fields = [
+            Field {
+                name: "a".into(),
+                dtype: ColType::I64,
+            },
+            Field {
+                name: "b".into(),
+                dtype: ColType::F64,
+            },
+        ];
+        // 2 x 8 bytes + 16 per row, twice in flight: 64 bytes a row.
+        let ranges = |budget: u64, rows: u64| {
+            chunk_ranges(&DataFrame::empty().lazy(), &fields, budget, Some(rows)).unwrap()
+        };
+        let mib = 1u64 << 20;
+        // 256 MiB: 128 MiB above the baseline, 2,097,152 rows a slice.
+        assert_eq!(ranges(256 * mib, 0), [None]);
+        assert_eq!(ranges(256 * mib, 2_097_152), [None]);
+        assert_eq!(
+            ranges(256 * mib, 2_097_153),
+            [Some((0, 2_097_152)), Some((2_097_152, 1))]
+        );
+        assert_eq!(
+            ranges(256 * mib, 5_000_000),
+            [
+                Some((0, 2_097_152)),
+                Some((2_097_152, 2_097_152)),
+                Some((4_194_304, 805_696))
+            ]
+        );
+        // Below the baseline a quarter of the budget counts; never fewer than 10,000 rows.
+        assert_eq!(
+            ranges(128 * mib, 600_000),
+            [Some((0, 524_288)), Some((524_288, 75_712))]
+        );
+        assert_eq!(
+            ranges(0, 25_000),
+            [
+                Some((0, 10_000)),
+                Some((10_000, 10_000)),
+                Some((20_000, 5_000))
+            ]
+        );
+        assert_eq!(ranges(u64::MAX, u64::MAX >> 8), [None]);
+    }
+
+    #[test]
+    fn folder_names_longer_than_a_file_system_takes_are_refused() {
+        let keys = |symbol: &str| df!("exchange" => ["X/Y"], "symbol" => [symbol]).unwrap();
+        // `symbol=` and 248 bytes: the longest name there is.
+        let longest = "A".repeat(248);
+        assert_eq!(
+            hive_dir(&keys(&longest)).unwrap(),
+            format!("exchange=X%2FY/symbol={longest}")
+        );
+        for (value, bytes) in [("A".repeat(249), 256), ("/".repeat(100), 307)] {
+            match hive_dir(&keys(&value)) {
+                Err(Error::PartitionTooLong {
+                    column,
+                    value: v,
+                    bytes: b,
+                    ..
+                }) => assert_eq!((column.as_str(), v, b), ("symbol", value, bytes)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            hive_dir(&keys("")),
+            Err(Error::PartitionValue { column, .. }) if column == "symbol"
+        ));
     }
 }

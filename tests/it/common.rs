@@ -41,7 +41,12 @@ pub fn workdir() -> &'static Path {
 /// The built `pqdm` binary, hermetic: a cleared environment but for [`INHERITED_ENV`], a fixed
 /// memory budget, `RUST_LOG=warn`, and [`workdir`] as its working folder and home.
 pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pqdm"));
+    hermetic(env!("CARGO_BIN_EXE_pqdm"))
+}
+
+/// `program` (a shell running `pqdm` in a script, say) in the environment [`bin`] gives `pqdm`.
+pub fn hermetic(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env_clear();
     for key in INHERITED_ENV {
         if let Some(value) = std::env::var_os(key) {
@@ -421,4 +426,60 @@ pub fn klines_csv(dir: &Path, symbol: &str, minutes: i64, close: f64) -> PathBuf
     let path = dir.join(format!("{symbol}-1m-2024-01-01.csv"));
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Runs `pqdm` with `args` and reaps it with `wait4`: its output, the peak RSS in bytes and
+/// the wall time in ms that the test measured from outside (the oracles for the
+/// `peak_rss_bytes` and `wall_ms` a report claims).
+pub fn run_measured(args: &[&str]) -> (Output, u64, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tmp();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let started = std::time::Instant::now();
+    // Reaped below by wait4 (which std's wait cannot give the rusage of).
+    #[allow(clippy::zombie_processes)]
+    let child = bin()
+        .args(args)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("run pqdm");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is this process's own child, not yet reaped (std reaps only on wait).
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall_ms = started.elapsed().as_millis() as u64;
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024, wall_ms)
+}
+
+/// A kinds file declaring `bars`: timestamp, symbol and close, keyed by symbol and timestamp,
+/// partitioned by symbol.
+pub const BARS_KIND: &str = r#"
+[[kind]]
+name = "bars"
+key = ["symbol", "timestamp"]
+partition_by = ["symbol"]
+columns = [
+  { name = "timestamp", dtype = "i64", timestamp = true },
+  { name = "symbol", dtype = "str" },
+  { name = "close", dtype = "f64" },
+]
+"#;
+
+/// The values of a float column without nulls.
+pub fn floats(df: &DataFrame, column: &str) -> Vec<f64> {
+    df.column(column)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
 }

@@ -375,19 +375,21 @@ fn cases() -> Vec<Case> {
             ],
             advice: Advice::None,
         },
-        // Error::Polars: a damaged file met by a scan; the advice names the file.
+        // Error::Polars: a damaged file met by a scan, named by its checksum.
         Case {
             name: "scan of a damaged file",
             setup: cut_eth_footer,
             args: &["scan", "{ds}"],
             code: 1,
             says: &[
-                "reading {ds} failed (`pqdm verify {ds}` names damaged or missing files)",
+                "reading {ds} failed: damaged or missing (content no longer matching the manifest's checksum): exchange=BINANCE/symbol=ETHUSDT/timeframe=1m/",
+                "(`pqdm verify --repair {ds}` moves them aside)",
                 "parquet",
             ],
             advice: Advice::RunFirst(&["verify", "--repair", "{ds}"]),
         },
-        // Errors of the inputs: Cast, TimestampRange, PartitionValue, Input, Io, Schema.
+        // Errors of the inputs: Cast, TimestampRange, PartitionValue, PartitionTooLong, Input, Io,
+        // Schema.
         Case {
             name: "value that does not cast",
             setup: keep,
@@ -442,6 +444,28 @@ fn cases() -> Vec<Case> {
             code: 1,
             says: &[
                 "ETHUSDT-1m-2025-01-01.csv: row 1: partition column `symbol` holds \"\", which every hive reader reads back as null",
+            ],
+            advice: Advice::None,
+        },
+        Case {
+            name: "partition value too long for a folder name",
+            setup: keep,
+            args: &[
+                "ingest",
+                "{in}/symbols.csv",
+                "--dataset",
+                "{ds}",
+                "--kind",
+                "klines",
+                "--exchange",
+                "X",
+                "--timeframe",
+                "1m",
+            ],
+            code: 1,
+            says: &[
+                "{in}/symbols.csv: row 2: partition column `symbol` holds \"ÉÉÉ",
+                "É\", whose folder name would be 907 bytes, more than the 255 a file system allows; nothing was written",
             ],
             advice: Advice::None,
         },
@@ -660,6 +684,13 @@ fn write_inputs(dir: &Path) {
             row(jan5, "1") + &row(jan5 + 60_000, "abc"),
         ),
         ("early.csv", row(jan5, "1") + &row(-60_000, "1")),
+        (
+            "symbols.csv",
+            format!(
+                "open_time,open,high,low,close,volume,symbol\n{jan5},1,1,1,1,1,BTCUSDT\n{jan5},1,1,1,1,1,{}\n",
+                "é".repeat(150)
+            ),
+        ),
         ("short.csv", format!("{jan5},1,1\n")),
         ("BTCUSDT-1m-2024-01-06.zip", "not a zip".into()),
     ];

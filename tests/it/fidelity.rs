@@ -180,27 +180,47 @@ fn spot_and_futures_files_of_one_name_are_kept_apart() {
     std::fs::create_dir_all(mark.parent().unwrap()).unwrap();
     std::fs::copy(&um, &mark).unwrap();
     ok(&ingest(&[&mark], &base, &[]));
-    let counts = stored(&base)
-        .lazy()
-        .group_by([col("exchange")])
-        .agg([len().alias("n")])
-        .sort(["exchange"], Default::default())
-        .collect()
-        .unwrap();
+    // Each exchange holds its own file's candles, read here from the raw text: open time and
+    // close of every line (the mark-price file is a copy of the USDⓈ-M one).
+    let raw = |text: String| -> Vec<(i64, f64)> {
+        text.lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].parse().unwrap(), f[4].parse().unwrap())
+            })
+            .collect()
+    };
+    let mut archive = ::zip::ZipArchive::new(std::fs::File::open(&spot).unwrap()).unwrap();
+    let mut spot_text = String::new();
+    std::io::Read::read_to_string(&mut archive.by_index(0).unwrap(), &mut spot_text).unwrap();
+    let um_rows = raw(std::fs::read_to_string(&um).unwrap());
+    let df = stored(&base);
+    let by_exchange = |exchange: &str| -> Vec<(i64, f64)> {
+        let part = df
+            .clone()
+            .lazy()
+            .filter(col("exchange").eq(lit(exchange)))
+            .collect()
+            .unwrap();
+        i64s(&part, "timestamp")
+            .into_iter()
+            .map(Option::unwrap)
+            .zip(f64s(&part, "close"))
+            .collect()
+    };
     assert_eq!(
-        strs(&counts, "exchange"),
+        strs(
+            &df.unique_stable(Some(&["exchange".into()]), UniqueKeepStrategy::First, None)
+                .unwrap(),
+            "exchange"
+        ),
         ["BINANCE", "BINANCE_UM", "BINANCE_UM_MARKPRICE"]
     );
-    assert_eq!(
-        counts
-            .column("n")
-            .unwrap()
-            .u32()
-            .unwrap()
-            .into_no_null_iter()
-            .collect::<Vec<_>>(),
-        [1440, 1440, 1440]
-    );
+    assert_eq!(um_rows.len(), 1440);
+    assert_eq!(by_exchange("BINANCE"), raw(spot_text));
+    assert_eq!(by_exchange("BINANCE_UM"), um_rows);
+    assert_eq!(by_exchange("BINANCE_UM_MARKPRICE"), um_rows);
     // One exchange for both markets: refused, naming both files, and nothing is written.
     let before = snapshot(dir.path());
     refused(
@@ -974,6 +994,32 @@ fn binance_tree_ingests_in_one_command() {
             row("BINANCE_UM", "BTCUSDT", 3)
         ]
     );
+    // And the candles themselves, not only their counts: each series from JAN5, one a minute,
+    // closes counting up from 1.0 as the files were written (the daily and the monthly spot
+    // file hold the same first ten).
+    let klines = stored(&base.join("klines"));
+    for (exchange, symbol, n) in [
+        ("BINANCE", "BTCUSDT", 20),
+        ("BINANCE_CM", "BTCUSD_PERP", 13),
+        ("BINANCE_CM_MARKPRICE", "BTCUSD_PERP", 14),
+        ("BINANCE_UM", "BTCUSDT", 11),
+        ("BINANCE_UM_MARKPRICE", "BTCUSDT", 12),
+    ] {
+        let part = klines
+            .clone()
+            .lazy()
+            .filter(
+                col("exchange")
+                    .eq(lit(exchange))
+                    .and(col("symbol").eq(lit(symbol))),
+            )
+            .collect()
+            .unwrap();
+        let minutes: Vec<Option<i64>> = (0..n).map(|i| Some(JAN5 + i * 60_000)).collect();
+        assert_eq!(i64s(&part, "timestamp"), minutes, "{exchange} {symbol}");
+        let closes: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+        assert_eq!(f64s(&part, "close"), closes, "{exchange} {symbol}");
+    }
     // Every candle series is whole: verify finds nothing.
     let out = run(&["verify", base.join("klines").to_str().unwrap(), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

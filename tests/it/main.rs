@@ -2,8 +2,10 @@
 
 mod cache;
 mod common;
+mod corruption;
 mod errors;
 mod fidelity;
+mod flags;
 mod foundation;
 mod hermetic;
 mod hostile;

@@ -42,23 +42,29 @@ fn compact_500_small_files_keeps_every_row() {
     assert_eq!(ds.manifest().file_count, 500);
     let before = read_sorted(&ds);
 
-    // A reader in another handle scans in a loop while the compaction runs.
+    // A reader in another handle scans in a loop while the compaction runs: its first read
+    // is done before the compaction starts, its last after the commit, and every read holds
+    // exactly the rows written.
     let base = dir.path().to_path_buf();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
+    let (first_read, first_read_done) = std::sync::mpsc::channel();
+    let want = before.clone();
     let reader = std::thread::spawn(move || {
         let reader = Dataset::open(&base).unwrap();
-        let mut reads = 0;
-        while !flag.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+        let mut versions = std::collections::BTreeSet::new();
+        loop {
+            let last = flag.load(std::sync::atomic::Ordering::SeqCst);
             reader.refresh().unwrap();
-            assert_eq!(
-                reader.read(&ScanOptions::default()).unwrap().height(),
-                10_000
-            );
-            reads += 1;
+            versions.insert(reader.manifest().version);
+            assert_eq!(read_sorted(&reader), want);
+            let _ = first_read.send(());
+            if last {
+                return versions;
+            }
         }
-        reads
     });
+    first_read_done.recv().unwrap();
     let r = ds
         .compact(
             &CompactOptions {
@@ -68,8 +74,10 @@ fn compact_500_small_files_keeps_every_row() {
             &Progress::hidden(),
         )
         .unwrap();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(reader.join().unwrap() >= 1);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let versions = reader.join().unwrap();
+    assert_eq!(versions.first(), Some(&1), "{versions:?}");
+    assert_eq!(versions.last().copied(), r.version, "{versions:?}");
     assert_eq!(
         (
             r.version,
@@ -344,8 +352,13 @@ fn verify_finds_and_repairs() {
 
     let r = ds.verify(true, &Progress::hidden()).unwrap();
     let rep = r.repairs.unwrap();
-    assert_eq!(rep.orphans_moved.len(), 1);
-    assert_eq!(rep.missing_dropped.len(), 1);
+    assert_eq!(
+        rep.orphans_moved,
+        [
+            "exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5/part-crashed-00000.parquet"
+        ]
+    );
+    assert_eq!(rep.missing_dropped, [m.files[day3].path.clone()]);
     // The damaged file is quarantined, never re-recorded with its damaged checksum.
     assert!(rep.stats_rebuilt.is_empty());
     assert_eq!(rep.quarantined, vec![m.files[1].path.clone()]);
@@ -400,15 +413,27 @@ fn vacuum_and_history() {
     }
     let out = run(&["history", dir.path().to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.lines().count(), 4, "{text}");
-    assert!(text.lines().nth(3).unwrap().starts_with("v3 "), "{text}");
-    assert!(
-        text.lines()
-            .nth(3)
-            .unwrap()
-            .contains("write    upsert    +100 -100 rows, +1 -1 files -> 1 files, 100 rows"),
+    // Every line, its commit time aside (checked to be RFC 3339 and in order).
+    let mut times = vec![];
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut words: Vec<&str> = line.split_whitespace().collect();
+            times.push(chrono::DateTime::parse_from_rfc3339(words.remove(1)).unwrap());
+            words.join(" ")
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "v0 create - +0 -0 rows, +0 -0 files -> 0 files, 0 rows",
+            "v1 write upsert +100 -0 rows, +1 -0 files -> 1 files, 100 rows",
+            "v2 write upsert +100 -100 rows, +1 -1 files -> 1 files, 100 rows",
+            "v3 write upsert +100 -100 rows, +1 -1 files -> 1 files, 100 rows",
+        ],
         "{text}"
     );
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{text}");
     // Kept for older versions: every file ever committed, two of them no longer in the tree.
     let kept = dir.path().join("_pqdm/files");
     let count = |p: &std::path::Path| {

@@ -542,21 +542,7 @@ fn migrate_resolves_settings_like_ingest() {
     let cfg = dir.path().join("cfg");
     std::fs::create_dir(&cfg).unwrap();
     std::fs::write(cfg.join("pqdm.toml"), "kinds_file = \"kinds.toml\"\n").unwrap();
-    std::fs::write(
-        cfg.join("kinds.toml"),
-        r#"
-[[kind]]
-name = "bars"
-key = ["symbol", "timestamp"]
-partition_by = ["symbol"]
-columns = [
-  { name = "timestamp", dtype = "i64", timestamp = true },
-  { name = "symbol", dtype = "str" },
-  { name = "close", dtype = "f64" },
-]
-"#,
-    )
-    .unwrap();
+    std::fs::write(cfg.join("kinds.toml"), BARS_KIND).unwrap();
     let bars = dir.path().join("bars");
     let out = run(&[
         "migrate",
@@ -645,9 +631,24 @@ fn migrate_skip_bad_skips_missing_columns_and_bad_values() {
     assert!(
         skipped[0].ends_with("b-nocolumn.parquet") && skipped[1].ends_with("c-badvalue.parquet")
     );
+    let error = |i: usize| v["skipped"][i]["error"].as_str().unwrap().to_string();
     assert!(
-        v["skipped"][0]["error"].as_str().unwrap().contains("close"),
+        error(0).contains("missing required column `close` for kind `klines`"),
         "{v}"
+    );
+    assert!(
+        error(1).contains("column `open`, row 1") && error(1).contains("\"abc\""),
+        "{v}"
+    );
+    // What was written is the good file, row for row.
+    let stored = read_sorted(&Dataset::open(&ds).unwrap());
+    assert_eq!(
+        floats(&stored, "close"),
+        (1..=10).map(f64::from).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        stored.column("timestamp").unwrap().i64().unwrap().get(0),
+        Some(JAN5)
     );
     assert!(
         v["skipped"][1]["error"].as_str().unwrap().contains("abc"),
@@ -667,7 +668,10 @@ fn empty_settings_are_unset_and_batch_size_zero_is_refused() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // The same rows as with the variables unset (20 candles and a header).
+    let unset = run(&["scan", s(dir.path()), "--format", "csv"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 21);
+    assert_eq!(out.stdout, unset.stdout);
     let out = run(&[
         "scan",
         s(dir.path()),

@@ -347,13 +347,10 @@ fn a_recreated_or_rolled_back_dataset_never_hits_an_old_cache_entry() {
     let base = dir.path().join("k");
     let q = ScanOptions::default().columns(&["close"]);
     let closes = |lf: LazyFrame| -> Vec<f64> {
-        let df = lf.sort(["close"], Default::default()).collect().unwrap();
-        df.column("close")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect()
+        floats(
+            &lf.sort(["close"], Default::default()).collect().unwrap(),
+            "close",
+        )
     };
 
     let ds = klines_dataset(&base);

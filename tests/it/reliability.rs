@@ -337,27 +337,36 @@ fn writers_and_readers_at_once() {
                 let file = folder.join(format!("{symbol}-1m-{day}.csv"));
                 std::fs::write(&file, text).unwrap();
                 script.push_str(&format!(
-                    "{} ingest {} --dataset {b} --kind klines --quiet || exit 1\n",
+                    "{} ingest {} --dataset {b} --kind klines --json || exit 1\n",
                     env!("CARGO_BIN_EXE_pqdm"),
                     file.display()
                 ));
             }
-            std::process::Command::new("sh")
+            hermetic("sh")
                 .arg("-c")
                 .arg(script)
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for p in procs {
-        let out = p.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // Per writer, the version each of its rounds committed (its reports, in round order).
+    let committed: Vec<Vec<u64>> = procs
+        .into_iter()
+        .map(|p| {
+            let out = p.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::Deserializer::from_slice(&out.stdout)
+                .into_iter::<serde_json::Value>()
+                .map(|r| r.unwrap()["version"].as_u64().unwrap())
+                .collect()
+        })
+        .collect();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
     let ds = Dataset::open(&base).unwrap();
@@ -369,6 +378,44 @@ fn writers_and_readers_at_once() {
         .unwrap();
     assert_eq!(r.duplicate_keys, 0);
     assert_eq!(r.problems(), 0, "{r:?}");
+    // Every symbol's day holds one writer's whole day: for SAMEUSDT the writer whose commit of
+    // that day came later (the higher version) wins every minute.
+    let mut want = vec![];
+    for (symbol, writer) in [("AUSDT", 0), ("BUSDT", 1), ("SAMEUSDT", 2)] {
+        for (r, (third, fourth)) in committed[2].iter().zip(&committed[3]).enumerate() {
+            let close = match writer {
+                2 if fourth > third => 4.0,
+                w => writers[w].1,
+            };
+            want.push(format!("{symbol} day {} 1440 x {close}", r + 1));
+        }
+    }
+    let days = ds
+        .scan(&ScanOptions::default())
+        .unwrap()
+        .group_by([col("symbol"), col("day")])
+        .agg([
+            len().alias("n"),
+            col("close").min().alias("lo"),
+            col("close").max().alias("hi"),
+        ])
+        .sort(["symbol", "day"], Default::default())
+        .collect()
+        .unwrap();
+    let got: Vec<String> = (0..days.height())
+        .map(|i| {
+            let cell = |c: &str| days.column(c).unwrap().get(i).unwrap().to_string();
+            assert_eq!(cell("lo"), cell("hi"), "one writer's close per day");
+            format!(
+                "{} day {} {} x {}",
+                cell("symbol").trim_matches('"'),
+                cell("day"),
+                cell("n"),
+                days.column("lo").unwrap().f64().unwrap().get(i).unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "versions committed per writer: {committed:?}");
     eprintln!(
         "4 writers x {rounds} rounds, {reads} whole-version reads in {:.1?}",
         started.elapsed()
