@@ -212,13 +212,14 @@ pub(crate) fn groups_with_repeats(
         return Ok(vec![]);
     }
     // Per group, per folder: its files and the union of their key ranges.
-    type Folders<'a> = BTreeMap<&'a str, (Vec<KeyFile>, Vec<Option<(i64, i64)>>)>;
+    type Ranges = Vec<Option<(i64, i64)>>;
+    type Folders<'a> = BTreeMap<&'a str, (Vec<KeyFile>, Ranges)>;
     let range_columns: Vec<&String> = scope.range_columns.iter().collect();
     let mut groups: BTreeMap<String, Folders> = BTreeMap::new();
     for ((path, rel), e) in staged.iter().zip(entries) {
         let dir = partition::dir_of(rel);
         let group = scope.group(dir);
-        let ranges: Vec<Option<(i64, i64)>> = range_columns
+        let ranges: Ranges = range_columns
             .iter()
             .map(|c| e.key_ranges.get(*c).map(|[lo, hi]| (*lo, *hi)))
             .collect();
@@ -246,7 +247,7 @@ pub(crate) fn groups_with_repeats(
     };
     let mut suspects = vec![];
     for folders in groups.into_values() {
-        let folders: Vec<(Vec<KeyFile>, Vec<Option<(i64, i64)>>)> = folders.into_values().collect();
+        let folders: Vec<(Vec<KeyFile>, Ranges)> = folders.into_values().collect();
         for (i, (files, ranges)) in folders.iter().enumerate() {
             let meets_another = folders
                 .iter()

@@ -902,7 +902,7 @@ impl Dataset {
             mut entries,
             nulls,
             nulls_unknown,
-        } = StagedFiles::read(&staging, &kind)?;
+        } = StagedFiles::read(&staging, kind)?;
         // A conversion that failed left a null: the checking pass reads an input again only
         // when the staged files hold nulls in one of its checked columns (or cannot say).
         let mut nulled: BTreeMap<String, u64> = BTreeMap::new();
@@ -963,7 +963,7 @@ impl Dataset {
                 &pq,
                 &timer.op_id,
             )? {
-                let again = StagedFiles::read(&staging, &kind)?;
+                let again = StagedFiles::read(&staging, kind)?;
                 (staged, entries) = (again.files, again.entries);
             }
             // Where a key's rows can lie in several folders (an aggTrades id on two days), one
