@@ -806,6 +806,10 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
         list("orphan", &r.orphans);
         list("checksum mismatch", &r.checksum_mismatches);
         list("stale stats", &r.stale_stats);
+        list(
+            "tree copy damaged (the kept copy is intact)",
+            &r.tree_copies_damaged,
+        );
         if r.manifest_copy_stale {
             println!(
                 "  _manifest.json: not the current version's (damaged, edited or out of date)"
@@ -842,6 +846,10 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
             if rep.manifest_copy_rewritten {
                 println!("  repaired: _manifest.json rewritten from the history");
             }
+            list(
+                "repaired: tree copy replaced by the kept copy",
+                &rep.tree_copies_restored,
+            );
             println!(
                 "  repaired: {} orphans moved to _pqdm/orphans, {} entries rebuilt, {} missing dropped{}",
                 rep.orphans_moved.len(),

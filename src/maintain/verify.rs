@@ -39,6 +39,9 @@ pub struct Repairs {
     pub missing_dropped: Vec<String>,
     /// Missing files given back their link in the tree (or their kept link) from the other.
     pub links_restored: Vec<String>,
+    /// Damaged tree copies (see [`VerifyReport::tree_copies_damaged`]) moved to
+    /// `_pqdm/orphans/` and replaced by the intact kept copy: no row is lost.
+    pub tree_copies_restored: Vec<String>,
     /// `_manifest.json` was rewritten from the current version.
     pub manifest_copy_rewritten: bool,
     /// Damaged files (content no longer matching their checksum) moved to `_pqdm/orphans/`
@@ -67,6 +70,11 @@ pub struct VerifyReport {
     pub checksum_mismatches: Vec<String>,
     /// Stats in the manifest differ from the file's footer (rows, time range).
     pub stale_stats: Vec<String>,
+    /// Files whose copy in the tree (what plain readers such as pyarrow and DuckDB read) no
+    /// longer matches its checksum while pqdm's kept copy under `_pqdm/files/` does: the two are
+    /// separate files once a copy or restore broke their hard link (`cp -r`), so damage to one
+    /// is not seen through the other. `--repair` puts the kept copy back in the tree.
+    pub tree_copies_damaged: Vec<String>,
     /// Natural keys stored more than once.
     pub duplicate_keys: u64,
     /// Up to five duplicated keys.
@@ -106,6 +114,7 @@ impl VerifyReport {
             + self.orphans.len()
             + self.checksum_mismatches.len()
             + self.stale_stats.len()
+            + self.tree_copies_damaged.len()
             + usize::from(self.manifest_copy_stale)
     }
 
@@ -117,10 +126,12 @@ impl VerifyReport {
             repaired.map_or(0, |r| r.missing_dropped.len() + r.links_restored.len());
         let fixed_stats = repaired.map_or(0, |r| r.stats_rebuilt.len());
         let fixed_damage = repaired.map_or(0, |r| r.quarantined.len());
+        let fixed_copies = repaired.map_or(0, |r| r.tree_copies_restored.len());
         self.missing.len().saturating_sub(fixed_missing)
             + self.orphans.len().saturating_sub(fixed_orphans)
             + self.checksum_mismatches.len().saturating_sub(fixed_damage)
             + self.stale_stats.len().saturating_sub(fixed_stats)
+            + self.tree_copies_damaged.len().saturating_sub(fixed_copies)
             + self.duplicate_keys as usize
             + self.gaps.len()
             + self.bad_values.len()
@@ -201,13 +212,15 @@ impl Dataset {
         // meanwhile does not take away; that each file also has its link in the tree (what
         // plain readers see) is checked below.
         let keeps = self.store().keeps_files() && !self.is_foreign();
-        let checked: Vec<Checked> = m
+        let checked: Vec<(Checked, bool)> = m
             .files
             .par_iter()
-            .map(|f| -> Result<Checked> {
+            .map(|f| -> Result<(Checked, bool)> {
                 let path = self.store().data_path(&f.path);
+                let mut tree_copy_damaged = false;
                 let bytes = if keeps {
                     let kept = self.store().kept_path(&f.path);
+                    tree_copy_damaged = separate_copy_differs(&kept, &path, &f.checksum)?;
                     match std::fs::read(&kept).or_else(|_| std::fs::read(&path)) {
                         Ok(b) => Some(b),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -221,9 +234,17 @@ impl Dataset {
                         .map_err(|_| blake3::hash(&bytes).to_hex().as_str() == f.checksum)
                 });
                 bar.inc(1);
-                Ok(out)
+                Ok((out, tree_copy_damaged))
             })
             .collect::<Result<_>>()?;
+        let (checked, copies): (Vec<Checked>, Vec<bool>) = checked.into_iter().unzip();
+        report.tree_copies_damaged = m
+            .files
+            .iter()
+            .zip(&copies)
+            .filter(|(_, damaged)| **damaged)
+            .map(|(f, _)| f.path.clone())
+            .collect();
         bar.finish_and_clear();
         // A file that lost one of its two links, and files in the tree no version lists, are
         // only problems if no commit ran meanwhile (a commit takes replaced files out of the
@@ -507,6 +528,12 @@ impl Dataset {
                     repairs.links_restored.push(rel.clone());
                 }
             }
+            for rel in &report.tree_copies_damaged {
+                self.store().quarantine(&lock, rel)?;
+                if self.store().restore_links(&lock, rel)? {
+                    repairs.tree_copies_restored.push(rel.clone());
+                }
+            }
             for orphan in &report.orphans {
                 if !current.files.iter().any(|f| &f.path == orphan) {
                     self.store().quarantine(&lock, orphan)?;
@@ -577,4 +604,22 @@ impl Dataset {
         }
         Ok(repairs)
     }
+}
+
+/// Whether the tree's file `tree` is a separate copy of the kept file `kept` (another inode:
+/// a copy broke their hard link) whose bytes no longer have the recorded `checksum`.
+fn separate_copy_differs(
+    kept: &std::path::Path,
+    tree: &std::path::Path,
+    checksum: &str,
+) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(k), Ok(t)) = (std::fs::metadata(kept), std::fs::metadata(tree)) else {
+        return Ok(false);
+    };
+    if (k.dev(), k.ino()) == (t.dev(), t.ino()) {
+        return Ok(false);
+    }
+    let bytes = std::fs::read(tree).map_err(Error::io(tree))?;
+    Ok(blake3::hash(&bytes).to_hex().as_str() != checksum)
 }

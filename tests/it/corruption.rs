@@ -221,3 +221,65 @@ fn damaged_pages_footers_and_values_are_named_by_scan_and_verify() {
         }
     });
 }
+
+/// A copy that breaks the hard link between a tree file and pqdm's kept copy (`cp -r`, a
+/// restore): damage to the tree's copy, which plain readers read, is reported though pqdm's own
+/// copy is intact, and `--repair` puts the intact copy back with no row lost.
+#[test]
+fn a_damaged_tree_copy_beside_an_intact_kept_copy_is_found_and_restored() {
+    let dir = tmp();
+    let original = dir.path().join("original");
+    let spot = data_dir().join("spot/klines");
+    let btc = spot.join("BTCUSDT-1m-2024-01-05.zip");
+    json_ok(&run(&[
+        "ingest",
+        "--dataset",
+        original.to_str().unwrap(),
+        "--kind",
+        "klines",
+        "--compression",
+        "none",
+        "--json",
+        btc.to_str().unwrap(),
+    ]));
+    let base = dir.path().join("copy");
+    let copied = std::process::Command::new("cp")
+        .args(["-r", original.to_str().unwrap(), base.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let b = base.to_str().unwrap();
+    let rel = parquet_files(&base).into_iter().next().unwrap();
+    let kept_bytes = std::fs::read(base.join("_pqdm/files").join(format!("{rel}.kept"))).unwrap();
+    apply(&base.join(&rel), &Damage::Value);
+
+    let out = run(&["verify", b, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["tree_copies_damaged"], serde_json::json!([rel]));
+    assert_eq!(report["checksum_mismatches"], serde_json::json!([]));
+    let text = run(&["verify", b]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(&format!(
+            "tree copy damaged (the kept copy is intact): {rel}"
+        )),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
+    let repaired = json_ok(&run(&["verify", "--repair", b, "--json"]));
+    assert_eq!(
+        repaired["repairs"]["tree_copies_restored"],
+        serde_json::json!([rel])
+    );
+    assert_eq!(repaired["repairs"]["rows_lost"], 0);
+    assert_eq!(std::fs::read(base.join(&rel)).unwrap(), kept_bytes);
+    assert!(
+        base.join("_pqdm/orphans")
+            .join(format!("{rel}.orphan"))
+            .exists(),
+        "the damaged copy is kept aside"
+    );
+    let again = run(&["verify", b, "--json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+}
