@@ -21,7 +21,11 @@ pub struct Template {
 /// A RAM-backed folder for the many small datasets made while fuzzing, where there is one.
 pub fn scratch() -> PathBuf {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() }
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 pub fn template() -> &'static Template {
@@ -33,8 +37,12 @@ pub fn template() -> &'static Template {
             .unwrap();
         let dir = keep.path().join("ds");
         let kinds = KindRegistry::default();
-        let ds = Dataset::create(&dir, kinds.get("klines").unwrap(), &CreateOptions::default())
-            .unwrap();
+        let ds = Dataset::create(
+            &dir,
+            kinds.get("klines").unwrap(),
+            &CreateOptions::default(),
+        )
+        .unwrap();
         let candles = df!(
             "open_time" => [1_704_067_200_000i64, 1_704_067_260_000, 1_704_153_600_000],
             "open" => [42_000.0, 42_010.0, 1.0], "high" => [42_020.0, 42_030.0, 1.0],

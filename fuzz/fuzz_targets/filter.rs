@@ -28,7 +28,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(!f.column.is_empty());
-    assert_eq!(Filter::parse(&f.text).ok().as_ref(), Some(&f), "re-parse of {:?}", f.text);
+    assert_eq!(
+        Filter::parse(&f.text).ok().as_ref(),
+        Some(&f),
+        "re-parse of {:?}",
+        f.text
+    );
     assert_eq!(f.op.to_string().parse::<Op>().ok(), Some(f.op));
     match f.op {
         Op::IsNull | Op::IsNotNull => assert!(f.raw.is_empty()),
@@ -48,7 +53,12 @@ fuzz_target!(|data: &[u8]| {
             let value = partition_value(Some(probe), dtype);
             let _ = t.partition_may_match(value.as_ref());
             let _ = t.partition_may_match(None);
-            for (lo, hi) in [(i64::MIN, i64::MAX), (0, 0), (bound, -bound), (-bound, bound)] {
+            for (lo, hi) in [
+                (i64::MIN, i64::MAX),
+                (0, 0),
+                (bound, -bound),
+                (-bound, bound),
+            ] {
                 let _ = t.range_may_match(lo, hi);
             }
         }
