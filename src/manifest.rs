@@ -1807,9 +1807,10 @@ impl Store {
 mod tests {
     use super::*;
 
-    /// Found by the `manifest` fuzz target: a version whose files' rows add up beyond `u64`
-    /// (edited by hand) made `key_summaries` (`pqdm info`) and the next commit's summary panic
-    /// on overflow; it is refused when loaded, like a file listed twice.
+    /// Seen in review while fuzzing, confirmed with the `manifest` fuzz target: a version whose
+    /// files' rows add up beyond `u64` (edited by hand) made `key_summaries` (`pqdm info`) and
+    /// the next commit's summary panic on overflow; it is refused when loaded, like a file
+    /// listed twice.
     #[test]
     fn a_version_whose_rows_or_bytes_overflow_is_refused() {
         let dir = tempfile::tempdir().unwrap();
