@@ -7,7 +7,9 @@ use std::path::{Component, Path};
 use crate::error::{Error, Result};
 
 /// Why `rel` is not a plain relative path below its folder (`None` when it is one): it must be
-/// non-empty, relative, `/`-separated plain names only (no `..`, `.`, root or drive).
+/// non-empty, relative, `/`-separated plain names only (no `..`, `.`, root or drive), and not
+/// pqdm's own metadata (`_pqdm/...`, `_manifest.json`), which no data file is: a damaged journal
+/// rolled back through such a path would delete a version file.
 pub fn problem(rel: &str) -> Option<&'static str> {
     if rel.is_empty() {
         return Some("an empty path");
@@ -18,6 +20,11 @@ pub fn problem(rel: &str) -> Option<&'static str> {
     let path = Path::new(rel);
     if path.is_absolute() || rel.starts_with('/') {
         return Some("an absolute path");
+    }
+    if rel == crate::manifest::MANIFEST_FILE
+        || rel.split('/').next() == Some(crate::manifest::META_DIR)
+    {
+        return Some("a path among pqdm's own metadata");
     }
     if path
         .components()
@@ -92,6 +99,28 @@ mod tests {
         assert!(problem("a//b").is_some());
         assert!(problem("a/").is_some());
         assert!(problem("a\0b").is_some());
+    }
+
+    /// Seen in review while fuzzing, confirmed with the `journal` fuzz target: a journal whose
+    /// rolled-back files named the current version file deleted it, and the dataset fell back
+    /// to the version before.
+    #[test]
+    fn metadata_paths_are_refused() {
+        for rel in [
+            "_pqdm/versions/00000000000000000001.json",
+            "_pqdm/files/a=1/part-0.parquet.kept",
+            "_pqdm",
+            "_manifest.json",
+        ] {
+            assert_eq!(
+                problem(rel),
+                Some("a path among pqdm's own metadata"),
+                "{rel}"
+            );
+        }
+        assert_eq!(problem("a=1/_pqdm/part-0.parquet"), None);
+        assert_eq!(problem("_pqdmx/part-0.parquet"), None);
+        assert_eq!(problem("a/_manifest.json"), None);
     }
 
     #[test]
