@@ -1846,6 +1846,7 @@ mod tests {
             bytes,
             min_timestamp: None,
             max_timestamp: None,
+            key_ranges: BTreeMap::new(),
             checksum: String::new(),
             added_in: 1,
         };
