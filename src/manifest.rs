@@ -53,6 +53,9 @@ pub const META_DIR: &str = "_pqdm";
 pub const STAGED_SUFFIX: &str = ".staged";
 /// The suffix of files a commit replaced (object storage, and local datasets of earlier pqdm).
 pub const REPLACED_SUFFIX: &str = ".replaced";
+/// The largest version number a manifest may hold (`i64::MAX`, beyond any real history), so
+/// that the next version's number is always in range.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
 /// The folder under `_pqdm/` holding every committed data file of a local dataset.
 pub const FILES_DIR: &str = "files";
 /// The suffix of the files kept there (not `.parquet`, so no glob of the folder reads them).
@@ -705,6 +708,17 @@ impl Store {
             path: self.base.clone(),
             message: format!("{} does not hold a pqdm manifest: {e}", path.display()),
         })?;
+        // Far past any real history: refused, so that `version + 1` never overflows.
+        if manifest.version > MAX_VERSION {
+            return Err(Error::Dataset {
+                path: self.base.clone(),
+                message: format!(
+                    "{} holds version {}, past the largest pqdm makes ({MAX_VERSION}; edited by hand?)",
+                    path.display(),
+                    manifest.version
+                ),
+            });
+        }
         let mut seen = std::collections::HashSet::with_capacity(manifest.files.len());
         // Refused here, every sum over the files (totals, per-key summaries, upserts) is in range.
         let (mut rows, mut bytes) = (0u64, 0u64);
@@ -861,7 +875,9 @@ impl Store {
             let summary: Summary =
                 serde_json::from_slice(&r.get(&Self::meta_rel("summary.json")).ok()??).ok()?;
             // A writer may have committed a newer version and not yet rewritten the summary.
-            let newer = r.head(&Self::version_rel(summary.version + 1)).ok()?;
+            let newer = r
+                .head(&Self::version_rel(summary.version.checked_add(1)?))
+                .ok()?;
             return newer.is_none().then_some(summary);
         }
         self.try_recover();
@@ -1855,6 +1871,20 @@ mod tests {
             m.files = files;
             store.parse(Path::new("v.json"), &serde_json::to_vec(&m).unwrap())
         };
+        // A version number whose successor would overflow is refused the same way.
+        let mut m = Manifest::empty(dir.path(), &kind, vec![], vec![], settings.clone());
+        m.version = u64::MAX;
+        let err = store
+            .parse(Path::new("v.json"), &serde_json::to_vec(&m).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds version 18446744073709551615"), "{err}");
+        m.version = MAX_VERSION;
+        assert!(
+            store
+                .parse(Path::new("v.json"), &serde_json::to_vec(&m).unwrap())
+                .is_ok()
+        );
         assert!(parse(vec![file("a", u64::MAX, 1), file("b", 0, 1)]).is_ok());
         for files in [
             vec![file("a", u64::MAX, 1), file("b", 1, 1)],
