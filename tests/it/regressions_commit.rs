@@ -718,3 +718,47 @@ fn a_version_file_copied_under_another_number_is_refused_naming_it() {
     );
     assert_eq!(snapshot(&base), before);
 }
+
+/// Found with the journal fuzz target: a journal naming pqdm's own metadata among the files to
+/// move (the current version file, `_manifest.json`) made recovery delete the version file, and
+/// the dataset silently fell back to the version before. Such a journal is an error naming it,
+/// and nothing is touched.
+#[test]
+fn a_journal_naming_pqdm_metadata_touches_nothing() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let ds = klines_dataset(&base);
+    ds.write(
+        candles(1_704_412_800_000, 5, 1.0).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
+    let version = base.join("_pqdm/versions/00000000000000000001.json");
+    assert!(version.is_file());
+    for (target, moved_in, moved_out) in [
+        (2, vec![], vec!["_pqdm/versions/00000000000000000001.json"]),
+        (1, vec!["_pqdm/versions/00000000000000000001.json"], vec![]),
+        (2, vec!["_manifest.json"], vec!["_manifest.json"]),
+    ] {
+        let journal = serde_json::json!({
+            "target_version": target, "op_id": "planted", "moved_in": moved_in, "moved_out": moved_out,
+        });
+        std::fs::create_dir_all(base.join("_pqdm/journal")).unwrap();
+        let planted = base.join("_pqdm/journal/00000000000000000009.json");
+        std::fs::write(&planted, journal.to_string()).unwrap();
+        let before = snapshot(&base);
+        let err = ds
+            .write(
+                candles(1_704_412_800_000, 5, 2.0).lazy(),
+                &kline_opts("BTCUSDT"),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("00000000000000000009.json"), "{err}");
+        assert_eq!(snapshot(&base), before, "{journal}");
+        std::fs::remove_file(&planted).unwrap();
+        let again = Dataset::open(&base).unwrap();
+        assert_eq!(again.manifest().version, 1);
+        assert_eq!(again.manifest().total_rows, 5);
+    }
+}
