@@ -64,7 +64,6 @@ impl KeyFile {
 pub(crate) struct KeyScope<'a> {
     columns: &'a [Field],
     free: BTreeSet<&'a str>,
-    range_columns: Vec<String>,
 }
 
 impl<'a> KeyScope<'a> {
@@ -78,11 +77,7 @@ impl<'a> KeyScope<'a> {
                 !(kind.key.iter().any(|k| k == c) || (ts_in_key && partition::is_derived(c)))
             })
             .collect();
-        KeyScope {
-            columns,
-            free,
-            range_columns: kind.range_columns().cloned().collect(),
-        }
+        KeyScope { columns, free }
     }
 
     /// Whether one key's rows can lie in several folders.
@@ -140,18 +135,29 @@ impl Bounds {
 
     /// Whether the stored file `f` can hold one of these keys (unknown ranges: yes).
     fn meets(&self, f: &FileEntry) -> bool {
-        let overlap = |(lo, hi): (i64, i64), (min, max): (i64, i64)| min <= hi && max >= lo;
-        let time = match (self.time, f.min_timestamp.zip(f.max_timestamp)) {
-            (Some(new), Some(old)) => overlap(new, old),
+        let stored = Bounds {
+            time: f.min_timestamp.zip(f.max_timestamp),
+            keys: f
+                .key_ranges
+                .iter()
+                .map(|(c, [lo, hi])| (c.clone(), Some((*lo, *hi))))
+                .collect(),
+        };
+        self.overlaps(&stored)
+    }
+
+    /// Whether rows within these bounds and rows within `other` can share a key (a range
+    /// either side does not know: yes).
+    fn overlaps(&self, other: &Bounds) -> bool {
+        let known = |a: Option<(i64, i64)>, b: Option<(i64, i64)>| match (a, b) {
+            (Some((lo, hi)), Some((min, max))) => min <= hi && max >= lo,
             _ => true,
         };
-        time && self
-            .keys
-            .iter()
-            .all(|(c, r)| match (r, f.key_ranges.get(c)) {
-                (Some(new), Some([lo, hi])) => overlap(*new, (*lo, *hi)),
-                _ => true,
-            })
+        known(self.time, other.time)
+            && self
+                .keys
+                .iter()
+                .all(|(c, r)| known(*r, other.keys.get(c).copied().flatten()))
     }
 }
 
@@ -204,6 +210,7 @@ pub(crate) fn candidates<'a>(
 /// resolved, so any repeat found here is across folders.
 pub(crate) fn groups_with_repeats(
     scope: &KeyScope,
+    kind: &Kind,
     staged: &[(PathBuf, String)],
     entries: &[FileEntry],
     key: &[String],
@@ -211,48 +218,34 @@ pub(crate) fn groups_with_repeats(
     if !scope.spans_folders() {
         return Ok(vec![]);
     }
-    // Per group, per folder: its files and the union of their key ranges.
-    type Ranges = Vec<Option<(i64, i64)>>;
-    type Folders<'a> = BTreeMap<&'a str, (Vec<KeyFile>, Ranges)>;
-    let range_columns: Vec<&String> = scope.range_columns.iter().collect();
-    let mut groups: BTreeMap<String, Folders> = BTreeMap::new();
+    // Per group, per folder: its files and the bounds of their keys.
+    let mut groups: BTreeMap<String, BTreeMap<&str, (Vec<KeyFile>, Bounds)>> = BTreeMap::new();
     for ((path, rel), e) in staged.iter().zip(entries) {
         let dir = partition::dir_of(rel);
         let group = scope.group(dir);
-        let ranges: Ranges = range_columns
-            .iter()
-            .map(|c| e.key_ranges.get(*c).map(|[lo, hi]| (*lo, *hi)))
-            .collect();
+        let bounds = Bounds::of(e, kind);
         let (files, known) = groups
             .entry(group.clone())
             .or_default()
             .entry(dir)
-            .or_insert_with(|| (vec![], ranges.clone()));
-        for (k, r) in known.iter_mut().zip(ranges) {
-            *k = k.zip(r).map(|(a, b)| (a.0.min(b.0), a.1.max(b.1)));
-        }
+            .or_insert_with(|| (vec![], bounds.clone()));
+        known.widen(bounds);
         files.push(KeyFile {
             path: path.clone(),
             dir: group,
             rows: e.rows,
         });
     }
-    // Folders whose ranges of some key column are disjoint share no key: only folders
-    // meeting another one are read (aggTrades ids grow with time, so days never meet).
-    let meet = |a: &[Option<(i64, i64)>], b: &[Option<(i64, i64)>]| {
-        a.iter().zip(b).all(|(x, y)| match (x, y) {
-            (Some(x), Some(y)) => x.0 <= y.1 && y.0 <= x.1,
-            _ => true,
-        })
-    };
+    // Folders whose key bounds are disjoint share no key: only folders meeting another one
+    // are read (aggTrades ids grow with time, so days never meet).
     let mut suspects = vec![];
     for folders in groups.into_values() {
-        let folders: Vec<(Vec<KeyFile>, Ranges)> = folders.into_values().collect();
-        for (i, (files, ranges)) in folders.iter().enumerate() {
+        let folders: Vec<(Vec<KeyFile>, Bounds)> = folders.into_values().collect();
+        for (i, (files, bounds)) in folders.iter().enumerate() {
             let meets_another = folders
                 .iter()
                 .enumerate()
-                .any(|(j, (_, other))| i != j && meet(ranges, other));
+                .any(|(j, (_, other))| i != j && bounds.overlaps(other));
             if meets_another {
                 suspects.extend(files.iter().cloned());
             }

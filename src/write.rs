@@ -970,7 +970,7 @@ impl Dataset {
             // input must not hold it in two: which folder would keep it is not the input's to
             // say by order (Delta's MERGE refuses such a source too).
             let scope = upsert::KeyScope::new(kind, &manifest.partition_columns);
-            if let Some(group) = upsert::groups_with_repeats(&scope, &staged, &entries, &key)?
+            if let Some(group) = upsert::groups_with_repeats(&scope, kind, &staged, &entries, &key)?
                 .into_iter()
                 .next()
             {
