@@ -193,3 +193,32 @@ fn one_input_holding_a_trade_on_two_days_is_refused() {
     .unwrap();
     assert_eq!(rows(&ds), [(1, 101.0, 1), (2, 102.0, 1), (8, 58.0, 1)]);
 }
+
+/// Upserts trust recorded key ranges as scans trust time ranges: a range edited by hand is
+/// reported by `verify` as stale and rebuilt by `--repair`.
+#[test]
+fn a_key_range_edited_by_hand_is_reported_and_repaired() {
+    let dir = tmp();
+    let ds = aggtrades_dataset(dir.path());
+    ds.write(trades(&[1, 2, 3], JAN1, 100.0), &opts()).unwrap();
+    let newest = newest_version(dir.path());
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&newest).unwrap()).unwrap();
+    let file = m["files"][0]["path"].as_str().unwrap().to_string();
+    m["files"][0]["key_ranges"]["agg_trade_id"] = serde_json::json!([1000, 2000]);
+    let edited = serde_json::to_vec(&m).unwrap();
+    std::fs::write(&newest, &edited).unwrap();
+    std::fs::write(dir.path().join("_manifest.json"), &edited).unwrap();
+    let b = dir.path().to_str().unwrap();
+    let out = run(&["verify", b, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stale_stats"], serde_json::json!([file]));
+    let repaired = json_ok(&run(&["verify", "--repair", b, "--json"]));
+    assert_eq!(
+        repaired["repairs"]["stats_rebuilt"],
+        serde_json::json!([file])
+    );
+    let m = Dataset::open(dir.path()).unwrap().manifest().clone();
+    assert_eq!(m.files[0].key_ranges["agg_trade_id"], [1, 3]);
+}
