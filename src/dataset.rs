@@ -110,7 +110,7 @@ impl Dataset {
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
     pub fn create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
         // Checked before the lock creates anything: bad options leave no folder behind.
-        let manifest = new_manifest(base.as_ref(), kind, opts)?;
+        let mut manifest = new_manifest(base.as_ref(), kind, opts)?;
         let store = Store::new(base.as_ref())?;
         if !store.try_exists()? {
             crate::foreign::check_not_nested(base.as_ref())?;
@@ -122,7 +122,7 @@ impl Dataset {
                 message: "a dataset already exists here".into(),
             });
         }
-        store.commit(&lock, &manifest, &[], &[])?;
+        store.commit(&lock, &mut manifest, &[], &[])?;
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),
             store,
@@ -228,6 +228,9 @@ impl Dataset {
                 .map(|f| self.store.locate(&f.path))
                 .collect();
         }
+        if self.store.remote().is_some() {
+            return self.remote_file_paths(manifest, now);
+        }
         if manifest.version == now.version {
             return manifest
                 .files
@@ -235,23 +238,53 @@ impl Dataset {
                 .map(|f| self.store.data_path(&f.path))
                 .collect();
         }
-        if self.store.remote().is_none() {
-            return manifest
-                .files
-                .iter()
-                .map(|f| self.store.locate(&f.path))
-                .collect();
-        }
-        // On object storage an older version's file is in the tree while the current version
-        // lists it, else among the replaced ones: one manifest read, not a HEAD per file.
-        let now = self.current().unwrap_or(now);
-        let live: BTreeSet<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
         manifest
             .files
             .iter()
-            .map(|f| match live.contains(f.path.as_str()) {
-                true => self.store.data_path(&f.path),
-                false => self.store.replaced_path(&f.path),
+            .map(|f| self.store.locate(&f.path))
+            .collect()
+    }
+
+    /// [`Dataset::file_paths`] on object storage, from the manifests alone (no HEAD per file):
+    /// a version that keeps its files reads the kept copies, which outlive the commits that
+    /// take them out of the tree. A version of an earlier pqdm reads a file from its kept copy
+    /// if it was still in the version before the dataset began keeping (that commit copied
+    /// them all), else from the tree while the current version lists it, else from
+    /// `_pqdm/replaced/`.
+    fn remote_file_paths(&self, manifest: &Manifest, now: Arc<Manifest>) -> Vec<PathBuf> {
+        if manifest.kept_since.is_some() {
+            return manifest
+                .files
+                .iter()
+                .map(|f| self.store.kept_path(&f.path))
+                .collect();
+        }
+        let now = match manifest.version == now.version {
+            true => now,
+            false => self.current().unwrap_or(now),
+        };
+        let live: BTreeSet<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
+        let kept_then: BTreeSet<String> = match now.kept_since {
+            Some(since) if since > manifest.version => self
+                .store
+                .load_version(since - 1)
+                .map(|m| m.files.into_iter().map(|f| f.path).collect())
+                .unwrap_or_default(),
+            _ => BTreeSet::new(),
+        };
+        manifest
+            .files
+            .iter()
+            .map(|f| {
+                if kept_then.contains(&f.path) {
+                    self.store.kept_path(&f.path)
+                } else if live.contains(f.path.as_str()) && now.kept_since.is_none() {
+                    self.store.data_path(&f.path)
+                } else if live.contains(f.path.as_str()) {
+                    self.store.kept_path(&f.path)
+                } else {
+                    self.store.replaced_path(&f.path)
+                }
             })
             .collect()
     }
@@ -348,7 +381,7 @@ impl Dataset {
         edit(&mut next);
         next.refresh_summary();
         self.store
-            .commit(lock, &next, change.staged, change.replaced)?;
+            .commit(lock, &mut next, change.staged, change.replaced)?;
         self.set_manifest(next.clone());
         Ok(next)
     }

@@ -30,7 +30,10 @@
 //! by reading version N back. `_manifest.json` is then overwritten as a hint: readers start
 //! from it and look for version N+1, N+2, ... by name (a GET each), so finding the current
 //! version lists nothing unless the hint names a version `vacuum` has deleted.
-//! Replaced files are then copied under `_pqdm/replaced/` and deleted from the tree.
+//! Every committed file is copied both into the tree (for plain readers) and to
+//! `_pqdm/files/<path>.kept` (pqdm's scans read this copy, which outlives the commits that take
+//! the file out of the tree, as on a local disk). Replaced files are then deleted from the
+//! tree and recorded, with the time, under `_pqdm/removed/<N>.json` for `vacuum`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -58,6 +61,9 @@ pub const REPLACED_SUFFIX: &str = ".replaced";
 pub const MAX_VERSION: u64 = i64::MAX as u64;
 /// The folder under `_pqdm/` holding every committed data file of a local dataset.
 pub const FILES_DIR: &str = "files";
+/// The folder under `_pqdm/` recording, on object storage, which kept files each version took
+/// out of the tree.
+const REMOVED_DIR: &str = "removed";
 /// The suffix of the files kept there (not `.parquet`, so no glob of the folder reads them).
 pub const KEPT_SUFFIX: &str = ".kept";
 
@@ -233,6 +239,12 @@ pub struct Manifest {
     /// Where a materialised dataset came from.
     #[serde(default)]
     pub source: Option<serde_json::Value>,
+    /// Object storage: the version from which every file of this and each later version has a
+    /// copy at `_pqdm/files/<path>.kept` that outlives the commits taking it out of the tree
+    /// (`None`: written by an earlier pqdm, its files are read from the tree and
+    /// `_pqdm/replaced/`). Local datasets keep their files there too, as hard links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_since: Option<u64>,
     /// The data files.
     pub files: Vec<FileEntry>,
 }
@@ -270,6 +282,7 @@ impl Manifest {
                 ..Default::default()
             },
             source: None,
+            kept_since: None,
             files: vec![],
         }
     }
@@ -461,6 +474,16 @@ fn version_number(name: &str) -> Option<u64> {
         .flatten()
 }
 
+/// Object storage: the files one version took out of the tree (their kept copies stay until
+/// `vacuum`), and when.
+#[derive(Serialize, Deserialize)]
+struct Removed {
+    /// When the files left the tree (ms since the epoch, the committer's clock).
+    removed_at_ms: i64,
+    /// Their relative paths (those `vacuum` has not deleted yet).
+    files: Vec<String>,
+}
+
 /// The journal of one commit in flight.
 #[derive(Serialize, Deserialize)]
 struct Journal {
@@ -470,6 +493,11 @@ struct Journal {
     op_id: String,
     moved_in: Vec<String>,
     moved_out: Vec<String>,
+    /// Object storage: the moved-in files have kept copies under `_pqdm/files/`, and the
+    /// moved-out ones keep theirs (recorded under `_pqdm/removed/`) instead of being copied to
+    /// `_pqdm/replaced/`.
+    #[serde(default)]
+    kept: bool,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -589,6 +617,16 @@ impl Store {
         Self::meta_rel(&format!("replaced/{rel}{REPLACED_SUFFIX}"))
     }
 
+    /// Object storage: the key of a data file's kept copy (see [`Store::kept_path`]).
+    fn kept_rel(rel: &str) -> String {
+        Self::meta_rel(&format!("{FILES_DIR}/{rel}{KEPT_SUFFIX}"))
+    }
+
+    /// Object storage: the record of the files version `version` took out of the tree.
+    fn removed_rel(version: u64) -> String {
+        Self::meta_rel(&format!("{REMOVED_DIR}/{version:020}.json"))
+    }
+
     /// The bytes of a data file (relative path) of the current version.
     pub fn read_data(&self, rel: &str) -> Result<Vec<u8>> {
         match &self.remote {
@@ -615,6 +653,14 @@ impl Store {
                     Err(e) => Err(Error::io(&path)(e)),
                 }
             }
+        }
+    }
+
+    /// Object storage: the bytes of a data file's kept copy; `None` when missing.
+    pub fn read_kept_opt(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        match &self.remote {
+            Some(r) => r.get(&Self::kept_rel(rel)),
+            None => self.read_data_opt(rel),
         }
     }
 
@@ -1282,14 +1328,17 @@ impl Store {
     pub fn replaced_files(&self) -> Result<Vec<(String, u64, i64)>> {
         if let Some(r) = &self.remote {
             let root = Self::meta_rel("replaced/");
-            return Ok(r
+            let mut out: Vec<(String, u64, i64)> = r
                 .list_aged(&root)?
                 .into_iter()
                 .filter_map(|(rel, bytes, age)| {
                     let rel = rel.strip_prefix(&root)?.strip_suffix(REPLACED_SUFFIX)?;
                     Some((rel.to_string(), bytes, age))
                 })
-                .collect());
+                .collect();
+            out.extend(self.removed_remote(r)?);
+            out.sort();
+            return Ok(out);
         }
         use std::os::unix::fs::MetadataExt;
         let now = chrono::Utc::now().timestamp();
@@ -1319,10 +1368,67 @@ impl Store {
         Ok(out)
     }
 
+    /// Object storage: the kept files that commits took out of the tree, from the records under
+    /// `_pqdm/removed/`, as (relative path, bytes, seconds since they left the tree).
+    fn removed_remote(&self, r: &Remote) -> Result<Vec<(String, u64, i64)>> {
+        let records = self.removed_records(r)?;
+        if records.is_empty() {
+            return Ok(vec![]);
+        }
+        let sizes = self.kept_remote_files()?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut out = vec![];
+        for (_, record) in records {
+            let age = now.saturating_sub(record.removed_at_ms) / 1000;
+            for rel in record.files {
+                let bytes = sizes.get(&rel).copied().unwrap_or(0);
+                out.push((rel, bytes, age));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Object storage: every record under `_pqdm/removed/` (key, record); an unreadable one is
+    /// an error naming it (its files would otherwise be kept, or deleted, unseen).
+    fn removed_records(&self, r: &Remote) -> Result<Vec<(String, Removed)>> {
+        let root = Self::meta_rel(&format!("{REMOVED_DIR}/"));
+        let mut out = vec![];
+        for (key, _) in r.list(&root)? {
+            let Some(bytes) = r.get(&key)? else { continue };
+            let record: Removed = serde_json::from_slice(&bytes).map_err(|e| Error::Dataset {
+                path: self.base.join(&key),
+                message: format!("is not a record of removed files ({e}); nothing was deleted"),
+            })?;
+            for rel in &record.files {
+                crate::relpath::check(rel, &self.base.join(&key))?;
+            }
+            out.push((key, record));
+        }
+        Ok(out)
+    }
+
     /// Deletes kept replaced files (relative paths) for good (in bulk on object storage).
     pub fn delete_replaced(&self, _lock: &CommitLock, rels: &[String]) -> Result<()> {
         if let Some(r) = &self.remote {
-            return r.delete_many(rels.iter().map(|rel| Self::replaced_rel(rel)));
+            let gone: std::collections::HashSet<&str> = rels.iter().map(String::as_str).collect();
+            r.delete_many(
+                rels.iter()
+                    .flat_map(|rel| [Self::replaced_rel(rel), Self::kept_rel(rel)]),
+            )?;
+            // Each record keeps the files not deleted yet; an emptied one goes.
+            for (key, mut record) in self.removed_records(r)? {
+                let before = record.files.len();
+                record.files.retain(|rel| !gone.contains(rel.as_str()));
+                if record.files.is_empty() {
+                    r.delete(&key)?;
+                } else if record.files.len() != before {
+                    r.put(
+                        &key,
+                        serde_json::to_vec(&record).expect("record serialises"),
+                    )?;
+                }
+            }
+            return Ok(());
         }
         for rel in rels {
             if self.data_path(rel).exists() {
@@ -1385,6 +1491,22 @@ impl Store {
         self.meta(FILES_DIR).join(format!("{rel}{KEPT_SUFFIX}"))
     }
 
+    /// Object storage: the data files that have a kept copy, with its bytes (one listing of
+    /// `_pqdm/files/`); empty on a local disk.
+    pub fn kept_remote_files(&self) -> Result<BTreeMap<String, u64>> {
+        let Some(r) = &self.remote else {
+            return Ok(Default::default());
+        };
+        let root = Self::meta_rel(&format!("{FILES_DIR}/"));
+        Ok(r.list(&root)?
+            .into_iter()
+            .filter_map(|(key, bytes)| {
+                let rel = key.strip_prefix(&root)?.strip_suffix(KEPT_SUFFIX)?;
+                Some((rel.to_string(), bytes))
+            })
+            .collect())
+    }
+
     /// Whether this local dataset keeps its files under `_pqdm/files/` (every dataset does from
     /// its first commit by this pqdm on).
     pub fn keeps_files(&self) -> bool {
@@ -1407,9 +1529,19 @@ impl Store {
         link_or_copy(&self.data_path(rel), &kept)
     }
 
-    /// Local datasets: gives a committed file back whichever of its two links (tree, kept) it
-    /// lost, from the other; `false` when both are gone (or on object storage).
+    /// Gives a committed file back whichever of its two copies (tree, kept) it lost, from the
+    /// other (a hard link locally, a server-side copy on object storage); `false` when both
+    /// are gone or the dataset keeps no copies.
     pub fn restore_links(&self, _lock: &CommitLock, rel: &str) -> Result<bool> {
+        if let Some(r) = &self.remote {
+            let kept = Self::kept_rel(rel);
+            return match (r.head(rel)?.is_some(), r.head(&kept)?.is_some()) {
+                (true, true) => Ok(true),
+                (true, false) => r.copy(rel, &kept).map(|_| true),
+                (false, true) => r.copy(&kept, rel).map(|_| true),
+                (false, false) => Ok(false),
+            };
+        }
         if !self.keeps_files() {
             return Ok(false);
         }
@@ -1427,10 +1559,13 @@ impl Store {
     /// (the commit point), and takes the `replaced` files (relative paths) out of the tree.
     /// An error means nothing was committed; once the version exists, the commit succeeds
     /// (what is left to tidy is logged as a warning and finished by the next writer).
+    ///
+    /// On object storage `next.kept_since` is set here when the dataset did not keep its
+    /// files yet (an earlier pqdm's): this commit gives every current file its kept copy.
     pub fn commit(
         &self,
         _lock: &CommitLock,
-        next: &Manifest,
+        next: &mut Manifest,
         staged: &[(PathBuf, String)],
         replaced: &[String],
     ) -> Result<()> {
@@ -1445,6 +1580,7 @@ impl Store {
             op_id: next.operation.op_id.clone(),
             moved_in: staged.iter().map(|(_, rel)| rel.clone()).collect(),
             moved_out: replaced.to_vec(),
+            kept: false,
         };
         write_atomic(
             &journal_path,
@@ -1598,10 +1734,15 @@ impl Store {
     fn commit_remote(
         &self,
         r: &Remote,
-        next: &Manifest,
+        next: &mut Manifest,
         staged: &[(PathBuf, String)],
         replaced: &[String],
     ) -> Result<()> {
+        let upgrade = next.kept_since.is_none();
+        if upgrade {
+            next.kept_since = Some(next.version);
+        }
+        let next = &*next;
         let op = if next.operation.op_id.is_empty() {
             format!("v{}", next.version)
         } else {
@@ -1637,21 +1778,31 @@ impl Store {
             op_id: op.clone(),
             moved_in: staged.iter().map(|(_, rel)| rel.clone()).collect(),
             moved_out: replaced.to_vec(),
+            kept: true,
         };
         r.put(
             &journal_key,
             serde_json::to_vec(&journal).expect("journal serialises"),
         )?;
+        if upgrade {
+            self.keep_remote(r, next, staged, replaced)?;
+        }
+        // Each new file twice: in the tree for plain readers, kept for pqdm's readers.
         let copies: Vec<(String, String)> = staged
             .iter()
-            .map(|(_, rel)| (staging_key(rel), rel.clone()))
+            .flat_map(|(_, rel)| {
+                [
+                    (staging_key(rel), rel.clone()),
+                    (staging_key(rel), Self::kept_rel(rel)),
+                ]
+            })
             .collect();
         r.copy_many(&copies)?;
         crate::failpoint::hit("commit.moved")?;
         // Fence: a writer stalled past the stale age may have had its journal and copies
         // removed by another writer's recovery; it must not then commit a version naming them.
         if r.head(&journal_key)?.is_none() {
-            r.delete_many(staged.iter().map(|(_, rel)| rel.clone()))?;
+            r.delete_many(Self::placed_keys(staged))?;
             return Err(Error::Storage {
                 location: format!("{}/{journal_key}", r.url()),
                 message: "this commit stalled so long that another writer took it for dead and undid it; nothing was committed, write again".into(),
@@ -1686,7 +1837,7 @@ impl Store {
         if !matches!(made, Ok(true)) {
             // Another writer made this version first (or the store refused): the copies are
             // no one's. The staged objects stay for another attempt, unless this was an error.
-            let mut gone: Vec<String> = staged.iter().map(|(_, rel)| rel.clone()).collect();
+            let mut gone: Vec<String> = Self::placed_keys(staged).collect();
             if made.is_err() {
                 gone.extend(staged.iter().map(|(_, rel)| staging_key(rel)));
             }
@@ -1745,8 +1896,64 @@ impl Store {
         r.delete_many(keys)
     }
 
-    /// After version `journal.target_version` is in: moves the files it replaced out of the tree.
+    /// The keys a commit attempt places its staged files at (tree and kept copy), to delete
+    /// when the attempt does not land.
+    fn placed_keys(staged: &[(PathBuf, String)]) -> impl Iterator<Item = String> + '_ {
+        staged
+            .iter()
+            .flat_map(|(_, rel)| [rel.clone(), Self::kept_rel(rel)])
+    }
+
+    /// Object storage, the first commit of this pqdm on a dataset of an earlier one: gives
+    /// every file of the current version (those `next` keeps and those it replaces) its kept
+    /// copy (server side, once), before the commit point. A file the tree lost is left to
+    /// `verify`, which reports it missing.
+    fn keep_remote(
+        &self,
+        r: &Remote,
+        next: &Manifest,
+        staged: &[(PathBuf, String)],
+        replaced: &[String],
+    ) -> Result<()> {
+        let staged: std::collections::HashSet<&str> =
+            staged.iter().map(|(_, rel)| rel.as_str()).collect();
+        let copies: Vec<(String, String)> = next
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .filter(|rel| !staged.contains(rel))
+            .chain(replaced.iter().map(String::as_str))
+            .map(|rel| (rel.to_string(), Self::kept_rel(rel)))
+            .collect();
+        if r.copy_many(&copies).is_err() {
+            for (from, to) in &copies {
+                if r.head(from)?.is_some() {
+                    r.copy(from, to)?;
+                } else {
+                    log::warn!("{}/{from} is missing; `verify` reports it", r.url());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After version `journal.target_version` is in: takes the files it replaced out of the
+    /// tree. Their kept copies stay, recorded under `_pqdm/removed/` with the time they left,
+    /// for `vacuum`; a journal of an earlier pqdm copies them to `_pqdm/replaced/` instead.
     fn finish_remote(&self, r: &Remote, journal: &Journal) -> Result<()> {
+        if journal.kept {
+            if !journal.moved_out.is_empty() {
+                let record = Removed {
+                    removed_at_ms: chrono::Utc::now().timestamp_millis(),
+                    files: journal.moved_out.clone(),
+                };
+                r.put(
+                    &Self::removed_rel(journal.target_version),
+                    serde_json::to_vec(&record).expect("record serialises"),
+                )?;
+            }
+            return r.delete_many(journal.moved_out.iter().cloned());
+        }
         let copies: Vec<(String, String)> = journal
             .moved_out
             .iter()
@@ -1807,13 +2014,13 @@ impl Store {
                     .iter()
                     .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
                     .collect();
-                r.delete_many(
-                    journal
-                        .moved_in
-                        .iter()
-                        .filter(|rel| !live.contains(rel.as_str()))
-                        .cloned(),
-                )?;
+                let dead: Vec<(PathBuf, String)> = journal
+                    .moved_in
+                    .iter()
+                    .filter(|rel| !live.contains(rel.as_str()))
+                    .map(|rel| (PathBuf::new(), rel.clone()))
+                    .collect();
+                r.delete_many(Self::placed_keys(&dead))?;
             }
             r.delete(&key)?;
         }

@@ -80,7 +80,7 @@ pub fn adopt(
         ..Default::default()
     };
     m.refresh_summary();
-    store.commit(&lock, &m, &[], &[])?;
+    store.commit(&lock, &mut m, &[], &[])?;
     drop(lock);
     Dataset::open(base)
 }

@@ -200,9 +200,11 @@ impl Dataset {
         };
         report.manifest_copy_stale = !self.store().manifest_copy_current(&m);
         let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-        report.orphans = crate::foreign::list_files(self.base())?
-            .into_iter()
+        let listed_in_tree = crate::foreign::list_files(self.base())?;
+        report.orphans = listed_in_tree
+            .iter()
             .filter(|f| !listed.contains(f.as_str()))
+            .cloned()
             .collect();
         let bar = progress.bar(m.files.len() as u64, "checking files");
         // Per file: None when missing, else the entry rebuilt from the file (or, when its footer
@@ -212,6 +214,12 @@ impl Dataset {
         // meanwhile does not take away; that each file also has its link in the tree (what
         // plain readers see) is checked below.
         let keeps = self.store().keeps_files() && !self.is_foreign();
+        // On object storage pqdm reads the kept copies of a version that has them: checked
+        // (one listing) like a local file's two links.
+        let kept_remote = match m.kept_since {
+            Some(_) if self.store().remote().is_some() => Some(self.store().kept_remote_files()?),
+            _ => None,
+        };
         let checked: Vec<(Checked, bool)> = m
             .files
             .par_iter()
@@ -226,6 +234,11 @@ impl Dataset {
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                         Err(e) => return Err(Error::io(&path)(e)),
                     }
+                } else if kept_remote
+                    .as_ref()
+                    .is_some_and(|k| k.contains_key(&f.path))
+                {
+                    self.store().read_kept_opt(&f.path)?
                 } else {
                     self.store().read_data_opt(&f.path)?
                 };
@@ -255,7 +268,20 @@ impl Dataset {
         report
             .orphans
             .retain(|o| unchanged || !now_listed.contains(o.as_str()));
-        let half_linked: Vec<String> = if keeps && unchanged {
+        let tree: BTreeSet<&str> = match &kept_remote {
+            Some(_) => listed_in_tree.iter().map(String::as_str).collect(),
+            None => BTreeSet::new(),
+        };
+        let half_linked: Vec<String> = if let (Some(kept), true) = (&kept_remote, unchanged) {
+            m.files
+                .iter()
+                .zip(&checked)
+                .filter(|(f, c)| {
+                    c.is_some() && !(tree.contains(f.path.as_str()) && kept.contains_key(&f.path))
+                })
+                .map(|(f, _)| f.path.clone())
+                .collect()
+        } else if keeps && unchanged {
             m.files
                 .iter()
                 .zip(&checked)

@@ -278,7 +278,7 @@ fn a_scan_of_a_thousand_file_dataset_on_s3_lists_nothing() {
         .into_iter()
         .filter(mine)
         .skip(before_pruned)
-        .filter(|r| r.starts_with("GET ") && r.ends_with(".parquet"))
+        .filter(|r| r.starts_with("GET ") && r.ends_with(".parquet.kept"))
         .collect();
     assert_eq!(read.len(), 26, "{read:?}");
     assert!(read.iter().all(|r| r.contains("/year=2026/month=9/")));
@@ -303,7 +303,7 @@ fn a_scan_of_a_thousand_file_dataset_on_s3_lists_nothing() {
     // The full scan read every file.
     let files_read: std::collections::BTreeSet<&String> = requests
         .iter()
-        .filter(|r| r.starts_with("GET ") && r.ends_with(".parquet"))
+        .filter(|r| r.starts_with("GET ") && r.ends_with(".parquet.kept"))
         .collect();
     assert_eq!(files_read.len(), 1000);
 }
@@ -1063,4 +1063,157 @@ fn an_s3_writer_that_loses_every_race_gives_up_after_eight_attempts_and_changes_
         operations(&base),
         [&["create", "write"][..], &["rival"; 8]].concat()
     );
+}
+
+/// Rows and the sum of `close` of `base` as pqdm reads it (the current version, or `version`).
+fn s3_rows_and_close(base: &str, version: Option<u64>) -> (usize, f64) {
+    let mut args = vec!["scan", base, "--format", "csv"];
+    let v = version.map(|v| v.to_string());
+    if let Some(v) = &v {
+        args.extend(["--version", v]);
+    }
+    csv_rows_and_close(&cli(&args))
+}
+
+/// One ingest of 60 BTCUSDT candles of close `close` into `base`, 20 rows a file.
+fn ingest_closes(base: &str, dir: &Path, close: f64) -> Value {
+    let folder = dir.join(format!("c{close}"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let csv = klines_csv(&folder, "BTCUSDT", 60, close);
+    cli_json(&[
+        "ingest",
+        "--dataset",
+        base,
+        "--max-rows-per-file",
+        "20",
+        csv.to_str().unwrap(),
+    ])
+}
+
+/// Finding 7 of issue 14 on object storage: a `LazyFrame` planned on version N, collected after
+/// other processes replaced all its files, compacted and vacuumed, still returns version N
+/// (pqdm reads the kept copies under `_pqdm/files/`, which vacuum keeps for its retention),
+/// while pyarrow reading the tree sees only the current version.
+#[test]
+fn a_lazy_scan_planned_on_an_s3_version_reads_it_after_upserts_compaction_and_vacuum() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let dir = tmp();
+    s3_endpoint();
+    ingest_closes(&base, dir.path(), 10.0);
+    let ds = pqdm::Dataset::open(&base).unwrap();
+    let planned = ds
+        .scan(&pqdm::ScanOptions::default().columns(&["close"]))
+        .unwrap();
+    assert_eq!(ingest_closes(&base, dir.path(), 30.0)["files_replaced"], 3);
+    cli_json(&["compact", &base, "--target-rows", "1000"]);
+    let vacuum = cli_json(&["vacuum", &base, "--retain-versions", "1"]);
+    assert_eq!(
+        (&vacuum["files_deleted"], &vacuum["files_retained"]),
+        (&json!(0), &json!(6))
+    );
+    let df = planned.collect().unwrap();
+    let close = df.column("close").unwrap().f64().unwrap();
+    assert_eq!((df.height(), close.sum().unwrap()), (60, 600.0));
+    assert_eq!(pyarrow_rows(&format!("{bucket}/klines")), 60);
+    assert_eq!(s3_rows_and_close(&base, None), (60, 1800.0));
+
+    // With no retention the six files go (tree copies went at their commits; kept copies and
+    // their records now), and what is left is exactly the current version's.
+    let vacuum = cli_json(&[
+        "vacuum",
+        &base,
+        "--retain-versions",
+        "1",
+        "--retention",
+        "0s",
+    ]);
+    assert_eq!(vacuum["files_deleted"], 6);
+    assert!(vacuum["bytes_freed"].as_u64().unwrap() > 0);
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    assert_eq!(remote.list("_pqdm/removed/").unwrap(), vec![]);
+    let kept: Vec<String> = remote
+        .list("_pqdm/files/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let info = cli_json(&["info", &base]);
+    assert_eq!(kept.len() as u64, info["file_count"].as_u64().unwrap());
+    assert_eq!(s3_rows_and_close(&base, None), (60, 1800.0));
+    let verify = cli_json(&["verify", &base]);
+    assert_eq!(verify["missing"], json!([]));
+    assert_eq!(verify["orphans"], json!([]));
+}
+
+/// A dataset written by an earlier pqdm (no kept copies, replaced files copied to
+/// `_pqdm/replaced/`) becomes one that keeps its files with its next commit, rewriting no data
+/// file, and every version stays readable: those before the upgrade too.
+#[test]
+fn an_s3_dataset_of_an_earlier_pqdm_starts_keeping_its_files_with_its_next_commit() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let dir = tmp();
+    s3_endpoint();
+    ingest_closes(&base, dir.path(), 10.0);
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    // Made as an earlier pqdm made it: no kept copies, no `kept_since`.
+    let strip = |key: &str| {
+        let mut v: Value = serde_json::from_slice(&remote.get(key).unwrap().unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("kept_since");
+        remote.put(key, serde_json::to_vec(&v).unwrap()).unwrap();
+    };
+    for (key, _) in remote.list("_pqdm/versions/").unwrap() {
+        strip(&key);
+    }
+    strip("_manifest.json");
+    let kept: Vec<String> = remote
+        .list("_pqdm/files/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    remote.delete_many(kept).unwrap();
+    assert_eq!(s3_rows_and_close(&base, None), (60, 600.0));
+    let verify = cli_json(&["verify", &base]);
+    assert_eq!(verify["missing"], json!([]));
+
+    // The first commit gives the current files their kept copies before replacing them.
+    let tree_files = || -> Vec<(String, u64)> {
+        let all = remote.list("").unwrap();
+        all.into_iter()
+            .filter(|(k, _)| !k.starts_with("_pqdm/") && k.ends_with(".parquet"))
+            .collect()
+    };
+    let tree_before = tree_files();
+    assert_eq!(tree_before.len(), 3);
+    assert_eq!(ingest_closes(&base, dir.path(), 20.0)["version"], 2);
+    let first_kept = remote.list("_pqdm/files/").unwrap().len();
+    assert_eq!(first_kept, 6, "three of version 1, three of version 2");
+    for (key, bytes) in &tree_before {
+        let copy = remote.head(&format!("_pqdm/files/{key}.kept")).unwrap();
+        assert_eq!(copy, Some(*bytes), "{key}");
+    }
+    assert_eq!(ingest_closes(&base, dir.path(), 30.0)["version"], 3);
+    assert_eq!(remote.list("_pqdm/replaced/").unwrap(), vec![]);
+    assert_eq!(s3_rows_and_close(&base, Some(1)), (60, 600.0));
+    assert_eq!(s3_rows_and_close(&base, Some(2)), (60, 1200.0));
+    assert_eq!(s3_rows_and_close(&base, None), (60, 1800.0));
+    assert_eq!(pyarrow_rows(&format!("{bucket}/klines")), 60);
+    let verify = cli_json(&["verify", &base]);
+    assert_eq!(verify["missing"], json!([]));
+    assert_eq!(verify["orphans"], json!([]));
+
+    // A current file's kept copy lost: verify names it, --repair copies it back from the tree.
+    let (rel, _) = tree_files().remove(0);
+    let lost = format!("_pqdm/files/{rel}.kept");
+    remote.delete(&lost).unwrap();
+    let out = cli(&["verify", &base, "--json"]);
+    assert!(!out.status.success());
+    let verify: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verify["missing"], json!([rel]), "{verify}");
+    let repaired = cli_json(&["verify", &base, "--repair"]);
+    assert_eq!(repaired["repairs"]["links_restored"], json!([rel]));
+    assert!(remote.head(&lost).unwrap().is_some());
+    assert_eq!(s3_rows_and_close(&base, None), (60, 1800.0));
 }
