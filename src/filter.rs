@@ -225,37 +225,7 @@ impl Filter {
             .parse()
             .map_err(|_| bad(format!("unknown operator `{op_text}` (expected {OPS})")))?;
         let value = rest[op_end..].trim();
-        let raw = match op {
-            Op::IsNull | Op::IsNotNull => {
-                if !value.is_empty() {
-                    return Err(bad(format!("`{op}` takes no value (got `{value}`)")));
-                }
-                vec![]
-            }
-            Op::In | Op::NotIn => {
-                if !value.starts_with(['[', '(']) {
-                    return Err(bad(format!(
-                        "`{op}` takes a list like [a, b] (got `{value}`)"
-                    )));
-                }
-                split_list(value)
-            }
-            Op::Between => {
-                let list = split_list(value);
-                if list.len() != 2 {
-                    return Err(bad(format!(
-                        "`between` takes two values like [lo, hi] (got `{value}`)"
-                    )));
-                }
-                list
-            }
-            _ => {
-                if value.is_empty() {
-                    return Err(bad(format!("`{op}` needs a value")));
-                }
-                vec![unquote(value).to_string()]
-            }
-        };
+        let raw = raw_values(op, value).map_err(bad)?;
         Ok(Filter {
             column: column.to_string(),
             op,
@@ -264,9 +234,95 @@ impl Filter {
         })
     }
 
-    /// A filter from a tuple such as `("symbol", "==", "ETHUSDT")` or `("price", "between", "[1, 2]")`.
+    /// A filter from a tuple such as `("symbol", "==", "ETHUSDT")` or `("price", "between", "[1, 2]")`:
+    /// the column and a scalar value are taken as they are (not parsed as the text grammar).
     pub fn from_tuple(column: &str, op: &str, value: &str) -> Result<Filter> {
-        Filter::parse(&format!("{column} {op} {value}"))
+        let text = format!("{column} {op} {value}");
+        let bad = |msg: String| Error::Options(format!("filter `{text}`: {msg}"));
+        if column.is_empty() {
+            return Err(bad("the column is empty".into()));
+        }
+        let op: Op = op
+            .parse()
+            .map_err(|_| bad(format!("unknown operator `{op}` (expected {OPS})")))?;
+        Ok(Filter {
+            column: column.to_string(),
+            op,
+            raw: raw_values(op, value.trim()).map_err(bad)?,
+            text,
+        })
+    }
+
+    /// `column == value`. Typed constructors take values as they are: no text grammar is
+    /// parsed, so a value may hold `,`, `]` or quotes. A value is typed by the column when the
+    /// scan is planned (numbers and ISO dates for the timestamp column from their text).
+    pub fn eq(column: &str, value: impl fmt::Display) -> Filter {
+        Filter::of(column, Op::Eq, [value])
+    }
+
+    /// `column != value` (see [`Filter::eq`]).
+    pub fn ne(column: &str, value: impl fmt::Display) -> Filter {
+        Filter::of(column, Op::Ne, [value])
+    }
+
+    /// `column < value` (see [`Filter::eq`]).
+    pub fn lt(column: &str, value: impl fmt::Display) -> Filter {
+        Filter::of(column, Op::Lt, [value])
+    }
+
+    /// `column <= value` (see [`Filter::eq`]).
+    pub fn le(column: &str, value: impl fmt::Display) -> Filter {
+        Filter::of(column, Op::Le, [value])
+    }
+
+    /// `column > value` (see [`Filter::eq`]).
+    pub fn gt(column: &str, value: impl fmt::Display) -> Filter {
+        Filter::of(column, Op::Gt, [value])
+    }
+
+    /// `column >= value` (see [`Filter::eq`]).
+    pub fn ge(column: &str, value: impl fmt::Display) -> Filter {
+        Filter::of(column, Op::Ge, [value])
+    }
+
+    /// `column in values` (see [`Filter::eq`]).
+    pub fn is_in<V: fmt::Display>(column: &str, values: impl IntoIterator<Item = V>) -> Filter {
+        Filter::of(column, Op::In, values)
+    }
+
+    /// `column not_in values` (see [`Filter::eq`]).
+    pub fn not_in<V: fmt::Display>(column: &str, values: impl IntoIterator<Item = V>) -> Filter {
+        Filter::of(column, Op::NotIn, values)
+    }
+
+    /// `low <= column <= high` (see [`Filter::eq`]).
+    pub fn between(column: &str, low: impl fmt::Display, high: impl fmt::Display) -> Filter {
+        Filter::of(column, Op::Between, [low.to_string(), high.to_string()])
+    }
+
+    /// `column is_null`.
+    pub fn is_null(column: &str) -> Filter {
+        Filter::of(column, Op::IsNull, [""; 0])
+    }
+
+    /// `column is_not_null`.
+    pub fn is_not_null(column: &str) -> Filter {
+        Filter::of(column, Op::IsNotNull, [""; 0])
+    }
+
+    fn of<V: fmt::Display>(column: &str, op: Op, values: impl IntoIterator<Item = V>) -> Filter {
+        let raw: Vec<String> = values.into_iter().map(|v| v.to_string()).collect();
+        let shown = match op {
+            Op::IsNull | Op::IsNotNull => String::new(),
+            Op::In | Op::NotIn | Op::Between => format!(" {raw:?}"),
+            _ => format!(" {}", raw.join("")),
+        };
+        Filter {
+            column: column.to_string(),
+            op,
+            text: format!("{column} {op}{shown}"),
+            raw,
+        }
     }
 
     /// Types the values by `dtype`; `timestamp` marks the timestamp column (ISO dates allowed).
@@ -298,6 +354,41 @@ impl Filter {
             datetime: false,
         })
     }
+}
+
+/// The values of a filter whose operator is `op`, from the text after it: a list for
+/// `in`/`not_in`/`between`, nothing for null checks, else the text itself (unquoted). The
+/// error says what the operator takes.
+fn raw_values(op: Op, value: &str) -> std::result::Result<Vec<String>, String> {
+    Ok(match op {
+        Op::IsNull | Op::IsNotNull => {
+            if !value.is_empty() {
+                return Err(format!("`{op}` takes no value (got `{value}`)"));
+            }
+            vec![]
+        }
+        Op::In | Op::NotIn => {
+            if !value.starts_with(['[', '(']) {
+                return Err(format!("`{op}` takes a list like [a, b] (got `{value}`)"));
+            }
+            split_list(value)
+        }
+        Op::Between => {
+            let list = split_list(value);
+            if list.len() != 2 {
+                return Err(format!(
+                    "`between` takes two values like [lo, hi] (got `{value}`)"
+                ));
+            }
+            list
+        }
+        _ => {
+            if value.is_empty() {
+                return Err(format!("`{op}` needs a value"));
+            }
+            vec![unquote(value).to_string()]
+        }
+    })
 }
 
 fn parse_value(v: &str, dtype: ColType, timestamp: bool) -> Option<Value> {

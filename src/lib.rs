@@ -12,6 +12,7 @@ pub mod cast;
 pub mod config;
 pub mod dataset;
 pub mod error;
+mod expr_prune;
 pub mod failpoint;
 pub mod filter;
 pub mod footer;

@@ -20,7 +20,10 @@ pub struct ScanOptions {
     pub columns: Option<Vec<String>>,
     /// Filters (text grammar or tuples), ANDed; they also prune folders and files.
     pub filters: Vec<Filter>,
-    /// Further Polars predicates, ANDed (pushed down by Polars, no manifest pruning).
+    /// Further Polars predicates, ANDed and pushed down into the reader; their comparisons of
+    /// partition or timestamp columns with literals (`col("timestamp").gt_eq(lit(..))`,
+    /// `is_in`, `is_between`, `is_null`, joined by `and`) prune folders and files by the
+    /// manifest as `filters` do.
     pub exprs: Vec<Expr>,
     /// The version to read (the current one when `None`).
     pub version: Option<u64>,
@@ -31,6 +34,18 @@ impl ScanOptions {
     pub fn filter(mut self, text: &str) -> Result<ScanOptions> {
         self.filters.push(Filter::parse(text)?);
         Ok(self)
+    }
+
+    /// Adds a typed filter ([`Filter::eq`], [`Filter::is_in`], ...).
+    pub fn with(mut self, filter: Filter) -> ScanOptions {
+        self.filters.push(filter);
+        self
+    }
+
+    /// Adds a Polars predicate (see [`ScanOptions::exprs`]: it prunes as a filter does).
+    pub fn filter_expr(mut self, predicate: Expr) -> ScanOptions {
+        self.exprs.push(predicate);
+        self
     }
 
     /// Selects these columns.
@@ -146,12 +161,20 @@ impl Dataset {
                 }
             }
         }
+        // What the Polars predicates imply prunes too; they filter the rows themselves.
+        let implied: Vec<TypedFilter> = opts
+            .exprs
+            .iter()
+            .flat_map(crate::expr_prune::implied)
+            .filter(|i| !self.is_datetime(&i.column))
+            .filter_map(|i| i.typed(column_type(&m, &i.column)?))
+            .collect();
         let paths = self.file_paths(&m);
         let files = m
             .files
             .iter()
             .zip(paths)
-            .filter(|(f, _)| may_match(&m, f, &typed))
+            .filter(|(f, _)| may_match(&m, f, &typed) && may_match(&m, f, &implied))
             .map(|(_, p)| p)
             .collect();
         Ok(ScanPlan {

@@ -137,6 +137,37 @@ impl F {
             op => unreachable!("{op}"),
         }
     }
+
+    /// The predicate as a Rust pipeline would give it to a scan: `is_in` and `is_between` where
+    /// they apply (not on the float column, whose NaN `is_in` compares otherwise).
+    fn scan_expr(&self) -> Expr {
+        let series = || match &self.values[0] {
+            V::I(_) => Series::new(
+                "v".into(),
+                self.values
+                    .iter()
+                    .map(|v| match v {
+                        V::I(i) => *i,
+                        _ => unreachable!(),
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            _ => Series::new(
+                "v".into(),
+                self.values.iter().map(V::text).collect::<Vec<_>>(),
+            ),
+        };
+        match (self.op, self.column) {
+            (_, "price") => self.expr(),
+            ("in", _) => col(self.column).is_in(lit(series()).implode(false), false),
+            ("between", _) => col(self.column).is_between(
+                self.values[0].lit(),
+                self.values[1].lit(),
+                ClosedInterval::Both,
+            ),
+            _ => self.expr(),
+        }
+    }
 }
 
 const COMPARE: &[&str] = &["==", "!=", "<", "<=", ">", ">="];
@@ -255,7 +286,27 @@ fn pruned_scans_keep_exactly_the_rows_the_predicates_keep() {
         let texts: Vec<String> = filters.iter().map(F::text).collect();
         let predicate = filters.iter().fold(lit(true), |acc, f| acc.and(f.expr()));
         let want = timestamps_of(all.clone().lazy().filter(predicate));
-        prop_assert_eq!(scanned(&ds, &texts), want, "filters {:?}", texts);
+        prop_assert_eq!(scanned(&ds, &texts), want.clone(), "filters {:?}", texts);
+        // The same predicates as Polars expressions given to the scan: the same rows, and the
+        // same folders and files pruned as by the text filters.
+        let by_expr = filters
+            .iter()
+            .fold(ScanOptions::default(), |o, f| o.filter_expr(f.scan_expr()));
+        prop_assert_eq!(
+            timestamps_of(ds.scan(&by_expr).unwrap()),
+            want,
+            "exprs {:?}",
+            texts
+        );
+        let by_text = texts
+            .iter()
+            .fold(ScanOptions::default(), |o, t| o.filter(t).unwrap());
+        prop_assert_eq!(
+            ds.plan(&by_expr).unwrap().files.len(),
+            ds.plan(&by_text).unwrap().files.len(),
+            "files kept for {:?}",
+            texts
+        );
         Ok(())
     });
     if let Err(e) = result {
@@ -363,4 +414,77 @@ fn pruned_scans_return_what_duckdb_returns() {
             "{filters:?} against DuckDB's {sql}"
         );
     }
+}
+
+/// Typed filters take their values as they are: a value holding `,`, `]` or quotes is one
+/// value, not text to parse; and a Polars expression given to the scan prunes as a filter does.
+#[test]
+fn typed_filters_keep_values_whole_and_expressions_prune_like_filters() {
+    let mut kinds = KindRegistry::default();
+    kinds.add_toml(KIND, "pruning").unwrap();
+    let dir = tmp();
+    let ds = Dataset::create(
+        dir.path().join("odd"),
+        kinds.get("prune").unwrap(),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let venues = ["x,y]", "\"q\"", "[z]", "x"];
+    let frame = df!(
+        "timestamp" => [T0, T0 + 1, T0 + 2, T0 + 3],
+        "venue" => venues,
+        "tier" => [1i64, 1, 1, 1],
+        "price" => [1.0, 2.0, 3.0, 4.0],
+    )
+    .unwrap();
+    ds.write(frame.lazy(), &WriteOptions::default()).unwrap();
+    let rows = |opts: ScanOptions| timestamps_of(ds.scan(&opts).unwrap());
+    let files = |opts: ScanOptions| ds.plan(&opts).unwrap().files.len();
+    use pqdm::filter::Filter;
+    assert_eq!(
+        rows(ScanOptions::default().with(Filter::eq("venue", "x,y]"))),
+        [T0]
+    );
+    assert_eq!(
+        rows(ScanOptions::default().with(Filter::is_in("venue", ["x,y]", "\"q\""]))),
+        [T0, T0 + 1]
+    );
+    assert_eq!(
+        rows(ScanOptions::default().with(Filter::not_in("venue", ["[z]", "x,y]"]))),
+        [T0 + 1, T0 + 3]
+    );
+    assert_eq!(
+        rows(ScanOptions::default().with(Filter::from_tuple("venue", "==", "[z]").unwrap())),
+        [T0 + 2]
+    );
+    assert_eq!(
+        rows(ScanOptions::default().with(Filter::between("timestamp", T0 + 1, T0 + 2))),
+        [T0 + 1, T0 + 2]
+    );
+    assert_eq!(
+        files(ScanOptions::default().with(Filter::eq("venue", "x,y]"))),
+        1
+    );
+    // The same through expressions: the folder pruned by the manifest, not only the rows.
+    let expr = ScanOptions::default().filter_expr(
+        col("venue")
+            .eq(lit("x,y]"))
+            .and(col("timestamp").gt_eq(lit(T0))),
+    );
+    assert_eq!((rows(expr.clone()), files(expr)), (vec![T0], 1));
+    let is_in = ScanOptions::default().filter_expr(col("venue").is_in(
+        lit(Series::new("v".into(), ["[z]", "x"])).implode(false),
+        false,
+    ));
+    assert_eq!(
+        (rows(is_in.clone()), files(is_in)),
+        (vec![T0 + 2, T0 + 3], 2)
+    );
+    // An `or` implies nothing to prune by: every file is planned, the rows are still right.
+    let either = ScanOptions::default()
+        .filter_expr(col("venue").eq(lit("x")).or(col("venue").eq(lit("[z]"))));
+    assert_eq!(
+        (rows(either.clone()), files(either)),
+        (vec![T0 + 2, T0 + 3], 4)
+    );
 }
