@@ -11,6 +11,7 @@ pub mod cache;
 pub mod cast;
 pub mod config;
 pub mod dataset;
+mod digest;
 pub mod error;
 mod expr_prune;
 pub mod failpoint;
