@@ -202,6 +202,9 @@ struct CompactArgs {
     /// Only partitions matching these filters (partition columns), repeatable.
     #[arg(long, allow_hyphen_values = true)]
     filter: Vec<String>,
+    /// Only partitions holding more than N files below the target (default 1).
+    #[arg(long, value_name = "N")]
+    min_small_files: Option<usize>,
 }
 
 #[derive(Args)]
@@ -707,6 +710,8 @@ fn compact(cli: &Cli, a: &CompactArgs) -> anyhow::Result<()> {
     let opts = pqdm::maintain::compact::CompactOptions {
         target_rows: a.target_rows,
         filters: parse_filters(&a.filter)?,
+        min_small_files: a.min_small_files,
+        ..Default::default()
     };
     let r = ds.compact(&opts, &Progress::new(cli.quiet || cli.json))?;
     if cli.json {

@@ -29,6 +29,12 @@ pub struct CompactOptions {
     /// Only partitions matching these filters, which must be on partition columns (a filter
     /// on other columns cannot select whole files and is refused).
     pub filters: Vec<Filter>,
+    /// Only these partition folders (relative, `k=v/k=v`), e.g. those a write just touched;
+    /// `None`: every partition.
+    pub partitions: Option<Vec<String>>,
+    /// A partition is compacted once it holds more than this many files below the target;
+    /// `None`: more than one.
+    pub min_small_files: Option<usize>,
 }
 
 /// What a compaction did.
@@ -101,7 +107,12 @@ impl Dataset {
                     .push((f, p));
             }
         }
-        groups.retain(|_, files| files.len() > 1);
+        if let Some(only) = &opts.partitions {
+            let only: std::collections::BTreeSet<&str> = only.iter().map(String::as_str).collect();
+            groups.retain(|dir, _| only.contains(dir.as_str()));
+        }
+        let more_than = opts.min_small_files.unwrap_or(1).max(1);
+        groups.retain(|_, files| files.len() > more_than);
         let mut report = CompactReport {
             op_id: timer.op_id.clone(),
             ..Default::default()

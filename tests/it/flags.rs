@@ -880,3 +880,56 @@ fn thread_settings_size_the_polars_pool() {
         assert_eq!(threads, want, "{env:?} in {cwd:?}");
     }
 }
+
+#[test]
+fn compact_min_small_files_leaves_partitions_with_that_many_or_fewer() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    // BTCUSDT's day in 3 small files, ETHUSDT's in 2.
+    for (symbol, parts) in [("BTCUSDT", 3), ("ETHUSDT", 2)] {
+        for part in 0..parts {
+            ds.write(
+                candles(JAN5 + part * 600_000, 10, 1.0).lazy(),
+                &kline_opts(symbol),
+            )
+            .unwrap();
+        }
+    }
+    let rows = read_sorted(&ds);
+    let compact = |n: &str| {
+        json_ok(&run(&[
+            "compact",
+            s(dir.path()),
+            "--min-small-files",
+            n,
+            "--json",
+        ]))
+    };
+    assert_eq!(compact("3")["version"], serde_json::Value::Null);
+    let v = compact("2");
+    assert_eq!(
+        [
+            &v["partitions"],
+            &v["files_before"],
+            &v["files_after"],
+            &v["rows"]
+        ],
+        [1, 3, 1, 30]
+    );
+    let files = parquet_files(dir.path());
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.contains("symbol=BTCUSDT"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.contains("symbol=ETHUSDT"))
+            .count(),
+        2
+    );
+    assert_eq!(read_sorted(&Dataset::open(dir.path()).unwrap()), rows);
+}
