@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::dataset::CreateOptions;
 use crate::error::{Error, Result};
-use crate::options::{Compression, FileLayout, WriteMode};
+use crate::options::{Compression, FileLayout, MemoryLimit, WriteMode};
 use crate::schema::KindRegistry;
 use crate::write::WriteOptions;
 
@@ -117,8 +117,8 @@ pub struct WriteSettings {
     pub min_rows_per_group: Option<usize>,
     /// Rows per row group.
     pub row_group_size: Option<usize>,
-    /// Memory budget in bytes (`Some(0)`: no slicing).
-    pub memory_limit: Option<u64>,
+    /// How large inputs are sliced.
+    pub memory_limit: crate::options::MemoryLimit,
 }
 
 impl WriteSettings {
@@ -139,7 +139,7 @@ impl WriteSettings {
             mode: self.mode,
             compression: self.compression,
             layout: FileLayout {
-                max_rows_per_file: self.max_rows_per_file.unwrap_or(0),
+                max_rows_per_file: self.max_rows_per_file,
                 min_rows_per_group: self.min_rows_per_group,
                 row_group_size: self.row_group_size,
             },
@@ -201,11 +201,14 @@ impl Config {
             min_rows_per_group: flags.min_rows_per_group.or(w.min_rows_per_group),
             row_group_size: flags.row_group_size.or(w.row_group_size),
             memory_limit: match memory.as_deref().map(str::trim) {
-                None => None,
+                None => MemoryLimit::Auto,
                 Some(v) if v.eq_ignore_ascii_case("none") || v.eq_ignore_ascii_case("off") => {
-                    Some(0)
+                    MemoryLimit::Off
                 }
-                Some(v) => Some(crate::options::parse_bytes(v)?),
+                Some(v) => match crate::options::parse_bytes(v)? {
+                    0 => MemoryLimit::Off,
+                    bytes => MemoryLimit::Bytes(bytes),
+                },
             },
         })
     }

@@ -40,7 +40,7 @@ pub mod write;
 pub use dataset::{CreateOptions, Dataset};
 pub use error::{Error, Result};
 pub use filter::Filter;
-pub use options::{Compression, FileLayout, WriteMode};
+pub use options::{Compression, FileLayout, MemoryLimit, WriteMode};
 pub use scan::ScanOptions;
 pub use write::{Input, WriteOptions, WriteReport};
 

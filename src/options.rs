@@ -181,34 +181,50 @@ impl fmt::Display for WriteMode {
     }
 }
 
+/// How a write slices a large input to bound its memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemoryLimit {
+    /// When the input's row count is known for free, slices sized to the smaller of 768 MiB and
+    /// a quarter of the available memory; else no slicing.
+    #[default]
+    Auto,
+    /// No slicing.
+    Off,
+    /// Slices sized to stay under this many bytes.
+    Bytes(u64),
+}
+
 /// File layout options of a write, validated together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FileLayout {
-    /// Rows per data file at most.
-    pub max_rows_per_file: usize,
+    /// Rows per data file at most; `None`: the dataset's setting.
+    pub max_rows_per_file: Option<usize>,
     /// Rows per row group at least (the last group of a file may be smaller).
     pub min_rows_per_group: Option<usize>,
     /// Rows per row group.
     pub row_group_size: Option<usize>,
 }
 
-impl Default for FileLayout {
-    fn default() -> Self {
-        FileLayout {
-            max_rows_per_file: DEFAULT_MAX_ROWS_PER_FILE,
-            min_rows_per_group: None,
-            row_group_size: None,
-        }
-    }
-}
-
 impl FileLayout {
-    /// Checks the options against each other and returns the row group size to write.
+    /// Checks the options against each other, for a dataset whose own setting is
+    /// `dataset_max` rows per file, and returns the rows per file and per row group to write.
     ///
     /// `min_rows_per_group` must be below `max_rows_per_file` (when not given it defaults to
     /// 50,000, lowered to fit), and `row_group_size` may not be below `min_rows_per_group`.
-    pub fn resolve(&self) -> Result<usize> {
-        if self.max_rows_per_file == 0 {
+    pub fn resolve(&self, dataset_max: usize) -> Result<(usize, usize)> {
+        let max_rows_per_file = self.max_rows_per_file.unwrap_or(dataset_max);
+        let resolved = FileLayout {
+            max_rows_per_file: Some(max_rows_per_file),
+            ..*self
+        };
+        Ok((
+            max_rows_per_file,
+            resolved.row_group_size(max_rows_per_file)?,
+        ))
+    }
+
+    fn row_group_size(&self, max_rows_per_file: usize) -> Result<usize> {
+        if max_rows_per_file == 0 {
             return Err(Error::Options(
                 "max_rows_per_file must be at least 1".into(),
             ));
@@ -219,14 +235,14 @@ impl FileLayout {
                     "min_rows_per_group must be at least 1".into(),
                 ));
             }
-            Some(m) if m >= self.max_rows_per_file => {
+            Some(m) if m >= max_rows_per_file => {
                 return Err(Error::Options(format!(
                     "min_rows_per_group ({m}) must be below max_rows_per_file ({})",
-                    self.max_rows_per_file
+                    max_rows_per_file
                 )));
             }
             Some(m) => m,
-            None => DEFAULT_MIN_ROWS_PER_GROUP.min(self.max_rows_per_file),
+            None => DEFAULT_MIN_ROWS_PER_GROUP.min(max_rows_per_file),
         };
         let size = match self.row_group_size {
             Some(0) => return Err(Error::Options("row_group_size must be at least 1".into())),
@@ -238,7 +254,7 @@ impl FileLayout {
             Some(r) => r,
             None => DEFAULT_ROW_GROUP_SIZE.max(min),
         };
-        Ok(size.min(self.max_rows_per_file))
+        Ok(size.min(max_rows_per_file))
     }
 }
 
@@ -407,12 +423,13 @@ mod tests {
     #[test]
     fn file_layouts_resolve_to_one_row_group_size() {
         let layout = |max, min, size| FileLayout {
-            max_rows_per_file: max,
+            max_rows_per_file: Some(max),
             min_rows_per_group: min,
             row_group_size: size,
         };
         for (l, want) in [
-            (FileLayout::default(), DEFAULT_ROW_GROUP_SIZE),
+            // The dataset's own setting (7 here) when the write gives none.
+            (FileLayout::default(), 7),
             (layout(1_000, None, None), 1_000),
             (layout(5_000_000, Some(200_000), None), 200_000),
             (layout(5_000_000, Some(10), None), DEFAULT_ROW_GROUP_SIZE),
@@ -424,8 +441,12 @@ mod tests {
                 usize::MAX - 1,
             ),
         ] {
-            assert_eq!(l.resolve().unwrap(), want, "{l:?}");
+            assert_eq!(l.resolve(7).unwrap().1, want, "{l:?}");
         }
+        assert_eq!(
+            FileLayout::default().resolve(5_000_000).unwrap(),
+            (5_000_000, DEFAULT_ROW_GROUP_SIZE)
+        );
         for (l, want) in [
             (
                 layout(0, None, None),
@@ -449,9 +470,9 @@ mod tests {
             ),
         ] {
             assert!(
-                err(l.resolve()).contains(want),
+                err(l.resolve(7)).contains(want),
                 "{l:?}: {}",
-                err(l.resolve())
+                err(l.resolve(7))
             );
         }
     }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::footer;
 use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX, Staging};
 use crate::metrics::OpTimer;
-use crate::options::{Compression, FileLayout, WriteMode};
+use crate::options::{Compression, FileLayout, MemoryLimit, WriteMode};
 use crate::partition;
 use crate::schema::{ColType, Kind};
 use crate::timestamp;
@@ -33,7 +33,7 @@ pub struct WriteOptions {
     pub mode: Option<WriteMode>,
     /// Compression; `None`: the dataset's setting.
     pub compression: Option<Compression>,
-    /// File and row-group sizes; `max_rows_per_file` 0 means the dataset's setting.
+    /// File and row-group sizes (`max_rows_per_file` `None`: the dataset's setting).
     pub layout: FileLayout,
     /// Key-value metadata written into every file footer and the manifest.
     pub metadata: BTreeMap<String, String>,
@@ -45,8 +45,8 @@ pub struct WriteOptions {
     pub source_name: Option<String>,
     /// Called for every file the write committed.
     pub on_file: Option<FileCallback>,
-    /// A memory budget in bytes: large inputs are written in slices sized to stay under it.
-    pub memory_limit: Option<u64>,
+    /// How large inputs are sliced to stay under a memory budget.
+    pub memory_limit: crate::options::MemoryLimit,
     /// The unit of numeric timestamps; `None`: each value's magnitude says (see [`crate::timestamp`]).
     pub timestamp_unit: Option<crate::timestamp::Unit>,
 }
@@ -770,11 +770,9 @@ impl Dataset {
                 kind.name
             )));
         }
-        let mut layout = opts.layout;
-        if layout.max_rows_per_file == 0 {
-            layout.max_rows_per_file = manifest.settings.max_rows_per_file as usize;
-        }
-        let row_group_size = layout.resolve()?;
+        let (max_rows_per_file, row_group_size) = opts
+            .layout
+            .resolve(manifest.settings.max_rows_per_file as usize)?;
         let compression = match opts.compression {
             Some(c) => c,
             None => manifest.settings.compression()?,
@@ -859,18 +857,18 @@ impl Dataset {
         let staging = self.store().staging(&timer.op_id)?;
         // Large inputs are staged in slices sized to the memory budget: the one given, or by
         // default (when the row count is known for free) the smaller of 768 MiB and a quarter
-        // of the available memory. `Some(0)` turns slicing off.
+        // of the available memory.
         let known_rows: Option<u64> = inputs.iter().map(|i| i.rows).sum();
         let chunks = match (opts.memory_limit, known_rows) {
-            (Some(0), _) => vec![None],
-            (Some(budget), rows) => chunk_ranges(&frame, &data_schema, budget, rows)?,
-            (None, Some(rows)) => chunk_ranges(
+            (MemoryLimit::Off, _) => vec![None],
+            (MemoryLimit::Bytes(budget), rows) => chunk_ranges(&frame, &data_schema, budget, rows)?,
+            (MemoryLimit::Auto, Some(rows)) => chunk_ranges(
                 &frame,
                 &data_schema,
                 crate::memory::default_write_budget(),
                 Some(rows),
             )?,
-            (None, None) => vec![None],
+            (MemoryLimit::Auto, None) => vec![None],
         };
         for (i, range) in chunks.iter().enumerate() {
             let (part, op) = match range {
@@ -886,7 +884,7 @@ impl Dataset {
                 &part_cols,
                 "",
                 &op,
-                layout.max_rows_per_file,
+                max_rows_per_file,
                 pq.clone(),
             ) {
                 return Err(match e {
@@ -959,7 +957,7 @@ impl Dataset {
                 &entries,
                 &key,
                 small,
-                layout.max_rows_per_file,
+                max_rows_per_file,
                 &pq,
                 &timer.op_id,
             )? {

@@ -33,7 +33,7 @@ fn compact_500_small_files_keeps_every_row() {
     let ds = by_year(dir.path());
     let opts = WriteOptions {
         layout: FileLayout {
-            max_rows_per_file: 20,
+            max_rows_per_file: Some(20),
             ..Default::default()
         },
         ..kline_opts("BTCUSDT")

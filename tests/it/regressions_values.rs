@@ -125,7 +125,7 @@ fn the_last_occurrence_of_a_key_wins_across_twelve_slices() {
     )
     .unwrap();
     let opts = WriteOptions {
-        memory_limit: Some(1 << 20),
+        memory_limit: pqdm::MemoryLimit::Bytes(1 << 20),
         ..kline_opts("BTCUSDT")
     };
     let report = ds.write(frame.lazy(), &opts).unwrap();

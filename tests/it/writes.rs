@@ -239,7 +239,7 @@ fn max_rows_per_file_and_row_group_validation() {
     let ds = klines_dataset(dir.path());
     let opts = WriteOptions {
         layout: FileLayout {
-            max_rows_per_file: 1000,
+            max_rows_per_file: Some(1000),
             ..Default::default()
         },
         ..kline_opts("BTCUSDT")
@@ -273,7 +273,7 @@ fn max_rows_per_file_and_row_group_validation() {
     assert_eq!(parquet_files(dir2.path()).len(), 11);
     let bad = WriteOptions {
         layout: FileLayout {
-            max_rows_per_file: 1000,
+            max_rows_per_file: Some(1000),
             min_rows_per_group: Some(1000),
             row_group_size: None,
         },
@@ -549,4 +549,54 @@ fn an_upsert_over_row_counts_edited_by_hand_is_refused() {
     assert!(err.contains("hold 30 rows, their records say 31"), "{err}");
     assert!(err.contains("pqdm verify"), "{err}");
     assert_eq!(snapshot(dir.path()), before);
+}
+
+/// Issue 16, item 4: a write that sets no `max_rows_per_file` follows the dataset's own setting
+/// (library writes and `migrate` used to take 5,000,000 from `FileLayout::default()`).
+#[test]
+fn library_writes_and_migrate_follow_the_datasets_max_rows_per_file() {
+    let dir = tmp();
+    let ds = Dataset::create(
+        dir.path().join("ds"),
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &pqdm::CreateOptions {
+            max_rows_per_file: Some(100),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let r = ds
+        .write(candles(JAN5, 250, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    let rows: Vec<u64> = r.files.iter().map(|f| f.rows).collect();
+    assert_eq!(rows, [100, 100, 50]);
+    // migrate of a flat file into the same dataset (another symbol).
+    let flat = dir.path().join("flat.parquet");
+    let mut df = candles(JAN5, 250, 2.0);
+    ParquetWriter::new(std::fs::File::create(&flat).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let out = run(&[
+        "migrate",
+        flat.to_str().unwrap(),
+        "--dataset",
+        dir.path().join("ds").to_str().unwrap(),
+        "--kind",
+        "klines",
+        "--set",
+        "exchange=BINANCE",
+        "--set",
+        "symbol=ETHUSDT",
+        "--set",
+        "timeframe=1m",
+        "--json",
+    ]);
+    let v = json_ok(&out);
+    let rows: Vec<u64> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [100, 100, 50], "{v}");
 }
