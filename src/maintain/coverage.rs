@@ -63,6 +63,26 @@ pub enum Completeness {
     NoData,
 }
 
+impl Completeness {
+    /// Every state, in the order a legend lists them.
+    pub const ALL: [Completeness; 4] = [
+        Completeness::Full,
+        Completeness::Partial,
+        Completeness::Missing,
+        Completeness::NoData,
+    ];
+
+    /// What the state means, for a legend.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Completeness::Full => "full",
+            Completeness::Partial => "partial (gaps)",
+            Completeness::Missing => "missing",
+            Completeness::NoData => "no data",
+        }
+    }
+}
+
 /// One day of one series.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Day {
@@ -274,20 +294,25 @@ impl Fold {
         start..start + self.per_cell
     }
 
+    /// Whether cell `i` holds the first of a month (of a January with `years`).
+    pub fn starts_month(&self, i: usize, years: bool) -> bool {
+        use chrono::Datelike;
+        self.days(i).any(|d| {
+            chrono::DateTime::from_timestamp(d.saturating_mul(86_400), 0)
+                .is_some_and(|t| t.day() == 1 && (!years || t.month() == 1))
+        })
+    }
+
     /// One completeness per cell for `series` (its days outside the cells are left out).
     pub fn cells_of(&self, series: &Series) -> Vec<Completeness> {
-        let mut cells = vec![Completeness::NoData; self.cells];
         let mut by_cell: Vec<Vec<Completeness>> = vec![vec![]; self.cells];
         for d in &series.days {
             let i = (d.index - self.start).div_euclid(self.per_cell);
-            if let Some(slot) = usize::try_from(i).ok().and_then(|i| by_cell.get_mut(i)) {
-                slot.push(d.status);
+            if let Some(cell) = usize::try_from(i).ok().and_then(|i| by_cell.get_mut(i)) {
+                cell.push(d.status);
             }
         }
-        for (cell, days) in cells.iter_mut().zip(by_cell) {
-            *cell = combine(days);
-        }
-        cells
+        by_cell.into_iter().map(combine).collect()
     }
 }
 
@@ -833,6 +858,31 @@ mod tests {
         let f = Fold::new(0, MAX_DAY, 10);
         assert!(f.cells <= 10 && f.days(f.cells - 1).contains(&MAX_DAY));
         assert_eq!(Fold::new(D, D + 3, 0).cells, 1);
+    }
+
+    #[test]
+    fn cells_combine_the_days_they_hold() {
+        let none: [&str; 0] = [];
+        // Rows on D (a Friday), D+2 and D+10: the days between are missing.
+        let buckets = [D, D + 2, D + 10]
+            .map(|d| run(&none, d * DAY, 1, 1))
+            .to_vec();
+        let c = assemble(&[], buckets, &[], (None, None));
+        use Completeness::*;
+        let daily = Fold::new(D, D + 10, 11);
+        let mut want = vec![Full, Missing, Full];
+        want.extend([Missing; 7]);
+        want.push(Full);
+        assert_eq!(daily.cells_of(&c.series[0]), want);
+        // Weeks from Monday D-4: the first week holds no-data days, full and missing ones.
+        let weekly = Fold::new(D, D + 10, 3);
+        assert_eq!((weekly.start, weekly.per_cell, weekly.cells), (D - 4, 7, 3));
+        assert_eq!(weekly.cells_of(&c.series[0]), [Partial, Missing, Full]);
+        assert!(weekly.starts_month(0, false) && !weekly.starts_month(1, false));
+        assert!(
+            weekly.starts_month(0, true),
+            "2024-01-01 is in the first week"
+        );
     }
 
     #[test]

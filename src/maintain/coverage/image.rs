@@ -115,15 +115,6 @@ fn colour(c: Completeness) -> RGBColor {
     }
 }
 
-fn meaning(c: Completeness) -> &'static str {
-    match c {
-        Completeness::Full => "full",
-        Completeness::Partial => "partial (gaps)",
-        Completeness::Missing => "missing",
-        Completeness::NoData => "no data",
-    }
-}
-
 type Drawn<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Draws `c` on `area` as `layout` says; text only when `text`.
@@ -164,22 +155,17 @@ fn draw<DB: DrawingBackend>(
     }
     let y = top + (HEADER + c.series.len() as u32 * ROW) as i32 + 8;
     let mut x = MARGIN as i32;
-    for state in [
-        Completeness::Full,
-        Completeness::Partial,
-        Completeness::Missing,
-        Completeness::NoData,
-    ] {
+    for state in Completeness::ALL {
         area.draw(&Rectangle::new(
             [(x, y), (x + 10, y + 10)],
             colour(state).filled(),
         ))?;
         x += 14;
         if text {
-            area.draw(&Text::new(meaning(state), (x, y - 1), font.clone()))?;
+            area.draw(&Text::new(state.meaning(), (x, y - 1), font.clone()))?;
         }
         x += match text {
-            true => CHAR_WIDTH as i32 * meaning(state).len() as i32 + 12,
+            true => CHAR_WIDTH as i32 * state.meaning().len() as i32 + 12,
             false => 6,
         };
     }
@@ -194,16 +180,9 @@ fn draw_ticks<DB: DrawingBackend>(
     y: i32,
     cw: i32,
 ) -> Drawn<DB> {
-    use chrono::Datelike;
-    for i in 0..fold.cells {
-        let month_starts = fold.days(i).any(|d| {
-            chrono::DateTime::from_timestamp(d.saturating_mul(86_400), 0)
-                .is_some_and(|t| t.day() == 1)
-        });
-        if month_starts {
-            let x = x0 + i as i32 * cw;
-            area.draw(&PathElement::new([(x, y), (x, y + 6)], BLACK))?;
-        }
+    for i in (0..fold.cells).filter(|i| fold.starts_month(*i, false)) {
+        let x = x0 + i as i32 * cw;
+        area.draw(&PathElement::new([(x, y), (x, y + 6)], BLACK))?;
     }
     Ok(())
 }

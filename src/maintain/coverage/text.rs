@@ -33,13 +33,6 @@ const PERCENT_WIDTH: usize = 8;
 /// Fewer cells than this are not worth drawing: the width is then exceeded.
 const MIN_CELLS: usize = 8;
 
-const ALL: [Completeness; 4] = [
-    Completeness::Full,
-    Completeness::Partial,
-    Completeness::Missing,
-    Completeness::NoData,
-];
-
 /// The glyph of a cell.
 fn glyph(c: Completeness, colour: bool) -> &'static str {
     match (c, colour) {
@@ -50,16 +43,6 @@ fn glyph(c: Completeness, colour: bool) -> &'static str {
         (Completeness::Partial, true) => "\x1b[33m▒\x1b[0m",
         (Completeness::Missing, true) => "\x1b[31m░\x1b[0m",
         (Completeness::NoData, _) => " ",
-    }
-}
-
-/// What a glyph means, in the legend.
-fn meaning(c: Completeness) -> &'static str {
-    match c {
-        Completeness::Full => "full",
-        Completeness::Partial => "partial (gaps)",
-        Completeness::Missing => "missing",
-        Completeness::NoData => "no data",
     }
 }
 
@@ -102,14 +85,10 @@ fn share(s: &Series) -> String {
 /// A ruler over the cells: `|` on the cells holding the first of a month (of a year, when a
 /// cell is more than a week).
 fn ruler(fold: &Fold) -> String {
-    use chrono::Datelike;
     (0..fold.cells)
-        .map(|i| {
-            let marks = fold.days(i).any(|d| {
-                chrono::DateTime::from_timestamp(d.saturating_mul(86_400), 0)
-                    .is_some_and(|t| t.day() == 1 && (fold.per_cell <= 7 || t.month() == 1))
-            });
-            if marks { '|' } else { ' ' }
+        .map(|i| match fold.starts_month(i, fold.per_cell > 7) {
+            true => '|',
+            false => ' ',
         })
         .collect()
 }
@@ -164,11 +143,11 @@ pub fn render(c: &Coverage, opts: &TextOptions) -> String {
             share(s)
         ));
     }
-    let legend: Vec<String> = ALL
+    let legend: Vec<String> = Completeness::ALL
         .iter()
         .map(|x| match x {
-            Completeness::NoData => format!("(blank) {}", meaning(*x)),
-            _ => format!("{} {}", glyph(*x, opts.colour), meaning(*x)),
+            Completeness::NoData => format!("(blank) {}", x.meaning()),
+            _ => format!("{} {}", glyph(*x, opts.colour), x.meaning()),
         })
         .collect();
     out.push_str(&format!(
