@@ -67,6 +67,8 @@ enum Command {
     Verify(VerifyArgs),
     /// Delete old versions and the replaced files no kept version references.
     Vacuum(VacuumArgs),
+    /// Which days each series holds and where candles are missing: a heat map, or an SVG/PNG.
+    Coverage(CoverageArgs),
     /// Manage a projection cache folder: ls, clear, gc.
     Cache(CacheArgs),
 }
@@ -271,6 +273,24 @@ struct VacuumArgs {
     /// scans that began on an older version read them meanwhile.
     #[arg(long, default_value = "1h")]
     retention: String,
+}
+
+#[derive(Args)]
+struct CoverageArgs {
+    /// The dataset's base folder.
+    base: PathBuf,
+    /// Filters on partition columns (as for scan), repeatable.
+    #[arg(long, allow_hyphen_values = true)]
+    filter: Vec<String>,
+    /// First day shown (e.g. 2024-01-01; default: the first day with data).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day shown (default: the last day with data).
+    #[arg(long)]
+    to: Option<String>,
+    /// Also draw the map into this file: .svg (with labels) or .png.
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -883,6 +903,40 @@ fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn coverage(cli: &Cli, a: &CoverageArgs) -> anyhow::Result<()> {
+    use pqdm::maintain::coverage::{CoverageOptions, image, text};
+    let day = |text: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
+        text.as_deref()
+            .map(|t| {
+                pqdm::timestamp::parse_timestamp(t)
+                    .ok_or_else(|| anyhow::anyhow!("--{flag} {t:?}: expected a date (2024-01-05)"))
+            })
+            .transpose()
+    };
+    let opts = CoverageOptions {
+        filters: parse_filters(&a.filter)?,
+        from: day(&a.from, "from")?,
+        to: day(&a.to, "to")?,
+    };
+    let ds = Dataset::open(&a.base)?;
+    let c = ds.coverage(&opts, &Progress::new(cli.quiet || cli.json))?;
+    let drawn = a
+        .output
+        .as_deref()
+        .map(|p| image::write_image(&c, p))
+        .transpose()?;
+    if cli.json {
+        let mut v = serde_json::to_value(&c)?;
+        v["image"] = serde_json::to_value(&drawn)?;
+        return print_json(&v);
+    }
+    print!("{}", text::render(&c, &text::TextOptions::for_stdout()));
+    if let Some(d) = drawn {
+        println!("wrote {} ({}x{})", d.path.display(), d.width, d.height);
+    }
+    Ok(())
+}
+
 fn materialize(cli: &Cli, a: &MaterializeArgs) -> anyhow::Result<()> {
     let ds = Dataset::open(&a.base)?;
     let opts = ScanOptions {
@@ -1057,6 +1111,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Materialize(a) => materialize(cli, a),
         Command::Verify(a) => verify(cli, a),
         Command::Vacuum(a) => vacuum(cli, a),
+        Command::Coverage(a) => coverage(cli, a),
         Command::Cache(a) => cache(cli, &config, a),
     }
 }

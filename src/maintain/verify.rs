@@ -453,85 +453,19 @@ impl Dataset {
             columns: Some([series.clone(), vec![ts.to_string()]].concat()),
             ..Default::default()
         })?;
-        let timeframes = lf
-            .clone()
-            .select([col("timeframe").unique()])
-            .collect()
-            .map_err(polars_err("timeframes"))?;
-        let mut cadence = lit(NULL).cast(DataType::Int64);
-        for tf in timeframes
-            .column("timeframe")
-            .map_err(polars_err("gaps"))?
-            .str()
-            .map_err(polars_err("gaps"))?
-            .iter()
-            .flatten()
-        {
-            if let Some(c) = cadence_ms(tf) {
-                cadence = when(col("timeframe").eq(lit(tf.to_string())))
-                    .then(lit(c))
-                    .otherwise(cadence);
-            }
-        }
-        let same_series = series
-            .iter()
-            .map(|s| col(s.as_str()).eq(col(s.as_str()).shift(lit(1))))
-            .reduce(|a, b| a.and(b))
-            .unwrap_or(lit(true));
-        let gaps = lf
-            .sort(
-                [series.clone(), vec![ts.to_string()]].concat(),
-                Default::default(),
-            )
-            .with_column(
-                when(same_series)
-                    .then(col(ts) - col(ts).shift(lit(1)))
-                    .otherwise(lit(NULL).cast(DataType::Int64))
-                    .alias("__step"),
-            )
-            .with_column(cadence.alias("__cadence"))
-            .filter(col("__step").gt(col("__cadence")))
-            .collect()
-            .map_err(polars_err("gaps"))?;
-        let get_i64 = |name: &str| -> Result<Int64Chunked> {
-            Ok(gaps
-                .column(name)
-                .map_err(polars_err("gaps"))?
-                .i64()
-                .map_err(polars_err("gaps"))?
-                .clone())
-        };
-        let (step, t, cad) = (get_i64("__step")?, get_i64(ts)?, get_i64("__cadence")?);
-        for i in 0..gaps.height() {
-            let (Some(d), Some(t), Some(c)) = (step.get(i), t.get(i), cad.get(i)) else {
-                continue;
-            };
-            let key = series
-                .iter()
-                .map(|s| {
-                    let v = gaps
-                        .column(s)
-                        .ok()
-                        .and_then(|col| col.str().ok().and_then(|x| x.get(i).map(str::to_string)));
-                    (s.clone(), v.unwrap_or_default())
-                })
-                .collect();
-            // Timestamps of datasets written by other tools can be anything: no arithmetic on
-            // them may overflow (`c` is at least 1, see `cadence_ms`, and `d` exceeds it).
-            let (Some(from), Some(to), Some(missing)) = (
-                t.checked_sub(d).and_then(|p| p.checked_add(c)),
-                t.checked_sub(c),
-                d.checked_div(c).and_then(|n| u64::try_from(n - 1).ok()),
-            ) else {
-                continue;
-            };
-            report.gaps.push(Gap {
-                key,
-                from,
-                to,
-                missing,
-            });
-        }
+        report.gaps = candle_gaps(lf, &series, ts)?
+            .into_iter()
+            .map(|g| Gap {
+                key: series
+                    .iter()
+                    .cloned()
+                    .zip(g.key.into_iter().map(Option::unwrap_or_default))
+                    .collect(),
+                from: g.from,
+                to: g.to,
+                missing: g.missing,
+            })
+            .collect();
         Ok(())
     }
 
@@ -648,4 +582,107 @@ fn separate_copy_differs(
     }
     let bytes = std::fs::read(tree).map_err(Error::io(tree))?;
     Ok(blake3::hash(&bytes).to_hex().as_str() != checksum)
+}
+
+/// A run of missing candles in one series, as [`candle_gaps`] finds it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SeriesGap {
+    /// The series' values, in the order of the `series` columns (`None`: null).
+    pub key: Vec<Option<String>>,
+    /// First missing candle (ms).
+    pub from: i64,
+    /// Last missing candle (ms).
+    pub to: i64,
+    /// Missing candles.
+    pub missing: u64,
+    /// The series' cadence (ms, at least 1).
+    pub cadence: i64,
+}
+
+/// The runs of missing candles in `lf`, which holds the `series` columns (`timeframe` among
+/// them) and the timestamp column `ts`: wherever two consecutive candles of a series are more
+/// than its timeframe's cadence apart ([`cadence_ms`]; series whose timeframe has none, such
+/// as months, are skipped). `verify` and `coverage` both count missing candles so.
+pub(crate) fn candle_gaps(lf: LazyFrame, series: &[String], ts: &str) -> Result<Vec<SeriesGap>> {
+    let timeframes = lf
+        .clone()
+        .select([col("timeframe").unique()])
+        .collect()
+        .map_err(polars_err("timeframes"))?;
+    let mut cadence = lit(NULL).cast(DataType::Int64);
+    for tf in timeframes
+        .column("timeframe")
+        .map_err(polars_err("gaps"))?
+        .str()
+        .map_err(polars_err("gaps"))?
+        .iter()
+        .flatten()
+    {
+        if let Some(c) = cadence_ms(tf) {
+            cadence = when(col("timeframe").eq(lit(tf.to_string())))
+                .then(lit(c))
+                .otherwise(cadence);
+        }
+    }
+    let same_series = series
+        .iter()
+        .map(|s| col(s.as_str()).eq(col(s.as_str()).shift(lit(1))))
+        .reduce(|a, b| a.and(b))
+        .unwrap_or(lit(true));
+    let gaps = lf
+        .sort(
+            [series.to_vec(), vec![ts.to_string()]].concat(),
+            Default::default(),
+        )
+        .with_column(
+            when(same_series)
+                .then(col(ts) - col(ts).shift(lit(1)))
+                .otherwise(lit(NULL).cast(DataType::Int64))
+                .alias("__step"),
+        )
+        .with_column(cadence.alias("__cadence"))
+        .filter(col("__step").gt(col("__cadence")))
+        .collect()
+        .map_err(polars_err("gaps"))?;
+    let get_i64 = |name: &str| -> Result<Int64Chunked> {
+        Ok(gaps
+            .column(name)
+            .map_err(polars_err("gaps"))?
+            .i64()
+            .map_err(polars_err("gaps"))?
+            .clone())
+    };
+    let (step, t, cad) = (get_i64("__step")?, get_i64(ts)?, get_i64("__cadence")?);
+    let mut out = vec![];
+    for i in 0..gaps.height() {
+        let (Some(d), Some(t), Some(c)) = (step.get(i), t.get(i), cad.get(i)) else {
+            continue;
+        };
+        let key = series
+            .iter()
+            .map(|s| {
+                gaps.column(s)
+                    .ok()
+                    .and_then(|col| col.get(i).ok())
+                    .and_then(|v| crate::partition::value_text(&v))
+            })
+            .collect();
+        // Timestamps of datasets written by other tools can be anything: no arithmetic on
+        // them may overflow (`c` is at least 1, see `cadence_ms`, and `d` exceeds it).
+        let (Some(from), Some(to), Some(missing)) = (
+            t.checked_sub(d).and_then(|p| p.checked_add(c)),
+            t.checked_sub(c),
+            d.checked_div(c).and_then(|n| u64::try_from(n - 1).ok()),
+        ) else {
+            continue;
+        };
+        out.push(SeriesGap {
+            key,
+            from,
+            to,
+            missing,
+            cadence: c,
+        });
+    }
+    Ok(out)
 }

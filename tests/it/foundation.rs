@@ -352,6 +352,7 @@ fn binary_help_and_demo() {
         "materialize",
         "verify",
         "vacuum",
+        "coverage",
         "cache",
         "help",
     ];

@@ -3,6 +3,7 @@
 mod cache;
 mod common;
 mod corruption;
+mod coverage;
 mod errors;
 mod fidelity;
 mod flags;
