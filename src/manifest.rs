@@ -60,6 +60,16 @@ pub const MAX_VERSION: u64 = i64::MAX as u64;
 pub const FILES_DIR: &str = "files";
 /// The suffix of the files kept there (not `.parquet`, so no glob of the folder reads them).
 pub const KEPT_SUFFIX: &str = ".kept";
+/// The folder under `_pqdm/` holding the segments of the sources index (see [`crate::ingested`]).
+pub const SOURCES_DIR: &str = "sources";
+
+/// Whether `name` can be a segment of the sources index: `<64 hex digits>.json`, the blake3
+/// of its content (so no name from a manifest can point anywhere else).
+pub fn is_segment_name(name: &str) -> bool {
+    name.strip_suffix(".json").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
 
 /// One data file of a version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -171,6 +181,13 @@ pub struct Operation {
     pub files_added: u64,
     /// Files the version removed.
     pub files_removed: u64,
+    /// Source files whose ingest the version recorded in the sources index.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sources_recorded: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The few fields `latest` needs, kept in `_pqdm/summary.json` beside the manifest so that
@@ -233,6 +250,10 @@ pub struct Manifest {
     /// Where a materialised dataset came from.
     #[serde(default)]
     pub source: Option<serde_json::Value>,
+    /// The sources index: the segments under `_pqdm/sources/` listing the source files
+    /// ingested up to this version, oldest first (see [`crate::ingested`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     /// The data files.
     pub files: Vec<FileEntry>,
 }
@@ -270,6 +291,7 @@ impl Manifest {
                 ..Default::default()
             },
             source: None,
+            sources: vec![],
             files: vec![],
         }
     }
@@ -1273,6 +1295,105 @@ impl Store {
         drop(lock);
         let _ = fs::remove_dir(&self.base);
         Ok(true)
+    }
+
+    /// The bytes of the sources-index segment `name` (a [`is_segment_name`], else an error
+    /// naming it).
+    pub fn read_segment(&self, name: &str) -> Result<Vec<u8>> {
+        let rel = Self::segment_rel(name)?;
+        let bytes = match &self.remote {
+            Some(r) => r.get(&rel)?,
+            None => match fs::read(self.base.join(&rel)) {
+                Ok(b) => Some(b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io(self.base.join(&rel))(e)),
+            },
+        };
+        bytes.ok_or_else(|| Error::Dataset {
+            path: self.base.clone(),
+            message: format!("{rel}, part of the sources index, is missing (deleted by hand?); `pqdm ingest --force` ingests every source again"),
+        })
+    }
+
+    /// Writes the sources-index segment `name` (before the commit whose version lists it; a
+    /// segment no version lists is `vacuum`'s).
+    pub fn write_segment(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let rel = Self::segment_rel(name)?;
+        match &self.remote {
+            Some(r) => r.put(&rel, bytes),
+            None => {
+                mkdirs(&self.meta(SOURCES_DIR))?;
+                write_atomic(&self.base.join(&rel), &bytes)
+            }
+        }
+    }
+
+    /// The segments of the sources index present, with their bytes and ages in seconds.
+    pub fn segments(&self) -> Result<Vec<(String, u64, i64)>> {
+        let root = Self::meta_rel(&format!("{SOURCES_DIR}/"));
+        let found = match &self.remote {
+            Some(r) => r
+                .list_aged(&root)?
+                .into_iter()
+                .filter_map(|(rel, bytes, age)| {
+                    Some((rel.strip_prefix(&root)?.to_string(), bytes, age))
+                })
+                .collect(),
+            None => {
+                use std::os::unix::fs::MetadataExt;
+                let now = chrono::Utc::now().timestamp();
+                let mut out = vec![];
+                walk(&self.meta(SOURCES_DIR), &mut |p| {
+                    if let (Some(name), Ok(m)) = (p.file_name(), fs::symlink_metadata(p)) {
+                        out.push((
+                            name.to_string_lossy().into_owned(),
+                            m.len(),
+                            now - m.mtime(),
+                        ));
+                    }
+                })?;
+                out
+            }
+        };
+        Ok(found
+            .into_iter()
+            .filter(|(name, _, _)| is_segment_name(name))
+            .collect())
+    }
+
+    /// Deletes sources-index segments (no kept version lists them).
+    pub fn delete_segments(&self, _lock: &CommitLock, names: &[String]) -> Result<()> {
+        let rels = names
+            .iter()
+            .map(|n| Self::segment_rel(n))
+            .collect::<Result<Vec<_>>>()?;
+        match &self.remote {
+            Some(r) => r.delete_many(rels),
+            None => {
+                for rel in rels {
+                    let path = self.base.join(&rel);
+                    match fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(Error::io(&path)(e));
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn segment_rel(name: &str) -> Result<String> {
+        if !is_segment_name(name) {
+            return Err(Error::Dataset {
+                path: std::path::PathBuf::from(crate::error::clip(name)),
+                message:
+                    "is no segment of the sources index (`<64 hex digits>.json`; edited by hand?)"
+                        .into(),
+            });
+        }
+        Ok(Self::meta_rel(&format!("{SOURCES_DIR}/{name}")))
     }
 
     /// The files kept for older versions only (no longer in the tree): (relative path, bytes,
