@@ -393,6 +393,7 @@ fn load(
         batch: mut recorded,
     } = plan_sources(ds, files, opts, what)?;
     let skipped_sources = skipped_sources.len() as u64;
+    crate::failpoint::hit("ingest.planned")?;
     if files.is_empty() {
         return Ok(MigrateReport {
             write: nothing_new(ds, opts, skipped_sources)?,

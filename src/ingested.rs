@@ -64,29 +64,45 @@ struct Segment {
 #[derive(Clone, Debug, Default)]
 pub struct SourceIndex {
     by_path: BTreeMap<String, SourceRecord>,
-    contents: HashSet<(String, String)>,
 }
 
 impl SourceIndex {
-    /// The index of `manifest`'s version (read from its segments).
+    /// The index of `manifest`'s version (read from its segments). A segment that is missing
+    /// or unreadable (deleted or damaged by hand) is left out with a warning: the sources it
+    /// recorded are read again (an upsert stores them once), and the next commit that folds
+    /// the segments drops it.
     pub fn load(store: &Store, manifest: &Manifest) -> Result<SourceIndex> {
         let mut index = SourceIndex::default();
         for name in &manifest.sources {
-            let bytes = store.read_segment(name)?;
-            let segment: Segment = serde_json::from_slice(&bytes).map_err(|e| Error::Dataset {
-                path: store.base().to_path_buf(),
-                message: format!("segment {name} of the sources index is unreadable ({e})"),
-            })?;
-            index.extend(segment.sources);
+            let segment = store
+                .read_segment(name)?
+                .ok_or_else(|| "missing".to_string())
+                .and_then(|b| serde_json::from_slice::<Segment>(&b).map_err(|e| e.to_string()));
+            match segment {
+                Ok(segment) => index.extend(segment.sources),
+                Err(why) => log::warn!(
+                    "{}: segment {name} of the sources index is {why}; the sources it recorded are read again",
+                    store.base().display()
+                ),
+            }
         }
         Ok(index)
     }
 
     fn extend(&mut self, records: impl IntoIterator<Item = SourceRecord>) {
         for r in records {
-            self.contents.insert((r.blake3.clone(), r.params.clone()));
             self.by_path.insert(r.path.clone(), r);
         }
+    }
+
+    /// The (content hash, parameters) of every source as last recorded: a file holding one of
+    /// them holds rows the dataset has from that source. An earlier content of a path that
+    /// changed since is not among them (a file changed back is read again).
+    fn contents(&self) -> HashSet<(&str, &str)> {
+        self.by_path
+            .values()
+            .map(|r| (r.blake3.as_str(), r.params.as_str()))
+            .collect()
     }
 
     /// Sources recorded.
@@ -185,6 +201,7 @@ pub fn plan(
     force: bool,
 ) -> Result<SourcePlan> {
     let mut out = SourcePlan::default();
+    let contents = index.contents();
     for given in files {
         if crate::storage::is_remote(given) {
             out.read.push(given.clone());
@@ -210,9 +227,7 @@ pub fn plan(
             params,
             version: 0,
         };
-        let seen = index
-            .contents
-            .contains(&(record.blake3.clone(), record.params.clone()));
+        let seen = contents.contains(&(record.blake3.as_str(), record.params.as_str()));
         let read = force || !seen;
         if read {
             out.read.push(given.clone());
@@ -315,14 +330,16 @@ mod tests {
     }
 
     #[test]
-    fn a_later_record_of_a_path_wins_and_every_content_is_known() {
+    fn a_later_record_of_a_path_wins_and_only_last_contents_are_known() {
         let mut index = SourceIndex::default();
         index.extend([record("/a", "h1", 1), record("/b", "h2", 1)]);
         index.extend([record("/a", "h3", 2)]);
         assert_eq!(index.len(), 2);
         assert_eq!(index.get("/a").map(|r| r.blake3.as_str()), Some("h3"));
-        // The old content of /a stays known: a file renamed back to it is skipped.
-        assert!(index.contents.contains(&("h1".into(), "p".into())));
+        // The dataset holds /a's rows as of h3: a file holding h1 again must be read.
+        let contents = index.contents();
+        assert!(!contents.contains(&("h1", "p")));
+        assert!(contents.contains(&("h2", "p")) && contents.contains(&("h3", "p")));
         assert!(record("/a", "h3", 7).same(&record("/a", "h3", 2)));
         assert!(!record("/a", "h3", 7).same(&record("/a", "h1", 2)));
     }

@@ -1298,21 +1298,17 @@ impl Store {
     }
 
     /// The bytes of the sources-index segment `name` (a [`is_segment_name`], else an error
-    /// naming it).
-    pub fn read_segment(&self, name: &str) -> Result<Vec<u8>> {
+    /// naming it); `None` when it is missing.
+    pub fn read_segment(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let rel = Self::segment_rel(name)?;
-        let bytes = match &self.remote {
-            Some(r) => r.get(&rel)?,
+        match &self.remote {
+            Some(r) => r.get(&rel),
             None => match fs::read(self.base.join(&rel)) {
-                Ok(b) => Some(b),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::io(self.base.join(&rel))(e)),
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(self.base.join(&rel))(e)),
             },
-        };
-        bytes.ok_or_else(|| Error::Dataset {
-            path: self.base.clone(),
-            message: format!("{rel}, part of the sources index, is missing (deleted by hand?); `pqdm ingest --force` ingests every source again"),
-        })
+        }
     }
 
     /// Writes the sources-index segment `name` (before the commit whose version lists it; a
@@ -1328,60 +1324,62 @@ impl Store {
         }
     }
 
-    /// The segments of the sources index present, with their bytes and ages in seconds.
-    pub fn segments(&self) -> Result<Vec<(String, u64, i64)>> {
+    /// Deletes the sources-index segments no version in `listed` names that are older than
+    /// `retention_secs` (on object storage, where no lock keeps a writer's segment from a
+    /// vacuum until its commit, also older than the age a writer is taken for dead); returns
+    /// their bytes.
+    pub fn delete_unlisted_segments(
+        &self,
+        _lock: &CommitLock,
+        listed: &std::collections::BTreeSet<String>,
+        retention_secs: i64,
+    ) -> Result<u64> {
         let root = Self::meta_rel(&format!("{SOURCES_DIR}/"));
-        let found = match &self.remote {
-            Some(r) => r
-                .list_aged(&root)?
-                .into_iter()
-                .filter_map(|(rel, bytes, age)| {
-                    Some((rel.strip_prefix(&root)?.to_string(), bytes, age))
-                })
-                .collect(),
+        let (found, min_age): (Vec<(String, u64, i64)>, i64) = match &self.remote {
+            Some(r) => (
+                r.list_aged(&root)?
+                    .into_iter()
+                    .filter_map(|(rel, bytes, age)| {
+                        Some((rel.strip_prefix(&root)?.to_string(), bytes, age))
+                    })
+                    .collect(),
+                retention_secs.max(stale_secs()),
+            ),
             None => {
                 use std::os::unix::fs::MetadataExt;
                 let now = chrono::Utc::now().timestamp();
                 let mut out = vec![];
                 walk(&self.meta(SOURCES_DIR), &mut |p| {
                     if let (Some(name), Ok(m)) = (p.file_name(), fs::symlink_metadata(p)) {
-                        out.push((
-                            name.to_string_lossy().into_owned(),
-                            m.len(),
-                            now - m.mtime(),
-                        ));
+                        let name = name.to_string_lossy().into_owned();
+                        out.push((name, m.len(), now - m.mtime()));
                     }
                 })?;
-                out
+                (out, retention_secs)
             }
         };
-        Ok(found
+        let gone: Vec<(String, u64)> = found
             .into_iter()
-            .filter(|(name, _, _)| is_segment_name(name))
-            .collect())
-    }
-
-    /// Deletes sources-index segments (no kept version lists them).
-    pub fn delete_segments(&self, _lock: &CommitLock, names: &[String]) -> Result<()> {
-        let rels = names
-            .iter()
-            .map(|n| Self::segment_rel(n))
-            .collect::<Result<Vec<_>>>()?;
+            .filter(|(name, _, age)| {
+                is_segment_name(name) && !listed.contains(name) && *age >= min_age
+            })
+            .map(|(name, bytes, _)| (Self::meta_rel(&format!("{SOURCES_DIR}/{name}")), bytes))
+            .collect();
+        let freed = gone.iter().map(|(_, bytes)| bytes).sum();
         match &self.remote {
-            Some(r) => r.delete_many(rels),
+            Some(r) => r.delete_many(gone.into_iter().map(|(rel, _)| rel))?,
             None => {
-                for rel in rels {
+                for (rel, _) in gone {
                     let path = self.base.join(&rel);
-                    match fs::remove_file(&path) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(Error::io(&path)(e));
-                        }
-                        _ => {}
+                    if let Err(e) = fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        return Err(Error::io(&path)(e));
                     }
                 }
-                Ok(())
             }
         }
+        Ok(freed)
     }
 
     fn segment_rel(name: &str) -> Result<String> {

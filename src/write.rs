@@ -773,12 +773,7 @@ type CommitFiles = (Vec<(PathBuf, String)>, Vec<FileEntry>);
 impl Merge {
     /// The files the commit adds: the write's own staged files `w` but those left out, then
     /// the merge's, with their entries (for version `version`).
-    fn files(
-        &self,
-        w: &Staged,
-        kind: &Kind,
-        version: u64,
-    ) -> Result<CommitFiles> {
+    fn files(&self, w: &Staged, kind: &Kind, version: u64) -> Result<CommitFiles> {
         let (mut staged, mut added): (Vec<_>, Vec<_>) = w
             .files
             .iter()
