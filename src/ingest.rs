@@ -9,6 +9,7 @@ use crate::cast::{CastOptions, cast_to_kind};
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::ingested::{self, SourcePlan};
+use crate::metrics::OpTimer;
 use crate::progress::Progress;
 use crate::schema::Kind;
 use crate::source::{self, NameHints, Prepared, Typing};
@@ -101,8 +102,12 @@ fn plan_sources(
 }
 
 /// The report of an ingest that found every source ingested before: nothing read or written.
-fn nothing_new(ds: &Dataset, opts: &WriteOptions, skipped: u64) -> Result<WriteReport> {
-    let timer = crate::metrics::OpTimer::start("ingest");
+fn nothing_new(
+    ds: &Dataset,
+    opts: &WriteOptions,
+    skipped: u64,
+    timer: &OpTimer,
+) -> Result<WriteReport> {
     let current = ds.current()?;
     let mode = opts.mode.unwrap_or(if current.kind_spec.key.is_empty() {
         crate::options::WriteMode::Append
@@ -374,6 +379,9 @@ fn load(
     progress: &Progress,
     what: Load,
 ) -> Result<MigrateReport> {
+    // The report's time and memory cover the whole ingest: hashing sources, inflating
+    // archives and the write.
+    let timer = OpTimer::start("ingest");
     let skip_bad = matches!(what, Load::Migrate { skip_bad: true });
     let files = source::expand(sources)?;
     if files.is_empty() {
@@ -396,7 +404,7 @@ fn load(
     crate::failpoint::hit("ingest.planned")?;
     if files.is_empty() {
         return Ok(MigrateReport {
-            write: nothing_new(ds, opts, skipped_sources)?,
+            write: nothing_new(ds, opts, skipped_sources, &timer)?,
             skipped: vec![],
         });
     }
@@ -490,5 +498,6 @@ fn load(
     write.blank_lines_skipped = blank_lines;
     write.sources_read = files.len() as u64;
     write.sources_skipped = skipped_sources;
+    (write.wall_ms, write.peak_rss_bytes) = timer.finish();
     Ok(MigrateReport { write, skipped })
 }
