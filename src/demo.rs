@@ -63,11 +63,8 @@ pub fn run(data: &Path, out: &Path, w: &mut dyn Write, progress: &Progress) -> R
         let r = ingest(&ds, &[src], &opts, progress)?;
         writeln!(
             w,
-            "  ingest {folder:<24} -> {dataset:<10} v{}: {} rows in {} files, {} stored rows replaced ({} ms)",
-            r.version,
-            r.rows_written,
-            r.files.len(),
-            r.rows_replaced,
+            "  ingest {folder:<24} -> {dataset:<10} {} ({} ms)",
+            r.summary(),
             r.wall_ms
         )
         .map_err(out_err)?;

@@ -1,5 +1,6 @@
 //! Failpoints: named steps of a commit, a recovery or a vacuum at which the test suite makes
-//! pqdm fail or die, to prove that every step leaves a dataset at its last committed version.
+//! pqdm fail or die, to prove that every step leaves a dataset at its last committed version
+//! (and `ingest.planned`, after an ingest has hashed its sources and before it reads them).
 //!
 //! `PQDM_FAILPOINTS="commit.moved=error,commit.tidy=kill"` arms them for one process: `error`
 //! makes the step fail with an I/O error, `kill` ends the process there with SIGKILL (as a

@@ -8,6 +8,8 @@ use serde::Serialize;
 use crate::cast::{CastOptions, cast_to_kind};
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::ingested::{self, SourcePlan};
+use crate::metrics::OpTimer;
 use crate::progress::Progress;
 use crate::schema::Kind;
 use crate::source::{self, NameHints, Prepared, Typing};
@@ -32,7 +34,16 @@ pub struct MigrateReport {
     pub skipped: Vec<Skipped>,
 }
 
-/// Ingests `sources` (files or folders) into `ds` as one commit.
+/// How `ingest` treats the sources it ingested before.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IngestOptions {
+    /// Read every source, even those the sources index holds unchanged (see [`crate::ingested`]).
+    pub force: bool,
+}
+
+/// Ingests `sources` (files or folders) into `ds` as one commit, skipping the files an earlier
+/// ingest committed that are unchanged since (see [`crate::ingested`]); [`ingest_with`] and
+/// [`IngestOptions::force`] read them all.
 ///
 /// Symbol, timeframe and exchange come from Binance file names where `opts.constants` does
 /// not give them. A bad file fails the whole ingest and leaves the dataset as it was.
@@ -42,7 +53,77 @@ pub fn ingest(
     opts: &WriteOptions,
     progress: &Progress,
 ) -> Result<WriteReport> {
-    Ok(load(ds, sources, opts, progress, false)?.write)
+    ingest_with(ds, sources, opts, &IngestOptions::default(), progress)
+}
+
+/// [`ingest`] with [`IngestOptions`].
+pub fn ingest_with(
+    ds: &Dataset,
+    sources: &[PathBuf],
+    opts: &WriteOptions,
+    how: &IngestOptions,
+    progress: &Progress,
+) -> Result<WriteReport> {
+    Ok(load(ds, sources, opts, progress, Load::Ingest(*how))?.write)
+}
+
+/// What [`load`] is for.
+#[derive(Clone, Copy)]
+enum Load {
+    /// An ingest, which keeps the sources index.
+    Ingest(IngestOptions),
+    /// A migration (reads every source, records none), leaving unreadable files out or not.
+    Migrate { skip_bad: bool },
+}
+
+/// The hash of what besides its content decides the rows the source at `path` makes in this
+/// write (see [`ingested::params`]).
+fn source_params(path: &Path, opts: &WriteOptions) -> String {
+    let mut constants = NameHints::from_path(path).constants();
+    constants.extend(opts.constants.clone());
+    ingested::params(&constants, opts.timestamp_unit, opts.lenient)
+}
+
+/// Which of `files` to read, by the sources index of `ds` for an ingest (all for a migration).
+fn plan_sources(
+    ds: &Dataset,
+    files: Vec<PathBuf>,
+    opts: &WriteOptions,
+    what: Load,
+) -> Result<SourcePlan> {
+    let Load::Ingest(how) = what else {
+        return Ok(SourcePlan {
+            read: files,
+            ..Default::default()
+        });
+    };
+    let index = ingested::SourceIndex::load(ds.store(), &*ds.current()?)?;
+    ingested::plan(&index, &files, |p| source_params(p, opts), how.force)
+}
+
+/// The report of an ingest that found every source ingested before: nothing read or written.
+fn nothing_new(
+    ds: &Dataset,
+    opts: &WriteOptions,
+    skipped: u64,
+    timer: &OpTimer,
+) -> Result<WriteReport> {
+    let current = ds.current()?;
+    let mode = opts.mode.unwrap_or(if current.kind_spec.key.is_empty() {
+        crate::options::WriteMode::Append
+    } else {
+        crate::options::WriteMode::Upsert
+    });
+    let mut report = WriteReport {
+        op_id: timer.op_id.clone(),
+        version: current.version,
+        mode: mode.to_string(),
+        unchanged: true,
+        sources_skipped: skipped,
+        ..Default::default()
+    };
+    (report.wall_ms, report.peak_rss_bytes) = timer.finish();
+    Ok(report)
 }
 
 /// Migrates flat Parquet or CSV files (e.g. the old tool's `part-0.parquet` outputs) into `ds`,
@@ -55,7 +136,7 @@ pub fn migrate(
     skip_bad: bool,
     progress: &Progress,
 ) -> Result<MigrateReport> {
-    load(ds, sources, opts, progress, skip_bad)
+    load(ds, sources, opts, progress, Load::Migrate { skip_bad })
 }
 
 /// Reads one input through, cast to the kind as the write will cast it (every column decoded),
@@ -296,8 +377,12 @@ fn load(
     sources: &[PathBuf],
     opts: &WriteOptions,
     progress: &Progress,
-    skip_bad: bool,
+    what: Load,
 ) -> Result<MigrateReport> {
+    // The report's time and memory cover the whole ingest: hashing sources, inflating
+    // archives and the write.
+    let timer = OpTimer::start("ingest");
+    let skip_bad = matches!(what, Load::Migrate { skip_bad: true });
     let files = source::expand(sources)?;
     if files.is_empty() {
         return Err(Error::Options(format!(
@@ -310,6 +395,19 @@ fn load(
         )));
     }
     check_markets(&files, opts)?;
+    let SourcePlan {
+        read: files,
+        skipped: skipped_sources,
+        batch: mut recorded,
+    } = plan_sources(ds, files, opts, what)?;
+    let skipped_sources = skipped_sources.len() as u64;
+    crate::failpoint::hit("ingest.planned")?;
+    if files.is_empty() {
+        return Ok(MigrateReport {
+            write: nothing_new(ds, opts, skipped_sources, &timer)?,
+            skipped: vec![],
+        });
+    }
     let kind = ds.manifest().kind_spec.clone();
     // Archives inflate inside the dataset's own scratch space: nothing is written outside it.
     let tmp = ds
@@ -368,7 +466,7 @@ fn load(
                 | Error::TimestampRange { .. }
         ) && ds.refresh().is_ok_and(|m| m.version == before)
     };
-    let mut write = ds.write_inputs(read(Typing::Kind)?, opts);
+    let mut write = ds.write_recording(read(Typing::Kind)?, opts, &mut recorded);
     // CSV numbers are read typed first (fast); a value that does not parse so fails the read,
     // and the CSV is read again as text for the cast to convert it or name it.
     let csv = groups
@@ -380,7 +478,7 @@ fn load(
         && retry(e)
     {
         log::info!("typed CSV read failed ({e}); reading the CSV as text");
-        write = ds.write_inputs(read(Typing::Text)?, opts);
+        write = ds.write_recording(read(Typing::Text)?, opts, &mut recorded);
     }
     // A bad row found in a grouped scan is found again file by file, to name its file and row.
     if let Err(e) = &write
@@ -393,10 +491,13 @@ fn load(
             .flatten()
             .map(|p| grouped_input(std::slice::from_ref(p), &kind, opts, Typing::Text))
             .collect::<Result<Vec<_>>>()?;
-        write = ds.write_inputs(single, opts);
+        write = ds.write_recording(single, opts, &mut recorded);
     }
     spinner.finish_and_clear();
     let mut write = write?;
     write.blank_lines_skipped = blank_lines;
+    write.sources_read = files.len() as u64;
+    write.sources_skipped = skipped_sources;
+    (write.wall_ms, write.peak_rss_bytes) = timer.finish();
     Ok(MigrateReport { write, skipped })
 }

@@ -19,6 +19,7 @@ pub mod filter;
 pub mod footer;
 pub mod foreign;
 pub mod ingest;
+pub mod ingested;
 pub mod lock;
 pub mod maintain;
 pub mod manifest;

@@ -133,6 +133,10 @@ struct IngestArgs {
     /// Unit of numeric timestamps: s, ms, us, ns (default: each value's magnitude, from 1990 on).
     #[arg(long)]
     timestamp_unit: Option<String>,
+    /// Read every source, also those an earlier ingest committed that are unchanged since
+    /// (by default they are skipped).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -460,19 +464,21 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
     let report = discard_new_on_error(
         &a.dataset,
         created,
-        pqdm::ingest::ingest(&ds, &a.sources, &opts, &progress),
+        pqdm::ingest::ingest_with(
+            &ds,
+            &a.sources,
+            &opts,
+            &pqdm::ingest::IngestOptions { force: a.force },
+            &progress,
+        ),
     )?;
     if cli.json {
         return print_json(&report);
     }
     println!(
-        "{}: version {} ({}): {} rows in {} files, {} stored rows replaced, {} ms",
+        "{}: {}, {} ms",
         a.dataset.display(),
-        report.version,
-        report.mode,
-        report.rows_written,
-        report.files.len(),
-        report.rows_replaced,
+        report.summary(),
         report.wall_ms
     );
     for (col, n) in &report.nulled {

@@ -66,6 +66,16 @@ pub const FILES_DIR: &str = "files";
 const REMOVED_DIR: &str = "removed";
 /// The suffix of the files kept there (not `.parquet`, so no glob of the folder reads them).
 pub const KEPT_SUFFIX: &str = ".kept";
+/// The folder under `_pqdm/` holding the segments of the sources index (see [`crate::ingested`]).
+pub const SOURCES_DIR: &str = "sources";
+
+/// Whether `name` can be a segment of the sources index: `<64 hex digits>.json`, the blake3
+/// of its content (so no name from a manifest can point anywhere else).
+pub fn is_segment_name(name: &str) -> bool {
+    name.strip_suffix(".json").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
 
 /// One data file of a version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -177,6 +187,13 @@ pub struct Operation {
     pub files_added: u64,
     /// Files the version removed.
     pub files_removed: u64,
+    /// Source files whose ingest the version recorded in the sources index.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sources_recorded: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The few fields `latest` needs, kept in `_pqdm/summary.json` beside the manifest so that
@@ -245,6 +262,10 @@ pub struct Manifest {
     /// `_pqdm/replaced/`). Local datasets keep their files there too, as hard links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_since: Option<u64>,
+    /// The sources index: the segments under `_pqdm/sources/` listing the source files
+    /// ingested up to this version, oldest first (see [`crate::ingested`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     /// The data files.
     pub files: Vec<FileEntry>,
 }
@@ -283,6 +304,7 @@ impl Manifest {
             },
             source: None,
             kept_since: None,
+            sources: vec![],
             files: vec![],
         }
     }
@@ -1319,6 +1341,103 @@ impl Store {
         drop(lock);
         let _ = fs::remove_dir(&self.base);
         Ok(true)
+    }
+
+    /// The bytes of the sources-index segment `name` (a [`is_segment_name`], else an error
+    /// naming it); `None` when it is missing.
+    pub fn read_segment(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let rel = Self::segment_rel(name)?;
+        match &self.remote {
+            Some(r) => r.get(&rel),
+            None => match fs::read(self.base.join(&rel)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(self.base.join(&rel))(e)),
+            },
+        }
+    }
+
+    /// Writes the sources-index segment `name` (before the commit whose version lists it; a
+    /// segment no version lists is `vacuum`'s).
+    pub fn write_segment(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let rel = Self::segment_rel(name)?;
+        match &self.remote {
+            Some(r) => r.put(&rel, bytes),
+            None => {
+                mkdirs(&self.meta(SOURCES_DIR))?;
+                write_atomic(&self.base.join(&rel), &bytes)
+            }
+        }
+    }
+
+    /// Deletes the sources-index segments no version in `listed` names that are older than
+    /// `retention_secs` (on object storage, where no lock keeps a writer's segment from a
+    /// vacuum until its commit, also older than the age a writer is taken for dead); returns
+    /// their bytes.
+    pub fn delete_unlisted_segments(
+        &self,
+        _lock: &CommitLock,
+        listed: &std::collections::BTreeSet<String>,
+        retention_secs: i64,
+    ) -> Result<u64> {
+        let root = Self::meta_rel(&format!("{SOURCES_DIR}/"));
+        let (found, min_age): (Vec<(String, u64, i64)>, i64) = match &self.remote {
+            Some(r) => (
+                r.list_aged(&root)?
+                    .into_iter()
+                    .filter_map(|(rel, bytes, age)| {
+                        Some((rel.strip_prefix(&root)?.to_string(), bytes, age))
+                    })
+                    .collect(),
+                retention_secs.max(stale_secs()),
+            ),
+            None => {
+                use std::os::unix::fs::MetadataExt;
+                let now = chrono::Utc::now().timestamp();
+                let mut out = vec![];
+                walk(&self.meta(SOURCES_DIR), &mut |p| {
+                    if let (Some(name), Ok(m)) = (p.file_name(), fs::symlink_metadata(p)) {
+                        let name = name.to_string_lossy().into_owned();
+                        out.push((name, m.len(), now - m.mtime()));
+                    }
+                })?;
+                (out, retention_secs)
+            }
+        };
+        let gone: Vec<(String, u64)> = found
+            .into_iter()
+            .filter(|(name, _, age)| {
+                is_segment_name(name) && !listed.contains(name) && *age >= min_age
+            })
+            .map(|(name, bytes, _)| (Self::meta_rel(&format!("{SOURCES_DIR}/{name}")), bytes))
+            .collect();
+        let freed = gone.iter().map(|(_, bytes)| bytes).sum();
+        match &self.remote {
+            Some(r) => r.delete_many(gone.into_iter().map(|(rel, _)| rel))?,
+            None => {
+                for (rel, _) in gone {
+                    let path = self.base.join(&rel);
+                    if let Err(e) = fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        return Err(Error::io(&path)(e));
+                    }
+                }
+            }
+        }
+        Ok(freed)
+    }
+
+    fn segment_rel(name: &str) -> Result<String> {
+        if !is_segment_name(name) {
+            return Err(Error::Dataset {
+                path: std::path::PathBuf::from(crate::error::clip(name)),
+                message:
+                    "is no segment of the sources index (`<64 hex digits>.json`; edited by hand?)"
+                        .into(),
+            });
+        }
+        Ok(Self::meta_rel(&format!("{SOURCES_DIR}/{name}")))
     }
 
     /// The files kept for older versions only (no longer in the tree): (relative path, bytes,

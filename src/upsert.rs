@@ -1,12 +1,12 @@
 //! The key comparisons of an upsert, over every touched partition at once.
 //!
 //! An upsert asks two questions of its partitions: does the input repeat a key inside one
-//! partition ([`folders_with_repeats`]), and which stored rows do the new keys replace
-//! ([`replaced_rows`])? Both are answered by a few multi-file scans, each over a batch of
-//! partitions holding about [`BATCH_ROWS`] rows: only key columns are read, every row is
-//! tagged with its partition (`__dir`) and file (`__fid`) from the files' row counts, and keys
-//! are compared within their partition without one query (or one scan) per partition. Memory
-//! is bounded by the batch, time by the key columns read.
+//! partition ([`folders_with_repeats`]), and which stored rows do the new rows change
+//! ([`compare_rows`])? Both are answered by a few multi-file scans, each over a batch of
+//! partitions holding about [`BATCH_ROWS`] rows (the comparison, which reads whole rows, a
+//! quarter of that): every row is tagged with its partition (`__dir`) and file (`__fid`) from
+//! the files' row counts, and rows are compared within their partition without one query (or
+//! one scan) per partition. Memory is bounded by the batch, time by the columns read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -18,18 +18,25 @@ use crate::error::{Error, Result};
 use crate::manifest::{Field, FileEntry};
 use crate::partition;
 use crate::schema::Kind;
-use crate::write::{hive_dir, scan_files, typed_folder};
+use crate::write::{hive_dir, scan_files, scan_files_as, typed_folder};
 
 /// Rows of keys compared in one query (bounds the memory of the comparison).
 pub(crate) const BATCH_ROWS: u64 = 2_000_000;
+
+/// Rows compared whole in one query by [`compare_rows`] (whole rows are several times wider
+/// than their keys).
+const COMPARE_ROWS: u64 = BATCH_ROWS / 4;
 
 /// One file taking part in a comparison: where it is, its partition folder, its rows.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyFile {
     /// The path Polars scans.
     pub path: PathBuf,
-    /// The partition folder (relative, `k=v/k=v`).
+    /// The folders its keys are compared within (relative, `k=v/k=v`): its partition folder,
+    /// or the group of folders that can hold its keys (see [`KeyScope`]).
     pub dir: String,
+    /// Its partition folder itself.
+    pub folder: String,
     /// Rows in the file (from its footer or the manifest).
     pub rows: u64,
 }
@@ -37,9 +44,11 @@ pub(crate) struct KeyFile {
 impl KeyFile {
     /// The file at `path` holding `rows` rows of the dataset file `rel` (its folder is `rel`'s).
     pub fn new(path: PathBuf, rel: &str, rows: u64) -> KeyFile {
+        let dir = crate::partition::dir_of(rel).to_string();
         KeyFile {
             path,
-            dir: crate::partition::dir_of(rel).to_string(),
+            folder: dir.clone(),
+            dir,
             rows,
         }
     }
@@ -184,9 +193,8 @@ pub(crate) fn candidates<'a>(
             }
         }
         new.push(KeyFile {
-            path: path.clone(),
             dir: group,
-            rows: e.rows,
+            ..KeyFile::new(path.clone(), rel, e.rows)
         });
     }
     let mut old = vec![];
@@ -195,9 +203,8 @@ pub(crate) fn candidates<'a>(
         let group = scope.group(partition::dir_of(&f.path));
         if groups.get(&group).is_some_and(|b| b.meets(f)) {
             old_files.push(KeyFile {
-                path: path_of(&f.path),
                 dir: group,
-                rows: f.rows,
+                ..KeyFile::new(path_of(&f.path), &f.path, f.rows)
             });
             old.push(f);
         }
@@ -231,9 +238,8 @@ pub(crate) fn groups_with_repeats(
             .or_insert_with(|| (vec![], bounds.clone()));
         known.widen(bounds);
         files.push(KeyFile {
-            path: path.clone(),
             dir: group,
-            rows: e.rows,
+            ..KeyFile::new(path.clone(), rel, e.rows)
         });
     }
     // Folders whose key bounds are disjoint share no key: only folders meeting another one
@@ -282,17 +288,48 @@ fn key_expr(key: &[String]) -> Expr {
     }
 }
 
-/// The `key` columns of `files`, read in file order and tagged with `__dir` (the index of each
-/// row's folder in `dirs`) and `__fid` (its file's index in `files`). The tags come from the
-/// files' row counts (a scan returns files in order), so no row carries its path.
+/// What [`read_tagged`] reads of each file, besides its tags.
+struct Reading<'a> {
+    /// The columns read.
+    columns: &'a [String],
+    /// The dataset's data columns when whole rows are read (a column a file lacks, added to the
+    /// dataset later, reads as null, as scans read it).
+    schema: Option<&'a [Field]>,
+    /// Partition folder -> id, to tag each row with its own folder (`__folder`) too.
+    folders: Option<&'a BTreeMap<&'a str, u32>>,
+}
+
+impl<'a> Reading<'a> {
+    /// The key columns alone.
+    fn keys(key: &'a [String]) -> Reading<'a> {
+        Reading {
+            columns: key,
+            schema: None,
+            folders: None,
+        }
+    }
+}
+
+/// The columns `what` names of `files`, read in file order and tagged with `__dir` (the index
+/// of each row's folder group in `dirs`) and `__fid` (its file's index in `files`). The tags
+/// come from the files' row counts (a scan returns files in order), so no row carries its path.
 fn read_tagged(
     files: &[&KeyFile],
     dirs: &BTreeMap<&str, u32>,
-    key: &[String],
+    what: &Reading,
 ) -> Result<DataFrame> {
     let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-    let mut frame = scan_files(&paths, false)?
-        .select(key.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
+    let scan = match what.schema {
+        Some(schema) => scan_files_as(&paths, false, schema)?,
+        None => scan_files(&paths, false)?,
+    };
+    let mut frame = scan
+        .select(
+            what.columns
+                .iter()
+                .map(|k| col(k.as_str()))
+                .collect::<Vec<_>>(),
+        )
         .collect()
         .map_err(Error::polars("upsert: read the keys"))?;
     let expected: u64 = files.iter().map(|f| f.rows).sum();
@@ -313,10 +350,16 @@ fn read_tagged(
             .flat_map(|(i, f)| std::iter::repeat_n(value(i, f), f.rows as usize))
             .collect()
     };
-    let tags = [
+    let mut tags = vec![
         Column::new("__dir".into(), repeat(&|_, f| dirs[f.dir.as_str()])),
         Column::new("__fid".into(), repeat(&|i, _| i as u32)),
     ];
+    if let Some(folders) = what.folders {
+        tags.push(Column::new(
+            "__folder".into(),
+            repeat(&|_, f| folders[f.folder.as_str()]),
+        ));
+    }
     for tag in tags {
         frame
             .with_column(tag)
@@ -356,7 +399,7 @@ pub(crate) fn folders_with_repeats(staged: &[KeyFile], key: &[String]) -> Result
     let mut repeated = vec![];
     for files in folder_batches(staged, BATCH_ROWS) {
         let dirs = folder_ids(files.iter().copied());
-        let counts = read_tagged(&files, &dirs, key)?
+        let counts = read_tagged(&files, &dirs, &Reading::keys(key))?
             .lazy()
             .group_by([col("__dir")])
             .agg([
@@ -407,83 +450,195 @@ pub(crate) fn input_folders_with_repeats(
         .collect()
 }
 
-/// For every file of `stored` holding a key that a file of `new` in the same folder also
-/// holds, the number of such rows (by index into `stored`). Only folders both sides touch
-/// are read, a batch of folders per query.
-pub(crate) fn replaced_rows(
+/// What the new rows of an upsert do to one stored file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Hits {
+    /// Its rows whose key a new row holds.
+    pub rows: u64,
+    /// How many of those the new row changes (another value in some column, or another
+    /// partition folder); 0: the file already holds the new rows and stays.
+    pub changed: u64,
+}
+
+/// What [`compare_rows`] found.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Comparison {
+    /// Per file of `stored` (by index) holding a key of a new row: its hits.
+    pub stored: BTreeMap<usize, Hits>,
+    /// Per file of `new` (by index): its rows equal to a row of a stored file that stays
+    /// (none of whose rows change), which the upsert leaves out.
+    pub unchanged: BTreeMap<usize, u64>,
+}
+
+/// Compares the new rows of an upsert with the stored rows holding their keys, whole rows of
+/// the dataset's data columns `schema` (nulls equal), within each folder group both sides
+/// touch; a batch of groups per query.
+pub(crate) fn compare_rows(
     stored: &[KeyFile],
     new: &[KeyFile],
     key: &[String],
-) -> Result<BTreeMap<usize, u64>> {
-    // Per folder both sides touch: the stored files (indices) and the new files.
+    schema: &[Field],
+) -> Result<Comparison> {
+    // Per folder group both sides touch: the stored files and the new files (indices).
     #[derive(Default)]
-    struct Folder<'a> {
+    struct Group {
         stored: Vec<usize>,
-        new: Vec<&'a KeyFile>,
+        new: Vec<usize>,
     }
-    let mut by_dir: BTreeMap<&str, Folder> = BTreeMap::new();
-    for f in new {
-        by_dir.entry(f.dir.as_str()).or_default().new.push(f);
+    let mut by_dir: BTreeMap<&str, Group> = BTreeMap::new();
+    for (i, f) in new.iter().enumerate() {
+        by_dir.entry(f.dir.as_str()).or_default().new.push(i);
     }
     for (i, f) in stored.iter().enumerate() {
-        if let Some(folder) = by_dir.get_mut(f.dir.as_str()) {
-            folder.stored.push(i);
+        if let Some(group) = by_dir.get_mut(f.dir.as_str()) {
+            group.stored.push(i);
         }
     }
-    let folders: Vec<Folder> = by_dir
+    let groups: Vec<Group> = by_dir
         .into_values()
-        .filter(|f| !f.stored.is_empty())
+        .filter(|g| !g.stored.is_empty())
         .collect();
-    let weights: Vec<u64> = folders
+    let weight =
+        |files: &[usize], side: &[KeyFile]| -> u64 { files.iter().map(|i| side[*i].rows).sum() };
+    let weights: Vec<u64> = groups
         .iter()
-        .map(|f| {
-            f.stored.iter().map(|i| stored[*i].rows).sum::<u64>()
-                + f.new.iter().map(|n| n.rows).sum::<u64>()
-        })
-        .collect();
-    let mut hits = BTreeMap::new();
-    for range in batches(&weights, BATCH_ROWS) {
-        let batch = &folders[range];
-        let old_index: Vec<usize> = batch
-            .iter()
-            .flat_map(|f| f.stored.iter().copied())
-            .collect();
-        let old_files: Vec<&KeyFile> = old_index.iter().map(|i| &stored[*i]).collect();
-        let new_files: Vec<&KeyFile> = batch.iter().flat_map(|f| f.new.iter().copied()).collect();
-        let dirs = folder_ids(new_files.iter().copied());
-        let on: Vec<Expr> = std::iter::once(col("__dir"))
-            .chain(key.iter().map(|k| col(k.as_str())))
-            .collect();
-        let new_keys = read_tagged(&new_files, &dirs, key)?
-            .lazy()
-            .select(on.clone());
-        let counts = read_tagged(&old_files, &dirs, key)?
-            .lazy()
-            .join(new_keys, on.clone(), on, JoinArgs::new(JoinType::Semi))
-            .group_by([col("__fid")])
-            .agg([len().alias("__n")])
-            .collect()
-            .map_err(Error::polars(
-                "upsert: find the stored rows the new keys replace",
-            ))?;
-        let fids = u32_column(&counts, "__fid")?;
-        let ns = counts
-            .column("__n")
-            .and_then(|c| c.cast(&DataType::UInt64))
-            .map_err(Error::polars("upsert"))?;
-        let ns = ns.u64().map_err(Error::polars("upsert"))?;
-        for (fid, n) in fids.into_iter().zip(ns.iter()) {
-            if let (Some(fid), Some(n)) = (fid, n) {
-                hits.insert(old_index[fid as usize], n);
-            }
+        .map(|g| weight(&g.stored, stored) + weight(&g.new, new))
+        .collect::<Vec<u64>>();
+    let mut out = Comparison::default();
+    for range in batches(&weights, COMPARE_ROWS) {
+        let batch = &groups[range];
+        let old_index: Vec<usize> = batch.iter().flat_map(|g| g.stored.clone()).collect();
+        let new_index: Vec<usize> = batch.iter().flat_map(|g| g.new.clone()).collect();
+        let (hits, unchanged) = compare_batch(
+            &old_index.iter().map(|i| &stored[*i]).collect::<Vec<_>>(),
+            &new_index.iter().map(|i| &new[*i]).collect::<Vec<_>>(),
+            key,
+            schema,
+        )?;
+        for (fid, h) in hits {
+            out.stored.insert(old_index[fid], h);
+        }
+        for (fid, n) in unchanged {
+            out.unchanged.insert(new_index[fid], n);
         }
     }
-    Ok(hits)
+    Ok(out)
 }
 
-/// Folder -> its index, in sorted order.
+/// [`compare_rows`] over one batch of whole folder groups: hits per stored file and rows of
+/// new files equal to rows of stored files that stay, by index into `old` and `new`.
+type BatchResult = (Vec<(usize, Hits)>, Vec<(usize, u64)>);
+
+fn compare_batch(
+    old: &[&KeyFile],
+    new: &[&KeyFile],
+    key: &[String],
+    schema: &[Field],
+) -> Result<BatchResult> {
+    let dirs = folder_ids(new.iter().copied());
+    let folders = ids(old.iter().chain(new).map(|f| f.folder.as_str()));
+    let columns: Vec<String> = schema.iter().map(|f| f.name.clone()).collect();
+    let values: Vec<&String> = columns.iter().filter(|c| !key.contains(c)).collect();
+    let reading = Reading {
+        columns: &columns,
+        schema: Some(schema),
+        folders: Some(&folders),
+    };
+    let on: Vec<Expr> = std::iter::once(col("__dir"))
+        .chain(key.iter().map(|k| col(k.as_str())))
+        .collect();
+    let renamed = |c: &str| format!("{c}__new");
+    let new_rows = read_tagged(new, &dirs, &reading)?.lazy().select(
+        on.iter()
+            .cloned()
+            .chain(
+                values
+                    .iter()
+                    .map(|c| col(c.as_str()).alias(renamed(c).as_str())),
+            )
+            .chain(["__fid", "__folder"].map(|c| col(c).alias(renamed(c).as_str())))
+            .collect::<Vec<_>>(),
+    );
+    let changed = values
+        .iter()
+        .map(|c| col(c.as_str()).neq_missing(col(renamed(c).as_str())))
+        .fold(
+            col("__folder").neq(col(renamed("__folder").as_str())),
+            Expr::or,
+        );
+    let joined = read_tagged(old, &dirs, &reading)?
+        .lazy()
+        .join(new_rows, on.clone(), on, JoinArgs::new(JoinType::Inner))
+        .select([
+            col("__fid"),
+            col(renamed("__fid").as_str()).alias("__nfid"),
+            changed.cast(DataType::UInt32).alias("__changed"),
+        ])
+        .collect()
+        .map_err(Error::polars(
+            "upsert: compare the new rows with the stored ones",
+        ))?;
+    let per_file = joined
+        .clone()
+        .lazy()
+        .group_by([col("__fid")])
+        .agg([len().alias("__n"), col("__changed").sum().alias("__c")])
+        .collect()
+        .map_err(Error::polars("upsert: count the changed rows"))?;
+    let staying = per_file
+        .clone()
+        .lazy()
+        .filter(col("__c").cast(DataType::UInt64).eq(lit(0u64)))
+        .select([col("__fid")]);
+    let unchanged = joined
+        .lazy()
+        .join(
+            staying,
+            [col("__fid")],
+            [col("__fid")],
+            JoinArgs::new(JoinType::Semi),
+        )
+        .group_by([col("__nfid")])
+        .agg([len().alias("__n")])
+        .collect()
+        .map_err(Error::polars("upsert: count the unchanged rows"))?;
+    let counts = |frame: &DataFrame, name: &str| -> Result<Vec<Option<u64>>> {
+        let c = frame
+            .column(name)
+            .and_then(|c| c.cast(&DataType::UInt64))
+            .map_err(Error::polars("upsert"))?;
+        Ok(c.u64().map_err(Error::polars("upsert"))?.iter().collect())
+    };
+    let hits = u32_column(&per_file, "__fid")?
+        .into_iter()
+        .zip(counts(&per_file, "__n")?)
+        .zip(counts(&per_file, "__c")?)
+        .filter_map(|((fid, rows), changed)| {
+            Some((
+                fid? as usize,
+                Hits {
+                    rows: rows?,
+                    changed: changed?,
+                },
+            ))
+        })
+        .collect();
+    let same = u32_column(&unchanged, "__nfid")?
+        .into_iter()
+        .zip(counts(&unchanged, "__n")?)
+        .filter_map(|(fid, n)| Some((fid? as usize, n?)))
+        .collect();
+    Ok((hits, same))
+}
+
+/// Folder group -> its index, in sorted order.
 fn folder_ids<'a>(files: impl Iterator<Item = &'a KeyFile>) -> BTreeMap<&'a str, u32> {
-    let mut dirs: BTreeMap<&str, u32> = files.map(|f| (f.dir.as_str(), 0)).collect();
+    ids(files.map(|f| f.dir.as_str()))
+}
+
+/// Name -> its index, in sorted order.
+fn ids<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, u32> {
+    let mut dirs: BTreeMap<&str, u32> = names.map(|n| (n, 0)).collect();
     for (i, id) in dirs.values_mut().enumerate() {
         *id = i as u32;
     }
@@ -595,10 +750,12 @@ mod tests {
 
     #[test]
     fn folder_batches_never_split_a_folder() {
-        let file = |dir: &str, rows: u64| KeyFile {
-            path: PathBuf::from(format!("{dir}-{rows}")),
-            dir: dir.into(),
-            rows,
+        let file = |dir: &str, rows: u64| {
+            KeyFile::new(
+                PathBuf::from(format!("{dir}-{rows}")),
+                &format!("{dir}/f"),
+                rows,
+            )
         };
         // By file, a batch would close inside `b` (18 + 3 >= 20).
         let files = [

@@ -15,6 +15,7 @@ use crate::cast::{CastOptions, cast_to_kind};
 use crate::dataset::{Change, Dataset};
 use crate::error::{Error, Result};
 use crate::footer;
+use crate::ingested::SourceBatch;
 use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX, Staging};
 use crate::metrics::OpTimer;
 use crate::options::{Compression, FileLayout, MemoryLimit, WriteMode};
@@ -349,6 +350,18 @@ pub struct WriteReport {
     pub files_replaced: u64,
     /// Files the commit added.
     pub files: Vec<WrittenFile>,
+    /// Whether the write changed no stored row (an upsert whose rows are all stored already):
+    /// no version was committed, unless one was needed to record the sources it read.
+    pub unchanged: bool,
+    /// Input rows equal to stored rows, not written again (upsert).
+    pub rows_unchanged: u64,
+    /// Source files read (`ingest`).
+    pub sources_read: u64,
+    /// Source files skipped: ingested before and unchanged (`ingest`).
+    pub sources_skipped: u64,
+    /// Source files the commit recorded in the sources index (`ingest`; a source edited while
+    /// it was read is not recorded, and is read again next time).
+    pub sources_recorded: u64,
     /// Per column, values lenient mode turned into nulls.
     pub nulled: BTreeMap<String, u64>,
     /// Blank lines skipped in CSV inputs.
@@ -357,6 +370,38 @@ pub struct WriteReport {
     pub wall_ms: u64,
     /// Peak resident memory of the process, in bytes.
     pub peak_rss_bytes: u64,
+}
+
+impl WriteReport {
+    /// The report in one line for people: the version and what changed, or `unchanged`, and
+    /// what was skipped.
+    pub fn summary(&self) -> String {
+        let mut text = match self.unchanged {
+            true => format!("unchanged (version {}, {})", self.version, self.mode),
+            false => format!(
+                "version {} ({}): {} rows in {} files, {} stored rows replaced",
+                self.version,
+                self.mode,
+                self.rows_written,
+                self.files.len(),
+                self.rows_replaced
+            ),
+        };
+        if self.rows_unchanged > 0 {
+            text += &format!(", {} rows already stored", self.rows_unchanged);
+        }
+        if self.sources_skipped > 0 {
+            text += &format!(
+                ", {} of {} sources skipped (ingested before, unchanged)",
+                self.sources_skipped,
+                self.sources_skipped.saturating_add(self.sources_read)
+            );
+        }
+        if self.sources_recorded > 0 {
+            text += &format!(", {} sources recorded", self.sources_recorded);
+        }
+        text
+    }
 }
 
 /// The Parquet writer options for `compression`, `row_group_size` and `metadata`.
@@ -708,10 +753,40 @@ fn into_existing_folders(
 }
 
 /// The staged files and replaced files one write contributes to a commit.
+#[derive(Default)]
 struct Merge {
+    /// Files the merge staged: the stored rows kept of a replaced file, and the rows of a new
+    /// file left out that are not stored yet.
     staged: Vec<(PathBuf, String)>,
     replaced: Vec<String>,
     rows_replaced: u64,
+    /// The write's own staged files (final relative paths) left out of the commit: their rows
+    /// are stored already (those that are not are in `staged`).
+    left_out: BTreeSet<String>,
+    /// New rows equal to stored rows that stay: not written again.
+    rows_unchanged: u64,
+}
+
+/// Files a commit adds: (staged path, final relative path), and their entries.
+type CommitFiles = (Vec<(PathBuf, String)>, Vec<FileEntry>);
+
+impl Merge {
+    /// The files the commit adds: the write's own staged files `w` but those left out, then
+    /// the merge's, with their entries (for version `version`).
+    fn files(&self, w: &Staged, kind: &Kind, version: u64) -> Result<CommitFiles> {
+        let (mut staged, mut added): (Vec<_>, Vec<_>) = w
+            .files
+            .iter()
+            .zip(w.entries)
+            .filter(|((_, rel), _)| !self.left_out.contains(rel))
+            .map(|(f, e)| (f.clone(), e.clone()))
+            .unzip();
+        for (path, rel) in &self.staged {
+            added.push(file_entry(path, rel, kind, version)?);
+            staged.push((path.clone(), rel.clone()));
+        }
+        Ok((staged, added))
+    }
 }
 
 impl Dataset {
@@ -747,6 +822,18 @@ impl Dataset {
     /// Writes several inputs (each cast on its own, with its own constants) as one commit:
     /// all of them land, or none does.
     pub fn write_inputs(&self, inputs: Vec<Input>, opts: &WriteOptions) -> Result<WriteReport> {
+        self.write_recording(inputs, opts, &mut SourceBatch::default())
+    }
+
+    /// [`Dataset::write_inputs`], adding `sources` to the sources index with the commit
+    /// (records of sources edited while they were read are dropped first). A write whose rows
+    /// change nothing still commits a version when `sources` holds records of sources it read.
+    pub(crate) fn write_recording(
+        &self,
+        inputs: Vec<Input>,
+        opts: &WriteOptions,
+        sources: &mut SourceBatch,
+    ) -> Result<WriteReport> {
         if self.is_foreign() {
             return Err(Error::Dataset {
                 path: self.base().to_path_buf(),
@@ -997,75 +1084,99 @@ impl Dataset {
             nulled,
             ..Default::default()
         };
-        if rows_written == 0 {
+        sources.confirm();
+        if rows_written == 0 && !sources.needs_commit() {
             report.version = manifest.version;
+            report.unchanged = true;
             (report.wall_ms, report.peak_rss_bytes) = timer.finish();
             return Ok(report);
         }
 
+        let base = Staged {
+            staging: &staging,
+            files: &[],
+            entries: &[],
+            part_cols: &part_cols,
+            schema: &data_schema,
+            pq: &pq,
+            op_id: &timer.op_id,
+        };
         // On object storage another writer may take the next version first (there is no lock):
         // the merge is then redone against the version it made.
         let (version, merge, entries) =
             self.with_commit_retries(&timer.op_id, |lock, current| {
                 let version = current.version + 1;
                 let (staged, entries) = into_existing_folders(current, &staged, &entries);
-                let merge = self.merge(
-                    current,
-                    mode,
-                    &staging,
-                    &staged,
-                    &entries,
-                    &kind.key,
-                    &part_cols,
-                    &pq,
-                    &timer.op_id,
-                )?;
+                let w = Staged {
+                    files: &staged,
+                    entries: &entries,
+                    ..base
+                };
+                let merge = self.merge(current, mode, &w)?;
                 log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
-                let mut staged_all = staged.clone();
-                let mut added = entries.clone();
-                for (path, rel) in &merge.staged {
-                    added.push(file_entry(path, rel, &current.kind_spec, version)?);
-                    staged_all.push((path.clone(), rel.clone()));
-                }
-                let operation = Operation {
-                    name: "write".into(),
-                    mode: Some(mode.to_string()),
-                    op_id: timer.op_id.clone(),
-                    rows_added: rows_written,
-                    rows_removed: merge.rows_replaced,
-                    files_added: added.len() as u64,
-                    files_removed: merge.replaced.len() as u64,
-                };
-                let change = Change {
-                    staged: &staged_all,
-                    added: added.clone(),
-                    replaced: &merge.replaced,
-                    operation,
-                };
-                let committed = self.commit_change(lock, current, change, |next| {
-                    next.metadata = metadata.clone();
-                    for f in &data_schema {
-                        if !next.schema.iter().any(|s| s.name == f.name) {
-                            next.schema.push(f.clone());
-                        }
+                let committed = (|| {
+                    let (staged_all, added) = merge.files(&w, &current.kind_spec, version)?;
+                    if staged_all.is_empty() && merge.replaced.is_empty() && !sources.needs_commit()
+                    {
+                        return Ok((current.version, vec![]));
                     }
-                });
-                if committed.is_err() {
-                    // The merge's rewritten files are made again on the next attempt.
+                    let segments = sources.write_segments(self.store(), current, version)?;
+                    let operation = Operation {
+                        name: "write".into(),
+                        mode: Some(mode.to_string()),
+                        op_id: timer.op_id.clone(),
+                        rows_added: rows_written.saturating_sub(merge.rows_unchanged),
+                        rows_removed: merge.rows_replaced,
+                        files_added: added.len() as u64,
+                        files_removed: merge.replaced.len() as u64,
+                        sources_recorded: sources.len() as u64,
+                    };
+                    let change = Change {
+                        staged: &staged_all,
+                        added: added.clone(),
+                        replaced: &merge.replaced,
+                        operation,
+                    };
+                    let next = self.commit_change(lock, current, change, |next| {
+                        next.metadata = metadata.clone();
+                        for f in &data_schema {
+                            if !next.schema.iter().any(|s| s.name == f.name) {
+                                next.schema.push(f.clone());
+                            }
+                        }
+                        if let Some(segments) = segments {
+                            next.sources = segments;
+                        }
+                    })?;
+                    let added = added
+                        .into_iter()
+                        .map(|e| FileEntry {
+                            added_in: next.version,
+                            ..e
+                        })
+                        .collect();
+                    Ok((next.version, added))
+                })();
+                if !matches!(committed, Ok((v, _)) if v == version) {
+                    // Nothing of the merge's own files is committed (they are made again on
+                    // the next attempt).
                     for (path, _) in &merge.staged {
                         let _ = std::fs::remove_file(path);
                     }
                 }
-                let next = committed?;
-                for e in &mut added {
-                    e.added_in = next.version;
-                }
-                Ok((next.version, merge, added))
+                let (version, added) = committed?;
+                Ok((version, merge, added))
             })?;
 
         report.version = version;
         report.rows_replaced = merge.rows_replaced;
         report.files_replaced = merge.replaced.len() as u64;
+        report.rows_unchanged = merge.rows_unchanged;
+        report.rows_written = rows_written.saturating_sub(merge.rows_unchanged);
+        report.unchanged = entries.is_empty() && merge.replaced.is_empty();
+        if version > manifest.version {
+            report.sources_recorded = sources.len() as u64;
+        }
         report.files = entries
             .iter()
             .map(|e| WrittenFile {
@@ -1085,28 +1196,13 @@ impl Dataset {
     }
 
     /// Decides, under the commit lock, what the staged files replace in `current`.
-    #[allow(clippy::too_many_arguments)]
-    fn merge(
-        &self,
-        current: &Manifest,
-        mode: WriteMode,
-        staging: &Staging,
-        staged: &[(PathBuf, String)],
-        entries: &[FileEntry],
-        key: &[String],
-        part_cols: &[String],
-        pq: &Arc<ParquetWriteOptions>,
-        op_id: &str,
-    ) -> Result<Merge> {
-        let mut merge = Merge {
-            staged: vec![],
-            replaced: vec![],
-            rows_replaced: 0,
-        };
+    fn merge(&self, current: &Manifest, mode: WriteMode, w: &Staged) -> Result<Merge> {
+        let mut merge = Merge::default();
         if mode == WriteMode::Append {
             return Ok(merge);
         }
-        let touched: BTreeSet<&str> = staged
+        let touched: BTreeSet<&str> = w
+            .files
             .iter()
             .map(|(_, rel)| partition::dir_of(rel))
             .collect();
@@ -1134,60 +1230,125 @@ impl Dataset {
                     }
                 }
             }
-            WriteMode::Upsert => {
-                let key: Vec<String> = key
-                    .iter()
-                    .filter(|k| !part_cols.contains(k))
-                    .cloned()
-                    .collect();
-                // Stored files are read only where they can hold a new key: in the new rows'
-                // groups of folders, with recorded ranges meeting theirs.
-                let scope = upsert::KeyScope::new(&current.kind_spec, &current.partition_columns);
-                let (new, old_files, stored) = upsert::candidates(
-                    &scope,
-                    &current.kind_spec,
-                    staged,
-                    entries,
-                    &current.files,
-                    |rel| self.store().data_path(rel),
-                );
-                let hits = upsert::replaced_rows(&stored, &new, &key)
-                    .map_err(|e| self.conflict_if_moved(current, e))?;
-                let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
-                for (counter, (i, n)) in hits.into_iter().enumerate() {
-                    let old = old_files[i];
-                    merge.replaced.push(old.path.clone());
-                    merge.rows_replaced += n;
-                    if n < old.rows {
-                        let dir = partition::dir_of(&old.path);
-                        let name = format!("part-{op_id}-r{counter:05}.parquet");
-                        let rel = match dir {
-                            "" => name.clone(),
-                            dir => format!("{dir}/{name}"),
-                        };
-                        let dest = staging
-                            .dir()
-                            .join(Staging::name_for(dir, &format!("{name}{STAGED_SUFFIX}")));
-                        let new_paths: Vec<PathBuf> = new
-                            .iter()
-                            .filter(|f| f.dir == stored[i].dir)
-                            .map(|f| f.path.clone())
-                            .collect();
-                        let new_keys = scan_files(&new_paths, false)?.select(key_cols.clone());
-                        let kept = scan_files(std::slice::from_ref(&stored[i].path), false)?.join(
-                            new_keys,
-                            key_cols.clone(),
-                            key_cols.clone(),
-                            JoinArgs::new(JoinType::Anti),
-                        );
-                        sink_file(kept, &dest, pq.clone())
-                            .map_err(|e| self.conflict_if_moved(current, e))?;
-                        merge.staged.push((dest, rel));
-                    }
-                }
-            }
+            WriteMode::Upsert => self.merge_upsert(current, w, &mut merge)?,
         }
         Ok(merge)
+    }
+
+    /// The upsert's merge: a stored file holding a key of a new row is replaced only when some
+    /// such row changes (its other rows are staged again beside the new ones); a stored file
+    /// whose rows all equal the new ones stays, and those new rows are left out of the commit.
+    fn merge_upsert(&self, current: &Manifest, w: &Staged, merge: &mut Merge) -> Result<()> {
+        let key: Vec<String> = current
+            .kind_spec
+            .key
+            .iter()
+            .filter(|k| !w.part_cols.contains(k))
+            .cloned()
+            .collect();
+        // Stored files are read only where they can hold a new key: in the new rows' groups of
+        // folders, with recorded ranges meeting theirs.
+        let scope = upsert::KeyScope::new(&current.kind_spec, &current.partition_columns);
+        let (new, old_files, stored) = upsert::candidates(
+            &scope,
+            &current.kind_spec,
+            w.files,
+            w.entries,
+            &current.files,
+            |rel| self.store().data_path(rel),
+        );
+        let mut schema = current.schema.clone();
+        for f in w.schema {
+            if !schema.iter().any(|s| s.name == f.name) {
+                schema.push(f.clone());
+            }
+        }
+        let moved = |e| self.conflict_if_moved(current, e);
+        let cmp = upsert::compare_rows(&stored, &new, &key, &schema).map_err(moved)?;
+        let paths_in = |side: &[upsert::KeyFile], dir: &str, pick: &dyn Fn(usize) -> bool| {
+            side.iter()
+                .enumerate()
+                .filter(|(i, f)| f.dir == dir && pick(*i))
+                .map(|(_, f)| f.path.clone())
+                .collect::<Vec<PathBuf>>()
+        };
+        let changed = cmp.stored.iter().filter(|(_, h)| h.changed > 0);
+        for (counter, (i, hits)) in changed.enumerate() {
+            let old = old_files[*i];
+            merge.replaced.push(old.path.clone());
+            merge.rows_replaced += hits.rows;
+            if hits.rows < old.rows {
+                let new_paths = paths_in(&new, &stored[*i].dir, &|_| true);
+                let name = format!("part-{}-r{counter:05}.parquet", w.op_id);
+                let rest = w
+                    .stage_without_keys(&stored[*i].path, &new_paths, &key, &old.path, &name)
+                    .map_err(moved)?;
+                merge.staged.push(rest);
+            }
+        }
+        let stays = |i: usize| cmp.stored.get(&i).is_some_and(|h| h.changed == 0);
+        for (counter, (j, rows)) in cmp.unchanged.iter().enumerate() {
+            let (path, rel) = &w.files[*j];
+            merge.rows_unchanged += rows;
+            merge.left_out.insert(rel.clone());
+            if *rows < w.entries[*j].rows {
+                let stored_paths = paths_in(&stored, &new[*j].dir, &stays);
+                let name = format!("part-{}-k{counter:05}.parquet", w.op_id);
+                let rest = w
+                    .stage_without_keys(path, &stored_paths, &key, rel, &name)
+                    .map_err(moved)?;
+                merge.staged.push(rest);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A write's staged files and what its merge needs to know of them.
+#[derive(Clone, Copy)]
+struct Staged<'a> {
+    staging: &'a Staging,
+    /// Staged files (absolute path, final relative path).
+    files: &'a [(PathBuf, String)],
+    /// Their entries, in the same order.
+    entries: &'a [FileEntry],
+    part_cols: &'a [String],
+    /// The data columns the write adds to the dataset's schema (or holds already).
+    schema: &'a [Field],
+    pq: &'a Arc<ParquetWriteOptions>,
+    op_id: &'a str,
+}
+
+impl Staged<'_> {
+    /// Stages the rows of `file` whose `key` no file of `others` holds as the file `name` in
+    /// the folder of dataset path `beside`; returns (staged path, final relative path).
+    fn stage_without_keys(
+        &self,
+        file: &Path,
+        others: &[PathBuf],
+        key: &[String],
+        beside: &str,
+        name: &str,
+    ) -> Result<(PathBuf, String)> {
+        let dir = partition::dir_of(beside);
+        let rel = match dir {
+            "" => name.to_string(),
+            dir => format!("{dir}/{name}"),
+        };
+        let dest = self
+            .staging
+            .dir()
+            .join(Staging::name_for(dir, &format!("{name}{STAGED_SUFFIX}")));
+        let key_cols: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+        let other_keys = scan_files(others, false)?.select(key_cols.clone());
+        let rest = scan_files(std::slice::from_ref(&file.to_path_buf()), false)?.join(
+            other_keys,
+            key_cols.clone(),
+            key_cols,
+            JoinArgs::new(JoinType::Anti),
+        );
+        sink_file(rest, &dest, self.pq.clone())?;
+        Ok((dest, rel))
     }
 }
 

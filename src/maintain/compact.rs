@@ -201,6 +201,7 @@ impl Dataset {
             rows_removed: report.rows,
             files_added: report.files_after,
             files_removed: report.files_before,
+            ..Default::default()
         };
         // Another writer's commit to other partitions while this one ran is fine (on object
         // storage it may take the version this one meant to make: it goes on top of it); one

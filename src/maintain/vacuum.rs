@@ -80,15 +80,13 @@ impl Dataset {
             .collect();
         let mut referenced: BTreeSet<String> =
             current.files.iter().map(|f| f.path.clone()).collect();
+        // The sources-index segments the kept versions list (see `crate::ingested`).
+        let mut segments: BTreeSet<String> = current.sources.iter().cloned().collect();
         for v in &keep {
             if *v != current.version {
-                referenced.extend(
-                    self.store()
-                        .load_version(*v)?
-                        .files
-                        .into_iter()
-                        .map(|f| f.path),
-                );
+                let m = self.store().load_version(*v)?;
+                referenced.extend(m.files.into_iter().map(|f| f.path));
+                segments.extend(m.sources);
             }
         }
         let mut report = VacuumReport {
@@ -110,6 +108,9 @@ impl Dataset {
         report.files_retained = young.len() as u64;
         report.bytes_freed = unreferenced.iter().map(|(_, bytes, _)| bytes).sum();
         report.bytes_freed += self.store().remove_stale_staging(&lock)?;
+        report.bytes_freed += self
+            .store()
+            .delete_unlisted_segments(&lock, &segments, retention)?;
         report.versions_removed = versions.into_iter().filter(|v| !keep.contains(v)).collect();
         self.store()
             .delete_versions(&lock, &current, &report.versions_removed)?;

@@ -483,3 +483,35 @@ pub fn floats(df: &DataFrame, column: &str) -> Vec<f64> {
         .into_no_null_iter()
         .collect()
 }
+
+/// A copy of the Binance klines file `src` (CSV, or a zip holding one) as `dir/<stem>.csv`
+/// with every close raised by 1: a corrected download, whose upsert replaces every row
+/// (one of the same rows replaces nothing).
+pub fn corrected_copy(src: &Path, dir: &Path) -> PathBuf {
+    use std::io::Read;
+    let mut text = String::new();
+    if src.extension().is_some_and(|e| e == "zip") {
+        let mut zip = ::zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+        zip.by_index(0).unwrap().read_to_string(&mut text).unwrap();
+    } else {
+        text = std::fs::read_to_string(src).unwrap();
+    }
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<String> = line.split(',').map(String::from).collect();
+            let close: f64 = fields[4].parse().unwrap();
+            fields[4] = format!("{:.2}", close + 1.0);
+            fields.join(",")
+        })
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    let stem = src.file_name().unwrap().to_str().unwrap();
+    let name = format!(
+        "{}.csv",
+        stem.trim_end_matches(".zip").trim_end_matches(".csv")
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}

@@ -219,11 +219,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "unreadable journal",
             setup: bad_journal,
+            // `--force`: the sample holds this file already, and would skip it unread.
             args: &[
                 "ingest",
                 "{data}/spot/klines/ETHUSDT-1m-2025-01-01.csv",
                 "--dataset",
                 "{ds}",
+                "--force",
             ],
             code: 1,
             says: &[
@@ -530,6 +532,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "mode error over data",
             setup: keep,
+            // `--force`: the sample holds this file already, and would skip it unread.
             args: &[
                 "ingest",
                 "{data}/spot/klines/ETHUSDT-1m-2025-01-01.csv",
@@ -537,6 +540,7 @@ fn cases() -> Vec<Case> {
                 "{ds}",
                 "--mode",
                 "error",
+                "--force",
             ],
             code: 1,
             says: &[

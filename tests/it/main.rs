@@ -10,6 +10,7 @@ mod flags;
 mod foundation;
 mod hermetic;
 mod hostile;
+mod incremental;
 mod interop;
 mod maintenance;
 mod memory;

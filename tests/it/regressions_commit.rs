@@ -152,8 +152,9 @@ fn a_planted_journal_cannot_make_any_command_touch_a_file_outside_the_dataset() 
         // A read-only command recovers in passing: it must neither touch nor fail.
         let info = run(&["info", base.to_str().unwrap(), "--json"]);
         assert!(info.status.success(), "{rel}");
-        // A writer must refuse, naming the journal.
-        let out = ingest(&base, &csv, &[], &[]);
+        // A writer must refuse, naming the journal (`--force`: the source is ingested already,
+        // and would be skipped without taking the lock).
+        let out = ingest(&base, &csv, &["--force"], &[]);
         assert!(!out.status.success(), "{rel}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("00000000000000000099.json"), "{rel}: {err}");
@@ -294,14 +295,15 @@ fn a_writer_behind_a_hung_lock_holder_gives_up_naming_it() {
     json_ok(&ingest(&base, &csv, &[], &[]));
     let held = pqdm::lock::FileLock::acquire(&base.join("_pqdm/lock"), "hung-test").unwrap();
     let before = snapshot(&base);
-    let out = ingest(&base, &csv, &["--lock-timeout", "0.3"], &[]);
+    // `--force`: the source is ingested already, and would be skipped without taking the lock.
+    let out = ingest(&base, &csv, &["--lock-timeout", "0.3", "--force"], &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("pid {}", std::process::id())) && err.contains("hung-test"),
         "{err}"
     );
-    let out = ingest(&base, &csv, &[], &[("PQDM_LOCK_TIMEOUT", "0.2")]);
+    let out = ingest(&base, &csv, &["--force"], &[("PQDM_LOCK_TIMEOUT", "0.2")]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("gave up after"));
     assert_eq!(snapshot(&base), before);
