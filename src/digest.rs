@@ -60,15 +60,46 @@ impl RowDigest {
 
     /// The digest of every row of `lf`, streamed in batches; `context` names the read in errors.
     pub fn of(lf: LazyFrame, context: &str) -> Result<RowDigest> {
+        Ok(Self::digest(lf, context, None)?.0)
+    }
+
+    /// As [`RowDigest::of`], and whether the integer column `column` never decreases from one
+    /// row to the next, in the order `lf` yields its rows (a null breaks the order).
+    pub fn of_ordered(lf: LazyFrame, context: &str, column: &str) -> Result<(RowDigest, bool)> {
+        Self::digest(lf, context, Some(column))
+    }
+
+    fn digest(lf: LazyFrame, context: &str, ordered: Option<&str>) -> Result<(RowDigest, bool)> {
         let size = std::num::NonZeroUsize::new(64 * 1024).expect("non-zero");
         let batches = lf
             .collect_batches(Engine::Streaming, true, Some(size), true)
             .map_err(Error::polars(context.to_string()))?;
         let mut digest = RowDigest::default();
+        let (mut in_order, mut last) = (true, i64::MIN);
         for batch in batches {
-            digest.add(&batch.map_err(Error::polars(context.to_string()))?)?;
+            let batch = batch.map_err(Error::polars(context.to_string()))?;
+            if let (Some(column), true) = (ordered, in_order) {
+                let values = batch
+                    .column(column)
+                    .and_then(|c| c.cast(&DataType::Int64))
+                    .map_err(Error::polars(context.to_string()))?;
+                for v in values
+                    .i64()
+                    .map_err(Error::polars(context.to_string()))?
+                    .iter()
+                {
+                    match v {
+                        Some(v) if v >= last => last = v,
+                        _ => {
+                            in_order = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            digest.add(&batch)?;
         }
-        Ok(digest)
+        Ok((digest, in_order))
     }
 }
 
@@ -181,6 +212,26 @@ mod tests {
         let once = df!("a" => [1i64, 2]).unwrap();
         let twice = df!("a" => [1i64, 2, 2]).unwrap();
         assert_ne!(digest(&once), digest(&twice));
+    }
+
+    #[test]
+    fn order_is_seen_across_batches_and_broken_by_a_step_back_or_a_null() {
+        let ordered = |ts: Vec<Option<i64>>| {
+            RowDigest::of_ordered(df!("t" => ts).unwrap().lazy(), "test", "t")
+                .unwrap()
+                .1
+        };
+        assert!(ordered(vec![
+            Some(i64::MIN),
+            Some(1),
+            Some(1),
+            Some(i64::MAX)
+        ]));
+        assert!(ordered(vec![]));
+        assert!(!ordered(vec![Some(2), Some(1)]));
+        assert!(!ordered(vec![Some(1), None, Some(2)]));
+        let long: Vec<Option<i64>> = (0..200_000).map(Some).chain([Some(5)]).collect();
+        assert!(!ordered(long));
     }
 
     #[test]

@@ -141,24 +141,24 @@ impl Dataset {
         let mut added = vec![];
         let mut replaced = vec![];
         for (dir, files) in &groups {
-            let paths: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
-            // Streamed: the rows read are digested in batches, sorted and written by the
-            // streaming engine, and the files written are digested again; nothing holds the
-            // partition but the sort.
+            // Earliest first: files appended day after day are then read in time order.
+            let mut in_time_order = files.clone();
+            in_time_order.sort_by_key(|(f, _)| (f.min_timestamp, f.path.clone()));
+            let paths: Vec<PathBuf> = in_time_order.into_iter().map(|(_, p)| p).collect();
+            // Streamed: the rows read are digested in batches (and found already in time order
+            // or not), sorted only if they are not, written by the streaming engine, and the
+            // files written digested again: nothing holds the partition but a needed sort.
             let read = || scan_files_as(&paths, false, &m.schema);
-            let before = RowDigest::of(read()?, &format!("compact {dir}: read"))?;
-            sink_partitioned(
-                read()?.sort(
+            let (before, sorted) =
+                RowDigest::of_ordered(read()?, &format!("compact {dir}: read"), &ts)?;
+            let rows = match sorted {
+                true => read()?,
+                false => read()?.sort(
                     sort_by.clone(),
                     SortMultipleOptions::default().with_maintain_order(true),
                 ),
-                &staging,
-                &[],
-                dir,
-                &timer.op_id,
-                target,
-                pq.clone(),
-            )?;
+            };
+            sink_partitioned(rows, &staging, &[], dir, &timer.op_id, target, pq.clone())?;
             crate::failpoint::hit("compact.written")?;
             let new_files: Vec<(PathBuf, String)> = staging
                 .files()?

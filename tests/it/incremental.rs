@@ -425,7 +425,7 @@ fn an_upsert_of_stored_rows_changes_nothing_and_of_a_few_rows_only_their_file() 
     let ds = klines_dataset(dir.path());
     let opts = pqdm::WriteOptions {
         layout: FileLayout {
-            max_rows_per_file: 60,
+            max_rows_per_file: Some(60),
             ..Default::default()
         },
         ..kline_opts("BTCUSDT")
