@@ -19,6 +19,9 @@ pub struct CreateOptions {
     pub compression: Compression,
     /// Default rows per file; `None`: 5,000,000.
     pub max_rows_per_file: Option<usize>,
+    /// Compact a partition after each write once it holds more than this many small files
+    /// (`None`: only when asked).
+    pub auto_compact: Option<u64>,
     /// User metadata kept in the manifest and every file footer.
     pub metadata: BTreeMap<String, String>,
     /// Where the dataset's data came from (materialised datasets).
@@ -429,6 +432,7 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
     let settings = Settings {
         compression: opts.compression.to_string(),
         max_rows_per_file: opts.max_rows_per_file.unwrap_or(DEFAULT_MAX_ROWS_PER_FILE) as u64,
+        auto_compact: opts.auto_compact,
     };
     let mut m = Manifest::empty(base, kind, schema, partition_columns, settings);
     m.metadata = opts.metadata.clone();

@@ -373,6 +373,7 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<L
         Settings {
             compression: compression.to_string(),
             max_rows_per_file: crate::options::DEFAULT_MAX_ROWS_PER_FILE as u64,
+            auto_compact: None,
         },
     );
     m.updated_at = String::new();

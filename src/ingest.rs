@@ -495,6 +495,7 @@ fn load(
     }
     spinner.finish_and_clear();
     let mut write = write?;
+    ds.compact_touched(&mut write, opts);
     write.blank_lines_skipped = blank_lines;
     write.sources_read = files.len() as u64;
     write.sources_skipped = skipped_sources;

@@ -111,6 +111,13 @@ struct IngestArgs {
     /// Rows per file at most (default 5,000,000).
     #[arg(long)]
     max_rows_per_file: Option<usize>,
+    /// After the write, compact each partition it touched that holds more than N files below
+    /// the dataset's max rows per file (default: the dataset's auto-compact setting).
+    #[arg(long, value_name = "N")]
+    compact: Option<usize>,
+    /// When creating: store auto-compact N, so every later write compacts as --compact N does.
+    #[arg(long, value_name = "N")]
+    auto_compact: Option<u64>,
     /// Rows per row group at least (default 50,000; below max-rows-per-file).
     #[arg(long)]
     min_rows_per_group: Option<usize>,
@@ -439,6 +446,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         };
         let opts = CreateOptions {
             metadata: parse_meta(&a.meta)?,
+            auto_compact: a.auto_compact,
             ..settings.create_options(a.partition_by.clone())
         };
         Dataset::open_or_create(&a.dataset, kinds.get(&kind_name)?, &opts)?
@@ -458,6 +466,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         lenient: a.lenient,
         constants,
         timestamp_unit: timestamp_unit(&a.timestamp_unit)?,
+        compact_after: a.compact,
         ..settings.write_options()
     };
     let progress = Progress::new(cli.quiet || cli.json);

@@ -155,6 +155,10 @@ pub struct Settings {
     pub compression: String,
     /// Rows per file at most.
     pub max_rows_per_file: u64,
+    /// After each write, compact a partition it touched once it holds more than this many
+    /// files below `max_rows_per_file` (`None`: only when asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_compact: Option<u64>,
 }
 
 impl Settings {
@@ -2180,6 +2184,7 @@ mod tests {
         let settings = Settings {
             compression: "snappy".into(),
             max_rows_per_file: 1,
+            auto_compact: None,
         };
         let file = |path: &str, rows: u64, bytes: u64| FileEntry {
             path: path.into(),
@@ -2300,6 +2305,7 @@ mod tests {
             Settings {
                 compression: "snappy".into(),
                 max_rows_per_file: 10,
+                auto_compact: None,
             },
         );
         let totals = |m: &Manifest| {

@@ -88,6 +88,7 @@ impl Dataset {
             partition_by: Some(partition_by),
             compression: m.settings.compression()?,
             max_rows_per_file: Some(m.settings.max_rows_per_file as usize),
+            auto_compact: m.settings.auto_compact,
             metadata: m.metadata.clone(),
             source: Some(source),
         };

@@ -50,6 +50,10 @@ pub struct WriteOptions {
     pub memory_limit: crate::options::MemoryLimit,
     /// The unit of numeric timestamps; `None`: each value's magnitude says (see [`crate::timestamp`]).
     pub timestamp_unit: Option<crate::timestamp::Unit>,
+    /// After the commit, compact each partition the write touched that holds more than this
+    /// many files below the dataset's `max_rows_per_file`; `None`: the dataset's
+    /// `auto_compact` setting (off when unset).
+    pub compact_after: Option<usize>,
 }
 
 /// Memory a write takes besides its data (engine, buffers, manifest).
@@ -362,6 +366,10 @@ pub struct WriteReport {
     /// Source files the commit recorded in the sources index (`ingest`; a source edited while
     /// it was read is not recorded, and is read again next time).
     pub sources_recorded: u64,
+    /// The compaction that followed the write (`compact_after` / `auto_compact`), if it
+    /// rewrote anything: its own version, files, time and memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compaction: Option<crate::maintain::compact::CompactReport>,
     /// Per column, values lenient mode turned into nulls.
     pub nulled: BTreeMap<String, u64>,
     /// Blank lines skipped in CSV inputs.
@@ -399,6 +407,16 @@ impl WriteReport {
         }
         if self.sources_recorded > 0 {
             text += &format!(", {} sources recorded", self.sources_recorded);
+        }
+        if let Some(c) = &self.compaction {
+            text += &format!(
+                "; then compacted {} partitions ({} files into {}) as version {} in {} ms",
+                c.partitions,
+                c.files_before,
+                c.files_after,
+                c.version.unwrap_or_default(),
+                c.wall_ms
+            );
         }
         text
     }
@@ -822,7 +840,45 @@ impl Dataset {
     /// Writes several inputs (each cast on its own, with its own constants) as one commit:
     /// all of them land, or none does.
     pub fn write_inputs(&self, inputs: Vec<Input>, opts: &WriteOptions) -> Result<WriteReport> {
-        self.write_recording(inputs, opts, &mut SourceBatch::default())
+        let mut report = self.write_recording(inputs, opts, &mut SourceBatch::default())?;
+        self.compact_touched(&mut report, opts);
+        Ok(report)
+    }
+
+    /// After a committed write: compacts the partitions it touched that hold more small files
+    /// than `opts.compact_after` (or the dataset's `auto_compact`) allows, as Delta's
+    /// auto-optimize does, recording what it did in the report. The write has committed, so a
+    /// failed compaction is a warning (the next one tries again), never a failed write.
+    pub(crate) fn compact_touched(&self, report: &mut WriteReport, opts: &WriteOptions) {
+        let threshold = opts.compact_after.or_else(|| {
+            self.manifest()
+                .settings
+                .auto_compact
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        });
+        let Some(threshold) = threshold else { return };
+        if report.unchanged || report.files.is_empty() {
+            return;
+        }
+        let touched: std::collections::BTreeSet<String> = report
+            .files
+            .iter()
+            .map(|f| partition::dir_of(&f.path).to_string())
+            .collect();
+        let compact = crate::maintain::compact::CompactOptions {
+            partitions: Some(touched.into_iter().collect()),
+            min_small_files: Some(threshold),
+            ..Default::default()
+        };
+        match self.compact(&compact, &crate::progress::Progress::hidden()) {
+            Ok(r) if r.version.is_some() => report.compaction = Some(r),
+            Ok(_) => {}
+            Err(e) => log::warn!(
+                "[{}] version {} is committed; compacting the partitions it touched failed ({e}); the next write or `compact` tries again",
+                report.op_id,
+                report.version
+            ),
+        }
     }
 
     /// [`Dataset::write_inputs`], adding `sources` to the sources index with the commit

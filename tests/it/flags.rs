@@ -933,3 +933,89 @@ fn compact_min_small_files_leaves_partitions_with_that_many_or_fewer() {
     );
     assert_eq!(read_sorted(&Dataset::open(dir.path()).unwrap()), rows);
 }
+
+/// A Binance-like CSV of one-minute BTCUSDT candles for minutes `from..to` of 2024-01-01.
+fn minutes_csv(dir: &Path, from: i64, to: i64) -> PathBuf {
+    let start = 1_704_067_200_000i64;
+    let text: String = (from..to)
+        .map(|i| {
+            let t = start + i * 60_000;
+            format!("{t},1.5,2.5,1.0,{i},10.0,{},20.0,5,4.0,8.0,0\n", t + 59_999)
+        })
+        .collect();
+    let folder = dir.join(format!("m{from}"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("BTCUSDT-1m-2024-01-01.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Issue 17, item 3: automatic compaction. A dataset created with `--auto-compact 2` compacts
+/// the day a write touched once it holds three small files (one commit for the write, one for
+/// the compaction, both in the report); `--compact N` does it for one run; the rows stay exact.
+#[test]
+fn writes_compact_the_partitions_they_touched_once_they_hold_too_many_small_files() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let ingest = |from: i64, extra: &[&str]| {
+        let csv = minutes_csv(dir.path(), from, from + 10);
+        let mut args = vec![
+            "ingest",
+            csv.to_str().unwrap(),
+            "--dataset",
+            s(&base),
+            "--kind",
+            "klines",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json_ok(&run(&args))
+    };
+    let first = ingest(0, &["--auto-compact", "2"]);
+    assert!(first.get("compaction").is_none(), "{first}");
+    assert!(ingest(10, &[]).get("compaction").is_none());
+    let third = ingest(20, &[]);
+    assert_eq!(third["version"], 3);
+    let c = &third["compaction"];
+    assert_eq!(
+        [
+            &c["version"],
+            &c["partitions"],
+            &c["files_before"],
+            &c["files_after"],
+            &c["rows"]
+        ],
+        [4, 1, 3, 1, 30],
+        "{third}"
+    );
+    assert!(c["wall_ms"].is_u64() && c["peak_rss_bytes"].as_u64().unwrap() > 0);
+    let ds = Dataset::open(&base).unwrap();
+    assert_eq!(ds.manifest().settings.auto_compact, Some(2));
+    assert_eq!(ds.manifest().files.len(), 1);
+    let closes: Vec<f64> = read_sorted(&ds)
+        .column("close")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(closes, (0..30).map(|i| i as f64).collect::<Vec<_>>());
+    // Two more small files: not over the setting's 2, so no compaction...
+    assert!(ingest(30, &[]).get("compaction").is_none());
+    // ...unless this run asks for more than 1.
+    let asked = ingest(40, &["--compact", "1"]);
+    assert_eq!(asked["compaction"]["files_before"], 3, "{asked}");
+    assert_eq!(Dataset::open(&base).unwrap().manifest().files.len(), 1);
+    let text = text_ok(&[
+        "ingest",
+        minutes_csv(dir.path(), 50, 60).to_str().unwrap(),
+        "--dataset",
+        s(&base),
+        "--compact",
+        "1",
+    ]);
+    assert!(
+        text.contains("then compacted 1 partitions (2 files into 1) as version"),
+        "{text}"
+    );
+}
