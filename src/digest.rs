@@ -6,6 +6,8 @@
 //! and the xor of the row hashes. Reordering rows keeps it; changing, dropping, duplicating or
 //! swapping values changes it except with probability about 2^-64.
 
+use std::sync::{Arc, Mutex};
+
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
@@ -44,6 +46,28 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
 impl RowDigest {
     /// Adds the rows of `df` (columns are told apart by position).
     pub fn add(&mut self, df: &DataFrame) -> Result<()> {
+        // Row ranges hash in parallel (the parts add up: the digest is order-independent).
+        const PART: usize = 16 * 1024;
+        if df.height() > PART {
+            use rayon::prelude::*;
+            let offsets: Vec<usize> = (0..df.height()).step_by(PART).collect();
+            let parts = offsets
+                .into_par_iter()
+                .map(|at| {
+                    let mut part = RowDigest::default();
+                    part.add_rows(&df.slice(at as i64, PART))?;
+                    Ok(part)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for part in parts {
+                self.merge(part);
+            }
+            return Ok(());
+        }
+        self.add_rows(df)
+    }
+
+    fn add_rows(&mut self, df: &DataFrame) -> Result<()> {
         let mut rows = vec![0u64; df.height()];
         for (i, column) in df.columns().iter().enumerate() {
             let salt = mix(i as u64 + 1);
@@ -58,18 +82,47 @@ impl RowDigest {
         Ok(())
     }
 
-    /// The digest of every row of `lf`, streamed in batches; `context` names the read in errors.
-    pub fn of(lf: LazyFrame, context: &str) -> Result<RowDigest> {
-        Ok(Self::digest(lf, context, None)?.0)
+    /// `lf` unchanged, adding every row that flows through it to `digest` on the way (one pass:
+    /// the streaming engine runs the tap on each morsel, in any order, which the digest does
+    /// not see). `columns` are `lf`'s columns in order, the first of them carrying the tap.
+    pub fn tap(lf: LazyFrame, columns: &[String], digest: Arc<Mutex<RowDigest>>) -> LazyFrame {
+        let Some((first, rest)) = columns.split_first() else {
+            return lf;
+        };
+        let names: Vec<PlSmallStr> = columns.iter().map(|c| c.as_str().into()).collect();
+        let others: Vec<Expr> = rest.iter().map(|c| col(c.as_str())).collect();
+        let tapped = col(first.as_str()).map_many(
+            move |cols: &mut [Column]| {
+                let frame = DataFrame::new_infer_height(
+                    cols.iter()
+                        .zip(&names)
+                        .map(|(c, n)| c.clone().with_name(n.clone()))
+                        .collect(),
+                )?;
+                let mut part = RowDigest::default();
+                part.add(&frame)
+                    .map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                digest.lock().unwrap_or_else(|e| e.into_inner()).merge(part);
+                Ok(std::mem::take(&mut cols[0]))
+            },
+            &others,
+            |_, fields| Ok(fields[0].clone()),
+        );
+        lf.with_column(tapped.alias(first.as_str()))
     }
 
-    /// As [`RowDigest::of`], and whether the integer column `column` never decreases from one
-    /// row to the next, in the order `lf` yields its rows (a null breaks the order).
-    pub fn of_ordered(lf: LazyFrame, context: &str, column: &str) -> Result<(RowDigest, bool)> {
-        Self::digest(lf, context, Some(column))
+    /// Adds the rows another digest holds.
+    pub fn merge(&mut self, other: RowDigest) {
+        self.rows += other.rows;
+        self.sum = self.sum.wrapping_add(other.sum);
+        self.xor ^= other.xor;
     }
 
-    fn digest(lf: LazyFrame, context: &str, ordered: Option<&str>) -> Result<(RowDigest, bool)> {
+    /// The digest of every row of `lf`, streamed in batches, and whether the integer column
+    /// `ordered` never decreases from one row to the next in the order `lf` yields its rows (a
+    /// null breaks the order); `context` names the read in errors.
+    pub fn of_ordered(lf: LazyFrame, context: &str, ordered: &str) -> Result<(RowDigest, bool)> {
+        let ordered = Some(ordered);
         let size = std::num::NonZeroUsize::new(64 * 1024).expect("non-zero");
         let batches = lf
             .collect_batches(Engine::Streaming, true, Some(size), true)
@@ -106,7 +159,7 @@ impl RowDigest {
 /// Mixes each value of `s` (with `salt`, its column's) into its row's hash.
 fn fold(s: &Series, salt: u64, rows: &mut [u64]) -> Result<()> {
     let put = |acc: &mut u64, v: Option<u64>| {
-        *acc = acc.rotate_left(23) ^ mix(salt ^ v.map_or(NULL, |v| mix(v ^ salt)));
+        *acc = acc.rotate_left(23) ^ v.map_or(NULL ^ salt, |v| mix(v ^ salt));
     };
     let s = s.to_physical_repr();
     let err = Error::polars("digest rows");
@@ -212,6 +265,24 @@ mod tests {
         let once = df!("a" => [1i64, 2]).unwrap();
         let twice = df!("a" => [1i64, 2, 2]).unwrap();
         assert_ne!(digest(&once), digest(&twice));
+    }
+
+    #[test]
+    fn a_tap_digests_what_flows_through_it_and_changes_nothing() {
+        let df = df!("t" => (0..300_000i64).collect::<Vec<_>>(), "s" => (0..300_000).map(|i| (i % 7).to_string()).collect::<Vec<_>>()).unwrap();
+        let digest = Arc::new(Mutex::new(RowDigest::default()));
+        let out = RowDigest::tap(df.clone().lazy(), &["t".into(), "s".into()], digest.clone())
+            .collect_with_engine(Engine::Streaming)
+            .unwrap()
+            .unwrap_single();
+        assert!(out.equals(&df));
+        assert_eq!(*digest.lock().unwrap(), digest_of(&df));
+    }
+
+    fn digest_of(df: &DataFrame) -> RowDigest {
+        let mut d = RowDigest::default();
+        d.add(df).unwrap();
+        d
     }
 
     #[test]

@@ -598,6 +598,20 @@ pub(crate) fn sink_partitioned(
     }
 }
 
+/// Sinks `lf` into one file staged for partition folder `dir` (named as
+/// [`sink_partitioned`]'s first file would be): row group by row group, never holding the rows
+/// of a file, for writes that fit one file.
+pub(crate) fn sink_staged_file(
+    lf: LazyFrame,
+    staging: &Staging,
+    dir: &str,
+    prefix: &str,
+    options: Arc<ParquetWriteOptions>,
+) -> Result<()> {
+    let name = Staging::name_for(dir, &staged_name(prefix, 0));
+    sink_file(lf, &staging.dir().join(name), options)
+}
+
 /// Sinks `lf` into one Parquet file (streaming).
 pub fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) -> Result<()> {
     let target = SinkTarget::Path(PlRefPath::try_from_path(path).map_err(Error::polars("path"))?);
@@ -618,9 +632,24 @@ pub fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) 
 
 /// Builds the manifest entry of a file of a `kind` dataset about to be committed at `rel`
 /// (stats from its footer).
+///
+/// Streams the file (footer read by seeking, checksum hashed in chunks): a file of any size
+/// costs no more memory than its footer.
 pub fn file_entry(path: &Path, rel: &str, kind: &Kind, version: u64) -> Result<FileEntry> {
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    entry_of(&bytes, path, rel, kind, version)
+    use std::io::Seek;
+    let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let info = footer::footer_of(&mut file, path, Some(&kind.timestamp_column))?;
+    file.rewind().map_err(Error::io(path))?;
+    let mut hasher = blake3::Hasher::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(Error::io(path))?;
+    Ok(entry_from(
+        &info,
+        bytes,
+        hasher.finalize().to_hex().to_string(),
+        rel,
+        kind,
+        version,
+    ))
 }
 
 /// Builds the manifest entry of the file whose bytes are `bytes` (`path` names it in errors).
@@ -647,11 +676,25 @@ fn entry_and_footer(
         path,
         Some(&kind.timestamp_column),
     )?;
-    let entry = FileEntry {
+    let checksum = blake3::hash(bytes).to_hex().to_string();
+    let entry = entry_from(&info, bytes.len() as u64, checksum, rel, kind, version);
+    Ok((entry, info))
+}
+
+/// The manifest entry of the file at `rel` whose footer says `info`.
+fn entry_from(
+    info: &footer::FooterInfo,
+    bytes: u64,
+    checksum: String,
+    rel: &str,
+    kind: &Kind,
+    version: u64,
+) -> FileEntry {
+    FileEntry {
         path: rel.to_string(),
         partition: partition::parse_path(rel).into_iter().collect(),
         rows: info.rows,
-        bytes: bytes.len() as u64,
+        bytes,
         min_timestamp: info.min,
         max_timestamp: info.max,
         key_ranges: kind
@@ -661,10 +704,9 @@ fn entry_and_footer(
                 _ => None,
             })
             .collect(),
-        checksum: blake3::hash(bytes).to_hex().to_string(),
+        checksum,
         added_in: version,
-    };
-    Ok((entry, info))
+    }
 }
 
 /// Scans data files (no hive columns), with the file path in `__file` if asked.

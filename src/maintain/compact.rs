@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -17,7 +18,9 @@ use crate::metrics::OpTimer;
 use crate::partition;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
-use crate::write::{file_entry, parquet_options, scan_files_as, sink_partitioned};
+use crate::write::{
+    file_entry, parquet_options, scan_files_as, sink_partitioned, sink_staged_file,
+};
 
 /// Options of a compaction.
 #[derive(Clone, Default)]
@@ -145,31 +148,68 @@ impl Dataset {
             let mut in_time_order = files.clone();
             in_time_order.sort_by_key(|(f, _)| (f.min_timestamp, f.path.clone()));
             let paths: Vec<PathBuf> = in_time_order.into_iter().map(|(_, p)| p).collect();
-            // Streamed: the rows read are digested in batches (and found already in time order
-            // or not), sorted only if they are not, written by the streaming engine, and the
-            // files written digested again: nothing holds the partition but a needed sort.
+            // One streamed pass: the rows are digested as they flow from the old files into the
+            // new ones. The new files are digested again when read back, which also tells if
+            // they are in time order; only if not (files whose rows were out of order, or whose
+            // ranges overlap) are they written once more, sorted. Nothing holds the partition
+            // but that sort.
             let read = || scan_files_as(&paths, false, &m.schema);
-            let (before, sorted) =
-                RowDigest::of_ordered(read()?, &format!("compact {dir}: read"), &ts)?;
-            let rows = match sorted {
-                true => read()?,
-                false => read()?.sort(
+            let columns: Vec<String> = m.schema.iter().map(|f| f.name.clone()).collect();
+            let tapped = Arc::new(Mutex::new(RowDigest::default()));
+            let rows_in: u64 = files.iter().map(|(f, _)| f.rows).sum();
+            type Written = (RowDigest, bool, Vec<(PathBuf, String)>);
+            let sink = |rows: LazyFrame| -> Result<Written> {
+                let started = std::time::Instant::now();
+                // A partition that fits one file streams into it; Polars' partitioned sink
+                // would hold the file's rows until it is cut.
+                match rows_in <= target as u64 {
+                    true => sink_staged_file(rows, &staging, dir, &timer.op_id, pq.clone())?,
+                    false => sink_partitioned(
+                        rows,
+                        &staging,
+                        &[],
+                        dir,
+                        &timer.op_id,
+                        target,
+                        pq.clone(),
+                    )?,
+                }
+                let written = started.elapsed().as_millis();
+                crate::failpoint::hit("compact.written")?;
+                let new_files: Vec<(PathBuf, String)> = staging
+                    .files()?
+                    .into_iter()
+                    .filter(|(_, rel)| partition::dir_of(rel) == dir)
+                    .collect();
+                let new_paths: Vec<PathBuf> = new_files.iter().map(|(p, _)| p.clone()).collect();
+                let (after, sorted) = RowDigest::of_ordered(
+                    scan_files_as(&new_paths, false, &m.schema)?,
+                    &format!("compact {dir}: read back"),
+                    &ts,
+                )?;
+                log::debug!(
+                    "[{}] compact {dir}: written in {written} ms, read back in {} ms",
+                    timer.op_id,
+                    started.elapsed().as_millis() - written
+                );
+                Ok((after, sorted, new_files))
+            };
+            let (mut after, sorted, mut new_files) =
+                sink(RowDigest::tap(read()?, &columns, tapped.clone()))?;
+            if !sorted {
+                log::debug!(
+                    "[{}] compact {dir}: rows out of time order; sorting",
+                    timer.op_id
+                );
+                for (p, _) in &new_files {
+                    std::fs::remove_file(p).map_err(Error::io(p))?;
+                }
+                (after, _, new_files) = sink(read()?.sort(
                     sort_by.clone(),
                     SortMultipleOptions::default().with_maintain_order(true),
-                ),
-            };
-            sink_partitioned(rows, &staging, &[], dir, &timer.op_id, target, pq.clone())?;
-            crate::failpoint::hit("compact.written")?;
-            let new_files: Vec<(PathBuf, String)> = staging
-                .files()?
-                .into_iter()
-                .filter(|(_, rel)| partition::dir_of(rel) == dir)
-                .collect();
-            let new_paths: Vec<PathBuf> = new_files.iter().map(|(p, _)| p.clone()).collect();
-            let after = RowDigest::of(
-                scan_files_as(&new_paths, false, &m.schema)?,
-                &format!("compact {dir}: read back"),
-            )?;
+                ))?;
+            }
+            let before = *tapped.lock().unwrap_or_else(|e| e.into_inner());
             if before != after || before.rows != files.iter().map(|(f, _)| f.rows).sum::<u64>() {
                 return Err(Error::Dataset {
                     path: self.base().to_path_buf(),
