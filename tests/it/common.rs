@@ -172,6 +172,48 @@ pub fn kline_opts(symbol: &str) -> WriteOptions {
 }
 
 /// All rows of a dataset, sorted by its key (or all columns).
+/// The values of the column `name` of `df` (no nulls), as `f64`.
+pub fn f64s(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}
+
+/// The values of the column `name` of `df` (no nulls), as `i64`.
+pub fn i64s(df: &DataFrame, name: &str) -> Vec<i64> {
+    df.column(name)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}
+
+/// The rows of the one data file of `ds`'s current version, in the file's order.
+pub fn only_file(ds: &Dataset) -> DataFrame {
+    let mut files = ds.file_paths(&ds.manifest());
+    assert_eq!(files.len(), 1, "{files:?}");
+    ParquetReader::new(std::fs::File::open(files.pop().unwrap()).unwrap())
+        .finish()
+        .unwrap()
+}
+
+/// A new klines dataset at `base` partitioned by `by`.
+pub fn klines_by(base: &Path, by: &[&str]) -> Dataset {
+    Dataset::create(
+        base,
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &pqdm::CreateOptions {
+            partition_by: Some(by.iter().map(|c| c.to_string()).collect()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 pub fn read_sorted(ds: &Dataset) -> DataFrame {
     let m = ds.manifest();
     let by: Vec<String> = if m.key.is_empty() {

@@ -992,14 +992,10 @@ fn writes_compact_the_partitions_they_touched_once_they_hold_too_many_small_file
     let ds = Dataset::open(&base).unwrap();
     assert_eq!(ds.manifest().settings.auto_compact, Some(2));
     assert_eq!(ds.manifest().files.len(), 1);
-    let closes: Vec<f64> = read_sorted(&ds)
-        .column("close")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(closes, (0..30).map(|i| i as f64).collect::<Vec<_>>());
+    assert_eq!(
+        f64s(&read_sorted(&ds), "close"),
+        (0..30).map(|i| i as f64).collect::<Vec<_>>()
+    );
     // Two more small files: not over the setting's 2, so no compaction...
     assert!(ingest(30, &[]).get("compaction").is_none());
     // ...unless this run asks for more than 1.

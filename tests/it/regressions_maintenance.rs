@@ -1058,15 +1058,7 @@ fn staged_files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn compaction_refuses_files_whose_rows_differ_from_what_it_read() {
     let dir = tmp();
-    let ds = Dataset::create(
-        dir.path(),
-        KindRegistry::default().get("klines").unwrap(),
-        &CreateOptions {
-            partition_by: Some(vec!["symbol".into(), "year".into()]),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ds = klines_by(dir.path(), &["symbol", "year"]);
     // Written out of time order: compaction sorts.
     for start in [200, 0, 100] {
         ds.write(
@@ -1096,12 +1088,8 @@ fn compaction_refuses_files_whose_rows_differ_from_what_it_read() {
         .finish()
         .unwrap();
     assert_eq!(df.height(), 300);
-    let close: Vec<f64> = df
-        .column("close")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
+    let close: Vec<f64> = f64s(&df, "close")
+        .into_iter()
         .enumerate()
         .map(|(i, v)| if i == 7 { v + 0.5 } else { v })
         .collect();
@@ -1123,19 +1111,9 @@ fn compaction_refuses_files_whose_rows_differ_from_what_it_read() {
         (&v["rows"], &v["files_before"], &v["files_after"]),
         (&300.into(), &3.into(), &1.into())
     );
-    let ds = Dataset::open(dir.path()).unwrap();
-    let file = ds.file_paths(&ds.manifest()).pop().unwrap();
-    let ts: Vec<i64> = ParquetReader::new(std::fs::File::open(file).unwrap())
-        .finish()
-        .unwrap()
-        .column("timestamp")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let stored = only_file(&Dataset::open(dir.path()).unwrap());
     let want: Vec<i64> = (0..300).map(|i| JAN5 + i * MINUTE).collect();
-    assert_eq!(ts, want);
+    assert_eq!(i64s(&stored, "timestamp"), want);
 }
 
 // Compaction of files whose time ranges interleave (even minutes in one file, odd in the
@@ -1143,15 +1121,7 @@ fn compaction_refuses_files_whose_rows_differ_from_what_it_read() {
 #[test]
 fn compaction_sorts_files_whose_time_ranges_interleave() {
     let dir = tmp();
-    let ds = Dataset::create(
-        dir.path(),
-        KindRegistry::default().get("klines").unwrap(),
-        &CreateOptions {
-            partition_by: Some(vec!["symbol".into()]),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ds = klines_by(dir.path(), &["symbol"]);
     let all = candles(JAN5, 100, 1.0);
     for parity in [0i64, 1] {
         let half = all
@@ -1167,25 +1137,17 @@ fn compaction_sorts_files_whose_time_ranges_interleave() {
         (&100.into(), &1.into()),
         "{v}"
     );
-    let ds = Dataset::open(dir.path()).unwrap();
-    let file = ds.file_paths(&ds.manifest()).pop().unwrap();
-    let stored = ParquetReader::new(std::fs::File::open(file).unwrap())
-        .finish()
-        .unwrap();
-    let ts: Vec<i64> = stored
-        .column("timestamp")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(ts, (0..100).map(|i| JAN5 + i * MINUTE).collect::<Vec<_>>());
-    let close: Vec<f64> = stored
-        .column("close")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(close, (0..100).map(|i| 1.0 + i as f64).collect::<Vec<_>>());
+    let stored = only_file(&Dataset::open(dir.path()).unwrap());
+    let minutes = 0..100;
+    assert_eq!(
+        i64s(&stored, "timestamp"),
+        minutes
+            .clone()
+            .map(|i| JAN5 + i * MINUTE)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        f64s(&stored, "close"),
+        minutes.map(|i| 1.0 + i as f64).collect::<Vec<_>>()
+    );
 }
