@@ -11,8 +11,6 @@ use crate::schema::ColType;
 pub const DEFAULT_BATCH_BYTES: u64 = 64 << 20;
 /// Rows per batch at least and at most, whatever the widths say.
 const BATCH_ROWS: (usize, usize) = (1_024, 16 << 20);
-/// Partitions Polars keeps open at once by default.
-pub const DEFAULT_OPEN_SINKS: usize = 128;
 
 /// In-memory width of one value of a dtype, in bytes (strings: a typical symbol plus offsets).
 pub fn width(dtype: ColType) -> u64 {
@@ -113,14 +111,4 @@ pub fn auto_batch(fields: &[Field], columns: Option<&[String]>) -> Result<BatchC
 pub fn default_write_budget() -> u64 {
     let cap = 768 << 20;
     available_memory().map_or(cap, |free| cap.min(free / 4).max(128 << 20))
-}
-
-/// Partitions a write may keep open (each buffering up to a row group) under `budget` bytes:
-/// half the budget goes to open files, the rest to the input and the engine.
-pub fn open_sinks_for(budget: u64, row_group_rows: usize, row_bytes: u64) -> usize {
-    let per_sink = (row_group_rows as u64)
-        .saturating_mul(row_bytes)
-        .saturating_mul(2)
-        .max(1);
-    ((budget / 2 / per_sink) as usize).clamp(1, DEFAULT_OPEN_SINKS)
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use polars::prelude::{DataType, TimeUnit};
+use polars::prelude::DataType;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -97,9 +97,6 @@ impl ColType {
         })
     }
 }
-
-/// The time unit every stored timestamp uses.
-pub const TIME_UNIT: TimeUnit = TimeUnit::Milliseconds;
 
 /// One column of a kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
