@@ -1014,4 +1014,42 @@ fn writes_compact_the_partitions_they_touched_once_they_hold_too_many_small_file
         text.contains("then compacted 1 partitions (2 files into 1) as version"),
         "{text}"
     );
+    // A compaction failing after the write's commit point: the write succeeded and says so,
+    // with a warning; the partition keeps its two files, nothing staged is left.
+    let csv = minutes_csv(dir.path(), 60, 70);
+    let out = bin()
+        .args([
+            "ingest",
+            csv.to_str().unwrap(),
+            "--dataset",
+            s(&base),
+            "--compact",
+            "1",
+            "--json",
+        ])
+        .env("PQDM_FAILPOINTS", "compact.written=error")
+        .output()
+        .unwrap();
+    let v = json_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(v.get("compaction").is_none(), "{v}");
+    assert!(
+        err.contains("compacting the partitions it touched failed"),
+        "{err}"
+    );
+    let ds = Dataset::open(&base).unwrap();
+    assert_eq!(ds.manifest().version, v["version"].as_u64().unwrap());
+    assert_eq!(ds.manifest().files.len(), 2);
+    assert_eq!(f64s(&read_sorted(&ds), "close").len(), 70);
+    assert!(staged_nothing(&base), "staging left behind");
+}
+
+/// Whether no file is staged under `base`'s staging folder.
+fn staged_nothing(base: &Path) -> bool {
+    std::fs::read_dir(base.join("_pqdm/staging"))
+        .map(|d| {
+            d.flatten()
+                .all(|e| e.path().extension().is_some_and(|x| x == "lock"))
+        })
+        .unwrap_or(true)
 }

@@ -766,6 +766,9 @@ fn writers_killed_mid_commit_on_s3_leave_whole_versions_and_are_cleaned_up() {
         .path
         .clone();
     remote.copy(&eth_rel, dead_rel).unwrap();
+    // A dead writer of this pqdm also made the file's kept copy.
+    let dead_kept = format!("_pqdm/files/{dead_rel}.kept");
+    remote.copy(&eth_rel, &dead_kept).unwrap();
     let journal = json!({
         "target_version": info["version"].as_u64().unwrap() + 1,
         "op_id": "dead",
@@ -815,6 +818,29 @@ fn writers_killed_mid_commit_on_s3_leave_whole_versions_and_are_cleaned_up() {
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(rows(), 2880);
     assert_eq!(plain_rows(), 2880);
+    // No kept copy outlives its writer's death: those left are the current version's files
+    // and the replaced ones recorded for vacuum, nothing else.
+    assert_eq!(remote.head(&dead_kept).unwrap(), None);
+    let mut expected: std::collections::BTreeSet<String> = pqdm::Dataset::open(&base)
+        .unwrap()
+        .manifest()
+        .files
+        .iter()
+        .map(|f| f.path.clone())
+        .collect();
+    for (key, _) in remote.list("_pqdm/removed/").unwrap() {
+        let record: Value = serde_json::from_slice(&remote.get(&key).unwrap().unwrap()).unwrap();
+        for f in record["files"].as_array().unwrap() {
+            expected.insert(f.as_str().unwrap().to_string());
+        }
+    }
+    let kept: std::collections::BTreeSet<String> = remote
+        .list("_pqdm/files/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k["_pqdm/files/".len()..k.len() - ".kept".len()].to_string())
+        .collect();
+    assert_eq!(kept, expected);
 }
 
 /// Rows of the hive dataset under `key` (`bucket/prefix`) on the local S3 server, as pyarrow
@@ -1166,6 +1192,42 @@ fn a_lazy_scan_planned_on_an_s3_version_reads_it_after_upserts_compaction_and_va
     let verify = cli_json(&["verify", &base]);
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(verify["orphans"], json!([]));
+
+    // A planted or damaged record of removed files: vacuum refuses it naming the record, and
+    // deletes nothing (not the object it names outside the dataset, not a kept copy).
+    let bucket_root = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}"))).unwrap();
+    bucket_root
+        .put("outside.parquet", b"keep me".to_vec())
+        .unwrap();
+    let kept_before = remote.list("_pqdm/files/").unwrap();
+    for (record, why) in [
+        (
+            json!({"removed_at_ms": 0, "files": ["../outside.parquet"]}).to_string(),
+            "..",
+        ),
+        ("{not json".to_string(), "is not a record of removed files"),
+    ] {
+        remote
+            .put(
+                "_pqdm/removed/00000000000000000099.json",
+                record.into_bytes(),
+            )
+            .unwrap();
+        let out = cli(&["vacuum", &base, "--retention", "0s", "--json"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("00000000000000000099.json") && err.contains(why),
+            "{err}"
+        );
+        assert!(bucket_root.head("outside.parquet").unwrap().is_some());
+        assert_eq!(remote.list("_pqdm/files/").unwrap(), kept_before);
+    }
+    remote
+        .delete("_pqdm/removed/00000000000000000099.json")
+        .unwrap();
+    cli_json(&["vacuum", &base, "--retention", "0s"]);
+    assert_eq!(s3_rows_and_close(&base, None), (60, 1800.0));
 }
 
 /// A dataset written by an earlier pqdm (no kept copies, replaced files copied to
