@@ -122,7 +122,6 @@ impl RowDigest {
     /// `ordered` never decreases from one row to the next in the order `lf` yields its rows (a
     /// null breaks the order); `context` names the read in errors.
     pub fn of_ordered(lf: LazyFrame, context: &str, ordered: &str) -> Result<(RowDigest, bool)> {
-        let ordered = Some(ordered);
         let size = std::num::NonZeroUsize::new(64 * 1024).expect("non-zero");
         let batches = lf
             .collect_batches(Engine::Streaming, true, Some(size), true)
@@ -131,9 +130,9 @@ impl RowDigest {
         let (mut in_order, mut last) = (true, i64::MIN);
         for batch in batches {
             let batch = batch.map_err(Error::polars(context.to_string()))?;
-            if let (Some(column), true) = (ordered, in_order) {
+            if in_order {
                 let values = batch
-                    .column(column)
+                    .column(ordered)
                     .and_then(|c| c.cast(&DataType::Int64))
                     .map_err(Error::polars(context.to_string()))?;
                 for v in values
