@@ -360,7 +360,7 @@ enum Now {
 impl Now {
     fn of(dataset: &str) -> Now {
         let base = Path::new(dataset);
-        let Ok(store) = crate::manifest::Store::new(base) else {
+        let Ok(store) = crate::txn::Store::new(base) else {
             return Now::Unknown;
         };
         match store.load_current() {

@@ -1,14 +1,15 @@
 //! [`Dataset`]: a hive-partitioned Parquet dataset with a versioned manifest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::manifest::{CommitLock, Field, FileEntry, Manifest, Operation, Settings, Store};
+use crate::manifest::{Field, Manifest, Settings};
 use crate::options::{Compression, DEFAULT_MAX_ROWS_PER_FILE};
 use crate::partition;
 use crate::schema::{ColType, Kind};
+use crate::txn::Store;
 
 /// Options for creating a dataset.
 #[derive(Clone, Debug, Default)]
@@ -212,181 +213,22 @@ impl Dataset {
     }
 
     /// Absolute paths of the data files of `manifest` (old versions' files where they are kept).
-    /// On a local disk these are the files' kept links under `_pqdm/files/`, which outlive
-    /// commits that replace them (until `vacuum`'s retention): a scan planned now reads this
-    /// version however long it takes to run.
+    /// These are the files' kept copies under `_pqdm/files/`, which outlive commits that
+    /// replace them (until `vacuum`'s retention): a scan planned now reads this version however
+    /// long it takes to run. A dataset without a manifest is read from its tree.
     pub fn file_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
-        let now = self.manifest();
-        if self.store.keeps_files() && !self.is_foreign() {
-            if manifest.version == now.version {
-                return manifest
-                    .files
-                    .iter()
-                    .map(|f| self.store.kept_path(&f.path))
-                    .collect();
-            }
-            return manifest
-                .files
-                .iter()
-                .map(|f| self.store.locate(&f.path))
-                .collect();
-        }
-        if self.store.remote().is_some() {
-            return self.remote_file_paths(manifest, now);
-        }
-        if manifest.version == now.version {
+        if self.is_foreign() {
             return manifest
                 .files
                 .iter()
                 .map(|f| self.store.data_path(&f.path))
                 .collect();
         }
-        manifest
-            .files
-            .iter()
-            .map(|f| self.store.locate(&f.path))
-            .collect()
-    }
-
-    /// [`Dataset::file_paths`] on object storage, from the manifests alone (no HEAD per file):
-    /// a version that keeps its files reads the kept copies, which outlive the commits that
-    /// take them out of the tree. A version of an earlier pqdm reads a file from its kept copy
-    /// if it was still in the version before the dataset began keeping (that commit copied
-    /// them all), else from the tree while the current version lists it, else from
-    /// `_pqdm/replaced/`.
-    fn remote_file_paths(&self, manifest: &Manifest, now: Arc<Manifest>) -> Vec<PathBuf> {
-        if manifest.kept_since.is_some() {
-            return manifest
-                .files
-                .iter()
-                .map(|f| self.store.kept_path(&f.path))
-                .collect();
-        }
-        let now = match manifest.version == now.version {
-            true => now,
-            false => self.current().unwrap_or(now),
-        };
-        let live: BTreeSet<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
-        let kept_then: BTreeSet<String> = match now.kept_since {
-            Some(since) if since > manifest.version => self
-                .store
-                .load_version(since - 1)
-                .map(|m| m.files.into_iter().map(|f| f.path).collect())
-                .unwrap_or_default(),
-            _ => BTreeSet::new(),
-        };
-        manifest
-            .files
-            .iter()
-            .map(|f| {
-                if kept_then.contains(&f.path) {
-                    self.store.kept_path(&f.path)
-                } else if live.contains(f.path.as_str()) && now.kept_since.is_none() {
-                    self.store.data_path(&f.path)
-                } else if live.contains(f.path.as_str()) {
-                    self.store.kept_path(&f.path)
-                } else {
-                    self.store.replaced_path(&f.path)
-                }
-            })
-            .collect()
-    }
-}
-
-/// One change to commit: files in, files out, and what made it.
-pub struct Change<'a> {
-    /// Staged files (absolute staged path, final relative path) to move into the tree.
-    pub staged: &'a [(PathBuf, String)],
-    /// Their manifest entries (any order).
-    pub added: Vec<FileEntry>,
-    /// Relative paths of the current files the change replaces.
-    pub replaced: &'a [String],
-    /// What made the version (`added_in` and the summary are filled in here).
-    pub operation: Operation,
-}
-
-/// How many times a commit is tried when other writers keep taking the version it meant to make
-/// (object storage only: there is no lock there, a conditional put decides; on a local disk the
-/// commit lock rules that out).
-const MAX_COMMIT_ATTEMPTS: u32 = 8;
-
-impl Dataset {
-    /// Takes the commit lock, loads the current manifest and runs `attempt` on them. When it
-    /// fails with [`Error::Conflict`] and another writer has committed since (its version was
-    /// taken, or files it meant to replace were replaced), runs it again on top of the new
-    /// version, up to [`MAX_COMMIT_ATTEMPTS`] times; a conflict nobody else caused is returned.
-    /// `op_id` names the operation (its commits' `op_id`) in logs and staged objects.
-    /// `e`, an error met reading the files of `read_on` before committing on top of it; a
-    /// conflict to try again on when another writer has committed since (on object storage,
-    /// where no lock holds the version still, its commit may have taken those files away).
-    pub(crate) fn conflict_if_moved(&self, read_on: &Manifest, e: Error) -> Error {
-        match self.refresh() {
-            Ok(now) if now.version > read_on.version => Error::Conflict(format!(
-                "{}: version {} was committed while this change read the files of version {} ({e})",
-                self.base().display(),
-                now.version,
-                read_on.version
-            )),
-            _ => e,
-        }
-    }
-
-    pub(crate) fn with_commit_retries<T>(
-        &self,
-        op_id: &str,
-        mut attempt: impl FnMut(&CommitLock, &Manifest) -> Result<T>,
-    ) -> Result<T> {
-        let mut tries = 1;
-        loop {
-            let lock = self.store.lock()?;
-            let current = self.current()?;
-            match attempt(&lock, &current) {
-                Err(Error::Conflict(why))
-                    if tries < MAX_COMMIT_ATTEMPTS && self.refresh()?.version > current.version =>
-                {
-                    tries += 1;
-                    log::warn!("[{op_id}] {why}; trying again (attempt {tries})");
-                }
-                done => {
-                    // What earlier attempts (or this one, if it failed) uploaded is no one's.
-                    if let Err(e) = self.store.discard_uploads(op_id) {
-                        log::warn!("[{op_id}] left staged objects behind: {e}");
-                    }
-                    return done;
-                }
-            }
-        }
-    }
-}
-
-impl Dataset {
-    /// Commits `change` on top of `current` (loaded under `lock`) as version `current + 1`,
-    /// after `edit` has adjusted anything else of the new manifest (schema, metadata, ...).
-    pub(crate) fn commit_change(
-        &self,
-        lock: &CommitLock,
-        current: &Manifest,
-        change: Change,
-        edit: impl FnOnce(&mut Manifest),
-    ) -> Result<Manifest> {
-        let mut next = current.clone();
-        next.version = current.version + 1;
-        next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        next.base_dir = self.base().display().to_string();
-        let out: BTreeSet<&str> = change.replaced.iter().map(String::as_str).collect();
-        next.files.retain(|f| !out.contains(f.path.as_str()));
-        next.files.extend(change.added.into_iter().map(|mut e| {
-            e.added_in = next.version;
-            e
-        }));
-        next.files.sort_by(|a, b| a.path.cmp(&b.path));
-        next.operation = change.operation;
-        edit(&mut next);
-        next.refresh_summary();
+        let now = self.manifest();
         self.store
-            .commit(lock, &mut next, change.staged, change.replaced)?;
-        self.set_manifest(next.clone());
-        Ok(next)
+            .file_paths(&self.store, manifest, now.clone(), &|| {
+                self.current().unwrap_or_else(|_| now.clone())
+            })
     }
 }
 

@@ -36,7 +36,7 @@ fn all_files(base: &Path) -> Result<Vec<String>> {
         return Ok(out);
     }
     let mut out = vec![];
-    crate::manifest::walk(base, &mut |p| {
+    crate::localfs::walk(base, &mut |p| {
         if let Ok(rel) = p.strip_prefix(base) {
             out.push(
                 rel.components()

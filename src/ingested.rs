@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, Store};
+use crate::manifest::Manifest;
+use crate::txn::Store;
 
 /// The most segments a version lists before a commit folds them into one.
 pub const MAX_SEGMENTS: usize = 16;

@@ -20,6 +20,7 @@ pub mod footer;
 pub mod foreign;
 pub mod ingest;
 pub mod ingested;
+pub mod localfs;
 pub mod lock;
 pub mod maintain;
 pub mod manifest;
@@ -35,6 +36,7 @@ pub mod schema;
 pub mod source;
 pub mod storage;
 pub mod timestamp;
+pub mod txn;
 mod upsert;
 pub mod write;
 

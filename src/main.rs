@@ -391,7 +391,7 @@ fn discard_new_on_error<T>(
     result: pqdm::Result<T>,
 ) -> pqdm::Result<T> {
     if result.is_err() && created {
-        let _ = pqdm::manifest::Store::new(base).and_then(|s| s.remove_if_empty());
+        let _ = pqdm::txn::Store::new(base).and_then(|s| s.remove_if_empty());
     }
     result
 }
@@ -420,7 +420,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         row_group_size: a.row_group_size,
         memory_limit: a.memory_limit.clone(),
     })?;
-    let created = !pqdm::manifest::Store::new(&a.dataset)?.try_exists()?;
+    let created = !pqdm::txn::Store::new(&a.dataset)?.try_exists()?;
     let ds = if !created {
         let ds = Dataset::open(&a.dataset)?;
         if let Some(k) = &a.kind {
@@ -674,7 +674,7 @@ fn latest(cli: &Cli, a: &LatestArgs) -> anyhow::Result<()> {
         } else if a.by.is_some() {
             pqdm::maintain::latest::from_summary(&a.base, &by)
         } else {
-            let summary = pqdm::manifest::Store::new(&a.base)
+            let summary = pqdm::txn::Store::new(&a.base)
                 .ok()
                 .and_then(|s| s.load_summary());
             summary.map(|s| {
@@ -774,7 +774,7 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
         ..Default::default()
     })?;
     let create = settings.create_options(a.partition_by.clone());
-    let created = !pqdm::manifest::Store::new(&a.dataset)?.try_exists()?;
+    let created = !pqdm::txn::Store::new(&a.dataset)?.try_exists()?;
     let ds = Dataset::open_or_create(&a.dataset, kinds.get(&a.kind)?, &create)?;
     let opts = WriteOptions {
         constants: parse_meta(&a.set)?,

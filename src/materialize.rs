@@ -5,10 +5,10 @@ use std::path::Path;
 
 use crate::dataset::{CreateOptions, Dataset};
 use crate::error::{Error, Result};
-use crate::manifest::Store;
 use crate::partition;
 use crate::scan::ScanOptions;
 use crate::schema::{ColumnSpec, Kind};
+use crate::txn::Store;
 use crate::write::{WriteOptions, WriteReport};
 
 /// The kind of a projection of `source`: the selected columns, the key if it survives, and

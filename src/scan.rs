@@ -206,15 +206,7 @@ impl Dataset {
         let damaged: Vec<Option<String>> = candidates
             .par_iter()
             .map(|(f, path)| {
-                let bytes = if self.store().remote().is_some() {
-                    self.store().read_data_opt(&f.path)?
-                } else {
-                    match std::fs::read(path) {
-                        Ok(b) => Some(b),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                        Err(e) => return Err(Error::io(path)(e)),
-                    }
-                };
+                let bytes = self.store().read_planned(path, &f.path)?;
                 let intact =
                     bytes.is_some_and(|b| blake3::hash(&b).to_hex().as_str() == f.checksum);
                 Ok((!intact).then(|| f.path.clone()))

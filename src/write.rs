@@ -12,16 +12,17 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cast::{CastOptions, cast_to_kind};
-use crate::dataset::{Change, Dataset};
+use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::footer;
 use crate::ingested::SourceBatch;
-use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX, Staging};
+use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX};
 use crate::metrics::OpTimer;
 use crate::options::{Compression, FileLayout, MemoryLimit, WriteMode};
 use crate::partition;
 use crate::schema::{ColType, Kind};
 use crate::timestamp;
+use crate::txn::{Change, Staging};
 use crate::upsert::{self, KeyFile};
 
 /// Called once for every data file a write committed.

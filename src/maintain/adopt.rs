@@ -9,9 +9,10 @@ use rayon::prelude::*;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::footer::{FooterInfo, footer_of};
-use crate::manifest::{FORMAT_VERSION, Manifest, Operation, Store};
+use crate::manifest::{FORMAT_VERSION, Manifest, Operation};
 use crate::metrics::new_op_id;
 use crate::schema::{ColType, Kind};
+use crate::txn::Store;
 
 /// Adopts the dataset at `base` as `kind` (or as an `adopted` kind with the files' own schema),
 /// committing version 1 with every file's rows, bytes, time range and checksum.

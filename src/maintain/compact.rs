@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::dataset::{Change, Dataset};
+use crate::dataset::Dataset;
 use crate::digest::RowDigest;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -18,6 +18,7 @@ use crate::metrics::OpTimer;
 use crate::partition;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
+use crate::txn::Change;
 use crate::write::{
     file_entry, parquet_options, scan_files_as, sink_partitioned, sink_staged_file,
 };

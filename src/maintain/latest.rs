@@ -28,7 +28,7 @@ pub struct Latest {
 /// summary's key columns) from `_pqdm/summary.json` alone: constant time whatever the number of
 /// files. `None` when the summary cannot answer (no summary, or `by` not among its keys).
 pub fn from_summary(base: &std::path::Path, by: &[String]) -> Option<Vec<Latest>> {
-    let summary = crate::manifest::Store::new(base).ok()?.load_summary()?;
+    let summary = crate::txn::Store::new(base).ok()?.load_summary()?;
     let keys: Vec<&String> = summary
         .latest_by_key
         .first()

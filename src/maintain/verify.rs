@@ -7,12 +7,13 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dataset::{Change, Dataset};
+use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::manifest::{FileEntry, Operation};
 use crate::metrics::OpTimer;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
+use crate::txn::Change;
 use crate::write::entry_of;
 
 /// A run of missing candles in one series.
@@ -217,8 +218,8 @@ impl Dataset {
         // On object storage pqdm reads the kept copies of a version that has them: checked
         // (one listing) like a local file's two links.
         let kept_remote = match m.kept_since {
-            Some(_) if self.store().remote().is_some() => Some(self.store().kept_remote_files()?),
-            _ => None,
+            Some(_) => self.store().kept_copies()?,
+            None => None,
         };
         let checked: Vec<(Checked, bool)> = m
             .files

@@ -557,7 +557,7 @@ fn latest_from_the_summary_matches_the_manifest() {
         serde_json::to_value(&by_manifest).unwrap()
     );
     assert_eq!(from_summary["latest_timestamp"], JAN5 + DAY + 49 * 60_000);
-    let summary = pqdm::manifest::Store::new(dir.path())
+    let summary = pqdm::txn::Store::new(dir.path())
         .unwrap()
         .load_summary()
         .unwrap();
@@ -574,7 +574,7 @@ fn latest_from_the_summary_matches_the_manifest() {
     )
     .unwrap();
     assert_eq!(
-        pqdm::manifest::Store::new(dir.path())
+        pqdm::txn::Store::new(dir.path())
             .unwrap()
             .load_summary()
             .unwrap()

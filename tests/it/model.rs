@@ -368,7 +368,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 let fault = match fault {
                     Some(f)
                         if f.starts_with("commit.")
-                            && !pqdm::manifest::Store::new(&base).unwrap().exists() =>
+                            && !pqdm::txn::Store::new(&base).unwrap().exists() =>
                     {
                         Some(format!("{f}@2"))
                     }
@@ -422,7 +422,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 count("two writers".into());
             }
             6 | 7 => {
-                if !pqdm::manifest::Store::new(&base).unwrap().exists() {
+                if !pqdm::txn::Store::new(&base).unwrap().exists() {
                     continue;
                 }
                 let args: Vec<String> = ["compact", &b, "--target-rows", "64"]
@@ -441,7 +441,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 );
             }
             8 => {
-                if !pqdm::manifest::Store::new(&base).unwrap().exists() {
+                if !pqdm::txn::Store::new(&base).unwrap().exists() {
                     continue;
                 }
                 let retention = *rng.pick(&["0s", "1h"]);
@@ -488,7 +488,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 std::fs::remove_dir_all(&plain).unwrap();
             }
             _ => {
-                if !pqdm::manifest::Store::new(&base).unwrap().exists() {
+                if !pqdm::txn::Store::new(&base).unwrap().exists() {
                     continue;
                 }
                 let out = pqdm(&["verify".into(), b.clone(), "--json".into()], None)
@@ -506,7 +506,7 @@ fn random_operations_with_faults_always_match_the_model() {
         }
         // A first write that died before creating version 0 leaves no dataset (only what the
         // next writer cleans up).
-        if !pqdm::manifest::Store::new(&base).unwrap().exists() {
+        if !pqdm::txn::Store::new(&base).unwrap().exists() {
             assert!(model.is_empty(), "{ctx}: rows committed but no dataset");
             continue;
         }

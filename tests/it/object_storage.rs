@@ -671,6 +671,10 @@ for root, _, files in os.walk(out):
     assert_eq!(cached("2.csv"), "hit");
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
     let (rel, _) = remote.list("symbol=B").unwrap().remove(0);
+    // S3's Last-Modified has one-second resolution, and the same bytes have the same ETag: put
+    // again within the second the object was written, it is the same object to any reader
+    // (and answers the same). A second later it is a new write, which must miss.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     remote
         .put(&rel, remote.get(&rel).unwrap().unwrap())
         .unwrap();

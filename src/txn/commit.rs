@@ -1,0 +1,108 @@
+//! The commit of one change: the next manifest built from a snapshot and the change, handed
+//! to the [`LogStore`](super::LogStore), and the one place where a commit that lost its version
+//! to another writer is tried again.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use super::CommitLock;
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::manifest::{FileEntry, Manifest, Operation};
+
+/// One change to commit: files in, files out, and what made it.
+pub struct Change<'a> {
+    /// Staged files (absolute staged path, final relative path) to move into the tree.
+    pub staged: &'a [(PathBuf, String)],
+    /// Their manifest entries (any order).
+    pub added: Vec<FileEntry>,
+    /// Relative paths of the current files the change replaces.
+    pub replaced: &'a [String],
+    /// What made the version (`added_in` and the summary are filled in here).
+    pub operation: Operation,
+}
+
+/// How many times a commit is tried when other writers keep taking the version it meant to make
+/// (object storage only: there is no lock there, a conditional put decides; on a local disk the
+/// commit lock rules that out).
+const MAX_COMMIT_ATTEMPTS: u32 = 8;
+
+impl Dataset {
+    /// `e`, an error met reading the files of `read_on` before committing on top of it; a
+    /// conflict to try again on when another writer has committed since (on object storage,
+    /// where no lock holds the version still, its commit may have taken those files away).
+    pub(crate) fn conflict_if_moved(&self, read_on: &Manifest, e: Error) -> Error {
+        match self.refresh() {
+            Ok(now) if now.version > read_on.version => Error::Conflict(format!(
+                "{}: version {} was committed while this change read the files of version {} ({e})",
+                self.base().display(),
+                now.version,
+                read_on.version
+            )),
+            _ => e,
+        }
+    }
+
+    /// Takes the commit lock, loads the current manifest and runs `attempt` on them. When it
+    /// fails with [`Error::Conflict`] and another writer has committed since (its version was
+    /// taken, or files it meant to replace were replaced), runs it again on top of the new
+    /// version, up to [`MAX_COMMIT_ATTEMPTS`] times; a conflict nobody else caused is returned.
+    /// `op_id` names the operation (its commits' `op_id`) in logs and staged objects.
+    pub(crate) fn with_commit_retries<T>(
+        &self,
+        op_id: &str,
+        mut attempt: impl FnMut(&CommitLock, &Manifest) -> Result<T>,
+    ) -> Result<T> {
+        let mut tries = 1;
+        loop {
+            let lock = self.store().lock()?;
+            let current = self.current()?;
+            match attempt(&lock, &current) {
+                Err(Error::Conflict(why))
+                    if tries < MAX_COMMIT_ATTEMPTS && self.refresh()?.version > current.version =>
+                {
+                    tries += 1;
+                    log::warn!("[{op_id}] {why}; trying again (attempt {tries})");
+                }
+                done => {
+                    // What earlier attempts (or this one, if it failed) uploaded is no one's.
+                    if let Err(e) = self.store().discard_uploads(op_id) {
+                        log::warn!("[{op_id}] left staged objects behind: {e}");
+                    }
+                    return done;
+                }
+            }
+        }
+    }
+}
+
+impl Dataset {
+    /// Commits `change` on top of `current` (loaded under `lock`) as version `current + 1`,
+    /// after `edit` has adjusted anything else of the new manifest (schema, metadata, ...).
+    pub(crate) fn commit_change(
+        &self,
+        lock: &CommitLock,
+        current: &Manifest,
+        change: Change,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> Result<Manifest> {
+        let mut next = current.clone();
+        next.version = current.version + 1;
+        next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        next.base_dir = self.base().display().to_string();
+        let out: BTreeSet<&str> = change.replaced.iter().map(String::as_str).collect();
+        next.files.retain(|f| !out.contains(f.path.as_str()));
+        next.files.extend(change.added.into_iter().map(|mut e| {
+            e.added_in = next.version;
+            e
+        }));
+        next.files.sort_by(|a, b| a.path.cmp(&b.path));
+        next.operation = change.operation;
+        edit(&mut next);
+        next.refresh_summary();
+        self.store()
+            .commit(lock, &mut next, change.staged, change.replaced)?;
+        self.set_manifest(next.clone());
+        Ok(next)
+    }
+}

@@ -1,0 +1,751 @@
+//! [`LocalLogStore`]: a dataset in a local folder.
+//!
+//! **Atomicity rule:** a commit, under the dataset's lock file (`_pqdm/lock`):
+//! 1. writes a journal (`_pqdm/journal/<version>.json`) naming the files it adds and removes;
+//! 2. moves the staged files (`*.parquet.staged`, invisible to readers) to `_pqdm/files/` and
+//!    links them into the hive tree, and syncs the filesystem;
+//! 3. creates `_pqdm/versions/<N>.json` if absent (a hard link of a synced temporary file):
+//!    **the commit point**. The newest version file is the current version; no version file is
+//!    ever overwritten, whatever a lock or a stale `_manifest.json` says;
+//! 4. tidies up: rewrites `_manifest.json` and `_pqdm/summary.json`, unlinks the replaced
+//!    files from the tree, deletes the journal. A failure here is a warning, never a failed
+//!    commit: the next writer (or reader) finishes it.
+//!
+//! A crash before step 3 is rolled back by the next writer (the journal's added files removed),
+//! a crash after it is rolled forward (only when the version's operation id is the journal's).
+//! The tree's file and its kept link `_pqdm/files/<path>.kept` are one inode: a commit that
+//! replaces a file unlinks it from the tree, and scans planned before keep reading the link.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use polars::prelude::cloud::CloudOptions;
+
+use super::{CommitLock, Journal, LogStore, Staging, Stamp, Store, version_number};
+use crate::error::{Error, Result};
+use crate::localfs::{
+    link_or_copy, mkdirs, move_file, prune_empty_dirs, read_opt, rel_string, remove_file_and_dirs,
+    sync_dir, sync_filesystem, walk, write_atomic,
+};
+use crate::manifest::{
+    FILES_DIR, KEPT_SUFFIX, MANIFEST_FILE, META_DIR, Manifest, REPLACED_SUFFIX, Summary,
+};
+
+/// A dataset in a local folder (see the module's atomicity rule).
+#[derive(Debug)]
+pub struct LocalLogStore {
+    base: PathBuf,
+    /// Seen to keep its files under `_pqdm/files/` (never unset: a dataset that does always will).
+    keeps: AtomicBool,
+}
+
+impl LocalLogStore {
+    /// The store of the dataset in folder `base` (which need not exist yet).
+    pub fn new(base: PathBuf) -> LocalLogStore {
+        LocalLogStore {
+            base,
+            keeps: AtomicBool::new(false),
+        }
+    }
+
+    fn meta(&self, sub: &str) -> PathBuf {
+        self.base.join(META_DIR).join(sub)
+    }
+
+    fn data_path(&self, rel: &str) -> PathBuf {
+        self.base.join(rel)
+    }
+
+    fn kept_path(&self, rel: &str) -> PathBuf {
+        self.base.join(super::kept_rel(rel))
+    }
+
+    fn replaced_path(&self, rel: &str) -> PathBuf {
+        self.base.join(super::replaced_rel(rel))
+    }
+
+    fn version_path(&self, version: u64) -> PathBuf {
+        self.base.join(super::version_rel(version))
+    }
+
+    fn load_version(&self, version: u64) -> Result<Manifest> {
+        super::load_version(self, version)
+    }
+
+    /// Where a file of any version is now: kept under `_pqdm/files/`, in the tree, or among
+    /// the replaced files of earlier pqdm.
+    fn locate(&self, rel: &str) -> PathBuf {
+        let kept = self.kept_path(rel);
+        if kept.exists() {
+            return kept;
+        }
+        let live = self.data_path(rel);
+        if live.exists() {
+            return live;
+        }
+        let legacy = self.replaced_path(rel);
+        if legacy.exists() { legacy } else { live }
+    }
+
+    /// The newest version file (the current version), by listing `_pqdm/versions/`.
+    fn newest_version_file(&self) -> Result<Option<(u64, PathBuf)>> {
+        let dir = self.meta("versions");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&dir)(e)),
+        };
+        let mut newest: Option<u64> = None;
+        for entry in entries {
+            let entry = entry.map_err(Error::io(&dir))?;
+            if let Some(v) = version_number(&entry.file_name().to_string_lossy()) {
+                newest = newest.max(Some(v));
+            }
+        }
+        Ok(newest.map(|v| (v, self.version_path(v))))
+    }
+
+    fn write_summary(&self, m: &Manifest) -> Result<()> {
+        let bytes = serde_json::to_vec(&m.summary()).expect("summary serialises");
+        write_atomic(&self.meta("summary.json"), &bytes)
+    }
+
+    /// Reads a journal left by a writer that died, checking every path it names (a damaged or
+    /// planted journal is an error naming it, and nothing is touched). `None` for a file that
+    /// is not a journal (a temporary file of a journal being written): removed.
+    fn read_journal(&self, path: &Path) -> Result<Option<Journal>> {
+        let bytes = fs::read(path).map_err(Error::io(path))?;
+        let journal: Journal = match serde_json::from_slice(&bytes) {
+            Ok(j) => j,
+            Err(e) => {
+                if path.extension().is_some_and(|e| e == "tmp") {
+                    let _ = fs::remove_file(path);
+                    return Ok(None);
+                }
+                return Err(Error::Dataset {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "is not a readable journal ({e}); nothing was rolled back or forward. Move it away once no writer runs"
+                    ),
+                });
+            }
+        };
+        for rel in journal.moved_in.iter().chain(&journal.moved_out) {
+            crate::relpath::check_no_escape(&self.base, rel, path)?;
+        }
+        Ok(Some(journal))
+    }
+
+    /// Whether version `version` exists and was made by operation `op_id` (a journal is only
+    /// ever rolled forward onto the version it was written for).
+    fn made_by(&self, version: u64, op_id: &str) -> bool {
+        self.load_version(version)
+            .is_ok_and(|m| op_id.is_empty() || m.operation.op_id == op_id)
+    }
+
+    /// Rolls back or forward what crashed writers left (journals, staging folders), and
+    /// rewrites `_manifest.json` and the summary where they are not the current version's.
+    fn recover(&self, _lock: &CommitLock) -> Result<()> {
+        let journal_dir = self.meta("journal");
+        let mut journals = vec![];
+        walk(&journal_dir, &mut |p| journals.push(p.to_path_buf()))?;
+        journals.sort();
+        let mut checked = vec![];
+        for path in journals {
+            if let Some(journal) = self.read_journal(&path)? {
+                checked.push((path, journal));
+            }
+        }
+        // The current manifest is parsed only when a journal needs it (or a copy is stale):
+        // every commit takes the lock, and recovery must not cost a manifest parse each time.
+        let current = match checked.is_empty() {
+            true => None,
+            false => self.load_current()?,
+        };
+        if !checked.is_empty() {
+            let live: HashSet<&str> = current
+                .iter()
+                .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
+                .collect();
+            for (path, journal) in &checked {
+                if self.made_by(journal.target_version, &journal.op_id) {
+                    log::warn!(
+                        "recovery: finishing commit of version {}",
+                        journal.target_version
+                    );
+                    self.unlink_replaced(&journal.moved_out)?;
+                } else {
+                    log::warn!(
+                        "recovery: rolling back uncommitted version {}",
+                        journal.target_version
+                    );
+                    for rel in journal
+                        .moved_in
+                        .iter()
+                        .filter(|r| !live.contains(r.as_str()))
+                    {
+                        remove_file_and_dirs(&self.data_path(rel), &self.base)?;
+                        remove_file_and_dirs(&self.kept_path(rel), &self.meta(FILES_DIR))?;
+                    }
+                }
+                crate::failpoint::hit("recover.journal")?;
+                fs::remove_file(path).map_err(Error::io(path))?;
+            }
+        }
+        self.refresh_copies(current.as_ref())?;
+        // Temporary version files of writers that died before their commit point.
+        let versions = self.meta("versions");
+        if let Ok(entries) = fs::read_dir(&versions) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        Staging::remove_dead(&self.staging_root());
+        Ok(())
+    }
+
+    /// Rewrites `_manifest.json` and `_pqdm/summary.json` when they are not the current
+    /// version's (a crash or failure after a commit point, a hand edit, a restored backup).
+    /// Compared by size and age, so a clean dataset costs a listing and a few `stat`s; the
+    /// version is parsed only when something is rewritten (`known` spares that when it is it).
+    fn refresh_copies(&self, known: Option<&Manifest>) -> Result<()> {
+        let Some((newest, version)) = self.newest_version_file()? else {
+            return Ok(());
+        };
+        let copy = self.base.join(MANIFEST_FILE);
+        let copy_stale = match (fs::metadata(&version), fs::metadata(&copy)) {
+            (Ok(v), Ok(c)) => v.len() != c.len() || c.modified().ok() < v.modified().ok(),
+            (Ok(_), Err(_)) => true,
+            (Err(_), _) => false,
+        };
+        let summary_stale = fs::read(self.meta("summary.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Summary>(&b).ok())
+            .is_none_or(|s| s.version != newest);
+        if !(copy_stale || summary_stale) {
+            return Ok(());
+        }
+        match known {
+            Some(m) if m.version == newest => self.write_copies(m),
+            _ => self.write_copies(&self.load_version(newest)?),
+        }
+    }
+
+    /// Writes `_manifest.json` (the bytes of `m`'s version file) and the summary of `m`.
+    fn write_copies(&self, m: &Manifest) -> Result<()> {
+        let version = self.version_path(m.version);
+        let bytes = fs::read(&version).map_err(Error::io(&version))?;
+        write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
+        self.write_summary(m)
+    }
+
+    /// Gives the tree's file `rel` its kept link, if it has none (a file adopted in place, or
+    /// committed by an earlier pqdm).
+    fn keep(&self, rel: &str) -> Result<()> {
+        let kept = self.kept_path(rel);
+        if kept.exists() {
+            return Ok(());
+        }
+        link_or_copy(&self.data_path(rel), &kept)
+    }
+
+    /// A commit up to and including its commit point (see the module's rule).
+    fn commit_to_point(
+        &self,
+        next: &Manifest,
+        bytes: &[u8],
+        staged: &[(PathBuf, String)],
+        journal_dir: &Path,
+    ) -> Result<()> {
+        sync_dir(journal_dir)?;
+        crate::failpoint::hit("commit.journaled")?;
+        let upgrade = !self.meta(FILES_DIR).is_dir();
+        // Two links per file, in parallel after the first: a write into many partitions is
+        // mostly folder creation, which the filesystem does concurrently.
+        let place = |(from, rel): &(PathBuf, String)| {
+            let kept = self.kept_path(rel);
+            move_file(from, &kept)?;
+            link_or_copy(&kept, &self.data_path(rel))
+        };
+        if let Some((first, rest)) = staged.split_first() {
+            place(first)?;
+            crate::failpoint::hit("commit.moved_first")?;
+            use rayon::prelude::*;
+            rest.par_iter().try_for_each(place)?;
+        }
+        let staged_rels: HashSet<&str> = staged.iter().map(|(_, rel)| rel.as_str()).collect();
+        for f in &next.files {
+            if staged_rels.contains(f.path.as_str()) {
+                continue;
+            }
+            if f.added_in == next.version {
+                self.keep(&f.path)?;
+            } else if upgrade && let Err(e) = self.keep(&f.path) {
+                // A file the dataset lost before this pqdm; `verify` reports it as missing.
+                log::warn!("{e}");
+            }
+        }
+        mkdirs(&self.meta(FILES_DIR))?;
+        log::debug!("version {}: {} files linked", next.version, staged.len());
+        // The new files (contents and names) must be durable before the version that lists
+        // them: one `syncfs` of the dataset's filesystem instead of a sync per folder (a write
+        // into 10,000 partitions touches 20,000 folders).
+        sync_filesystem(&self.base)?;
+        log::debug!("version {}: synced", next.version);
+        crate::failpoint::hit("commit.moved")?;
+        self.create_version(next.version, bytes)
+    }
+
+    /// Creates `_pqdm/versions/<N>.json`, failing with [`Error::Conflict`] if it exists: a
+    /// synced temporary file hard-linked to its name (atomic, never overwrites), then the
+    /// folder synced. This is the commit point.
+    fn create_version(&self, number: u64, bytes: &[u8]) -> Result<()> {
+        let dir = self.meta("versions");
+        mkdirs(&dir)?;
+        let version = self.version_path(number);
+        let tmp = dir.join(format!(
+            "_{:020}.{}.{}.tmp",
+            number,
+            std::process::id(),
+            crate::metrics::new_op_id()
+        ));
+        {
+            let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
+            f.write_all(bytes).map_err(Error::io(&tmp))?;
+            f.sync_all().map_err(Error::io(&tmp))?;
+        }
+        crate::failpoint::hit("commit.version_written")?;
+        let linked = fs::hard_link(&tmp, &version);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Conflict(format!(
+                    "{}: version {} exists already (made by another writer); nothing of this change was committed",
+                    self.base.display(),
+                    number
+                )));
+            }
+            Err(e) => return Err(Error::io(&version)(e)),
+        }
+        // Committed: a failed sync of the folder is reported, not a failed commit.
+        if let Err(e) = sync_dir(&dir) {
+            log::warn!("version {} is committed, but {e}", number);
+        }
+        Ok(())
+    }
+
+    /// After the commit point of `next`: the copies for other readers, the replaced files out
+    /// of the tree, the journal deleted.
+    fn finish(
+        &self,
+        next: &Manifest,
+        bytes: &[u8],
+        replaced: &[String],
+        journal: &Path,
+    ) -> Result<()> {
+        crate::failpoint::hit("commit.tidy")?;
+        write_atomic(&self.base.join(MANIFEST_FILE), bytes)?;
+        self.write_summary(next)?;
+        self.unlink_replaced(replaced)?;
+        fs::remove_file(journal).map_err(Error::io(journal))
+    }
+
+    /// Takes replaced files out of the tree; each stays under `_pqdm/files/` for older versions.
+    fn unlink_replaced(&self, replaced: &[String]) -> Result<()> {
+        for rel in replaced {
+            let live = self.data_path(rel);
+            if !live.exists() {
+                continue;
+            }
+            self.keep(rel)?;
+            remove_file_and_dirs(&live, &self.base)?;
+        }
+        Ok(())
+    }
+}
+
+impl LogStore for LocalLogStore {
+    fn base(&self) -> &Path {
+        &self.base
+    }
+
+    fn cloud_options(&self) -> Option<CloudOptions> {
+        None
+    }
+
+    fn staging_root(&self) -> PathBuf {
+        self.meta("staging")
+    }
+
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        read_opt(&self.base.join(rel))
+    }
+
+    fn write(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = self.base.join(rel);
+        if let Some(parent) = path.parent() {
+            mkdirs(parent)?;
+        }
+        write_atomic(&path, &bytes)
+    }
+
+    fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>> {
+        use std::os::unix::fs::MetadataExt;
+        let now = chrono::Utc::now().timestamp();
+        let root = self.base.join(rel_prefix);
+        let mut out = vec![];
+        walk(&root, &mut |p| {
+            if let (Ok(rel), Ok(m)) = (p.strip_prefix(&root), fs::symlink_metadata(p)) {
+                out.push((rel_string(rel), m.len(), now - m.mtime()));
+            }
+        })?;
+        Ok(out)
+    }
+
+    fn delete(&self, rels: Vec<String>) -> Result<()> {
+        for rel in rels {
+            let path = self.base.join(&rel);
+            if let Err(e) = fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(Error::io(&path)(e));
+            }
+        }
+        Ok(())
+    }
+
+    fn dead_writer_age(&self) -> Option<i64> {
+        None
+    }
+
+    fn read_planned(&self, path: &Path, _rel: &str) -> Result<Option<Vec<u8>>> {
+        read_opt(path)
+    }
+
+    fn read_data_opt(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        read_opt(&self.data_path(rel))
+    }
+
+    fn read_kept_opt(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        self.read_data_opt(rel)
+    }
+
+    fn data_exists(&self, rel: &str) -> Result<bool> {
+        Ok(self.data_path(rel).exists())
+    }
+
+    fn file_paths(
+        &self,
+        _store: &Store,
+        manifest: &Manifest,
+        now: Arc<Manifest>,
+        _current: &dyn Fn() -> Arc<Manifest>,
+    ) -> Vec<PathBuf> {
+        let at = |f: &crate::manifest::FileEntry| match (
+            manifest.version == now.version,
+            self.keeps_files(),
+        ) {
+            (true, true) => self.kept_path(&f.path),
+            (true, false) => self.data_path(&f.path),
+            (false, _) => self.locate(&f.path),
+        };
+        manifest.files.iter().map(at).collect()
+    }
+
+    fn try_exists(&self) -> Result<bool> {
+        Ok(self.base.join(MANIFEST_FILE).is_file() || self.newest_version_file()?.is_some())
+    }
+
+    /// Version files are created once and never rewritten, so an unchanged stamp of the
+    /// newest one means an unchanged current version.
+    fn stamp(&self) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let (version, path) = self.newest_version_file().ok()??;
+        let m = fs::metadata(path).ok()?;
+        Some((
+            m.dev(),
+            m.ino(),
+            version,
+            m.mtime_nsec() + m.mtime() * 1_000_000_000,
+        ))
+    }
+
+    /// The current version is the newest file of the history (`_manifest.json`, a copy for
+    /// other readers, is only read for a dataset without history).
+    fn load_current(&self) -> Result<Option<Manifest>> {
+        if let Some((version, _)) = self.newest_version_file()? {
+            return self.load_version(version).map(Some);
+        }
+        let path = self.base.join(MANIFEST_FILE);
+        match read_opt(&path)? {
+            Some(bytes) => Manifest::parse(&self.base, &path, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn load_summary(&self) -> Option<Summary> {
+        self.try_recover();
+        let summary: Summary =
+            serde_json::from_slice(&fs::read(self.meta("summary.json")).ok()?).ok()?;
+        // Its rewrite after the newest commit may have failed: then the manifest answers.
+        let (newest, _) = self.newest_version_file().ok()??;
+        (summary.version == newest).then_some(summary)
+    }
+
+    fn versions(&self) -> Result<Vec<u64>> {
+        let mut out = vec![];
+        walk(&self.meta("versions"), &mut |p| {
+            out.extend(
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(version_number),
+            );
+        })?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<CommitLock> {
+        let dir = self.base.join(META_DIR);
+        mkdirs(&dir)?;
+        let file = crate::lock::FileLock::acquire(&dir.join("lock"), "commit")?;
+        let lock = CommitLock { file: Some(file) };
+        self.recover(&lock)?;
+        Ok(lock)
+    }
+
+    /// Cheap when there is nothing to do (one folder listing).
+    fn try_recover(&self) {
+        let pending = fs::read_dir(self.meta("journal")).is_ok_and(|mut d| d.next().is_some());
+        if !pending {
+            return;
+        }
+        let path = self.base.join(META_DIR).join("lock");
+        if !path.is_file() {
+            return;
+        }
+        if let Ok(Some(file)) = crate::lock::FileLock::try_acquire(&path, "recover") {
+            let lock = CommitLock { file: Some(file) };
+            if let Err(e) = self.recover(&lock) {
+                log::warn!("recovery of {} failed: {e}", self.base.display());
+            }
+        }
+    }
+
+    fn commit(
+        &self,
+        lock: &CommitLock,
+        next: &mut Manifest,
+        staged: &[(PathBuf, String)],
+        replaced: &[String],
+    ) -> Result<()> {
+        let journal_dir = self.meta("journal");
+        mkdirs(&journal_dir)?;
+        let journal_path = journal_dir.join(format!("{:020}.json", next.version));
+        let journal = Journal {
+            target_version: next.version,
+            op_id: next.operation.op_id.clone(),
+            moved_in: staged.iter().map(|(_, rel)| rel.clone()).collect(),
+            moved_out: replaced.to_vec(),
+            kept: false,
+        };
+        write_atomic(
+            &journal_path,
+            &serde_json::to_vec(&journal).expect("journal serialises"),
+        )?;
+        let bytes = serde_json::to_vec(next).expect("manifest serialises");
+        log::debug!("version {}: journaled", next.version);
+        if let Err(e) = self.commit_to_point(next, &bytes, staged, &journal_dir) {
+            // Nothing is committed: undo what the journal names now, as recovery would.
+            if let Err(undo) = self.recover(lock) {
+                log::warn!(
+                    "undoing the failed commit of version {} failed ({undo}); the next writer undoes it",
+                    next.version
+                );
+            }
+            return Err(e);
+        }
+        // The commit point has passed: nothing below may fail the commit.
+        log::debug!("version {}: committed", next.version);
+        if let Err(e) = self.finish(next, &bytes, replaced, &journal_path) {
+            log::warn!(
+                "version {} of {} is committed; tidying up after it failed ({e}); the next writer finishes it",
+                next.version,
+                self.base.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn discard_uploads(&self, _op_id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Its manifest, its metadata folder and the base folder if that is then empty, all under
+    /// the lock (whose file goes last; writers waiting on it open it again).
+    fn remove_if_empty(&self) -> Result<bool> {
+        let lock = self.lock()?;
+        let Some(m) = self.load_current()? else {
+            return Ok(false);
+        };
+        if m.version != 0
+            || !m.files.is_empty()
+            || self.newest_version_file()?.is_some_and(|(v, _)| v != 0)
+            || !crate::foreign::list_files(&self.base)?.is_empty()
+        {
+            return Ok(false);
+        }
+        let staging = self.staging_root();
+        if fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some()) {
+            // Another writer is staging its first write here: leave the dataset to it.
+            return Ok(false);
+        }
+        for path in [
+            self.base.join(MANIFEST_FILE),
+            self.version_path(0),
+            self.meta("summary.json"),
+        ] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path)(e)),
+            }
+        }
+        for sub in ["versions", "journal", "staging", FILES_DIR] {
+            let _ = fs::remove_dir(self.meta(sub));
+        }
+        if let Some(file) = &lock.file {
+            file.remove_file()?;
+        }
+        let _ = fs::remove_dir(self.base.join(META_DIR));
+        drop(lock);
+        let _ = fs::remove_dir(&self.base);
+        Ok(true)
+    }
+
+    fn manifest_copy_current(&self, m: &Manifest) -> bool {
+        match (
+            fs::read(self.base.join(MANIFEST_FILE)),
+            fs::read(self.version_path(m.version)),
+        ) {
+            (Ok(copy), Ok(version)) => copy == version,
+            (_, Err(_)) => true,
+            (Err(_), Ok(_)) => false,
+        }
+    }
+
+    fn manifest_copy_version(&self) -> Option<u64> {
+        let bytes = fs::read(self.base.join(MANIFEST_FILE)).ok()?;
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()?
+            .get("version")?
+            .as_u64()
+    }
+
+    fn rewrite_copies(&self, _lock: &CommitLock, m: &Manifest) -> Result<()> {
+        self.write_copies(m)
+    }
+
+    /// `_pqdm/files/` entries the tree no longer holds (their age is their status-change
+    /// time, which unlinking the tree's link sets) and `_pqdm/replaced/` of earlier pqdm.
+    fn replaced_files(&self) -> Result<Vec<(String, u64, i64)>> {
+        use std::os::unix::fs::MetadataExt;
+        let now = chrono::Utc::now().timestamp();
+        let mut out = vec![];
+        let kept = self.meta(FILES_DIR);
+        walk(&kept, &mut |p| {
+            if let Ok(rel) = p.strip_prefix(&kept)
+                && let Some(rel) = rel_string(rel)
+                    .strip_suffix(KEPT_SUFFIX)
+                    .map(str::to_string)
+                && !self.data_path(&rel).exists()
+                && let Ok(m) = fs::symlink_metadata(p)
+            {
+                out.push((rel, m.len(), now - m.ctime()));
+            }
+        })?;
+        let legacy = self.meta("replaced");
+        walk(&legacy, &mut |p| {
+            if let Ok(rel) = p.strip_prefix(&legacy)
+                && let Some(rel) = rel_string(rel).strip_suffix(REPLACED_SUFFIX)
+                && let Ok(m) = fs::symlink_metadata(p)
+            {
+                out.push((rel.to_string(), m.len(), now - m.ctime()));
+            }
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete_replaced(&self, _lock: &CommitLock, rels: &[String]) -> Result<()> {
+        for rel in rels {
+            if self.data_path(rel).exists() {
+                continue;
+            }
+            remove_file_and_dirs(&self.kept_path(rel), &self.meta(FILES_DIR))?;
+            remove_file_and_dirs(&self.replaced_path(rel), &self.meta("replaced"))?;
+        }
+        Ok(())
+    }
+
+    fn delete_versions(
+        &self,
+        _lock: &CommitLock,
+        current: &Manifest,
+        versions: &[u64],
+    ) -> Result<()> {
+        for v in versions.iter().copied().filter(|v| *v < current.version) {
+            let path = self.version_path(v);
+            fs::remove_file(&path).map_err(Error::io(&path))?;
+        }
+        Ok(())
+    }
+
+    fn quarantine(&self, _lock: &CommitLock, rel: &str) -> Result<PathBuf> {
+        let to = self.meta("orphans").join(format!("{rel}.orphan"));
+        let from = self.data_path(rel);
+        move_file(&from, &to)?;
+        if let Some(parent) = from.parent() {
+            prune_empty_dirs(parent, &self.base);
+        }
+        Ok(to)
+    }
+
+    fn kept_copies(&self) -> Result<Option<BTreeMap<String, u64>>> {
+        Ok(None)
+    }
+
+    fn keeps_files(&self) -> bool {
+        if self.keeps.load(Ordering::Relaxed) {
+            return true;
+        }
+        let keeps = self.meta(FILES_DIR).is_dir();
+        self.keeps.store(keeps, Ordering::Relaxed);
+        keeps
+    }
+
+    fn restore_links(&self, _lock: &CommitLock, rel: &str) -> Result<bool> {
+        if !self.keeps_files() {
+            return Ok(false);
+        }
+        let (live, kept) = (self.data_path(rel), self.kept_path(rel));
+        match (live.exists(), kept.exists()) {
+            (true, true) => Ok(true),
+            (true, false) => link_or_copy(&live, &kept).map(|_| true),
+            (false, true) => link_or_copy(&kept, &live).map(|_| true),
+            (false, false) => Ok(false),
+        }
+    }
+
+    /// Staging folders of dead writers are removed by the next writer's lock.
+    fn remove_stale_staging(&self, _lock: &CommitLock) -> Result<u64> {
+        Ok(0)
+    }
+}

@@ -1,0 +1,264 @@
+//! The transaction: how a change becomes a version, on any storage.
+//!
+//! A write plans its change against a snapshot (the current [`Manifest`]), stages its files
+//! in a private local folder ([`Staging`]), then commits through [`commit`]: the next manifest
+//! is built from the snapshot and the change, and [`LogStore::commit`] makes it visible at
+//! one commit point. After the commit point only tidying is left, and it never reports
+//! failure (the next writer finishes it). A commit that lost its version to another writer is
+//! retried in one place, [`crate::Dataset`]'s `with_commit_retries` ([`commit`]), which
+//! rebuilds everything the attempt depends on from the new snapshot.
+//!
+//! The storage behind it is a [`LogStore`], one implementation per kind, each documenting its
+//! atomicity rule: [`local`] (a lock file, a journal, renames and hard links, the version
+//! file created without overwrite) and [`object`] (no lock: staged uploads, server-side
+//! copies, the version created with a conditional put). Nothing outside those two files and
+//! [`crate::storage`] knows whether a dataset is on a disk or in a bucket.
+//!
+//! On both, every committed data file lives twice: in the hive tree (what pyarrow, DuckDB and
+//! Polars globs read: the current version) and at `_pqdm/files/<path>.kept` (what pqdm's
+//! scans read, kept until `vacuum`'s retention after a commit takes the file out of the tree,
+//! so a scan planned on version N reads version N however long it runs). Locally the two are
+//! hard links of one file; on object storage, two server-side copies.
+
+mod commit;
+pub mod local;
+mod log_store;
+pub mod object;
+mod staging;
+
+use std::collections::BTreeSet;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use commit::Change;
+pub use log_store::LogStore;
+pub use staging::Staging;
+
+use crate::error::{Error, Result};
+use crate::manifest::{FILES_DIR, KEPT_SUFFIX, META_DIR, Manifest, REPLACED_SUFFIX, SOURCES_DIR};
+
+/// What identifies a local dataset's current version without reading it (device, inode,
+/// version number and modification time of the newest version file).
+pub type Stamp = (u64, u64, u64, i64);
+
+/// The exclusive commit lock; released when dropped (or when the process dies). On object
+/// storage there is no lock file: the conditional put of the version decides instead.
+pub struct CommitLock {
+    file: Option<crate::lock::FileLock>,
+}
+
+/// The journal of one commit in flight: what recovery rolls back (the version was not made)
+/// or forward (it was, by this journal's operation).
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    target_version: u64,
+    /// The writing operation (tells whose the version is).
+    #[serde(default)]
+    op_id: String,
+    moved_in: Vec<String>,
+    moved_out: Vec<String>,
+    /// Object storage: the moved-in files have kept copies under `_pqdm/files/`, and the
+    /// moved-out ones keep theirs (recorded under `_pqdm/removed/`) instead of being copied to
+    /// `_pqdm/replaced/`.
+    #[serde(default)]
+    kept: bool,
+}
+
+/// A dataset's storage: a [`LogStore`] (local folder or object store) and the paths and
+/// reads that are the same on both.
+#[derive(Clone, Debug)]
+pub struct Store {
+    log: Arc<dyn LogStore>,
+}
+
+impl Deref for Store {
+    type Target = dyn LogStore;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.log
+    }
+}
+
+/// The relative path of `sub` under `_pqdm/`.
+fn meta_rel(sub: &str) -> String {
+    format!("{META_DIR}/{sub}")
+}
+
+/// The relative path of version `version`'s file in the history.
+fn version_rel(version: u64) -> String {
+    meta_rel(&format!("versions/{version:020}.json"))
+}
+
+/// Where an earlier pqdm kept a file a later commit replaced.
+fn replaced_rel(rel: &str) -> String {
+    meta_rel(&format!("replaced/{rel}{REPLACED_SUFFIX}"))
+}
+
+/// The relative path of a data file's kept copy.
+fn kept_rel(rel: &str) -> String {
+    meta_rel(&format!("{FILES_DIR}/{rel}{KEPT_SUFFIX}"))
+}
+
+/// The version a history file name (`<20 digits>.json`) holds.
+fn version_number(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+impl Store {
+    /// The store of the dataset at `base`: a local folder, or `s3://bucket/prefix`.
+    pub fn new(base: impl Into<PathBuf>) -> Result<Store> {
+        let base: PathBuf = base.into();
+        let log: Arc<dyn LogStore> = if crate::storage::is_remote(&base) {
+            Arc::new(object::ObjectLogStore::open(&base)?)
+        } else {
+            Arc::new(local::LocalLogStore::new(base))
+        };
+        Ok(Store { log })
+    }
+
+    /// The path of a data file in the tree (the current version's copy).
+    pub fn data_path(&self, rel: &str) -> PathBuf {
+        self.base().join(rel)
+    }
+
+    /// Where a committed data file is kept while any retained version may need it:
+    /// `_pqdm/files/<path>.kept`.
+    pub fn kept_path(&self, rel: &str) -> PathBuf {
+        self.base().join(kept_rel(rel))
+    }
+
+    /// Where an earlier pqdm kept a file that a later commit replaced, until `vacuum`.
+    pub fn replaced_path(&self, rel: &str) -> PathBuf {
+        self.base().join(replaced_rel(rel))
+    }
+
+    /// Whether a dataset exists at the base (an unreachable store counts as no).
+    pub fn exists(&self) -> bool {
+        self.try_exists().unwrap_or(false)
+    }
+
+    /// The bytes of a data file of the current version (in the tree).
+    pub fn read_data(&self, rel: &str) -> Result<Vec<u8>> {
+        self.read_data_opt(rel)?.ok_or_else(|| Error::Storage {
+            location: self.data_path(rel).display().to_string(),
+            message: "no such file".into(),
+        })
+    }
+
+    /// Loads version `version` from the history.
+    pub fn load_version(&self, version: u64) -> Result<Manifest> {
+        load_version(&*self.log, version)
+    }
+
+    /// Creates a private staging folder for one write.
+    pub fn staging(&self, tx: &str) -> Result<Staging> {
+        Staging::create(&self.staging_root(), tx)
+    }
+
+    /// The bytes of the sources-index segment `name` (a
+    /// [`is_segment_name`](crate::manifest::is_segment_name), else an error naming it); `None`
+    /// when it is missing.
+    pub fn read_segment(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.read(&segment_rel(name)?)
+    }
+
+    /// Writes the sources-index segment `name` (before the commit whose version lists it; a
+    /// segment no version lists is `vacuum`'s).
+    pub fn write_segment(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        self.write(&segment_rel(name)?, bytes)
+    }
+
+    /// Deletes the sources-index segments no version in `listed` names that are older than
+    /// `retention_secs` (where no lock keeps a writer's segment from a vacuum until its
+    /// commit, also older than the age a writer is taken for dead); returns their bytes.
+    pub fn delete_unlisted_segments(
+        &self,
+        _lock: &CommitLock,
+        listed: &BTreeSet<String>,
+        retention_secs: i64,
+    ) -> Result<u64> {
+        let root = meta_rel(&format!("{SOURCES_DIR}/"));
+        let min_age = retention_secs.max(self.dead_writer_age().unwrap_or(i64::MIN));
+        let gone: Vec<(String, u64)> = self
+            .list_aged(&root)?
+            .into_iter()
+            .filter(|(name, _, age)| {
+                crate::manifest::is_segment_name(name) && !listed.contains(name) && *age >= min_age
+            })
+            .map(|(name, bytes, _)| (format!("{root}{name}"), bytes))
+            .collect();
+        let freed = gone.iter().map(|(_, bytes)| bytes).sum();
+        self.delete(gone.into_iter().map(|(rel, _)| rel).collect())?;
+        Ok(freed)
+    }
+}
+
+/// Loads version `version` from `log`'s history, checking that it holds that version.
+fn load_version(log: &dyn LogStore, version: u64) -> Result<Manifest> {
+    let rel = version_rel(version);
+    let path = log.base().join(&rel);
+    let Some(bytes) = log.read(&rel)? else {
+        return Err(Error::Dataset {
+            path: log.base().to_path_buf(),
+            message: format!("version {version} is not kept (see `pqdm history`)"),
+        });
+    };
+    let m = Manifest::parse(log.base(), &path, &bytes)?;
+    if m.version != version {
+        // A copy or rename by hand: writers would number the next version after the wrong one
+        // and could never commit.
+        return Err(Error::Dataset {
+            path: log.base().to_path_buf(),
+            message: format!(
+                "{} holds version {}, not {version} (copied or renamed by hand?)",
+                path.display(),
+                m.version
+            ),
+        });
+    }
+    Ok(m)
+}
+
+fn segment_rel(name: &str) -> Result<String> {
+    if !crate::manifest::is_segment_name(name) {
+        return Err(Error::Dataset {
+            path: PathBuf::from(crate::error::clip(name)),
+            message: "is no segment of the sources index (`<64 hex digits>.json`; edited by hand?)"
+                .into(),
+        });
+    }
+    Ok(meta_rel(&format!("{SOURCES_DIR}/{name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_are_read_only_from_twenty_digit_names() {
+        assert_eq!(version_number("00000000000000000042.json"), Some(42));
+        assert_eq!(version_number("42.json"), None);
+        assert_eq!(version_number("0000000000000000004x.json"), None);
+        assert_eq!(version_number("00000000000000000042.json.tmp"), None);
+        assert_eq!(version_rel(7), "_pqdm/versions/00000000000000000007.json");
+        assert_eq!(kept_rel("a=1/f.parquet"), "_pqdm/files/a=1/f.parquet.kept");
+    }
+
+    #[test]
+    fn a_segment_name_that_is_not_a_content_hash_is_refused() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            segment_rel(&format!("{hex}.json")).unwrap(),
+            format!("_pqdm/sources/{hex}.json")
+        );
+        for bad in ["../x.json", "A".repeat(64).as_str(), &format!("{hex}.js")] {
+            assert!(segment_rel(bad).is_err(), "{bad}");
+        }
+    }
+}
