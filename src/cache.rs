@@ -359,14 +359,13 @@ enum Now {
 
 impl Now {
     fn of(dataset: &str) -> Now {
-        let base = Path::new(dataset);
-        let Ok(store) = crate::txn::Store::new(base) else {
+        let Ok(location) = crate::location::Location::parse(dataset) else {
             return Now::Unknown;
         };
-        match store.load_current() {
+        match crate::txn::Store::at(&location).load_current() {
             Ok(Some(m)) => Now::Manifest(manifest_hash(&m)),
-            Ok(None) if !crate::storage::is_remote(base) && !base.is_dir() => Now::Gone,
-            Ok(None) => crate::foreign::fingerprint(base).map_or(Now::Unknown, Now::Listing),
+            Ok(None) if location.is_missing() => Now::Gone,
+            Ok(None) => crate::foreign::fingerprint(&location).map_or(Now::Unknown, Now::Listing),
             Err(_) => Now::Unknown,
         }
     }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::manifest::{Field, Manifest, Settings};
 use crate::options::{Compression, DEFAULT_MAX_ROWS_PER_FILE};
 use crate::partition;
@@ -49,20 +50,21 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Opens the dataset at `base` (which must have a manifest).
+    /// Opens the dataset at `base` (which must have a manifest): a folder, or
+    /// `s3://bucket/prefix` with the default storage options.
     pub fn open(base: impl AsRef<Path>) -> Result<Dataset> {
-        let store = Store::new(base.as_ref())?;
+        Dataset::open_at(&Location::parse(base)?)
+    }
+
+    /// Opens the dataset at `location` (which must have a manifest); see
+    /// [`Location::parse_with`] for a location with storage options of its own.
+    pub fn open_at(location: &Location) -> Result<Dataset> {
+        let store = Store::at(location);
         store.try_recover();
         let stamp = store.stamp();
         let manifest = store.load_current()?.ok_or_else(|| Error::Dataset {
-            path: base.as_ref().to_path_buf(),
-            message: if crate::storage::is_remote(base.as_ref()) {
-                "not a pqdm dataset (no _manifest.json under this prefix)".into()
-            } else if base.as_ref().is_dir() {
-                "not a pqdm dataset (no _manifest.json); `pqdm adopt` gives a dataset written by other tools a manifest".into()
-            } else {
-                "no such folder".into()
-            },
+            path: location.path(),
+            message: location.no_dataset_message(),
         })?;
         Ok(Dataset {
             stamp: Mutex::new(stamp),
@@ -79,11 +81,19 @@ impl Dataset {
         base: impl AsRef<Path>,
         hive_types: &BTreeMap<String, ColType>,
     ) -> Result<Dataset> {
-        let store = Store::new(base.as_ref())?;
+        Dataset::open_any_at(&Location::parse(base)?, hive_types)
+    }
+
+    /// [`Dataset::open_any`] at `location`.
+    pub fn open_any_at(
+        location: &Location,
+        hive_types: &BTreeMap<String, ColType>,
+    ) -> Result<Dataset> {
+        let store = Store::at(location);
         if store.try_exists()? {
-            return Dataset::open(base);
+            return Dataset::open_at(location);
         }
-        let listing = crate::foreign::describe(base.as_ref(), hive_types)?;
+        let listing = crate::foreign::describe(location, hive_types)?;
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),
             store,
@@ -113,16 +123,21 @@ impl Dataset {
 
     /// Creates an empty dataset (version 0) of `kind` at `base`; fails if one exists.
     pub fn create(base: impl AsRef<Path>, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
+        Dataset::create_at(&Location::parse(base)?, kind, opts)
+    }
+
+    /// [`Dataset::create`] at `location`.
+    pub fn create_at(location: &Location, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
         // Checked before the lock creates anything: bad options leave no folder behind.
-        let mut manifest = new_manifest(base.as_ref(), kind, opts)?;
-        let store = Store::new(base.as_ref())?;
+        let mut manifest = new_manifest(&location.path(), kind, opts)?;
+        let store = Store::at(location);
         if !store.try_exists()? {
-            crate::foreign::check_not_nested(base.as_ref())?;
+            crate::foreign::check_not_nested(location)?;
         }
         let lock = store.lock()?;
         if store.try_exists()? {
             return Err(Error::Dataset {
-                path: base.as_ref().to_path_buf(),
+                path: location.path(),
                 message: "a dataset already exists here".into(),
             });
         }
@@ -142,22 +157,36 @@ impl Dataset {
         kind: &Kind,
         opts: &CreateOptions,
     ) -> Result<Dataset> {
-        let store = Store::new(base.as_ref())?;
+        Dataset::open_or_create_at(&Location::parse(base)?, kind, opts)
+    }
+
+    /// [`Dataset::open_or_create`] at `location`.
+    pub fn open_or_create_at(
+        location: &Location,
+        kind: &Kind,
+        opts: &CreateOptions,
+    ) -> Result<Dataset> {
+        let store = Store::at(location);
         if !store.try_exists()? {
-            match Dataset::create(base.as_ref(), kind, opts) {
+            match Dataset::create_at(location, kind, opts) {
                 Ok(ds) => return Ok(ds),
                 Err(Error::Dataset { .. } | Error::Conflict(_)) if store.exists() => {}
                 Err(e) => return Err(e),
             }
         }
-        let ds = Dataset::open(base.as_ref())?;
+        let ds = Dataset::open_at(location)?;
         if ds.manifest().kind != kind.name {
             return Err(Error::Dataset {
-                path: base.as_ref().to_path_buf(),
+                path: location.path(),
                 message: format!("holds kind `{}`, not `{}`", ds.manifest().kind, kind.name),
             });
         }
         Ok(ds)
+    }
+
+    /// Where the dataset lives.
+    pub fn location(&self) -> Location {
+        self.store.location()
     }
 
     /// The dataset's base folder.

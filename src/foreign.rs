@@ -3,12 +3,13 @@
 //! `.crc` files) and temporary files, with hive values typed sensibly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::footer;
+use crate::location::Location;
 use crate::manifest::{Field, FileEntry, META_DIR, Manifest, Operation, Settings};
 use crate::options::Compression;
 use crate::partition;
@@ -25,29 +26,6 @@ fn is_data(rel: &Path) -> bool {
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     !hidden && (name.ends_with(".parquet") || name.ends_with(".pq") || name.ends_with(".parq"))
-}
-
-/// Every file under `base` (relative paths with `/`), sorted.
-fn all_files(base: &Path) -> Result<Vec<String>> {
-    if crate::storage::is_remote(base) {
-        let remote = crate::storage::Remote::open(base)?;
-        let mut out: Vec<String> = remote.list("")?.into_iter().map(|(rel, _)| rel).collect();
-        out.sort();
-        return Ok(out);
-    }
-    let mut out = vec![];
-    crate::localfs::walk(base, &mut |p| {
-        if let Ok(rel) = p.strip_prefix(base) {
-            out.push(
-                rel.components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            );
-        }
-    })?;
-    out.sort();
-    Ok(out)
 }
 
 /// Folders (relative, below `base` itself) that are datasets of their own: they hold a
@@ -89,13 +67,12 @@ fn is_dataset_root(dir: &Path) -> bool {
 
 /// The data files under `base` (relative paths with `/`), sorted. Files of a dataset nested
 /// below `base` (a folder with its own manifest or log) are not `base`'s and are left out.
-pub fn list_files(base: &Path) -> Result<Vec<String>> {
-    let all = all_files(base)?;
+pub fn list_files(base: &Location) -> Result<Vec<String>> {
+    let all = base.list_files()?;
     let nested = nested_roots(&all);
     if !nested.is_empty() {
         log::warn!(
-            "{}: skipping nested dataset(s) {}",
-            base.display(),
+            "{base}: skipping nested dataset(s) {}",
             nested.iter().cloned().collect::<Vec<_>>().join(", ")
         );
     }
@@ -109,54 +86,20 @@ pub fn list_files(base: &Path) -> Result<Vec<String>> {
 /// content (on a local disk its modification and change times and inode, on object storage its
 /// last-modified time and ETag). Any file added, removed, resized or rewritten changes it, even
 /// a rewrite of the same size whose modification time was set back.
-pub fn fingerprint(base: &Path) -> Result<String> {
+pub fn fingerprint(base: &Location) -> Result<String> {
     let files = list_files(base)?;
+    let wanted: BTreeSet<&str> = files.iter().map(String::as_str).collect();
     let mut h = blake3::Hasher::new();
-    let mut add = |rel: &str, bytes: u64, stamp: &str| {
+    for (rel, bytes, stamp) in base.list_stamped()? {
+        if !wanted.contains(rel.as_str()) {
+            continue;
+        }
         for part in [rel.as_bytes(), &bytes.to_le_bytes(), stamp.as_bytes()] {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part);
         }
-    };
-    if crate::storage::is_remote(base) {
-        let listed = crate::storage::Remote::open(base)?.list_stamped("")?;
-        let wanted: BTreeSet<&str> = files.iter().map(String::as_str).collect();
-        for (rel, bytes, stamp) in listed.iter().filter(|(r, ..)| wanted.contains(r.as_str())) {
-            add(rel, *bytes, stamp);
-        }
-    } else {
-        for rel in &files {
-            let path = base.join(rel);
-            let meta = std::fs::metadata(&path).map_err(Error::io(&path))?;
-            add(rel, meta.len(), &local_stamp(&meta));
-        }
     }
     Ok(h.finalize().to_hex().to_string())
-}
-
-/// What changes when a local file is written again: its modification time and, where the
-/// platform tells, its change time (which no user can set back) and inode.
-fn local_stamp(meta: &std::fs::Metadata) -> String {
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        format!(
-            "{modified} {}.{} {}",
-            meta.ctime(),
-            meta.ctime_nsec(),
-            meta.ino()
-        )
-    }
-    #[cfg(not(unix))]
-    {
-        modified.to_string()
-    }
 }
 
 /// Whether `inner` lies in a hidden folder of the dataset at `outer` (`_views/eth`) other than
@@ -175,10 +118,10 @@ fn in_private_folder(inner: &Path, outer: &Path) -> bool {
 /// one: a dataset never contains another, else its maintenance would take the other's files
 /// for its own (repair would move them to its orphans). A hidden folder of a dataset
 /// (`_views/`, not `_pqdm/`) may hold one: nothing of the outer dataset looks there.
-pub fn check_not_nested(base: &Path) -> Result<()> {
-    if crate::storage::is_remote(base) {
+pub fn check_not_nested(location: &Location) -> Result<()> {
+    let Some(base) = location.as_local() else {
         return Ok(());
-    }
+    };
     let nested = |message: String| Error::Dataset {
         path: base.to_path_buf(),
         message: format!("datasets cannot be nested: {message}"),
@@ -192,7 +135,7 @@ pub fn check_not_nested(base: &Path) -> Result<()> {
             outer.display()
         )));
     }
-    if let Some(inner) = nested_roots(&all_files(base)?).into_iter().next() {
+    if let Some(inner) = nested_roots(&location.list_files()?).into_iter().next() {
         return Err(nested(format!(
             "it would hold the dataset at {}",
             base.join(inner).display()
@@ -236,19 +179,16 @@ pub struct ListingFacts {
 
 /// Describes a dataset found by listing. `hive_types` overrides the inferred partition column
 /// dtypes.
-pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<Listing> {
-    let remote = match crate::storage::is_remote(base) {
-        true => Some(crate::storage::Remote::open(base)?),
-        false => None,
-    };
-    if remote.is_none() && !base.is_dir() {
+pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> Result<Listing> {
+    let base = &location.path();
+    if location.is_missing() {
         return Err(Error::Dataset {
             path: base.to_path_buf(),
             message: "no such folder".into(),
         });
     }
-    let fingerprint = fingerprint(base)?;
-    let files = list_files(base)?;
+    let fingerprint = fingerprint(location)?;
+    let files = list_files(location)?;
     let first = files.first().ok_or_else(|| Error::Dataset {
         path: base.to_path_buf(),
         message: "no manifest and no Parquet files".into(),
@@ -318,18 +258,7 @@ pub fn describe(base: &Path, hive_types: &BTreeMap<String, ColType>) -> Result<L
         .par_iter()
         .zip(parts.par_iter())
         .map(|(rel, p)| {
-            let path: PathBuf = base.join(rel);
-            let (info, bytes) = match &remote {
-                Some(r) => {
-                    let (tail, size) = r.parquet_tail(rel)?;
-                    let mut tail = std::io::Cursor::new(tail);
-                    (footer::footer_of(&mut tail, &path, ts.as_deref())?, size)
-                }
-                None => (
-                    footer::read_footer(&path, ts.as_deref())?,
-                    std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-                ),
-            };
+            let (info, bytes) = location.read_footer(rel, ts.as_deref())?;
             let entry = FileEntry {
                 path: rel.clone(),
                 partition: p.iter().cloned().collect(),

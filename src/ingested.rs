@@ -204,7 +204,10 @@ pub fn plan(
     let mut out = SourcePlan::default();
     let contents = index.contents();
     for given in files {
-        if crate::storage::is_remote(given) {
+        if crate::location::Location::parse(given)?
+            .as_local()
+            .is_none()
+        {
             out.read.push(given.clone());
             continue;
         }

@@ -21,6 +21,7 @@ pub mod foreign;
 pub mod ingest;
 pub mod ingested;
 pub mod localfs;
+pub mod location;
 pub mod lock;
 pub mod maintain;
 pub mod manifest;

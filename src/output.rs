@@ -103,22 +103,16 @@ pub fn write_result(
     output: Option<&Path>,
     batch_size: usize,
 ) -> Result<Option<usize>> {
-    let Some(url) = output.filter(|p| crate::storage::is_remote(p)) else {
-        return write_local(lf, format, output, batch_size);
+    let Some(target) = output else {
+        return write_local(lf, format, None, batch_size);
     };
-    // Object storage: the result goes to a local file first, then up whole (in parts when it
-    // is large), so no reader ever sees half of it and a failed scan leaves nothing there.
-    let (remote, name) = crate::storage::object(url).map_err(|e| match e {
+    crate::storage::write_file(target, |local| {
+        write_local(lf, format, Some(local), batch_size)
+    })
+    .map_err(|e| match e {
         Error::Options(why) => Error::Options(format!("--output {why}")),
         e => e,
-    })?;
-    let dir = crate::storage::local_scratch(remote.url());
-    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    let local = dir.join(format!("output-{}-{name}", std::process::id()));
-    let written = write_local(lf, format, Some(&local), batch_size)
-        .and_then(|rows| remote.upload(&local, &name).map(|()| rows));
-    let _ = std::fs::remove_file(&local);
-    written
+    })
 }
 
 /// [`write_result`] to stdout or a local file.

@@ -197,7 +197,12 @@ impl NameHints {
 fn is_hidden(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+        .is_some_and(is_hidden_name)
+}
+
+/// Names of files and folders that are no one's data (`_SUCCESS`, `.crc`, `_temporary`).
+fn is_hidden_name(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
 }
 
 fn supported(path: &Path) -> bool {
@@ -211,8 +216,8 @@ fn supported(path: &Path) -> bool {
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     for p in paths {
-        if crate::storage::is_remote(p) {
-            out.extend(expand_remote(p)?);
+        if let Some(objects) = crate::storage::expand_objects(p, supported, is_hidden_name)? {
+            out.extend(objects);
             continue;
         }
         let meta = std::fs::metadata(p).map_err(Error::io(p))?;
@@ -231,45 +236,6 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
-}
-
-/// An `s3://` source: the object itself when it names a supported file, else the supported
-/// objects below it as a prefix (one listing).
-fn expand_remote(url: &Path) -> Result<Vec<PathBuf>> {
-    if supported(url) {
-        return Ok(vec![url.to_path_buf()]);
-    }
-    let remote = crate::storage::Remote::open(url)?;
-    let found: Vec<PathBuf> = remote
-        .list("")?
-        .into_iter()
-        .filter(|(rel, _)| {
-            !rel.split('/')
-                .any(|c| c.starts_with('.') || c.starts_with('_'))
-        })
-        .map(|(rel, _)| PathBuf::from(format!("{}/{rel}", remote.url())))
-        .filter(|p| supported(p))
-        .collect();
-    if found.is_empty() && remote.head("")?.is_none() {
-        return Err(Error::Input {
-            path: url.to_path_buf(),
-            message: "no such object or prefix".into(),
-        });
-    }
-    Ok(found)
-}
-
-/// Downloads an `s3://` source object into `tmp` (same file name, so name hints still apply).
-fn download(url: &Path, tmp: &Path) -> Result<PathBuf> {
-    let (remote, name) = crate::storage::object(url)?;
-    let dir = tmp.join(format!(
-        "download-{}",
-        &blake3::hash(url.as_os_str().as_encoded_bytes()).to_hex()[..12]
-    ));
-    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    let local = dir.join(&name);
-    remote.download(&name, &local)?;
-    Ok(local)
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -323,8 +289,7 @@ impl Prepared {
 
 /// Inflates archives into `tmp` and sniffs CSV headers; Parquet footers are checked here.
 pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
-    if crate::storage::is_remote(path) {
-        let local = download(path, tmp)?;
+    if let Some(local) = crate::storage::fetch_object(path, tmp)? {
         return Ok(match prepare(&local, tmp)? {
             Prepared::Csv {
                 file,

@@ -64,27 +64,62 @@ where
     })
 }
 
-fn overrides() -> &'static Mutex<BTreeMap<String, String>> {
-    static OPTIONS: OnceLock<Mutex<BTreeMap<String, String>>> = OnceLock::new();
+/// Settings for object-store locations: the S3 client's keys (`endpoint`, `region`,
+/// `access_key_id`, `secret_access_key`, `session_token`, `allow_http`, `skip_signature`,
+/// `conditional_put`, or any key of `object_store`'s `AmazonS3ConfigKey`) and pqdm's own
+/// `single_writer`. They override `~/.aws` and the `AWS_*` variables for the locations opened
+/// with them, so one program can reach two buckets with two credentials.
+///
+/// ```
+/// use pqdm::storage::StorageOptions;
+/// let opts = StorageOptions::new([("region", "eu-west-1"), ("allow_http", "true")])?;
+/// assert!(StorageOptions::new([("regoin", "eu-west-1")]).is_err());
+/// # Ok::<(), pqdm::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StorageOptions {
+    entries: BTreeMap<String, String>,
+}
+
+impl StorageOptions {
+    /// Options from `key = value` pairs; an unknown key is an error naming it.
+    pub fn new<K, V>(entries: impl IntoIterator<Item = (K, V)>) -> Result<StorageOptions>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let entries: BTreeMap<String, String> = entries
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        for key in entries.keys() {
+            if key != SINGLE_WRITER && parse_key(key).is_none() {
+                return Err(Error::Options(format!(
+                    "unknown storage option `{key}` (known: endpoint, region, access_key_id, \
+                     secret_access_key, session_token, allow_http, skip_signature, conditional_put, \
+                     {SINGLE_WRITER}, and the other keys of object_store's AmazonS3ConfigKey)"
+                )));
+            }
+        }
+        Ok(StorageOptions { entries })
+    }
+
+    /// The options locations get when none are given: those of [`set_options`] (none until
+    /// it is called).
+    pub fn defaults() -> StorageOptions {
+        defaults().lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn defaults() -> &'static Mutex<StorageOptions> {
+    static OPTIONS: OnceLock<Mutex<StorageOptions>> = OnceLock::new();
     OPTIONS.get_or_init(Default::default)
 }
 
-/// Sets the storage options (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
-/// `session_token`, `allow_http`, `skip_signature`, `conditional_put`, `single_writer`, or any
-/// key the `object_store` S3 client knows) that override the environment for every location
-/// opened afterwards. Unknown keys are an error.
+/// Sets the storage options that locations opened without options of their own get (the
+/// command line's `--storage-option`); see [`StorageOptions`]. Unknown keys are an error.
 pub fn set_options(options: BTreeMap<String, String>) -> Result<()> {
-    for key in options.keys() {
-        if key != SINGLE_WRITER && parse_key(key).is_none() {
-            return Err(Error::Options(format!(
-                "unknown storage option `{key}` (known: endpoint, region, access_key_id, \
-                 secret_access_key, session_token, allow_http, skip_signature, conditional_put, \
-                 {SINGLE_WRITER}, and the other keys of object_store's AmazonS3ConfigKey)"
-            )));
-        }
-    }
-    *overrides().lock().unwrap_or_else(|e| e.into_inner()) = options;
-    remotes().lock().unwrap_or_else(|e| e.into_inner()).clear();
+    *defaults().lock().unwrap_or_else(|e| e.into_inner()) = StorageOptions::new(options)?;
     Ok(())
 }
 
@@ -107,21 +142,56 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    runtime().block_on(f)
+/// Runs `f` on pqdm's I/O runtime and waits for it. Called from inside another tokio runtime
+/// (a library user's async code), where blocking that runtime's thread on ours would panic, it
+/// waits on a thread of its own instead.
+fn block<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime().block_on(f);
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| runtime().block_on(f))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
-fn remotes() -> &'static Mutex<BTreeMap<String, Arc<Remote>>> {
-    static REMOTES: OnceLock<Mutex<BTreeMap<String, Arc<Remote>>>> = OnceLock::new();
+/// The locations opened so far, by URL and options: each client (and its connection pool) is
+/// made once per process.
+type Opened = BTreeMap<(String, StorageOptions), Arc<Remote>>;
+
+fn remotes() -> &'static Mutex<Opened> {
+    static REMOTES: OnceLock<Mutex<Opened>> = OnceLock::new();
     REMOTES.get_or_init(Default::default)
 }
 
-/// Polars' cloud options for reading `path`: `None` for a local path.
+/// Polars' cloud options for reading `path` (a file or folder): `None` for a local path. The
+/// location opened last whose URL holds `path` answers, with the options it was opened with
+/// (a dataset's files are read with the dataset's options); a path under no open location
+/// opens its folder with the default options.
 pub fn cloud_options(path: &Path) -> Result<Option<CloudOptions>> {
     if !is_remote(path) {
         return Ok(None);
     }
-    Ok(Some(Remote::open(path)?.cloud.clone()))
+    let text = path.to_string_lossy().replacen("s3a://", "s3://", 1);
+    let opened = remotes()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .filter(|r| text == r.url || text.starts_with(&format!("{}/", r.url)))
+        .max_by_key(|r| (r.url.len(), r.opened))
+        .map(|r| r.cloud.clone());
+    match opened {
+        Some(cloud) => Ok(Some(cloud)),
+        None => match object(path) {
+            Ok((remote, _)) => Ok(Some(remote.cloud.clone())),
+            Err(_) => Ok(Some(Remote::open(path)?.cloud.clone())),
+        },
+    }
 }
 
 /// The object `url` names (`s3://bucket/path/file`): the location of its folder, and its name
@@ -147,6 +217,9 @@ pub struct Remote {
     prefix: String,
     cloud: CloudOptions,
     single_writer: bool,
+    /// When it was opened (a counter): of two openings of one URL, the later one's options
+    /// read the files under it.
+    opened: u64,
     /// Whether the store honours conditional puts, found out on the first one.
     conditional_puts_work: OnceLock<std::result::Result<(), String>>,
 }
@@ -174,8 +247,8 @@ fn aws_profile_file(file: &Path, section: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// The client settings for `bucket`, from `~/.aws`, the environment and the overrides.
-fn settings() -> (Vec<(AmazonS3ConfigKey, String)>, bool) {
+/// The client settings, from `~/.aws`, the environment and `options` (later wins).
+fn settings(options: &StorageOptions) -> (Vec<(AmazonS3ConfigKey, String)>, bool) {
     let mut cfg: Vec<(AmazonS3ConfigKey, String)> = vec![];
     let profile = std::env::var("AWS_PROFILE")
         .or_else(|_| std::env::var("AWS_DEFAULT_PROFILE"))
@@ -209,7 +282,7 @@ fn settings() -> (Vec<(AmazonS3ConfigKey, String)>, bool) {
         }
     }
     let mut single_writer = false;
-    for (k, v) in overrides().lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for (k, v) in &options.entries {
         if k == SINGLE_WRITER {
             single_writer = v == "true" || v == "1";
         } else if let Some(key) = parse_key(k) {
@@ -224,8 +297,15 @@ fn has(cfg: &[(AmazonS3ConfigKey, String)], keys: &[AmazonS3ConfigKey]) -> bool 
 }
 
 impl Remote {
-    /// The location at `url` (`s3://bucket/prefix`), opened once per process and shared.
+    /// The location at `url` (`s3://bucket/prefix`) with the default options
+    /// ([`StorageOptions::defaults`]), opened once per process and shared.
     pub fn open(url: &Path) -> Result<Arc<Remote>> {
+        Remote::open_with(url, &StorageOptions::defaults())
+    }
+
+    /// The location at `url` (`s3://bucket/prefix`) with `options`, opened once per process
+    /// (per URL and options) and shared.
+    pub fn open_with(url: &Path, options: &StorageOptions) -> Result<Arc<Remote>> {
         let text = url.to_string_lossy();
         let rest = text
             .strip_prefix("s3://")
@@ -241,14 +321,15 @@ impl Remote {
         } else {
             format!("s3://{bucket}/{prefix}")
         };
+        let cache_key = (url.clone(), options.clone());
         if let Some(r) = remotes()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&url)
+            .get(&cache_key)
         {
             return Ok(r.clone());
         }
-        let (cfg, single_writer) = settings();
+        let (cfg, single_writer) = settings(options);
         let fail = |message: String| Error::Storage {
             location: url.clone(),
             message,
@@ -295,12 +376,16 @@ impl Remote {
             prefix,
             cloud,
             single_writer,
+            opened: {
+                static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             conditional_puts_work: OnceLock::new(),
         });
         remotes()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(url, remote.clone());
+            .insert(cache_key, remote.clone());
         Ok(remote)
     }
 
@@ -683,6 +768,71 @@ fn short_message(text: &str) -> String {
         }
         _ => text.to_string(),
     }
+}
+
+/// The sources an object-store URL names (`None` for a local path): the object itself when
+/// `supported` takes its name, else the supported objects below it as a prefix (one listing),
+/// skipping those under a name `hidden` takes. An URL naming nothing is an error.
+pub fn expand_objects(
+    url: &Path,
+    supported: fn(&Path) -> bool,
+    hidden: fn(&str) -> bool,
+) -> Result<Option<Vec<PathBuf>>> {
+    if !is_remote(url) {
+        return Ok(None);
+    }
+    if supported(url) {
+        return Ok(Some(vec![url.to_path_buf()]));
+    }
+    let remote = Remote::open(url)?;
+    let found: Vec<PathBuf> = remote
+        .list("")?
+        .into_iter()
+        .filter(|(rel, _)| !rel.split('/').any(hidden))
+        .map(|(rel, _)| PathBuf::from(format!("{}/{rel}", remote.url())))
+        .filter(|p| supported(p))
+        .collect();
+    if found.is_empty() && remote.head("")?.is_none() {
+        return Err(Error::Input {
+            path: url.to_path_buf(),
+            message: "no such object or prefix".into(),
+        });
+    }
+    Ok(Some(found))
+}
+
+/// Downloads the object `url` names into `tmp` (under its own name, so name hints still
+/// apply); `None` for a local path, which is read where it is.
+pub fn fetch_object(url: &Path, tmp: &Path) -> Result<Option<PathBuf>> {
+    if !is_remote(url) {
+        return Ok(None);
+    }
+    let (remote, name) = object(url)?;
+    let dir = tmp.join(format!(
+        "download-{}",
+        &blake3::hash(url.as_os_str().as_encoded_bytes()).to_hex()[..12]
+    ));
+    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let local = dir.join(&name);
+    remote.download(&name, &local)?;
+    Ok(Some(local))
+}
+
+/// Runs `write` on a local file for `target` and leaves the result at `target`: a local path
+/// is written in place; an object is written to a local scratch file first, then uploaded
+/// whole (in parts when it is large), so no reader sees half of it and a failed `write`
+/// leaves nothing there.
+pub fn write_file<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    if !is_remote(target) {
+        return write(target);
+    }
+    let (remote, name) = object(target)?;
+    let dir = local_scratch(remote.url());
+    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let local = dir.join(format!("output-{}-{name}", std::process::id()));
+    let written = write(&local).and_then(|out| remote.upload(&local, &name).map(|()| out));
+    let _ = std::fs::remove_file(&local);
+    written
 }
 
 /// A local folder for the work files of a remote location (staging, downloads): under

@@ -26,15 +26,16 @@ pub fn adopt(
     kind: Option<&Kind>,
     hive_types: &BTreeMap<String, ColType>,
 ) -> Result<Dataset> {
-    let store = Store::new(base)?;
+    let location = crate::location::Location::parse(base)?;
+    let store = Store::at(&location);
     if store.try_exists()? {
         return Err(Error::Dataset {
             path: base.to_path_buf(),
             message: "already has a pqdm manifest".into(),
         });
     }
-    crate::foreign::check_not_nested(base)?;
-    let mut m = crate::foreign::describe(base, hive_types)?.manifest;
+    crate::foreign::check_not_nested(&location)?;
+    let mut m = crate::foreign::describe(&location, hive_types)?.manifest;
     let names: Vec<String> = m.partition_columns.iter().map(|f| f.name.clone()).collect();
     let mut spec = match kind {
         Some(k) => k.clone(),

@@ -201,7 +201,7 @@ impl Dataset {
         };
         report.manifest_copy_stale = !self.store().manifest_copy_current(&m);
         let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-        let listed_in_tree = crate::foreign::list_files(self.base())?;
+        let listed_in_tree = crate::foreign::list_files(&self.location())?;
         report.orphans = listed_in_tree
             .iter()
             .filter(|f| !listed.contains(f.as_str()))

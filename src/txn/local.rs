@@ -31,6 +31,7 @@ use crate::localfs::{
     link_or_copy, mkdirs, move_file, prune_empty_dirs, read_opt, rel_string, remove_file_and_dirs,
     sync_dir, sync_filesystem, walk, write_atomic,
 };
+use crate::location::Location;
 use crate::manifest::{
     FILES_DIR, KEPT_SUFFIX, MANIFEST_FILE, META_DIR, Manifest, REPLACED_SUFFIX, Summary,
 };
@@ -376,6 +377,10 @@ impl LogStore for LocalLogStore {
         &self.base
     }
 
+    fn location(&self) -> Location {
+        Location::Local(self.base.clone())
+    }
+
     fn cloud_options(&self) -> Option<CloudOptions> {
         None
     }
@@ -598,7 +603,7 @@ impl LogStore for LocalLogStore {
         if m.version != 0
             || !m.files.is_empty()
             || self.newest_version_file()?.is_some_and(|(v, _)| v != 0)
-            || !crate::foreign::list_files(&self.base)?.is_empty()
+            || !crate::foreign::list_files(&self.location())?.is_empty()
         {
             return Ok(false);
         }

@@ -11,6 +11,7 @@ use polars::prelude::cloud::CloudOptions;
 
 use super::{CommitLock, Stamp, Store};
 use crate::error::Result;
+use crate::location::Location;
 use crate::manifest::{Manifest, Summary};
 
 /// One dataset's storage, as the transaction sees it.
@@ -29,6 +30,9 @@ use crate::manifest::{Manifest, Summary};
 pub trait LogStore: Send + Sync + Debug {
     /// The dataset's base: a folder, or `s3://bucket/prefix`.
     fn base(&self) -> &Path;
+
+    /// Where the dataset lives.
+    fn location(&self) -> Location;
 
     /// Polars' options for reading this dataset's files (`None` on a local disk).
     fn cloud_options(&self) -> Option<CloudOptions>;

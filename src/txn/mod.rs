@@ -38,6 +38,7 @@ pub use log_store::LogStore;
 pub use staging::Staging;
 
 use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::manifest::{FILES_DIR, KEPT_SUFFIX, META_DIR, Manifest, REPLACED_SUFFIX, SOURCES_DIR};
 
 /// What identifies a local dataset's current version without reading it (device, inode,
@@ -112,14 +113,17 @@ fn version_number(name: &str) -> Option<u64> {
 
 impl Store {
     /// The store of the dataset at `base`: a local folder, or `s3://bucket/prefix`.
-    pub fn new(base: impl Into<PathBuf>) -> Result<Store> {
-        let base: PathBuf = base.into();
-        let log: Arc<dyn LogStore> = if crate::storage::is_remote(&base) {
-            Arc::new(object::ObjectLogStore::open(&base)?)
-        } else {
-            Arc::new(local::LocalLogStore::new(base))
+    pub fn new(base: impl AsRef<std::path::Path>) -> Result<Store> {
+        Ok(Store::at(&Location::parse(base)?))
+    }
+
+    /// The store of the dataset at `location`.
+    pub fn at(location: &Location) -> Store {
+        let log: Arc<dyn LogStore> = match location {
+            Location::Object(remote) => Arc::new(object::ObjectLogStore::new(remote.clone())),
+            Location::Local(base) => Arc::new(local::LocalLogStore::new(base.clone())),
         };
-        Ok(Store { log })
+        Store { log }
     }
 
     /// The path of a data file in the tree (the current version's copy).

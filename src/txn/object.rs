@@ -28,6 +28,7 @@ use super::{
     version_number, version_rel,
 };
 use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::manifest::{
     FILES_DIR, KEPT_SUFFIX, MANIFEST_FILE, Manifest, REPLACED_SUFFIX, STAGED_SUFFIX, Summary,
 };
@@ -83,14 +84,13 @@ fn placed_keys(staged: &[(PathBuf, String)]) -> impl Iterator<Item = String> + '
 }
 
 impl ObjectLogStore {
-    /// The store of the dataset at `url` (`s3://bucket/prefix`).
-    pub fn open(url: &Path) -> Result<ObjectLogStore> {
-        let remote = Remote::open(url)?;
-        Ok(ObjectLogStore {
+    /// The store of the dataset at `remote`'s prefix.
+    pub fn new(remote: Arc<Remote>) -> ObjectLogStore {
+        ObjectLogStore {
             base: PathBuf::from(remote.url()),
             remote,
             uploaded: Default::default(),
-        })
+        }
     }
 
     fn kept_path(&self, rel: &str) -> PathBuf {
@@ -343,6 +343,10 @@ impl ObjectLogStore {
 impl LogStore for ObjectLogStore {
     fn base(&self) -> &Path {
         &self.base
+    }
+
+    fn location(&self) -> Location {
+        Location::Object(self.remote.clone())
     }
 
     fn cloud_options(&self) -> Option<CloudOptions> {

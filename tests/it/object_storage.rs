@@ -322,6 +322,69 @@ fn a_scan_of_a_thousand_file_dataset_on_s3_lists_nothing() {
     assert_eq!(files_read.len(), 1000);
 }
 
+/// Options that reach the local S3 server (`endpoint` given), or a port where nothing listens.
+fn options_for(endpoint: &str) -> pqdm::storage::StorageOptions {
+    pqdm::storage::StorageOptions::new([
+        ("endpoint", endpoint),
+        ("region", "us-east-1"),
+        ("access_key_id", "testing"),
+        ("secret_access_key", "testing"),
+        ("allow_http", "true"),
+    ])
+    .unwrap()
+}
+
+/// Storage options belong to a location, not to the process: two datasets opened with
+/// different options in one program each use their own (the process defaults reach the
+/// server, so a dataset whose own options point elsewhere fails, naming itself, while the
+/// other writes, upserts and scans). And the library, which drives object storage with tokio,
+/// does not panic when called from inside a caller's tokio runtime.
+#[test]
+fn each_location_keeps_its_own_storage_options_and_works_inside_a_tokio_runtime() {
+    use pqdm::location::Location;
+    let good = options_for(s3_endpoint());
+    let unreachable = options_for("http://127.0.0.1:9");
+    let (bucket_a, bucket_b) = (s3_bucket(), s3_bucket());
+    let a = Location::parse_with(format!("s3://{bucket_a}/klines"), &good).unwrap();
+    let b = Location::parse_with(format!("s3://{bucket_b}/klines"), &unreachable).unwrap();
+    let kinds = pqdm::schema::KindRegistry::default();
+    let klines = kinds.get("klines").unwrap();
+    let created_a = pqdm::Dataset::create_at(&a, klines, &pqdm::CreateOptions::default()).unwrap();
+    let err = pqdm::Dataset::create_at(&b, klines, &pqdm::CreateOptions::default())
+        .err()
+        .expect("a dataset whose options reach no server cannot be created")
+        .to_string();
+    assert!(err.contains(&format!("s3://{bucket_b}/klines")), "{err}");
+    drop(created_a);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = runtime.block_on(async {
+        let ds = pqdm::Dataset::open_at(&a).unwrap();
+        ds.write(daily_candles(3).lazy(), &kline_opts("BTCUSDT"))
+            .unwrap();
+        // An upsert reads the stored files of the partitions it touches (with `a`'s options).
+        let mut again = daily_candles(4);
+        again
+            .with_column(Column::new("close".into(), vec![9.0f64; 8]))
+            .unwrap();
+        let report = ds.write(again.lazy(), &kline_opts("BTCUSDT")).unwrap();
+        assert_eq!(report.rows_written, 8);
+        ds.read(&pqdm::ScanOptions::default().columns(&["timestamp", "close"]))
+            .unwrap()
+    });
+    assert_eq!(rows.height(), 8);
+    assert_eq!(
+        rows.column("close").unwrap().f64().unwrap().sum(),
+        Some(72.0)
+    );
+    // The location B names was never written: its bucket holds nothing.
+    let raw = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket_b}"))).unwrap();
+    assert!(raw.list("").unwrap().is_empty());
+}
+
 /// A new klines dataset at `base` (a folder or `s3://` prefix).
 fn klines_dataset_at(base: &str) -> pqdm::Dataset {
     s3_endpoint();
