@@ -230,7 +230,7 @@ impl Config {
                 },
             },
         };
-        let blank = std::env::var("PQDM_BLANK_MODE").is_ok_and(|v| v == "1");
+        let blank = crate::env::env().blank_mode;
         Ok(Some((if blank { size / 2 } else { size }.max(1), source)))
     }
 

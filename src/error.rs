@@ -71,11 +71,11 @@ pub enum Error {
         value: String,
     },
     /// A partition value whose folder name (`column=value`, percent-escaped) would be longer
-    /// than a file system allows ([`crate::partition::MAX_SEGMENT_BYTES`]).
+    /// than a file system allows ([`crate::layout::MAX_SEGMENT_BYTES`]).
     #[error(
         "{at}: partition column `{column}` holds {}, whose folder name would be {bytes} bytes, more than the {} a file system allows; nothing was written (shorten the value, or partition by other columns)",
         clip(.value),
-        crate::partition::MAX_SEGMENT_BYTES
+        crate::layout::MAX_SEGMENT_BYTES
     )]
     PartitionTooLong {
         /// The input and row (`file.csv: row 3`).

@@ -32,8 +32,7 @@ struct Armed {
 fn armed() -> &'static Option<BTreeMap<String, Armed>> {
     static ARMED: OnceLock<Option<BTreeMap<String, Armed>>> = OnceLock::new();
     ARMED.get_or_init(|| {
-        let text = std::env::var("PQDM_FAILPOINTS").ok()?;
-        let parsed = parse(&text);
+        let parsed = parse(crate::env::env().failpoints.as_deref()?);
         (!parsed.is_empty()).then_some(parsed)
     })
 }

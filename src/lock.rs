@@ -32,8 +32,8 @@ pub fn timeout() -> Result<Duration> {
     if let Some(t) = *TIMEOUT.lock().unwrap_or_else(|e| e.into_inner()) {
         return Ok(t);
     }
-    match std::env::var("PQDM_LOCK_TIMEOUT") {
-        Ok(v) if !v.trim().is_empty() => parse_seconds(&v).ok_or_else(|| {
+    match &crate::env::env().lock_timeout {
+        Some(v) => parse_seconds(v).ok_or_else(|| {
             Error::Options(format!(
                 "PQDM_LOCK_TIMEOUT `{v}` is not a number of seconds (e.g. 300 or 0.5)"
             ))

@@ -15,23 +15,12 @@ pub use crate::localfs::walk;
 
 /// The manifest format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
-/// The current snapshot's file name.
-pub const MANIFEST_FILE: &str = "_manifest.json";
-/// The folder holding history, staging, replaced files and locks.
-pub const META_DIR: &str = "_pqdm";
-/// The suffix of files staged for a commit (not `.parquet`, so no glob reads them).
-pub const STAGED_SUFFIX: &str = ".staged";
-/// The suffix of files a commit replaced (object storage, and local datasets of earlier pqdm).
-pub const REPLACED_SUFFIX: &str = ".replaced";
 /// The largest version number a manifest may hold (`i64::MAX`, beyond any real history), so
 /// that the next version's number is always in range.
 pub const MAX_VERSION: u64 = i64::MAX as u64;
-/// The folder under `_pqdm/` holding every committed data file (`<path>.kept`).
-pub const FILES_DIR: &str = "files";
-/// The suffix of the files kept there (not `.parquet`, so no glob of the folder reads them).
-pub const KEPT_SUFFIX: &str = ".kept";
-/// The folder under `_pqdm/` holding the segments of the sources index (see [`crate::ingested`]).
-pub const SOURCES_DIR: &str = "sources";
+pub use crate::layout::{
+    FILES_DIR, KEPT_SUFFIX, MANIFEST_FILE, META_DIR, REPLACED_SUFFIX, SOURCES_DIR, STAGED_SUFFIX,
+};
 
 /// Whether `name` can be a segment of the sources index: `<64 hex digits>.json`, the blake3
 /// of its content (so no name from a manifest can point anywhere else).

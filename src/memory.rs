@@ -82,8 +82,8 @@ pub struct BatchChoice {
 /// at most an eighth of the available memory, a sixteenth of that with `PQDM_BLANK_MODE=1`.
 pub fn auto_batch(fields: &[Field], columns: Option<&[String]>) -> Result<BatchChoice> {
     // An empty variable counts as unset, as for every other setting.
-    let target = match std::env::var("PQDM_BATCH_BYTES") {
-        Ok(v) if !v.trim().is_empty() => crate::options::parse_bytes(&v).map_err(|e| match e {
+    let target = match &crate::env::env().batch_bytes {
+        Some(v) => crate::options::parse_bytes(v).map_err(|e| match e {
             crate::error::Error::Options(why) => crate::error::Error::Options(format!(
                 "environment variable PQDM_BATCH_BYTES: {why}"
             )),
@@ -92,7 +92,7 @@ pub fn auto_batch(fields: &[Field], columns: Option<&[String]>) -> Result<BatchC
         _ => DEFAULT_BATCH_BYTES,
     };
     let mut target = available_memory().map_or(target, |free| target.min((free / 8).max(1 << 20)));
-    if std::env::var("PQDM_BLANK_MODE").is_ok_and(|v| v == "1") {
+    if crate::env::env().blank_mode {
         target /= 16;
     }
     let row_bytes = row_bytes(fields, columns);

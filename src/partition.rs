@@ -5,7 +5,7 @@
 
 use polars::prelude::*;
 
-use crate::schema::ColType;
+use crate::dtype::ColType;
 
 /// The value Hive-style writers use for a null partition value.
 pub const NULL_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -13,8 +13,7 @@ pub const NULL_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// Partition columns pqdm derives from the timestamp column when they are asked for and absent.
 pub const DERIVED: &[&str] = &["year", "month", "day", "date", "hour"];
 
-/// The longest folder name common file systems (ext4, XFS, APFS, NTFS) and S3 tools accept.
-pub const MAX_SEGMENT_BYTES: usize = 255;
+pub use crate::layout::MAX_SEGMENT_BYTES;
 
 /// Whether `name` is a partition column derived from the timestamp.
 pub fn is_derived(name: &str) -> bool {

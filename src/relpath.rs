@@ -21,8 +21,7 @@ pub fn problem(rel: &str) -> Option<&'static str> {
     if path.is_absolute() || rel.starts_with('/') {
         return Some("an absolute path");
     }
-    if rel == crate::manifest::MANIFEST_FILE
-        || rel.split('/').next() == Some(crate::manifest::META_DIR)
+    if rel == crate::layout::MANIFEST_FILE || rel.split('/').next() == Some(crate::layout::META_DIR)
     {
         return Some("a path among pqdm's own metadata");
     }

@@ -413,9 +413,8 @@ pub fn read_prepared(
 }
 
 fn max_unzip_bytes() -> u64 {
-    std::env::var("PQDM_MAX_UNZIP_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    crate::env::env()
+        .max_unzip_bytes
         .unwrap_or(DEFAULT_MAX_UNZIP_BYTES)
 }
 
@@ -423,9 +422,8 @@ fn max_unzip_bytes() -> u64 {
 /// tenth of that disk's size, at most 1 GiB. With it, the size limit is bounded by the free space
 /// too: an archive is refused before it fills a small disk, not when the disk is full.
 fn free_space_reserve(disk_bytes: u64) -> u64 {
-    std::env::var("PQDM_UNZIP_RESERVE_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    crate::env::env()
+        .unzip_reserve_bytes
         .unwrap_or((disk_bytes / 10).min(1 << 30))
 }
 

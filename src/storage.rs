@@ -838,8 +838,9 @@ pub fn write_file<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> R
 /// A local folder for the work files of a remote location (staging, downloads): under
 /// `PQDM_SCRATCH_DIR`, else the system's temporary folder, one per location.
 pub fn local_scratch(url: &str) -> PathBuf {
-    let root = std::env::var_os("PQDM_SCRATCH_DIR")
-        .map(PathBuf::from)
+    let root = crate::env::env()
+        .scratch_dir
+        .clone()
         .unwrap_or_else(std::env::temp_dir);
     let id = blake3::hash(url.as_bytes()).to_hex();
     root.join("pqdm-remote").join(&id[..16])

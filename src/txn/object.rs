@@ -51,13 +51,7 @@ pub struct ObjectLogStore {
 /// lock tells a live writer from a dead one (an hour; a commit attempt takes seconds).
 /// `PQDM_STALE_SECS` overrides it (tests).
 pub(crate) fn stale_secs() -> i64 {
-    static STALE_SECS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *STALE_SECS.get_or_init(|| {
-        std::env::var("PQDM_STALE_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3600)
-    })
+    crate::env::env().stale_secs.unwrap_or(3600)
 }
 
 /// The files one version took out of the tree (their kept copies stay until `vacuum`), and
