@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
-/// Errors returned by the pqdm library.
+/// Errors returned by the pqdm library. Messages name what was wrong and where, in the
+/// library's terms; what a caller can do about one is [`Error::hint`], which each front end
+/// phrases in its own (the command line as a flag).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An error from Polars, with what pqdm was doing when it happened.
     #[error("{context}: {}", clip_lines(&source.to_string()))]
@@ -25,7 +28,7 @@ pub enum Error {
     },
     /// A value that cannot be cast to the column's dtype.
     #[error(
-        "{source_name}: column `{column}`, row {row}: cannot cast value {} to {dtype} (use --lenient to turn such values into nulls)",
+        "{source_name}: column `{column}`, row {row}: cannot cast value {} to {dtype}",
         clip(.value)
     )]
     Cast {
@@ -42,7 +45,7 @@ pub enum Error {
     },
     /// A timestamp outside what every reader can hold (1970-01-01 .. 2262-04-11).
     #[error(
-        "{source_name}: column `{column}`, row {row}: timestamp {value} ({iso}) is outside 1970-01-01 .. 2262-04-11 (use --lenient to turn such values into nulls)"
+        "{source_name}: column `{column}`, row {row}: timestamp {value} ({iso}) is outside 1970-01-01 .. 2262-04-11"
     )]
     TimestampRange {
         /// The input file.
@@ -115,6 +118,27 @@ pub enum Error {
         /// The partition, as `k=v/k=v`.
         partition: String,
     },
+    /// A required column has no value in a row (a short or ragged row?).
+    #[error(
+        "{source_name}: column `{column}`, row {row}: no value in a required column (a short or ragged row?)"
+    )]
+    MissingValue {
+        /// The input file.
+        source_name: String,
+        /// The column.
+        column: String,
+        /// 1-based row number among data rows.
+        row: u64,
+    },
+    /// An object-store request failed; the store's own error is its source.
+    #[error("{location}: {}", crate::storage::short_message(&source.to_string()))]
+    ObjectStore {
+        /// The `s3://` location (of the object, where there is one).
+        location: String,
+        /// The store client's error.
+        #[source]
+        source: object_store::Error,
+    },
     /// An object-store request failed, or the store is not configured.
     #[error("{location}: {message}")]
     Storage {
@@ -128,6 +152,16 @@ pub enum Error {
     Conflict(String),
 }
 
+/// What a caller can do about an error, for each front end to say in its own terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Hint {
+    /// Lenient casting turns values that do not fit their column into nulls.
+    LenientNulls,
+    /// Lenient casting keeps rows missing a required value.
+    LenientKeepsRows,
+}
+
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -136,6 +170,15 @@ impl Error {
     pub fn polars(context: impl Into<String>) -> impl FnOnce(polars::error::PolarsError) -> Error {
         let context = context.into();
         move |source| Error::Polars { context, source }
+    }
+
+    /// What the caller can do about this error, if pqdm knows something.
+    pub fn hint(&self) -> Option<Hint> {
+        match self {
+            Error::Cast { .. } | Error::TimestampRange { .. } => Some(Hint::LenientNulls),
+            Error::MissingValue { .. } => Some(Hint::LenientKeepsRows),
+            _ => None,
+        }
     }
 
     /// Wraps an I/O error with its path.

@@ -355,7 +355,11 @@ fn check_markets(files: &[PathBuf], opts: &WriteOptions) -> Result<()> {
             others.iter().find(|(p, o, _)| *o != origin && overlaps(p))
         {
             return Err(Error::Options(format!(
-                "{} ({origin}) and {} ({other_origin}) would be stored as the same rows                  (exchange {}, symbol {}{}): ingest them in separate commands with different                  --exchange values, or keep Binance's folder layout (.../spot/...,                  .../futures/um/..., .../futures/cm/..., .../markPriceKlines/...), from which                  pqdm gives each market and candle type its own exchange value",
+                "{} ({origin}) and {} ({other_origin}) would be stored as the same rows \
+                 (exchange {}, symbol {}{}): ingest them in separate writes with different \
+                 exchange values, or keep Binance's folder layout (.../spot/..., \
+                 .../futures/um/..., .../futures/cm/..., .../markPriceKlines/...), from which \
+                 pqdm gives each market and candle type its own exchange value",
                 path.display(),
                 other.display(),
                 identity.0,

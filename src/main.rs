@@ -1131,6 +1131,16 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 }
 
+/// What the user can do about an error, as the flag that does it.
+fn flag_hint(hint: pqdm::error::Hint) -> &'static str {
+    use pqdm::error::Hint;
+    match hint {
+        Hint::LenientNulls => " (use --lenient to turn such values into nulls)",
+        Hint::LenientKeepsRows => "; use --lenient to keep such rows",
+        _ => "",
+    }
+}
+
 fn main() -> ExitCode {
     // A closed pipe (`pqdm info | head`) ends the process quietly, as for other Unix tools.
     // SAFETY: restoring the default disposition of one signal before any thread starts.
@@ -1151,7 +1161,13 @@ fn main() -> ExitCode {
                     message = format!("{message}: {cause}");
                 }
             }
-            eprintln!("error: {message}");
+            let hint = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<pqdm::Error>())
+                .and_then(pqdm::Error::hint)
+                .map(flag_hint)
+                .unwrap_or_default();
+            eprintln!("error: {message}{hint}");
             ExitCode::FAILURE
         }
     }

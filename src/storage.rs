@@ -339,7 +339,7 @@ impl Remote {
             &[AmazonS3ConfigKey::Region, AmazonS3ConfigKey::DefaultRegion],
         ) {
             return Err(fail(
-                "no region: set AWS_REGION, `region` in ~/.aws/config, or --storage-option region=..."
+                "no region: set AWS_REGION, `region` in ~/.aws/config, or the storage option `region`"
                     .into(),
             ));
         }
@@ -359,8 +359,8 @@ impl Remote {
         {
             return Err(fail(
                 "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in \
-                 ~/.aws/credentials, --storage-option access_key_id=... secret_access_key=..., \
-                 or skip_signature=true for a public bucket"
+                 ~/.aws/credentials, the storage options `access_key_id` and `secret_access_key`, \
+                 or `skip_signature=true` for a public bucket"
                     .into(),
             ));
         }
@@ -421,11 +421,11 @@ impl Remote {
     }
 
     fn err(&self, rel: &str, e: object_store::Error) -> Error {
-        Error::Storage {
+        Error::ObjectStore {
             location: format!("{}/{rel}", self.url)
                 .trim_end_matches('/')
                 .to_string(),
-            message: short_message(&e.to_string()),
+            source: e,
         }
     }
 
@@ -478,7 +478,7 @@ impl Remote {
                 message: format!(
                     "this store does not do conditional puts ({why}), which pqdm needs so that two \
                      writers cannot both commit the same version; nothing was committed. If only \
-                     one process ever writes here, pass --storage-option {SINGLE_WRITER}=true"
+                     one process ever writes here, set the storage option {SINGLE_WRITER}=true"
                 ),
             });
         }
@@ -752,7 +752,7 @@ impl Remote {
 }
 
 /// An S3 error's text without its XML body: the status line, then the body's code and message.
-fn short_message(text: &str) -> String {
+pub(crate) fn short_message(text: &str) -> String {
     let tag = |name: &str| {
         let open = format!("<{name}>");
         let start = text.find(&open)? + open.len();

@@ -26,7 +26,7 @@ pub const PLAUSIBLE_FROM_MS: i64 = 631_152_000_000;
 
 /// What a numeric timestamp column is refused for, in cast errors.
 pub const EXPECTED: &str = "timestamp (epoch s, ms, µs or ns from 1990-01-01 to 2262-04-11, \
-YYYYMMDD, or ISO-8601; --timestamp-unit declares the unit and allows 1970-1989)";
+YYYYMMDD, or ISO-8601; a declared timestamp unit allows 1970-1989)";
 
 /// The unit of numeric timestamps, when the input declares it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -242,11 +242,10 @@ fn first_row(
 /// found it in the staged files' statistics, so the happy path costs no extra pass).
 fn first_null(inputs: &[(String, LazyFrame)], column: &str) -> Error {
     match first_row(inputs, col(column).is_null(), lit(NULL)) {
-        Some((name, row, _)) => Error::Input {
-            path: PathBuf::from(name),
-            message: format!(
-                "column `{column}`, row {row}: no value in a required column (a short or ragged row?); use --lenient to keep such rows"
-            ),
+        Some((name, row, _)) => Error::MissingValue {
+            source_name: name,
+            column: column.to_string(),
+            row,
         },
         None => Error::Options(format!("required column `{column}` holds empty values")),
     }
@@ -944,241 +943,32 @@ impl Dataset {
         check_timeframes(&inputs, opts)?;
         let timer = OpTimer::start("write");
         let manifest = self.manifest();
-        let kind = &manifest.kind_spec;
-        let mode = opts.mode.unwrap_or(if kind.key.is_empty() {
-            WriteMode::Append
-        } else {
-            WriteMode::Upsert
-        });
-        if mode == WriteMode::Upsert && kind.key.is_empty() {
-            return Err(Error::Options(format!(
-                "mode `upsert` needs a natural key, and kind `{}` has none (use append or overwrite)",
-                kind.name
-            )));
-        }
-        let (max_rows_per_file, row_group_size) = opts
-            .layout
-            .resolve(manifest.settings.max_rows_per_file as usize)?;
-        let compression = match opts.compression {
-            Some(c) => c,
-            None => manifest.settings.compression()?,
-        };
-        let mut metadata = manifest.metadata.clone();
-        metadata.extend(opts.metadata.clone());
-        let pq = parquet_options(compression, row_group_size, &metadata);
-
-        let mut frames = Vec::with_capacity(inputs.len());
-        let mut casts = Vec::with_capacity(inputs.len());
-        for input in &inputs {
-            let mut constants = input.constants.clone();
-            constants.extend(opts.constants.clone());
-            let cast = cast_to_kind(
-                input.frame.clone(),
-                kind,
-                &CastOptions {
-                    source_name: input.source_name.clone(),
-                    lenient: opts.lenient,
-                    constants,
-                    timestamp_unit: opts.timestamp_unit,
-                },
-            )?;
-            frames.push(cast.frame.clone());
-            casts.push(cast);
-        }
+        let plan = WritePlan::new(&manifest, opts)?;
+        let cast = CastInputs::new(&manifest, &inputs, opts)?;
         log::debug!("[{}] inputs cast at {} ms", timer.op_id, timer.wall_ms());
-        let per_input: Vec<(String, LazyFrame)> = inputs
-            .iter()
-            .map(|i| i.source_name.clone())
-            .zip(frames.iter().cloned())
-            .collect();
-        let cast_frame = match frames.len() {
-            0 => return Err(Error::Options("nothing to write: no inputs".into())),
-            1 => frames.pop().unwrap_or_default(),
-            _ => concat(
-                frames,
-                UnionArgs {
-                    parallel: true,
-                    rechunk: false,
-                    ..Default::default()
-                },
-            )
-            .map_err(Error::polars("combine inputs (do they share columns?)"))?,
-        };
-        let part_cols: Vec<String> = manifest
-            .partition_columns
-            .iter()
-            .map(|f| f.name.clone())
-            .collect();
-        let mut frame = cast_frame;
-        let present = frame
-            .collect_schema()
-            .map_err(Error::polars("cast schema"))?;
-        let derived: Vec<Expr> = part_cols
-            .iter()
-            .filter(|p| !present.contains(p))
-            .filter_map(|p| partition::derive_expr(p, &kind.timestamp_column))
-            .collect();
-        if !derived.is_empty() {
-            frame = frame.with_columns(derived);
-        }
-        let typed: Vec<Expr> = manifest
-            .partition_columns
-            .iter()
-            .map(|f| col(f.name.as_str()).cast(f.dtype.dtype()))
-            .collect();
-        frame = frame.with_columns(typed);
-        let data_schema = {
-            let s = frame
-                .collect_schema()
-                .map_err(Error::polars("write schema"))?;
-            s.iter()
-                .filter(|(n, _)| !part_cols.iter().any(|p| p == n.as_str()))
-                .map(|(n, dt)| Field {
-                    name: n.to_string(),
-                    dtype: ColType::from_dtype(dt).unwrap_or(ColType::Str),
-                })
-                .collect::<Vec<_>>()
-        };
-
         let staging = self.store().staging(&timer.op_id)?;
-        // Large inputs are staged in slices sized to the memory budget: the one given, or by
-        // default (when the row count is known for free) the smaller of 768 MiB and a quarter
-        // of the available memory.
-        let known_rows: Option<u64> = inputs.iter().map(|i| i.rows).sum();
-        let chunks = match (opts.memory_limit, known_rows) {
-            (MemoryLimit::Off, _) => vec![None],
-            (MemoryLimit::Bytes(budget), rows) => chunk_ranges(&frame, &data_schema, budget, rows)?,
-            (MemoryLimit::Auto, Some(rows)) => chunk_ranges(
-                &frame,
-                &data_schema,
-                crate::memory::default_write_budget(),
-                Some(rows),
-            )?,
-            (MemoryLimit::Auto, None) => vec![None],
-        };
-        for (i, range) in chunks.iter().enumerate() {
-            let (part, op) = match range {
-                Some((offset, len)) => (
-                    frame.clone().slice(*offset as i64, *len as IdxSize),
-                    slice_prefix(&timer.op_id, i),
-                ),
-                None => (frame.clone(), timer.op_id.clone()),
-            };
-            if let Err(e) = sink_partitioned(
-                part,
-                &staging,
-                &part_cols,
-                "",
-                &op,
-                max_rows_per_file,
-                pq.clone(),
-            ) {
-                return Err(match e {
-                    Error::PartitionValue { column, .. } => first_null_like(&per_input, &column),
-                    e @ Error::PartitionTooLong { .. } => first_too_long(&per_input, e),
-                    e => blame_input(&inputs, e),
-                });
-            }
-        }
+        let slices = stage_inputs(&staging, &cast, &inputs, opts, &plan, &timer.op_id)?;
         log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
-        let StagedFiles {
-            files: mut staged,
-            mut entries,
-            nulls,
-            nulls_unknown,
-        } = StagedFiles::read(&staging, kind)?;
-        // A conversion that failed left a null: the checking pass reads an input again only
-        // when the staged files hold nulls in one of its checked columns (or cannot say).
-        let mut nulled: BTreeMap<String, u64> = BTreeMap::new();
-        for cast in &casts {
-            let may_have_failed = cast.checked_columns().any(|c| {
-                part_cols.iter().any(|p| p == c)
-                    || nulls_unknown.contains(c)
-                    || nulls.get(c).is_some_and(|n| *n > 0)
-            });
-            if may_have_failed {
-                for (k, n) in cast.check()? {
-                    *nulled.entry(k).or_default() += n;
-                }
-            }
-        }
-        let outside = |e: &FileEntry| {
-            e.min_timestamp.is_some_and(|t| t < timestamp::MIN_MS)
-                || e.max_timestamp.is_some_and(|t| t > timestamp::MAX_MS)
-        };
-        if entries.iter().any(outside) {
-            return Err(first_out_of_range(&per_input, &kind.timestamp_column));
-        }
-        let required = kind
-            .columns
-            .iter()
-            .filter(|c| c.required && !part_cols.contains(&c.name) && !opts.lenient);
-        for c in required {
-            if nulls.get(&c.name).is_some_and(|n| *n > 0) {
-                return Err(first_null(&per_input, &c.name));
-            }
-            // Files without null counts: only a null found in the input is an error.
-            if nulls_unknown.contains(&c.name)
-                && let err @ Error::Input { .. } = first_null(&per_input, &c.name)
-            {
-                return Err(err);
-            }
-        }
+        let kind = &manifest.kind_spec;
+        let mut staged = StagedFiles::read(&staging, kind)?;
+        let nulled = check_staged(&staged, &cast, kind, opts)?;
         log::debug!("[{}] file stats at {} ms", timer.op_id, timer.wall_ms());
-        if mode == WriteMode::Upsert {
-            let key: Vec<String> = kind
-                .key
-                .iter()
-                .filter(|k| !part_cols.contains(k))
-                .cloned()
-                .collect();
-            // A small input unsliced is asked directly (no file read back); a large one's
-            // staged files are (each file then holds many rows).
-            let rows: u64 = entries.iter().map(|e| e.rows).sum();
-            let small = (chunks.len() == 1 && rows <= upsert::BATCH_ROWS)
-                .then_some((&frame, part_cols.as_slice()));
-            if dedupe_staged(
+        if plan.mode == WriteMode::Upsert {
+            let small = (slices == 1).then_some(&cast);
+            settle_repeated_keys(
+                &mut staged,
                 &staging,
-                &staged,
-                &entries,
-                &key,
+                &manifest,
                 small,
-                max_rows_per_file,
-                &pq,
-                &timer.op_id,
-            )? {
-                let again = StagedFiles::read(&staging, kind)?;
-                (staged, entries) = (again.files, again.entries);
-            }
-            // Where a key's rows can lie in several folders (an aggTrades id on two days), one
-            // input must not hold it in two: which folder would keep it is not the input's to
-            // say by order (Delta's MERGE refuses such a source too).
-            let scope = upsert::KeyScope::new(kind, &manifest.partition_columns);
-            if let Some(group) = upsert::groups_with_repeats(&scope, kind, &staged, &entries, &key)?
-                .into_iter()
-                .next()
-            {
-                return Err(Error::Input {
-                    path: inputs
-                        .first()
-                        .map(|i| PathBuf::from(&i.source_name))
-                        .unwrap_or_default(),
-                    message: format!(
-                        "the input holds a key of {} ({group}) in two partitions; an upsert stores one row per key, so each key must fall in one partition",
-                        key.join(", ")
-                    ),
-                });
-            }
-            log::debug!(
-                "[{}] repeated keys checked at {} ms",
-                timer.op_id,
-                timer.wall_ms()
-            );
+                &inputs,
+                &plan,
+                &timer,
+            )?;
         }
-        let rows_written: u64 = entries.iter().map(|e| e.rows).sum();
+        let rows_written: u64 = staged.entries.iter().map(|e| e.rows).sum();
         let mut report = WriteReport {
             op_id: timer.op_id.clone(),
-            mode: mode.to_string(),
+            mode: plan.mode.to_string(),
             rows_written,
             nulled,
             ..Default::default()
@@ -1190,83 +980,17 @@ impl Dataset {
             (report.wall_ms, report.peak_rss_bytes) = timer.finish();
             return Ok(report);
         }
-
         let base = Staged {
             staging: &staging,
             files: &[],
             entries: &[],
-            part_cols: &part_cols,
-            schema: &data_schema,
-            pq: &pq,
+            part_cols: &cast.part_cols,
+            schema: &cast.data_schema,
+            pq: &plan.pq,
             op_id: &timer.op_id,
         };
-        // On object storage another writer may take the next version first (there is no lock):
-        // the merge is then redone against the version it made.
         let (version, merge, entries) =
-            self.with_commit_retries(&timer.op_id, |lock, current| {
-                let version = current.version + 1;
-                let (staged, entries) = into_existing_folders(current, &staged, &entries);
-                let w = Staged {
-                    files: &staged,
-                    entries: &entries,
-                    ..base
-                };
-                let merge = self.merge(current, mode, &w)?;
-                log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
-                let committed = (|| {
-                    let (staged_all, added) = merge.files(&w, &current.kind_spec, version)?;
-                    if staged_all.is_empty() && merge.replaced.is_empty() && !sources.needs_commit()
-                    {
-                        return Ok((current.version, vec![]));
-                    }
-                    let segments = sources.write_segments(self.store(), current, version)?;
-                    let operation = Operation {
-                        name: "write".into(),
-                        mode: Some(mode.to_string()),
-                        op_id: timer.op_id.clone(),
-                        rows_added: rows_written.saturating_sub(merge.rows_unchanged),
-                        rows_removed: merge.rows_replaced,
-                        files_added: added.len() as u64,
-                        files_removed: merge.replaced.len() as u64,
-                        sources_recorded: sources.len() as u64,
-                    };
-                    let change = Change {
-                        staged: &staged_all,
-                        added: added.clone(),
-                        replaced: &merge.replaced,
-                        operation,
-                    };
-                    let next = self.commit_change(lock, current, change, |next| {
-                        next.metadata = metadata.clone();
-                        for f in &data_schema {
-                            if !next.schema.iter().any(|s| s.name == f.name) {
-                                next.schema.push(f.clone());
-                            }
-                        }
-                        if let Some(segments) = segments {
-                            next.sources = segments;
-                        }
-                    })?;
-                    let added = added
-                        .into_iter()
-                        .map(|e| FileEntry {
-                            added_in: next.version,
-                            ..e
-                        })
-                        .collect();
-                    Ok((next.version, added))
-                })();
-                if !matches!(committed, Ok((v, _)) if v == version) {
-                    // Nothing of the merge's own files is committed (they are made again on
-                    // the next attempt).
-                    for (path, _) in &merge.staged {
-                        let _ = std::fs::remove_file(path);
-                    }
-                }
-                let (version, added) = committed?;
-                Ok((version, merge, added))
-            })?;
-
+            self.commit_write(&staged, base, &plan, rows_written, sources, &timer)?;
         report.version = version;
         report.rows_replaced = merge.rows_replaced;
         report.files_replaced = merge.replaced.len() as u64;
@@ -1292,6 +1016,84 @@ impl Dataset {
         }
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
+    }
+
+    /// Merges the staged files into the current version and commits them. On object storage
+    /// another writer may take the next version first (there is no lock): the merge is then
+    /// redone against the version it made. Returns the version, the merge and the entries of
+    /// the files added.
+    fn commit_write(
+        &self,
+        staged: &StagedFiles,
+        base: Staged,
+        plan: &WritePlan,
+        rows_written: u64,
+        sources: &SourceBatch,
+        timer: &OpTimer,
+    ) -> Result<(u64, Merge, Vec<FileEntry>)> {
+        let mode = plan.mode;
+        self.with_commit_retries(&timer.op_id, |lock, current| {
+            let version = current.version + 1;
+            let (files, entries) = into_existing_folders(current, &staged.files, &staged.entries);
+            let w = Staged {
+                files: &files,
+                entries: &entries,
+                ..base
+            };
+            let merge = self.merge(current, mode, &w)?;
+            log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
+            let committed = (|| {
+                let (staged_all, added) = merge.files(&w, &current.kind_spec, version)?;
+                if staged_all.is_empty() && merge.replaced.is_empty() && !sources.needs_commit() {
+                    return Ok((current.version, vec![]));
+                }
+                let segments = sources.write_segments(self.store(), current, version)?;
+                let operation = Operation {
+                    name: "write".into(),
+                    mode: Some(mode.to_string()),
+                    op_id: timer.op_id.clone(),
+                    rows_added: rows_written.saturating_sub(merge.rows_unchanged),
+                    rows_removed: merge.rows_replaced,
+                    files_added: added.len() as u64,
+                    files_removed: merge.replaced.len() as u64,
+                    sources_recorded: sources.len() as u64,
+                };
+                let change = Change {
+                    staged: &staged_all,
+                    added: added.clone(),
+                    replaced: &merge.replaced,
+                    operation,
+                };
+                let next = self.commit_change(lock, current, change, |next| {
+                    next.metadata = plan.metadata.clone();
+                    for f in base.schema {
+                        if !next.schema.iter().any(|s| s.name == f.name) {
+                            next.schema.push(f.clone());
+                        }
+                    }
+                    if let Some(segments) = segments {
+                        next.sources = segments;
+                    }
+                })?;
+                let added = added
+                    .into_iter()
+                    .map(|e| FileEntry {
+                        added_in: next.version,
+                        ..e
+                    })
+                    .collect();
+                Ok((next.version, added))
+            })();
+            if !matches!(committed, Ok((v, _)) if v == version) {
+                // Nothing of the merge's own files is committed (they are made again on the
+                // next attempt).
+                for (path, _) in &merge.staged {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            let (version, added) = committed?;
+            Ok((version, merge, added))
+        })
     }
 
     /// Decides, under the commit lock, what the staged files replace in `current`.
@@ -1401,6 +1203,306 @@ impl Dataset {
         }
         Ok(())
     }
+}
+
+/// What a write decides before it reads its inputs: its mode, file layout and Parquet
+/// options (the dataset's settings where the options leave them).
+struct WritePlan {
+    mode: WriteMode,
+    max_rows_per_file: usize,
+    /// The dataset's metadata with the write's own on top (into every file's footer).
+    metadata: BTreeMap<String, String>,
+    pq: Arc<ParquetWriteOptions>,
+}
+
+impl WritePlan {
+    fn new(manifest: &Manifest, opts: &WriteOptions) -> Result<WritePlan> {
+        let kind = &manifest.kind_spec;
+        let mode = opts.mode.unwrap_or(if kind.key.is_empty() {
+            WriteMode::Append
+        } else {
+            WriteMode::Upsert
+        });
+        if mode == WriteMode::Upsert && kind.key.is_empty() {
+            return Err(Error::Options(format!(
+                "mode `upsert` needs a natural key, and kind `{}` has none (use append or overwrite)",
+                kind.name
+            )));
+        }
+        let (max_rows_per_file, row_group_size) = opts
+            .layout
+            .resolve(manifest.settings.max_rows_per_file as usize)?;
+        let compression = match opts.compression {
+            Some(c) => c,
+            None => manifest.settings.compression()?,
+        };
+        let mut metadata = manifest.metadata.clone();
+        metadata.extend(opts.metadata.clone());
+        let pq = parquet_options(compression, row_group_size, &metadata);
+        Ok(WritePlan {
+            mode,
+            max_rows_per_file,
+            metadata,
+            pq,
+        })
+    }
+}
+
+/// A write's inputs cast to the dataset's kind: one frame with the partition columns derived
+/// and typed, and what names each input in errors.
+struct CastInputs {
+    frame: LazyFrame,
+    /// Each input's cast frame by its name (to find the row an error is about).
+    per_input: Vec<(String, LazyFrame)>,
+    casts: Vec<crate::cast::Cast>,
+    part_cols: Vec<String>,
+    /// The columns the files store (all but the partition columns).
+    data_schema: Vec<Field>,
+}
+
+impl CastInputs {
+    fn new(manifest: &Manifest, inputs: &[Input], opts: &WriteOptions) -> Result<CastInputs> {
+        let kind = &manifest.kind_spec;
+        let mut frames = Vec::with_capacity(inputs.len());
+        let mut casts = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let mut constants = input.constants.clone();
+            constants.extend(opts.constants.clone());
+            let cast = cast_to_kind(
+                input.frame.clone(),
+                kind,
+                &CastOptions {
+                    source_name: input.source_name.clone(),
+                    lenient: opts.lenient,
+                    constants,
+                    timestamp_unit: opts.timestamp_unit,
+                },
+            )?;
+            frames.push(cast.frame.clone());
+            casts.push(cast);
+        }
+        let per_input: Vec<(String, LazyFrame)> = inputs
+            .iter()
+            .map(|i| i.source_name.clone())
+            .zip(frames.iter().cloned())
+            .collect();
+        let mut frame = match frames.len() {
+            0 => return Err(Error::Options("nothing to write: no inputs".into())),
+            1 => frames.pop().unwrap_or_default(),
+            _ => concat(
+                frames,
+                UnionArgs {
+                    parallel: true,
+                    rechunk: false,
+                    ..Default::default()
+                },
+            )
+            .map_err(Error::polars("combine inputs (do they share columns?)"))?,
+        };
+        let part_cols: Vec<String> = manifest
+            .partition_columns
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        let present = frame
+            .collect_schema()
+            .map_err(Error::polars("cast schema"))?;
+        let derived: Vec<Expr> = part_cols
+            .iter()
+            .filter(|p| !present.contains(p))
+            .filter_map(|p| partition::derive_expr(p, &kind.timestamp_column))
+            .collect();
+        if !derived.is_empty() {
+            frame = frame.with_columns(derived);
+        }
+        let typed: Vec<Expr> = manifest
+            .partition_columns
+            .iter()
+            .map(|f| col(f.name.as_str()).cast(f.dtype.dtype()))
+            .collect();
+        frame = frame.with_columns(typed);
+        let data_schema = frame
+            .collect_schema()
+            .map_err(Error::polars("write schema"))?
+            .iter()
+            .filter(|(n, _)| !part_cols.iter().any(|p| p == n.as_str()))
+            .map(|(n, dt)| Field {
+                name: n.to_string(),
+                dtype: ColType::from_dtype(dt).unwrap_or(ColType::Str),
+            })
+            .collect();
+        Ok(CastInputs {
+            frame,
+            per_input,
+            casts,
+            part_cols,
+            data_schema,
+        })
+    }
+}
+
+/// Stages the cast inputs as partitioned files in `staging`: large inputs in slices sized to
+/// the memory budget (the one given, or by default, when the row count is known for free, the
+/// smaller of 768 MiB and a quarter of the available memory). Returns the number of slices.
+fn stage_inputs(
+    staging: &Staging,
+    cast: &CastInputs,
+    inputs: &[Input],
+    opts: &WriteOptions,
+    plan: &WritePlan,
+    op_id: &str,
+) -> Result<usize> {
+    let known_rows: Option<u64> = inputs.iter().map(|i| i.rows).sum();
+    let schema = &cast.data_schema;
+    let slices = match (opts.memory_limit, known_rows) {
+        (MemoryLimit::Off, _) => vec![None],
+        (MemoryLimit::Bytes(budget), rows) => chunk_ranges(&cast.frame, schema, budget, rows)?,
+        (MemoryLimit::Auto, Some(rows)) => chunk_ranges(
+            &cast.frame,
+            schema,
+            crate::memory::default_write_budget(),
+            Some(rows),
+        )?,
+        (MemoryLimit::Auto, None) => vec![None],
+    };
+    for (i, range) in slices.iter().enumerate() {
+        let (part, op) = match range {
+            Some((offset, len)) => (
+                cast.frame.clone().slice(*offset as i64, *len as IdxSize),
+                slice_prefix(op_id, i),
+            ),
+            None => (cast.frame.clone(), op_id.to_string()),
+        };
+        let sunk = sink_partitioned(
+            part,
+            staging,
+            &cast.part_cols,
+            "",
+            &op,
+            plan.max_rows_per_file,
+            plan.pq.clone(),
+        );
+        if let Err(e) = sunk {
+            return Err(match e {
+                Error::PartitionValue { column, .. } => first_null_like(&cast.per_input, &column),
+                e @ Error::PartitionTooLong { .. } => first_too_long(&cast.per_input, e),
+                e => blame_input(inputs, e),
+            });
+        }
+    }
+    Ok(slices.len())
+}
+
+/// Checks the staged files against the kind: timestamps in range, required columns without
+/// nulls. A conversion that failed left a null: an input is read again (to name the value and
+/// count what lenient casting nulled) only when the staged files hold nulls in one of its
+/// checked columns, or cannot say. Returns the values nulled per column.
+fn check_staged(
+    staged: &StagedFiles,
+    cast: &CastInputs,
+    kind: &Kind,
+    opts: &WriteOptions,
+) -> Result<BTreeMap<String, u64>> {
+    let part_cols = &cast.part_cols;
+    let mut nulled: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &cast.casts {
+        let may_have_failed = c.checked_columns().any(|c| {
+            part_cols.iter().any(|p| p == c)
+                || staged.nulls_unknown.contains(c)
+                || staged.nulls.get(c).is_some_and(|n| *n > 0)
+        });
+        if may_have_failed {
+            for (k, n) in c.check()? {
+                *nulled.entry(k).or_default() += n;
+            }
+        }
+    }
+    let outside = |e: &FileEntry| {
+        e.min_timestamp.is_some_and(|t| t < timestamp::MIN_MS)
+            || e.max_timestamp.is_some_and(|t| t > timestamp::MAX_MS)
+    };
+    if staged.entries.iter().any(outside) {
+        return Err(first_out_of_range(&cast.per_input, &kind.timestamp_column));
+    }
+    let required = kind
+        .columns
+        .iter()
+        .filter(|c| c.required && !part_cols.contains(&c.name) && !opts.lenient);
+    for c in required {
+        if staged.nulls.get(&c.name).is_some_and(|n| *n > 0) {
+            return Err(first_null(&cast.per_input, &c.name));
+        }
+        // Files without null counts: only a null found in the input is an error.
+        if staged.nulls_unknown.contains(&c.name)
+            && let err @ Error::MissingValue { .. } = first_null(&cast.per_input, &c.name)
+        {
+            return Err(err);
+        }
+    }
+    Ok(nulled)
+}
+
+/// An upsert's staged files hold one row per key: repeated keys within a partition folder
+/// keep their last row (the files are restaged; a `small` input, staged in one slice, is
+/// asked directly, no file read back). Where a key's rows can lie in several folders (an
+/// aggTrades id on two days), one input holding it in two is refused: which folder would keep
+/// it is not the input's to say by order (Delta's MERGE refuses such a source too).
+fn settle_repeated_keys(
+    staged: &mut StagedFiles,
+    staging: &Staging,
+    manifest: &Manifest,
+    small: Option<&CastInputs>,
+    inputs: &[Input],
+    plan: &WritePlan,
+    timer: &OpTimer,
+) -> Result<()> {
+    let kind = &manifest.kind_spec;
+    let key: Vec<String> = kind
+        .key
+        .iter()
+        .filter(|k| !manifest.partition_columns.iter().any(|p| &p.name == *k))
+        .cloned()
+        .collect();
+    let rows: u64 = staged.entries.iter().map(|e| e.rows).sum();
+    let small = small
+        .filter(|_| rows <= upsert::BATCH_ROWS)
+        .map(|c| (&c.frame, c.part_cols.as_slice()));
+    if dedupe_staged(
+        staging,
+        &staged.files,
+        &staged.entries,
+        &key,
+        small,
+        plan.max_rows_per_file,
+        &plan.pq,
+        &timer.op_id,
+    )? {
+        let again = StagedFiles::read(staging, kind)?;
+        (staged.files, staged.entries) = (again.files, again.entries);
+    }
+    let scope = upsert::KeyScope::new(kind, &manifest.partition_columns);
+    if let Some(group) =
+        upsert::groups_with_repeats(&scope, kind, &staged.files, &staged.entries, &key)?
+            .into_iter()
+            .next()
+    {
+        return Err(Error::Input {
+            path: inputs
+                .first()
+                .map(|i| PathBuf::from(&i.source_name))
+                .unwrap_or_default(),
+            message: format!(
+                "the input holds a key of {} ({group}) in two partitions; an upsert stores one row per key, so each key must fall in one partition",
+                key.join(", ")
+            ),
+        });
+    }
+    log::debug!(
+        "[{}] repeated keys checked at {} ms",
+        timer.op_id,
+        timer.wall_ms()
+    );
+    Ok(())
 }
 
 /// A write's staged files and what its merge needs to know of them.

@@ -13,12 +13,12 @@ use crate::dataset::Dataset;
 use crate::digest::RowDigest;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::manifest::{FileEntry, Operation};
+use crate::manifest::{FileEntry, Manifest, Operation};
 use crate::metrics::OpTimer;
 use crate::partition;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
-use crate::txn::Change;
+use crate::txn::{Change, Staging};
 use crate::write::{
     file_entry, parquet_options, scan_files_as, sink_partitioned, sink_staged_file,
 };
@@ -79,44 +79,7 @@ impl Dataset {
             .target_rows
             .unwrap_or(m.settings.max_rows_per_file as usize)
             .max(1);
-        if let Some(f) = opts
-            .filters
-            .iter()
-            .find(|f| !m.partition_columns.iter().any(|p| p.name == f.column))
-        {
-            return Err(Error::Options(format!(
-                "compact --filter `{}`: compaction selects whole partitions, so filters must be on partition columns ({}), not `{}`",
-                f.text,
-                m.partition_columns
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                f.column
-            )));
-        }
-        let small = below_target(target);
-        let selected = self
-            .plan(&ScanOptions {
-                filters: opts.filters.clone(),
-                ..Default::default()
-            })?
-            .files;
-        let mut groups: BTreeMap<String, Vec<(&FileEntry, PathBuf)>> = BTreeMap::new();
-        for (f, p) in m.files.iter().zip(self.file_paths(&m)) {
-            if f.rows < small && selected.contains(&p) {
-                groups
-                    .entry(partition::dir_of(&f.path).to_string())
-                    .or_default()
-                    .push((f, p));
-            }
-        }
-        if let Some(only) = &opts.partitions {
-            let only: std::collections::BTreeSet<&str> = only.iter().map(String::as_str).collect();
-            groups.retain(|dir, _| only.contains(dir.as_str()));
-        }
-        let more_than = opts.min_small_files.unwrap_or(1).max(1);
-        groups.retain(|_, files| files.len() > more_than);
+        let groups = self.compaction_groups(&m, opts, target)?;
         let mut report = CompactReport {
             op_id: timer.op_id.clone(),
             ..Default::default()
@@ -125,112 +88,29 @@ impl Dataset {
             (report.wall_ms, report.peak_rss_bytes) = timer.finish();
             return Ok(report);
         }
-        let pq = parquet_options(
-            m.settings.compression()?,
-            crate::options::DEFAULT_ROW_GROUP_SIZE.min(target),
-            &m.metadata,
-        );
-        let staging = self.store().staging(&timer.op_id)?;
-        let ts = m.timestamp_column.clone();
-        let sort_by: Vec<String> = std::iter::once(ts.clone())
-            .chain(
-                m.key
-                    .iter()
-                    .filter(|k| m.schema.iter().any(|f| &f.name == *k) && **k != ts)
-                    .cloned(),
-            )
-            .filter(|c| m.schema.iter().any(|f| &f.name == c))
-            .collect();
+        let rewrite = Rewrite {
+            m: &m,
+            target,
+            pq: parquet_options(
+                m.settings.compression()?,
+                crate::options::DEFAULT_ROW_GROUP_SIZE.min(target),
+                &m.metadata,
+            ),
+            staging: self.store().staging(&timer.op_id)?,
+            op_id: &timer.op_id,
+        };
         let bar = progress.bar(groups.len() as u64, "compacting partitions");
         let mut added = vec![];
         let mut replaced = vec![];
         for (dir, files) in &groups {
-            // Earliest first: files appended day after day are then read in time order.
-            let mut in_time_order = files.clone();
-            in_time_order.sort_by_key(|(f, _)| (f.min_timestamp, f.path.clone()));
-            let paths: Vec<PathBuf> = in_time_order.into_iter().map(|(_, p)| p).collect();
-            // One streamed pass: the rows are digested as they flow from the old files into the
-            // new ones. The new files are digested again when read back, which also tells if
-            // they are in time order; only if not (files whose rows were out of order, or whose
-            // ranges overlap) are they written once more, sorted. Nothing holds the partition
-            // but that sort.
-            let read = || scan_files_as(&paths, false, &m.schema);
-            let columns: Vec<String> = m.schema.iter().map(|f| f.name.clone()).collect();
-            let tapped = Arc::new(Mutex::new(RowDigest::default()));
-            let rows_in: u64 = files.iter().map(|(f, _)| f.rows).sum();
-            type Written = (RowDigest, bool, Vec<(PathBuf, String)>);
-            let sink = |rows: LazyFrame| -> Result<Written> {
-                let started = std::time::Instant::now();
-                // A partition that fits one file streams into it; Polars' partitioned sink
-                // would hold the file's rows until it is cut.
-                match rows_in <= target as u64 {
-                    true => sink_staged_file(rows, &staging, dir, &timer.op_id, pq.clone())?,
-                    false => sink_partitioned(
-                        rows,
-                        &staging,
-                        &[],
-                        dir,
-                        &timer.op_id,
-                        target,
-                        pq.clone(),
-                    )?,
-                }
-                let written = started.elapsed().as_millis();
-                crate::failpoint::hit("compact.written")?;
-                let new_files: Vec<(PathBuf, String)> = staging
-                    .files()?
-                    .into_iter()
-                    .filter(|(_, rel)| partition::dir_of(rel) == dir)
-                    .collect();
-                let new_paths: Vec<PathBuf> = new_files.iter().map(|(p, _)| p.clone()).collect();
-                let (after, sorted) = RowDigest::of_ordered(
-                    scan_files_as(&new_paths, false, &m.schema)?,
-                    &format!("compact {dir}: read back"),
-                    &ts,
-                )?;
-                log::debug!(
-                    "[{}] compact {dir}: written in {written} ms, read back in {} ms",
-                    timer.op_id,
-                    started.elapsed().as_millis() - written
-                );
-                Ok((after, sorted, new_files))
-            };
-            let (mut after, sorted, mut new_files) =
-                sink(RowDigest::tap(read()?, &columns, tapped.clone()))?;
-            if !sorted {
-                log::debug!(
-                    "[{}] compact {dir}: rows out of time order; sorting",
-                    timer.op_id
-                );
-                for (p, _) in &new_files {
-                    std::fs::remove_file(p).map_err(Error::io(p))?;
-                }
-                (after, _, new_files) = sink(read()?.sort(
-                    sort_by.clone(),
-                    SortMultipleOptions::default().with_maintain_order(true),
-                ))?;
-            }
-            let before = *tapped.lock().unwrap_or_else(|e| e.into_inner());
-            if before != after || before.rows != files.iter().map(|(f, _)| f.rows).sum::<u64>() {
-                return Err(Error::Dataset {
-                    path: self.base().to_path_buf(),
-                    message: format!(
-                        "compact {dir}: the rewritten files do not hold the same rows ({} read, {} written, digests differ: {}); nothing was committed",
-                        before.rows,
-                        after.rows,
-                        before != after
-                    ),
-                });
-            }
-            for (p, rel) in &new_files {
-                added.push(file_entry(p, rel, &m.kind_spec, 0)?);
-            }
+            let (rows, new_files) = self.rewrite_partition(&rewrite, dir, files)?;
+            added.extend(new_files);
             replaced.extend(files.iter().map(|(f, _)| f.path.clone()));
-            report.rows += before.rows;
+            report.rows += rows;
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let staged = staging.files()?;
+        let staged = rewrite.staging.files()?;
         report.partitions = groups.len() as u64;
         report.files_before = replaced.len() as u64;
         report.files_after = added.len() as u64;
@@ -272,6 +152,172 @@ impl Dataset {
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
     }
+
+    /// The plan: per partition folder, the small files (more than a tenth below `target`
+    /// rows) to rewrite, where the filters select the partition and it holds more than
+    /// `min_small_files` of them.
+    fn compaction_groups<'m>(
+        &self,
+        m: &'m Manifest,
+        opts: &CompactOptions,
+        target: usize,
+    ) -> Result<Groups<'m>> {
+        if let Some(f) = opts
+            .filters
+            .iter()
+            .find(|f| !m.partition_columns.iter().any(|p| p.name == f.column))
+        {
+            return Err(Error::Options(format!(
+                "compaction filter `{}`: compaction selects whole partitions, so filters must be on partition columns ({}), not `{}`",
+                f.text,
+                m.partition_columns
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                f.column
+            )));
+        }
+        let small = below_target(target);
+        let selected = self
+            .plan(&ScanOptions {
+                filters: opts.filters.clone(),
+                ..Default::default()
+            })?
+            .files;
+        let mut groups: Groups = BTreeMap::new();
+        for (f, p) in m.files.iter().zip(self.file_paths(m)) {
+            if f.rows < small && selected.contains(&p) {
+                groups
+                    .entry(partition::dir_of(&f.path).to_string())
+                    .or_default()
+                    .push((f, p));
+            }
+        }
+        if let Some(only) = &opts.partitions {
+            let only: std::collections::BTreeSet<&str> = only.iter().map(String::as_str).collect();
+            groups.retain(|dir, _| only.contains(dir.as_str()));
+        }
+        let more_than = opts.min_small_files.unwrap_or(1).max(1);
+        groups.retain(|_, files| files.len() > more_than);
+        Ok(groups)
+    }
+
+    /// Rewrites one partition's small `files` into staged files near the target size, and
+    /// proves it kept every row. One streamed pass: the rows are digested as they flow from the
+    /// old files (earliest first, so files appended day after day are read in time order) into
+    /// the new ones. The new files are digested again when read back, which also tells if
+    /// they are in time order; only if not (files whose rows were out of order, or whose
+    /// ranges overlap) are they written once more, sorted. Nothing holds the partition but
+    /// that sort. Returns the rows and the new files' entries.
+    fn rewrite_partition(
+        &self,
+        w: &Rewrite,
+        dir: &str,
+        files: &[(&FileEntry, PathBuf)],
+    ) -> Result<(u64, Vec<FileEntry>)> {
+        let m = w.m;
+        let ts = &m.timestamp_column;
+        let mut in_time_order = files.to_vec();
+        in_time_order.sort_by_key(|(f, _)| (f.min_timestamp, f.path.clone()));
+        let paths: Vec<PathBuf> = in_time_order.into_iter().map(|(_, p)| p).collect();
+        let read = || scan_files_as(&paths, false, &m.schema);
+        let columns: Vec<String> = m.schema.iter().map(|f| f.name.clone()).collect();
+        let tapped = Arc::new(Mutex::new(RowDigest::default()));
+        let rows_in: u64 = files.iter().map(|(f, _)| f.rows).sum();
+        type Written = (RowDigest, bool, Vec<(PathBuf, String)>);
+        let sink = |rows: LazyFrame| -> Result<Written> {
+            let started = std::time::Instant::now();
+            // A partition that fits one file streams into it; Polars' partitioned sink would
+            // hold the file's rows until it is cut.
+            match rows_in <= w.target as u64 {
+                true => sink_staged_file(rows, &w.staging, dir, w.op_id, w.pq.clone())?,
+                false => {
+                    sink_partitioned(rows, &w.staging, &[], dir, w.op_id, w.target, w.pq.clone())?
+                }
+            }
+            let written = started.elapsed().as_millis();
+            crate::failpoint::hit("compact.written")?;
+            let new_files: Vec<(PathBuf, String)> = w
+                .staging
+                .files()?
+                .into_iter()
+                .filter(|(_, rel)| partition::dir_of(rel) == dir)
+                .collect();
+            let new_paths: Vec<PathBuf> = new_files.iter().map(|(p, _)| p.clone()).collect();
+            let (after, sorted) = RowDigest::of_ordered(
+                scan_files_as(&new_paths, false, &m.schema)?,
+                &format!("compact {dir}: read back"),
+                ts,
+            )?;
+            log::debug!(
+                "[{}] compact {dir}: written in {written} ms, read back in {} ms",
+                w.op_id,
+                started.elapsed().as_millis() - written
+            );
+            Ok((after, sorted, new_files))
+        };
+        let (mut after, sorted, mut new_files) =
+            sink(RowDigest::tap(read()?, &columns, tapped.clone()))?;
+        if !sorted {
+            log::debug!(
+                "[{}] compact {dir}: rows out of time order; sorting",
+                w.op_id
+            );
+            for (p, _) in &new_files {
+                std::fs::remove_file(p).map_err(Error::io(p))?;
+            }
+            (after, _, new_files) = sink(read()?.sort(
+                sort_columns(m),
+                SortMultipleOptions::default().with_maintain_order(true),
+            ))?;
+        }
+        let before = *tapped.lock().unwrap_or_else(|e| e.into_inner());
+        if before != after || before.rows != rows_in {
+            return Err(Error::Dataset {
+                path: self.base().to_path_buf(),
+                message: format!(
+                    "compact {dir}: the rewritten files do not hold the same rows ({} read, {} written, digests differ: {}); nothing was committed",
+                    before.rows,
+                    after.rows,
+                    before != after
+                ),
+            });
+        }
+        let entries = new_files
+            .iter()
+            .map(|(p, rel)| file_entry(p, rel, &m.kind_spec, 0))
+            .collect::<Result<_>>()?;
+        Ok((before.rows, entries))
+    }
+}
+
+/// Per partition folder, the files a compaction rewrites (entry, path read).
+type Groups<'m> = BTreeMap<String, Vec<(&'m FileEntry, PathBuf)>>;
+
+/// What every partition's rewrite shares.
+struct Rewrite<'a> {
+    m: &'a Manifest,
+    /// Rows per new file.
+    target: usize,
+    pq: Arc<ParquetWriteOptions>,
+    staging: Staging,
+    op_id: &'a str,
+}
+
+/// The order rewritten files are sorted in when their rows were not in time order: the
+/// timestamp, then the key's other stored columns.
+fn sort_columns(m: &Manifest) -> Vec<String> {
+    let ts = &m.timestamp_column;
+    std::iter::once(ts.clone())
+        .chain(
+            m.key
+                .iter()
+                .filter(|k| m.schema.iter().any(|f| &f.name == *k) && *k != ts)
+                .cloned(),
+        )
+        .filter(|c| m.schema.iter().any(|f| &f.name == c))
+        .collect()
 }
 
 #[cfg(test)]

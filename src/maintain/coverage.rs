@@ -677,7 +677,7 @@ impl Dataset {
         {
             return Err(Error::Options(format!(
                 "coverage filter `{}`: only partition columns can be filtered ({}); \
-                 --from and --to choose the days shown",
+                 the first and last day choose the days shown",
                 f.text,
                 partitions.join(", ")
             )));
@@ -686,7 +686,7 @@ impl Dataset {
             && day_of(a) > day_of(b)
         {
             return Err(Error::Options(format!(
-                "coverage: --from {} is after --to {}",
+                "coverage: the first day {} is after the last day {}",
                 date_text(day_of(a)),
                 date_text(day_of(b))
             )));

@@ -70,7 +70,7 @@ impl Dataset {
         for b in by {
             if !m.partition_columns.iter().any(|p| &p.name == b) {
                 return Err(Error::Options(format!(
-                    "latest --by `{b}`: only partition columns can be answered from the manifest ({})",
+                    "latest by `{b}`: only partition columns can be answered from the manifest ({})",
                     m.partition_columns
                         .iter()
                         .map(|p| p.name.as_str())

@@ -228,8 +228,8 @@ fn spot_and_futures_files_of_one_name_are_kept_apart() {
         &[
             "BTCUSDT-1m-2024-01-05.zip",
             "BTCUSDT-1m-2024-01-05.csv",
-            "would be stored as the same rows",
-            "--exchange",
+            "would be stored as the same rows (exchange BINANCE, symbol BTCUSDT, timeframe 1m)",
+            "separate writes with different exchange values",
         ],
     );
     // The same name in two folders that are not Binance's: pqdm cannot tell, so it refuses.

@@ -50,7 +50,7 @@ impl ImageFormat {
             Some("svg") => Ok(ImageFormat::Svg),
             Some("png") => Ok(ImageFormat::Png),
             _ => Err(Error::Options(format!(
-                "coverage --output {}: the name must end in .svg or .png",
+                "coverage image {}: the name must end in .svg or .png",
                 path.display()
             ))),
         }
@@ -219,7 +219,7 @@ fn write_png(c: &Coverage, layout: &Layout, path: &Path) -> Result<()> {
     let bytes = u64::from(layout.width) * u64::from(layout.height) * 3;
     if bytes > MAX_PNG_BYTES {
         return Err(Error::Options(format!(
-            "coverage --output {}: a {}x{} PNG is too large; write an .svg or filter the series",
+            "coverage image {}: a {}x{} PNG is too large; write an .svg or filter the series",
             path.display(),
             layout.width,
             layout.height
