@@ -211,38 +211,13 @@ impl Dataset {
         // Per file: None when missing, else the entry rebuilt from the file (or, when its footer
         // is unreadable, whether its bytes still have the recorded checksum).
         type Checked = Option<std::result::Result<FileEntry, bool>>;
-        // A local dataset's files are read through their kept links, which a commit running
-        // meanwhile does not take away; that each file also has its link in the tree (what
-        // plain readers see) is checked below.
-        let keeps = self.store().keeps_files() && !self.is_foreign();
-        // On object storage pqdm reads the kept copies of a version that has them: checked
-        // (one listing) like a local file's two links.
-        let kept_remote = match m.kept_since {
-            Some(_) => self.store().kept_copies()?,
-            None => None,
-        };
+        let copies = self.store().copies(&m, &listed_in_tree)?;
         let checked: Vec<(Checked, bool)> = m
             .files
             .par_iter()
             .map(|f| -> Result<(Checked, bool)> {
                 let path = self.store().data_path(&f.path);
-                let mut tree_copy_damaged = false;
-                let bytes = if keeps {
-                    let kept = self.store().kept_path(&f.path);
-                    tree_copy_damaged = separate_copy_differs(&kept, &path, &f.checksum)?;
-                    match std::fs::read(&kept).or_else(|_| std::fs::read(&path)) {
-                        Ok(b) => Some(b),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                        Err(e) => return Err(Error::io(&path)(e)),
-                    }
-                } else if kept_remote
-                    .as_ref()
-                    .is_some_and(|k| k.contains_key(&f.path))
-                {
-                    self.store().read_kept_opt(&f.path)?
-                } else {
-                    self.store().read_data_opt(&f.path)?
-                };
+                let (bytes, tree_copy_damaged) = copies.read(&f.path, &f.checksum)?;
                 let out = bytes.map(|bytes| {
                     entry_of(&bytes, &path, &f.path, &m.kind_spec, f.added_in)
                         .map_err(|_| blake3::hash(&bytes).to_hex().as_str() == f.checksum)
@@ -251,11 +226,11 @@ impl Dataset {
                 Ok((out, tree_copy_damaged))
             })
             .collect::<Result<_>>()?;
-        let (checked, copies): (Vec<Checked>, Vec<bool>) = checked.into_iter().unzip();
+        let (checked, damaged): (Vec<Checked>, Vec<bool>) = checked.into_iter().unzip();
         report.tree_copies_damaged = m
             .files
             .iter()
-            .zip(&copies)
+            .zip(&damaged)
             .filter(|(_, damaged)| **damaged)
             .map(|(f, _)| f.path.clone())
             .collect();
@@ -269,32 +244,16 @@ impl Dataset {
         report
             .orphans
             .retain(|o| unchanged || !now_listed.contains(o.as_str()));
-        let tree: BTreeSet<&str> = match &kept_remote {
-            Some(_) => listed_in_tree.iter().map(String::as_str).collect(),
-            None => BTreeSet::new(),
-        };
-        let half_linked: Vec<String> = if let (Some(kept), true) = (&kept_remote, unchanged) {
-            m.files
+        // A file that lost one of its copies (tree, kept) is missing to some reader.
+        let half_linked: Vec<String> = match unchanged {
+            true => m
+                .files
                 .iter()
                 .zip(&checked)
-                .filter(|(f, c)| {
-                    c.is_some() && !(tree.contains(f.path.as_str()) && kept.contains_key(&f.path))
-                })
+                .filter(|(f, c)| c.is_some() && !copies.both_present(&f.path))
                 .map(|(f, _)| f.path.clone())
-                .collect()
-        } else if keeps && unchanged {
-            m.files
-                .iter()
-                .zip(&checked)
-                .filter(|(f, c)| {
-                    c.is_some()
-                        && !(self.store().data_path(&f.path).exists()
-                            && self.store().kept_path(&f.path).exists())
-                })
-                .map(|(f, _)| f.path.clone())
-                .collect()
-        } else {
-            vec![]
+                .collect(),
+            false => vec![],
         };
         let mut rebuilt = vec![];
         for (f, c) in m.files.iter().zip(&checked) {
@@ -565,24 +524,6 @@ impl Dataset {
         }
         Ok(repairs)
     }
-}
-
-/// Whether the tree's file `tree` is a separate copy of the kept file `kept` (another inode:
-/// a copy broke their hard link) whose bytes no longer have the recorded `checksum`.
-fn separate_copy_differs(
-    kept: &std::path::Path,
-    tree: &std::path::Path,
-    checksum: &str,
-) -> Result<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let (Ok(k), Ok(t)) = (std::fs::metadata(kept), std::fs::metadata(tree)) else {
-        return Ok(false);
-    };
-    if (k.dev(), k.ino()) == (t.dev(), t.ino()) {
-        return Ok(false);
-    }
-    let bytes = std::fs::read(tree).map_err(Error::io(tree))?;
-    Ok(blake3::hash(&bytes).to_hex().as_str() != checksum)
 }
 
 /// A run of missing candles in one series, as [`candle_gaps`] finds it.

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use polars::prelude::cloud::CloudOptions;
 
-use super::{CommitLock, Journal, LogStore, Staging, Stamp, Store, version_number};
+use super::{CommitLock, FileCopies, Journal, LogStore, Staging, Stamp, Store, version_number};
 use crate::error::{Error, Result};
 use crate::localfs::{
     link_or_copy, mkdirs, move_file, prune_empty_dirs, read_opt, rel_string, remove_file_and_dirs,
@@ -370,6 +370,48 @@ impl LocalLogStore {
         }
         Ok(())
     }
+}
+
+/// A local version's files: read through their kept links, which a commit running meanwhile
+/// does not take away; the tree's link is checked beside it.
+struct LocalCopies<'a> {
+    store: &'a LocalLogStore,
+    keeps: bool,
+}
+
+impl FileCopies for LocalCopies<'_> {
+    fn read(&self, rel: &str, checksum: &str) -> Result<(Option<Vec<u8>>, bool)> {
+        let tree = self.store.data_path(rel);
+        if !self.keeps {
+            return Ok((read_opt(&tree)?, false));
+        }
+        let kept = self.store.kept_path(rel);
+        let damaged = separate_copy_differs(&kept, &tree, checksum)?;
+        let bytes = match fs::read(&kept).or_else(|_| fs::read(&tree)) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&tree)(e)),
+        };
+        Ok((bytes, damaged))
+    }
+
+    fn both_present(&self, rel: &str) -> bool {
+        !self.keeps || (self.store.data_path(rel).exists() && self.store.kept_path(rel).exists())
+    }
+}
+
+/// Whether the tree's file `tree` is a separate copy of the kept file `kept` (another inode:
+/// a copy broke their hard link) whose bytes no longer have the recorded `checksum`.
+fn separate_copy_differs(kept: &Path, tree: &Path, checksum: &str) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(k), Ok(t)) = (fs::metadata(kept), fs::metadata(tree)) else {
+        return Ok(false);
+    };
+    if (k.dev(), k.ino()) == (t.dev(), t.ino()) {
+        return Ok(false);
+    }
+    let bytes = fs::read(tree).map_err(Error::io(tree))?;
+    Ok(blake3::hash(&bytes).to_hex().as_str() != checksum)
 }
 
 impl LogStore for LocalLogStore {
@@ -725,6 +767,17 @@ impl LogStore for LocalLogStore {
 
     fn kept_copies(&self) -> Result<Option<BTreeMap<String, u64>>> {
         Ok(None)
+    }
+
+    fn copies<'a>(
+        &'a self,
+        _m: &Manifest,
+        _tree: &'a [String],
+    ) -> Result<Box<dyn FileCopies + 'a>> {
+        Ok(Box::new(LocalCopies {
+            store: self,
+            keeps: self.keeps_files(),
+        }))
     }
 
     fn keeps_files(&self) -> bool {

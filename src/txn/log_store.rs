@@ -14,6 +14,18 @@ use crate::error::Result;
 use crate::location::Location;
 use crate::manifest::{Manifest, Summary};
 
+/// A version's files as `verify` reads them (see [`LogStore::copies`]).
+pub trait FileCopies: Sync {
+    /// The bytes pqdm's scans read for `rel` (`None`: missing), and whether the tree's copy,
+    /// where it is a separate file, no longer has the recorded `checksum` (what pyarrow or
+    /// DuckDB would read is damaged while pqdm's copy is intact).
+    fn read(&self, rel: &str, checksum: &str) -> Result<(Option<Vec<u8>>, bool)>;
+
+    /// Whether `rel` has both its copies, in the tree and kept (always, for a dataset that
+    /// keeps none).
+    fn both_present(&self, rel: &str) -> bool;
+}
+
 /// One dataset's storage, as the transaction sees it.
 ///
 /// **The atomicity rule every implementation keeps:** [`LogStore::commit`] makes version N
@@ -155,6 +167,10 @@ pub trait LogStore: Send + Sync + Debug {
     /// The kept copies with their bytes, where checking them takes a listing (`None` where
     /// they are links of the tree's files, checked file by file).
     fn kept_copies(&self) -> Result<Option<BTreeMap<String, u64>>>;
+
+    /// How `verify` reads the files of version `m` and checks their two copies, prepared once
+    /// (`tree`: the data files the tree holds, as listed).
+    fn copies<'a>(&'a self, m: &Manifest, tree: &'a [String]) -> Result<Box<dyn FileCopies + 'a>>;
 
     /// Whether the tree's files and their kept copies are links of one file (checked by inode).
     fn keeps_files(&self) -> bool;

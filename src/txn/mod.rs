@@ -34,7 +34,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use commit::Change;
-pub use log_store::LogStore;
+pub use log_store::{FileCopies, LogStore};
 pub use staging::Staging;
 
 use crate::error::{Error, Result};

@@ -24,8 +24,8 @@ use polars::prelude::cloud::CloudOptions;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CommitLock, Journal, LogStore, Staging, Stamp, Store, kept_rel, meta_rel, replaced_rel,
-    version_number, version_rel,
+    CommitLock, FileCopies, Journal, LogStore, Staging, Stamp, Store, kept_rel, meta_rel,
+    replaced_rel, version_number, version_rel,
 };
 use crate::error::{Error, Result};
 use crate::location::Location;
@@ -331,6 +331,32 @@ impl ObjectLogStore {
                 }
             },
         })
+    }
+}
+
+/// A version's objects: the kept copies where the version has them (one listing), else the
+/// tree's.
+struct ObjectCopies<'a> {
+    store: &'a ObjectLogStore,
+    /// The kept copies listed (`None`: a version of an earlier pqdm, read from the tree).
+    kept: Option<BTreeMap<String, u64>>,
+    tree: BTreeSet<&'a str>,
+}
+
+impl FileCopies for ObjectCopies<'_> {
+    fn read(&self, rel: &str, _checksum: &str) -> Result<(Option<Vec<u8>>, bool)> {
+        let bytes = match &self.kept {
+            Some(kept) if kept.contains_key(rel) => self.store.read_kept_opt(rel)?,
+            _ => self.store.read_data_opt(rel)?,
+        };
+        Ok((bytes, false))
+    }
+
+    fn both_present(&self, rel: &str) -> bool {
+        match &self.kept {
+            Some(kept) => self.tree.contains(rel) && kept.contains_key(rel),
+            None => true,
+        }
     }
 }
 
@@ -735,6 +761,18 @@ impl LogStore for ObjectLogStore {
                 })
                 .collect(),
         ))
+    }
+
+    fn copies<'a>(&'a self, m: &Manifest, tree: &'a [String]) -> Result<Box<dyn FileCopies + 'a>> {
+        let kept = match m.kept_since {
+            Some(_) => self.kept_copies()?,
+            None => None,
+        };
+        Ok(Box::new(ObjectCopies {
+            store: self,
+            kept,
+            tree: tree.iter().map(String::as_str).collect(),
+        }))
     }
 
     /// Two copies, not links: checked by [`LogStore::kept_copies`].
