@@ -369,6 +369,35 @@ pub fn format_millis(ms: i64) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn typed_filter_values_become_utc_milliseconds() {
+        let jan5 = 1_704_412_800_000;
+        for text in [
+            "2024-01-05",
+            "2024-01-05T00:00:00Z",
+            "2024-01-05 00:00",
+            "2024-01-05T00:00:00.000",
+            "2024-01-05T01:00:00+01:00",
+            " 1704412800 ",
+            "1704412800000",
+            "1704412800000000",
+            "1704412800000000000",
+        ] {
+            assert_eq!(parse_timestamp(text), Some(jan5), "{text}");
+        }
+        assert_eq!(parse_timestamp("2024-13-05"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+        // By magnitude alone, negatives included (floored, so -1 us is -1 ms).
+        assert_eq!(normalize_value(-1), -1000);
+        assert_eq!(normalize_value(-1_000_000_000_000_001), -1_000_000_000_001);
+        assert_eq!(normalize_value(i64::MIN), i64::MIN.div_euclid(1_000_000));
+        assert_eq!(format_millis(jan5 + 1), "2024-01-05T00:00:00.001Z");
+        assert_eq!(format_millis(i64::MAX), i64::MAX.to_string());
+        assert_eq!(Unit::parse(" µs ").unwrap(), Unit::Micros);
+        let err = Unit::parse("sec").unwrap_err().to_string();
+        assert!(err.contains("unknown timestamp unit `sec`"), "{err}");
+    }
+
     fn normalize(values: Vec<Option<i64>>) -> Vec<Option<i64>> {
         let df = df!("t" => values).unwrap();
         df.lazy()
