@@ -506,3 +506,56 @@ fn load(
     (write.wall_ms, write.peak_rss_bytes) = timer.finish();
     Ok(MigrateReport { write, skipped })
 }
+
+/// Opens the dataset at `base` for writing `sources` into it, creating it (with `create`)
+/// when there is none: as `kind`, or else as the kind the sources' file names tell (Binance's
+/// names: `BTCUSDT-1m-2024-01-05.zip` is klines). An existing dataset of another kind than
+/// `kind` is an error. Safe when several processes race to create it. Returns the dataset and
+/// whether this call created it (see [`remove_if_created`]).
+pub fn open_or_create_for(
+    base: &Path,
+    kind: Option<&crate::schema::Kind>,
+    kinds: &crate::schema::KindRegistry,
+    sources: &[PathBuf],
+    create: &crate::dataset::CreateOptions,
+) -> Result<(Dataset, bool)> {
+    let created = !crate::txn::Store::new(base)?.try_exists()?;
+    if !created {
+        let ds = Dataset::open(base)?;
+        if let Some(want) = kind
+            && want.name != ds.manifest().kind
+        {
+            return Err(Error::Dataset {
+                path: base.to_path_buf(),
+                message: format!("holds kind `{}`, not `{}`", ds.manifest().kind, want.name),
+            });
+        }
+        return Ok((ds, false));
+    }
+    let kind = match kind {
+        Some(k) => k,
+        None => {
+            let hinted = crate::source::expand(sources)?
+                .iter()
+                .find_map(|p| crate::source::NameHints::from_path(p).kind)
+                .ok_or_else(|| {
+                    Error::Options(format!(
+                        "a kind is needed to create {}: the sources' names do not tell one",
+                        base.display()
+                    ))
+                })?;
+            kinds.get(&hinted)?
+        }
+    };
+    Ok((Dataset::open_or_create(base, kind, create)?, true))
+}
+
+/// `result` of a write into the dataset at `base`; when it failed and `created` (this run made
+/// the dataset), the empty dataset it left behind is removed, so a failed first write leaves
+/// nothing.
+pub fn remove_if_created<T>(base: &Path, created: bool, result: Result<T>) -> Result<T> {
+    if result.is_err() && created {
+        let _ = crate::txn::Store::new(base).and_then(|s| s.remove_if_empty());
+    }
+    result
+}

@@ -384,18 +384,6 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 static START: std::sync::LazyLock<std::time::Instant> =
     std::sync::LazyLock::new(std::time::Instant::now);
 
-/// A failed write into a dataset this command created leaves no empty dataset behind.
-fn discard_new_on_error<T>(
-    base: &std::path::Path,
-    created: bool,
-    result: pqdm::Result<T>,
-) -> pqdm::Result<T> {
-    if result.is_err() && created {
-        let _ = pqdm::txn::Store::new(base).and_then(|s| s.remove_if_empty());
-    }
-    result
-}
-
 fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
     if a.per_kind {
         let files = pqdm::source::expand(&a.sources)?;
@@ -420,37 +408,21 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         row_group_size: a.row_group_size,
         memory_limit: a.memory_limit.clone(),
     })?;
-    let created = !pqdm::txn::Store::new(&a.dataset)?.try_exists()?;
-    let ds = if !created {
-        let ds = Dataset::open(&a.dataset)?;
-        if let Some(k) = &a.kind {
-            let want = kinds.get(k)?;
-            anyhow::ensure!(
-                want.name == ds.manifest().kind,
-                "dataset {} holds kind `{}`, not `{}`",
-                a.dataset.display(),
-                ds.manifest().kind,
-                want.name
-            );
-        }
-        ds
-    } else {
-        let kind_name = match &a.kind {
-            Some(k) => k.clone(),
-            None => pqdm::source::expand(&a.sources)?
-                .iter()
-                .find_map(|p| pqdm::source::NameHints::from_path(p).kind)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("--kind is needed to create {}", a.dataset.display())
-                })?,
-        };
-        let opts = CreateOptions {
-            metadata: parse_meta(&a.meta)?,
-            auto_compact: a.auto_compact,
-            ..settings.create_options(a.partition_by.clone())
-        };
-        Dataset::open_or_create(&a.dataset, kinds.get(&kind_name)?, &opts)?
+    let kind = a.kind.as_deref().map(|k| kinds.get(k)).transpose()?;
+    let create = CreateOptions {
+        metadata: parse_meta(&a.meta)?,
+        auto_compact: a.auto_compact,
+        ..settings.create_options(a.partition_by.clone())
     };
+    let (ds, created) = pqdm::ingest::open_or_create_for(
+        &a.dataset, kind, &kinds, &a.sources, &create,
+    )
+    .map_err(|e| match e {
+        pqdm::Error::Options(why) if why.starts_with("a kind is needed") => {
+            anyhow::anyhow!("--kind is needed to create {}", a.dataset.display())
+        }
+        e => e.into(),
+    })?;
     let mut constants = BTreeMap::new();
     for (k, v) in [
         ("exchange", &a.exchange),
@@ -470,7 +442,7 @@ fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Result<()> {
         ..settings.write_options()
     };
     let progress = Progress::new(cli.quiet || cli.json);
-    let report = discard_new_on_error(
+    let report = pqdm::ingest::remove_if_created(
         &a.dataset,
         created,
         pqdm::ingest::ingest_with(
@@ -664,61 +636,16 @@ fn parse_filters(items: &[String]) -> anyhow::Result<Vec<pqdm::Filter>> {
 }
 
 fn latest(cli: &Cli, a: &LatestArgs) -> anyhow::Result<()> {
-    // The common questions are answered from the summary alone, whatever the number of files.
-    if a.filter.is_empty()
-        && let Some(overall) = pqdm::maintain::latest::from_summary(&a.base, &[])
-    {
-        let by = a.by.clone().unwrap_or_default();
-        let per_key = if a.overall {
-            Some(vec![])
-        } else if a.by.is_some() {
-            pqdm::maintain::latest::from_summary(&a.base, &by)
-        } else {
-            let summary = pqdm::txn::Store::new(&a.base)
-                .ok()
-                .and_then(|s| s.load_summary());
-            summary.map(|s| {
-                s.latest_by_key
-                    .into_iter()
-                    .map(|e| pqdm::maintain::latest::Latest {
-                        key: e.key,
-                        latest_timestamp: Some(e.latest_timestamp),
-                    })
-                    .collect()
-            })
-        };
-        if let Some(per_key) = per_key {
-            return print_latest(
-                cli,
-                overall.first().and_then(|l| l.latest_timestamp),
-                &per_key,
-            );
-        }
-    }
-    let ds = Dataset::open_any(&a.base, &BTreeMap::new())?;
-    let m = ds.manifest();
-    let by: Vec<String> = match (&a.by, a.overall) {
-        (Some(by), _) => by.clone(),
-        (None, true) => vec![],
-        (None, false) => m
-            .partition_columns
-            .iter()
-            .map(|p| p.name.clone())
-            .filter(|n| !pqdm::partition::is_derived(n))
-            .collect(),
+    let query = pqdm::maintain::latest::LatestQuery {
+        by: match (&a.by, a.overall) {
+            (Some(by), _) => Some(by.clone()),
+            (None, true) => Some(vec![]),
+            (None, false) => None,
+        },
+        filters: parse_filters(&a.filter)?,
     };
-    let filters = parse_filters(&a.filter)?;
-    let overall = ds.latest(&[], &filters)?;
-    let per_key = if by.is_empty() {
-        vec![]
-    } else {
-        ds.latest(&by, &filters)?
-    };
-    print_latest(
-        cli,
-        overall.first().and_then(|l| l.latest_timestamp),
-        &per_key,
-    )
+    let answer = pqdm::maintain::latest::latest_at(&a.base, &query)?;
+    print_latest(cli, answer.latest_timestamp, &answer.by_key)
 }
 
 fn print_latest(
@@ -774,8 +701,13 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
         ..Default::default()
     })?;
     let create = settings.create_options(a.partition_by.clone());
-    let created = !pqdm::txn::Store::new(&a.dataset)?.try_exists()?;
-    let ds = Dataset::open_or_create(&a.dataset, kinds.get(&a.kind)?, &create)?;
+    let (ds, created) = pqdm::ingest::open_or_create_for(
+        &a.dataset,
+        Some(kinds.get(&a.kind)?),
+        &kinds,
+        &a.sources,
+        &create,
+    )?;
     let opts = WriteOptions {
         constants: parse_meta(&a.set)?,
         lenient: a.lenient,
@@ -783,7 +715,7 @@ fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Result<()> {
         ..settings.write_options()
     };
     let progress = Progress::new(cli.quiet || cli.json);
-    let r = discard_new_on_error(
+    let r = pqdm::ingest::remove_if_created(
         &a.dataset,
         created,
         pqdm::ingest::migrate(&ds, &a.sources, &opts, a.skip_bad, &progress),

@@ -24,6 +24,78 @@ pub struct Latest {
     pub latest_timestamp: Option<i64>,
 }
 
+/// What `latest` is asked: per which columns, and over which rows.
+#[derive(Clone, Debug, Default)]
+pub struct LatestQuery {
+    /// Per which partition columns (`None`: the dataset's key columns, those not derived from
+    /// the timestamp; empty: the overall answer alone).
+    pub by: Option<Vec<String>>,
+    /// Only rows these filters keep.
+    pub filters: Vec<Filter>,
+}
+
+/// The answer to a [`LatestQuery`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatestAnswer {
+    /// The latest timestamp overall (ms), `None` for a dataset without rows.
+    pub latest_timestamp: Option<i64>,
+    /// Per key of `by`.
+    pub by_key: Vec<Latest>,
+}
+
+/// Answers `query` for the dataset (or folder without a manifest) at `base`. The common
+/// questions (no filter; per key columns the summary holds) are answered from
+/// `_pqdm/summary.json` alone, in constant time whatever the number of files; the others from
+/// the manifest, reading only files a filter cuts into.
+pub fn latest_at(base: &std::path::Path, query: &LatestQuery) -> Result<LatestAnswer> {
+    if query.filters.is_empty()
+        && let Some(overall) = from_summary(base, &[])
+    {
+        let per_key = match &query.by {
+            Some(by) if by.is_empty() => Some(vec![]),
+            Some(by) => from_summary(base, by),
+            None => crate::txn::Store::new(base)
+                .ok()
+                .and_then(|s| s.load_summary())
+                .map(|s| {
+                    s.latest_by_key
+                        .into_iter()
+                        .map(|e| Latest {
+                            key: e.key,
+                            latest_timestamp: Some(e.latest_timestamp),
+                        })
+                        .collect()
+                }),
+        };
+        if let Some(by_key) = per_key {
+            return Ok(LatestAnswer {
+                latest_timestamp: overall.first().and_then(|l| l.latest_timestamp),
+                by_key,
+            });
+        }
+    }
+    let ds = Dataset::open_any(base, &BTreeMap::new())?;
+    let by: Vec<String> = match &query.by {
+        Some(by) => by.clone(),
+        None => ds
+            .manifest()
+            .partition_columns
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|n| !crate::partition::is_derived(n))
+            .collect(),
+    };
+    let overall = ds.latest(&[], &query.filters)?;
+    let by_key = match by.is_empty() {
+        true => vec![],
+        false => ds.latest(&by, &query.filters)?,
+    };
+    Ok(LatestAnswer {
+        latest_timestamp: overall.first().and_then(|l| l.latest_timestamp),
+        by_key,
+    })
+}
+
 /// The latest timestamp per value of the partition columns `by` (which must be among the
 /// summary's key columns) from `_pqdm/summary.json` alone: constant time whatever the number of
 /// files. `None` when the summary cannot answer (no summary, or `by` not among its keys).

@@ -262,7 +262,7 @@ fn cases() -> Vec<Case> {
                 "aggtrades",
             ],
             code: 1,
-            says: &["dataset {ds} holds kind `klines`, not `aggtrades`"],
+            says: &["dataset {ds}: holds kind `klines`, not `aggtrades`"],
             advice: Advice::None,
         },
         Case {
