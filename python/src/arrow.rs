@@ -138,10 +138,7 @@ fn read_stream(stream: ArrowArrayStream) -> PolarsResult<DataFrame> {
         .zip(chunks)
         .map(|(field, arrays)| {
             let series = match arrays.is_empty() {
-                true => Series::new_empty(
-                    field.name.clone(),
-                    &DataType::from_arrow_field(field),
-                ),
+                true => Series::new_empty(field.name.clone(), &DataType::from_arrow_field(field)),
                 false => Series::try_from((field, arrays))?,
             };
             Ok(Column::from(series))

@@ -16,7 +16,8 @@ fn class_of(e: &pqdm::Error) -> &'static str {
         | Input { .. } => "InvalidInputError",
         Conflict(_) | PartitionExists { .. } => "ConflictError",
         Dataset { message, .. }
-            if message.starts_with("no such folder") || message.starts_with("not a pqdm dataset") =>
+            if message.starts_with("no such folder")
+                || message.starts_with("not a pqdm dataset") =>
         {
             "NotFoundError"
         }

@@ -70,7 +70,11 @@ pub fn enforce_schema(
     Ok(ArrowStream::new(cast))
 }
 
-fn cache(dir: PathBuf, ttl_seconds: Option<f64>, max_bytes: Option<u64>) -> PyResult<pqdm::cache::Cache> {
+fn cache(
+    dir: PathBuf,
+    ttl_seconds: Option<f64>,
+    max_bytes: Option<u64>,
+) -> PyResult<pqdm::cache::Cache> {
     let mut cache = pqdm::cache::Cache::new(dir);
     cache.ttl = seconds(ttl_seconds)?;
     if let Some(b) = max_bytes {
@@ -95,7 +99,11 @@ pub fn cache_clear(dir: PathBuf) -> PyResult<usize> {
 /// `pqdm cache gc`: the keys of the entries removed.
 #[pyfunction]
 #[pyo3(signature = (dir, ttl_seconds=None, max_bytes=None))]
-pub fn cache_gc(dir: PathBuf, ttl_seconds: Option<f64>, max_bytes: Option<u64>) -> PyResult<Vec<String>> {
+pub fn cache_gc(
+    dir: PathBuf,
+    ttl_seconds: Option<f64>,
+    max_bytes: Option<u64>,
+) -> PyResult<Vec<String>> {
     cache(dir, ttl_seconds, max_bytes)?.gc().py()
 }
 
@@ -136,7 +144,11 @@ pub fn write_parquet_file(
         let name = path
             .file_name()
             .ok_or_else(|| pqdm::Error::Options(format!("{}: not a file path", path.display())))?;
-        let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
         let written = pqdm::write::sink_file(frame.lazy(), &tmp, options)
             .and_then(|()| std::fs::rename(&tmp, &path).map_err(pqdm::Error::io(&path)));
         if written.is_err() {
@@ -153,7 +165,12 @@ pub fn write_parquet_file(
 #[pyo3(signature = (path, kind=None))]
 pub fn adopt(py: Python<'_>, path: PathBuf, kind: Option<String>) -> PyResult<String> {
     let kinds = KindRegistry::default();
-    let kind = kind.as_deref().map(|k| kinds.get(k)).transpose().py()?.cloned();
+    let kind = kind
+        .as_deref()
+        .map(|k| kinds.get(k))
+        .transpose()
+        .py()?
+        .cloned();
     let ds = run(py, move || {
         pqdm::maintain::adopt::adopt(&path, kind.as_ref(), &BTreeMap::new())
     })?

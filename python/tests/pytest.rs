@@ -14,19 +14,17 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The extension module this `cargo test` built beside its own executable.
+/// The extension module this `cargo test` built: beside this test's executable in `deps/`
+/// (a cdylib keeps its plain name there), or its copy in the profile folder above.
 fn extension() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable");
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    let deps = exe.parent().expect("target/<profile>/deps");
     let names = ["lib_pqdm.so", "lib_pqdm.dylib", "_pqdm.dll"];
-    names
+    [deps, deps.parent().unwrap_or(deps)]
         .iter()
-        .map(|n| profile.join(n))
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
         .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("no {names:?} in {}: is the cdylib built?", profile.display()))
+        .unwrap_or_else(|| panic!("no {names:?} in {}: is the cdylib built?", deps.display()))
 }
 
 /// The tests' virtualenv's python (made on first use from tests/requirements.txt).
@@ -38,7 +36,10 @@ fn python() -> PathBuf {
         .stderr(std::process::Stdio::inherit())
         .output()
         .expect("python3 tests/pyenv.py");
-    assert!(out.status.success(), "tests/pyenv.py could not make {venv:?}");
+    assert!(
+        out.status.success(),
+        "tests/pyenv.py could not make {venv:?}"
+    );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
@@ -69,8 +70,21 @@ fn pytest_suite_passes() {
         .current_dir(root.path())
         .env("PYTHONPATH", root.path())
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("HOME", root.path())
         .env("PQDM_REPO", repo());
-    for var in ["PQDM_CACHE_DIR", "PQDM_SCAN_BATCH_SIZE", "ARES_SCAN_BATCH_SIZE", "PQDM_FAILPOINTS"] {
+    // The command line beside the extension, built by the same `cargo test`: its `--json`
+    // must be what the Python reports hold.
+    let exe = std::env::current_exe().expect("the test executable");
+    let cli = exe.parent().and_then(Path::parent).unwrap().join("pqdm");
+    if cli.exists() {
+        cmd.env("PQDM_BIN", cli);
+    }
+    for var in [
+        "PQDM_CACHE_DIR",
+        "PQDM_SCAN_BATCH_SIZE",
+        "ARES_SCAN_BATCH_SIZE",
+        "PQDM_FAILPOINTS",
+    ] {
         cmd.env_remove(var);
     }
     let out = cmd.output().expect("run pytest");

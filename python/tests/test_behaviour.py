@@ -1,0 +1,146 @@
+"""Behaving well inside Python: the GIL released, Ctrl-C, exit, logging."""
+
+import json
+import threading
+import time
+
+import polars as pl
+from conftest import klines, run_python
+
+import pqdm
+
+T0 = 1_704_067_200_000
+
+
+def big(n, symbol):
+    """``n`` candles over many days (one file per day)."""
+    return klines(T0, n, symbol)
+
+
+def test_two_threads_scan_two_datasets_in_parallel_with_the_gil_released(tmp_path):
+    datasets = []
+    for name in ("a", "b"):
+        ds = pqdm.Dataset.create(tmp_path / name, "klines", partition_by=["symbol"])
+        ds.write(big(1_500_000, name.upper()))
+        datasets.append(ds)
+    spans = {}
+    ticks = []
+
+    def scan(ds):
+        start = time.perf_counter()
+        rows = ds.scan(["timestamp", "close"], [("close", ">", 0.0)]).height
+        spans[ds.path] = (start, time.perf_counter(), rows)
+
+    threads = [threading.Thread(target=scan, args=(ds,)) for ds in datasets]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        ticks.append(time.perf_counter())  # Python runs here only while no scan holds the GIL
+        time.sleep(0.001)
+    for t in threads:
+        t.join()
+    (a0, a1, ra), (b0, b1, rb) = spans.values()
+    assert ra == rb == 1_500_000
+    # Both calls were inside Rust at the same time: each started before the other ended.
+    assert a0 < b1 and b0 < a1, spans
+    # And the main thread kept running Python meanwhile.
+    inside = [t for t in ticks if max(a0, b0) < t < min(a1, b1)]
+    assert len(inside) >= 3, (len(inside), spans)
+
+
+INTERRUPT = r"""
+import json, os, signal, threading, time
+import polars as pl
+import pqdm
+from conftest import klines
+
+T0 = 1_704_067_200_000
+ds = pqdm.Dataset.create({path!r}, "klines")
+ds.write(klines(T0, 1000))
+before = ds.scan().sort("timestamp")
+# Ctrl-C while the second write (the third commit, after create) waits at its commit (a failpoint holds it there for 3 s).
+threading.Timer(0.7, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+started = time.monotonic()
+try:
+    ds.write(klines(T0 + 500 * 60_000, 200_000).with_columns(pl.col("close") * 3))
+    outcome = "finished"
+except KeyboardInterrupt:
+    outcome = "interrupted"
+after = pqdm.Dataset.open({path!r})
+staged = [n for d, _, names in os.walk({path!r}) for n in names if n.endswith(".staged")]
+print(json.dumps({{
+    "outcome": outcome,
+    "seconds": time.monotonic() - started,
+    "version": after.version,
+    "same_rows": after.scan().sort("timestamp").equals(before),
+    "staged": staged,
+    "verify_problems": [k for k, v in after.verify().items() if k in ("missing", "orphans", "checksum_mismatches") and v],
+    "history": [h["version"] for h in after.history()],
+}}))
+"""
+
+
+def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
+    code = INTERRUPT.format(path=str(tmp_path / "k"))
+    env = {"PQDM_FAILPOINTS": "commit.journaled=sleep:3000@3", "PYTHONPATH": _pythonpath()}
+    out = run_python(code, env)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["outcome"] == "interrupted"
+    assert got["version"] == 1 and got["history"] == [0, 1]
+    assert got["same_rows"] is True
+    assert got["staged"] == [] and got["verify_problems"] == []
+
+
+def test_ctrl_c_after_the_commit_point_keeps_the_commit(tmp_path):
+    code = INTERRUPT.format(path=str(tmp_path / "k"))
+    env = {"PQDM_FAILPOINTS": "commit.version_written=sleep:3000@3", "PYTHONPATH": _pythonpath()}
+    out = run_python(code, env)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    # The interrupt is raised once the commit that had become visible has finished.
+    assert got["outcome"] == "interrupted" and got["version"] == 2 and got["history"] == [0, 1, 2]
+    assert got["same_rows"] is False and got["staged"] == [] and got["verify_problems"] == []
+
+
+def test_no_crash_at_process_exit(tmp_path):
+    code = f"""
+import sys
+import pqdm
+from conftest import klines
+ds = pqdm.Dataset.open_or_create({str(tmp_path / 'k')!r}, "klines")
+ds.write(klines(1_704_067_200_000, 50_000))
+batches = ds.batches(1000)
+first = next(batches)           # a batch scan left running at exit
+lazy = ds.scan(lazy=True)       # a LazyFrame never collected
+print(first.height)
+"""
+    for _ in range(3):
+        out = run_python(code, {"PYTHONPATH": _pythonpath()})
+        assert (out.returncode, out.stdout.strip()) == (0, "1000"), out.stderr
+
+
+def test_logger_gets_the_drop_in_reports(tmp_path):
+    import logging
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("test-pqdm")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Keep())
+    m = pqdm.ParquetDatasetManager(logger=logger)
+    m.write_partitioned_dataset(klines(T0, 2), str(tmp_path / "k"), schema_name="klines")
+    assert records == [f"{tmp_path / 'k'}: 2 rows in 1 files, version 1"]
+
+
+def _pythonpath():
+    import os
+
+    import pqdm as package
+
+    here = os.path.dirname(__file__)
+    return os.pathsep.join([os.path.dirname(os.path.dirname(package.__file__)), here])
