@@ -22,6 +22,13 @@ def kinds() -> list:
     return _pqdm.kinds()
 
 
+def kind_columns(kind: str) -> list:
+    """A kind's columns as ``(name, dtype)`` pairs, in order (``i64``, ``f64``, ``str``, ...)."""
+    from . import _pqdm
+
+    return _pqdm.kind_columns(kind)
+
+
 __all__ = [
     "__version__",
     "Dataset",
@@ -35,4 +42,5 @@ __all__ = [
     "cache_clear",
     "cache_gc",
     "kinds",
+    "kind_columns",
 ]

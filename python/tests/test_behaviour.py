@@ -144,3 +144,24 @@ def _pythonpath():
 
     here = os.path.dirname(__file__)
     return os.pathsep.join([os.path.dirname(os.path.dirname(package.__file__)), here])
+
+
+def test_the_stubs_name_exactly_what_the_native_module_holds():
+    import ast
+    import os
+
+    from pqdm import _pqdm
+
+    stub = ast.parse(open(os.path.join(os.path.dirname(pqdm.__file__), "_pqdm.pyi")).read())
+    declared = {n.name for n in stub.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    declared |= {t.id for n in stub.body if isinstance(n, ast.AnnAssign) for t in [n.target]}
+    native = {n for n in dir(_pqdm) if not n.startswith("_") or n == "__version__"}
+    assert declared == native
+    methods = {n.name for c in stub.body if isinstance(c, ast.ClassDef) and c.name == "NativeDataset"
+               for n in c.body if isinstance(n, ast.FunctionDef)}
+    assert methods == {n for n in dir(_pqdm.NativeDataset) if not n.startswith("_")}
+    assert pqdm.kind_columns("futures") == [("timestamp", "i64"), ("funding_rate", "f64"),
+                                             ("funding_interval_hours", "i64"), ("mark_price", "f64"),
+                                             ("exchange", "str"), ("symbol", "str")]
+    assert "klines" in pqdm.kinds()
+    assert pqdm.Dataset.write.__doc__ and _pqdm.NativeDataset.scan.__doc__
