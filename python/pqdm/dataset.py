@@ -32,7 +32,8 @@ def _option_text(value: Any) -> str:
 
 
 def _path(path: PathLike) -> str:
-    return os.fspath(path)
+    """A local path with ``~`` expanded, or an ``s3://`` URL as it is."""
+    return os.path.expanduser(os.fspath(path))
 
 
 def _seconds(value: Union[None, int, float, str]) -> Optional[float]:
