@@ -21,7 +21,6 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"]
 START_MS = 1_704_067_200_000  # 2024-01-01
 DAY_MS = 86_400_000
 PARTS = ["exchange", "symbol", "year", "month", "day"]
@@ -50,26 +49,16 @@ def import_pqdm(target):
     return pqdm, so
 
 
-def aggtrades(rows):
-    """Deterministic Binance-shaped aggTrades (as scripts/bench.py makes them), as Polars."""
-    import numpy as np
+def aggtrades(rows, work):
+    """The aggTrades scripts/bench.py makes (deterministic, Binance-shaped), as a Polars frame."""
     import polars as pl
 
-    rng = np.random.default_rng(7)
-    ids = np.arange(rows, dtype=np.int64)
-    ts = START_MS + (ids // len(SYMBOLS)) * (30 * DAY_MS // max(1, rows // len(SYMBOLS)))
-    return pl.DataFrame({
-        "agg_trade_id": ids,
-        "price": 100 + rng.random(rows) * 10,
-        "quantity": rng.random(rows),
-        "first_trade_id": ids,
-        "last_trade_id": ids,
-        "timestamp": ts,
-        "is_buyer_maker": rng.random(rows) < 0.5,
-        "is_best_match": np.ones(rows, dtype=bool),
-        "symbol": np.array(SYMBOLS)[ids % len(SYMBOLS)],
-        "exchange": ["BINANCE"] * rows,
-    })
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench
+
+    path = os.path.join(work, "flat.parquet")
+    bench.gen_aggtrades(path, rows)
+    return pl.read_parquet(path)
 
 
 def with_dates_polars(df):
@@ -188,7 +177,7 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="pqdm-bench-")
     os.makedirs(work, exist_ok=True)
-    t, frame = timed(aggtrades, args.rows)
+    t, frame = timed(aggtrades, args.rows, work)
     print(f"{args.rows:,} aggTrades rows made in {t:.1f} s; pqdm from {origin}", flush=True)
 
     def fresh(name):

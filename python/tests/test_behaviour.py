@@ -80,12 +80,17 @@ print(json.dumps({{
 """
 
 
-def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
+def interrupted_write(tmp_path, held_at):
+    """The INTERRUPT script's findings, its second write held 3 s at failpoint ``held_at``."""
     code = INTERRUPT.format(path=str(tmp_path / "k"))
-    env = {"PQDM_FAILPOINTS": "commit.journaled=sleep:3000@3", "PYTHONPATH": _pythonpath()}
+    env = {"PQDM_FAILPOINTS": f"{held_at}=sleep:3000@3", "PYTHONPATH": _pythonpath()}
     out = run_python(code, env)
     assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
+    got = interrupted_write(tmp_path, "commit.journaled")
     assert got["outcome"] == "interrupted"
     assert got["version"] == 1 and got["history"] == [0, 1]
     assert got["same_rows"] is True
@@ -93,11 +98,7 @@ def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
 
 
 def test_ctrl_c_after_the_commit_point_keeps_the_commit(tmp_path):
-    code = INTERRUPT.format(path=str(tmp_path / "k"))
-    env = {"PQDM_FAILPOINTS": "commit.version_written=sleep:3000@3", "PYTHONPATH": _pythonpath()}
-    out = run_python(code, env)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = interrupted_write(tmp_path, "commit.version_written")
     # The interrupt is raised once the commit that had become visible has finished.
     assert got["outcome"] == "interrupted" and got["version"] == 2 and got["history"] == [0, 1, 2]
     assert got["same_rows"] is False and got["staged"] == [] and got["verify_problems"] == []
