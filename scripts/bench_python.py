@@ -5,7 +5,8 @@
 
 The workloads of scripts/bench.py, driven from Python: (1) write an aggTrades frame held in a
 Polars DataFrame as a hive dataset partitioned by exchange/symbol/year/month/day, (2) a pruned
-scan (one symbol of five, 7 of 30 days, three columns) into a pandas DataFrame, (3) the latest
+scan (one symbol of five, 7 of 30 days, three columns) into a pandas DataFrame, (2b) every row of
+three columns into Polars (what the hand-over through the Arrow C stream costs), (3) the latest
 timestamp per symbol. Each tool runs each workload `--rounds` times (the order alternating);
 the table shows the median wall time and the ratio pqdm / peer, and is also written to
 target/bench/python.md. Needs polars, pyarrow, pandas, duckdb and numpy (the tests' virtualenv,
@@ -122,6 +123,22 @@ def scan_tools(pqdm, base, lo, hi):
     return {"pqdm": s_pqdm, "Polars": s_polars, "pyarrow": s_pyarrow, "DuckDB": s_duckdb}
 
 
+def full_scan_tools(pqdm, base):
+    """Every row of three columns into Polars: no pruning helps, so this shows what handing the
+    frame over (the Arrow C stream) costs against Polars' own reader."""
+    import polars as pl
+
+    cols = ["timestamp", "price", "quantity"]
+
+    def f_pqdm():
+        return pqdm.Dataset.open(base).scan(cols)
+
+    def f_polars():
+        return pl.scan_parquet(base + "/**/*.parquet", hive_partitioning=True).select(cols).collect()
+
+    return {"pqdm": f_pqdm, "Polars": f_polars}
+
+
 def latest_tools(pqdm, base):
     import duckdb
     import polars as pl
@@ -197,6 +214,7 @@ def main():
     for name, fn in scan_tools(pqdm, base, lo, hi).items():
         assert len(fn()) == rows, name  # every tool returns the same rows
     results[f"(2) pruned scan to pandas ({rows:,} rows)"] = run_rounds(scan_tools(pqdm, base, lo, hi), args.rounds)
+    results["(2b) full scan of 3 columns to Polars"] = run_rounds(full_scan_tools(pqdm, base), args.rounds)
     results["(3) latest per symbol"] = run_rounds(latest_tools(pqdm, base), args.rounds)
 
     lines = [

@@ -41,7 +41,8 @@ def s3_endpoint():
     """The local S3 server `.ci/run` started (PQDM_TEST_S3_ENDPOINT), else one started here."""
     endpoint = os.environ.get("PQDM_TEST_S3_ENDPOINT")
     if endpoint:
-        return endpoint
+        yield endpoint
+        return
     proc = subprocess.Popen(
         [sys.executable, os.path.join(REPO, "tests", "s3_server.py"), "--port", "0",
          "--parent", str(os.getpid())],

@@ -58,8 +58,17 @@ T0 = 1_704_067_200_000
 ds = pqdm.Dataset.create({path!r}, "klines")
 ds.write(klines(T0, 1000))
 before = ds.scan().sort("timestamp")
-# Ctrl-C while the second write (the third commit, after create) waits at its commit (a failpoint holds it there for 3 s).
-threading.Timer(0.7, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+# Ctrl-C while the second write (the third commit, after create) is held 3 s at a failpoint: sent
+# once the file that step follows exists (its journal, or its version file).
+def interrupt_when_written():
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        folder = os.path.join({path!r}, "_pqdm", {watch!r})
+        if any(name.startswith({prefix!r}) for name in (os.listdir(folder) if os.path.isdir(folder) else [])):
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        time.sleep(0.005)
+threading.Thread(target=interrupt_when_written, daemon=True).start()
 started = time.monotonic()
 try:
     ds.write(klines(T0 + 500 * 60_000, 200_000).with_columns(pl.col("close") * 3))
@@ -80,9 +89,10 @@ print(json.dumps({{
 """
 
 
-def interrupted_write(tmp_path, held_at):
-    """The INTERRUPT script's findings, its second write held 3 s at failpoint ``held_at``."""
-    code = INTERRUPT.format(path=str(tmp_path / "k"))
+def interrupted_write(tmp_path, held_at, watch, prefix):
+    """The INTERRUPT script's findings: its second write held 3 s at failpoint ``held_at`` and
+    interrupted once ``_pqdm/<watch>/`` holds a file named ``<prefix>...``."""
+    code = INTERRUPT.format(path=str(tmp_path / "k"), watch=watch, prefix=prefix)
     env = {"PQDM_FAILPOINTS": f"{held_at}=sleep:3000@3", "PYTHONPATH": _pythonpath()}
     out = run_python(code, env)
     assert out.returncode == 0, out.stderr
@@ -90,7 +100,7 @@ def interrupted_write(tmp_path, held_at):
 
 
 def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
-    got = interrupted_write(tmp_path, "commit.journaled")
+    got = interrupted_write(tmp_path, "commit.journaled", "journal", "")
     assert got["outcome"] == "interrupted"
     assert got["version"] == 1 and got["history"] == [0, 1]
     assert got["same_rows"] is True
@@ -98,7 +108,7 @@ def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
 
 
 def test_ctrl_c_after_the_commit_point_keeps_the_commit(tmp_path):
-    got = interrupted_write(tmp_path, "commit.version_written")
+    got = interrupted_write(tmp_path, "commit.version_written", "versions", "00000000000000000002")
     # The interrupt is raised once the commit that had become visible has finished.
     assert got["outcome"] == "interrupted" and got["version"] == 2 and got["history"] == [0, 1, 2]
     assert got["same_rows"] is False and got["staged"] == [] and got["verify_problems"] == []

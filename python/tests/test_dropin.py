@@ -199,3 +199,20 @@ def test_compact_migrate_latest_update_manifest(tmp_path):
     adopted = m.update_manifest(str(tmp_path / "hive"), "klines")
     assert (adopted["version"], adopted["total_rows"], adopted["kind"]) == (1, 2, "klines")
     assert m.get_latest_timestamp(str(tmp_path / "hive")) == T0 + 60_000
+
+
+def test_ares_variables_set_compression_and_mode(tmp_path, monkeypatch):
+    base = str(tmp_path / "k")
+    m = ParquetDatasetManager()
+    seen = []
+    monkeypatch.setenv("ARES_COMPRESSION", "gzip")
+    monkeypatch.setenv("ARES_MODE", "append")
+    m.write_partitioned_dataset(klines(T0, 2), base, schema_name="klines", file_visitor=seen.append)
+    m.write_partitioned_dataset(klines(T0, 2), base, schema_name="klines")
+    assert len(m.scan_dataset(base)) == 4  # appended twice, not upserted
+    assert pq.ParquetFile(seen[0].path).metadata.row_group(0).column(0).compression == "GZIP"
+    monkeypatch.setenv("PQDM_MODE", "upsert")  # PQDM_* before ARES_*, an argument before both
+    m.write_partitioned_dataset(klines(T0, 2).with_columns(pl.col("close") * 2), base, schema_name="klines")
+    assert sorted(m.scan_dataset(base)["close"]) == [201.0, 203.0]
+    m.write_partitioned_dataset(klines(T0, 2), base, schema_name="klines", mode="append")
+    assert len(m.scan_dataset(base)) == 4
