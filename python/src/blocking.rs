@@ -4,7 +4,8 @@
 //! GIL released, waits for it and every 50 ms takes the GIL to let Python run its signal
 //! handlers. When one raises (Ctrl-C's `KeyboardInterrupt`), the token is cancelled: the work
 //! stops at its next step before a commit point and undoes itself (or finishes, if it is past
-//! one), and the exception is raised once it has.
+//! one), and the exception is raised once it has. The log lines the work queued then go to
+//! Python's `logging` ([`crate::logs`]).
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use pyo3::prelude::*;
 /// (Ctrl-C) cancels it and is raised when it has stopped.
 pub fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> T + Send) -> PyResult<T> {
     let token = pqdm::cancel::Token::new();
-    py.detach(|| {
+    let out = py.detach(|| {
         std::thread::scope(|s| {
             let (tx, rx) = mpsc::channel();
             let worker_token = token.clone();
@@ -47,5 +48,7 @@ pub fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> T + Send) -> PyResult
                 None => Ok(out),
             }
         })
-    })
+    });
+    crate::logs::flush(py);
+    out
 }

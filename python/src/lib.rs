@@ -13,6 +13,7 @@ mod blocking;
 mod dataset;
 mod errors;
 mod filters;
+mod logs;
 mod misc;
 
 /// The allocator the command line uses: Polars allocates heavily across threads.
@@ -22,6 +23,7 @@ static GLOBAL: MiMalloc = MiMalloc;
 #[pymodule]
 fn _pqdm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", pqdm::VERSION)?;
+    logs::install();
     m.add_class::<dataset::NativeDataset>()?;
     m.add_class::<arrow::ArrowStream>()?;
     m.add_class::<dataset::Batches>()?;

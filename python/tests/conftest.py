@@ -70,9 +70,9 @@ def s3(s3_endpoint):
     return options, bucket, client
 
 
-def run_python(code: str, env: dict = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``code`` in a fresh interpreter with the same ``pqdm`` on its path."""
+def run_python(code: str, env: dict = None, timeout: float = 120, args=()) -> subprocess.CompletedProcess:
+    """``code`` (given ``args``) in a fresh interpreter with the same ``pqdm`` on its path."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout)

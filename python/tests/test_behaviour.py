@@ -176,3 +176,20 @@ def test_the_stubs_name_exactly_what_the_native_module_holds():
                                              ("exchange", "str"), ("symbol", "str")]
     assert "klines" in pqdm.kinds()
     assert pqdm.Dataset.write.__doc__ and _pqdm.NativeDataset.scan.__doc__
+
+
+def test_pqdm_log_lines_reach_python_logging(tmp_path):
+    code = f"""
+import logging, sys
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+import pqdm
+from conftest import klines
+ds = pqdm.Dataset.create(sys.argv[1], "klines")
+ds.write(klines(1_704_067_200_000, 10))
+"""
+    out = run_python(code, {"PYTHONPATH": _pythonpath(), "PQDM_LOG": "info"}, args=[str(tmp_path / "a")])
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(l.startswith("pqdm INFO pqdm::metrics: [") and "write: done in" in l for l in lines), lines
+    quiet = run_python(code, {"PYTHONPATH": _pythonpath()}, args=[str(tmp_path / "b")])
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stdout  # warnings only by default
