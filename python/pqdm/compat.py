@@ -11,11 +11,12 @@ Environment, as the command line reads it, with the old ``ARES_`` prefix honoure
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 from types import SimpleNamespace
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from . import _frames, _pqdm
 from .dataset import Dataset, Report
@@ -40,6 +41,23 @@ def _setting(given: Optional[str], name: str) -> Optional[str]:
         if value:
             return value
     return None
+
+
+@contextlib.contextmanager
+def _created(path: str, kind: str, **options: Any) -> Iterator[Dataset]:
+    """The dataset at ``path``, created as ``kind`` if there is none; one this call created is
+    removed again if the block fails while it is still empty (a failed first write leaves no
+    empty dataset behind, as on the command line)."""
+    try:
+        ds, created = Dataset.open(path), False
+    except NotFoundError:
+        ds, created = Dataset.open_or_create(path, kind, **options), True
+    try:
+        yield ds
+    except BaseException:
+        if created:
+            ds._native.discard_if_empty()
+        raise
 
 
 def _kind_of(df: Any, schema_name: Optional[str]) -> str:
@@ -90,29 +108,24 @@ class ParquetDatasetManager:
         (absolute), ``size`` (bytes), ``rows`` and ``partition`` (dict). Returns the write report
         (``version``, ``rows_written``, ``files``, ...)."""
         compression = _setting(compression, "COMPRESSION")
-        ds = Dataset.open_or_create(
-            base_dir,
-            _kind_of(df, schema_name),
-            partition_by=partition_cols,
-            compression=compression,
-            max_rows_per_file=max_rows_per_file,
-            metadata=metadata,
-        )
-        if partition_cols is not None:
-            stored = [p["name"] for p in ds.info()["partition_columns"]]
-            if list(partition_cols) != stored:
-                _warn_once("write_partitioned_dataset.partition_cols",
-                           f"partition_cols={list(partition_cols)} is ignored: {base_dir} is partitioned "
-                           f"by {stored}, fixed when a dataset is created (materialize_projection "
-                           "rewrites a dataset with other partitions)")
-        report = ds.write(
-            df,
-            mode=_setting(mode, "MODE"),
-            compression=compression,
-            max_rows_per_file=max_rows_per_file,
-            min_rows_per_group=min_rows_per_group,
-            metadata=metadata,
-        )
+        with _created(base_dir, _kind_of(df, schema_name), partition_by=partition_cols,
+                      compression=compression, max_rows_per_file=max_rows_per_file,
+                      metadata=metadata) as ds:
+            if partition_cols is not None:
+                stored = [p["name"] for p in ds.info()["partition_columns"]]
+                if list(partition_cols) != stored:
+                    _warn_once("write_partitioned_dataset.partition_cols",
+                               f"partition_cols={list(partition_cols)} is ignored: {base_dir} is partitioned "
+                               f"by {stored}, fixed when a dataset is created (materialize_projection "
+                               "rewrites a dataset with other partitions)")
+            report = ds.write(
+                df,
+                mode=_setting(mode, "MODE"),
+                compression=compression,
+                max_rows_per_file=max_rows_per_file,
+                min_rows_per_group=min_rows_per_group,
+                metadata=metadata,
+            )
         if file_visitor is not None:
             for f in report["files"]:
                 file_visitor(SimpleNamespace(
@@ -230,14 +243,14 @@ class ParquetDatasetManager:
         ``dst_dir`` (created as ``schema_name``) as one commit; ``constants`` add columns the
         files lack (``{"exchange": "BINANCE"}``). An unreadable file stops it with nothing
         written, unless ``skip_bad`` (then the report's ``skipped`` names them)."""
-        ds = Dataset.open_or_create(dst_dir, str(schema_name).lower(), partition_by=partition_cols)
         import json
 
-        return json.loads(ds._native.migrate(
-            [os.fspath(src_dir)],
-            None if constants is None else {str(k): str(v) for k, v in constants.items()},
-            skip_bad,
-        ))
+        with _created(dst_dir, str(schema_name).lower(), partition_by=partition_cols) as ds:
+            return json.loads(ds._native.migrate(
+                [os.fspath(src_dir)],
+                None if constants is None else {str(k): str(v) for k, v in constants.items()},
+                skip_bad,
+            ))
 
     def get_latest_timestamp(
         self,

@@ -98,6 +98,12 @@ impl NativeDataset {
         self.ds.manifest().kind.clone()
     }
 
+    /// Removes this dataset if it holds nothing (version 0, no files; local disks only): for a
+    /// call that created it and then failed. Whether it was removed.
+    fn discard_if_empty(&self) -> PyResult<bool> {
+        self.ds.store().remove_if_empty().py()
+    }
+
     /// Reloads the current version (other writers' commits).
     fn refresh(&self, py: Python<'_>) -> PyResult<u64> {
         let ds = self.ds.clone();

@@ -24,6 +24,8 @@ fn class_of(e: &pqdm::Error) -> &'static str {
         Dataset { message, .. } if message.starts_with("a dataset already exists") => {
             "ConflictError"
         }
+        Dataset { message, .. } if message.starts_with("holds kind") => "InvalidInputError",
+        Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "NotFoundError",
         _ => "PqdmError",
     }
 }

@@ -168,6 +168,8 @@ def test_bad_input_raises_named_errors_and_changes_nothing(tmp_path):
         pqdm.Dataset.create(tmp_path / "k", "klines")
     with pytest.raises(pqdm.InvalidInputError, match="unknown kind"):
         pqdm.Dataset.create(tmp_path / "x", "nokind")
+    with pytest.raises(pqdm.InvalidInputError, match="holds kind `klines`, not `trades`"):
+        pqdm.Dataset.open_or_create(tmp_path / "k", "trades")
     ds.write(klines(T0, 2))
     snapshot = sorted((p, open(p, "rb").read()) for p in _files(tmp_path / "k"))
     bad = klines(T0, 2).with_columns(pl.Series("open", ["1.5", "oops"]))

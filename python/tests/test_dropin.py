@@ -190,6 +190,13 @@ def test_compact_migrate_latest_update_manifest(tmp_path):
     assert m.get_latest_timestamp(str(tmp_path / "migrated"), symbol="ETHUSDT") == T0 + 60_000
     assert m.get_latest_timestamp(str(tmp_path / "migrated"), [("symbol", "==", "BTCUSDT")]) == T0 + 120_000
     assert m.get_latest_timestamp(str(tmp_path / "nothing")) is None
+    with pytest.raises(pqdm.NotFoundError, match="no_such_dir"):
+        m.migrate_flat_parquet_dir_to_partitioned(str(tmp_path / "no_such_dir"), str(tmp_path / "m2"), "klines")
+    assert not os.path.exists(tmp_path / "m2")  # the dataset the failed call created is gone
+    bad = old_frame(2).assign(open=["1", "x"])
+    with pytest.raises(pqdm.InvalidInputError, match=r"column `open`, row 2: cannot cast value \"x\""):
+        m.write_partitioned_dataset(bad, str(tmp_path / "new"), schema_name="klines")
+    assert not os.path.exists(tmp_path / "new")
     info = m.update_manifest(base)
     assert (info["version"], info["total_rows"]) == (4, 3)
     # A hive folder the old class wrote (no pqdm manifest) gets one in place.
