@@ -165,13 +165,16 @@ impl NativeDataset {
     ) -> PyResult<ArrowStream> {
         let opts = scan_options(columns, filters, version)?;
         let ds = self.ds.clone();
+        // Without a limit, `Dataset::read` plans again should a commit move a file mid-read.
         let frame = run(py, move || -> pqdm::Result<DataFrame> {
-            let mut lf = ds.scan(&opts)?;
-            if let Some(n) = limit {
-                lf = lf.limit(n);
+            match limit {
+                None => ds.read(&opts),
+                Some(n) => ds
+                    .scan(&opts)?
+                    .limit(n)
+                    .collect()
+                    .map_err(pqdm::Error::polars(format!("scan {}", ds.base().display()))),
             }
-            lf.collect()
-                .map_err(pqdm::Error::polars(format!("scan {}", ds.base().display())))
         })?
         .py()?;
         Ok(ArrowStream::new(frame))
