@@ -62,8 +62,14 @@ fn parse(text: &str) -> BTreeMap<String, Armed> {
         .collect()
 }
 
-/// Passes step `name`: fails or kills the process there when a test armed it.
+/// Passes step `name`: fails or kills the process there when a test armed it, and stops a
+/// cancelled operation there when the step comes before its commit point ([`crate::cancel`]).
 pub fn hit(name: &str) -> Result<()> {
+    act(name)?;
+    crate::cancel::check(name)
+}
+
+fn act(name: &str) -> Result<()> {
     let Some(points) = armed() else {
         return Ok(());
     };

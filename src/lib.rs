@@ -8,6 +8,7 @@
 //! The library example is the README's, which is compiled and run as this crate's doctest.
 
 pub mod cache;
+pub mod cancel;
 pub mod cast;
 pub mod config;
 pub mod dataset;
@@ -35,6 +36,7 @@ pub mod options;
 pub mod partition;
 pub mod progress;
 pub mod relpath;
+pub mod report;
 pub mod scan;
 pub mod schema;
 pub mod source;

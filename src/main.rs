@@ -560,18 +560,11 @@ fn key_text(key: &BTreeMap<String, Option<String>>) -> String {
 
 fn info(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
     let ds = Dataset::open_any(&a.base, &BTreeMap::new())?;
-    let m = ds.manifest();
-    let keys = m.key_summaries();
+    let info = ds.info();
     if cli.json {
-        let mut summary = serde_json::to_value(&*m)?;
-        if let Some(obj) = summary.as_object_mut() {
-            obj.remove("files");
-            obj.remove("kind_spec");
-            obj.insert("keys".into(), serde_json::to_value(&keys)?);
-            obj.insert("has_manifest".into(), (!ds.is_foreign()).into());
-        }
-        return print_json(&summary);
+        return print_json(&info);
     }
+    let (m, keys) = (&info.manifest, info.keys);
     let range = |t: Option<i64>| {
         t.map(pqdm::timestamp::format_millis)
             .unwrap_or_else(|| "-".into())
@@ -976,19 +969,12 @@ fn vacuum(cli: &Cli, a: &VacuumArgs) -> anyhow::Result<()> {
 }
 
 fn history(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
-    let ds = Dataset::open(&a.base)?;
-    let mut rows = vec![];
-    for v in ds.store().versions()? {
-        let m = ds.store().load_version(v)?;
-        rows.push(serde_json::json!({
-            "version": m.version, "updated_at": m.updated_at, "operation": m.operation,
-            "files": m.file_count, "rows": m.total_rows,
-        }));
-    }
+    let rows = Dataset::open(&a.base)?.history()?;
     if cli.json {
         return print_json(&serde_json::json!({ "versions": rows }));
     }
     for r in rows {
+        let r = serde_json::to_value(&r)?;
         let op = &r["operation"];
         println!(
             "v{:<5} {}  {:<8} {:<9} +{} -{} rows, +{} -{} files -> {} files, {} rows",

@@ -1,0 +1,82 @@
+//! Typed reports of a dataset for the command line's `info` and `history` (and the Python
+//! package): what they print as text is formatted from these, and `--json` is their serde form.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::dataset::Dataset;
+use crate::error::Result;
+use crate::manifest::{KeySummary, Manifest, Operation};
+
+/// `info`: the current manifest without its file list, the time range and files per key, and
+/// whether the dataset has a manifest (one found by listing has none).
+#[derive(Clone, Debug)]
+pub struct Info {
+    /// The manifest of the version described.
+    pub manifest: Arc<Manifest>,
+    /// Files, rows and time range per partition key (exchange/symbol/timeframe...).
+    pub keys: Vec<KeySummary>,
+    /// False for a folder written by other tools, described by listing its files.
+    pub has_manifest: bool,
+}
+
+/// The JSON form: the manifest's fields but `files` and `kind_spec`, plus `keys` and
+/// `has_manifest`.
+impl Serialize for Info {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(&*self.manifest).map_err(serde::ser::Error::custom)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("files");
+            obj.remove("kind_spec");
+            let keys = serde_json::to_value(&self.keys).map_err(serde::ser::Error::custom)?;
+            obj.insert("keys".into(), keys);
+            obj.insert("has_manifest".into(), self.has_manifest.into());
+        }
+        value.serialize(s)
+    }
+}
+
+/// One kept version, as `history` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionEntry {
+    /// The version number.
+    pub version: u64,
+    /// When it was committed (UTC, ISO-8601).
+    pub updated_at: String,
+    /// What made it.
+    pub operation: Operation,
+    /// Data files in it.
+    pub files: u64,
+    /// Rows in it.
+    pub rows: u64,
+}
+
+impl Dataset {
+    /// The summary `pqdm info` prints: kind, schema, partitions, version, files, rows, time
+    /// range, and the same per key.
+    pub fn info(&self) -> Info {
+        let manifest = self.manifest();
+        Info {
+            keys: manifest.key_summaries(),
+            manifest,
+            has_manifest: !self.is_foreign(),
+        }
+    }
+
+    /// Every kept version, oldest first (`pqdm history`).
+    pub fn history(&self) -> Result<Vec<VersionEntry>> {
+        let mut rows = vec![];
+        for v in self.store().versions()? {
+            let m = self.store().load_version(v)?;
+            rows.push(VersionEntry {
+                version: m.version,
+                updated_at: m.updated_at,
+                operation: m.operation,
+                files: m.file_count,
+                rows: m.total_rows,
+            });
+        }
+        Ok(rows)
+    }
+}
