@@ -7,7 +7,6 @@
 
 use mimalloc::MiMalloc;
 use polars::prelude::*;
-use pqdm::output::{Format, write_result};
 use pqdm::{Dataset, ScanOptions};
 
 #[global_allocator]
@@ -29,11 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ((col("price") * col("quantity")).sum() / col("quantity").sum()).alias("vwap"),
             col("quantity").sum().alias("volume"),
         ]);
-    write_result(
-        lf,
-        Format::Parquet,
-        Some(std::path::Path::new(out)),
-        1 << 16,
-    )?;
+    let parquet = pqdm::write::parquet_options(
+        pqdm::Compression::Snappy,
+        pqdm::options::DEFAULT_ROW_GROUP_SIZE,
+        &Default::default(),
+    );
+    pqdm::write::sink_file(lf, std::path::Path::new(out), parquet)?;
     Ok(())
 }

@@ -61,5 +61,3 @@ struct ReadmeDoctests;
 
 /// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub mod demo;
-pub mod output;

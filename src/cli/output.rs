@@ -7,12 +7,12 @@ use std::str::FromStr;
 
 use polars::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::write::{parquet_options, sink_file};
+use pqdm::error::{Error, Result};
+use pqdm::write::{parquet_options, sink_file};
 
 /// Output format of `pqdm scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// A human table.
     Table,
     /// CSV with a header row.
@@ -66,7 +66,7 @@ fn json_value(v: AnyValue) -> serde_json::Value {
 }
 
 /// Writes `df` as JSON lines.
-pub fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn write_json_lines(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
     let names: Vec<String> = df
         .get_column_names()
         .iter()
@@ -97,7 +97,7 @@ fn write_csv(df: &mut DataFrame, header: bool, out: &mut dyn Write) -> Result<()
 /// `s3://` location), streaming CSV and JSON lines in batches of `batch_size` rows and Parquet
 /// straight from the streaming engine. Returns rows written (`None` for Parquet, which is not
 /// counted).
-pub fn write_result(
+pub(crate) fn write_result(
     lf: LazyFrame,
     format: Format,
     output: Option<&Path>,
@@ -106,7 +106,7 @@ pub fn write_result(
     let Some(target) = output else {
         return write_local(lf, format, None, batch_size);
     };
-    crate::storage::write_file(target, |local| {
+    pqdm::storage::write_file(target, |local| {
         write_local(lf, format, Some(local), batch_size)
     })
     .map_err(|e| match e {
@@ -126,8 +126,8 @@ fn write_local(
         let path =
             output.ok_or_else(|| Error::Options("--format parquet needs --output FILE".into()))?;
         let opts = parquet_options(
-            crate::Compression::Snappy,
-            crate::options::DEFAULT_ROW_GROUP_SIZE,
+            pqdm::Compression::Snappy,
+            pqdm::options::DEFAULT_ROW_GROUP_SIZE,
             &Default::default(),
         );
         sink_file(lf, path, opts)?;

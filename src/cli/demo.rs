@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{CreateOptions, Dataset};
-use crate::error::{Error, Result};
-use crate::ingest::ingest;
-use crate::progress::Progress;
-use crate::scan::ScanOptions;
-use crate::schema::KindRegistry;
-use crate::timestamp::format_millis;
-use crate::write::WriteOptions;
+use pqdm::dataset::{CreateOptions, Dataset};
+use pqdm::error::{Error, Result};
+use pqdm::ingest::ingest;
+use pqdm::progress::Progress;
+use pqdm::scan::ScanOptions;
+use pqdm::schema::KindRegistry;
+use pqdm::timestamp::format_millis;
+use pqdm::write::WriteOptions;
 
 /// One ingest of the demo: a folder of `data/`, the dataset and kind it goes to, and the exchange.
 const STEPS: &[(&str, &str, &str, &str)] = &[
@@ -22,7 +22,7 @@ const STEPS: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// The sample data folder: `./data` if present, else the one beside the sources.
-pub fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     let local = PathBuf::from("data");
     if local.join("spot").is_dir() {
         local
@@ -36,7 +36,7 @@ fn out_err(e: std::io::Error) -> Error {
 }
 
 /// Runs the demo: datasets go under `out`, what happens is printed to `w`.
-pub fn run(data: &Path, out: &Path, w: &mut dyn Write, progress: &Progress) -> Result<()> {
+pub(crate) fn run(data: &Path, out: &Path, w: &mut dyn Write, progress: &Progress) -> Result<()> {
     let kinds = KindRegistry::default();
     writeln!(
         w,
