@@ -19,7 +19,9 @@ class Batches(Iterator[ArrowStream]):
 
 class NativeDataset:
     @staticmethod
-    def open(path: str, any: bool = False) -> "NativeDataset": ...
+    def open(
+        path: str, any: bool = False, storage_options: Optional[Dict[str, str]] = None
+    ) -> "NativeDataset": ...
     @staticmethod
     def create(
         path: str,
@@ -30,6 +32,7 @@ class NativeDataset:
         max_rows_per_file: Optional[int] = None,
         auto_compact: Optional[int] = None,
         metadata: Optional[Dict[str, str]] = None,
+        storage_options: Optional[Dict[str, str]] = None,
     ) -> "NativeDataset": ...
     @property
     def path(self) -> str: ...

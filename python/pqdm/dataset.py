@@ -18,11 +18,18 @@ def set_storage_options(options: Optional[Mapping[str, Any]]) -> None:
     """Object-storage settings for ``s3://`` datasets (``endpoint``, ``region``,
     ``access_key_id``, ``secret_access_key``, ``session_token``, ``allow_http``,
     ``skip_signature``, ``single_writer``, or any key of object_store's S3 client), over the
-    ``AWS_*`` variables and ``~/.aws``. They hold for the whole process (as the command line's
-    ``--storage-option``): the last call wins. An unknown key raises ``InvalidInputError``."""
+    ``AWS_*`` variables and ``~/.aws``: the defaults of every dataset opened afterwards without
+    ``storage_options`` of its own (as the command line's ``--storage-option``); the last call
+    wins. An unknown key raises ``InvalidInputError``."""
     if options is None:
         return
     _pqdm.set_storage_options({str(k): _option_text(v) for k, v in options.items()})
+
+
+def _options(options: Optional[Mapping[str, Any]]) -> Optional[Dict[str, str]]:
+    if options is None:
+        return None
+    return {str(k): _option_text(v) for k, v in options.items()}
 
 
 def _option_text(value: Any) -> str:
@@ -67,9 +74,9 @@ class Dataset:
 
     @classmethod
     def open(cls, path: PathLike, *, storage_options: Optional[Mapping[str, Any]] = None) -> "Dataset":
-        """Opens the dataset at ``path``; raises ``NotFoundError`` when there is none."""
-        set_storage_options(storage_options)
-        return cls(_pqdm.NativeDataset.open(_path(path)))
+        """Opens the dataset at ``path``; raises ``NotFoundError`` when there is none.
+        ``storage_options`` (see :func:`set_storage_options`) are this dataset's own."""
+        return cls(_pqdm.NativeDataset.open(_path(path), False, _options(storage_options)))
 
     @classmethod
     def create(
@@ -110,11 +117,11 @@ class Dataset:
     @classmethod
     def _create(cls, path, kind, exists_ok, partition_by, compression, max_rows_per_file,
                 auto_compact, metadata, storage_options) -> "Dataset":
-        set_storage_options(storage_options)
         native = _pqdm.NativeDataset.create(
             _path(path), kind, exists_ok, _frames.columns(partition_by), compression,
             max_rows_per_file, auto_compact,
             None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
+            _options(storage_options),
         )
         return cls(native)
 

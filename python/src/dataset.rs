@@ -34,14 +34,23 @@ pub struct NativeDataset {
 
 #[pymethods]
 impl NativeDataset {
-    /// Opens the dataset at `path` (a folder or `s3://bucket/prefix`); a folder without a
-    /// manifest is described by listing (read-only) when `any` is true.
+    /// Opens the dataset at `path` (a folder or `s3://bucket/prefix`, with `storage_options`
+    /// of its own when given, else the process defaults); a folder without a manifest is
+    /// described by listing (read-only) when `any` is true.
     #[staticmethod]
-    #[pyo3(signature = (path, any=false))]
-    fn open(py: Python<'_>, path: PathBuf, any: bool) -> PyResult<NativeDataset> {
-        let ds = run(py, || match any {
-            true => Dataset::open_any(&path, &BTreeMap::new()),
-            false => Dataset::open(&path),
+    #[pyo3(signature = (path, any=false, storage_options=None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        any: bool,
+        storage_options: Option<BTreeMap<String, String>>,
+    ) -> PyResult<NativeDataset> {
+        let ds = run(py, || {
+            let location = location(&path, storage_options)?;
+            match any {
+                true => Dataset::open_any_at(&location, &BTreeMap::new()),
+                false => Dataset::open_at(&location),
+            }
         })?
         .py()?;
         Ok(NativeDataset { ds: Arc::new(ds) })
@@ -49,7 +58,7 @@ impl NativeDataset {
 
     /// Creates a dataset of `kind` at `path` (`exists_ok`: opens it if it holds that kind).
     #[staticmethod]
-    #[pyo3(signature = (path, kind, exists_ok, partition_by=None, compression=None, max_rows_per_file=None, auto_compact=None, metadata=None))]
+    #[pyo3(signature = (path, kind, exists_ok, partition_by=None, compression=None, max_rows_per_file=None, auto_compact=None, metadata=None, storage_options=None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
@@ -61,6 +70,7 @@ impl NativeDataset {
         max_rows_per_file: Option<usize>,
         auto_compact: Option<u64>,
         metadata: Option<BTreeMap<String, String>>,
+        storage_options: Option<BTreeMap<String, String>>,
     ) -> PyResult<NativeDataset> {
         let kinds = KindRegistry::default();
         let kind = kinds.get(&kind).py()?;
@@ -72,9 +82,12 @@ impl NativeDataset {
             metadata: metadata.unwrap_or_default(),
             source: None,
         };
-        let ds = run(py, || match exists_ok {
-            true => Dataset::open_or_create(&path, kind, &opts),
-            false => Dataset::create(&path, kind, &opts),
+        let ds = run(py, || {
+            let location = location(&path, storage_options)?;
+            match exists_ok {
+                true => Dataset::open_or_create_at(&location, kind, &opts),
+                false => Dataset::create_at(&location, kind, &opts),
+            }
         })?
         .py()?;
         Ok(NativeDataset { ds: Arc::new(ds) })
@@ -381,4 +394,19 @@ pub fn seconds(seconds: Option<f64>) -> PyResult<Option<std::time::Duration>> {
                 .map_err(|_| invalid(format!("invalid option: {s} is no number of seconds")))
         })
         .transpose()
+}
+
+/// `path` as a location: with `options` of its own when given (so two datasets in one process
+/// can reach two stores with two credentials), else the process defaults.
+fn location(
+    path: &std::path::Path,
+    options: Option<BTreeMap<String, String>>,
+) -> pqdm::Result<pqdm::location::Location> {
+    match options {
+        Some(options) => pqdm::location::Location::parse_with(
+            path,
+            &pqdm::storage::StorageOptions::new(options)?,
+        ),
+        None => pqdm::location::Location::parse(path),
+    }
 }

@@ -13,7 +13,8 @@ fn class_of(e: &pqdm::Error) -> &'static str {
         | PartitionTooLong { .. }
         | Schema(_)
         | Options(_)
-        | Input { .. } => "InvalidInputError",
+        | Input { .. }
+        | MissingValue { .. } => "InvalidInputError",
         Conflict(_) | PartitionExists { .. } => "ConflictError",
         Dataset { message, .. }
             if message.starts_with("no such folder")
@@ -30,9 +31,20 @@ fn class_of(e: &pqdm::Error) -> &'static str {
     }
 }
 
-/// `e` as an exception of `pqdm.errors` carrying pqdm's message.
+/// `e` as an exception of `pqdm.errors` carrying pqdm's message, and what to do about it in
+/// Python's terms where pqdm knows (the parameter that does it).
 pub fn to_py(e: pqdm::Error) -> PyErr {
-    raise(class_of(&e), pqdm::error::clip_lines(&e.to_string()))
+    let hint = match e.hint() {
+        Some(pqdm::error::Hint::LenientNulls) => {
+            " (pass lenient=True to turn such values into nulls)"
+        }
+        Some(pqdm::error::Hint::LenientKeepsRows) => "; pass lenient=True to keep such rows",
+        _ => "",
+    };
+    raise(
+        class_of(&e),
+        format!("{}{hint}", pqdm::error::clip_lines(&e.to_string())),
+    )
 }
 
 /// An exception of class `name` (of `pqdm.errors`) with `message`.

@@ -209,3 +209,31 @@ def test_object_storage_round_trip(s3):
         pqdm.Dataset.open(f"s3://{bucket}/nothing", storage_options=options)
     with pytest.raises(pqdm.InvalidInputError, match="unknown storage option `colour`"):
         pqdm.set_storage_options({"colour": "red"})
+
+
+def test_storage_options_belong_to_each_dataset(s3):
+    """Two datasets in one process, each with its own options: one whose endpoint answers
+    nothing is refused, naming itself, while the other writes and reads on."""
+    options, bucket, _ = s3
+    good = pqdm.Dataset.open_or_create(f"s3://{bucket}/own", "klines", storage_options=options)
+    unreachable = dict(options, endpoint="http://127.0.0.1:9")
+    with pytest.raises(pqdm.PqdmError, match=f"s3://{bucket}/other"):
+        pqdm.Dataset.open_or_create(f"s3://{bucket}/other", "klines", storage_options=unreachable)
+    good.write(klines(T0, 3).to_pandas())
+    again = pqdm.Dataset.open(f"s3://{bucket}/own", storage_options=options)
+    assert again.version == 1
+    assert again.scan(["close"]).height == 3
+
+
+def test_a_value_that_does_not_cast_names_itself_and_the_parameter_that_helps(tmp_path):
+    ds = pqdm.Dataset.create(tmp_path / "k", "klines")
+    frame = klines(T0, 3).with_columns(pl.Series("close", ["1.5", "abc", "2.5"]))
+    with pytest.raises(pqdm.InvalidInputError) as refused:
+        ds.write(frame)
+    assert str(refused.value) == (
+        'frame: column `close`, row 2: cannot cast value "abc" to f64 '
+        "(pass lenient=True to turn such values into nulls)"
+    )
+    assert ds.refresh() == 0
+    report = ds.write(frame, lenient=True)
+    assert (report["rows_written"], report["nulled"]) == (3, {"close": 1})
