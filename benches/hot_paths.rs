@@ -85,7 +85,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     c.bench_function("manifest_load_3000_files", |b| {
-        b.iter(|| ds.store().load_current().unwrap().unwrap().files.len())
+        b.iter(|| ds.refresh().unwrap().files.len())
     });
     let cache = Cache::new(dir.path().join("cache"));
     let manifest = ds.manifest();

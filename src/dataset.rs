@@ -184,6 +184,31 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// Whether a pqdm dataset (a manifest or a history) exists at `base`; an unreachable store
+    /// counts as no.
+    pub fn exists(base: impl AsRef<Path>) -> bool {
+        Store::new(base).is_ok_and(|s| s.exists())
+    }
+
+    /// The version numbers kept in the history, oldest first.
+    pub fn versions(&self) -> Result<Vec<u64>> {
+        self.store.versions()
+    }
+
+    /// The current version's summary (`_pqdm/summary.json`: what `latest` answers from in
+    /// constant time); `None` when it is missing or not the current version's.
+    pub fn summary(&self) -> Option<crate::manifest::Summary> {
+        self.store.load_summary()
+    }
+
+    /// Removes this dataset if it holds nothing (version 0, no data files, no other writer
+    /// staging into it), with its folder when that is then empty: for a caller whose first
+    /// write into a dataset it created failed. Whether it was removed (never on object
+    /// storage, where no lock keeps another writer from committing meanwhile).
+    pub fn remove_if_empty(&self) -> Result<bool> {
+        self.store.remove_if_empty()
+    }
+
     /// Where the dataset lives.
     pub fn location(&self) -> Location {
         self.store.location()
@@ -194,8 +219,9 @@ impl Dataset {
         self.store.base()
     }
 
-    /// The on-disk store (manifest history, commits).
-    pub fn store(&self) -> &Store {
+    /// The on-disk store (manifest history, commits): the crate's own, so that nothing
+    /// outside it commits around the transaction's invariants.
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

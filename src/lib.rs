@@ -42,7 +42,7 @@ pub mod schema;
 pub mod source;
 pub mod storage;
 pub mod timestamp;
-pub mod txn;
+pub(crate) mod txn;
 mod upsert;
 pub mod write;
 

@@ -114,7 +114,7 @@ impl NativeDataset {
     /// Removes this dataset if it holds nothing (version 0, no files; local disks only): for a
     /// call that created it and then failed. Whether it was removed.
     fn discard_if_empty(&self) -> PyResult<bool> {
-        self.ds.store().remove_if_empty().py()
+        self.ds.remove_if_empty().py()
     }
 
     /// Reloads the current version (other writers' commits).

@@ -807,3 +807,31 @@ impl LogStore for LocalLogStore {
         Ok(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::dataset::{CreateOptions, Dataset};
+    use crate::schema::KindRegistry;
+
+    /// A failed first write removes the empty dataset it created, but never while another
+    /// writer is staging its own first write into it.
+    #[test]
+    fn an_empty_dataset_another_writer_stages_into_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("ds");
+        let kinds = KindRegistry::default();
+        let ds = Dataset::create(
+            &base,
+            kinds.get("klines").unwrap(),
+            &CreateOptions::default(),
+        )
+        .unwrap();
+        let other = ds.store().staging("another-writer").unwrap();
+        assert!(!ds.remove_if_empty().unwrap());
+        assert!(other.dir().is_dir());
+        assert!(Dataset::open(&base).is_ok());
+        drop(other);
+        assert!(ds.remove_if_empty().unwrap());
+        assert!(!base.exists());
+    }
+}

@@ -557,3 +557,11 @@ pub fn corrected_copy(src: &Path, dir: &Path) -> PathBuf {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
 }
+
+/// Where pqdm keeps the committed file `rel` of the dataset at `base` for older versions
+/// (`_pqdm/files/<rel>.kept`), to damage or remove it in a test.
+pub fn kept_path(base: &Path, rel: &str) -> PathBuf {
+    base.join(pqdm::layout::META_DIR)
+        .join(pqdm::layout::FILES_DIR)
+        .join(format!("{rel}{}", pqdm::layout::KEPT_SUFFIX))
+}

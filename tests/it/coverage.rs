@@ -61,7 +61,7 @@ fn cut_minutes(ds: &Dataset, cut: &[std::ops::Range<i64>]) {
 /// `verify --repair` drop it from the manifest.
 fn lose_file(base: &Path, rel: &str) {
     std::fs::remove_file(base.join(rel)).unwrap();
-    std::fs::remove_file(Dataset::open(base).unwrap().store().kept_path(rel)).unwrap();
+    std::fs::remove_file(kept_path(base, rel)).unwrap();
     let out = run(&["verify", "--repair", base.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("1 missing dropped"),

@@ -217,11 +217,7 @@ fn hostile_symbols_stay_inside_and_round_trip() {
     want.sort();
     assert_eq!(symbols, want);
     for f in &ds.manifest().files {
-        assert!(
-            ds.store().data_path(&f.path).starts_with(&base),
-            "{}",
-            f.path
-        );
+        assert!(ds.base().join(&f.path).starts_with(&base), "{}", f.path);
         assert_eq!(
             f.path.matches('/').count(),
             6,

@@ -334,7 +334,7 @@ fn verify_finds_and_repairs() {
         .unwrap();
     // Lost for good: both its link in the tree and the one pqdm keeps.
     std::fs::remove_file(&paths[day3]).unwrap();
-    std::fs::remove_file(ds.store().kept_path(&m.files[day3].path)).unwrap();
+    std::fs::remove_file(kept_path(ds.base(), &m.files[day3].path)).unwrap();
     let orphan = dir.path().join("exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5/part-crashed-00000.parquet");
     std::fs::copy(&paths[0], &orphan).unwrap();
     let mut bytes = std::fs::read(&paths[1]).unwrap();
@@ -442,7 +442,18 @@ fn vacuum_and_history() {
         n
     };
     assert_eq!(count(&kept), 3);
-    assert_eq!(ds.store().replaced_files().unwrap().len(), 2);
+    let mut out_of_tree = 0;
+    pqdm::manifest::walk(&kept, &mut |p| {
+        let rel = p
+            .strip_prefix(&kept)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let rel = rel.strip_suffix(".kept").unwrap();
+        out_of_tree += usize::from(!dir.path().join(rel).exists());
+    })
+    .unwrap();
+    assert_eq!(out_of_tree, 2);
     let r = ds
         .vacuum(&pqdm::maintain::vacuum::VacuumOptions {
             retain_versions: 2,
@@ -557,10 +568,7 @@ fn latest_from_the_summary_matches_the_manifest() {
         serde_json::to_value(&by_manifest).unwrap()
     );
     assert_eq!(from_summary["latest_timestamp"], JAN5 + DAY + 49 * 60_000);
-    let summary = pqdm::txn::Store::new(dir.path())
-        .unwrap()
-        .load_summary()
-        .unwrap();
+    let summary = Dataset::open(dir.path()).unwrap().summary().unwrap();
     assert_eq!((summary.version, summary.total_rows), (2, 150));
     // Without the summary the manifest answers the same.
     std::fs::remove_file(dir.path().join("_pqdm/summary.json")).unwrap();
@@ -574,9 +582,9 @@ fn latest_from_the_summary_matches_the_manifest() {
     )
     .unwrap();
     assert_eq!(
-        pqdm::txn::Store::new(dir.path())
+        Dataset::open(dir.path())
             .unwrap()
-            .load_summary()
+            .summary()
             .unwrap()
             .version,
         3

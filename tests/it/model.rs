@@ -366,10 +366,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 // The first write also creates the dataset (version 0, a commit of its own):
                 // a commit fault is meant for the write's commit, the second one.
                 let fault = match fault {
-                    Some(f)
-                        if f.starts_with("commit.")
-                            && !pqdm::txn::Store::new(&base).unwrap().exists() =>
-                    {
+                    Some(f) if f.starts_with("commit.") && !pqdm::Dataset::exists(&base) => {
                         Some(format!("{f}@2"))
                     }
                     f => f,
@@ -422,7 +419,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 count("two writers".into());
             }
             6 | 7 => {
-                if !pqdm::txn::Store::new(&base).unwrap().exists() {
+                if !pqdm::Dataset::exists(&base) {
                     continue;
                 }
                 let args: Vec<String> = ["compact", &b, "--target-rows", "64"]
@@ -441,7 +438,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 );
             }
             8 => {
-                if !pqdm::txn::Store::new(&base).unwrap().exists() {
+                if !pqdm::Dataset::exists(&base) {
                     continue;
                 }
                 let retention = *rng.pick(&["0s", "1h"]);
@@ -488,7 +485,7 @@ fn random_operations_with_faults_always_match_the_model() {
                 std::fs::remove_dir_all(&plain).unwrap();
             }
             _ => {
-                if !pqdm::txn::Store::new(&base).unwrap().exists() {
+                if !pqdm::Dataset::exists(&base) {
                     continue;
                 }
                 let out = pqdm(&["verify".into(), b.clone(), "--json".into()], None)
@@ -506,7 +503,7 @@ fn random_operations_with_faults_always_match_the_model() {
         }
         // A first write that died before creating version 0 leaves no dataset (only what the
         // next writer cleans up).
-        if !pqdm::txn::Store::new(&base).unwrap().exists() {
+        if !pqdm::Dataset::exists(&base) {
             assert!(model.is_empty(), "{ctx}: rows committed but no dataset");
             continue;
         }

@@ -53,7 +53,7 @@ proptest! {
     fn manifest_loader_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let dir = tmp();
         std::fs::write(dir.path().join("_manifest.json"), &bytes).unwrap();
-        let _ = pqdm::txn::Store::new(dir.path()).unwrap().load_current();
+        let _ = pqdm::Dataset::open(dir.path());
     }
 }
 
@@ -87,7 +87,7 @@ proptest! {
         bytes.truncate(keep.max(bytes.len() / 2));
         let dir = tmp();
         std::fs::write(dir.path().join("_manifest.json"), &bytes).unwrap();
-        let _ = pqdm::txn::Store::new(dir.path()).unwrap().load_current();
+        let _ = pqdm::Dataset::open(dir.path());
         let _ = Dataset::open(dir.path()).map(|d| d.scan(&Default::default()).map(|lf| lf.collect()));
     }
 

@@ -399,7 +399,7 @@ fn verify_repair_with_a_missing_file_still_checks_the_data() {
     let day6 = m.files.iter().find(|f| f.path.contains("day=6/")).unwrap();
     // Lost for good: both its link in the tree and the one pqdm keeps.
     std::fs::remove_file(dir.path().join(&day6.path)).unwrap();
-    std::fs::remove_file(ds.store().kept_path(&day6.path)).unwrap();
+    std::fs::remove_file(kept_path(ds.base(), &day6.path)).unwrap();
     let out = run(&["verify", s(dir.path()), "--repair", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(

@@ -190,7 +190,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             "{ctx}: the version went back from {version} to {}",
             m.version
         );
-        if let Some(summary) = ds.store().load_summary() {
+        if let Some(summary) = ds.summary() {
             assert_eq!(summary.version, m.version, "{ctx}: latest's summary");
             assert_eq!(summary.total_rows, m.total_rows, "{ctx}: latest's summary");
         }
@@ -237,7 +237,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
     );
     // Every version still kept reads back whole, and a last write leaves nothing behind.
     let ds = Dataset::open(&base).unwrap();
-    for v in ds.store().versions().unwrap() {
+    for v in ds.versions().unwrap() {
         let old = ds
             .read(&ScanOptions {
                 version: Some(v),

@@ -73,7 +73,7 @@ fn layout_names_manifest_and_latest() {
     assert_eq!(df.column("symbol").unwrap().dtype(), &DataType::String);
     assert_eq!(df.height(), 1450);
     // History keeps every version.
-    assert_eq!(ds.store().versions().unwrap(), vec![0, 1, 2]);
+    assert_eq!(ds.versions().unwrap(), vec![0, 1, 2]);
 }
 
 #[test]
