@@ -107,23 +107,14 @@ impl SourceIndex {
     }
 
     /// Sources recorded.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_path.len()
-    }
-
-    /// Whether no source is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.by_path.is_empty()
     }
 
     /// The record of the source at absolute path `path`.
     pub fn get(&self, path: &str) -> Option<&SourceRecord> {
         self.by_path.get(path)
-    }
-
-    /// Every record, by path.
-    pub fn records(&self) -> impl Iterator<Item = &SourceRecord> {
-        self.by_path.values()
     }
 }
 
@@ -259,11 +250,6 @@ impl SourceBatch {
     /// Records the batch holds.
     pub fn len(&self) -> usize {
         self.pending.len()
-    }
-
-    /// Whether the batch holds no record.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
     }
 
     /// Drops the records of sources whose size or modification time changed since they were

@@ -131,12 +131,6 @@ impl Store {
         self.base().join(rel)
     }
 
-    /// Where a committed data file is kept while any retained version may need it:
-    /// `_pqdm/files/<path>.kept`.
-    pub fn kept_path(&self, rel: &str) -> PathBuf {
-        self.base().join(kept_rel(rel))
-    }
-
     /// Where an earlier pqdm kept a file that a later commit replaced, until `vacuum`.
     pub fn replaced_path(&self, rel: &str) -> PathBuf {
         self.base().join(replaced_rel(rel))
