@@ -130,6 +130,12 @@ pub enum Error {
         /// 1-based row number among data rows.
         row: u64,
     },
+    /// A new dataset's kind was not given and its sources' names do not tell one.
+    #[error("{}: a kind is needed to create a dataset here; the sources' names do not tell one", path.display())]
+    KindNeeded {
+        /// The dataset's base.
+        path: PathBuf,
+    },
     /// An object-store request failed; the store's own error is its source.
     #[error("{location}: {}", crate::storage::short_message(&source.to_string()))]
     ObjectStore {
@@ -160,6 +166,8 @@ pub enum Hint {
     LenientNulls,
     /// Lenient casting keeps rows missing a required value.
     LenientKeepsRows,
+    /// Name the dataset's kind.
+    NameTheKind,
 }
 
 /// The library's result type.
@@ -177,6 +185,7 @@ impl Error {
         match self {
             Error::Cast { .. } | Error::TimestampRange { .. } => Some(Hint::LenientNulls),
             Error::MissingValue { .. } => Some(Hint::LenientKeepsRows),
+            Error::KindNeeded { .. } => Some(Hint::NameTheKind),
             _ => None,
         }
     }

@@ -68,7 +68,11 @@ fn is_dataset_root(dir: &Path) -> bool {
 /// The data files under `base` (relative paths with `/`), sorted. Files of a dataset nested
 /// below `base` (a folder with its own manifest or log) are not `base`'s and are left out.
 pub fn list_files(base: &Location) -> Result<Vec<String>> {
-    let all = base.list_files()?;
+    Ok(data_files(base, base.list_files()?))
+}
+
+/// The data files among `all` (every file under `base`, relative, sorted): see [`list_files`].
+fn data_files(base: &Location, all: Vec<String>) -> Vec<String> {
     let nested = nested_roots(&all);
     if !nested.is_empty() {
         log::warn!(
@@ -76,10 +80,9 @@ pub fn list_files(base: &Location) -> Result<Vec<String>> {
             nested.iter().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    Ok(all
-        .into_iter()
+    all.into_iter()
         .filter(|rel| is_data(Path::new(rel)) && !under_any(rel, &nested))
-        .collect())
+        .collect()
 }
 
 /// A hash of the data files under `base` as listed: each one's path, size and a stamp of its
@@ -87,10 +90,16 @@ pub fn list_files(base: &Location) -> Result<Vec<String>> {
 /// last-modified time and ETag). Any file added, removed, resized or rewritten changes it, even
 /// a rewrite of the same size whose modification time was set back.
 pub fn fingerprint(base: &Location) -> Result<String> {
-    let files = list_files(base)?;
+    Ok(listed(base)?.1)
+}
+
+/// The data files under `base` and their [`fingerprint`], from one listing.
+fn listed(base: &Location) -> Result<(Vec<String>, String)> {
+    let stamped = base.list_stamped()?;
+    let files = data_files(base, stamped.iter().map(|(rel, ..)| rel.clone()).collect());
     let wanted: BTreeSet<&str> = files.iter().map(String::as_str).collect();
     let mut h = blake3::Hasher::new();
-    for (rel, bytes, stamp) in base.list_stamped()? {
+    for (rel, bytes, stamp) in &stamped {
         if !wanted.contains(rel.as_str()) {
             continue;
         }
@@ -99,7 +108,7 @@ pub fn fingerprint(base: &Location) -> Result<String> {
             h.update(part);
         }
     }
-    Ok(h.finalize().to_hex().to_string())
+    Ok((files, h.finalize().to_hex().to_string()))
 }
 
 /// Whether `inner` lies in a hidden folder of the dataset at `outer` (`_views/eth`) other than
@@ -187,8 +196,7 @@ pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> 
             message: "no such folder".into(),
         });
     }
-    let fingerprint = fingerprint(location)?;
-    let files = list_files(location)?;
+    let (files, fingerprint) = listed(location)?;
     let first = files.first().ok_or_else(|| Error::Dataset {
         path: base.to_path_buf(),
         message: "no manifest and no Parquet files".into(),

@@ -538,11 +538,8 @@ pub fn open_or_create_for(
             let hinted = crate::source::expand(sources)?
                 .iter()
                 .find_map(|p| crate::source::NameHints::from_path(p).kind)
-                .ok_or_else(|| {
-                    Error::Options(format!(
-                        "a kind is needed to create {}: the sources' names do not tell one",
-                        base.display()
-                    ))
+                .ok_or_else(|| Error::KindNeeded {
+                    path: base.to_path_buf(),
                 })?;
             kinds.get(&hinted)?
         }

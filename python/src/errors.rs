@@ -14,7 +14,8 @@ fn class_of(e: &pqdm::Error) -> &'static str {
         | Schema(_)
         | Options(_)
         | Input { .. }
-        | MissingValue { .. } => "InvalidInputError",
+        | MissingValue { .. }
+        | KindNeeded { .. } => "InvalidInputError",
         Conflict(_) | PartitionExists { .. } => "ConflictError",
         Dataset { message, .. }
             if message.starts_with("no such folder")
@@ -39,6 +40,7 @@ pub fn to_py(e: pqdm::Error) -> PyErr {
             " (pass lenient=True to turn such values into nulls)"
         }
         Some(pqdm::error::Hint::LenientKeepsRows) => "; pass lenient=True to keep such rows",
+        Some(pqdm::error::Hint::NameTheKind) => " (pass kind=...)",
         _ => "",
     };
     raise(

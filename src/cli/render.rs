@@ -28,6 +28,7 @@ pub(super) fn flag_hint(hint: pqdm::error::Hint) -> &'static str {
     match hint {
         Hint::LenientNulls => " (use --lenient to turn such values into nulls)",
         Hint::LenientKeepsRows => "; use --lenient to keep such rows",
+        Hint::NameTheKind => " (pass --kind)",
         _ => "",
     }
 }

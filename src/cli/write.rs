@@ -32,15 +32,8 @@ pub(super) fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Resu
         auto_compact: a.auto_compact,
         ..settings.create_options(a.partition_by.clone())
     };
-    let (ds, created) = pqdm::ingest::open_or_create_for(
-        &a.dataset, kind, &kinds, &a.sources, &create,
-    )
-    .map_err(|e| match e {
-        pqdm::Error::Options(why) if why.starts_with("a kind is needed") => {
-            anyhow::anyhow!("--kind is needed to create {}", a.dataset.display())
-        }
-        e => e.into(),
-    })?;
+    let (ds, created) =
+        pqdm::ingest::open_or_create_for(&a.dataset, kind, &kinds, &a.sources, &create)?;
     let mut constants = BTreeMap::new();
     for (k, v) in [
         ("exchange", &a.exchange),

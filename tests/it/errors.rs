@@ -673,6 +673,17 @@ fn cases() -> Vec<Case> {
             says: &["s3://bucket/ds/_manifest.json: ", "127.0.0.1:9"],
             advice: Advice::None,
         },
+        // Error::KindNeeded: a new dataset, no --kind, and a file name that tells none.
+        Case {
+            name: "kind needed",
+            setup: keep,
+            args: &["ingest", "{in}/early.csv", "--dataset", "{in}/new"],
+            code: 1,
+            says: &[
+                "{in}/new: a kind is needed to create a dataset here; the sources' names do not tell one (pass --kind)",
+            ],
+            advice: Advice::None,
+        },
         // Error::Conflict (a rival wins every attempt) is in object_storage.rs.
     ]
 }
