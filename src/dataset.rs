@@ -142,6 +142,7 @@ impl Dataset {
             });
         }
         store.commit(&lock, &mut manifest, &[], &[])?;
+        store.publish_delta_after_commit(None, &manifest);
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),
             store,

@@ -12,6 +12,7 @@ pub mod cancel;
 pub mod cast;
 pub mod config;
 pub mod dataset;
+pub mod delta;
 mod digest;
 pub mod dtype;
 pub(crate) mod env;

@@ -219,6 +219,10 @@ pub struct Manifest {
     /// `_pqdm/replaced/`). Local datasets keep their files there too, as hard links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_since: Option<u64>,
+    /// The id of the Delta table the dataset also is (see [`crate::delta`]); set when the
+    /// dataset is created, or by the first commit of this pqdm to a dataset of an earlier one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_id: Option<String>,
     /// The sources index: the segments under `_pqdm/sources/` listing the source files
     /// ingested up to this version, oldest first (see [`crate::ingested`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -261,6 +265,7 @@ impl Manifest {
             },
             source: None,
             kept_since: None,
+            table_id: Some(crate::delta::new_table_id()),
             sources: vec![],
             files: vec![],
         }

@@ -21,7 +21,10 @@ pub fn problem(rel: &str) -> Option<&'static str> {
     if path.is_absolute() || rel.starts_with('/') {
         return Some("an absolute path");
     }
-    if rel == crate::layout::MANIFEST_FILE || rel.split('/').next() == Some(crate::layout::META_DIR)
+    let first = rel.split('/').next();
+    if rel == crate::layout::MANIFEST_FILE
+        || first == Some(crate::layout::META_DIR)
+        || first == Some(crate::delta::LOG_DIR)
     {
         return Some("a path among pqdm's own metadata");
     }

@@ -83,6 +83,7 @@ pub fn adopt(
     };
     m.refresh_summary();
     store.commit(&lock, &mut m, &[], &[])?;
+    store.publish_delta_after_commit(None, &m);
     drop(lock);
     Dataset::open(base)
 }

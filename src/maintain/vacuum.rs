@@ -70,6 +70,9 @@ impl Dataset {
         let timer = OpTimer::start("vacuum");
         let lock = self.store().lock()?;
         let current = self.current()?;
+        // The Delta log first: the entries a dead writer left unwritten are made from the
+        // versions about to be deleted.
+        self.store().publish_delta_after_commit(None, &current);
         let versions = self.store().versions()?;
         let keep: BTreeSet<u64> = versions
             .iter()

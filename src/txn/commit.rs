@@ -98,11 +98,16 @@ impl Dataset {
         }));
         next.files.sort_by(|a, b| a.path.cmp(&b.path));
         next.operation = change.operation;
+        if next.table_id.is_none() {
+            next.table_id = Some(crate::delta::new_table_id());
+        }
         edit(&mut next);
         next.refresh_summary();
         self.store()
             .commit(lock, &mut next, change.staged, change.replaced)?;
         self.set_manifest(next.clone());
+        self.store()
+            .publish_delta_after_commit(Some(current), &next);
         Ok(next)
     }
 }

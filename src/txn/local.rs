@@ -303,41 +303,18 @@ impl LocalLogStore {
         self.create_version(next.version, bytes)
     }
 
-    /// Creates `_pqdm/versions/<N>.json`, failing with [`Error::Conflict`] if it exists: a
-    /// synced temporary file hard-linked to its name (atomic, never overwrites), then the
-    /// folder synced. This is the commit point.
+    /// Creates `_pqdm/versions/<N>.json`, failing with [`Error::Conflict`] if it exists (see
+    /// [`create_new_file`]). This is the commit point.
     fn create_version(&self, number: u64, bytes: &[u8]) -> Result<()> {
-        let dir = self.meta("versions");
-        mkdirs(&dir)?;
         let version = self.version_path(number);
-        let tmp = dir.join(format!(
-            "_{:020}.{}.{}.tmp",
-            number,
-            std::process::id(),
-            crate::metrics::new_op_id()
-        ));
-        {
-            let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
-            f.write_all(bytes).map_err(Error::io(&tmp))?;
-            f.sync_all().map_err(Error::io(&tmp))?;
-        }
-        crate::failpoint::hit("commit.version_written")?;
-        let linked = fs::hard_link(&tmp, &version);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Conflict(format!(
-                    "{}: version {} exists already (made by another writer); nothing of this change was committed",
-                    self.base.display(),
-                    number
-                )));
-            }
-            Err(e) => return Err(Error::io(&version)(e)),
-        }
-        // Committed: a failed sync of the folder is reported, not a failed commit.
-        if let Err(e) = sync_dir(&dir) {
-            log::warn!("version {} is committed, but {e}", number);
+        if !create_new_file(&version, bytes, || {
+            crate::failpoint::hit("commit.version_written")
+        })? {
+            return Err(Error::Conflict(format!(
+                "{}: version {} exists already (made by another writer); nothing of this change was committed",
+                self.base.display(),
+                number
+            )));
         }
         Ok(())
     }
@@ -370,6 +347,45 @@ impl LocalLogStore {
         }
         Ok(())
     }
+}
+
+/// Creates `path` with `bytes` unless it exists (then `Ok(false)`): a synced temporary file
+/// beside it, hard-linked to its name (atomic, never overwrites), then the folder synced.
+/// `before_link` runs between the two (a failpoint).
+fn create_new_file(
+    path: &Path,
+    bytes: &[u8],
+    before_link: impl FnOnce() -> Result<()>,
+) -> Result<bool> {
+    let dir = path.parent().expect("a file under the base");
+    mkdirs(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(
+        "_{name}.{}.{}.tmp",
+        std::process::id(),
+        crate::metrics::new_op_id()
+    ));
+    {
+        let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
+        f.write_all(bytes).map_err(Error::io(&tmp))?;
+        f.sync_all().map_err(Error::io(&tmp))?;
+    }
+    if let Err(e) = before_link() {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(Error::io(path)(e)),
+    }
+    // Created: a failed sync of the folder is reported, not a failure.
+    if let Err(e) = sync_dir(dir) {
+        log::warn!("{} is created, but {e}", path.display());
+    }
+    Ok(true)
 }
 
 /// A local version's files: read through their kept links, which a commit running meanwhile
@@ -441,6 +457,14 @@ impl LogStore for LocalLogStore {
             mkdirs(parent)?;
         }
         write_atomic(&path, &bytes)
+    }
+
+    fn create_new(&self, rel: &str, bytes: Vec<u8>) -> Result<bool> {
+        create_new_file(&self.base.join(rel), &bytes, || Ok(()))
+    }
+
+    fn keeps_for(&self, _m: &Manifest) -> bool {
+        self.keeps_files()
     }
 
     fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>> {

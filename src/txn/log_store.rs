@@ -60,6 +60,14 @@ pub trait LogStore: Send + Sync + Debug {
     /// version naming them).
     fn write(&self, rel: &str, bytes: Vec<u8>) -> Result<()>;
 
+    /// Creates a file or object under the base that must never be overwritten (a Delta log
+    /// entry), atomically: whole or not at all. `Ok(false)` when it exists already.
+    fn create_new(&self, rel: &str, bytes: Vec<u8>) -> Result<bool>;
+
+    /// Whether every file of version `m` has a kept copy (see [`Store::kept_path`]) that
+    /// outlives the commits taking it out of the tree.
+    fn keeps_for(&self, m: &Manifest) -> bool;
+
     /// Files or objects under `rel_prefix` (a folder, ending in `/`), as (name below the
     /// prefix, bytes, age in seconds).
     fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>>;

@@ -21,6 +21,7 @@
 //! hard links of one file; on object storage, two server-side copies.
 
 mod commit;
+mod delta_log;
 pub mod local;
 mod log_store;
 pub mod object;

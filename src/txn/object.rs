@@ -385,6 +385,14 @@ impl LogStore for ObjectLogStore {
         self.remote.put(rel, bytes)
     }
 
+    fn create_new(&self, rel: &str, bytes: Vec<u8>) -> Result<bool> {
+        self.remote.put_new(rel, bytes)
+    }
+
+    fn keeps_for(&self, m: &Manifest) -> bool {
+        m.kept_since.is_some()
+    }
+
     fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>> {
         Ok(self
             .remote

@@ -1,0 +1,386 @@
+//! Every pqdm dataset is also a Delta Lake table: this module turns pqdm's versions into Delta
+//! log entries (`_delta_log/<version:020>.json`) and checkpoints, so that Spark, Trino, DuckDB,
+//! Polars and delta-rs read consistent snapshots of it. Pure functions of manifests; where the
+//! entries are written, and when, is [`crate::txn`]'s (`txn/delta_log.rs`).
+//!
+//! The mapping, version for version (pqdm's version N is Delta's version N):
+//! - version 0 (and any version whose schema, partitioning or settings changed) carries
+//!   `protocol` (reader 1, writer 2: no table feature is needed) and `metaData`: the schema
+//!   (data columns, then partition columns, typed as pqdm records them, so `year = 2024` is a
+//!   number), `partitionColumns`, and the kind, key and settings as `pqdm.*` configuration;
+//! - each file a version adds is an `add` whose path is where the file stays readable for as
+//!   long as a retained version lists it (`_pqdm/files/<path>.kept`), with its partition values
+//!   and statistics (rows; min, max and null count of the timestamp and integer key columns);
+//! - each file a version takes out is a `remove` of that path (`dataChange: false` for a
+//!   compaction, which rewrites rows without changing them).
+
+pub mod actions;
+pub mod checkpoint;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use actions::{Action, Add, MetaData, Protocol, Remove, Stats};
+
+use crate::dtype::ColType;
+use crate::manifest::{FileEntry, Manifest};
+
+/// The folder of the log, under the dataset's base.
+pub const LOG_DIR: &str = "_delta_log";
+
+/// A checkpoint is written at every version divisible by this (Delta's own default).
+pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
+
+/// The relative path of version `version`'s log entry.
+pub fn entry_rel(version: u64) -> String {
+    format!("{LOG_DIR}/{version:020}.json")
+}
+
+/// The relative path of the checkpoint of version `version`.
+pub fn checkpoint_rel(version: u64) -> String {
+    format!("{LOG_DIR}/{version:020}.checkpoint.parquet")
+}
+
+/// The relative path of the pointer to the newest checkpoint.
+pub fn last_checkpoint_rel() -> String {
+    format!("{LOG_DIR}/_last_checkpoint")
+}
+
+/// The version a log entry's file name (`<20 digits>.json`) holds.
+pub fn entry_version(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// The version a checkpoint's file name (`<20 digits>.checkpoint.parquet`) holds.
+pub fn checkpoint_version(name: &str) -> Option<u64> {
+    entry_version(&format!(
+        "{}.json",
+        name.strip_suffix(".checkpoint.parquet")?
+    ))
+}
+
+/// A new table id: a random UUID (version 4 layout), from blake3 of the time, the process and
+/// a fresh operation id.
+pub fn new_table_id() -> String {
+    let seed = format!(
+        "{}-{}-{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id(),
+        crate::metrics::new_op_id()
+    );
+    let mut b = *blake3::hash(seed.as_bytes()).as_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b[..16].iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Percent-encodes a relative path as the protocol's `add.path` wants it (a URI reference):
+/// every byte but unreserved characters, `/` and `=` (which engines write unencoded in hive
+/// folder names) is `%XX`, so a partition folder holding `%`, a space or `é` reads back exactly.
+pub fn encode_path(rel: &str) -> String {
+    let mut out = String::with_capacity(rel.len());
+    for b in rel.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'=' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The Delta type name of a pqdm dtype (`long`, `integer`, `string`, `date`, ...).
+pub fn type_name(t: ColType) -> &'static str {
+    match t {
+        ColType::I64 => "long",
+        ColType::I32 => "integer",
+        ColType::I16 => "short",
+        ColType::I8 => "byte",
+        ColType::F64 => "double",
+        ColType::Bool => "boolean",
+        ColType::Str => "string",
+        ColType::Date => "date",
+    }
+}
+
+/// The table's schema as Delta's JSON: the data columns, then the partition columns. Every
+/// column is nullable, as the Parquet files declare them (pqdm refuses nulls in the key itself;
+/// a non-nullable Delta column over an optional Parquet column is refused by some readers).
+pub fn schema_string(m: &Manifest) -> String {
+    let field = |name: &str, t: ColType| serde_json::json!({"name": name, "type": type_name(t), "nullable": true, "metadata": {}});
+    let fields: Vec<serde_json::Value> = m
+        .schema
+        .iter()
+        .chain(&m.partition_columns)
+        .map(|f| field(&f.name, f.dtype))
+        .collect();
+    serde_json::json!({"type": "struct", "fields": fields}).to_string()
+}
+
+/// `m`'s schema, partitioning and settings as a `metaData` action of table `id`.
+pub fn metadata(m: &Manifest, id: &str, created_time: Option<i64>) -> MetaData {
+    let mut configuration = BTreeMap::from([
+        ("pqdm.kind".to_string(), m.kind.clone()),
+        ("pqdm.timestampColumn".into(), m.timestamp_column.clone()),
+        ("pqdm.timestampUnit".into(), "ms".into()),
+        (
+            "pqdm.key".into(),
+            serde_json::to_string(&m.key).expect("strings serialise"),
+        ),
+        ("pqdm.compression".into(), m.settings.compression.clone()),
+        (
+            "pqdm.maxRowsPerFile".into(),
+            m.settings.max_rows_per_file.to_string(),
+        ),
+    ]);
+    if let Some(n) = m.settings.auto_compact {
+        configuration.insert("pqdm.autoCompact".into(), n.to_string());
+    }
+    for (k, v) in &m.metadata {
+        configuration.insert(format!("pqdm.metadata.{k}"), v.clone());
+    }
+    MetaData {
+        id: id.to_string(),
+        name: Some(m.kind.clone()),
+        description: Some("a pqdm dataset (https://github.com/pqdm): written by pqdm only".into()),
+        format: actions::Format {
+            provider: "parquet".into(),
+            options: BTreeMap::new(),
+        },
+        schema_string: schema_string(m),
+        partition_columns: m.partition_columns.iter().map(|f| f.name.clone()).collect(),
+        configuration,
+        created_time,
+    }
+}
+
+/// A file's statistics: its rows, and the min, max and null count (0: pqdm refuses nulls
+/// there) of the timestamp and the integer key columns whose ranges the manifest records.
+pub fn stats(m: &Manifest, f: &FileEntry) -> Stats {
+    let mut s = Stats {
+        num_records: f.rows,
+        ..Default::default()
+    };
+    if let (Some(lo), Some(hi)) = (f.min_timestamp, f.max_timestamp) {
+        s.min_values.insert(m.timestamp_column.clone(), lo);
+        s.max_values.insert(m.timestamp_column.clone(), hi);
+        s.null_count.insert(m.timestamp_column.clone(), 0);
+    }
+    for (col, [lo, hi]) in &f.key_ranges {
+        s.min_values.insert(col.clone(), *lo);
+        s.max_values.insert(col.clone(), *hi);
+        s.null_count.insert(col.clone(), 0);
+    }
+    s
+}
+
+/// When version `m` was committed, in ms since the epoch (0 when its time does not parse).
+pub fn commit_millis(m: &Manifest) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(&m.updated_at)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0)
+}
+
+/// The `add` of file `f` of version `m`, read by Delta readers at `path` (relative to the base).
+pub fn add(m: &Manifest, f: &FileEntry, path: &str, data_change: bool) -> Add {
+    Add {
+        path: encode_path(path),
+        partition_values: f.partition.clone(),
+        size: f.bytes as i64,
+        modification_time: commit_millis(m),
+        data_change,
+        stats: Some(serde_json::to_string(&stats(m, f)).expect("stats serialise")),
+    }
+}
+
+/// Whether version `next` only rearranges rows (a compaction): its `add`s and `remove`s then
+/// say `dataChange: false`, and streaming readers skip them.
+fn rearranges_only(next: &Manifest) -> bool {
+    next.operation.name == "compact"
+}
+
+/// The Delta operation name of a pqdm operation.
+fn operation_name(next: &Manifest) -> String {
+    match (next.operation.name.as_str(), next.operation.mode.as_deref()) {
+        ("create", _) => "CREATE TABLE".into(),
+        ("adopt", _) => "CONVERT".into(),
+        ("compact", _) => "OPTIMIZE".into(),
+        ("write", Some("upsert")) => "MERGE".into(),
+        ("write", _) => "WRITE".into(),
+        (other, _) => other.to_ascii_uppercase(),
+    }
+}
+
+/// The `commitInfo` of version `next`: what Delta's history shows, with pqdm's operation id.
+fn commit_info(next: &Manifest) -> serde_json::Value {
+    let mut params = serde_json::Map::new();
+    if let Some(mode) = &next.operation.mode {
+        params.insert("mode".into(), mode.clone().into());
+    }
+    serde_json::json!({
+        "timestamp": commit_millis(next),
+        "operation": operation_name(next),
+        "operationParameters": params,
+        "isBlindAppend": next.operation.mode.as_deref() == Some("append"),
+        "engineInfo": format!("pqdm/{}", crate::VERSION),
+        "pqdm": {
+            "operation": next.operation.name,
+            "opId": next.operation.op_id,
+            "version": next.version,
+            "rowsAdded": next.operation.rows_added,
+            "rowsRemoved": next.operation.rows_removed,
+        },
+    })
+}
+
+/// The actions of the log entry that makes version `next` from `prev` (`None`: `next` is the
+/// table's first version in the log). `path` says where Delta readers read a file of `next`.
+pub fn entry(
+    prev: Option<&Manifest>,
+    next: &Manifest,
+    table_id: &str,
+    path: &dyn Fn(&str) -> String,
+) -> Vec<Action> {
+    let mut out = vec![Action::CommitInfo(commit_info(next))];
+    let changed =
+        prev.is_none_or(|p| metadata(p, table_id, None) != metadata(next, table_id, None));
+    if prev.is_none() {
+        out.push(Action::Protocol(Protocol::default()));
+    }
+    if changed {
+        out.push(Action::MetaData(metadata(
+            next,
+            table_id,
+            Some(commit_millis(next)),
+        )));
+    }
+    let data_change = !rearranges_only(next);
+    let before: BTreeMap<&str, &FileEntry> = prev
+        .map(|p| p.files.iter().map(|f| (f.path.as_str(), f)).collect())
+        .unwrap_or_default();
+    let after: BTreeSet<&str> = next.files.iter().map(|f| f.path.as_str()).collect();
+    let when = commit_millis(next);
+    for f in &next.files {
+        // A path already listed with the same content is unchanged; with other content (a
+        // repair that restored it), its new `add` replaces the old one.
+        if before
+            .get(f.path.as_str())
+            .is_none_or(|old| old.checksum != f.checksum)
+        {
+            out.push(Action::Add(add(next, f, &path(&f.path), data_change)));
+        }
+    }
+    for (rel, f) in before {
+        if !after.contains(rel) {
+            out.push(Action::Remove(Remove {
+                path: encode_path(&path(rel)),
+                deletion_timestamp: Some(when),
+                data_change,
+                extended_file_metadata: true,
+                partition_values: f.partition.clone(),
+                size: f.bytes as i64,
+            }));
+        }
+    }
+    out
+}
+
+/// A log entry's bytes: one action per line.
+pub fn entry_bytes(actions: &[Action]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in actions {
+        serde_json::to_writer(&mut out, a).expect("actions serialise");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The checkpoint of version `m` (its whole state: protocol, metaData and an `add` per file).
+pub fn checkpoint(
+    m: &Manifest,
+    table_id: &str,
+    path: &dyn Fn(&str) -> String,
+) -> checkpoint::Checkpoint {
+    use checkpoint::*;
+    let meta = metadata(m, table_id, Some(commit_millis(m)));
+    let pairs = |p: &BTreeMap<String, Option<String>>| p.clone().into_iter().collect::<Vec<_>>();
+    Checkpoint {
+        protocol: CheckpointProtocol {
+            min_reader_version: actions::MIN_READER_VERSION,
+            min_writer_version: actions::MIN_WRITER_VERSION,
+        },
+        metadata: CheckpointMetadata {
+            id: meta.id,
+            name: meta.name,
+            description: meta.description,
+            schema_string: meta.schema_string,
+            partition_columns: meta.partition_columns,
+            configuration: meta.configuration.into_iter().collect(),
+            created_time: meta.created_time,
+        },
+        adds: m
+            .files
+            .iter()
+            .map(|f| {
+                let a = add(m, f, &path(&f.path), true);
+                CheckpointAdd {
+                    path: a.path,
+                    partition_values: pairs(&a.partition_values),
+                    size: a.size,
+                    modification_time: a.modification_time,
+                    data_change: false,
+                    stats: a.stats,
+                }
+            })
+            .collect(),
+        removes: vec![],
+        txns: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_uri_encoded_so_every_partition_value_reads_back() {
+        assert_eq!(
+            encode_path("symbol=BTC-USDT/date=2024-01-01/part-0.parquet"),
+            "symbol=BTC-USDT/date=2024-01-01/part-0.parquet"
+        );
+        assert_eq!(encode_path("s=a%2Fb c/x"), "s=a%252Fb%20c/x");
+        assert_eq!(encode_path("s=é[1]"), "s=%C3%A9%5B1%5D");
+    }
+
+    #[test]
+    fn entry_and_checkpoint_names_hold_twenty_digit_versions() {
+        assert_eq!(entry_rel(7), "_delta_log/00000000000000000007.json");
+        assert_eq!(entry_version("00000000000000000007.json"), Some(7));
+        assert_eq!(entry_version("7.json"), None);
+        assert_eq!(
+            checkpoint_version("00000000000000000100.checkpoint.parquet"),
+            Some(100)
+        );
+        assert_eq!(checkpoint_version("00000000000000000100.json"), None);
+    }
+
+    #[test]
+    fn table_ids_are_uuids_and_differ() {
+        let (a, b) = (new_table_id(), new_table_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(a.as_bytes()[14], b'4');
+        assert!(a.split('-').map(str::len).eq([8, 4, 4, 4, 12]));
+    }
+}

@@ -1,0 +1,159 @@
+//! The Delta Lake log of a dataset (`_delta_log/`): after each commit point, the committer
+//! writes the version's log entry, so every engine that reads Delta sees the same versions as
+//! pqdm (the entries themselves are [`crate::delta`]'s).
+//!
+//! **What a Delta reader sees.** An entry is created whole or not at all, and never
+//! overwritten ([`LogStore::create_new`]: a hard link of a synced file locally, a conditional
+//! put on object storage). Entry N is created only once entry N-1 (or a checkpoint at N-1)
+//! exists, so the log never has a gap. It is written after pqdm's own commit point, so a Delta
+//! reader sees version N a moment after pqdm's readers do; a writer that dies in between leaves
+//! the log one version behind, and the next commit (or [`Store::publish_delta`]) writes the
+//! missing entries first, from the versions the history keeps. A dataset with no log yet (made
+//! by an earlier pqdm), or whose history no longer holds what the missing entries need, gets a
+//! checkpoint of its current version instead: Delta readers see it from that version on.
+//!
+//! The files an entry adds are named by their kept copies (`_pqdm/files/<path>.kept`), which
+//! stay where they are after later commits take them out of the tree, so a Delta reader of an
+//! older version reads it whole for as long as `vacuum`'s retention keeps its files.
+
+use super::{Store, kept_rel};
+use crate::delta;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+
+/// What [`Store::publish_delta`] wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Published {
+    /// Log entries created.
+    pub entries: u64,
+    /// The version of the checkpoint written, if one was.
+    pub checkpoint: Option<u64>,
+}
+
+impl Store {
+    /// Where Delta readers read file `rel` of version `m`: its kept copy where the dataset
+    /// keeps them, else the tree's.
+    pub(crate) fn delta_path(&self, m: &Manifest, rel: &str) -> String {
+        if self.keeps_for(m) {
+            kept_rel(rel)
+        } else {
+            rel.to_string()
+        }
+    }
+
+    /// Whether the log holds version `version` (an entry, or a checkpoint of it).
+    fn logged(&self, version: u64) -> Result<bool> {
+        Ok(self.data_exists(&delta::entry_rel(version))?
+            || self.data_exists(&delta::checkpoint_rel(version))?)
+    }
+
+    /// The newest version the log holds below `below` (`None`: no log).
+    fn newest_logged_below(&self, below: u64) -> Result<Option<u64>> {
+        if below > 0 && self.logged(below - 1)? {
+            return Ok(Some(below - 1));
+        }
+        let listed = self.list_aged(&format!("{}/", delta::LOG_DIR))?;
+        Ok(listed
+            .iter()
+            .filter_map(|(name, _, _)| {
+                delta::entry_version(name).or_else(|| delta::checkpoint_version(name))
+            })
+            .filter(|v| *v < below)
+            .max())
+    }
+
+    /// Brings the Delta log up to version `m` (the version just committed, or the current
+    /// one): writes the entries it lacks, oldest first, from the history's versions (`prev`,
+    /// version `m - 1`, saves reading it); where the history no longer holds them (or there is
+    /// no log yet), a checkpoint of `m` instead. Writes a checkpoint of `m` too when its number
+    /// is a multiple of the dataset's interval.
+    pub(crate) fn publish_delta(&self, prev: Option<&Manifest>, m: &Manifest) -> Result<Published> {
+        let mut done = Published::default();
+        if self.logged(m.version)? {
+            return Ok(done);
+        }
+        let table_id = m.table_id.clone().unwrap_or_else(delta::new_table_id);
+        let from = match self.newest_logged_below(m.version)? {
+            Some(v) => v + 1,
+            None if m.version == 0 => 0,
+            None => {
+                done.checkpoint = Some(self.write_checkpoint(m, &table_id)?);
+                return Ok(done);
+            }
+        };
+        // The versions the missing entries are made from, oldest first, with the first one's
+        // predecessor (none for version 0).
+        let mut chain: Vec<Manifest> = Vec::new();
+        for v in from.saturating_sub(1)..m.version {
+            let loaded = match prev {
+                Some(p) if p.version == v => Ok(p.clone()),
+                _ => self.load_version(v),
+            };
+            match loaded {
+                Ok(x) => chain.push(x),
+                Err(e) => {
+                    log::info!(
+                        "the Delta log of {} lacks versions {from} to {} and the history cannot rebuild them ({e}): writing a checkpoint of version {}",
+                        self.base().display(),
+                        m.version,
+                        m.version
+                    );
+                    let v = self.write_checkpoint(m, &table_id)?;
+                    done.checkpoint = Some(v);
+                    return Ok(done);
+                }
+            }
+        }
+        chain.push(m.clone());
+        for (i, next) in chain.iter().enumerate() {
+            if next.version < from {
+                continue;
+            }
+            let before = i.checked_sub(1).map(|j| &chain[j]);
+            let path = |rel: &str| self.delta_path(next, rel);
+            let bytes = delta::entry_bytes(&delta::entry(before, next, &table_id, &path));
+            if self.create_new(&delta::entry_rel(next.version), bytes)? {
+                done.entries += 1;
+            }
+        }
+        let interval = delta::DEFAULT_CHECKPOINT_INTERVAL;
+        if m.version > 0 && m.version % interval == 0 {
+            done.checkpoint = Some(self.write_checkpoint(m, &table_id)?);
+        }
+        Ok(done)
+    }
+
+    /// After the commit point of `next`: [`Store::publish_delta`], where a failure is a
+    /// warning (the version is committed, and the next commit writes what is missing).
+    pub(crate) fn publish_delta_after_commit(&self, prev: Option<&Manifest>, next: &Manifest) {
+        if let Err(e) = self.publish_delta(prev, next) {
+            log::warn!(
+                "version {} of {} is committed, but its Delta log entry is not written yet ({e}); the next commit writes it",
+                next.version,
+                self.base().display()
+            );
+        }
+    }
+
+    /// Writes the checkpoint of version `m` and points `_last_checkpoint` at it.
+    fn write_checkpoint(&self, m: &Manifest, table_id: &str) -> Result<u64> {
+        let path = |rel: &str| self.delta_path(m, rel);
+        let cp = delta::checkpoint(m, table_id, &path);
+        let rows = 2 + cp.adds.len() + cp.removes.len() + cp.txns.len();
+        let bytes = delta::checkpoint::write_checkpoint(&cp).map_err(|message| Error::Storage {
+            location: self
+                .base()
+                .join(delta::checkpoint_rel(m.version))
+                .display()
+                .to_string(),
+            message,
+        })?;
+        // A checkpoint is the whole state: created once, like an entry.
+        self.create_new(&delta::checkpoint_rel(m.version), bytes)?;
+        self.write(
+            &delta::last_checkpoint_rel(),
+            delta::checkpoint::last_checkpoint_json(m.version as i64, rows).into_bytes(),
+        )?;
+        Ok(m.version)
+    }
+}
