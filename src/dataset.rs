@@ -24,6 +24,8 @@ pub struct CreateOptions {
     /// Compact a partition after each write once it holds more than this many small files
     /// (`None`: only when asked).
     pub auto_compact: Option<u64>,
+    /// Write a Delta checkpoint every this many versions (`None`: 100, Delta's default).
+    pub checkpoint_interval: Option<u64>,
     /// User metadata kept in the manifest and every file footer.
     pub metadata: BTreeMap<String, String>,
     /// Where the dataset's data came from (materialised datasets).
@@ -331,6 +333,14 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
         compression: opts.compression.to_string(),
         max_rows_per_file: opts.max_rows_per_file.unwrap_or(DEFAULT_MAX_ROWS_PER_FILE) as u64,
         auto_compact: opts.auto_compact,
+        checkpoint_interval: match opts.checkpoint_interval {
+            Some(0) => {
+                return Err(Error::Options(
+                    "the checkpoint interval must be at least 1 version".into(),
+                ));
+            }
+            n => n,
+        },
     };
     let mut m = Manifest::empty(base, kind, schema, partition_columns, settings);
     m.metadata = opts.metadata.clone();

@@ -311,6 +311,7 @@ pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> 
             compression: compression.to_string(),
             max_rows_per_file: crate::options::DEFAULT_MAX_ROWS_PER_FILE as u64,
             auto_compact: None,
+            checkpoint_interval: None,
         },
     );
     m.updated_at = String::new();

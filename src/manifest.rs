@@ -112,6 +112,10 @@ pub struct Settings {
     /// files below `max_rows_per_file` (`None`: only when asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_compact: Option<u64>,
+    /// A Delta checkpoint is written at every version divisible by this (`None`:
+    /// [`crate::delta::DEFAULT_CHECKPOINT_INTERVAL`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_interval: Option<u64>,
 }
 
 impl Settings {
@@ -432,6 +436,7 @@ mod tests {
             compression: "snappy".into(),
             max_rows_per_file: 1,
             auto_compact: None,
+            checkpoint_interval: None,
         };
         let file = |path: &str, rows: u64, bytes: u64| FileEntry {
             path: path.into(),
@@ -516,6 +521,7 @@ mod tests {
                 compression: "snappy".into(),
                 max_rows_per_file: 10,
                 auto_compact: None,
+                checkpoint_interval: None,
             },
         );
         let totals = |m: &Manifest| {

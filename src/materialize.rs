@@ -89,6 +89,7 @@ impl Dataset {
             compression: m.settings.compression()?,
             max_rows_per_file: Some(m.settings.max_rows_per_file as usize),
             auto_compact: m.settings.auto_compact,
+            checkpoint_interval: m.settings.checkpoint_interval,
             metadata: m.metadata.clone(),
             source: Some(source),
         };

@@ -79,6 +79,7 @@ impl NativeDataset {
             compression: parse(compression.as_deref())?.unwrap_or_default(),
             max_rows_per_file,
             auto_compact,
+            checkpoint_interval: None,
             metadata: metadata.unwrap_or_default(),
             source: None,
         };

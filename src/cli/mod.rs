@@ -130,6 +130,9 @@ struct IngestArgs {
     /// When creating: store auto-compact N, so every later write compacts as --compact N does.
     #[arg(long, value_name = "N")]
     auto_compact: Option<u64>,
+    /// When creating: write a Delta checkpoint every N versions (default 100).
+    #[arg(long, value_name = "N")]
+    checkpoint_interval: Option<u64>,
     /// Rows per row group at least (default 50,000; below max-rows-per-file).
     #[arg(long)]
     min_rows_per_group: Option<usize>,

@@ -30,6 +30,7 @@ pub(super) fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Resu
     let create = CreateOptions {
         metadata: parse_meta(&a.meta)?,
         auto_compact: a.auto_compact,
+        checkpoint_interval: a.checkpoint_interval,
         ..settings.create_options(a.partition_by.clone())
     };
     let (ds, created) =

@@ -30,6 +30,14 @@ pub const LOG_DIR: &str = "_delta_log";
 /// A checkpoint is written at every version divisible by this (Delta's own default).
 pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
 
+/// How many versions apart `m`'s dataset writes its checkpoints.
+pub fn checkpoint_interval(m: &Manifest) -> u64 {
+    m.settings
+        .checkpoint_interval
+        .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL)
+        .max(1)
+}
+
 /// The relative path of version `version`'s log entry.
 pub fn entry_rel(version: u64) -> String {
     format!("{LOG_DIR}/{version:020}.json")
@@ -144,6 +152,10 @@ pub fn metadata(m: &Manifest, id: &str, created_time: Option<i64>) -> MetaData {
             m.settings.max_rows_per_file.to_string(),
         ),
     ]);
+    configuration.insert(
+        "delta.checkpointInterval".into(),
+        checkpoint_interval(m).to_string(),
+    );
     if let Some(n) = m.settings.auto_compact {
         configuration.insert("pqdm.autoCompact".into(), n.to_string());
     }

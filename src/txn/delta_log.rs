@@ -68,6 +68,7 @@ impl Store {
     /// no log yet), a checkpoint of `m` instead. Writes a checkpoint of `m` too when its number
     /// is a multiple of the dataset's interval.
     pub(crate) fn publish_delta(&self, prev: Option<&Manifest>, m: &Manifest) -> Result<Published> {
+        crate::failpoint::hit("delta.publish")?;
         let mut done = Published::default();
         if self.logged(m.version)? {
             return Ok(done);
@@ -116,8 +117,7 @@ impl Store {
                 done.entries += 1;
             }
         }
-        let interval = delta::DEFAULT_CHECKPOINT_INTERVAL;
-        if m.version > 0 && m.version % interval == 0 {
+        if m.version > 0 && m.version % delta::checkpoint_interval(m) == 0 {
             done.checkpoint = Some(self.write_checkpoint(m, &table_id)?);
         }
         Ok(done)
