@@ -95,7 +95,11 @@ impl Dataset {
         if store.try_exists()? {
             return Dataset::open_at(location);
         }
-        let listing = crate::foreign::describe(location, hive_types)?;
+        let listing = match store.delta_snapshot(None)? {
+            // A Delta table another engine wrote: read through its log, never by listing.
+            Some(snapshot) => crate::foreign::describe_delta(location, snapshot)?,
+            None => crate::foreign::describe(location, hive_types)?,
+        };
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),
             store,

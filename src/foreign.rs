@@ -197,10 +197,12 @@ pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> 
         });
     }
     let (files, fingerprint) = listed(location)?;
-    let first = files.first().ok_or_else(|| Error::Dataset {
-        path: base.to_path_buf(),
-        message: "no manifest and no Parquet files".into(),
-    })?;
+    if files.is_empty() {
+        return Err(Error::Dataset {
+            path: base.to_path_buf(),
+            message: "no manifest and no Parquet files".into(),
+        });
+    }
     let parts: Vec<Vec<(String, Option<String>)>> =
         files.iter().map(|f| partition::parse_path(f)).collect();
     let mut names: Vec<String> = vec![];
@@ -235,7 +237,69 @@ pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> 
             }
         })
         .collect();
-    let schema_pl = footer::file_schema(&base.join(first))?;
+    describe_files(location, files, parts, partition_columns, fingerprint)
+}
+
+/// Describes the Delta table at `location` at version `snapshot.version`, read through its
+/// log (see [`crate::delta::replay`]): its live files, partition values and typed partition
+/// columns as the log records them.
+pub fn describe_delta(
+    location: &Location,
+    snapshot: crate::delta::replay::Snapshot,
+) -> Result<Listing> {
+    if snapshot.files.is_empty() {
+        return Err(Error::Dataset {
+            path: location.path(),
+            message: format!(
+                "is a Delta table with no data files at version {}",
+                snapshot.version
+            ),
+        });
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(format!("delta:{}", snapshot.version).as_bytes());
+    let mut files = vec![];
+    let mut parts = vec![];
+    for f in &snapshot.files {
+        h.update(format!("\n{}:{}", f.path, f.size).as_bytes());
+        files.push(f.path.clone());
+        parts.push(
+            snapshot
+                .partition_columns
+                .iter()
+                .map(|(c, _)| (c.clone(), f.partition.get(c).cloned().flatten()))
+                .collect(),
+        );
+    }
+    let partition_columns = snapshot
+        .partition_columns
+        .iter()
+        .map(|(name, dtype)| Field {
+            name: name.clone(),
+            dtype: *dtype,
+        })
+        .collect();
+    describe_files(
+        location,
+        files,
+        parts,
+        partition_columns,
+        h.finalize().to_hex().to_string(),
+    )
+}
+
+/// A listing of `files` (relative paths, with their partition values `parts`), their schema
+/// from the first one's footer, rows and time range from each one's.
+fn describe_files(
+    location: &Location,
+    files: Vec<String>,
+    parts: Vec<Vec<(String, Option<String>)>>,
+    partition_columns: Vec<Field>,
+    fingerprint: String,
+) -> Result<Listing> {
+    let base = &location.path();
+    let names: Vec<String> = partition_columns.iter().map(|f| f.name.clone()).collect();
+    let schema_pl = footer::file_schema(&base.join(&files[0]))?;
     let datetime_columns = schema_pl
         .iter()
         .filter(|(n, dt)| {

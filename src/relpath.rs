@@ -11,6 +11,19 @@ use crate::error::{Error, Result};
 /// pqdm's own metadata (`_pqdm/...`, `_manifest.json`), which no data file is: a damaged journal
 /// rolled back through such a path would delete a version file.
 pub fn problem(rel: &str) -> Option<&'static str> {
+    let first = rel.split('/').next();
+    if rel == crate::layout::MANIFEST_FILE
+        || first == Some(crate::layout::META_DIR)
+        || first == Some(crate::delta::LOG_DIR)
+    {
+        return Some("a path among pqdm's own metadata");
+    }
+    escape(rel)
+}
+
+/// Why `rel` is not a plain relative path below its folder, metadata or not (`None` when it
+/// is one): the check for paths that may name a kept copy (a Delta log's `add.path`).
+pub fn escape(rel: &str) -> Option<&'static str> {
     if rel.is_empty() {
         return Some("an empty path");
     }
@@ -20,13 +33,6 @@ pub fn problem(rel: &str) -> Option<&'static str> {
     let path = Path::new(rel);
     if path.is_absolute() || rel.starts_with('/') {
         return Some("an absolute path");
-    }
-    let first = rel.split('/').next();
-    if rel == crate::layout::MANIFEST_FILE
-        || first == Some(crate::layout::META_DIR)
-        || first == Some(crate::delta::LOG_DIR)
-    {
-        return Some("a path among pqdm's own metadata");
     }
     if path
         .components()

@@ -374,6 +374,9 @@ pub struct WriteReport {
     pub nulled: BTreeMap<String, u64>,
     /// Blank lines skipped in CSV inputs.
     pub blank_lines_skipped: u64,
+    /// Commit attempts the write took (more than 1 when other writers to an object store took
+    /// the version it meant to make first; 0 when it committed nothing).
+    pub commit_attempts: u32,
     /// Wall time of the write in milliseconds.
     pub wall_ms: u64,
     /// Peak resident memory of the process, in bytes.
@@ -812,6 +815,9 @@ fn into_existing_folders(
         .unzip()
 }
 
+/// What a write committed: its version, its merge and the entries of the files it added.
+type Committed = (u64, Merge, Vec<FileEntry>);
+
 /// The staged files and replaced files one write contributes to a commit.
 #[derive(Default)]
 struct Merge {
@@ -989,9 +995,10 @@ impl Dataset {
             pq: &plan.pq,
             op_id: &timer.op_id,
         };
-        let (version, merge, entries) =
+        let ((version, merge, entries), attempts) =
             self.commit_write(&staged, base, &plan, rows_written, sources, &timer)?;
         report.version = version;
+        report.commit_attempts = attempts;
         report.rows_replaced = merge.rows_replaced;
         report.files_replaced = merge.replaced.len() as u64;
         report.rows_unchanged = merge.rows_unchanged;
@@ -1030,7 +1037,7 @@ impl Dataset {
         rows_written: u64,
         sources: &SourceBatch,
         timer: &OpTimer,
-    ) -> Result<(u64, Merge, Vec<FileEntry>)> {
+    ) -> Result<(Committed, u32)> {
         let mode = plan.mode;
         self.with_commit_retries(&timer.op_id, |lock, current| {
             let version = current.version + 1;

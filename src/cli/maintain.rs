@@ -59,6 +59,9 @@ pub(super) fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
                 "  _manifest.json: not the current version's (damaged, edited or out of date)"
             );
         }
+        if let Some(why) = &r.delta_log {
+            println!("  Delta log: {why}");
+        }
         if let Some(e) = &r.data_error {
             println!("  data checks: {e}");
         }
@@ -89,6 +92,9 @@ pub(super) fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
         if let Some(rep) = &r.repairs {
             if rep.manifest_copy_rewritten {
                 println!("  repaired: _manifest.json rewritten from the history");
+            }
+            if rep.delta_log_written {
+                println!("  repaired: the Delta log's missing entries written");
             }
             list(
                 "repaired: tree copy replaced by the kept copy",

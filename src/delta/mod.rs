@@ -16,6 +16,7 @@
 
 pub mod actions;
 pub mod checkpoint;
+pub mod replay;
 
 use std::collections::{BTreeMap, BTreeSet};
 

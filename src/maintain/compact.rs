@@ -127,7 +127,7 @@ impl Dataset {
         // Another writer's commit to other partitions while this one ran is fine (on object
         // storage it may take the version this one meant to make: it goes on top of it); one
         // that replaced a file compacted here is not.
-        let next = self.with_commit_retries(&timer.op_id, |lock, current| {
+        let (next, _) = self.with_commit_retries(&timer.op_id, |lock, current| {
             if let Some(gone) = replaced
                 .iter()
                 .find(|r| !current.files.iter().any(|f| &f.path == *r))

@@ -45,6 +45,8 @@ pub struct Repairs {
     pub tree_copies_restored: Vec<String>,
     /// `_manifest.json` was rewritten from the current version.
     pub manifest_copy_rewritten: bool,
+    /// The Delta log's missing entries (or a checkpoint) were written, and it now agrees.
+    pub delta_log_written: bool,
     /// Damaged files (content no longer matching their checksum) moved to `_pqdm/orphans/`
     /// and dropped from the manifest: their checksum is never rewritten to bless the damage.
     pub quarantined: Vec<String>,
@@ -87,6 +89,10 @@ pub struct VerifyReport {
     /// `_manifest.json` (the copy of the current version that other readers use) is damaged,
     /// edited or out of date; `--repair` rewrites it from the history.
     pub manifest_copy_stale: bool,
+    /// How the Delta log (`_delta_log/`) disagrees with the version checked: behind it (a
+    /// writer died between its commit and its log entry), or listing other files (another
+    /// engine wrote to it). `--repair` writes missing entries; it cannot undo another writer's.
+    pub delta_log: Option<String>,
     /// Per column with bad values, what they are (`2 infinite, 1 negative`).
     pub bad_value_details: BTreeMap<String, String>,
     /// Why the data checks (keys, gaps, values) could not run, if they could not.
@@ -117,6 +123,7 @@ impl VerifyReport {
             + self.stale_stats.len()
             + self.tree_copies_damaged.len()
             + usize::from(self.manifest_copy_stale)
+            + usize::from(self.delta_log.is_some())
     }
 
     /// Findings that remain (after repairs).
@@ -140,6 +147,9 @@ impl VerifyReport {
             + self.unexplained.len()
             + usize::from(
                 self.manifest_copy_stale && !repaired.is_some_and(|r| r.manifest_copy_rewritten),
+            )
+            + usize::from(
+                self.delta_log.is_some() && !repaired.is_some_and(|r| r.delta_log_written),
             )
     }
 }
@@ -200,6 +210,7 @@ impl Dataset {
             ..Default::default()
         };
         report.manifest_copy_stale = !self.store().manifest_copy_current(&m);
+        report.delta_log = self.store().delta_disagreement(&m);
         let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
         let listed_in_tree = crate::foreign::list_files(&self.location())?;
         report.orphans = listed_in_tree
@@ -443,6 +454,10 @@ impl Dataset {
                 self.store().rewrite_copies(&lock, &current)?;
                 repairs.manifest_copy_rewritten = true;
             }
+            if report.delta_log.is_some() && current.version == report.version {
+                self.store().publish_delta(None, &current)?;
+                repairs.delta_log_written = self.store().delta_disagreement(&current).is_none();
+            }
             for rel in &report.missing {
                 if self.store().restore_links(&lock, rel)? {
                     repairs.links_restored.push(rel.clone());
@@ -490,7 +505,7 @@ impl Dataset {
         };
         let fixes: BTreeMap<String, FileEntry> =
             rebuilt.into_iter().map(|e| (e.path.clone(), e)).collect();
-        let next = self.with_commit_retries(op_id, |lock, current| {
+        let (next, _) = self.with_commit_retries(op_id, |lock, current| {
             self.commit_change(
                 lock,
                 current,

@@ -24,8 +24,19 @@ pub struct Change<'a> {
 
 /// How many times a commit is tried when other writers keep taking the version it meant to make
 /// (object storage only: there is no lock there, a conditional put decides; on a local disk the
-/// commit lock rules that out).
-const MAX_COMMIT_ATTEMPTS: u32 = 8;
+/// commit lock rules that out). With [`backoff`] between attempts, 64 writers committing to one
+/// dataset at once all get through (tested).
+pub(crate) const MAX_COMMIT_ATTEMPTS: u32 = 24;
+
+/// The pause before attempt `attempt` (2, 3, ...) after a lost race: a random time up to a
+/// ceiling that doubles from 20 ms to 2 s ("full jitter"), so writers that lost together do not
+/// collide again together.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::BuildHasher;
+    let ceiling_ms = (20u64 << attempt.saturating_sub(2).min(7)).min(2_000);
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    std::time::Duration::from_millis(random % (ceiling_ms + 1))
+}
 
 impl Dataset {
     /// `e`, an error met reading the files of `read_on` before committing on top of it; a
@@ -46,13 +57,14 @@ impl Dataset {
     /// Takes the commit lock, loads the current manifest and runs `attempt` on them. When it
     /// fails with [`Error::Conflict`] and another writer has committed since (its version was
     /// taken, or files it meant to replace were replaced), runs it again on top of the new
-    /// version, up to [`MAX_COMMIT_ATTEMPTS`] times; a conflict nobody else caused is returned.
-    /// `op_id` names the operation (its commits' `op_id`) in logs and staged objects.
+    /// version, up to [`MAX_COMMIT_ATTEMPTS`] times with a [`backoff`] between attempts; a
+    /// conflict nobody else caused is returned. `op_id` names the operation (its commits'
+    /// `op_id`) in logs and staged objects. Returns the result and the attempts it took.
     pub(crate) fn with_commit_retries<T>(
         &self,
         op_id: &str,
         mut attempt: impl FnMut(&CommitLock, &Manifest) -> Result<T>,
-    ) -> Result<T> {
+    ) -> Result<(T, u32)> {
         let mut tries = 1;
         loop {
             let lock = self.store().lock()?;
@@ -62,14 +74,20 @@ impl Dataset {
                     if tries < MAX_COMMIT_ATTEMPTS && self.refresh()?.version > current.version =>
                 {
                     tries += 1;
-                    log::warn!("[{op_id}] {why}; trying again (attempt {tries})");
+                    drop(lock);
+                    let pause = backoff(tries);
+                    log::warn!(
+                        "[{op_id}] {why}; trying again in {} ms (attempt {tries})",
+                        pause.as_millis()
+                    );
+                    std::thread::sleep(pause);
                 }
                 done => {
                     // What earlier attempts (or this one, if it failed) uploaded is no one's.
                     if let Err(e) = self.store().discard_uploads(op_id) {
                         log::warn!("[{op_id}] left staged objects behind: {e}");
                     }
-                    return done;
+                    return done.map(|t| (t, tries));
                 }
             }
         }

@@ -16,6 +16,8 @@
 //! stay where they are after later commits take them out of the tree, so a Delta reader of an
 //! older version reads it whole for as long as `vacuum`'s retention keeps its files.
 
+use std::collections::BTreeSet;
+
 use super::{Store, kept_rel};
 use crate::delta;
 use crate::error::{Error, Result};
@@ -71,6 +73,7 @@ impl Store {
         crate::failpoint::hit("delta.publish")?;
         let mut done = Published::default();
         if self.logged(m.version)? {
+            self.warn_if_not_ours(m);
             return Ok(done);
         }
         let table_id = m.table_id.clone().unwrap_or_else(delta::new_table_id);
@@ -115,12 +118,36 @@ impl Store {
             let bytes = delta::entry_bytes(&delta::entry(before, next, &table_id, &path));
             if self.create_new(&delta::entry_rel(next.version), bytes)? {
                 done.entries += 1;
+            } else {
+                self.warn_if_not_ours(next);
             }
         }
-        if m.version > 0 && m.version % delta::checkpoint_interval(m) == 0 {
+        if m.version > 0 && m.version.is_multiple_of(delta::checkpoint_interval(m)) {
             done.checkpoint = Some(self.write_checkpoint(m, &table_id)?);
         }
         Ok(done)
+    }
+
+    /// Warns when the log's entry for version `m` exists and another Delta writer made it: its
+    /// change is not pqdm's version `m`, and the two have parted (pqdm does not read commits
+    /// other engines make to its datasets yet).
+    fn warn_if_not_ours(&self, m: &Manifest) {
+        let Ok(Some(bytes)) = self.read(&delta::entry_rel(m.version)) else {
+            return;
+        };
+        let ours = String::from_utf8_lossy(&bytes).lines().any(|line| {
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|a| {
+                let p = &a["commitInfo"]["pqdm"];
+                p["version"] == m.version && p["opId"] == m.operation.op_id.as_str()
+            })
+        });
+        if !ours {
+            log::warn!(
+                "{}: version {} of the Delta log was made by another writer, not by this version's pqdm commit; Delta readers and pqdm now disagree (pqdm does not take commits of other engines yet)",
+                self.base().display(),
+                m.version
+            );
+        }
     }
 
     /// After the commit point of `next`: [`Store::publish_delta`], where a failure is a
@@ -135,11 +162,59 @@ impl Store {
         }
     }
 
+    /// The state of the Delta table at the base at `version` (`None`: the newest), read
+    /// through its log; `None` when the base has no `_delta_log/`.
+    pub(crate) fn delta_snapshot(
+        &self,
+        version: Option<u64>,
+    ) -> Result<Option<delta::replay::Snapshot>> {
+        let names: Vec<String> = self
+            .list_aged(&format!("{}/", delta::LOG_DIR))?
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .filter(|name| !name.contains('/'))
+            .collect();
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let read = |rel: &str| self.read(rel);
+        delta::replay::snapshot(self.base(), &names, &read, version).map(Some)
+    }
+
+    /// How the Delta log disagrees with version `m` (the current version), if it does: it lacks
+    /// the version, cannot be read, or lists other files than `m` does.
+    pub(crate) fn delta_disagreement(&self, m: &Manifest) -> Option<String> {
+        let snapshot = match self.delta_snapshot(Some(m.version)) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                return Some("there is no _delta_log/ (written by an earlier pqdm?)".into());
+            }
+            Err(e) => return Some(e.to_string()),
+        };
+        let logged: BTreeSet<&str> = snapshot.files.iter().map(|f| f.path.as_str()).collect();
+        let wanted: BTreeSet<String> = m
+            .files
+            .iter()
+            .map(|f| self.delta_path(m, &f.path))
+            .collect();
+        let missing = wanted
+            .iter()
+            .filter(|p| !logged.contains(p.as_str()))
+            .count();
+        let extra = logged.iter().filter(|p| !wanted.contains(**p)).count();
+        (missing + extra > 0).then(|| {
+            format!(
+                "version {} of the log lacks {missing} of the version's files and lists {extra} others (written by another engine?)",
+                m.version
+            )
+        })
+    }
+
     /// Writes the checkpoint of version `m` and points `_last_checkpoint` at it.
     fn write_checkpoint(&self, m: &Manifest, table_id: &str) -> Result<u64> {
         let path = |rel: &str| self.delta_path(m, rel);
         let cp = delta::checkpoint(m, table_id, &path);
-        let rows = 2 + cp.adds.len() + cp.removes.len() + cp.txns.len();
+        let rows = cp.num_actions();
         let bytes = delta::checkpoint::write_checkpoint(&cp).map_err(|message| Error::Storage {
             location: self
                 .base()

@@ -679,6 +679,7 @@ impl LogStore for LocalLogStore {
             return Ok(false);
         }
         for path in [
+            self.base.join(crate::delta::entry_rel(0)),
             self.base.join(MANIFEST_FILE),
             self.version_path(0),
             self.meta("summary.json"),
@@ -696,6 +697,7 @@ impl LogStore for LocalLogStore {
             file.remove_file()?;
         }
         let _ = fs::remove_dir(self.base.join(META_DIR));
+        let _ = fs::remove_dir(self.base.join(crate::delta::LOG_DIR));
         drop(lock);
         let _ = fs::remove_dir(&self.base);
         Ok(true)

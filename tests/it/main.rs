@@ -4,6 +4,7 @@ mod cache;
 mod common;
 mod corruption;
 mod coverage;
+mod delta;
 mod errors;
 mod fidelity;
 mod flags;

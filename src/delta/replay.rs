@@ -1,0 +1,415 @@
+//! Reading a Delta table's state from its log: the newest checkpoint at or below the version
+//! asked for, then the JSON entries after it, in order (the protocol's "Action
+//! Reconciliation"). This is how pqdm reads a Delta table another engine wrote (Spark,
+//! delta-rs): through its log, never by listing its folder, which would also return the files
+//! that later versions removed.
+//!
+//! Tables whose reading needs what pqdm does not do are refused, naming it: deletion vectors,
+//! column mapping, reader table features, multi-part or V2 checkpoints, files outside the table.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::checkpoint::read_checkpoint;
+use crate::dtype::ColType;
+use crate::error::{Error, Result};
+
+/// A data file of the snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveFile {
+    /// Its path relative to the table's root, decoded.
+    pub path: String,
+    /// Its partition values (`None`: null).
+    pub partition: BTreeMap<String, Option<String>>,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A version of a Delta table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The version read.
+    pub version: u64,
+    /// The partition columns, in order, with their types (from the schema).
+    pub partition_columns: Vec<(String, ColType)>,
+    /// The live files, by path.
+    pub files: Vec<LiveFile>,
+}
+
+/// The log's files as listed: (entry versions, classic single-file checkpoint versions).
+fn log_versions(base: &Path, names: &[String]) -> Result<(Vec<u64>, Vec<u64>)> {
+    let mut entries = vec![];
+    let mut checkpoints = vec![];
+    for name in names {
+        if let Some(v) = super::entry_version(name) {
+            entries.push(v);
+        } else if let Some(v) = super::checkpoint_version(name) {
+            checkpoints.push(v);
+        } else if name.contains(".checkpoint.") {
+            return Err(refused(
+                base,
+                &format!("its checkpoint {name} is multi-part or V2, which pqdm does not read"),
+            ));
+        }
+    }
+    entries.sort_unstable();
+    checkpoints.sort_unstable();
+    Ok((entries, checkpoints))
+}
+
+fn refused(base: &Path, why: &str) -> Error {
+    Error::Dataset {
+        path: base.to_path_buf(),
+        message: format!(
+            "is a Delta table pqdm cannot read: {why} (read it with delta-rs, DuckDB's delta_scan or Spark)"
+        ),
+    }
+}
+
+fn broken(base: &Path, why: String) -> Error {
+    Error::Dataset {
+        path: base.join(super::LOG_DIR),
+        message: why,
+    }
+}
+
+/// Decodes an `add.path` (a URI reference relative to the root); absolute paths and URIs are
+/// refused (a table whose files live elsewhere), as are paths that leave the root.
+fn decode_path(base: &Path, raw: &str) -> Result<String> {
+    if raw.contains("://") || raw.starts_with('/') {
+        return Err(refused(
+            base,
+            &format!(
+                "its file {} lies outside the table",
+                crate::error::clip(raw)
+            ),
+        ));
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let path = String::from_utf8(out).map_err(|_| {
+        broken(
+            base,
+            format!(
+                "file path {} is not UTF-8 once decoded",
+                crate::error::clip(raw)
+            ),
+        )
+    })?;
+    if let Some(why) = crate::relpath::escape(&path) {
+        return Err(broken(
+            base,
+            format!(
+                "names {why} ({}); refusing to read it",
+                crate::error::clip(&path)
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+/// The pqdm dtype of a Delta primitive type name; other types are read as text.
+fn col_type(name: &str) -> ColType {
+    match name {
+        "long" => ColType::I64,
+        "integer" => ColType::I32,
+        "short" => ColType::I16,
+        "byte" => ColType::I8,
+        "double" | "float" => ColType::F64,
+        "boolean" => ColType::Bool,
+        "date" => ColType::Date,
+        _ => ColType::Str,
+    }
+}
+
+/// The table state being rebuilt.
+#[derive(Default)]
+struct State {
+    reader_version: Option<i64>,
+    reader_features: Vec<String>,
+    schema_string: Option<String>,
+    partition_columns: Vec<String>,
+    configuration: BTreeMap<String, String>,
+    files: BTreeMap<String, LiveFile>,
+}
+
+impl State {
+    fn check_protocol(&self, base: &Path) -> Result<()> {
+        match self.reader_version {
+            None => Err(broken(base, "holds no protocol action".into())),
+            Some(1) => Ok(()),
+            Some(2) | Some(3) => {
+                let mapping = self
+                    .configuration
+                    .get("delta.columnMapping.mode")
+                    .map(String::as_str);
+                if matches!(mapping, Some("name") | Some("id")) {
+                    return Err(refused(base, "it uses column mapping"));
+                }
+                if !self.reader_features.is_empty() {
+                    return Err(refused(
+                        base,
+                        &format!(
+                            "it needs the reader features {}",
+                            self.reader_features.join(", ")
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Some(v) => Err(refused(base, &format!("it needs reader version {v}"))),
+        }
+    }
+
+    /// Applies one JSON action line of version `version`.
+    fn apply(&mut self, base: &Path, version: u64, line: &str) -> Result<()> {
+        let action: Value = serde_json::from_str(line).map_err(|e| {
+            broken(
+                base,
+                format!("entry {version} holds a line that is not JSON ({e})"),
+            )
+        })?;
+        if let Some(p) = action.get("protocol") {
+            self.reader_version = p["minReaderVersion"].as_i64();
+            self.reader_features = p["readerFeatures"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| f.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+        } else if let Some(m) = action.get("metaData") {
+            self.schema_string = m["schemaString"].as_str().map(String::from);
+            self.partition_columns = serde_json::from_value(m["partitionColumns"].clone())
+                .map_err(|e| broken(base, format!("entry {version}: partitionColumns: {e}")))?;
+            self.configuration = m["configuration"]
+                .as_object()
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+        } else if let Some(a) = action.get("add") {
+            if a.get("deletionVector").is_some_and(|d| !d.is_null()) {
+                return Err(refused(base, "it uses deletion vectors"));
+            }
+            let raw = a["path"]
+                .as_str()
+                .ok_or_else(|| broken(base, format!("entry {version}: an add without a path")))?;
+            let partition = serde_json::from_value(a["partitionValues"].clone())
+                .map_err(|e| broken(base, format!("entry {version}: partitionValues: {e}")))?;
+            let file = LiveFile {
+                path: decode_path(base, raw)?,
+                partition,
+                size: a["size"].as_u64().unwrap_or(0),
+            };
+            self.files.insert(raw.to_string(), file);
+        } else if let Some(raw) = action.get("remove").and_then(|r| r["path"].as_str()) {
+            self.files.remove(raw);
+        }
+        Ok(())
+    }
+
+    fn from_checkpoint(base: &Path, bytes: &[u8], version: u64) -> Result<State> {
+        let cp = read_checkpoint(bytes)
+            .map_err(|e| broken(base, format!("checkpoint {version}: {e}")))?;
+        let mut s = State {
+            reader_version: Some(cp.protocol.min_reader_version as i64),
+            schema_string: Some(cp.metadata.schema_string),
+            partition_columns: cp.metadata.partition_columns,
+            configuration: cp.metadata.configuration.into_iter().collect(),
+            ..Default::default()
+        };
+        for a in cp.adds {
+            let file = LiveFile {
+                path: decode_path(base, &a.path)?,
+                partition: a.partition_values.into_iter().collect(),
+                size: a.size.max(0) as u64,
+            };
+            s.files.insert(a.path, file);
+        }
+        Ok(s)
+    }
+
+    fn snapshot(self, base: &Path, version: u64) -> Result<Snapshot> {
+        self.check_protocol(base)?;
+        let schema: Value = self
+            .schema_string
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| broken(base, "holds no readable schema (metaData)".into()))?;
+        let types: BTreeMap<&str, &str> = schema["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| Some((f["name"].as_str()?, f["type"].as_str().unwrap_or("struct"))))
+            .collect();
+        Ok(Snapshot {
+            version,
+            partition_columns: self
+                .partition_columns
+                .iter()
+                .map(|c| {
+                    (
+                        c.clone(),
+                        col_type(types.get(c.as_str()).copied().unwrap_or("")),
+                    )
+                })
+                .collect(),
+            files: self.files.into_values().collect(),
+        })
+    }
+}
+
+/// The state of the Delta table at `base` at `version` (`None`: the newest), from the files of
+/// its log: `names` (as listed under `_delta_log/`) read with `read` (relative to the base).
+pub fn snapshot(
+    base: &Path,
+    names: &[String],
+    read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>,
+    version: Option<u64>,
+) -> Result<Snapshot> {
+    let (entries, checkpoints) = log_versions(base, names)?;
+    let newest = entries.last().copied().max(checkpoints.last().copied());
+    let Some(newest) = newest else {
+        return Err(broken(base, "holds no log entry".into()));
+    };
+    let target = version.unwrap_or(newest);
+    if target > newest {
+        return Err(broken(
+            base,
+            format!("has no version {target} (the newest is {newest})"),
+        ));
+    }
+    let from = checkpoints.iter().rev().find(|v| **v <= target).copied();
+    let mut state = match from {
+        Some(v) => {
+            let rel = super::checkpoint_rel(v);
+            let bytes = read(&rel)?
+                .ok_or_else(|| broken(base, format!("lost its checkpoint {v} while read")))?;
+            State::from_checkpoint(base, &bytes, v)?
+        }
+        None => State::default(),
+    };
+    let first = from.map_or(0, |v| v + 1);
+    for v in first..=target {
+        if entries.binary_search(&v).is_err() {
+            return Err(broken(
+                base,
+                format!("has no entry for version {v}, so version {target} cannot be read"),
+            ));
+        }
+        let bytes = read(&super::entry_rel(v))?
+            .ok_or_else(|| broken(base, format!("lost its entry {v} while read")))?;
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            state.apply(base, v, line)?;
+        }
+    }
+    state.snapshot(base, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(entries: &[(u64, &str)]) -> (Vec<String>, BTreeMap<String, Vec<u8>>) {
+        let files: BTreeMap<String, Vec<u8>> = entries
+            .iter()
+            .map(|(v, text)| (super::super::entry_rel(*v), text.as_bytes().to_vec()))
+            .collect();
+        let names = entries
+            .iter()
+            .map(|(v, _)| format!("{v:020}.json"))
+            .collect();
+        (names, files)
+    }
+
+    const V0: &str = r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}
+{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[{\"name\":\"v\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}},{\"name\":\"year\",\"type\":\"integer\",\"nullable\":true,\"metadata\":{}}]}","partitionColumns":["year"],"configuration":{}}}
+{"add":{"path":"year=2024/a%20b.parquet","partitionValues":{"year":"2024"},"size":10,"modificationTime":0,"dataChange":true}}
+{"add":{"path":"year=__HIVE_DEFAULT_PARTITION__/c.parquet","partitionValues":{"year":null},"size":5,"modificationTime":0,"dataChange":true}}"#;
+
+    #[test]
+    fn adds_and_removes_are_reconciled_version_by_version() {
+        let v1 = r#"{"remove":{"path":"year=2024/a%20b.parquet","dataChange":true}}
+{"add":{"path":"year=2025/d.parquet","partitionValues":{"year":"2025"},"size":7,"modificationTime":0,"dataChange":true}}"#;
+        let (names, files) = table(&[(0, V0), (1, v1)]);
+        let read = |rel: &str| Ok(files.get(rel).cloned());
+        let base = Path::new("/t");
+        let at0 = snapshot(base, &names, &read, Some(0)).unwrap();
+        let paths = |s: &Snapshot| s.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            paths(&at0),
+            [
+                "year=2024/a b.parquet",
+                "year=__HIVE_DEFAULT_PARTITION__/c.parquet"
+            ]
+        );
+        assert_eq!(at0.partition_columns, [("year".to_string(), ColType::I32)]);
+        let now = snapshot(base, &names, &read, None).unwrap();
+        assert_eq!(now.version, 1);
+        assert_eq!(
+            paths(&now),
+            [
+                "year=2025/d.parquet",
+                "year=__HIVE_DEFAULT_PARTITION__/c.parquet"
+            ]
+        );
+        assert_eq!(now.files[1].partition["year"], None);
+        assert!(snapshot(base, &names, &read, Some(2)).is_err());
+    }
+
+    #[test]
+    fn what_pqdm_cannot_read_is_refused_by_name() {
+        let base = Path::new("/t");
+        for (extra, why) in [
+            (
+                r#"{"add":{"path":"x.parquet","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true,"deletionVector":{"storageType":"u"}}}"#,
+                "deletion vectors",
+            ),
+            (
+                r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"]}}"#,
+                "reader features deletionVectors",
+            ),
+            (
+                r#"{"add":{"path":"s3://elsewhere/x.parquet","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}"#,
+                "outside the table",
+            ),
+            (
+                r#"{"add":{"path":"..%2F..%2Fetc%2Fpasswd","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}"#,
+                "leaves its folder",
+            ),
+        ] {
+            let (names, files) = table(&[(0, V0), (1, extra)]);
+            let read = |rel: &str| Ok(files.get(rel).cloned());
+            let e = snapshot(base, &names, &read, None).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
+        }
+        // A gap in the log.
+        let (names, files) = table(&[(0, V0), (2, "")]);
+        let read = |rel: &str| Ok(files.get(rel).cloned());
+        let e = snapshot(base, &names, &read, None).unwrap_err().to_string();
+        assert!(e.contains("no entry for version 1"), "{e}");
+    }
+}

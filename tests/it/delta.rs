@@ -1,0 +1,675 @@
+//! Every pqdm dataset is a Delta Lake table: delta-rs (Python `deltalake`), Polars' `scan_delta`
+//! and DuckDB's delta extension read the same rows and partition values as pqdm's own scan, at
+//! the current version and at older ones, after upserts, compaction and vacuum; a writer killed
+//! between its commit and its log entry leaves the log a version behind, never broken; a dataset
+//! of an earlier pqdm, or one adopted, becomes a Delta table from a checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use polars::prelude::*;
+use pqdm::maintain::vacuum::VacuumOptions;
+use pqdm::{Dataset, ScanOptions, WriteMode, WriteOptions};
+use serde_json::Value;
+
+use crate::common::*;
+
+/// What `tests/delta_readers.py` printed: the version read, the column names and the rows
+/// (sorted here, so readers that order rows differently compare equal).
+#[derive(Debug, PartialEq)]
+struct Read {
+    columns: Vec<String>,
+    rows: Vec<Vec<Value>>,
+}
+
+/// A total order on JSON values: null, then booleans, numbers, strings.
+fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Number(_) => 2,
+            _ => 3,
+        }
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap()
+            .partial_cmp(&y.as_f64().unwrap())
+            .unwrap(),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+fn sorted(columns: Vec<String>, mut rows: Vec<Vec<Value>>) -> Read {
+    rows.sort_by(|a, b| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| cmp_values(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Read { columns, rows }
+}
+
+/// The python of the small virtualenv holding DuckDB 1.5.5 and its delta extension (its wheel
+/// loads into no other DuckDB), made by tests/pyenv.py beside the main one.
+fn duckdb_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv-duckdb-delta");
+            let out = Command::new("python3")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pyenv.py"))
+                .arg("--duckdb-delta")
+                .arg(&venv)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("python3 tests/pyenv.py --duckdb-delta");
+            assert!(
+                out.status.success(),
+                "tests/pyenv.py could not make {venv:?}"
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        })
+        .clone()
+}
+
+/// Reads the Delta table at `table` with `reader` (`deltalake`, `polars`, `duckdb`) at
+/// `version` (`None`: the newest); the reader's error when it fails.
+fn delta_read(
+    reader: &str,
+    table: &str,
+    version: Option<u64>,
+    storage: Option<&Value>,
+) -> Result<Read, String> {
+    let python = match reader {
+        "duckdb" => duckdb_python(),
+        _ => python(),
+    };
+    let mut cmd = Command::new(python);
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/delta_readers.py"))
+        .args([reader, table]);
+    if let Some(v) = version {
+        cmd.args(["--version", &v.to_string()]);
+    }
+    if let Some(s) = storage {
+        cmd.args(["--storage-options", &s.to_string()]);
+    }
+    let out = cmd.output().expect("run tests/delta_readers.py");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let columns: Vec<String> = serde_json::from_value(doc["columns"].clone()).unwrap();
+    let rows: Vec<Vec<Value>> = serde_json::from_value(doc["rows"].clone()).unwrap();
+    Ok(sorted(columns, rows))
+}
+
+/// pqdm's own scan of `ds` at `version`, in the same form.
+fn pqdm_read(ds: &Dataset, version: u64) -> Read {
+    let df = ds
+        .read(&ScanOptions {
+            version: Some(version),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut columns: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    columns.sort();
+    let cols: Vec<&Column> = columns.iter().map(|c| df.column(c).unwrap()).collect();
+    let rows = (0..df.height())
+        .map(|i| {
+            cols.iter()
+                .map(|c| match c.get(i).unwrap() {
+                    AnyValue::Null => Value::Null,
+                    AnyValue::Boolean(b) => b.into(),
+                    AnyValue::String(s) => s.into(),
+                    AnyValue::StringOwned(s) => s.as_str().into(),
+                    AnyValue::Float64(f) => f.into(),
+                    AnyValue::Float32(f) => (f as f64).into(),
+                    v => v.extract::<i64>().expect("an integer").into(),
+                })
+                .collect()
+        })
+        .collect();
+    sorted(columns, rows)
+}
+
+/// Asserts that every Delta reader reads version `version` of the local dataset `ds` as pqdm
+/// does.
+fn assert_readers_agree(ds: &Dataset, version: u64) {
+    let want = pqdm_read(ds, version);
+    assert!(!want.rows.is_empty());
+    let table = ds.base().display().to_string();
+    for reader in ["deltalake", "polars", "duckdb"] {
+        let got = delta_read(reader, &table, Some(version), None)
+            .unwrap_or_else(|e| panic!("{reader} at version {version}: {e}"));
+        assert_eq!(got.columns, want.columns, "{reader} at version {version}");
+        assert_eq!(
+            got.rows.len(),
+            want.rows.len(),
+            "{reader} at version {version}"
+        );
+        assert_eq!(got, want, "{reader} at version {version}");
+    }
+}
+
+fn log_entries(base: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(base.join("_delta_log"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn write(ds: &Dataset, symbol: &str, start: i64, n: usize, price: f64, mode: WriteMode) -> u64 {
+    ds.write(
+        candles(start, n, price).lazy(),
+        &WriteOptions {
+            mode: Some(mode),
+            ..kline_opts(symbol)
+        },
+    )
+    .unwrap()
+    .version
+}
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_704_067_200_000; // 2024-01-01
+
+#[test]
+fn every_delta_reader_reads_each_version_as_pqdm_does() {
+    let dir = tmp();
+    let ds = klines_dataset(&dir.path().join("k"));
+    // v1: two days of BTC; v2: an upsert replacing the second half of day 1 with other prices;
+    // v3: ETH appended; v4: a second file on BTC's day 2; v5: compaction of day 2.
+    assert_eq!(write(&ds, "BTCUSDT", T0, 2880, 100.0, WriteMode::Upsert), 1);
+    assert_eq!(
+        write(&ds, "BTCUSDT", T0 + DAY / 2, 720, 5000.0, WriteMode::Upsert),
+        2
+    );
+    assert_eq!(write(&ds, "ETH/USDT %", T0, 60, 7.0, WriteMode::Append), 3);
+    assert_eq!(
+        write(&ds, "BTCUSDT", T0 + 2 * DAY, 10, 9.0, WriteMode::Append),
+        4
+    );
+    let compacted = ds
+        .compact(&Default::default(), &pqdm::progress::Progress::hidden())
+        .unwrap();
+    assert!(compacted.version.is_some(), "{compacted:?}");
+    ds.vacuum(&VacuumOptions::default()).unwrap();
+    let now = ds.refresh().unwrap().version;
+    assert_eq!(now, 5);
+    let entries = log_entries(ds.base());
+    assert_eq!(
+        entries,
+        (0..=now)
+            .map(|v| format!("{v:020}.json"))
+            .collect::<Vec<_>>()
+    );
+    for v in 1..=now {
+        assert_readers_agree(&ds, v);
+    }
+    // The newest version without asking for one is the current version.
+    let newest = delta_read("deltalake", &ds.base().display().to_string(), None, None).unwrap();
+    assert_eq!(newest, pqdm_read(&ds, now));
+    // Compaction rearranged rows: its entry says so, and adds and removes the same rows.
+    let entry = std::fs::read_to_string(ds.base().join("_delta_log").join(&entries[5])).unwrap();
+    let actions: Vec<Value> = entry
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(actions[0]["commitInfo"]["operation"], "OPTIMIZE");
+    assert!(
+        actions
+            .iter()
+            .filter_map(|a| a.get("add").or(a.get("remove")))
+            .all(|a| a["dataChange"] == false),
+        "{entry}"
+    );
+}
+
+/// Runs `pqdm ingest --json` of `csv` into `base` with `env`; its output.
+fn ingest_env(base: &Path, csv: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    run_env(
+        &[
+            "ingest",
+            "--json",
+            "--dataset",
+            base.to_str().unwrap(),
+            csv.to_str().unwrap(),
+        ],
+        env,
+    )
+}
+
+/// A writer killed after its commit point and before its log entry: pqdm's readers see the
+/// version, Delta readers the one before it (whole, never a half commit); the next commit
+/// writes the missing entry first, then its own, and every reader agrees on both.
+#[test]
+fn a_writer_killed_before_its_log_entry_leaves_the_log_one_version_behind_until_the_next_commit() {
+    let dir = tmp();
+    let base = dir.path().join("k");
+    killed_before_its_log_entry(dir.path(), &base);
+    let verify = run(&["verify", base.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert!(
+        report["delta_log"]
+            .as_str()
+            .unwrap()
+            .contains("no version 2"),
+        "{report}"
+    );
+    let ds = Dataset::open(&base).unwrap();
+    assert_eq!(ds.manifest().version, 2);
+    assert_eq!(
+        log_entries(&base),
+        vec!["00000000000000000000.json", "00000000000000000001.json"]
+    );
+    let table = base.display().to_string();
+    let behind = delta_read("deltalake", &table, None, None).unwrap();
+    assert_eq!(behind, pqdm_read(&ds, 1));
+    let c = dir.path().join("c");
+    std::fs::create_dir(&c).unwrap();
+    let c = klines_csv(&c, "SOLUSDT", 5, 1.0);
+    assert!(ingest_env(&base, &c, &[]).status.success());
+    assert_eq!(log_entries(&base).len(), 4);
+    let ds = Dataset::open(&base).unwrap();
+    for v in 1..=3 {
+        assert_readers_agree(&ds, v);
+    }
+    let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
+    assert_eq!(verify["delta_log"], Value::Null);
+}
+
+/// Ingests 60 candles (version 1), then 30 more with a writer killed between its commit point
+/// and its Delta log entry (version 2, unlogged).
+fn killed_before_its_log_entry(dir: &Path, base: &Path) {
+    let a = klines_csv(dir, "BTCUSDT", 60, 10.0);
+    assert!(ingest_env(base, &a, &[]).status.success());
+    let b = dir.join("b");
+    std::fs::create_dir(&b).unwrap();
+    let b = klines_csv(&b, "ETHUSDT", 30, 20.0);
+    let killed = ingest_env(base, &b, &[("PQDM_FAILPOINTS", "delta.publish=kill")]);
+    assert!(!killed.status.success());
+}
+
+/// `verify --repair` writes the log entries a killed writer left unwritten.
+#[test]
+fn verify_repair_writes_the_missing_log_entries() {
+    let dir = tmp();
+    let base = dir.path().join("k");
+    killed_before_its_log_entry(dir.path(), &base);
+    let repaired = json_ok(&run(&[
+        "verify",
+        base.to_str().unwrap(),
+        "--repair",
+        "--json",
+    ]));
+    assert_eq!(repaired["repairs"]["delta_log_written"], true, "{repaired}");
+    assert_eq!(log_entries(&base).len(), 3);
+    assert_readers_agree(&Dataset::open(&base).unwrap(), 2);
+    let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
+    assert_eq!(verify["delta_log"], Value::Null);
+}
+
+/// The checkpoint files and the version `_last_checkpoint` points at.
+fn checkpoints(base: &Path) -> (Vec<String>, Option<u64>) {
+    let names = log_entries(base)
+        .into_iter()
+        .filter(|n| n.ends_with(".checkpoint.parquet"))
+        .collect();
+    let last = std::fs::read(base.join("_delta_log/_last_checkpoint"))
+        .ok()
+        .map(|b| {
+            serde_json::from_slice::<Value>(&b).unwrap()["version"]
+                .as_u64()
+                .unwrap()
+        });
+    (names, last)
+}
+
+/// A dataset written before pqdm kept a Delta log (no `_delta_log/`) becomes a Delta table on
+/// its next write, from a checkpoint of that version, rewriting no data file; Delta readers
+/// see it from that version on (the versions before it have no log to read them by).
+#[test]
+fn a_dataset_without_a_log_becomes_a_delta_table_from_a_checkpoint_on_its_next_write() {
+    let dir = tmp();
+    let ds = klines_dataset(&dir.path().join("k"));
+    write(&ds, "BTCUSDT", T0, 120, 1.0, WriteMode::Upsert);
+    write(&ds, "ETHUSDT", T0, 60, 2.0, WriteMode::Upsert);
+    std::fs::remove_dir_all(ds.base().join("_delta_log")).unwrap();
+    let data_before = parquet_files(ds.base());
+    assert_eq!(
+        write(
+            &ds,
+            "BTCUSDT",
+            T0 + 60 * 60_000,
+            120,
+            3.0,
+            WriteMode::Upsert
+        ),
+        3
+    );
+    assert_eq!(
+        checkpoints(ds.base()),
+        (vec![format!("{:020}.checkpoint.parquet", 3)], Some(3))
+    );
+    assert_readers_agree(&ds, 3);
+    let table = ds.base().display().to_string();
+    let before = delta_read("deltalake", &table, Some(2), None);
+    assert!(before.is_err(), "{before:?}");
+    // The next write logs on top of the checkpoint.
+    assert_eq!(write(&ds, "SOLUSDT", T0, 10, 4.0, WriteMode::Append), 4);
+    assert!(
+        ds.base()
+            .join("_delta_log/00000000000000000004.json")
+            .is_file()
+    );
+    assert_readers_agree(&ds, 4);
+    // No data file was rewritten: the upgrade wrote only log files.
+    let after = parquet_files(ds.base());
+    let eth: Vec<&String> = data_before
+        .iter()
+        .filter(|f| f.contains("symbol=ETHUSDT"))
+        .collect();
+    assert!(
+        !eth.is_empty() && eth.iter().all(|f| after.contains(f)),
+        "{after:?}"
+    );
+}
+
+/// A checkpoint at every multiple of the dataset's interval, `_last_checkpoint` on the newest:
+/// with every entry up to it deleted, readers still open each version from the checkpoint on.
+#[test]
+fn checkpoints_are_written_every_interval_and_readers_open_the_table_from_them() {
+    let dir = tmp();
+    let ds = Dataset::create(
+        dir.path().join("k"),
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &pqdm::CreateOptions {
+            checkpoint_interval: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for v in 1..=5u64 {
+        let symbol = format!("S{v}");
+        write(
+            &ds,
+            &symbol,
+            T0 + v as i64 * DAY,
+            30,
+            v as f64,
+            WriteMode::Upsert,
+        );
+    }
+    assert_eq!(
+        checkpoints(ds.base()),
+        (
+            vec![
+                format!("{:020}.checkpoint.parquet", 2),
+                format!("{:020}.checkpoint.parquet", 4)
+            ],
+            Some(4)
+        )
+    );
+    for v in 0..4 {
+        std::fs::remove_file(ds.base().join(format!("_delta_log/{v:020}.json"))).unwrap();
+    }
+    for v in 4..=5 {
+        assert_readers_agree(&ds, v);
+    }
+    let config = std::fs::read_to_string(ds.base().join("_delta_log/00000000000000000000.json"));
+    assert!(config.is_err(), "deleted");
+}
+
+/// `adopt` of a hive folder another tool wrote makes a Delta table of it too (Delta's
+/// "convert to Delta"): a checkpoint of the adopted version, the files where they are.
+#[test]
+fn an_adopted_folder_is_a_delta_table() {
+    let dir = tmp();
+    let written = klines_dataset(&dir.path().join("w"));
+    write(&written, "BTCUSDT", T0, 1500, 1.0, WriteMode::Upsert);
+    let plain = dir.path().join("plain");
+    for f in parquet_files(written.base()) {
+        std::fs::create_dir_all(plain.join(&f).parent().unwrap()).unwrap();
+        std::fs::copy(written.base().join(&f), plain.join(&f)).unwrap();
+    }
+    json_ok(&run(&["adopt", plain.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        checkpoints(&plain),
+        (vec![format!("{:020}.checkpoint.parquet", 1)], Some(1))
+    );
+    let ds = Dataset::open(&plain).unwrap();
+    assert_readers_agree(&ds, 1);
+}
+
+/// Glob readers of the tree: once a checkpoint (a Parquet file) is in `_delta_log/`, DuckDB and
+/// Polars globs of `**/*.parquet` would read it as data; the README's glob, `*=*/**/*.parquet`,
+/// reads exactly the current version, as pyarrow.dataset does (it skips `_` folders).
+#[test]
+fn glob_readers_of_hive_folders_skip_the_log_and_read_the_current_version() {
+    let dir = tmp();
+    let ds = Dataset::create(
+        dir.path().join("k"),
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &pqdm::CreateOptions {
+            checkpoint_interval: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    write(&ds, "BTCUSDT", T0, 90, 1.0, WriteMode::Upsert);
+    write(&ds, "BTCUSDT", T0 + 30 * 60_000, 90, 2.0, WriteMode::Upsert);
+    assert_eq!(checkpoints(ds.base()).1, Some(2));
+    let out = py(
+        r#"
+import sys, duckdb, polars as pl, pyarrow.dataset as pads
+base = sys.argv[1]
+for name, df in [
+    ("duckdb", duckdb.sql(f"SELECT * FROM read_parquet('{base}/*=*/**/*.parquet', hive_partitioning=true)").pl()),
+    ("polars", pl.scan_parquet(f"{base}/*=*/**/*.parquet", hive_partitioning=True).collect()),
+    ("pyarrow", pl.from_arrow(pads.dataset(base, format="parquet", partitioning="hive").to_table())),
+]:
+    print(name, df.height, int(df["close"].sum()))
+"#,
+        &[ds.base().to_str().unwrap()],
+    );
+    let want: i64 = (0..30).map(|i| 1 + i).sum::<i64>() + (0..90).map(|i| 2 + i).sum::<i64>();
+    for reader in ["duckdb", "polars", "pyarrow"] {
+        assert!(
+            out.lines().any(|l| l == format!("{reader} 120 {want}")),
+            "{reader}: {out}"
+        );
+    }
+}
+
+/// On object storage: the log is written with conditional puts beside the data, and delta-rs
+/// reads every version as pqdm does.
+#[test]
+fn delta_rs_reads_an_s3_dataset_at_every_version() {
+    use pqdm::location::Location;
+    let bucket = s3_bucket();
+    let url = format!("s3://{bucket}/klines");
+    let opts = pqdm::storage::StorageOptions::new([
+        ("endpoint", s3_endpoint()),
+        ("region", "us-east-1"),
+        ("access_key_id", "testing"),
+        ("secret_access_key", "testing"),
+        ("allow_http", "true"),
+    ])
+    .unwrap();
+    let location = Location::parse_with(&url, &opts).unwrap();
+    let ds = Dataset::create_at(
+        &location,
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    write(&ds, "BTCUSDT", T0, 120, 1.0, WriteMode::Upsert);
+    write(
+        &ds,
+        "BTCUSDT",
+        T0 + 60 * 60_000,
+        120,
+        2.0,
+        WriteMode::Upsert,
+    );
+    write(&ds, "ETHUSDT", T0, 30, 3.0, WriteMode::Append);
+    let storage = serde_json::json!({
+        "AWS_ENDPOINT_URL": s3_endpoint(),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    });
+    for v in 1..=3 {
+        let got = delta_read("deltalake", &url, Some(v), Some(&storage))
+            .unwrap_or_else(|e| panic!("version {v}: {e}"));
+        assert_eq!(got, pqdm_read(&ds, v), "version {v}");
+    }
+}
+
+/// A Delta table another engine wrote (delta-rs here) is read through its log: pqdm's scan
+/// returns what delta-rs returns, never the files a later version removed, which a listing of
+/// the folder would also find. What pqdm cannot read is refused by name.
+#[test]
+fn a_delta_table_written_by_delta_rs_reads_as_delta_rs_reads_it() {
+    let dir = tmp();
+    let table = dir.path().join("t");
+    py(
+        r#"
+import sys, pyarrow as pa
+from deltalake import write_deltalake, DeltaTable
+t = sys.argv[1]
+def frame(ids, parts, xs):
+    return pa.table({"id": pa.array(ids, pa.int64()), "part": pa.array(parts, pa.string()),
+                     "x": pa.array(xs, pa.float64())})
+write_deltalake(t, frame([1, 2, 3], ["a", None, "b c"], [0.5, None, 2.0]), partition_by=["part"])
+write_deltalake(t, frame([4, 5], ["100%", "a"], [4.25, -1.0]), mode="append", partition_by=["part"])
+DeltaTable(t).delete("id = 1 or id = 4")
+"#,
+        &[table.to_str().unwrap()],
+    );
+    let want = delta_read("deltalake", table.to_str().unwrap(), None, None).unwrap();
+    assert_eq!(want.rows.len(), 3, "{want:?}");
+    let ds = Dataset::open_any(&table, &Default::default()).unwrap();
+    let df = ds.read(&ScanOptions::default()).unwrap();
+    assert_eq!(df.height(), 3);
+    let mut ids = i64s(&df, "id");
+    ids.sort();
+    assert_eq!(ids, [2, 3, 5]);
+    // The same rows, partition values (the null partition, `b c`) included.
+    let mut got: Vec<(i64, Option<String>)> = df
+        .column("id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .zip(
+            df.column("part")
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|s| s.map(String::from)),
+        )
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (2, None),
+            (3, Some("b c".to_string())),
+            (5, Some("a".to_string()))
+        ]
+    );
+    // Reader features pqdm does not have are named.
+    let dv = dir.path().join("dv");
+    std::fs::create_dir_all(dv.join("_delta_log")).unwrap();
+    std::fs::write(
+        dv.join("_delta_log/00000000000000000000.json"),
+        r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}
+{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[]}","partitionColumns":[],"configuration":{}}}
+"#,
+    )
+    .unwrap();
+    let out = run(&["scan", dv.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("reader features deletionVectors"), "{err}");
+}
+
+/// Many writers at once, the way users who outgrow one machine ingest (one worker per
+/// symbol): 64 writers on distinct symbols of one S3 dataset all commit, backing off and
+/// trying again on the version that beat them; the log holds all 64 versions, in order, with
+/// no gap, and delta-rs reads every row.
+#[test]
+fn sixty_four_writers_on_distinct_symbols_of_one_s3_dataset_all_commit() {
+    use pqdm::location::Location;
+    let bucket = s3_bucket();
+    let url = format!("s3://{bucket}/klines");
+    let opts = pqdm::storage::StorageOptions::new([
+        ("endpoint", s3_endpoint()),
+        ("region", "us-east-1"),
+        ("access_key_id", "testing"),
+        ("secret_access_key", "testing"),
+        ("allow_http", "true"),
+    ])
+    .unwrap();
+    let location = Location::parse_with(&url, &opts).unwrap();
+    Dataset::create_at(
+        &location,
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    const WRITERS: usize = 64;
+    let attempts: Vec<u32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..WRITERS)
+            .map(|i| {
+                let location = &location;
+                s.spawn(move || {
+                    let ds = Dataset::open_at(location).unwrap();
+                    ds.write(
+                        candles(T0, 60, i as f64).lazy(),
+                        &kline_opts(&format!("S{i:02}USDT")),
+                    )
+                    .unwrap_or_else(|e| panic!("writer {i}: {e}"))
+                    .commit_attempts
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut histogram = std::collections::BTreeMap::new();
+    for a in &attempts {
+        *histogram.entry(*a).or_insert(0) += 1;
+    }
+    eprintln!("commit attempts per writer (attempts: writers): {histogram:?}");
+    assert!(attempts.iter().all(|a| *a >= 1), "{attempts:?}");
+    let ds = Dataset::open_at(&location).unwrap();
+    let m = ds.manifest();
+    assert_eq!(m.version, WRITERS as u64);
+    assert_eq!(m.total_rows, (WRITERS * 60) as u64);
+    let storage = serde_json::json!({
+        "AWS_ENDPOINT_URL": s3_endpoint(),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    });
+    let got = delta_read("deltalake", &url, None, Some(&storage)).unwrap();
+    assert_eq!(got, pqdm_read(&ds, WRITERS as u64));
+}
