@@ -139,6 +139,7 @@ impl Dataset {
         let store = Store::at(location);
         if !store.try_exists()? {
             crate::foreign::check_not_nested(location)?;
+            store.refuse_foreign_delta()?;
         }
         let lock = store.lock()?;
         if store.try_exists()? {
@@ -270,6 +271,23 @@ impl Dataset {
         match version {
             None => Ok(self.manifest()),
             Some(v) if v == self.manifest().version => Ok(self.manifest()),
+            // Another engine's Delta table: its other versions come from its log too.
+            Some(v)
+                if self
+                    .foreign
+                    .as_ref()
+                    .is_some_and(|f| f.delta_version.is_some()) =>
+            {
+                let snapshot =
+                    self.store
+                        .delta_snapshot(Some(v))?
+                        .ok_or_else(|| Error::Dataset {
+                            path: self.base().to_path_buf(),
+                            message: "its Delta log is gone".into(),
+                        })?;
+                crate::foreign::describe_delta(&self.location(), snapshot)
+                    .map(|l| Arc::new(l.manifest))
+            }
             Some(v) => self.store.load_version(v).map(Arc::new),
         }
     }

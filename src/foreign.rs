@@ -184,6 +184,9 @@ pub struct ListingFacts {
     pub datetime_columns: BTreeSet<String>,
     /// The [`fingerprint`] of its files, taken before they were read.
     pub fingerprint: String,
+    /// A Delta table read through its log: the version read (its other versions are read the
+    /// same way, see [`describe_delta`]).
+    pub delta_version: Option<u64>,
 }
 
 /// Describes a dataset found by listing. `hive_types` overrides the inferred partition column
@@ -279,13 +282,12 @@ pub fn describe_delta(
             dtype: *dtype,
         })
         .collect();
-    describe_files(
-        location,
-        files,
-        parts,
-        partition_columns,
-        h.finalize().to_hex().to_string(),
-    )
+    let fingerprint = h.finalize().to_hex().to_string();
+    let mut listing = describe_files(location, files, parts, partition_columns, fingerprint)?;
+    listing.manifest.version = snapshot.version;
+    listing.manifest.operation.name = "delta log".into();
+    listing.facts.delta_version = Some(snapshot.version);
+    Ok(listing)
 }
 
 /// A listing of `files` (relative paths, with their partition values `parts`), their schema
@@ -378,7 +380,9 @@ fn describe_files(
             checkpoint_interval: None,
         },
     );
+    // Nothing that differs from one listing to the next of the same files (the cache keys on it).
     m.updated_at = String::new();
+    m.table_id = None;
     m.key = vec![];
     m.operation = Operation {
         name: "listing".into(),
@@ -391,6 +395,7 @@ fn describe_files(
         facts: ListingFacts {
             datetime_columns,
             fingerprint,
+            delta_version: None,
         },
     })
 }

@@ -31,6 +31,7 @@ class NativeDataset:
         compression: Optional[str] = None,
         max_rows_per_file: Optional[int] = None,
         auto_compact: Optional[int] = None,
+        checkpoint_interval: Optional[int] = None,
         metadata: Optional[Dict[str, str]] = None,
         storage_options: Optional[Dict[str, str]] = None,
     ) -> "NativeDataset": ...

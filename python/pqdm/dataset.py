@@ -88,13 +88,16 @@ class Dataset:
         compression: Optional[str] = None,
         max_rows_per_file: Optional[int] = None,
         auto_compact: Optional[int] = None,
+        checkpoint_interval: Optional[int] = None,
         metadata: Optional[Mapping[str, Any]] = None,
         storage_options: Optional[Mapping[str, Any]] = None,
     ) -> "Dataset":
         """Creates an empty dataset (version 0) of ``kind`` (``klines``, ``aggtrades``,
-        ``trades``, ``futures``, ``split``, ``unified``); raises ``ConflictError`` if one exists."""
+        ``trades``, ``futures``, ``split``, ``unified``); raises ``ConflictError`` if one exists.
+        The dataset is also a Delta Lake table (``deltalake.DeltaTable(path)`` reads it); it
+        writes a Delta checkpoint every ``checkpoint_interval`` versions (default 100)."""
         return cls._create(path, kind, False, partition_by, compression, max_rows_per_file,
-                           auto_compact, metadata, storage_options)
+                           auto_compact, checkpoint_interval, metadata, storage_options)
 
     @classmethod
     def open_or_create(
@@ -106,20 +109,21 @@ class Dataset:
         compression: Optional[str] = None,
         max_rows_per_file: Optional[int] = None,
         auto_compact: Optional[int] = None,
+        checkpoint_interval: Optional[int] = None,
         metadata: Optional[Mapping[str, Any]] = None,
         storage_options: Optional[Mapping[str, Any]] = None,
     ) -> "Dataset":
         """Opens the dataset at ``path``, creating it as ``kind`` if there is none; one of
         another kind raises ``InvalidInputError``. Safe when several processes race."""
         return cls._create(path, kind, True, partition_by, compression, max_rows_per_file,
-                           auto_compact, metadata, storage_options)
+                           auto_compact, checkpoint_interval, metadata, storage_options)
 
     @classmethod
     def _create(cls, path, kind, exists_ok, partition_by, compression, max_rows_per_file,
-                auto_compact, metadata, storage_options) -> "Dataset":
+                auto_compact, checkpoint_interval, metadata, storage_options) -> "Dataset":
         native = _pqdm.NativeDataset.create(
             _path(path), kind, exists_ok, _frames.columns(partition_by), compression,
-            max_rows_per_file, auto_compact,
+            max_rows_per_file, auto_compact, checkpoint_interval,
             None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
             _options(storage_options),
         )

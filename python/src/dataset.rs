@@ -58,7 +58,7 @@ impl NativeDataset {
 
     /// Creates a dataset of `kind` at `path` (`exists_ok`: opens it if it holds that kind).
     #[staticmethod]
-    #[pyo3(signature = (path, kind, exists_ok, partition_by=None, compression=None, max_rows_per_file=None, auto_compact=None, metadata=None, storage_options=None))]
+    #[pyo3(signature = (path, kind, exists_ok, partition_by=None, compression=None, max_rows_per_file=None, auto_compact=None, checkpoint_interval=None, metadata=None, storage_options=None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
@@ -69,6 +69,7 @@ impl NativeDataset {
         compression: Option<String>,
         max_rows_per_file: Option<usize>,
         auto_compact: Option<u64>,
+        checkpoint_interval: Option<u64>,
         metadata: Option<BTreeMap<String, String>>,
         storage_options: Option<BTreeMap<String, String>>,
     ) -> PyResult<NativeDataset> {
@@ -79,7 +80,7 @@ impl NativeDataset {
             compression: parse(compression.as_deref())?.unwrap_or_default(),
             max_rows_per_file,
             auto_compact,
-            checkpoint_interval: None,
+            checkpoint_interval,
             metadata: metadata.unwrap_or_default(),
             source: None,
         };

@@ -237,3 +237,20 @@ def test_a_value_that_does_not_cast_names_itself_and_the_parameter_that_helps(tm
     assert ds.refresh() == 0
     report = ds.write(frame, lenient=True)
     assert (report["rows_written"], report["nulled"]) == (3, {"close": 1})
+
+
+def test_every_dataset_is_a_delta_table_with_checkpoints_at_its_interval(tmp_path):
+    from deltalake import DeltaTable
+
+    ds = pqdm.Dataset.create(tmp_path / "k", "klines", checkpoint_interval=2)
+    ds.write(klines(T0, 5))
+    ds.write(klines(T0 + 2 * 60_000, 5))  # upsert: 3 candles replaced, 2 new
+    log = sorted(os.listdir(tmp_path / "k" / "_delta_log"))
+    assert "00000000000000000002.checkpoint.parquet" in log and "_last_checkpoint" in log
+    table = DeltaTable(str(tmp_path / "k"))
+    assert table.version() == 2
+    got = pl.from_arrow(table.to_pyarrow_table()).sort("timestamp")
+    assert got["timestamp"].to_list() == [T0 + i * 60_000 for i in range(7)]
+    assert got["timestamp"].to_list() == ds.scan(columns=["timestamp"]).sort("timestamp")["timestamp"].to_list()
+    with pytest.raises(pqdm.InvalidInputError):
+        pqdm.Dataset.create(tmp_path / "z", "klines", checkpoint_interval=0)

@@ -94,7 +94,7 @@ pub(super) fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
                 println!("  repaired: _manifest.json rewritten from the history");
             }
             if rep.delta_log_written {
-                println!("  repaired: the Delta log's missing entries written");
+                println!("  repaired: a Delta checkpoint of the current version written");
             }
             list(
                 "repaired: tree copy replaced by the kept copy",

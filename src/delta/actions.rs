@@ -127,6 +127,7 @@ pub struct Stats {
     pub min_values: BTreeMap<String, i64>,
     /// Largest value per column.
     pub max_values: BTreeMap<String, i64>,
-    /// Nulls per column.
+    /// Nulls per column (only where known).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub null_count: BTreeMap<String, u64>,
 }

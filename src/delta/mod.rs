@@ -178,8 +178,10 @@ pub fn metadata(m: &Manifest, id: &str, created_time: Option<i64>) -> MetaData {
     }
 }
 
-/// A file's statistics: its rows, and the min, max and null count (0: pqdm refuses nulls
-/// there) of the timestamp and the integer key columns whose ranges the manifest records.
+/// A file's statistics: its rows, and the min and max of the timestamp and of the integer key
+/// columns whose ranges the manifest records. No null counts: the manifest does not record
+/// them, and a lenient write can hold a null timestamp (a count of 0 would make engines skip
+/// the file for `IS NULL`).
 pub fn stats(m: &Manifest, f: &FileEntry) -> Stats {
     let mut s = Stats {
         num_records: f.rows,
@@ -188,12 +190,10 @@ pub fn stats(m: &Manifest, f: &FileEntry) -> Stats {
     if let (Some(lo), Some(hi)) = (f.min_timestamp, f.max_timestamp) {
         s.min_values.insert(m.timestamp_column.clone(), lo);
         s.max_values.insert(m.timestamp_column.clone(), hi);
-        s.null_count.insert(m.timestamp_column.clone(), 0);
     }
     for (col, [lo, hi]) in &f.key_ranges {
         s.min_values.insert(col.clone(), *lo);
         s.max_values.insert(col.clone(), *hi);
-        s.null_count.insert(col.clone(), 0);
     }
     s
 }

@@ -35,6 +35,7 @@ pub fn adopt(
         });
     }
     crate::foreign::check_not_nested(&location)?;
+    store.refuse_foreign_delta()?;
     let mut m = crate::foreign::describe(&location, hive_types)?.manifest;
     let names: Vec<String> = m.partition_columns.iter().map(|f| f.name.clone()).collect();
     let mut spec = match kind {
@@ -72,6 +73,7 @@ pub fn adopt(
     m.key = spec.key.clone();
     m.kind_spec = spec;
     m.format_version = FORMAT_VERSION;
+    m.table_id = Some(crate::delta::new_table_id());
     m.version = 1;
     m.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     m.operation = Operation {

@@ -45,7 +45,7 @@ pub struct Repairs {
     pub tree_copies_restored: Vec<String>,
     /// `_manifest.json` was rewritten from the current version.
     pub manifest_copy_rewritten: bool,
-    /// The Delta log's missing entries (or a checkpoint) were written, and it now agrees.
+    /// A checkpoint of the current version was written, and the Delta log now agrees.
     pub delta_log_written: bool,
     /// Damaged files (content no longer matching their checksum) moved to `_pqdm/orphans/`
     /// and dropped from the manifest: their checksum is never rewritten to bless the damage.
@@ -89,9 +89,10 @@ pub struct VerifyReport {
     /// `_manifest.json` (the copy of the current version that other readers use) is damaged,
     /// edited or out of date; `--repair` rewrites it from the history.
     pub manifest_copy_stale: bool,
-    /// How the Delta log (`_delta_log/`) disagrees with the version checked: behind it (a
-    /// writer died between its commit and its log entry), or listing other files (another
-    /// engine wrote to it). `--repair` writes missing entries; it cannot undo another writer's.
+    /// How the Delta log (`_delta_log/`) disagrees with the version checked, after verify has
+    /// written the entries a killed writer left unwritten: a gap, a damaged or edited entry, a
+    /// `_last_checkpoint` naming a missing checkpoint. `--repair` writes a checkpoint of the
+    /// current version (and `_last_checkpoint`), which Delta readers then read it from.
     pub delta_log: Option<String>,
     /// Per column with bad values, what they are (`2 infinite, 1 negative`).
     pub bad_value_details: BTreeMap<String, String>,
@@ -210,6 +211,9 @@ impl Dataset {
             ..Default::default()
         };
         report.manifest_copy_stale = !self.store().manifest_copy_current(&m);
+        // A writer killed between its commit and its log entry left tidying that any later
+        // command finishes (as the next reader finishes its other tidying): so does verify.
+        self.store().publish_delta_after_commit(None, &m);
         report.delta_log = self.store().delta_disagreement(&m);
         let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
         let listed_in_tree = crate::foreign::list_files(&self.location())?;
@@ -455,7 +459,9 @@ impl Dataset {
                 repairs.manifest_copy_rewritten = true;
             }
             if report.delta_log.is_some() && current.version == report.version {
-                self.store().publish_delta(None, &current)?;
+                // The current version in one checkpoint: what the log before it holds (a gap,
+                // a damaged entry) no longer decides what Delta readers see of it.
+                self.store().checkpoint_now(&current)?;
                 repairs.delta_log_written = self.store().delta_disagreement(&current).is_none();
             }
             for rel in &report.missing {

@@ -16,7 +16,7 @@
 //! stay where they are after later commits take them out of the tree, so a Delta reader of an
 //! older version reads it whole for as long as `vacuum`'s retention keeps its files.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use super::{Store, kept_rel};
 use crate::delta;
@@ -72,6 +72,11 @@ impl Store {
     pub(crate) fn publish_delta(&self, prev: Option<&Manifest>, m: &Manifest) -> Result<Published> {
         crate::failpoint::hit("delta.publish")?;
         let mut done = Published::default();
+        if !self.keeps_for(m) {
+            // A dataset of an earlier pqdm, whose files have no kept copies yet: the log would
+            // name tree paths its next commit moves away from. That commit starts the log.
+            return Ok(done);
+        }
         if self.logged(m.version)? {
             self.warn_if_not_ours(m);
             return Ok(done);
@@ -128,6 +133,24 @@ impl Store {
         Ok(done)
     }
 
+    /// Refuses a base that holds a Delta log (or anything named `_delta_log`) but no pqdm
+    /// dataset: another engine's table, which pqdm reads through its log but never writes into,
+    /// adopts or removes (its versions would part from pqdm's).
+    pub(crate) fn refuse_foreign_delta(&self) -> Result<()> {
+        let local_entry = self
+            .location()
+            .as_local()
+            .is_some_and(|base| std::fs::symlink_metadata(base.join(delta::LOG_DIR)).is_ok());
+        let listed = !self.list_aged(&format!("{}/", delta::LOG_DIR))?.is_empty();
+        if local_entry || listed {
+            return Err(Error::Dataset {
+                path: self.base().to_path_buf(),
+                message: "is a Delta table another engine wrote (it has a _delta_log/ and no pqdm dataset): pqdm reads it (`pqdm scan`, `info`) but does not write into it, adopt it or create a dataset over it".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Warns when the log's entry for version `m` exists and another Delta writer made it: its
     /// change is not pqdm's version `m`, and the two have parted (pqdm does not read commits
     /// other engines make to its datasets yet).
@@ -153,12 +176,20 @@ impl Store {
     /// After the commit point of `next`: [`Store::publish_delta`], where a failure is a
     /// warning (the version is committed, and the next commit writes what is missing).
     pub(crate) fn publish_delta_after_commit(&self, prev: Option<&Manifest>, next: &Manifest) {
-        if let Err(e) = self.publish_delta(prev, next) {
-            log::warn!(
+        let started = std::time::Instant::now();
+        match self.publish_delta(prev, next) {
+            Ok(done) => log::debug!(
+                "version {}: {} Delta log entries, checkpoint {:?}, in {} ms",
+                next.version,
+                done.entries,
+                done.checkpoint,
+                started.elapsed().as_millis()
+            ),
+            Err(e) => log::warn!(
                 "version {} of {} is committed, but its Delta log entry is not written yet ({e}); the next commit writes it",
                 next.version,
                 self.base().display()
-            );
+            ),
         }
     }
 
@@ -184,30 +215,68 @@ impl Store {
     /// How the Delta log disagrees with version `m` (the current version), if it does: it lacks
     /// the version, cannot be read, or lists other files than `m` does.
     pub(crate) fn delta_disagreement(&self, m: &Manifest) -> Option<String> {
+        if !self.keeps_for(m) {
+            // An earlier pqdm's dataset: its next commit starts the log.
+            return None;
+        }
+        if let Some(why) = self.last_checkpoint_problem() {
+            return Some(why);
+        }
         let snapshot = match self.delta_snapshot(Some(m.version)) {
             Ok(Some(s)) => s,
-            Ok(None) => {
-                return Some("there is no _delta_log/ (written by an earlier pqdm?)".into());
-            }
+            Ok(None) => return Some("there is no _delta_log/".into()),
             Err(e) => return Some(e.to_string()),
         };
-        let logged: BTreeSet<&str> = snapshot.files.iter().map(|f| f.path.as_str()).collect();
-        let wanted: BTreeSet<String> = m
+        type Logged<'a> = (&'a BTreeMap<String, Option<String>>, u64);
+        let logged: BTreeMap<&str, Logged> = snapshot
             .files
             .iter()
-            .map(|f| self.delta_path(m, &f.path))
+            .map(|f| (f.path.as_str(), (&f.partition, f.size)))
+            .collect();
+        let wanted: BTreeMap<String, Logged> = m
+            .files
+            .iter()
+            .map(|f| (self.delta_path(m, &f.path), (&f.partition, f.bytes)))
             .collect();
         let missing = wanted
-            .iter()
-            .filter(|p| !logged.contains(p.as_str()))
+            .keys()
+            .filter(|p| !logged.contains_key(p.as_str()))
             .count();
-        let extra = logged.iter().filter(|p| !wanted.contains(**p)).count();
-        (missing + extra > 0).then(|| {
+        let extra = logged.keys().filter(|p| !wanted.contains_key(**p)).count();
+        let differ = wanted
+            .iter()
+            .filter(|(p, want)| logged.get(p.as_str()).is_some_and(|got| got != *want))
+            .count();
+        (missing + extra + differ > 0).then(|| {
             format!(
-                "version {} of the log lacks {missing} of the version's files and lists {extra} others (written by another engine?)",
+                "version {} of the log lacks {missing} of the version's files, lists {extra} others and gives {differ} other partition values or sizes (edited, or written by another engine?)",
                 m.version
             )
         })
+    }
+
+    /// What is wrong with `_delta_log/_last_checkpoint`, if anything: it names a checkpoint
+    /// that is missing (engines then refuse the table) or does not parse.
+    fn last_checkpoint_problem(&self) -> Option<String> {
+        let bytes = self.read(&delta::last_checkpoint_rel()).ok()??;
+        let version = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["version"].as_u64());
+        match version {
+            None => Some("_delta_log/_last_checkpoint does not parse".into()),
+            Some(v) if !self.data_exists(&delta::checkpoint_rel(v)).unwrap_or(false) => Some(
+                format!("_delta_log/_last_checkpoint names checkpoint {v}, which is missing"),
+            ),
+            Some(_) => None,
+        }
+    }
+
+    /// Writes a checkpoint of the current version `m` (and points `_last_checkpoint` at it),
+    /// whatever the log before it holds: what `verify --repair` does when the log disagrees
+    /// with `m` (a gap, a damaged entry); Delta readers then read `m` from it.
+    pub(crate) fn checkpoint_now(&self, m: &Manifest) -> Result<()> {
+        let table_id = m.table_id.clone().unwrap_or_else(delta::new_table_id);
+        self.write_checkpoint(m, &table_id).map(|_| ())
     }
 
     /// Writes the checkpoint of version `m` and points `_last_checkpoint` at it.
@@ -223,8 +292,13 @@ impl Store {
                 .to_string(),
             message,
         })?;
-        // A checkpoint is the whole state: created once, like an entry.
-        self.create_new(&delta::checkpoint_rel(m.version), bytes)?;
+        // A checkpoint is the whole state of a version: created once, like an entry. One
+        // that exists but is not this version's (damaged) is replaced.
+        let rel = delta::checkpoint_rel(m.version);
+        if !self.create_new(&rel, bytes.clone())? && self.read(&rel)?.as_deref() != Some(&bytes[..])
+        {
+            self.write(&rel, bytes)?;
+        }
         self.write(
             &delta::last_checkpoint_rel(),
             delta::checkpoint::last_checkpoint_json(m.version as i64, rows).into_bytes(),

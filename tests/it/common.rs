@@ -228,11 +228,17 @@ pub fn read_sorted(ds: &Dataset) -> DataFrame {
         .unwrap()
 }
 
-/// Data files (`*.parquet`) under `dir`, relative, sorted, as plain readers would glob them.
+/// Data files (`*.parquet`) under `dir`, relative, sorted, as plain readers would glob them
+/// (pyarrow.dataset skips folders named `_...` or `.…`, such as `_delta_log/`).
 pub fn parquet_files(dir: &Path) -> Vec<String> {
     let mut out = vec![];
     pqdm::manifest::walk(dir, &mut |p| {
-        if p.extension().is_some_and(|e| e == "parquet") {
+        let hidden = p
+            .strip_prefix(dir)
+            .unwrap()
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with(['_', '.']));
+        if !hidden && p.extension().is_some_and(|e| e == "parquet") {
             out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
         }
     })

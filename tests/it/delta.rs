@@ -261,15 +261,6 @@ fn a_writer_killed_before_its_log_entry_leaves_the_log_one_version_behind_until_
     let dir = tmp();
     let base = dir.path().join("k");
     killed_before_its_log_entry(dir.path(), &base);
-    let verify = run(&["verify", base.to_str().unwrap(), "--json"]);
-    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
-    assert!(
-        report["delta_log"]
-            .as_str()
-            .unwrap()
-            .contains("no version 2"),
-        "{report}"
-    );
     let ds = Dataset::open(&base).unwrap();
     assert_eq!(ds.manifest().version, 2);
     assert_eq!(
@@ -304,12 +295,34 @@ fn killed_before_its_log_entry(dir: &Path, base: &Path) {
     assert!(!killed.status.success());
 }
 
-/// `verify --repair` writes the log entries a killed writer left unwritten.
+/// `verify` finishes what a killed writer left (its log entry), as the next writer would;
+/// a gap in the log, an edited entry or a `_last_checkpoint` naming a missing checkpoint is
+/// reported, and `--repair` writes a checkpoint of the current version, which Delta readers
+/// then read it from.
 #[test]
-fn verify_repair_writes_the_missing_log_entries() {
+fn verify_finishes_the_log_and_repair_checkpoints_over_a_damaged_one() {
     let dir = tmp();
     let base = dir.path().join("k");
     killed_before_its_log_entry(dir.path(), &base);
+    let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
+    assert_eq!(verify["delta_log"], Value::Null, "{verify}");
+    assert_eq!(log_entries(&base).len(), 3);
+    assert_readers_agree(&Dataset::open(&base).unwrap(), 2);
+
+    // A gap: entry 1 deleted by hand.
+    let entry1 = std::fs::read(base.join("_delta_log/00000000000000000001.json")).unwrap();
+    std::fs::remove_file(base.join("_delta_log/00000000000000000001.json")).unwrap();
+    let out = run(&["verify", base.to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["delta_log"]
+            .as_str()
+            .unwrap()
+            .contains("no entry for version 1"),
+        "{report}"
+    );
+    assert!(delta_read("deltalake", base.to_str().unwrap(), None, None).is_err());
     let repaired = json_ok(&run(&[
         "verify",
         base.to_str().unwrap(),
@@ -317,10 +330,53 @@ fn verify_repair_writes_the_missing_log_entries() {
         "--json",
     ]));
     assert_eq!(repaired["repairs"]["delta_log_written"], true, "{repaired}");
-    assert_eq!(log_entries(&base).len(), 3);
-    assert_readers_agree(&Dataset::open(&base).unwrap(), 2);
-    let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
-    assert_eq!(verify["delta_log"], Value::Null);
+    assert_eq!(
+        checkpoints(&base),
+        (vec![format!("{:020}.checkpoint.parquet", 2)], Some(2))
+    );
+    let ds = Dataset::open(&base).unwrap();
+    assert_readers_agree(&ds, 2);
+
+    // A `_last_checkpoint` naming a checkpoint that is gone.
+    std::fs::remove_file(base.join("_delta_log/00000000000000000002.checkpoint.parquet")).unwrap();
+    let out = run(&["verify", base.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let why = report["delta_log"].as_str().unwrap();
+    assert!(
+        why.contains("_last_checkpoint names checkpoint 2, which is missing"),
+        "{why}"
+    );
+    json_ok(&run(&[
+        "verify",
+        base.to_str().unwrap(),
+        "--repair",
+        "--json",
+    ]));
+    assert_readers_agree(&ds, 2);
+
+    // An edited entry: a partition value changed by hand (entry 1 is back, from a copy).
+    std::fs::remove_file(base.join("_delta_log/_last_checkpoint")).unwrap();
+    std::fs::remove_file(base.join("_delta_log/00000000000000000002.checkpoint.parquet")).unwrap();
+    std::fs::write(base.join("_delta_log/00000000000000000001.json"), &entry1).unwrap();
+    let e = base.join("_delta_log/00000000000000000002.json");
+    let text = std::fs::read_to_string(&e).unwrap();
+    assert!(text.contains("\"symbol\":\"ETHUSDT\""), "{text}");
+    std::fs::write(
+        &e,
+        text.replace("\"symbol\":\"ETHUSDT\"", "\"symbol\":\"HACKED\""),
+    )
+    .unwrap();
+    let out = run(&["verify", base.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let why = report["delta_log"].as_str().unwrap();
+    assert!(why.contains("gives 1 other partition values"), "{why}");
+    json_ok(&run(&[
+        "verify",
+        base.to_str().unwrap(),
+        "--repair",
+        "--json",
+    ]));
+    assert_readers_agree(&ds, 2);
 }
 
 /// The checkpoint files and the version `_last_checkpoint` points at.
@@ -595,6 +651,31 @@ DeltaTable(t).delete("id = 1 or id = 4")
             (5, Some("a".to_string()))
         ]
     );
+    // Older versions through the log too: version 0 (ids 1-3), version 1 (ids 1-5).
+    for (version, want) in [(0u64, vec![1, 2, 3]), (1, vec![1, 2, 3, 4, 5])] {
+        let df = ds
+            .read(&ScanOptions {
+                version: Some(version),
+                ..Default::default()
+            })
+            .unwrap();
+        let mut ids = i64s(&df, "id");
+        ids.sort();
+        assert_eq!(ids, want, "version {version}");
+        let out = run(&[
+            "scan",
+            table.to_str().unwrap(),
+            "--version",
+            &version.to_string(),
+            "--format",
+            "csv",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            want.len() + 1
+        );
+    }
     // Reader features pqdm does not have are named.
     let dv = dir.path().join("dv");
     std::fs::create_dir_all(dv.join("_delta_log")).unwrap();

@@ -276,6 +276,8 @@ fn latest_without_a_manifest_reads_footers_only() {
         .unwrap();
     std::fs::remove_file(dir.path().join("_manifest.json")).unwrap();
     std::fs::remove_dir_all(dir.path().join("_pqdm")).unwrap();
+    // Its Delta log too (it names the kept copies under `_pqdm/`): a plain hive folder.
+    std::fs::remove_dir_all(dir.path().join("_delta_log")).unwrap();
     let foreign = Dataset::open_any(dir.path(), &Default::default()).unwrap();
     let latest = foreign.latest(&["symbol".into()], &[]).unwrap();
     assert_eq!(
