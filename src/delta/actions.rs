@@ -8,10 +8,16 @@ use serde::{Deserialize, Serialize};
 
 /// The reader version pqdm's tables need: plain Parquet files, no reader feature.
 pub const MIN_READER_VERSION: i32 = 1;
-/// The writer version pqdm's tables need: 2 is the first with column invariants and
-/// `appendOnly`; pqdm uses no writer feature beyond it (no deletion vectors, no column mapping,
-/// no generated columns), so every Delta writer from 2019 on can still append.
-pub const MIN_WRITER_VERSION: i32 = 2;
+/// The writer version of pqdm's tables: 7, table features, for one writer feature of its own,
+/// [`PQDM_WRITER_FEATURE`], which other engines do not know and so refuse to write, vacuum or
+/// optimize the table (delta-rs: "Unsupported table features required"), while every reader
+/// still reads it (no reader feature; reader version 1). Another engine's commit would part
+/// the log from pqdm's versions, and its VACUUM would delete the hive tree (the log names the
+/// kept copies).
+pub const MIN_WRITER_VERSION: i32 = 7;
+
+/// The writer feature that keeps other engines' writers away (see [`MIN_WRITER_VERSION`]).
+pub const PQDM_WRITER_FEATURE: &str = "pqdmManaged";
 
 /// One line of a log entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +43,9 @@ pub struct Protocol {
     pub min_reader_version: i32,
     /// The writer version needed.
     pub min_writer_version: i32,
+    /// The writer features a writer must support (writer version 7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer_features: Option<Vec<String>>,
 }
 
 impl Default for Protocol {
@@ -44,6 +53,7 @@ impl Default for Protocol {
         Protocol {
             min_reader_version: MIN_READER_VERSION,
             min_writer_version: MIN_WRITER_VERSION,
+            writer_features: Some(vec![PQDM_WRITER_FEATURE.into()]),
         }
     }
 }

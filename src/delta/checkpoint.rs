@@ -36,6 +36,8 @@ use parquet::schema::types::{Type, TypePtr};
 pub struct CheckpointProtocol {
     pub min_reader_version: i32,
     pub min_writer_version: i32,
+    /// The writer features (writer version 7 only; `None` below it).
+    pub writer_features: Option<Vec<String>>,
 }
 
 /// `metaData` row (`format` is always `{provider: "parquet", options: {}}`).
@@ -173,6 +175,11 @@ message spark_schema {
   optional group protocol {
     optional int32 minReaderVersion;
     optional int32 minWriterVersion;
+    optional group writerFeatures (LIST) {
+      repeated group list {
+        optional binary element (STRING);
+      }
+    }
   }
 }
 ";
@@ -180,10 +187,16 @@ message spark_schema {
 /// Rejects protocols whose checkpoints need `readerFeatures` / `writerFeatures` (or actions this
 /// model does not carry: deletion vectors, domain metadata, sidecars, ...).
 fn check_protocol(p: &CheckpointProtocol) -> Result<(), String> {
-    if !(1..=2).contains(&p.min_reader_version) || !(1..=6).contains(&p.min_writer_version) {
+    let writer_ok = match p.min_writer_version {
+        1..=6 => p.writer_features.is_none(),
+        // Writer features only (no reader features): nothing a reader must know of.
+        7 => p.writer_features.is_some(),
+        _ => false,
+    };
+    if !(1..=2).contains(&p.min_reader_version) || !writer_ok {
         return Err(format!(
             "Delta protocol minReaderVersion {} / minWriterVersion {} is not supported by this checkpoint code \
-             (only reader versions 1-2 and writer versions 1-6, i.e. tables without table features)",
+             (only reader versions 1-2, and writer versions 1-6, or 7 with writer features only)",
             p.min_reader_version, p.min_writer_version
         ));
     }
@@ -544,6 +557,13 @@ fn checkpoint_columns(w: &mut Columns<'_, '_>) -> Result<(), String> {
     w.int(
         "protocol.minWriterVersion",
         on_protocol(|p| Cell::Value(p.min_writer_version)),
+    )?;
+    w.string(
+        "protocol.writerFeatures.list.element",
+        on_protocol(|p| match &p.writer_features {
+            None => Cell::Null(1),
+            Some(features) => Cell::Items(features.iter().map(Some).collect()),
+        }),
     )
 }
 
@@ -601,7 +621,10 @@ const READ_FIELDS: &[(&str, &[&str])] = &[
             "createdTime",
         ],
     ),
-    ("protocol", &["minReaderVersion", "minWriterVersion"]),
+    (
+        "protocol",
+        &["minReaderVersion", "minWriterVersion", "writerFeatures"],
+    ),
 ];
 
 /// The file schema restricted to [`READ_FIELDS`] (those present).
@@ -794,9 +817,13 @@ fn read_from<B: ChunkReader + From<Vec<u8>> + 'static>(
                         row: action,
                         action: "protocol",
                     };
+                    let min_writer_version = f.i32("minWriterVersion")?;
                     let p = CheckpointProtocol {
                         min_reader_version: f.i32("minReaderVersion")?,
-                        min_writer_version: f.i32("minWriterVersion")?,
+                        min_writer_version,
+                        writer_features: (min_writer_version >= 7)
+                            .then(|| f.string_list("writerFeatures"))
+                            .transpose()?,
                     };
                     if protocol.replace(p).is_some() {
                         return Err("the checkpoint has more than one protocol action".into());
@@ -891,7 +918,29 @@ mod tests {
         CheckpointProtocol {
             min_reader_version: 1,
             min_writer_version: 2,
+            writer_features: None,
         }
+    }
+
+    /// Writer version 7 with writer features only (what pqdm writes, so that other engines
+    /// refuse to write to its tables) round-trips; readers need no feature.
+    #[test]
+    fn writer_features_round_trip() {
+        let mut c = Checkpoint {
+            protocol: CheckpointProtocol {
+                min_reader_version: 1,
+                min_writer_version: 7,
+                writer_features: Some(vec!["pqdmManaged".into()]),
+            },
+            metadata: metadata(&[]),
+            adds: vec![],
+            removes: vec![],
+            txns: vec![],
+        };
+        let back = read_checkpoint(&write_checkpoint(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        c.protocol.writer_features = None;
+        assert!(write_checkpoint(&c).is_err());
     }
 
     fn metadata(partition_columns: &[&str]) -> CheckpointMetadata {
@@ -1486,12 +1535,14 @@ mod tests {
         v3.protocol = CheckpointProtocol {
             min_reader_version: 3,
             min_writer_version: 7,
+            writer_features: Some(vec![]),
         };
         let e = write_checkpoint(&v3).unwrap_err();
         assert!(e.contains("minReaderVersion 3"), "{e}");
         let p = CheckpointProtocol {
             min_reader_version: 1,
             min_writer_version: 7,
+            writer_features: None,
         };
         let rows = vec![Action::Protocol(&p), Action::MetaData(&c.metadata)];
         let e = read_checkpoint(&encode(CHECKPOINT_SCHEMA, rows, checkpoint_columns).unwrap())

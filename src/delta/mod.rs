@@ -5,7 +5,8 @@
 //!
 //! The mapping, version for version (pqdm's version N is Delta's version N):
 //! - version 0 (and any version whose schema, partitioning or settings changed) carries
-//!   `protocol` (reader 1, writer 2: no table feature is needed) and `metaData`: the schema
+//!   `protocol` (reader 1; writer 7 with one writer feature of pqdm's own, so that other
+//!   engines read the table but refuse to write to it) and `metaData`: the schema
 //!   (data columns, then partition columns, typed as pqdm records them, so `year = 2024` is a
 //!   number), `partitionColumns`, and the kind, key and settings as `pqdm.*` configuration;
 //! - each file a version adds is an `add` whose path is where the file stays readable for as
@@ -332,6 +333,7 @@ pub fn checkpoint(
         protocol: CheckpointProtocol {
             min_reader_version: actions::MIN_READER_VERSION,
             min_writer_version: actions::MIN_WRITER_VERSION,
+            writer_features: Some(vec![actions::PQDM_WRITER_FEATURE.into()]),
         },
         metadata: CheckpointMetadata {
             id: meta.id,

@@ -220,6 +220,38 @@ fn every_delta_reader_reads_each_version_as_pqdm_does() {
     for v in 1..=now {
         assert_readers_agree(&ds, v);
     }
+    // Other engines read but do not write: delta-rs refuses to append to, optimize or vacuum a
+    // pqdm dataset (its writer feature), and the tree and the log are left as they were.
+    let tree = parquet_files(ds.base());
+    let refusals = py(
+        r#"
+import sys
+from deltalake import DeltaTable, write_deltalake
+t = sys.argv[1]
+dt = DeltaTable(t)
+for name, act in [
+    ("append", lambda: write_deltalake(t, dt.to_pyarrow_table(), mode="append")),
+    ("vacuum", lambda: dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True)),
+    ("optimize", lambda: dt.optimize.compact()),
+]:
+    try:
+        act()
+        print(name, "done")
+    except Exception as e:
+        print(name, "refused", "pqdmManaged" in str(e))
+"#,
+        &[ds.base().to_str().unwrap()],
+    );
+    assert_eq!(
+        refusals.lines().collect::<Vec<_>>(),
+        [
+            "append refused True",
+            "vacuum refused True",
+            "optimize refused True"
+        ]
+    );
+    assert_eq!(parquet_files(ds.base()), tree);
+    assert_eq!(log_entries(ds.base()), entries);
     // The newest version without asking for one is the current version.
     let newest = delta_read("deltalake", &ds.base().display().to_string(), None, None).unwrap();
     assert_eq!(newest, pqdm_read(&ds, now));
