@@ -1199,6 +1199,7 @@ mod tests {
             n("metaData.createdTime", INT64),
             n("protocol.minReaderVersion", INT32),
             n("protocol.minWriterVersion", INT32),
+            s("protocol.writerFeatures.list.element"),
         ];
         assert_eq!(leaves, expected);
         for c in schema.columns() {
@@ -1541,13 +1542,13 @@ mod tests {
         assert!(e.contains("minReaderVersion 3"), "{e}");
         let p = CheckpointProtocol {
             min_reader_version: 1,
-            min_writer_version: 7,
+            min_writer_version: 8,
             writer_features: None,
         };
         let rows = vec![Action::Protocol(&p), Action::MetaData(&c.metadata)];
         let e = read_checkpoint(&encode(CHECKPOINT_SCHEMA, rows, checkpoint_columns).unwrap())
             .unwrap_err();
-        assert!(e.contains("minWriterVersion 7"), "{e}");
+        assert!(e.contains("minWriterVersion 8"), "{e}");
         // A null required field.
         let bytes = encode(
             CHECKPOINT_SCHEMA,

@@ -583,13 +583,9 @@ for name, df in [
     }
 }
 
-/// On object storage: the log is written with conditional puts beside the data, and delta-rs
-/// reads every version as pqdm does.
-#[test]
-fn delta_rs_reads_an_s3_dataset_at_every_version() {
-    use pqdm::location::Location;
-    let bucket = s3_bucket();
-    let url = format!("s3://{bucket}/klines");
+/// A new bucket on the test server and the location of a dataset in it.
+fn s3_klines() -> (String, pqdm::location::Location) {
+    let url = format!("s3://{}/klines", s3_bucket());
     let opts = pqdm::storage::StorageOptions::new([
         ("endpoint", s3_endpoint()),
         ("region", "us-east-1"),
@@ -598,7 +594,26 @@ fn delta_rs_reads_an_s3_dataset_at_every_version() {
         ("allow_http", "true"),
     ])
     .unwrap();
-    let location = Location::parse_with(&url, &opts).unwrap();
+    let location = pqdm::location::Location::parse_with(&url, &opts).unwrap();
+    (url, location)
+}
+
+/// The test server's options as delta-rs takes them.
+fn delta_rs_s3_options() -> Value {
+    serde_json::json!({
+        "AWS_ENDPOINT_URL": s3_endpoint(),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    })
+}
+
+/// On object storage: the log is written with conditional puts beside the data, and delta-rs
+/// reads every version as pqdm does.
+#[test]
+fn delta_rs_reads_an_s3_dataset_at_every_version() {
+    let (url, location) = s3_klines();
     let ds = Dataset::create_at(
         &location,
         pqdm::schema::KindRegistry::default().get("klines").unwrap(),
@@ -615,13 +630,7 @@ fn delta_rs_reads_an_s3_dataset_at_every_version() {
         WriteMode::Upsert,
     );
     write(&ds, "ETHUSDT", T0, 30, 3.0, WriteMode::Append);
-    let storage = serde_json::json!({
-        "AWS_ENDPOINT_URL": s3_endpoint(),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ALLOW_HTTP": "true",
-    });
+    let storage = delta_rs_s3_options();
     for v in 1..=3 {
         let got = delta_read("deltalake", &url, Some(v), Some(&storage))
             .unwrap_or_else(|e| panic!("version {v}: {e}"));
@@ -730,18 +739,7 @@ DeltaTable(t).delete("id = 1 or id = 4")
 /// no gap, and delta-rs reads every row.
 #[test]
 fn sixty_four_writers_on_distinct_symbols_of_one_s3_dataset_all_commit() {
-    use pqdm::location::Location;
-    let bucket = s3_bucket();
-    let url = format!("s3://{bucket}/klines");
-    let opts = pqdm::storage::StorageOptions::new([
-        ("endpoint", s3_endpoint()),
-        ("region", "us-east-1"),
-        ("access_key_id", "testing"),
-        ("secret_access_key", "testing"),
-        ("allow_http", "true"),
-    ])
-    .unwrap();
-    let location = Location::parse_with(&url, &opts).unwrap();
+    let (url, location) = s3_klines();
     Dataset::create_at(
         &location,
         pqdm::schema::KindRegistry::default().get("klines").unwrap(),
@@ -776,13 +774,7 @@ fn sixty_four_writers_on_distinct_symbols_of_one_s3_dataset_all_commit() {
     let m = ds.manifest();
     assert_eq!(m.version, WRITERS as u64);
     assert_eq!(m.total_rows, (WRITERS * 60) as u64);
-    let storage = serde_json::json!({
-        "AWS_ENDPOINT_URL": s3_endpoint(),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ALLOW_HTTP": "true",
-    });
+    let storage = delta_rs_s3_options();
     let got = delta_read("deltalake", &url, None, Some(&storage)).unwrap();
     assert_eq!(got, pqdm_read(&ds, WRITERS as u64));
 }
