@@ -739,6 +739,7 @@ DeltaTable(t).delete("id = 1 or id = 4")
 /// no gap, and delta-rs reads every row.
 #[test]
 fn sixty_four_writers_on_distinct_symbols_of_one_s3_dataset_all_commit() {
+    let _measuring = measuring();
     let (url, location) = s3_klines();
     Dataset::create_at(
         &location,

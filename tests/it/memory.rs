@@ -9,6 +9,7 @@ use crate::common::*;
 
 #[test]
 fn json_reports_carry_peak_rss_and_wall_time() {
+    let _measuring = measuring();
     let dir = tmp();
     let base = dir.path().join("ds");
     let b = base.to_str().unwrap();
@@ -69,6 +70,7 @@ fn json_reports_carry_peak_rss_and_wall_time() {
 
 #[test]
 fn batch_size_follows_the_projection_width() {
+    let _measuring = measuring();
     let dir = tmp();
     let ds = klines_dataset(dir.path());
     ds.write(
@@ -105,6 +107,7 @@ fn batch_size_follows_the_projection_width() {
 
 #[test]
 fn a_500_partition_write_under_a_memory_limit() {
+    let _measuring = measuring();
     let dir = tmp();
     let input = dir.path().join("flat.parquet");
     let n = 3_000_000i64;
@@ -203,6 +206,7 @@ fn candle_file(
 /// the files hold (read with Polars, not through pqdm), key by key.
 #[test]
 fn a_5000_partition_upsert_under_a_memory_limit() {
+    let _measuring = measuring();
     let dir = tmp();
     let base = dir.path().join("ds");
     let ingest = |file: &Path| {
@@ -339,6 +343,7 @@ fn a_5000_partition_upsert_under_a_memory_limit() {
 /// the input): repeats inside one slice and across slices both keep the input's last row.
 #[test]
 fn repeated_keys_across_slices_keep_the_last_row() {
+    let _measuring = measuring();
     let dir = tmp();
     let base = dir.path().join("ds");
     // 30,000 minutes of one symbol (21 daily partitions), then minutes 5,000..5,100 again and

@@ -299,6 +299,8 @@ fn adopt_a_plain_copy(base: &Path, plain: &Path, model: &Rows, ctx: &str) {
     ));
     std::fs::remove_file(plain.join("_manifest.json")).unwrap();
     std::fs::remove_dir_all(plain.join("_pqdm")).unwrap();
+    // The Delta log too: it names the kept copies under `_pqdm/` (and pqdm adopts no Delta table).
+    std::fs::remove_dir_all(plain.join("_delta_log")).unwrap();
     let out = pqdm(
         &strings(&["adopt", plain.to_str().unwrap(), "--kind", "klines"]),
         None,
