@@ -189,6 +189,7 @@ const T0: i64 = 1_704_067_200_000; // 2024-01-01
 
 #[test]
 fn every_delta_reader_reads_each_version_as_pqdm_does() {
+    let _measuring = measuring();
     let dir = tmp();
     let ds = klines_dataset(&dir.path().join("k"));
     // v1: two days of BTC; v2: an upsert replacing the second half of day 1 with other prices;
@@ -290,6 +291,7 @@ fn ingest_env(base: &Path, csv: &Path, env: &[(&str, &str)]) -> std::process::Ou
 /// writes the missing entry first, then its own, and every reader agrees on both.
 #[test]
 fn a_writer_killed_before_its_log_entry_leaves_the_log_one_version_behind_until_the_next_commit() {
+    let _measuring = measuring();
     let dir = tmp();
     let base = dir.path().join("k");
     killed_before_its_log_entry(dir.path(), &base);
@@ -333,6 +335,7 @@ fn killed_before_its_log_entry(dir: &Path, base: &Path) {
 /// then read it from.
 #[test]
 fn verify_finishes_the_log_and_repair_checkpoints_over_a_damaged_one() {
+    let _measuring = measuring();
     let dir = tmp();
     let base = dir.path().join("k");
     killed_before_its_log_entry(dir.path(), &base);
@@ -432,6 +435,7 @@ fn checkpoints(base: &Path) -> (Vec<String>, Option<u64>) {
 /// see it from that version on (the versions before it have no log to read them by).
 #[test]
 fn a_dataset_without_a_log_becomes_a_delta_table_from_a_checkpoint_on_its_next_write() {
+    let _measuring = measuring();
     let dir = tmp();
     let ds = klines_dataset(&dir.path().join("k"));
     write(&ds, "BTCUSDT", T0, 120, 1.0, WriteMode::Upsert);
@@ -481,6 +485,7 @@ fn a_dataset_without_a_log_becomes_a_delta_table_from_a_checkpoint_on_its_next_w
 /// with every entry up to it deleted, readers still open each version from the checkpoint on.
 #[test]
 fn checkpoints_are_written_every_interval_and_readers_open_the_table_from_them() {
+    let _measuring = measuring();
     let dir = tmp();
     let ds = Dataset::create(
         dir.path().join("k"),
@@ -526,6 +531,7 @@ fn checkpoints_are_written_every_interval_and_readers_open_the_table_from_them()
 /// "convert to Delta"): a checkpoint of the adopted version, the files where they are.
 #[test]
 fn an_adopted_folder_is_a_delta_table() {
+    let _measuring = measuring();
     let dir = tmp();
     let written = klines_dataset(&dir.path().join("w"));
     write(&written, "BTCUSDT", T0, 1500, 1.0, WriteMode::Upsert);
@@ -548,6 +554,7 @@ fn an_adopted_folder_is_a_delta_table() {
 /// reads exactly the current version, as pyarrow.dataset does (it skips `_` folders).
 #[test]
 fn glob_readers_of_hive_folders_skip_the_log_and_read_the_current_version() {
+    let _measuring = measuring();
     let dir = tmp();
     let ds = Dataset::create(
         dir.path().join("k"),
@@ -613,6 +620,7 @@ fn delta_rs_s3_options() -> Value {
 /// reads every version as pqdm does.
 #[test]
 fn delta_rs_reads_an_s3_dataset_at_every_version() {
+    let _measuring = measuring();
     let (url, location) = s3_klines();
     let ds = Dataset::create_at(
         &location,
@@ -643,6 +651,7 @@ fn delta_rs_reads_an_s3_dataset_at_every_version() {
 /// the folder would also find. What pqdm cannot read is refused by name.
 #[test]
 fn a_delta_table_written_by_delta_rs_reads_as_delta_rs_reads_it() {
+    let _measuring = measuring();
     let dir = tmp();
     let table = dir.path().join("t");
     py(
