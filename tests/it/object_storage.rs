@@ -1134,7 +1134,7 @@ fn data_objects(bucket: &str) -> Vec<(String, u64)> {
 }
 
 #[test]
-fn an_s3_writer_that_loses_every_race_gives_up_after_24_attempts_and_changes_nothing() {
+fn an_s3_writer_that_loses_every_race_gives_up_after_48_attempts_and_changes_nothing() {
     let bucket = s3_bucket();
     let base = format!("s3://{bucket}/klines");
     let eth = data_dir().join("spot/klines/ETHUSDT-1m-2024-01-05.zip");
@@ -1144,7 +1144,7 @@ fn an_s3_writer_that_loses_every_race_gives_up_after_24_attempts_and_changes_not
     let scan = |base: &str| cli(&["scan", base, "--format", "csv"]).stdout;
     let rows = scan(&base);
     // A rival commits each version this writer tries to make, just before it: every attempt
-    // loses, on versions 2 to 25.
+    // loses, on versions 2 to 49.
     let versions = format!("/{bucket}/klines/_pqdm/versions/");
     s3_rival(&versions, true);
     let btc = data_dir().join("spot/klines/BTCUSDT-1m-2024-01-05.zip");
@@ -1154,18 +1154,18 @@ fn an_s3_writer_that_loses_every_race_gives_up_after_24_attempts_and_changes_not
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(
         log.contains(&format!(
-            "error: concurrent commit: {base}: version 25 was committed by another writer first; nothing of this change was committed"
+            "error: concurrent commit: {base}: version 49 was committed by another writer first; nothing of this change was committed"
         )),
         "{log}"
     );
     let retries: Vec<&str> = log.lines().filter(|l| l.contains("trying again")).collect();
-    assert_eq!(retries.len(), 23, "{log}");
-    assert!(retries[22].ends_with(" ms (attempt 24)"), "{log}");
+    assert_eq!(retries.len(), 47, "{log}");
+    assert!(retries[46].ends_with(" ms (attempt 48)"), "{log}");
     let rivals: Vec<String> = s3_requests()
         .into_iter()
         .filter(|r| r.starts_with(&format!("RIVAL {versions}")))
         .collect();
-    let expected: Vec<String> = (2..=25)
+    let expected: Vec<String> = (2..=49)
         .map(|v| format!("RIVAL {versions}{v:020}.json"))
         .collect();
     assert_eq!(rivals, expected);
@@ -1176,7 +1176,7 @@ fn an_s3_writer_that_loses_every_race_gives_up_after_24_attempts_and_changes_not
     nothing_left_behind(&bucket, 1440);
     assert_eq!(
         operations(&base),
-        [&["create", "write"][..], &["rival"; 24]].concat()
+        [&["create", "write"][..], &["rival"; 48]].concat()
     );
 }
 
