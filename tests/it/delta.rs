@@ -414,6 +414,19 @@ fn verify_finishes_the_log_and_repair_checkpoints_over_a_damaged_one() {
     assert_readers_agree(&ds, 2);
 }
 
+/// A new klines dataset at `base` that writes a Delta checkpoint every `interval` versions.
+fn klines_with_interval(base: &Path, interval: u64) -> Dataset {
+    Dataset::create(
+        base,
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &pqdm::CreateOptions {
+            checkpoint_interval: Some(interval),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 /// The checkpoint files and the version `_last_checkpoint` points at.
 fn checkpoints(base: &Path) -> (Vec<String>, Option<u64>) {
     let names = log_entries(base)
@@ -487,15 +500,7 @@ fn a_dataset_without_a_log_becomes_a_delta_table_from_a_checkpoint_on_its_next_w
 fn checkpoints_are_written_every_interval_and_readers_open_the_table_from_them() {
     let _measuring = measuring();
     let dir = tmp();
-    let ds = Dataset::create(
-        dir.path().join("k"),
-        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
-        &pqdm::CreateOptions {
-            checkpoint_interval: Some(2),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ds = klines_with_interval(&dir.path().join("k"), 2);
     for v in 1..=5u64 {
         let symbol = format!("S{v}");
         write(
@@ -556,15 +561,7 @@ fn an_adopted_folder_is_a_delta_table() {
 fn glob_readers_of_hive_folders_skip_the_log_and_read_the_current_version() {
     let _measuring = measuring();
     let dir = tmp();
-    let ds = Dataset::create(
-        dir.path().join("k"),
-        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
-        &pqdm::CreateOptions {
-            checkpoint_interval: Some(1),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ds = klines_with_interval(&dir.path().join("k"), 1);
     write(&ds, "BTCUSDT", T0, 90, 1.0, WriteMode::Upsert);
     write(&ds, "BTCUSDT", T0 + 30 * 60_000, 90, 2.0, WriteMode::Upsert);
     assert_eq!(checkpoints(ds.base()).1, Some(2));
