@@ -178,7 +178,7 @@ impl Dataset {
         if !store.try_exists()? {
             match Dataset::create_at(location, kind, opts) {
                 Ok(ds) => return Ok(ds),
-                Err(Error::Dataset { .. } | Error::Conflict(_)) if store.exists() => {}
+                Err(Error::Dataset { .. } | Error::Conflict { .. }) if store.exists() => {}
                 Err(e) => return Err(e),
             }
         }

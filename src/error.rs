@@ -153,9 +153,83 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// Another writer committed first and the commit could not be retried.
-    #[error("concurrent commit: {0}")]
-    Conflict(String),
+    /// Another writer committed first and the change could not be committed on top of it
+    /// (nothing of it was committed).
+    #[error(
+        "concurrent commit: {location}: {conflict}; nothing of this change was committed{}",
+        attempts_note(*attempts)
+    )]
+    Conflict {
+        /// The dataset.
+        location: String,
+        /// What the other writer did.
+        conflict: Conflict,
+        /// The attempts made before giving up (1: the conflict could not be retried).
+        attempts: u32,
+    },
+}
+
+/// What another writer did that kept a commit from landing ([`Error::Conflict`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// Another writer made the version this commit meant to make.
+    VersionTaken {
+        /// The version.
+        version: u64,
+    },
+    /// Another writer's commit took a file out of the dataset that this change meant to
+    /// replace.
+    FileReplaced {
+        /// The file, relative to the dataset.
+        path: String,
+        /// What this change was doing.
+        during: String,
+    },
+    /// A commit made while this change read the files of its version took files away.
+    ReadChanged {
+        /// The version this change read.
+        read: u64,
+        /// The version committed meanwhile.
+        now: u64,
+        /// The error the read met.
+        error: String,
+    },
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::VersionTaken { version } => {
+                write!(f, "version {version} was committed by another writer first")
+            }
+            Conflict::FileReplaced { path, during } => {
+                write!(f, "{path} was replaced by another writer during {during}")
+            }
+            Conflict::ReadChanged { read, now, error } => write!(
+                f,
+                "version {now} was committed while this change read the files of version {read} ({error})"
+            ),
+        }
+    }
+}
+
+impl Error {
+    /// A conflict at `location` (a first attempt's; see [`Error::Conflict`]).
+    pub(crate) fn conflict(location: impl std::fmt::Display, conflict: Conflict) -> Error {
+        Error::Conflict {
+            location: location.to_string(),
+            conflict,
+            attempts: 1,
+        }
+    }
+}
+
+fn attempts_note(attempts: u32) -> String {
+    match attempts {
+        0 | 1 => String::new(),
+        n => format!(" (gave up after {n} attempts)"),
+    }
 }
 
 /// What a caller can do about an error, for each front end to say in its own terms.
@@ -168,6 +242,9 @@ pub enum Hint {
     LenientKeepsRows,
     /// Name the dataset's kind.
     NameTheKind,
+    /// Nothing was committed because of another writer; running the operation again starts
+    /// from the version that writer made.
+    TryAgain,
 }
 
 /// The library's result type.
@@ -186,6 +263,7 @@ impl Error {
             Error::Cast { .. } | Error::TimestampRange { .. } => Some(Hint::LenientNulls),
             Error::MissingValue { .. } => Some(Hint::LenientKeepsRows),
             Error::KindNeeded { .. } => Some(Hint::NameTheKind),
+            Error::Conflict { .. } => Some(Hint::TryAgain),
             _ => None,
         }
     }

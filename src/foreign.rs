@@ -208,16 +208,24 @@ pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> 
     }
     let parts: Vec<Vec<(String, Option<String>)>> =
         files.iter().map(|f| partition::parse_path(f)).collect();
-    let mut names: Vec<String> = vec![];
-    for p in &parts {
-        for (k, _) in p {
-            if !names.contains(k) {
-                names.push(k.clone());
-            }
+    let partition_columns = partition_fields(&parts, hive_types);
+    describe_files(location, files, parts, partition_columns, fingerprint)
+}
+
+/// The partition columns of `parts` (each file's hive values), in the order they first appear,
+/// typed by `hive_types` where it names them, else from their values (see [`infer_type`]).
+fn partition_fields(
+    parts: &[Vec<(String, Option<String>)>],
+    hive_types: &BTreeMap<String, ColType>,
+) -> Vec<Field> {
+    let mut names: Vec<&String> = vec![];
+    for (k, _) in parts.iter().flatten() {
+        if !names.contains(&k) {
+            names.push(k);
         }
     }
-    let partition_columns: Vec<Field> = names
-        .iter()
+    names
+        .into_iter()
         .map(|n| {
             let values = || {
                 parts.iter().flat_map(|p| {
@@ -239,8 +247,7 @@ pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> 
                 dtype,
             }
         })
-        .collect();
-    describe_files(location, files, parts, partition_columns, fingerprint)
+        .collect()
 }
 
 /// Describes the Delta table at `location` at version `snapshot.version`, read through its
@@ -290,52 +297,92 @@ pub fn describe_delta(
     Ok(listing)
 }
 
-/// A listing of `files` (relative paths, with their partition values `parts`), their schema
-/// from the first one's footer, rows and time range from each one's.
-fn describe_files(
+/// The columns of a listed dataset, from its first file's footer.
+struct FileSchema {
+    /// Stored columns pqdm can type (partition columns left out).
+    fields: Vec<Field>,
+    /// Stored as date-times (see [`ListingFacts::datetime_columns`]).
+    datetime_columns: BTreeSet<String>,
+    /// The first of `timestamp`, `open_time`, `time` stored as i64, if any.
+    timestamp: Option<String>,
+}
+
+impl FileSchema {
+    fn read(location: &Location, first: &str, partition_columns: &[Field]) -> Result<FileSchema> {
+        let stored = footer::file_schema(&location.path().join(first))?;
+        let is_partition = |n: &str| partition_columns.iter().any(|p| p.name == n);
+        let datetime_columns = stored
+            .iter()
+            .filter(|(n, dt)| {
+                matches!(dt, polars::prelude::DataType::Datetime(..)) && !is_partition(n)
+            })
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let fields: Vec<Field> = stored
+            .iter()
+            .filter(|(n, _)| !is_partition(n))
+            .filter_map(|(n, dt)| {
+                ColType::from_dtype(dt).map(|t| Field {
+                    name: n.to_string(),
+                    dtype: t,
+                })
+            })
+            .collect();
+        let timestamp = ["timestamp", "open_time", "time"]
+            .iter()
+            .find(|c| {
+                fields
+                    .iter()
+                    .any(|f| &f.name == *c && f.dtype == ColType::I64)
+            })
+            .map(|s| s.to_string());
+        Ok(FileSchema {
+            fields,
+            datetime_columns,
+            timestamp,
+        })
+    }
+
+    /// The kind a listing is read as: every column optional, no key, extra columns kept.
+    fn kind(&self, partition_columns: &[Field]) -> Kind {
+        Kind {
+            name: "foreign".into(),
+            columns: self
+                .fields
+                .iter()
+                .chain(partition_columns)
+                .map(|f| ColumnSpec {
+                    name: f.name.clone(),
+                    dtype: f.dtype,
+                    required: false,
+                    timestamp: Some(&f.name) == self.timestamp.as_ref(),
+                })
+                .collect(),
+            key: vec![],
+            timestamp_column: self.timestamp.clone().unwrap_or_default(),
+            partition_by: partition_columns.iter().map(|f| f.name.clone()).collect(),
+            keep_extra: true,
+            positional: vec![],
+        }
+    }
+}
+
+/// Each file's entry (rows, bytes and time range from its footer) and the codec of the first
+/// file that names one.
+fn read_entries(
     location: &Location,
     files: Vec<String>,
     parts: Vec<Vec<(String, Option<String>)>>,
-    partition_columns: Vec<Field>,
-    fingerprint: String,
-) -> Result<Listing> {
-    let base = &location.path();
-    let names: Vec<String> = partition_columns.iter().map(|f| f.name.clone()).collect();
-    let schema_pl = footer::file_schema(&base.join(&files[0]))?;
-    let datetime_columns = schema_pl
-        .iter()
-        .filter(|(n, dt)| {
-            matches!(dt, polars::prelude::DataType::Datetime(..))
-                && !names.iter().any(|p| p == n.as_str())
-        })
-        .map(|(n, _)| n.to_string())
-        .collect();
-    let schema: Vec<Field> = schema_pl
-        .iter()
-        .filter(|(n, _)| !names.iter().any(|p| p == n.as_str()))
-        .filter_map(|(n, dt)| {
-            ColType::from_dtype(dt).map(|t| Field {
-                name: n.to_string(),
-                dtype: t,
-            })
-        })
-        .collect();
-    let ts = ["timestamp", "open_time", "time"]
-        .iter()
-        .find(|c| {
-            schema
-                .iter()
-                .any(|f| &f.name == *c && f.dtype == ColType::I64)
-        })
-        .map(|s| s.to_string());
+    timestamp: Option<&str>,
+) -> Result<(Vec<FileEntry>, Compression)> {
     let described: Vec<(FileEntry, Option<Compression>)> = files
-        .par_iter()
-        .zip(parts.par_iter())
+        .into_par_iter()
+        .zip(parts.into_par_iter())
         .map(|(rel, p)| {
-            let (info, bytes) = location.read_footer(rel, ts.as_deref())?;
+            let (info, bytes) = location.read_footer(&rel, timestamp)?;
             let entry = FileEntry {
-                path: rel.clone(),
-                partition: p.iter().cloned().collect(),
+                path: rel,
+                partition: p.into_iter().collect(),
                 rows: info.rows,
                 bytes,
                 min_timestamp: info.min,
@@ -347,38 +394,35 @@ fn describe_files(
             Ok((entry, info.compression))
         })
         .collect::<Result<_>>()?;
-    // Writes into the dataset (once adopted) keep the codec its files already use.
     let compression = described.iter().find_map(|(_, c)| *c).unwrap_or_default();
-    let entries: Vec<FileEntry> = described.into_iter().map(|(e, _)| e).collect();
-    let kind = Kind {
-        name: "foreign".into(),
-        columns: schema
-            .iter()
-            .chain(&partition_columns)
-            .map(|f| ColumnSpec {
-                name: f.name.clone(),
-                dtype: f.dtype,
-                required: false,
-                timestamp: Some(&f.name) == ts.as_ref(),
-            })
-            .collect(),
-        key: vec![],
-        timestamp_column: ts.clone().unwrap_or_default(),
-        partition_by: names.clone(),
-        keep_extra: true,
-        positional: vec![],
+    Ok((described.into_iter().map(|(e, _)| e).collect(), compression))
+}
+
+/// A listing of `files` (relative paths, with their partition values `parts`), their schema
+/// from the first one's footer, rows and time range from each one's.
+fn describe_files(
+    location: &Location,
+    files: Vec<String>,
+    parts: Vec<Vec<(String, Option<String>)>>,
+    partition_columns: Vec<Field>,
+    fingerprint: String,
+) -> Result<Listing> {
+    let schema = FileSchema::read(location, &files[0], &partition_columns)?;
+    let (entries, compression) = read_entries(location, files, parts, schema.timestamp.as_deref())?;
+    let kind = schema.kind(&partition_columns);
+    // Writes into the dataset (once adopted) keep the codec its files already use.
+    let settings = Settings {
+        compression: compression.to_string(),
+        max_rows_per_file: crate::options::DEFAULT_MAX_ROWS_PER_FILE as u64,
+        auto_compact: None,
+        checkpoint_interval: None,
     };
     let mut m = Manifest::empty(
-        base,
+        &location.path(),
         &kind,
-        schema,
+        schema.fields,
         partition_columns,
-        Settings {
-            compression: compression.to_string(),
-            max_rows_per_file: crate::options::DEFAULT_MAX_ROWS_PER_FILE as u64,
-            auto_compact: None,
-            checkpoint_interval: None,
-        },
+        settings,
     );
     // Nothing that differs from one listing to the next of the same files (the cache keys on it).
     m.updated_at = String::new();
@@ -393,7 +437,7 @@ fn describe_files(
     Ok(Listing {
         manifest: m,
         facts: ListingFacts {
-            datetime_columns,
+            datetime_columns: schema.datetime_columns,
             fingerprint,
             delta_version: None,
         },

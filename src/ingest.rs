@@ -437,7 +437,7 @@ fn load(
             Err(e) => return Err(e),
         }
     }
-    bar.finish_and_clear();
+    drop(bar);
     for s in &skipped {
         log::warn!("skipped {}: {}", s.path.display(), s.error);
     }
@@ -497,7 +497,7 @@ fn load(
             .collect::<Result<Vec<_>>>()?;
         write = ds.write_recording(single, opts, &mut recorded);
     }
-    spinner.finish_and_clear();
+    drop(spinner);
     let mut write = write?;
     ds.compact_touched(&mut write, opts);
     write.blank_lines_skipped = blank_lines;

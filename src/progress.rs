@@ -1,50 +1,136 @@
-//! Progress bars on a terminal (indicatif); silent with `--quiet`, `--json` or when piped.
+//! Progress of long work (ingest, compaction, verify, coverage), reported to whoever watches:
+//! a [`ProgressSink`] the caller supplies. The library draws nothing itself; the command line
+//! draws bars with indicatif, Python could forward to a callback, and the default reports to
+//! no one.
 
-use std::io::IsTerminal;
+use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+/// Receives the progress of long work. Tasks run one after another, never nested; a task of
+/// known length is advanced step by step, possibly from several threads at once.
+pub trait ProgressSink: Send + Sync {
+    /// A task began: `total` steps (`None`: its length is unknown).
+    fn start(&self, task: &str, total: Option<u64>);
 
-/// Whether long work shows progress.
-#[derive(Clone, Copy, Debug, Default)]
+    /// `steps` more steps of the current task are done.
+    fn advance(&self, steps: u64);
+
+    /// The current task ended (also when it failed).
+    fn finish(&self);
+}
+
+/// Where a long operation reports its progress: nowhere ([`Progress::hidden`], the default),
+/// or a [`ProgressSink`].
+#[derive(Clone, Default)]
 pub struct Progress {
-    enabled: bool,
+    sink: Option<Arc<dyn ProgressSink>>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("reported", &self.sink.is_some())
+            .finish()
+    }
 }
 
 impl Progress {
-    /// Progress on stderr when it is a terminal and `quiet` is false.
-    pub fn new(quiet: bool) -> Progress {
-        Progress {
-            enabled: !quiet && std::io::stderr().is_terminal(),
-        }
-    }
-
-    /// No progress output at all (the library's default).
+    /// No progress reported at all.
     pub fn hidden() -> Progress {
-        Progress { enabled: false }
+        Progress { sink: None }
     }
 
-    /// A bar of `len` steps.
-    pub fn bar(&self, len: u64, message: &str) -> ProgressBar {
-        if !self.enabled {
-            return ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
-        }
-        let bar = ProgressBar::new(len);
-        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message(message.to_string());
-        bar
+    /// Progress reported to `sink`.
+    pub fn to(sink: Arc<dyn ProgressSink>) -> Progress {
+        Progress { sink: Some(sink) }
     }
 
-    /// A spinner for work of unknown length.
-    pub fn spinner(&self, message: &str) -> ProgressBar {
-        if !self.enabled {
-            return ProgressBar::hidden();
+    /// A task of `total` steps; ends when the returned guard is dropped.
+    pub(crate) fn bar(&self, total: u64, task: &str) -> Task<'_> {
+        self.start(task, Some(total))
+    }
+
+    /// A task of unknown length; ends when the returned guard is dropped.
+    pub(crate) fn spinner(&self, task: &str) -> Task<'_> {
+        self.start(task, None)
+    }
+
+    fn start(&self, task: &str, total: Option<u64>) -> Task<'_> {
+        if let Some(sink) = &self.sink {
+            sink.start(task, total);
         }
-        let bar = ProgressBar::new_spinner();
-        bar.set_message(message.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
+        Task {
+            sink: self.sink.as_deref(),
+        }
+    }
+}
+
+/// One running task; reports its end when dropped, so a task that fails ends too.
+pub(crate) struct Task<'a> {
+    sink: Option<&'a dyn ProgressSink>,
+}
+
+impl Task<'_> {
+    /// One more step done.
+    pub(crate) fn inc(&self, steps: u64) {
+        if let Some(sink) = self.sink {
+            sink.advance(steps);
+        }
+    }
+}
+
+impl Drop for Task<'_> {
+    fn drop(&mut self) {
+        if let Some(sink) = self.sink {
+            sink.finish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl ProgressSink for Recorder {
+        fn start(&self, task: &str, total: Option<u64>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("start {task} {total:?}"));
+        }
+        fn advance(&self, steps: u64) {
+            self.0.lock().unwrap().push(format!("advance {steps}"));
+        }
+        fn finish(&self) {
+            self.0.lock().unwrap().push("finish".into());
+        }
+    }
+
+    #[test]
+    fn a_task_reports_its_steps_and_ends_when_dropped_even_on_an_early_return() {
+        let recorder = Arc::new(Recorder::default());
+        let progress = Progress::to(recorder.clone());
+        let failing = || -> Result<(), ()> {
+            let bar = progress.bar(3, "checking files");
+            bar.inc(1);
+            Err(())?;
+            bar.inc(1);
+            Ok(())
+        };
+        assert!(failing().is_err());
+        drop(progress.spinner("writing"));
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            [
+                "start checking files Some(3)",
+                "advance 1",
+                "finish",
+                "start writing None",
+                "finish"
+            ]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! opened) → one Polars `scan_parquet` over the chosen files, hive columns typed by the
 //! manifest → a `LazyFrame` the caller keeps chaining, or batches of a chosen size.
 
+pub use crate::memory::{BatchChoice, DEFAULT_BATCH_BYTES};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 

@@ -16,7 +16,7 @@ fn class_of(e: &pqdm::Error) -> &'static str {
         | Input { .. }
         | MissingValue { .. }
         | KindNeeded { .. } => "InvalidInputError",
-        Conflict(_) | PartitionExists { .. } => "ConflictError",
+        Conflict { .. } | PartitionExists { .. } => "ConflictError",
         Dataset { message, .. }
             if message.starts_with("no such folder")
                 || message.starts_with("not a pqdm dataset") =>
@@ -41,6 +41,7 @@ pub fn to_py(e: pqdm::Error) -> PyErr {
         }
         Some(pqdm::error::Hint::LenientKeepsRows) => "; pass lenient=True to keep such rows",
         Some(pqdm::error::Hint::NameTheKind) => " (pass kind=...)",
+        Some(pqdm::error::Hint::TryAgain) => "; call it again",
         _ => "",
     };
     raise(

@@ -10,7 +10,7 @@ pub(super) fn compact(cli: &Cli, a: &CompactArgs) -> anyhow::Result<()> {
         min_small_files: a.min_small_files,
         ..Default::default()
     };
-    let r = ds.compact(&opts, &Progress::new(cli.quiet || cli.json))?;
+    let r = ds.compact(&opts, &super::bars::progress(cli.quiet || cli.json))?;
     if cli.json {
         return print_json(&r);
     }
@@ -31,7 +31,7 @@ pub(super) fn compact(cli: &Cli, a: &CompactArgs) -> anyhow::Result<()> {
 
 pub(super) fn verify(cli: &Cli, a: &VerifyArgs) -> anyhow::Result<()> {
     let ds = Dataset::open(&a.base)?;
-    let r = ds.verify(a.repair, &Progress::new(cli.quiet || cli.json))?;
+    let r = ds.verify(a.repair, &super::bars::progress(cli.quiet || cli.json))?;
     if cli.json {
         print_json(&r)?;
     } else {
@@ -144,7 +144,7 @@ pub(super) fn coverage(cli: &Cli, a: &CoverageArgs) -> anyhow::Result<()> {
         to: day(&a.to, "to")?,
     };
     let ds = Dataset::open(&a.base)?;
-    let c = ds.coverage(&opts, &Progress::new(cli.quiet || cli.json))?;
+    let c = ds.coverage(&opts, &super::bars::progress(cli.quiet || cli.json))?;
     let drawn = a
         .output
         .as_deref()

@@ -2,6 +2,7 @@
 //! file > default (`pqdm::config`), one library call per command (the child modules), and
 //! rendering (`render`). No dataset logic lives here.
 
+mod bars;
 mod demo;
 mod maintain;
 mod output;
@@ -17,7 +18,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use output::{Format, write_result};
 use pqdm::config::{Config, WriteFlags};
-use pqdm::progress::Progress;
 use pqdm::schema::ColType;
 use pqdm::{CreateOptions, Dataset, ScanOptions, WriteOptions};
 
@@ -417,7 +417,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 &data,
                 &a.dir,
                 &mut out,
-                &Progress::new(cli.quiet),
+                &bars::progress(cli.quiet),
             )?)
         }
         Command::Compact(a) => compact(cli, a),

@@ -29,6 +29,7 @@ pub(super) fn flag_hint(hint: pqdm::error::Hint) -> &'static str {
         Hint::LenientNulls => " (use --lenient to turn such values into nulls)",
         Hint::LenientKeepsRows => "; use --lenient to keep such rows",
         Hint::NameTheKind => " (pass --kind)",
+        Hint::TryAgain => "; run the command again",
         _ => "",
     }
 }

@@ -53,7 +53,7 @@ pub(super) fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Resu
         compact_after: a.compact,
         ..settings.write_options()
     };
-    let progress = Progress::new(cli.quiet || cli.json);
+    let progress = super::bars::progress(cli.quiet || cli.json);
     let report = pqdm::ingest::remove_if_created(
         &a.dataset,
         created,
@@ -103,7 +103,7 @@ pub(super) fn migrate(cli: &Cli, config: &Config, a: &MigrateArgs) -> anyhow::Re
         timestamp_unit: timestamp_unit(&a.timestamp_unit)?,
         ..settings.write_options()
     };
-    let progress = Progress::new(cli.quiet || cli.json);
+    let progress = super::bars::progress(cli.quiet || cli.json);
     let r = pqdm::ingest::remove_if_created(
         &a.dataset,
         created,

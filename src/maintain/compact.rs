@@ -109,7 +109,7 @@ impl Dataset {
             report.rows += rows;
             bar.inc(1);
         }
-        bar.finish_and_clear();
+        drop(bar);
         let staged = rewrite.staging.files()?;
         report.partitions = groups.len() as u64;
         report.files_before = replaced.len() as u64;
@@ -132,9 +132,13 @@ impl Dataset {
                 .iter()
                 .find(|r| !current.files.iter().any(|f| &f.path == *r))
             {
-                return Err(Error::Conflict(format!(
-                    "{gone} was replaced by another writer during compaction; nothing was committed, run compact again"
-                )));
+                return Err(Error::conflict(
+                    self.base().display(),
+                    crate::error::Conflict::FileReplaced {
+                        path: gone.to_string(),
+                        during: "compaction".into(),
+                    },
+                ));
             }
             self.commit_change(
                 lock,

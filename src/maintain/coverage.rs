@@ -727,7 +727,7 @@ impl Dataset {
             true => candle_gaps(self.scan(&scan)?, &columns, &ts)?,
             false => vec![],
         };
-        spinner.finish_and_clear();
+        drop(spinner);
         let mut out = assemble(
             &columns,
             buckets,

@@ -9,11 +9,11 @@ use serde::Serialize;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::manifest::{FileEntry, Operation};
+use crate::manifest::{FileEntry, Manifest, Operation};
 use crate::metrics::OpTimer;
 use crate::progress::Progress;
 use crate::scan::ScanOptions;
-use crate::txn::Change;
+use crate::txn::{Change, FileCopies};
 use crate::write::entry_of;
 
 /// A run of missing candles in one series.
@@ -197,6 +197,42 @@ fn polars_err(what: &str) -> impl FnOnce(PolarsError) -> Error + '_ {
     move |e| Error::polars(format!("verify: {what}"))(e)
 }
 
+/// What verify found of one file of a version: `None` when missing, else the entry rebuilt
+/// from the file (or, when its footer is unreadable, whether its bytes still have the
+/// recorded checksum).
+type Checked = Option<std::result::Result<FileEntry, bool>>;
+
+/// Records in `report` the files of `m` that are missing, damaged or have stale statistics, by
+/// what was read of each (`checked`, in `m`'s order); returns the entries rebuilt for the
+/// stale ones.
+fn sort_checked(m: &Manifest, checked: &[Checked], report: &mut VerifyReport) -> Vec<FileEntry> {
+    let mut rebuilt = vec![];
+    for (f, c) in m.files.iter().zip(checked) {
+        match c {
+            None => report.missing.push(f.path.clone()),
+            Some(Err(same)) => {
+                if !same {
+                    report.checksum_mismatches.push(f.path.clone());
+                }
+            }
+            Some(Ok(e)) => {
+                if e.checksum != f.checksum || e.bytes != f.bytes {
+                    report.checksum_mismatches.push(f.path.clone());
+                } else if e.rows != f.rows
+                    || e.min_timestamp != f.min_timestamp
+                    || e.max_timestamp != f.max_timestamp
+                    // Entries of earlier pqdm record no key ranges (unknown, not stale).
+                    || (!f.key_ranges.is_empty() && e.key_ranges != f.key_ranges)
+                {
+                    report.stale_stats.push(f.path.clone());
+                    rebuilt.push(e.clone());
+                }
+            }
+        }
+    }
+    rebuilt
+}
+
 impl Dataset {
     /// Checks the dataset; with `repair`, moves orphans aside and rebuilds the manifest's
     /// stats from the files (committing a new version).
@@ -222,26 +258,8 @@ impl Dataset {
             .filter(|f| !listed.contains(f.as_str()))
             .cloned()
             .collect();
-        let bar = progress.bar(m.files.len() as u64, "checking files");
-        // Per file: None when missing, else the entry rebuilt from the file (or, when its footer
-        // is unreadable, whether its bytes still have the recorded checksum).
-        type Checked = Option<std::result::Result<FileEntry, bool>>;
         let copies = self.store().copies(&m, &listed_in_tree)?;
-        let checked: Vec<(Checked, bool)> = m
-            .files
-            .par_iter()
-            .map(|f| -> Result<(Checked, bool)> {
-                let path = self.store().data_path(&f.path);
-                let (bytes, tree_copy_damaged) = copies.read(&f.path, &f.checksum)?;
-                let out = bytes.map(|bytes| {
-                    entry_of(&bytes, &path, &f.path, &m.kind_spec, f.added_in)
-                        .map_err(|_| blake3::hash(&bytes).to_hex().as_str() == f.checksum)
-                });
-                bar.inc(1);
-                Ok((out, tree_copy_damaged))
-            })
-            .collect::<Result<_>>()?;
-        let (checked, damaged): (Vec<Checked>, Vec<bool>) = checked.into_iter().unzip();
+        let (checked, damaged) = self.read_files(&m, &*copies, progress)?;
         report.tree_copies_damaged = m
             .files
             .iter()
@@ -249,7 +267,6 @@ impl Dataset {
             .filter(|(_, damaged)| **damaged)
             .map(|(f, _)| f.path.clone())
             .collect();
-        bar.finish_and_clear();
         // A file that lost one of its two links, and files in the tree no version lists, are
         // only problems if no commit ran meanwhile (a commit takes replaced files out of the
         // tree and puts new ones in).
@@ -270,30 +287,7 @@ impl Dataset {
                 .collect(),
             false => vec![],
         };
-        let mut rebuilt = vec![];
-        for (f, c) in m.files.iter().zip(&checked) {
-            match c {
-                None => report.missing.push(f.path.clone()),
-                Some(Err(same)) => {
-                    if !same {
-                        report.checksum_mismatches.push(f.path.clone());
-                    }
-                }
-                Some(Ok(e)) => {
-                    if e.checksum != f.checksum || e.bytes != f.bytes {
-                        report.checksum_mismatches.push(f.path.clone());
-                    } else if e.rows != f.rows
-                        || e.min_timestamp != f.min_timestamp
-                        || e.max_timestamp != f.max_timestamp
-                        // Entries of earlier pqdm record no key ranges (unknown, not stale).
-                        || (!f.key_ranges.is_empty() && e.key_ranges != f.key_ranges)
-                    {
-                        report.stale_stats.push(f.path.clone());
-                        rebuilt.push(e.clone());
-                    }
-                }
-            }
-        }
+        let rebuilt = sort_checked(&m, &checked, &mut report);
         report.missing.extend(half_linked);
         let gone = checked.iter().filter(|c| c.is_none()).count();
         report.unexplained = self.unexplained(&m, gone, &report.orphans);
@@ -302,7 +296,48 @@ impl Dataset {
         } else {
             self.run_data_checks(&mut report);
         }
-        if repair && !report.unexplained.is_empty() {
+        if repair {
+            self.repair_verified(&mut report, rebuilt, &timer.op_id)?;
+        }
+        (report.wall_ms, report.peak_rss_bytes) = timer.finish();
+        Ok(report)
+    }
+
+    /// Reads every file of `m` through `copies`, in parallel: what each holds (see
+    /// [`Checked`]) and whether its tree copy is damaged.
+    fn read_files(
+        &self,
+        m: &Manifest,
+        copies: &dyn FileCopies,
+        progress: &Progress,
+    ) -> Result<(Vec<Checked>, Vec<bool>)> {
+        let bar = progress.bar(m.files.len() as u64, "checking files");
+        let checked: Vec<(Checked, bool)> = m
+            .files
+            .par_iter()
+            .map(|f| -> Result<(Checked, bool)> {
+                let path = self.store().data_path(&f.path);
+                let (bytes, tree_copy_damaged) = copies.read(&f.path, &f.checksum)?;
+                let out = bytes.map(|bytes| {
+                    entry_of(&bytes, &path, &f.path, &m.kind_spec, f.added_in)
+                        .map_err(|_| blake3::hash(&bytes).to_hex().as_str() == f.checksum)
+                });
+                bar.inc(1);
+                Ok((out, tree_copy_damaged))
+            })
+            .collect::<Result<_>>()?;
+        Ok(checked.into_iter().unzip())
+    }
+
+    /// Repairs what `report` found (refused while anything is unexplained), then checks the
+    /// data of the version the repair made.
+    fn repair_verified(
+        &self,
+        report: &mut VerifyReport,
+        rebuilt: Vec<FileEntry>,
+        op_id: &str,
+    ) -> Result<()> {
+        if !report.unexplained.is_empty() {
             return Err(Error::Dataset {
                 path: self.base().to_path_buf(),
                 message: format!(
@@ -312,19 +347,16 @@ impl Dataset {
                 ),
             });
         }
-        if repair {
-            let repairs = self.repair(&report, rebuilt, &timer.op_id)?;
-            // The data checks describe the version the repair made, never one they skipped.
-            let changed = !(repairs.missing_dropped.is_empty()
-                && repairs.quarantined.is_empty()
-                && repairs.links_restored.is_empty());
-            report.repairs = Some(repairs);
-            if changed {
-                self.run_data_checks(&mut report);
-            }
+        let repairs = self.repair(report, rebuilt, op_id)?;
+        // The data checks describe the version the repair made, never one they skipped.
+        let changed = !(repairs.missing_dropped.is_empty()
+            && repairs.quarantined.is_empty()
+            && repairs.links_restored.is_empty());
+        report.repairs = Some(repairs);
+        if changed {
+            self.run_data_checks(report);
         }
-        (report.wall_ms, report.peak_rss_bytes) = timer.finish();
-        Ok(report)
+        Ok(())
     }
 
     /// Runs [`Self::check_data`] afresh on the handle's version, recording why it could not.
@@ -340,41 +372,54 @@ impl Dataset {
     /// problem even where no other check needs its columns), then duplicate keys, candle gaps
     /// and bad values, read with projection from the data.
     fn check_data(&self, report: &mut VerifyReport) -> Result<()> {
-        let m = self.manifest();
         let all = ScanOptions::default();
         self.scan(&all)?
             .select([all_columns_null_count()])
             .collect_with_engine(Engine::Streaming)
             .map_err(polars_err("read every file as a scan does"))?;
-        if !m.key.is_empty() {
-            let key: Vec<Expr> = m.key.iter().map(|k| col(k.as_str())).collect();
-            let dups = self
-                .scan(&ScanOptions {
-                    columns: Some(m.key.clone()),
-                    ..Default::default()
-                })?
-                .group_by(key)
-                .agg([len().alias("__n")])
-                .filter(col("__n").gt(lit(1)))
-                .collect()
-                .map_err(polars_err("duplicate keys"))?;
-            report.duplicate_keys = dups.height() as u64;
-            for i in 0..dups.height().min(5) {
-                let row: Vec<String> = m
-                    .key
-                    .iter()
-                    .map(|k| {
-                        dups.column(k)
-                            .ok()
-                            .and_then(|c| c.get(i).ok())
-                            .and_then(|v| crate::partition::value_text(&v))
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                report.duplicate_examples.push(row.join("/"));
-            }
+        self.check_duplicate_keys(report)?;
+        self.check_values(report)?;
+        self.check_gaps(report)
+    }
+
+    /// Keys held by more than one row: how many, and the first five.
+    fn check_duplicate_keys(&self, report: &mut VerifyReport) -> Result<()> {
+        let m = self.manifest();
+        if m.key.is_empty() {
+            return Ok(());
         }
-        let cols: Vec<&str> = m.schema.iter().map(|f| f.name.as_str()).collect();
+        let key: Vec<Expr> = m.key.iter().map(|k| col(k.as_str())).collect();
+        let dups = self
+            .scan(&ScanOptions {
+                columns: Some(m.key.clone()),
+                ..Default::default()
+            })?
+            .group_by(key)
+            .agg([len().alias("__n")])
+            .filter(col("__n").gt(lit(1)))
+            .collect()
+            .map_err(polars_err("duplicate keys"))?;
+        report.duplicate_keys = dups.height() as u64;
+        for i in 0..dups.height().min(5) {
+            let row: Vec<String> = m
+                .key
+                .iter()
+                .map(|k| {
+                    dups.column(k)
+                        .ok()
+                        .and_then(|c| c.get(i).ok())
+                        .and_then(|v| crate::partition::value_text(&v))
+                        .unwrap_or_default()
+                })
+                .collect();
+            report.duplicate_examples.push(row.join("/"));
+        }
+        Ok(())
+    }
+
+    /// Negative, NaN and infinite values in the columns that can hold none of them.
+    fn check_values(&self, report: &mut VerifyReport) -> Result<()> {
+        let m = self.manifest();
         let checks: Vec<Expr> = NON_NEGATIVE
             .iter()
             .filter(|c| {
@@ -391,35 +436,44 @@ impl Dataset {
                 })
             })
             .collect();
-        if !checks.is_empty() {
-            let counts = self
-                .scan(&all)?
-                .select(checks)
-                .collect()
-                .map_err(polars_err("values"))?;
-            for c in counts.columns() {
-                let n = c.get(0).ok().and_then(|v| v.extract::<u64>()).unwrap_or(0);
-                let Some((name, what)) = c.name().split_once('\u{1f}') else {
-                    continue;
-                };
-                if n > 0 {
-                    *report.bad_values.entry(name.to_string()).or_default() += n;
-                    let detail = report
-                        .bad_value_details
-                        .entry(name.to_string())
-                        .or_default();
-                    if !detail.is_empty() {
-                        detail.push_str(", ");
-                    }
-                    detail.push_str(&format!("{n} {what}"));
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let counts = self
+            .scan(&ScanOptions::default())?
+            .select(checks)
+            .collect()
+            .map_err(polars_err("values"))?;
+        for c in counts.columns() {
+            let n = c.get(0).ok().and_then(|v| v.extract::<u64>()).unwrap_or(0);
+            let Some((name, what)) = c.name().split_once('\u{1f}') else {
+                continue;
+            };
+            if n > 0 {
+                *report.bad_values.entry(name.to_string()).or_default() += n;
+                let detail = report
+                    .bad_value_details
+                    .entry(name.to_string())
+                    .or_default();
+                if !detail.is_empty() {
+                    detail.push_str(", ");
                 }
+                detail.push_str(&format!("{n} {what}"));
             }
         }
+        Ok(())
+    }
+
+    /// Missing candles per exchange/symbol/timeframe, where the dataset has those columns.
+    fn check_gaps(&self, report: &mut VerifyReport) -> Result<()> {
+        let m = self.manifest();
         let series: Vec<String> = ["exchange", "symbol", "timeframe"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let has = |c: &str| cols.contains(&c) || m.partition_columns.iter().any(|p| p.name == c);
+        let has = |c: &str| {
+            m.schema.iter().any(|f| f.name == c) || m.partition_columns.iter().any(|p| p.name == c)
+        };
         if !series.iter().all(|c| has(c)) || !has(&m.timestamp_column) {
             return Ok(());
         }

@@ -45,12 +45,14 @@ impl Dataset {
     /// where no lock holds the version still, its commit may have taken those files away).
     pub(crate) fn conflict_if_moved(&self, read_on: &Manifest, e: Error) -> Error {
         match self.refresh() {
-            Ok(now) if now.version > read_on.version => Error::Conflict(format!(
-                "{}: version {} was committed while this change read the files of version {} ({e})",
+            Ok(now) if now.version > read_on.version => Error::conflict(
                 self.base().display(),
-                now.version,
-                read_on.version
-            )),
+                crate::error::Conflict::ReadChanged {
+                    read: read_on.version,
+                    now: now.version,
+                    error: e.to_string(),
+                },
+            ),
             _ => e,
         }
     }
@@ -71,14 +73,14 @@ impl Dataset {
             let lock = self.store().lock()?;
             let current = self.current()?;
             match attempt(&lock, &current) {
-                Err(Error::Conflict(why))
+                Err(e @ Error::Conflict { .. })
                     if tries < MAX_COMMIT_ATTEMPTS && self.refresh()?.version > current.version =>
                 {
                     tries += 1;
                     drop(lock);
                     let pause = backoff(tries);
                     log::warn!(
-                        "[{op_id}] {why}; trying again in {} ms (attempt {tries})",
+                        "[{op_id}] {e}; trying again in {} ms (attempt {tries})",
                         pause.as_millis()
                     );
                     std::thread::sleep(pause);
@@ -88,7 +90,16 @@ impl Dataset {
                     if let Err(e) = self.store().discard_uploads(op_id) {
                         log::warn!("[{op_id}] left staged objects behind: {e}");
                     }
-                    return done.map(|t| (t, tries));
+                    return match done {
+                        Err(Error::Conflict {
+                            location, conflict, ..
+                        }) => Err(Error::Conflict {
+                            location,
+                            conflict,
+                            attempts: tries,
+                        }),
+                        done => done.map(|t| (t, tries)),
+                    };
                 }
             }
         }

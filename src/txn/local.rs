@@ -310,11 +310,10 @@ impl LocalLogStore {
         if !create_new_file(&version, bytes, || {
             crate::failpoint::hit("commit.version_written")
         })? {
-            return Err(Error::Conflict(format!(
-                "{}: version {} exists already (made by another writer); nothing of this change was committed",
+            return Err(Error::conflict(
                 self.base.display(),
-                number
-            )));
+                crate::error::Conflict::VersionTaken { version: number },
+            ));
         }
         Ok(())
     }

@@ -622,11 +622,12 @@ impl LogStore for ObjectLogStore {
             gone.push(journal_key);
             r.delete_many(gone)?;
             made?;
-            return Err(Error::Conflict(format!(
-                "{}: version {} was committed by another writer first; nothing of this change was committed",
+            return Err(Error::conflict(
                 r.url(),
-                next.version
-            )));
+                crate::error::Conflict::VersionTaken {
+                    version: next.version,
+                },
+            ));
         }
         // The commit point has passed: nothing below may fail the commit.
         let tidy = || -> Result<()> {

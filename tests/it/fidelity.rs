@@ -729,7 +729,7 @@ pq.write_table(pa.table({"agg_trade_id": [1, 2], "price": [1.0, 1.0], "quantity"
     ds.write(inf.lazy(), &crate::common::kline_opts("BTCUSDT"))
         .unwrap();
     let report = ds
-        .verify(false, &pqdm::progress::Progress::new(true))
+        .verify(false, &pqdm::progress::Progress::hidden())
         .unwrap();
     assert_eq!(
         report.bad_value_details.get("close").map(String::as_str),
@@ -770,7 +770,7 @@ fn ingest_case(case: &Case, base: &Path) -> pqdm::Result<DataFrame> {
         &ds,
         std::slice::from_ref(&case.file),
         &crate::common::kline_opts("BTCUSDT"),
-        &pqdm::progress::Progress::new(true),
+        &pqdm::progress::Progress::hidden(),
     )?;
     Ok(crate::common::read_sorted(&ds))
 }

@@ -92,7 +92,7 @@ fn batch_size_follows_the_projection_width() {
     assert_eq!(n.row_bytes, 8);
     for c in [&n, &w] {
         assert!(c.rows as u64 * c.row_bytes <= c.target_bytes, "{c:?}");
-        assert!(c.target_bytes <= pqdm::memory::DEFAULT_BATCH_BYTES);
+        assert!(c.target_bytes <= pqdm::scan::DEFAULT_BATCH_BYTES);
     }
     // A configured size wins, and the batches have it.
     let c = ds.batch_choice(&narrow, Some((1_000, "flag"))).unwrap();

@@ -1044,7 +1044,9 @@ fn a_compaction_whose_files_another_writer_replaced_on_s3_fails_and_leaves_nothi
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("was replaced by another writer during compaction; nothing was committed, run compact again"),
+        err.contains(
+            "was replaced by another writer during compaction; nothing of this change was committed"
+        ),
         "{err}"
     );
     let info = cli_json(&["info", &base]);
@@ -1154,7 +1156,7 @@ fn an_s3_writer_that_loses_every_race_gives_up_after_48_attempts_and_changes_not
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(
         log.contains(&format!(
-            "error: concurrent commit: {base}: version 49 was committed by another writer first; nothing of this change was committed"
+            "error: concurrent commit: {base}: version 49 was committed by another writer first; nothing of this change was committed (gave up after 48 attempts); run the command again"
         )),
         "{log}"
     );

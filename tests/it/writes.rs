@@ -57,11 +57,15 @@ fn layout_names_manifest_and_latest() {
             .to_hex()
             .to_string()
     );
-    let footer = pqdm::footer::read_footer(&dir.path().join(&f.path), None).unwrap();
-    assert_eq!(
-        footer.metadata.get("source").map(String::as_str),
-        Some("unit-test")
-    );
+    let mut file = std::fs::File::open(dir.path().join(&f.path)).unwrap();
+    let footer = polars_parquet::read::read_metadata(&mut file).unwrap();
+    let source = footer
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .find(|kv| kv.key == "source")
+        .and_then(|kv| kv.value.clone());
+    assert_eq!(source.as_deref(), Some("unit-test"));
     assert_eq!(
         m.metadata.get("source").map(String::as_str),
         Some("unit-test")
