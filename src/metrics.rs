@@ -7,7 +7,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new id unique across processes and time (`20261124T194501-4f2a9c1b`), tagging one
 /// operation's log lines and naming its data files.
-pub fn new_op_id() -> String {
+pub(crate) fn new_op_id() -> String {
     let now = chrono::Utc::now();
     let mut h = blake3::Hasher::new();
     h.update(&now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
@@ -29,7 +29,7 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 /// Times one operation and logs its start and end under its id.
-pub struct OpTimer {
+pub(crate) struct OpTimer {
     /// The operation's id.
     pub op_id: String,
     name: &'static str,
