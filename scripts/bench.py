@@ -96,7 +96,7 @@ def gen_kline_csvs(folder, days):
                 f.writelines(lines)
 
 
-def gen_klines_parquet(path, days, first_day=0):
+def gen_klines_parquet(path, days, first_day=0, price=1.5):
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -105,7 +105,7 @@ def gen_klines_parquet(path, days, first_day=0):
     ts = START_MS + first_day * DAY_MS + np.arange(n, dtype=np.int64) * 60_000
     cols = {"timestamp": np.tile(ts, 2), "symbol": ["BTCUSDT"] * n + ["ETHUSDT"] * n}
     for c in ["open", "high", "low", "close", "volume"]:
-        cols[c] = np.full(2 * n, 1.5)
+        cols[c] = np.full(2 * n, float(price))
     pq.write_table(pa.table(cols), path)
 
 
@@ -352,8 +352,14 @@ class Bench:
             self.run(f"(5) latest per symbol, {label} ({files} files)", cmds)
 
     def w6_upsert(self):
+        # Each round upserts a day of other prices (every row replaced, a commit made): the same
+        # file again would be skipped by the sources index, and the same rows would be a no-op.
         day = self.path("day.parquet")
-        generate("klines", day, 1, 20)
+        prices = iter(range(2, 10_000))
+
+        def new_prices(_tool):
+            generate("klines", day, 1, 20, next(prices))
+
         for days in (30, 300):
             base = self.path(f"k{days}")
             if not os.path.exists(os.path.join(base, "_manifest.json")):
@@ -361,8 +367,9 @@ class Bench:
                 generate("klines", src, days, 0)
                 subprocess.check_call([self.pqdm, "ingest", src, "--dataset", base, "--kind", "klines", "--exchange", "BINANCE",
                                        "--timeframe", "1m", "--quiet"])
-            cmd = [self.pqdm, "ingest", day, "--dataset", base, "--exchange", "BINANCE", "--timeframe", "1m", "--quiet"]
-            self.run(f"(6) upsert 1 day into {days} days", {"pqdm": cmd})
+            cmd = [self.pqdm, "ingest", day, "--dataset", base, "--exchange", "BINANCE", "--timeframe", "1m", "--quiet",
+                   "--force"]
+            self.run(f"(6) upsert 1 day into {days} days", {"pqdm": cmd}, before=new_prices)
 
     def w7_compact(self):
         src = self.path("small")
@@ -400,7 +407,7 @@ class Bench:
 
 
 GENERATORS = {"aggtrades": lambda p, n: gen_aggtrades(p, int(n)), "csv": lambda p, d: gen_kline_csvs(p, int(d)),
-              "klines": lambda p, d, first: gen_klines_parquet(p, int(d), int(first))}
+              "klines": lambda p, d, first, price=1.5: gen_klines_parquet(p, int(d), int(first), float(price))}
 
 
 def generate_with(script, what, *args):

@@ -392,7 +392,7 @@ pub fn cached_projection(
     cache: &Cache,
     transform: Option<&Transform>,
 ) -> Result<(LazyFrame, Status)> {
-    let m = match scan.version {
+    let m = match ds.version_to_read(scan)? {
         Some(v) => ds.manifest_at(Some(v))?,
         None => ds.refresh()?,
     };
@@ -407,6 +407,7 @@ pub fn cached_projection(
     fs::create_dir_all(&cache.dir).map_err(Error::io(&cache.dir))?;
     let mut lf = ds.scan(&ScanOptions {
         version: Some(m.version),
+        as_of: None,
         ..scan.clone()
     })?;
     if let Some(t) = transform {

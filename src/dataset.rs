@@ -321,6 +321,7 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
         .unwrap_or_else(|| kind.partition_by.clone());
     let mut partition_columns = vec![];
     for name in &partition_by {
+        crate::schema::check_partition_name(&kind.name, name)?;
         let dtype = match (kind.column(name), partition::derived_type(name)) {
             (Some(c), _) => c.dtype,
             (None, Some(t)) => t,

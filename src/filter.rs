@@ -496,6 +496,15 @@ pub fn column_expr(name: &str, datetime: bool) -> Expr {
     }
 }
 
+/// Whether a partition folder's value `text` reads as a value of `dtype` in every reader: it
+/// parses at the column's width, and a boolean is `true` or `false`.
+pub(crate) fn partition_text_fits(text: &str, dtype: ColType) -> bool {
+    match dtype {
+        ColType::Bool => matches!(text, "true" | "false"),
+        _ => parse_value(text, dtype, false).is_some(),
+    }
+}
+
 /// Parses a partition value from its path text by the column's dtype (`None` if it does not fit).
 /// A folder's integer is read at full width, whatever the column's: pruning compares it as it is.
 pub fn partition_value(text: Option<&str>, dtype: ColType) -> Option<Value> {

@@ -60,7 +60,7 @@ impl Dataset {
                 message: "a dataset already exists here".into(),
             });
         }
-        let m = self.manifest_at(opts.version)?;
+        let m = self.manifest_at(self.version_to_read(opts)?)?;
         let all: Vec<String> = m
             .schema
             .iter()

@@ -48,6 +48,21 @@ fn keep(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b',' | b'@')
 }
 
+/// Why `name` cannot name a partition column, if it cannot: a folder is `name=value`, and a name
+/// that needs escaping (a space, `=`, `/`, `%`, ...) reads back as another name in some readers,
+/// one starting with `_` or `.` hides its folders from pyarrow and from pqdm's own listing.
+pub fn column_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.starts_with(['_', '.']) {
+        Some("starts with `_` or `.`, which readers take for a hidden folder")
+    } else if escape(name) != name {
+        Some("needs escaping in a folder name (use letters, digits and `-_.~+,@`)")
+    } else {
+        None
+    }
+}
+
 /// Percent-escapes a partition value so it is one safe path segment (`BTC/USDT` → `BTC%2FUSDT`).
 /// A value of `.` or `..` is escaped whole, so no segment can climb out of the dataset.
 pub fn escape(value: &str) -> String {
@@ -149,6 +164,16 @@ pub fn dir_of(rel: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_column_names_must_be_folder_safe() {
+        for ok in ["symbol", "year", "my_col", "a-b.c", "x1"] {
+            assert_eq!(column_name_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "my col", "a=b", "a/b", "a%b", "_hidden", ".dot", "é"] {
+            assert!(column_name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn only_empty_and_the_marker_read_as_null() {

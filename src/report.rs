@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::dataset::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::{KeySummary, Manifest, Operation};
 
 /// `info`: the current manifest without its file list, the time range and files per key, and
@@ -78,5 +78,50 @@ impl Dataset {
             });
         }
         Ok(rows)
+    }
+
+    /// The version that was current at `at` (ms since the epoch, UTC): the newest kept version
+    /// committed at or before it (its `updated_at`, which `history` shows). An error names the
+    /// oldest kept version when `at` is before it; a dataset without pqdm versions (a listing,
+    /// another engine's Delta table) is read by version number only.
+    pub fn version_as_of(&self, at: i64) -> Result<u64> {
+        if self.is_foreign() {
+            return Err(Error::Dataset {
+                path: self.base().to_path_buf(),
+                message: "has no pqdm history: read a version of it by number".into(),
+            });
+        }
+        let current = self.manifest();
+        let mut oldest = None;
+        for v in self.store().versions()?.into_iter().rev() {
+            let m = match v == current.version {
+                true => current.clone(),
+                false => Arc::new(self.store().load_version(v)?),
+            };
+            let committed = chrono::DateTime::parse_from_rfc3339(&m.updated_at)
+                .map_err(|e| Error::Dataset {
+                    path: self.base().to_path_buf(),
+                    message: format!(
+                        "version {v} records its commit time as {} ({e})",
+                        crate::error::clip(&m.updated_at)
+                    ),
+                })?
+                .timestamp_millis();
+            if committed <= at {
+                return Ok(v);
+            }
+            oldest = Some((v, m.updated_at.clone()));
+        }
+        let before = match oldest {
+            Some((v, when)) => format!("the oldest kept, version {v}, was committed at {when}"),
+            None => "no version is kept".into(),
+        };
+        Err(Error::Dataset {
+            path: self.base().to_path_buf(),
+            message: format!(
+                "no kept version was committed at or before {} ({before})",
+                crate::timestamp::format_millis(at)
+            ),
+        })
     }
 }

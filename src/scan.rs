@@ -28,6 +28,10 @@ pub struct ScanOptions {
     pub exprs: Vec<Expr>,
     /// The version to read (the current one when `None`).
     pub version: Option<u64>,
+    /// Or the version that was current at this instant (ms since the epoch, UTC): the newest
+    /// kept version committed at or before it, as Delta's time travel by timestamp. Not with
+    /// `version`.
+    pub as_of: Option<i64>,
 }
 
 impl ScanOptions {
@@ -139,9 +143,21 @@ fn may_match(m: &Manifest, file: &FileEntry, filters: &[TypedFilter]) -> bool {
 }
 
 impl Dataset {
+    /// The version `opts` reads (`None`: the current one): its `version`, or the version that
+    /// was current at its `as_of` ([`Dataset::version_as_of`]).
+    pub(crate) fn version_to_read(&self, opts: &ScanOptions) -> Result<Option<u64>> {
+        match (opts.version, opts.as_of) {
+            (Some(_), Some(_)) => Err(Error::Options(
+                "name the version to read by its number or by an instant (as of), not both".into(),
+            )),
+            (version, None) => Ok(version),
+            (None, Some(at)) => self.version_as_of(at).map(Some),
+        }
+    }
+
     /// Types the filters and prunes the version's files by the manifest (no file is opened).
     pub fn plan(&self, opts: &ScanOptions) -> Result<ScanPlan> {
-        let m = self.manifest_at(opts.version)?;
+        let m = self.manifest_at(self.version_to_read(opts)?)?;
         let mut typed = Vec::with_capacity(opts.filters.len());
         for f in &opts.filters {
             let dtype = column_type(&m, &f.column)
@@ -318,7 +334,12 @@ impl Dataset {
         loop {
             match self.scan(opts)?.collect() {
                 Ok(df) => return Ok(df),
-                Err(e) if attempt < ATTEMPTS && opts.version.is_none() && is_not_found(&e) => {
+                Err(e)
+                    if attempt < ATTEMPTS
+                        && opts.version.is_none()
+                        && opts.as_of.is_none()
+                        && is_not_found(&e) =>
+                {
                     log::info!(
                         "scan of {}: a file moved during the read, reading the new version",
                         self.base().display()
@@ -339,7 +360,7 @@ impl Dataset {
         opts: &ScanOptions,
         configured: Option<(usize, &str)>,
     ) -> Result<crate::memory::BatchChoice> {
-        let m = self.manifest_at(opts.version)?;
+        let m = self.manifest_at(self.version_to_read(opts)?)?;
         let fields: Vec<crate::manifest::Field> = m
             .schema
             .iter()

@@ -353,8 +353,21 @@ impl Kind {
             if self.column(p).is_none() && !crate::partition::is_derived(p) {
                 return Err(bad("partition column", p));
             }
+            check_partition_name(&self.name, p)?;
         }
         Ok(())
+    }
+}
+
+/// Refuses partition column `name` of kind `kind` where it cannot name a folder (see
+/// [`crate::partition::column_name_problem`]).
+pub(crate) fn check_partition_name(kind: &str, name: &str) -> Result<()> {
+    match crate::partition::column_name_problem(name) {
+        Some(why) => Err(Error::Schema(format!(
+            "kind `{kind}`: partition column {} {why}",
+            crate::error::clip(name)
+        ))),
+        None => Ok(()),
     }
 }
 

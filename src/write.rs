@@ -1285,7 +1285,11 @@ impl CastInputs {
                     timestamp_unit: opts.timestamp_unit,
                 },
             )?;
-            frames.push(cast.frame.clone());
+            frames.push(recorded_extras(
+                cast.frame.clone(),
+                manifest,
+                &input.source_name,
+            )?);
             casts.push(cast);
         }
         let per_input: Vec<(String, LazyFrame)> = inputs
@@ -1345,6 +1349,64 @@ impl CastInputs {
             part_cols,
             data_schema,
         })
+    }
+}
+
+/// `frame` (an input cast to the kind) with each extra column the dataset already records (one
+/// kept beside the kind's columns) in its recorded dtype: cast where that loses nothing (a
+/// narrower integer, an integer of up to 32 bits into f64), else refused naming the column,
+/// both dtypes and the input (`source`), since files that disagree on a column's dtype make
+/// the version unreadable.
+fn recorded_extras(mut frame: LazyFrame, manifest: &Manifest, source: &str) -> Result<LazyFrame> {
+    let kind = &manifest.kind_spec;
+    if !kind.keep_extra {
+        return Ok(frame);
+    }
+    let schema = frame
+        .collect_schema()
+        .map_err(Error::polars("cast schema"))?;
+    let mut casts = vec![];
+    for (name, dtype) in schema.iter() {
+        let recorded = manifest.schema.iter().find(|f| f.name == name.as_str());
+        let Some(recorded) = recorded.filter(|_| kind.column(name).is_none()) else {
+            continue;
+        };
+        // As the dataset's schema records it (see `CastInputs::new`).
+        let incoming = ColType::from_dtype(dtype).unwrap_or(ColType::Str);
+        if incoming == recorded.dtype {
+            continue;
+        }
+        if *dtype == DataType::Null || widens_to(incoming, recorded.dtype) {
+            casts.push(col(name.as_str()).cast(recorded.dtype.dtype()));
+            continue;
+        }
+        return Err(Error::Schema(format!(
+            "{source}: column `{name}` is {} here but {} in the dataset, where it is kept beside the kind's columns; cast it to {} before writing",
+            incoming.name(),
+            recorded.dtype.name(),
+            recorded.dtype.name()
+        )));
+    }
+    if !casts.is_empty() {
+        frame = frame.with_columns(casts);
+    }
+    Ok(frame)
+}
+
+/// Whether every value of `from` is a value of `to`, exactly.
+fn widens_to(from: ColType, to: ColType) -> bool {
+    use ColType::*;
+    let rank = |t: ColType| match t {
+        I8 => Some(0),
+        I16 => Some(1),
+        I32 => Some(2),
+        I64 => Some(3),
+        _ => None,
+    };
+    match (rank(from), to) {
+        (Some(r), F64) => r <= 2,
+        (Some(r), _) => rank(to).is_some_and(|t| r <= t),
+        (None, _) => false,
     }
 }
 

@@ -43,6 +43,29 @@ def _path(path: PathLike) -> str:
     return os.path.expanduser(os.fspath(path))
 
 
+def _millis(value: Any) -> int:
+    """An instant in ms since the epoch, UTC: ms as an int, a ``datetime`` (naive ones are
+    taken as UTC) or ISO-8601 text (``2024-01-05``, ``2024-01-05T10:00:00Z``)."""
+    import datetime as dt
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            value = None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return int(value.timestamp() * 1000)
+    from .errors import InvalidInputError
+
+    raise InvalidInputError("invalid option: as_of: expected ms since the epoch, a datetime or ISO-8601 text")
+
+
 def _seconds(value: Union[None, int, float, str]) -> Optional[float]:
     """A duration in seconds from a number or text such as ``30m``, ``1h``, ``7d``."""
     if value is None or isinstance(value, (int, float)):
@@ -192,16 +215,20 @@ class Dataset:
         output: str = "polars",
         cache: Optional[PathLike] = None,
         ttl: Union[None, int, float, str] = None,
+        as_of: Any = None,
     ) -> Any:
         """Reads the rows matching ``filters`` (tuples ``(column, op, value)`` or strings such
         as ``"timestamp >= 2024-01-05"``, ANDed; partition and timestamp filters prune folders
-        and files before any is opened) with ``columns``, at ``version`` (default: current).
+        and files before any is opened) with ``columns``, at ``version`` (default: current) or
+        at the version that was current at ``as_of`` (a ``datetime``, ISO-8601 text or ms: the
+        newest kept version committed at or before it).
 
         Returns a Polars ``DataFrame``; ``output="pandas"`` or ``"pyarrow"`` for those;
         ``lazy=True`` a Polars ``LazyFrame`` whose projection and row limit are pushed into
         pqdm's scan when it is collected. ``cache`` (a folder) keeps the result as a projection
         cache entry (``ttl``: recompute entries older than this)."""
         cols, triples = _frames.columns(columns), _frames.filters(filters)
+        version = self._version_to_read(version, as_of)
         if lazy:
             if output != "polars" or cache is not None:
                 from .errors import InvalidInputError
@@ -213,6 +240,15 @@ class Dataset:
             frame = _frames.from_stream(stream, output)
             return frame if limit is None else frame[:limit]
         return _frames.from_stream(self._native.scan(cols, triples, version, limit), output)
+
+    def _version_to_read(self, version: Optional[int], as_of: Any) -> Optional[int]:
+        if as_of is None:
+            return version
+        if version is not None:
+            from .errors import InvalidInputError
+
+            raise InvalidInputError("name the version to read by its number or by as_of, not both")
+        return self._native.version_as_of(_millis(as_of))
 
     def _lazy(self, cols, triples, version, limit):
         import polars as pl
@@ -236,9 +272,11 @@ class Dataset:
         version: Optional[int] = None,
         *,
         output: str = "polars",
+        as_of: Any = None,
     ) -> Iterator[Any]:
         """The scan in frames of at most ``batch_size`` rows (default: ``PQDM_SCAN_BATCH_SIZE``,
         ``ARES_SCAN_BATCH_SIZE``, ``pqdm.toml``, else 262,144), read as they are consumed."""
+        version = self._version_to_read(version, as_of)
         size = batch_size or _pqdm.scan_batch_size() or DEFAULT_BATCH_SIZE
         native = self._native.batches(size, _frames.columns(columns), _frames.filters(filters), version)
         for stream in native:
@@ -298,8 +336,10 @@ class Dataset:
         version: Optional[int] = None,
         *,
         partition_by: Optional[Sequence[str]] = None,
+        as_of: Any = None,
     ) -> Report:
         """Writes the scan as a new dataset at ``to`` whose manifest records its source."""
+        version = self._version_to_read(version, as_of)
         return json.loads(self._native.materialize(
             _path(to), _frames.columns(columns), _frames.filters(filters), version,
             _frames.columns(partition_by),

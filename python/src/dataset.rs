@@ -243,6 +243,12 @@ impl NativeDataset {
         })
     }
 
+    /// The version that was current at `at_ms` (ms since the epoch, UTC).
+    fn version_as_of(&self, py: Python<'_>, at_ms: i64) -> PyResult<u64> {
+        let ds = self.ds.clone();
+        run(py, move || ds.version_as_of(at_ms))?.py()
+    }
+
     /// The latest timestamp per value of `by` (overall when empty), as JSON.
     #[pyo3(signature = (by=vec![], filters=vec![]))]
     fn latest(&self, py: Python<'_>, by: Vec<String>, filters: Vec<Triple>) -> PyResult<String> {

@@ -110,6 +110,29 @@ def test_versions_history_info_latest(tmp_path):
     assert ds.latest(by=["symbol"], filters=[("timestamp", "<", T0 + 60_000)])["latest_timestamp"] == T0
 
 
+def test_as_of_reads_the_version_current_at_an_instant(tmp_path):
+    import time
+
+    ds = pqdm.Dataset.create(tmp_path / "k", "klines")
+    ds.write(klines(T0, 3))
+    time.sleep(0.02)
+    between = dt.datetime.now(dt.timezone.utc)
+    time.sleep(0.02)
+    ds.write(klines(T0, 3).with_columns(pl.col("close") * 2))
+    old = [100.5, 101.5, 102.5]
+    for at in [between, between.isoformat(), int(between.timestamp() * 1000), between.replace(tzinfo=None)]:
+        assert ds.scan(as_of=at)["close"].sort().to_list() == old, at
+    assert ds.scan(as_of="2100-01-01")["close"].sort().to_list() == [201.0, 203.0, 205.0]
+    assert sum(len(b) for b in ds.batches(as_of=between)) == 3
+    assert ds.materialize(tmp_path / "view", as_of=between)["rows_written"] == 3
+    with pytest.raises(pqdm.PqdmError, match="no kept version was committed at or before 2020-01-01"):
+        ds.scan(as_of=dt.date(2020, 1, 1))
+    with pytest.raises(pqdm.InvalidInputError, match="not both"):
+        ds.scan(version=1, as_of=between)
+    with pytest.raises(pqdm.InvalidInputError, match="as_of"):
+        ds.scan(as_of="yesterday")
+
+
 def test_info_and_history_are_the_cli_json(tmp_path):
     import json
     import subprocess

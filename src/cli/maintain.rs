@@ -172,11 +172,12 @@ pub(super) fn vacuum(cli: &Cli, a: &VacuumArgs) -> anyhow::Result<()> {
         return print_json(&r);
     }
     println!(
-        "{}: {} versions removed, {} files deleted, {} bytes freed",
+        "{}: {} versions removed, {} files deleted, {} bytes freed, {} Delta log files removed",
         a.base.display(),
         r.versions_removed.len(),
         r.files_deleted,
-        r.bytes_freed
+        r.bytes_freed,
+        r.log_files_removed
     );
     Ok(())
 }

@@ -186,8 +186,12 @@ struct ScanArgs {
     #[arg(long)]
     ttl: Option<String>,
     /// Read this version instead of the current one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "as_of")]
     version: Option<u64>,
+    /// Read the version that was current at this time (`2024-01-05T10:00:00Z`, a date, or ms
+    /// since the epoch): the newest kept version committed at or before it.
+    #[arg(long)]
+    as_of: Option<String>,
     /// Return at most N rows.
     #[arg(long)]
     limit: Option<u32>,
@@ -346,8 +350,11 @@ struct MaterializeArgs {
     #[arg(long, value_delimiter = ',')]
     partition_by: Option<Vec<String>>,
     /// Read this version of the source.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "as_of")]
     version: Option<u64>,
+    /// Read the version of the source that was current at this time (as for scan).
+    #[arg(long)]
+    as_of: Option<String>,
 }
 
 #[derive(Args)]

@@ -42,3 +42,15 @@ pub(super) fn parse_filters(items: &[String]) -> anyhow::Result<Vec<pqdm::Filter
         .map(|f| pqdm::Filter::parse(f))
         .collect::<pqdm::Result<_>>()?)
 }
+
+/// `--as-of TIME` in ms since the epoch.
+pub(super) fn parse_as_of(text: Option<&str>) -> anyhow::Result<Option<i64>> {
+    text.map(|t| {
+        pqdm::timestamp::parse_timestamp(t).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--as-of {t:?}: expected a time (2024-01-05T10:00:00Z, 2024-01-05) or ms since the epoch"
+            )
+        })
+    })
+    .transpose()
+}

@@ -8,6 +8,7 @@ pub(super) fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<(
     let mut opts = ScanOptions {
         columns: a.columns.clone(),
         version: a.version,
+        as_of: parse_as_of(a.as_of.as_deref())?,
         ..Default::default()
     };
     for f in &a.filter {
@@ -187,6 +188,7 @@ pub(super) fn materialize(cli: &Cli, a: &MaterializeArgs) -> anyhow::Result<()> 
         columns: a.columns.clone(),
         filters: parse_filters(&a.filter)?,
         version: a.version,
+        as_of: parse_as_of(a.as_of.as_deref())?,
         ..Default::default()
     };
     let (_, r) = ds.materialize(&opts, &a.to, a.partition_by.clone())?;

@@ -37,6 +37,7 @@ pub fn adopt(
     crate::foreign::check_not_nested(&location)?;
     store.refuse_foreign_delta()?;
     let mut m = crate::foreign::describe(&location, hive_types)?.manifest;
+    check_partition_values(base, &m)?;
     let names: Vec<String> = m.partition_columns.iter().map(|f| f.name.clone()).collect();
     let mut spec = match kind {
         Some(k) => k.clone(),
@@ -88,6 +89,31 @@ pub fn adopt(
     store.publish_delta_after_commit(None, &m);
     drop(lock);
     Dataset::open(base)
+}
+
+/// Refuses partition values that do not fit their column's dtype (`year=99999` typed as i16,
+/// `flag=0` as bool, `d=20240105` as a date): pqdm's scans and every Delta reader would fail on
+/// the adopted dataset.
+fn check_partition_values(base: &Path, m: &Manifest) -> Result<()> {
+    for f in &m.files {
+        for column in &m.partition_columns {
+            let Some(Some(text)) = f.partition.get(&column.name) else {
+                continue;
+            };
+            if !crate::filter::partition_text_fits(text, column.dtype) {
+                return Err(Error::Input {
+                    path: base.join(&f.path),
+                    message: format!(
+                        "its folder's value {} of partition column `{}` is no {}: type the column as text, or rename the folder",
+                        crate::error::clip(text),
+                        column.name,
+                        column.dtype.name()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a kind whose required or key columns the files (data columns or partition folders)

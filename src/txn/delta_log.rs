@@ -279,7 +279,39 @@ impl Store {
         self.write_checkpoint(m, &table_id).map(|_| ())
     }
 
-    /// Writes the checkpoint of version `m` and points `_last_checkpoint` at it.
+    /// Deletes the log's entries and checkpoints of versions before `oldest` (the oldest
+    /// version pqdm keeps; `current` is the current one), once a checkpoint of `oldest` stands
+    /// in for them (written here when missing), as the protocol's metadata cleanup allows:
+    /// Delta readers then read every version pqdm keeps, and no older one. Returns how many
+    /// files it deleted.
+    pub(crate) fn trim_delta_log(&self, oldest: &Manifest, current: &Manifest) -> Result<u64> {
+        if !self.keeps_for(current) || !self.keeps_for(oldest) {
+            return Ok(0);
+        }
+        let older: Vec<String> = self
+            .list_aged(&format!("{}/", delta::LOG_DIR))?
+            .into_iter()
+            .filter(|(name, _, _)| {
+                delta::entry_version(name)
+                    .or_else(|| delta::checkpoint_version(name))
+                    .is_some_and(|v| v < oldest.version)
+            })
+            .map(|(name, _, _)| format!("{}/{name}", delta::LOG_DIR))
+            .collect();
+        if older.is_empty() {
+            return Ok(0);
+        }
+        if !self.data_exists(&delta::checkpoint_rel(oldest.version))? {
+            let table_id = current.table_id.clone().unwrap_or_else(delta::new_table_id);
+            self.write_checkpoint(oldest, &table_id)?;
+        }
+        crate::failpoint::hit("vacuum.trim_log")?;
+        self.delete(older.clone())?;
+        Ok(older.len() as u64)
+    }
+
+    /// Writes the checkpoint of version `m` and points `_last_checkpoint` at it (unless it
+    /// names a newer checkpoint that exists).
     fn write_checkpoint(&self, m: &Manifest, table_id: &str) -> Result<u64> {
         let path = |rel: &str| self.delta_path(m, rel);
         let cp = delta::checkpoint(m, table_id, &path);
@@ -299,10 +331,27 @@ impl Store {
         {
             self.write(&rel, bytes)?;
         }
-        self.write(
-            &delta::last_checkpoint_rel(),
-            delta::checkpoint::last_checkpoint_json(m.version as i64, rows).into_bytes(),
-        )?;
+        if self
+            .last_checkpoint_version()
+            .is_none_or(|newest| newest < m.version)
+        {
+            self.write(
+                &delta::last_checkpoint_rel(),
+                delta::checkpoint::last_checkpoint_json(m.version as i64, rows).into_bytes(),
+            )?;
+        }
         Ok(m.version)
+    }
+
+    /// The version `_last_checkpoint` names, where it parses and that checkpoint exists.
+    fn last_checkpoint_version(&self) -> Option<u64> {
+        let bytes = self.read(&delta::last_checkpoint_rel()).ok()??;
+        let version = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()?
+            .get("version")?
+            .as_u64()?;
+        self.data_exists(&delta::checkpoint_rel(version))
+            .unwrap_or(false)
+            .then_some(version)
     }
 }

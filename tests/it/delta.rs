@@ -532,6 +532,64 @@ fn checkpoints_are_written_every_interval_and_readers_open_the_table_from_them()
     assert!(config.is_err(), "deleted");
 }
 
+/// `vacuum` starts the Delta log at the oldest version it keeps: a checkpoint of that version
+/// stands in for the entries and checkpoints before it, which are deleted (the protocol's
+/// metadata cleanup), and `_last_checkpoint` stays on the newest. Delta readers then read every
+/// version pqdm keeps, as pqdm does, and no older one.
+#[test]
+fn vacuum_starts_the_log_at_the_oldest_kept_version() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let ds = klines_with_interval(&dir.path().join("k"), 2);
+    for v in 1..=6u64 {
+        let symbol = format!("S{v}");
+        let price = v as f64;
+        write(
+            &ds,
+            &symbol,
+            T0 + v as i64 * DAY,
+            30,
+            price,
+            WriteMode::Upsert,
+        );
+    }
+    let keep_two = VacuumOptions {
+        retain_versions: 2,
+        ..Default::default()
+    };
+    let r = ds.vacuum(&keep_two).unwrap();
+    assert_eq!(r.versions_removed, [0, 1, 2, 3, 4]);
+    // Entries 0 to 4 and the checkpoints of 2 and 4.
+    assert_eq!(r.log_files_removed, 7);
+    let name = |v: u64, suffix: &str| format!("{v:020}.{suffix}");
+    assert_eq!(
+        log_entries(ds.base()),
+        [
+            name(5, "checkpoint.parquet"),
+            name(5, "json"),
+            name(6, "checkpoint.parquet"),
+            name(6, "json"),
+            "_last_checkpoint".to_string()
+        ]
+    );
+    assert_eq!(checkpoints(ds.base()).1, Some(6));
+    for v in 5..=6 {
+        assert_readers_agree(&ds, v);
+    }
+    let table = ds.base().display().to_string();
+    let gone = delta_read("deltalake", &table, Some(4), None);
+    assert!(gone.is_err(), "{gone:?}");
+    let report = ds
+        .verify(false, &pqdm::progress::Progress::hidden())
+        .unwrap();
+    assert_eq!(report.delta_log, None);
+    // Nothing older is left: a second vacuum deletes nothing of the log.
+    assert_eq!(ds.vacuum(&keep_two).unwrap().log_files_removed, 0);
+    // The next commit logs on top, and its readers agree.
+    assert_eq!(write(&ds, "S7", T0, 10, 7.0, WriteMode::Append), 7);
+    assert_readers_agree(&ds, 7);
+}
+
 /// `adopt` of a hive folder another tool wrote makes a Delta table of it too (Delta's
 /// "convert to Delta"): a checkpoint of the adopted version, the files where they are.
 #[test]

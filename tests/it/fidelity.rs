@@ -1123,3 +1123,164 @@ proptest! {
         prop_assert_eq!(h.timeframe.is_some(), is_kline);
     }
 }
+
+/// A kind that keeps extra columns records each one's dtype with the first write that holds
+/// it; a later input of another dtype is cast where that loses nothing (i32 into i64) and
+/// refused otherwise (3.5 into an i64 column), leaving the dataset as it was: files that
+/// disagree on a column's dtype would make the version unreadable.
+#[test]
+fn extra_columns_keep_the_dtype_the_dataset_recorded() {
+    const FEAT: &str = r#"
+[[kind]]
+name = "feat"
+keep_extra = true
+partition_by = ["venue"]
+columns = [
+  { name = "timestamp", dtype = "i64", timestamp = true },
+  { name = "venue", dtype = "str", required = false },
+  { name = "price", dtype = "f64", required = false },
+]
+"#;
+    let dir = tmp();
+    let base = dir.path().join("feat");
+    let mut kinds = pqdm::schema::KindRegistry::default();
+    kinds.add_toml(FEAT, "feat").unwrap();
+    let ds = Dataset::create(
+        &base,
+        kinds.get("feat").unwrap(),
+        &pqdm::CreateOptions::default(),
+    )
+    .unwrap();
+    let append = pqdm::WriteOptions {
+        mode: Some(pqdm::WriteMode::Append),
+        ..Default::default()
+    };
+    let frame = |minute: i64, m: Column| {
+        let mut df = df!(
+            "timestamp" => [1_704_067_200_000i64 + minute * 60_000],
+            "venue" => ["a"],
+            "price" => [1.0],
+        )
+        .unwrap();
+        df.with_column(m).unwrap();
+        df.lazy()
+    };
+    ds.write(frame(0, Column::new("m".into(), [3i64])), &append)
+        .unwrap();
+    let before = snapshot(&base);
+    let err = ds
+        .write(frame(1, Column::new("m".into(), [3.5f64])), &append)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column `m` is f64 here but i64 in the dataset"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&base), before);
+    ds.write(frame(2, Column::new("m".into(), [4i32])), &append)
+        .unwrap();
+    let df = stored(&base);
+    assert_eq!(i64s(&df, "m"), [Some(3), Some(4)]);
+}
+
+/// `adopt` refuses partition folders whose values do not fit their column's type (`year=99999`
+/// as i16, `flag=0` as bool, `d=20240105` as a date), naming the file, and leaves the folder as
+/// it was; values that fit are adopted and read back typed.
+#[test]
+fn adopt_refuses_partition_values_that_do_not_fit_their_type() {
+    let dir = tmp();
+    let put = |rel: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut df = df!("timestamp" => [1_704_067_200_000i64], "price" => [1.0]).unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    };
+    for rel in [
+        "a/year=99999/part-0.parquet",
+        "b/flag=0/part-0.parquet",
+        "c/d=20240105/part-0.parquet",
+        "ok/flag=true/part-0.parquet",
+        "ok/flag=false/part-0.parquet",
+    ] {
+        put(rel);
+    }
+    let at = |t: &str| dir.path().join(t).display().to_string();
+    for (table, hive, column, value, dtype) in [
+        ("a", None, "year", "99999", "i16"),
+        ("b", Some("flag=bool"), "flag", "0", "bool"),
+        ("c", Some("d=date"), "d", "20240105", "date"),
+    ] {
+        let before = snapshot(Path::new(&at(table)));
+        let mut args = vec!["adopt".to_string(), at(table)];
+        if let Some(h) = hive {
+            args.extend(["--hive-schema".into(), h.into()]);
+        }
+        let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        refused(
+            &out,
+            &[
+                &format!("{column}={value}/part-0.parquet"),
+                &format!("value \"{value}\" of partition column `{column}` is no {dtype}"),
+            ],
+        );
+        assert_eq!(snapshot(Path::new(&at(table))), before, "{table}");
+    }
+    ok(&run(&["adopt", &at("ok"), "--hive-schema", "flag=bool"]));
+    let df = Dataset::open(Path::new(&at("ok")))
+        .unwrap()
+        .read(&pqdm::ScanOptions::default())
+        .unwrap();
+    let mut flags = bools(&df, "flag");
+    flags.sort();
+    assert_eq!(flags, [Some(false), Some(true)]);
+}
+
+/// A partition column whose name would need escaping in a folder name (`my col`), or that
+/// readers take for hidden (`_venue`), is refused where the kind is declared, before anything
+/// is written.
+#[test]
+fn partition_columns_with_names_a_folder_cannot_hold_are_refused() {
+    let kind = |name: &str| {
+        format!(
+            r#"
+[[kind]]
+name = "pc"
+partition_by = ["{name}"]
+columns = [
+  {{ name = "timestamp", dtype = "i64", timestamp = true }},
+  {{ name = "{name}", dtype = "str", required = false }},
+]
+"#
+        )
+    };
+    for (name, why) in [
+        ("my col", "needs escaping in a folder name"),
+        ("_venue", "starts with `_` or `.`"),
+        ("a=b", "needs escaping in a folder name"),
+    ] {
+        let err = pqdm::schema::KindRegistry::default()
+            .add_toml(&kind(name), "pc")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("partition column \"{name}\" {why}")),
+            "{err}"
+        );
+    }
+    let dir = tmp();
+    let kinds = write(&dir.path().join("kinds.toml"), kind("my col"));
+    let csv = write(
+        &dir.path().join("pc.csv"),
+        "timestamp,my col\n2024-01-01T00:00:00Z,a\n",
+    );
+    let base = dir.path().join("ds");
+    let out = ingest(
+        &[&csv],
+        &base,
+        &["--kinds", kinds.to_str().unwrap(), "--kind", "pc"],
+    );
+    refused(&out, &["partition column \"my col\" needs escaping"]);
+    assert!(!base.exists());
+}

@@ -614,6 +614,89 @@ fn materialize_reads_the_version_asked_for() {
     assert!(!to.exists());
 }
 
+/// `--as-of` reads the version that was current at an instant (the newest committed at or before
+/// it), in `scan` and `materialize` as in the library; an instant before the oldest kept version,
+/// or one given with a version number too, is refused.
+#[test]
+fn as_of_reads_the_version_current_at_an_instant() {
+    let dir = tmp();
+    let base = dir.path().join("src");
+    let ds = klines_dataset(&base);
+    ds.write(candles(JAN5, 5, 1.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let between = chrono::Utc::now();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    ds.write(candles(JAN5, 5, 100.0).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    let at = between.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at_ms = between.timestamp_millis().to_string();
+    let csv = |extra: &[&str]| {
+        let mut args = vec!["scan", s(&base), "--columns", "close", "--format", "csv"];
+        args.extend(extra);
+        text_ok(&args)
+    };
+    let old = "close\n1.0\n2.0\n3.0\n4.0\n5.0\n";
+    assert_eq!(csv(&["--as-of", &at]), old);
+    assert_eq!(csv(&["--as-of", &at_ms]), old);
+    assert_eq!(csv(&["--as-of", "2100-01-01"]), csv(&[]));
+    assert_ne!(csv(&[]), old);
+    let df = ds
+        .read(&pqdm::ScanOptions {
+            as_of: Some(between.timestamp_millis()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(floats(&df, "close"), [1.0, 2.0, 3.0, 4.0, 5.0]);
+
+    let to = dir.path().join("view");
+    let r = json_ok(&run(&[
+        "materialize",
+        s(&base),
+        "--to",
+        s(&to),
+        "--as-of",
+        &at,
+        "--json",
+    ]));
+    assert_eq!(r["rows_written"], 5, "{r}");
+    let source = Dataset::open(&to)
+        .unwrap()
+        .manifest()
+        .source
+        .clone()
+        .unwrap();
+    assert_eq!(source["version"], 1, "{source}");
+
+    let out = run(&["scan", s(&base), "--as-of", "2020-01-01"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "no kept version was committed at or before 2020-01-01T00:00:00.000Z (the oldest kept, version 0, was committed at "
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["scan", s(&base), "--as-of", "yesterday"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--as-of \"yesterday\": expected a time"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["scan", s(&base), "--as-of", &at, "--version", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let both = ds.read(&pqdm::ScanOptions {
+        version: Some(1),
+        as_of: Some(between.timestamp_millis()),
+        ..Default::default()
+    });
+    assert!(
+        both.is_err_and(|e| e.to_string().contains("not both")),
+        "a version and an instant"
+    );
+}
+
 /// `scan --output --json` for `base` with `args`, `env` and working folder `cwd`: the batch
 /// choice it reports, and the CSV it wrote.
 fn batch(
