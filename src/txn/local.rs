@@ -29,7 +29,7 @@ use super::{CommitLock, FileCopies, Journal, LogStore, Staging, Stamp, Store, ve
 use crate::error::{Error, Result};
 use crate::localfs::{
     link_or_copy, mkdirs, move_file, prune_empty_dirs, read_opt, rel_string, remove_file_and_dirs,
-    sync_dir, sync_filesystem, walk, write_atomic,
+    sync_dir, sync_filesystem, sync_written, walk, write_atomic,
 };
 use crate::location::Location;
 use crate::manifest::{
@@ -281,12 +281,15 @@ impl LocalLogStore {
             rest.par_iter().try_for_each(place)?;
         }
         let staged_rels: HashSet<&str> = staged.iter().map(|(_, rel)| rel.as_str()).collect();
+        // Both names of every file placed or kept by this commit.
+        let mut written: Vec<PathBuf> = vec![];
         for f in &next.files {
             if staged_rels.contains(f.path.as_str()) {
                 continue;
             }
             if f.added_in == next.version {
                 self.keep(&f.path)?;
+                written.push(self.kept_path(&f.path));
             } else if upgrade && let Err(e) = self.keep(&f.path) {
                 // A file the dataset lost before this pqdm; `verify` reports it as missing.
                 log::warn!("{e}");
@@ -295,9 +298,15 @@ impl LocalLogStore {
         mkdirs(&self.meta(FILES_DIR))?;
         log::debug!("version {}: {} files linked", next.version, staged.len());
         // The new files (contents and names) must be durable before the version that lists
-        // them: one `syncfs` of the dataset's filesystem instead of a sync per folder (a write
-        // into 10,000 partitions touches 20,000 folders).
-        sync_filesystem(&self.base)?;
+        // them. An upgrade links every file of the dataset: one `syncfs`.
+        for (_, rel) in staged {
+            written.push(self.kept_path(rel));
+            written.push(self.data_path(rel));
+        }
+        match upgrade {
+            true => sync_filesystem(&self.base)?,
+            false => sync_written(&self.base, &written)?,
+        }
         log::debug!("version {}: synced", next.version);
         crate::failpoint::hit("commit.moved")?;
         self.create_version(next.version, bytes)
