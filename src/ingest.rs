@@ -303,7 +303,7 @@ pub fn split_by_kind(
     }
     if !unknown.is_empty() {
         return Err(Error::Options(format!(
-            "--per-kind takes the kind from Binance file names, and these give none: {}",
+            "an ingest by kind takes the kind from Binance file names, and these give none: {}",
             unknown.join(", ")
         )));
     }

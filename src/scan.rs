@@ -174,7 +174,7 @@ impl Dataset {
         if let Some(cols) = &opts.columns {
             for c in cols {
                 if column_type(&m, c).is_none() {
-                    return Err(unknown_column(&m, "--columns", c));
+                    return Err(unknown_column(&m, "columns", c));
                 }
             }
         }

@@ -302,7 +302,7 @@ fn check_timeframes(inputs: &[Input], opts: &WriteOptions) -> Result<()> {
         .filter_map(|c| c.get("timeframe"));
     for tf in given {
         timestamp::timeframe_cadence(tf).map_err(|why| {
-            Error::Options(format!("--timeframe {}: {why}", crate::error::clip(tf)))
+            Error::Options(format!("timeframe {}: {why}", crate::error::clip(tf)))
         })?;
     }
     Ok(())

@@ -69,7 +69,7 @@ impl Dataset {
         let retain_versions = opts.retain_versions;
         if retain_versions == 0 {
             return Err(Error::Options(
-                "--retain-versions must be at least 1 (the current version)".into(),
+                "retain_versions must be at least 1 (the current version)".into(),
             ));
         }
         let timer = OpTimer::start("vacuum");

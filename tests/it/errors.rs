@@ -617,7 +617,7 @@ fn cases() -> Vec<Case> {
             setup: keep,
             args: &["scan", "{ds}", "--columns", "nosuch"],
             code: 1,
-            says: &["--columns: unknown column `nosuch` (columns: timestamp, open"],
+            says: &["columns: unknown column `nosuch` (columns: timestamp, open"],
             advice: Advice::None,
         },
         Case {

@@ -480,7 +480,7 @@ fn timeframes_are_checked_when_given_and_verify_never_panics() {
             tf,
             "--quiet",
         ]);
-        fails_with(&out, &format!("--timeframe \"{tf}\": "));
+        fails_with(&out, &format!("timeframe \"{tf}\": "));
         assert_eq!(snapshot(dir.path()), before, "{tf}");
     }
     // Timeframes that come as data are not constants; verify skips what is no cadence.
