@@ -1,8 +1,7 @@
 //! `vacuum`: delete old versions past the retention, and the replaced data files that no kept
 //! version references and that left the current version longer ago than the retention period
 //! (a scan planned on an older version reads its files for at least that long); the Delta log
-//! then starts at the oldest kept version (a checkpoint of it), so Delta readers read the same
-//! versions pqdm keeps.
+//! then starts at the newest checkpoint at or before the oldest kept version.
 
 use std::collections::BTreeSet;
 
@@ -52,8 +51,8 @@ pub struct VacuumReport {
     pub files_retained: u64,
     /// Bytes freed.
     pub bytes_freed: u64,
-    /// Delta log entries and checkpoints of versions older than the oldest kept one, deleted
-    /// once a checkpoint of that version stood in for them.
+    /// Delta log entries and checkpoints deleted: those before the newest checkpoint at or
+    /// before the oldest kept version.
     pub log_files_removed: u64,
     /// Wall time in milliseconds.
     pub wall_ms: u64,
@@ -90,14 +89,11 @@ impl Dataset {
             current.files.iter().map(|f| f.path.clone()).collect();
         // The sources-index segments the kept versions list (see `crate::ingested`).
         let mut segments: BTreeSet<String> = current.sources.iter().cloned().collect();
-        // The oldest kept version (`None`: the current one), from which the Delta log starts.
-        let mut oldest = None;
         for v in &keep {
             if *v != current.version {
                 let m = self.store().load_version(*v)?;
-                referenced.extend(m.files.iter().map(|f| f.path.clone()));
-                segments.extend(m.sources.iter().cloned());
-                oldest.get_or_insert(m);
+                referenced.extend(m.files.into_iter().map(|f| f.path));
+                segments.extend(m.sources);
             }
         }
         let mut report = VacuumReport {
@@ -125,9 +121,8 @@ impl Dataset {
         report.versions_removed = versions.into_iter().filter(|v| !keep.contains(v)).collect();
         self.store()
             .delete_versions(&lock, &current, &report.versions_removed)?;
-        report.log_files_removed = self
-            .store()
-            .trim_delta_log(oldest.as_ref().unwrap_or(&current), &current)?;
+        let oldest = keep.first().copied().unwrap_or(current.version);
+        report.log_files_removed = self.store().trim_delta_log(oldest, &current)?;
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
     }

@@ -279,31 +279,39 @@ impl Store {
         self.write_checkpoint(m, &table_id).map(|_| ())
     }
 
-    /// Deletes the log's entries and checkpoints of versions before `oldest` (the oldest
-    /// version pqdm keeps; `current` is the current one), once a checkpoint of `oldest` stands
-    /// in for them (written here when missing), as the protocol's metadata cleanup allows:
-    /// Delta readers then read every version pqdm keeps, and no older one. Returns how many
-    /// files it deleted.
-    pub(crate) fn trim_delta_log(&self, oldest: &Manifest, current: &Manifest) -> Result<u64> {
-        if !self.keeps_for(current) || !self.keeps_for(oldest) {
+    /// Deletes the log's entries and checkpoints of versions before the newest checkpoint at or
+    /// before `oldest` (the oldest version pqdm keeps; `current` is the current one), as the
+    /// protocol's metadata cleanup allows: Delta readers then read every version pqdm keeps
+    /// from that checkpoint on. No checkpoint is written for it: each is a `.parquet` file that
+    /// a bare `**/*.parquet` glob of the dataset also matches, so they stay at the interval's
+    /// pace. Returns how many files it deleted.
+    pub(crate) fn trim_delta_log(&self, oldest: u64, current: &Manifest) -> Result<u64> {
+        if !self.keeps_for(current) {
             return Ok(0);
         }
-        let older: Vec<String> = self
+        let listed: Vec<(String, u64)> = self
             .list_aged(&format!("{}/", delta::LOG_DIR))?
             .into_iter()
-            .filter(|(name, _, _)| {
-                delta::entry_version(name)
-                    .or_else(|| delta::checkpoint_version(name))
-                    .is_some_and(|v| v < oldest.version)
+            .filter_map(|(name, _, _)| {
+                let v = delta::entry_version(&name).or_else(|| delta::checkpoint_version(&name))?;
+                Some((name, v))
             })
-            .map(|(name, _, _)| format!("{}/{name}", delta::LOG_DIR))
+            .collect();
+        let Some(start) = listed
+            .iter()
+            .filter(|(name, v)| *v <= oldest && delta::checkpoint_version(name).is_some())
+            .map(|(_, v)| *v)
+            .max()
+        else {
+            return Ok(0);
+        };
+        let older: Vec<String> = listed
+            .into_iter()
+            .filter(|(_, v)| *v < start)
+            .map(|(name, _)| format!("{}/{name}", delta::LOG_DIR))
             .collect();
         if older.is_empty() {
             return Ok(0);
-        }
-        if !self.data_exists(&delta::checkpoint_rel(oldest.version))? {
-            let table_id = current.table_id.clone().unwrap_or_else(delta::new_table_id);
-            self.write_checkpoint(oldest, &table_id)?;
         }
         crate::failpoint::hit("vacuum.trim_log")?;
         self.delete(older.clone())?;

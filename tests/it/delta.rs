@@ -532,12 +532,12 @@ fn checkpoints_are_written_every_interval_and_readers_open_the_table_from_them()
     assert!(config.is_err(), "deleted");
 }
 
-/// `vacuum` starts the Delta log at the oldest version it keeps: a checkpoint of that version
-/// stands in for the entries and checkpoints before it, which are deleted (the protocol's
-/// metadata cleanup), and `_last_checkpoint` stays on the newest. Delta readers then read every
-/// version pqdm keeps, as pqdm does, and no older one.
+/// `vacuum` starts the Delta log at the newest checkpoint at or before the oldest version it
+/// keeps: the entries and checkpoints before it are deleted (the protocol's metadata cleanup),
+/// no checkpoint is added, and `_last_checkpoint` stays on the newest. Delta readers then read
+/// every version pqdm keeps, as pqdm does, and none before that checkpoint.
 #[test]
-fn vacuum_starts_the_log_at_the_oldest_kept_version() {
+fn vacuum_starts_the_log_at_the_checkpoint_before_the_oldest_kept_version() {
     let _measuring = measuring();
     let dir = tmp();
     let ds = klines_with_interval(&dir.path().join("k"), 2);
@@ -559,13 +559,14 @@ fn vacuum_starts_the_log_at_the_oldest_kept_version() {
     };
     let r = ds.vacuum(&keep_two).unwrap();
     assert_eq!(r.versions_removed, [0, 1, 2, 3, 4]);
-    // Entries 0 to 4 and the checkpoints of 2 and 4.
-    assert_eq!(r.log_files_removed, 7);
+    // Entries 0 to 3 and the checkpoint of 2: the log starts at the checkpoint of 4.
+    assert_eq!(r.log_files_removed, 5);
     let name = |v: u64, suffix: &str| format!("{v:020}.{suffix}");
     assert_eq!(
         log_entries(ds.base()),
         [
-            name(5, "checkpoint.parquet"),
+            name(4, "checkpoint.parquet"),
+            name(4, "json"),
             name(5, "json"),
             name(6, "checkpoint.parquet"),
             name(6, "json"),
@@ -577,7 +578,7 @@ fn vacuum_starts_the_log_at_the_oldest_kept_version() {
         assert_readers_agree(&ds, v);
     }
     let table = ds.base().display().to_string();
-    let gone = delta_read("deltalake", &table, Some(4), None);
+    let gone = delta_read("deltalake", &table, Some(3), None);
     assert!(gone.is_err(), "{gone:?}");
     let report = ds
         .verify(false, &pqdm::progress::Progress::hidden())
