@@ -121,6 +121,12 @@ impl Dataset {
             .is_some_and(|f| f.datetime_columns.contains(column))
     }
 
+    /// The columns a dataset without a manifest is read as, where its metadata says (a Delta
+    /// table's log); `None`: a pqdm dataset, or each file's own.
+    pub(crate) fn foreign_file_schema(&self) -> Option<polars::prelude::SchemaRef> {
+        self.foreign.as_ref().and_then(|f| f.file_schema.clone())
+    }
+
     /// For a dataset without a manifest, the [`crate::foreign::fingerprint`] of its files when
     /// it was opened.
     pub fn listing_fingerprint(&self) -> Option<&str> {

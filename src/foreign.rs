@@ -187,6 +187,9 @@ pub struct ListingFacts {
     /// A Delta table read through its log: the version read (its other versions are read the
     /// same way, see [`describe_delta`]).
     pub delta_version: Option<u64>,
+    /// The columns its files are read as (a Delta table's, from its log; `None`: each file's
+    /// own).
+    pub file_schema: Option<polars::prelude::SchemaRef>,
 }
 
 /// Describes a dataset found by listing. `hive_types` overrides the inferred partition column
@@ -209,7 +212,7 @@ pub fn describe(location: &Location, hive_types: &BTreeMap<String, ColType>) -> 
     let parts: Vec<Vec<(String, Option<String>)>> =
         files.iter().map(|f| partition::parse_path(f)).collect();
     let partition_columns = partition_fields(&parts, hive_types);
-    describe_files(location, files, parts, partition_columns, fingerprint)
+    describe_files(location, files, parts, partition_columns, None, fingerprint)
 }
 
 /// The partition columns of `parts` (each file's hive values), in the order they first appear,
@@ -281,7 +284,7 @@ pub fn describe_delta(
                 .collect(),
         );
     }
-    let partition_columns = snapshot
+    let partition_columns: Vec<Field> = snapshot
         .partition_columns
         .iter()
         .map(|(name, dtype)| Field {
@@ -290,7 +293,22 @@ pub fn describe_delta(
         })
         .collect();
     let fingerprint = h.finalize().to_hex().to_string();
-    let mut listing = describe_files(location, files, parts, partition_columns, fingerprint)?;
+    // The log's schema, not the first file's: after a schema change the files differ.
+    let file_schema: Option<polars::prelude::Schema> = snapshot
+        .data_columns
+        .map(|columns| columns.into_iter().map(|(n, t)| (n.into(), t)).collect());
+    let schema = file_schema
+        .as_ref()
+        .map(|s| FileSchema::of(s, &partition_columns));
+    let mut listing = describe_files(
+        location,
+        files,
+        parts,
+        partition_columns,
+        schema,
+        fingerprint,
+    )?;
+    listing.facts.file_schema = file_schema.map(std::sync::Arc::new);
     listing.manifest.version = snapshot.version;
     listing.manifest.operation.name = "delta log".into();
     listing.facts.delta_version = Some(snapshot.version);
@@ -308,8 +326,14 @@ struct FileSchema {
 }
 
 impl FileSchema {
+    /// From the first file's footer.
     fn read(location: &Location, first: &str, partition_columns: &[Field]) -> Result<FileSchema> {
         let stored = footer::file_schema(&location.path().join(first))?;
+        Ok(FileSchema::of(&stored, partition_columns))
+    }
+
+    /// From the columns `stored` (partition columns among them are left out).
+    fn of(stored: &polars::prelude::Schema, partition_columns: &[Field]) -> FileSchema {
         let is_partition = |n: &str| partition_columns.iter().any(|p| p.name == n);
         let datetime_columns = stored
             .iter()
@@ -336,11 +360,11 @@ impl FileSchema {
                     .any(|f| &f.name == *c && f.dtype == ColType::I64)
             })
             .map(|s| s.to_string());
-        Ok(FileSchema {
+        FileSchema {
             fields,
             datetime_columns,
             timestamp,
-        })
+        }
     }
 
     /// The kind a listing is read as: every column optional, no key, extra columns kept.
@@ -399,15 +423,19 @@ fn read_entries(
 }
 
 /// A listing of `files` (relative paths, with their partition values `parts`), their schema
-/// from the first one's footer, rows and time range from each one's.
+/// `schema` (`None`: from the first one's footer), rows and time range from each one's.
 fn describe_files(
     location: &Location,
     files: Vec<String>,
     parts: Vec<Vec<(String, Option<String>)>>,
     partition_columns: Vec<Field>,
+    schema: Option<FileSchema>,
     fingerprint: String,
 ) -> Result<Listing> {
-    let schema = FileSchema::read(location, &files[0], &partition_columns)?;
+    let schema = match schema {
+        Some(s) => s,
+        None => FileSchema::read(location, &files[0], &partition_columns)?,
+    };
     let (entries, compression) = read_entries(location, files, parts, schema.timestamp.as_deref())?;
     let kind = schema.kind(&partition_columns);
     // Writes into the dataset (once adopted) keep the codec its files already use.
@@ -440,6 +468,7 @@ fn describe_files(
             datetime_columns: schema.datetime_columns,
             fingerprint,
             delta_version: None,
+            file_schema: None,
         },
     })
 }

@@ -298,8 +298,12 @@ impl Dataset {
                     schema: (!hive.is_empty()).then(|| Arc::new(hive)),
                     try_parse_dates: true,
                 },
-                // Files written by other tools keep their own dtypes; pqdm's follow the manifest.
-                schema: (!self.is_foreign()).then(|| Arc::new(file_schema)),
+                // Files written by other tools keep their own dtypes (a Delta table's, its
+                // log's schema); pqdm's follow the manifest.
+                schema: match self.is_foreign() {
+                    true => self.foreign_file_schema(),
+                    false => Some(Arc::new(file_schema)),
+                },
                 allow_missing_columns: true,
                 glob: false,
                 cloud_options: self.store().cloud_options(),

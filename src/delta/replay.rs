@@ -7,6 +7,7 @@
 //! Tables whose reading needs what pqdm does not do are refused, naming it: deletion vectors,
 //! column mapping, reader table features, multi-part or V2 checkpoints, files outside the table.
 
+use polars::prelude::{DataType, TimeUnit, TimeZone};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -34,6 +35,9 @@ pub struct Snapshot {
     pub version: u64,
     /// The partition columns, in order, with their types (from the schema).
     pub partition_columns: Vec<(String, ColType)>,
+    /// The other columns, in the schema's order, as Polars reads them (`None` where the schema
+    /// holds a type pqdm does not map: the files' own schemas are read then).
+    pub data_columns: Option<Vec<(String, DataType)>>,
     /// The live files, by path.
     pub files: Vec<LiveFile>,
 }
@@ -138,6 +142,26 @@ fn col_type(name: &str) -> ColType {
         "date" => ColType::Date,
         _ => ColType::Str,
     }
+}
+
+/// How Polars reads a column of Delta type `t` (a primitive's name; `None` for a nested type,
+/// a decimal or anything unknown).
+fn polars_type(t: &Value) -> Option<DataType> {
+    Some(match t.as_str()? {
+        "string" => DataType::String,
+        "long" => DataType::Int64,
+        "integer" => DataType::Int32,
+        "short" => DataType::Int16,
+        "byte" => DataType::Int8,
+        "double" => DataType::Float64,
+        "float" => DataType::Float32,
+        "boolean" => DataType::Boolean,
+        "binary" => DataType::Binary,
+        "date" => DataType::Date,
+        "timestamp" => DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+        "timestamp_ntz" => DataType::Datetime(TimeUnit::Microseconds, None),
+        _ => return None,
+    })
 }
 
 /// The table state being rebuilt.
@@ -264,8 +288,20 @@ impl State {
             .flatten()
             .filter_map(|f| Some((f["name"].as_str()?, f["type"].as_str().unwrap_or("struct"))))
             .collect();
+        let data_columns = schema["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| {
+                f["name"]
+                    .as_str()
+                    .is_some_and(|n| !self.partition_columns.iter().any(|p| p == n))
+            })
+            .map(|f| Some((f["name"].as_str()?.to_string(), polars_type(&f["type"])?)))
+            .collect();
         Ok(Snapshot {
             version,
+            data_columns,
             partition_columns: self
                 .partition_columns
                 .iter()

@@ -802,6 +802,67 @@ DeltaTable(t).delete("id = 1 or id = 4")
 /// symbol): 64 writers on distinct symbols of one S3 dataset all commit, backing off and
 /// trying again on the version that beat them; the log holds all 64 versions, in order, with
 /// no gap, and delta-rs reads every row.
+/// A Delta table whose schema grew (delta-rs' `schema_mode="merge"` added a column, and a
+/// timestamp column) reads with the log's schema, not the first file's: the new column is null
+/// in the older files, and the version before the change reads without it.
+#[test]
+fn a_delta_table_whose_schema_grew_reads_with_the_logs_schema() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let table = dir.path().join("evo");
+    py(
+        r#"
+import sys, datetime, pyarrow as pa
+from deltalake import write_deltalake
+t = sys.argv[1]
+ts = lambda n, s: pa.array([1704067200000 + s + i for i in range(n)], pa.int64())
+write_deltalake(t, pa.table({"timestamp": ts(2, 0), "sym": ["A", "A"]}), partition_by=["sym"])
+at = pa.array([datetime.datetime(2024, 1, 1, 12, 30, tzinfo=datetime.timezone.utc)] * 2, pa.timestamp("us", tz="UTC"))
+write_deltalake(t, pa.table({"timestamp": ts(2, 10), "sym": ["B", "B"], "extra": pa.array([1, 2], pa.int64()), "at": at}),
+                partition_by=["sym"], mode="append", schema_mode="merge")
+"#,
+        &[table.to_str().unwrap()],
+    );
+    let want = delta_read("deltalake", table.to_str().unwrap(), None, None).unwrap();
+    assert_eq!(want.rows.len(), 4, "{want:?}");
+    let ds = Dataset::open_any(&table, &Default::default()).unwrap();
+    let df = ds
+        .read(&ScanOptions::default())
+        .unwrap()
+        .sort(["timestamp"], Default::default())
+        .unwrap();
+    let extra: Vec<Option<i64>> = df.column("extra").unwrap().i64().unwrap().iter().collect();
+    assert_eq!(extra, [None, None, Some(1), Some(2)]);
+    let at = df.column("at").unwrap();
+    assert_eq!(
+        at.dtype(),
+        &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+    );
+    assert_eq!(at.null_count(), 2);
+    let before = ds
+        .read(&ScanOptions {
+            version: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(before.height(), 2);
+    // The CLI reads it whole too.
+    let out = run(&[
+        "scan",
+        table.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--columns",
+        "extra",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "extra\n\n\n1\n2\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn sixty_four_writers_on_distinct_symbols_of_one_s3_dataset_all_commit() {
     let _measuring = measuring();
