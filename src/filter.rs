@@ -500,8 +500,10 @@ pub fn column_expr(name: &str, datetime: bool) -> Expr {
 /// parses at the column's width, and a boolean is `true` or `false`.
 pub(crate) fn partition_text_fits(text: &str, dtype: ColType) -> bool {
     match dtype {
+        ColType::Str => true,
         ColType::Bool => matches!(text, "true" | "false"),
-        _ => parse_value(text, dtype, false).is_some(),
+        // Other readers parse the text as it is: no space around a number or a date.
+        _ => text == text.trim() && parse_value(text, dtype, false).is_some(),
     }
 }
 

@@ -353,14 +353,14 @@ impl Kind {
             if self.column(p).is_none() && !crate::partition::is_derived(p) {
                 return Err(bad("partition column", p));
             }
-            check_partition_name(&self.name, p)?;
         }
         Ok(())
     }
 }
 
 /// Refuses partition column `name` of kind `kind` where it cannot name a folder (see
-/// [`crate::partition::column_name_problem`]).
+/// [`crate::partition::column_name_problem`]); checked where a dataset is created, so that one
+/// such kind does not make a whole kinds file unusable.
 pub(crate) fn check_partition_name(kind: &str, name: &str) -> Result<()> {
     match crate::partition::column_name_problem(name) {
         Some(why) => Err(Error::Schema(format!(

@@ -1285,13 +1285,15 @@ impl CastInputs {
                     timestamp_unit: opts.timestamp_unit,
                 },
             )?;
-            frames.push(recorded_extras(
-                cast.frame.clone(),
-                manifest,
-                &input.source_name,
-            )?);
+            frames.push(cast.frame.clone());
             casts.push(cast);
         }
+        let sources: Vec<&str> = inputs.iter().map(|i| i.source_name.as_str()).collect();
+        let extras = extra_dtypes(manifest, &mut frames, &sources)?;
+        let mut frames: Vec<LazyFrame> = frames
+            .into_iter()
+            .map(|f| typed_extras(f, &extras))
+            .collect::<Result<_>>()?;
         let per_input: Vec<(String, LazyFrame)> = inputs
             .iter()
             .map(|i| i.source_name.clone())
@@ -1352,45 +1354,87 @@ impl CastInputs {
     }
 }
 
-/// `frame` (an input cast to the kind) with each extra column the dataset already records (one
-/// kept beside the kind's columns) in its recorded dtype: cast where that loses nothing (a
-/// narrower integer, an integer of up to 32 bits into f64), else refused naming the column,
-/// both dtypes and the input (`source`), since files that disagree on a column's dtype make
-/// the version unreadable.
-fn recorded_extras(mut frame: LazyFrame, manifest: &Manifest, source: &str) -> Result<LazyFrame> {
+/// The dtype of each extra column (one kept beside the kind's columns) of a write's inputs
+/// (`frames`, cast to the kind, named by `sources`): the dataset's recorded one, else the widest
+/// of the inputs' (an input whose column holds only nulls does not decide). An input of another
+/// dtype is refused where casting could lose values, as is a column of a dtype pqdm cannot
+/// record (a list, a struct): files that disagree on a column's dtype, or store one the manifest
+/// cannot name, make the version unreadable.
+fn extra_dtypes(
+    manifest: &Manifest,
+    frames: &mut [LazyFrame],
+    sources: &[&str],
+) -> Result<BTreeMap<String, ColType>> {
     let kind = &manifest.kind_spec;
+    let mut types: BTreeMap<String, ColType> = BTreeMap::new();
     if !kind.keep_extra {
+        return Ok(types);
+    }
+    for (frame, source) in frames.iter_mut().zip(sources) {
+        let schema = frame
+            .collect_schema()
+            .map_err(Error::polars("cast schema"))?;
+        for (name, dtype) in schema.iter() {
+            if kind.column(name).is_some() || *dtype == DataType::Null {
+                continue;
+            }
+            let Some(incoming) = ColType::from_dtype(dtype) else {
+                return Err(Error::Schema(format!(
+                    "{source}: column `{name}` is {dtype}, which pqdm cannot keep beside the kind's columns (it stores i8 to i64, f64, bool, str and date)"
+                )));
+            };
+            let recorded = manifest.schema.iter().find(|f| f.name == name.as_str());
+            let (want, whose) = match (recorded, types.get(name.as_str())) {
+                (Some(f), _) => (f.dtype, "the dataset"),
+                // Inputs of one write take the widest of their dtypes.
+                (None, Some(t)) if widens_to(*t, incoming) => {
+                    types.insert(name.to_string(), incoming);
+                    continue;
+                }
+                (None, Some(t)) => (*t, "another input of this write"),
+                (None, None) => {
+                    types.insert(name.to_string(), incoming);
+                    continue;
+                }
+            };
+            if incoming != want && !widens_to(incoming, want) {
+                return Err(Error::Schema(format!(
+                    "{source}: column `{name}` is {} here but {} in {whose}, where it is kept beside the kind's columns; cast it to {} before writing",
+                    incoming.name(),
+                    want.name(),
+                    want.name()
+                )));
+            }
+            types.insert(name.to_string(), want);
+        }
+    }
+    Ok(types)
+}
+
+/// `frame` with its extra columns in the dtypes `types` gives them (see [`extra_dtypes`]):
+/// date-times as ms since the epoch, like the kind's timestamps; values that do not fit fail
+/// the write instead of becoming nulls.
+fn typed_extras(frame: LazyFrame, types: &BTreeMap<String, ColType>) -> Result<LazyFrame> {
+    if types.is_empty() {
         return Ok(frame);
     }
+    let mut frame = frame;
     let schema = frame
         .collect_schema()
         .map_err(Error::polars("cast schema"))?;
-    let mut casts = vec![];
-    for (name, dtype) in schema.iter() {
-        let recorded = manifest.schema.iter().find(|f| f.name == name.as_str());
-        let Some(recorded) = recorded.filter(|_| kind.column(name).is_none()) else {
-            continue;
-        };
-        // As the dataset's schema records it (see `CastInputs::new`).
-        let incoming = ColType::from_dtype(dtype).unwrap_or(ColType::Str);
-        if incoming == recorded.dtype {
-            continue;
-        }
-        if *dtype == DataType::Null || widens_to(incoming, recorded.dtype) {
-            casts.push(col(name.as_str()).cast(recorded.dtype.dtype()));
-            continue;
-        }
-        return Err(Error::Schema(format!(
-            "{source}: column `{name}` is {} here but {} in the dataset, where it is kept beside the kind's columns; cast it to {} before writing",
-            incoming.name(),
-            recorded.dtype.name(),
-            recorded.dtype.name()
-        )));
-    }
-    if !casts.is_empty() {
-        frame = frame.with_columns(casts);
-    }
-    Ok(frame)
+    let casts: Vec<Expr> = types
+        .iter()
+        .filter_map(|(name, t)| {
+            let dtype = schema.get(name.as_str())?;
+            let c = col(name.as_str());
+            let c = match dtype {
+                DataType::Datetime(..) => c.dt().timestamp(TimeUnit::Milliseconds),
+                _ => c,
+            };
+            Some(c.strict_cast(t.dtype()).alias(name.as_str()))
+        })
+        .collect();
+    Ok(frame.with_columns(casts))
 }
 
 /// Whether every value of `from` is a value of `to`, exactly.

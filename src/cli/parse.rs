@@ -43,9 +43,12 @@ pub(super) fn parse_filters(items: &[String]) -> anyhow::Result<Vec<pqdm::Filter
         .collect::<pqdm::Result<_>>()?)
 }
 
-/// `--as-of TIME` in ms since the epoch.
+/// `--as-of TIME` in ms since the epoch: a number is ms (as in Python), a text a time.
 pub(super) fn parse_as_of(text: Option<&str>) -> anyhow::Result<Option<i64>> {
     text.map(|t| {
+        if let Ok(ms) = t.trim().parse::<i64>() {
+            return Ok(ms);
+        }
         pqdm::timestamp::parse_timestamp(t).ok_or_else(|| {
             anyhow::anyhow!(
                 "--as-of {t:?}: expected a time (2024-01-05T10:00:00Z, 2024-01-05) or ms since the epoch"

@@ -36,7 +36,18 @@ pub fn adopt(
     }
     crate::foreign::check_not_nested(&location)?;
     store.refuse_foreign_delta()?;
-    let mut m = crate::foreign::describe(&location, hive_types)?.manifest;
+    // Folder values are typed as the kind types its columns (unless named otherwise), so that
+    // later writes of that kind fit the partitions adopted.
+    let mut types: BTreeMap<String, ColType> = kind
+        .map(|k| {
+            k.columns
+                .iter()
+                .map(|c| (c.name.clone(), c.dtype))
+                .collect()
+        })
+        .unwrap_or_default();
+    types.extend(hive_types.iter().map(|(k, v)| (k.clone(), *v)));
+    let mut m = crate::foreign::describe(&location, &types)?.manifest;
     check_partition_values(base, &m)?;
     let names: Vec<String> = m.partition_columns.iter().map(|f| f.name.clone()).collect();
     let mut spec = match kind {

@@ -77,11 +77,20 @@ impl Store {
             // name tree paths its next commit moves away from. That commit starts the log.
             return Ok(done);
         }
+        let table_id = m.table_id.clone().unwrap_or_else(delta::new_table_id);
+        // The committer's usual case, in one existence check: entry N-1 is there, N is made
+        // from it (on object storage every check is a request).
+        if let Some(p) = prev.filter(|p| p.version + 1 == m.version)
+            && self.data_exists(&delta::entry_rel(p.version))?
+        {
+            self.create_entry(Some(p), m, &table_id, &mut done)?;
+            self.checkpoint_at_interval(m, &table_id, &mut done)?;
+            return Ok(done);
+        }
         if self.logged(m.version)? {
             self.warn_if_not_ours(m);
             return Ok(done);
         }
-        let table_id = m.table_id.clone().unwrap_or_else(delta::new_table_id);
         let from = match self.newest_logged_below(m.version)? {
             Some(v) => v + 1,
             None if m.version == 0 => 0,
@@ -115,22 +124,49 @@ impl Store {
         }
         chain.push(m.clone());
         for (i, next) in chain.iter().enumerate() {
-            if next.version < from {
-                continue;
-            }
-            let before = i.checked_sub(1).map(|j| &chain[j]);
-            let path = |rel: &str| self.delta_path(next, rel);
-            let bytes = delta::entry_bytes(&delta::entry(before, next, &table_id, &path));
-            if self.create_new(&delta::entry_rel(next.version), bytes)? {
-                done.entries += 1;
-            } else {
-                self.warn_if_not_ours(next);
+            if next.version >= from {
+                self.create_entry(
+                    i.checked_sub(1).map(|j| &chain[j]),
+                    next,
+                    &table_id,
+                    &mut done,
+                )?;
             }
         }
-        if m.version > 0 && m.version.is_multiple_of(delta::checkpoint_interval(m)) {
-            done.checkpoint = Some(self.write_checkpoint(m, &table_id)?);
-        }
+        self.checkpoint_at_interval(m, &table_id, &mut done)?;
         Ok(done)
+    }
+
+    /// Creates the entry of version `next` from the version before it (`None` for version 0);
+    /// where it exists already, warns if another writer made it.
+    fn create_entry(
+        &self,
+        before: Option<&Manifest>,
+        next: &Manifest,
+        table_id: &str,
+        done: &mut Published,
+    ) -> Result<()> {
+        let path = |rel: &str| self.delta_path(next, rel);
+        let bytes = delta::entry_bytes(&delta::entry(before, next, table_id, &path));
+        if self.create_new(&delta::entry_rel(next.version), bytes)? {
+            done.entries += 1;
+        } else {
+            self.warn_if_not_ours(next);
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of `m` when its number is a multiple of the dataset's interval.
+    fn checkpoint_at_interval(
+        &self,
+        m: &Manifest,
+        table_id: &str,
+        done: &mut Published,
+    ) -> Result<()> {
+        if m.version > 0 && m.version.is_multiple_of(delta::checkpoint_interval(m)) {
+            done.checkpoint = Some(self.write_checkpoint(m, table_id)?);
+        }
+        Ok(())
     }
 
     /// Refuses a base that holds a Delta log (or anything named `_delta_log`) but no pqdm
@@ -297,12 +333,32 @@ impl Store {
                 Some((name, v))
             })
             .collect();
-        let Some(start) = listed
+        // The newest checkpoint at or before `oldest` that reads: one damaged is no start.
+        let mut candidates: Vec<u64> = listed
             .iter()
             .filter(|(name, v)| *v <= oldest && delta::checkpoint_version(name).is_some())
             .map(|(_, v)| *v)
-            .max()
-        else {
+            .collect();
+        candidates.sort_unstable();
+        let readable = |v: u64| {
+            let read = self.read(&delta::checkpoint_rel(v));
+            match read.map(|b| b.map(|b| delta::checkpoint::read_checkpoint(&b))) {
+                Ok(Some(Ok(_))) => true,
+                other => {
+                    log::warn!(
+                        "{}: checkpoint {v} of the Delta log does not read ({}); the log is not trimmed behind it",
+                        self.base().display(),
+                        match other {
+                            Ok(Some(Err(e))) => e,
+                            Ok(_) => "missing".into(),
+                            Err(e) => e.to_string(),
+                        }
+                    );
+                    false
+                }
+            }
+        };
+        let Some(start) = candidates.into_iter().rev().find(|v| readable(*v)) else {
             return Ok(0);
         };
         let older: Vec<String> = listed

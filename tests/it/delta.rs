@@ -589,6 +589,18 @@ fn vacuum_starts_the_log_at_the_checkpoint_before_the_oldest_kept_version() {
     // The next commit logs on top, and its readers agree.
     assert_eq!(write(&ds, "S7", T0, 10, 7.0, WriteMode::Append), 7);
     assert_readers_agree(&ds, 7);
+    // A damaged checkpoint is no start: the log is not trimmed behind it.
+    let damaged = ds
+        .base()
+        .join("_delta_log")
+        .join(name(6, "checkpoint.parquet"));
+    std::fs::write(damaged, b"").unwrap();
+    let keep_one = VacuumOptions {
+        retain_versions: 1,
+        ..Default::default()
+    };
+    assert_eq!(ds.vacuum(&keep_one).unwrap().log_files_removed, 0);
+    assert!(ds.base().join("_delta_log").join(name(5, "json")).is_file());
 }
 
 /// `adopt` of a hive folder another tool wrote makes a Delta table of it too (Delta's

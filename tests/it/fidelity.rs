@@ -1181,6 +1181,54 @@ columns = [
         .unwrap();
     let df = stored(&base);
     assert_eq!(i64s(&df, "m"), [Some(3), Some(4)]);
+
+    // Dtypes pqdm records under a wider name (f32 as f64, u32 as i64, date-times as ms) are
+    // stored as recorded, so the dataset reads after each write; one it cannot record is
+    // refused by name.
+    let typed = |minute: i64| {
+        frame(minute, Column::new("f".into(), [0.5f32])).with_columns([
+            lit(7u32).cast(DataType::UInt32).alias("u"),
+            lit(1_704_067_200_000_000i64)
+                .cast(DataType::Datetime(TimeUnit::Microseconds, None))
+                .alias("at"),
+        ])
+    };
+    for minute in [3, 4] {
+        ds.write(typed(minute), &append).unwrap();
+        let df = stored(&base);
+        assert_eq!(df.height() as i64, minute);
+    }
+    let df = stored(&base);
+    let f: Vec<Option<f64>> = df.column("f").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(f, [None, None, Some(0.5), Some(0.5)]);
+    assert_eq!(i64s(&df, "u")[2..], [Some(7), Some(7)]);
+    assert_eq!(
+        i64s(&df, "at")[2..],
+        [Some(1_704_067_200_000), Some(1_704_067_200_000)]
+    );
+    let list = frame(5, Column::new("m".into(), [1i64]))
+        .with_column(concat_list([col("m")]).unwrap().alias("l"));
+    let err = ds.write(list, &append).unwrap_err().to_string();
+    assert!(
+        err.contains("column `l` is list[i64], which pqdm cannot keep"),
+        "{err}"
+    );
+
+    // Inputs of one write that differ losslessly (i32 and i64, a null-only one) are one column.
+    let input = |minute: i64, n: Column| pqdm::Input {
+        frame: frame(minute, n),
+        source_name: format!("input {minute}"),
+        constants: Default::default(),
+        rows: None,
+    };
+    let inputs = vec![
+        input(6, Column::new("n".into(), [1i32])),
+        input(7, Column::new("n".into(), [2i64])),
+        input(8, Column::full_null("n".into(), 1, &DataType::Null)),
+    ];
+    ds.write_inputs(inputs, &append).unwrap();
+    let df = stored(&base);
+    assert_eq!(i64s(&df, "n")[4..], [Some(1), Some(2), None]);
 }
 
 /// `adopt` refuses partition folders whose values do not fit their column's type (`year=99999`
@@ -1201,16 +1249,18 @@ fn adopt_refuses_partition_values_that_do_not_fit_their_type() {
         "a/year=99999/part-0.parquet",
         "b/flag=0/part-0.parquet",
         "c/d=20240105/part-0.parquet",
+        "e/n=%205/part-0.parquet",
         "ok/flag=true/part-0.parquet",
         "ok/flag=false/part-0.parquet",
     ] {
         put(rel);
     }
     let at = |t: &str| dir.path().join(t).display().to_string();
-    for (table, hive, column, value, dtype) in [
-        ("a", None, "year", "99999", "i16"),
-        ("b", Some("flag=bool"), "flag", "0", "bool"),
-        ("c", Some("d=date"), "d", "20240105", "date"),
+    for (table, hive, column, folder, value, dtype) in [
+        ("a", None, "year", "99999", "99999", "i16"),
+        ("b", Some("flag=bool"), "flag", "0", "0", "bool"),
+        ("c", Some("d=date"), "d", "20240105", "20240105", "date"),
+        ("e", Some("n=i64"), "n", "%205", " 5", "i64"),
     ] {
         let before = snapshot(Path::new(&at(table)));
         let mut args = vec!["adopt".to_string(), at(table)];
@@ -1221,7 +1271,7 @@ fn adopt_refuses_partition_values_that_do_not_fit_their_type() {
         refused(
             &out,
             &[
-                &format!("{column}={value}/part-0.parquet"),
+                &format!("{column}={folder}/part-0.parquet"),
                 &format!("value \"{value}\" of partition column `{column}` is no {dtype}"),
             ],
         );
@@ -1238,8 +1288,8 @@ fn adopt_refuses_partition_values_that_do_not_fit_their_type() {
 }
 
 /// A partition column whose name would need escaping in a folder name (`my col`), or that
-/// readers take for hidden (`_venue`), is refused where the kind is declared, before anything
-/// is written.
+/// readers take for hidden (`_venue`), is refused where a dataset of that kind would be
+/// created, before anything is written.
 #[test]
 fn partition_columns_with_names_a_folder_cannot_hold_are_refused() {
     let kind = |name: &str| {
@@ -1255,21 +1305,26 @@ columns = [
 "#
         )
     };
+    let dir = tmp();
     for (name, why) in [
         ("my col", "needs escaping in a folder name"),
         ("_venue", "starts with `_` or `.`"),
         ("a=b", "needs escaping in a folder name"),
     ] {
-        let err = pqdm::schema::KindRegistry::default()
-            .add_toml(&kind(name), "pc")
-            .unwrap_err()
-            .to_string();
+        // The kinds file loads (its other kinds stay usable); creating a dataset is refused.
+        let mut kinds = pqdm::schema::KindRegistry::default();
+        kinds.add_toml(&kind(name), "pc").unwrap();
+        let base = dir.path().join("refused");
+        let err = match Dataset::create(&base, kinds.get("pc").unwrap(), &Default::default()) {
+            Ok(_) => panic!("created a dataset partitioned by {name:?}"),
+            Err(e) => e.to_string(),
+        };
         assert!(
             err.contains(&format!("partition column \"{name}\" {why}")),
             "{err}"
         );
+        assert!(!base.exists());
     }
-    let dir = tmp();
     let kinds = write(&dir.path().join("kinds.toml"), kind("my col"));
     let csv = write(
         &dir.path().join("pc.csv"),
