@@ -414,6 +414,7 @@ fn read_entries(
                 key_ranges: BTreeMap::new(),
                 checksum: String::new(),
                 added_in: 0,
+                null_timestamps: None,
             };
             Ok((entry, info.compression))
         })

@@ -56,6 +56,10 @@ pub struct FileEntry {
     /// The version that added the file.
     #[serde(default)]
     pub added_in: u64,
+    /// Rows whose timestamp is null (a lenient write keeps them), from the file's statistics;
+    /// `None`: unknown (entries of an earlier pqdm, files without the statistic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_timestamps: Option<u64>,
 }
 
 /// A named column with its pqdm dtype.
@@ -448,6 +452,7 @@ mod tests {
             key_ranges: BTreeMap::new(),
             checksum: String::new(),
             added_in: 1,
+            null_timestamps: None,
         };
         let parse = |files: Vec<FileEntry>| {
             let mut m = Manifest::empty(dir.path(), &kind, vec![], vec![], settings.clone());
@@ -502,6 +507,7 @@ mod tests {
             key_ranges: BTreeMap::new(),
             checksum: String::new(),
             added_in: 1,
+            null_timestamps: None,
         }
     }
 

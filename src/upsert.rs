@@ -700,6 +700,7 @@ mod tests {
                 .collect(),
             checksum: String::new(),
             added_in: 0,
+            null_timestamps: None,
         }
     }
 

@@ -709,6 +709,12 @@ fn entry_from(
             .collect(),
         checksum,
         added_in: version,
+        null_timestamps: (!info.null_counts_unknown.contains(&kind.timestamp_column)).then(|| {
+            info.null_counts
+                .get(&kind.timestamp_column)
+                .copied()
+                .unwrap_or(0)
+        }),
     }
 }
 

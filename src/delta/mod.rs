@@ -179,10 +179,10 @@ pub fn metadata(m: &Manifest, id: &str, created_time: Option<i64>) -> MetaData {
     }
 }
 
-/// A file's statistics: its rows, and the min and max of the timestamp and of the integer key
-/// columns whose ranges the manifest records. No null counts: the manifest does not record
-/// them, and a lenient write can hold a null timestamp (a count of 0 would make engines skip
-/// the file for `IS NULL`).
+/// A file's statistics: its rows, the min and max of the timestamp and of the integer key
+/// columns whose ranges the manifest records, and the timestamp's null count where the manifest
+/// records it (a lenient write can hold null timestamps; where the count is unknown none is
+/// given, since a missing count read as 0 would make engines skip the file for `IS NULL`).
 pub fn stats(m: &Manifest, f: &FileEntry) -> Stats {
     let mut s = Stats {
         num_records: f.rows,
@@ -195,6 +195,9 @@ pub fn stats(m: &Manifest, f: &FileEntry) -> Stats {
     for (col, [lo, hi]) in &f.key_ranges {
         s.min_values.insert(col.clone(), *lo);
         s.max_values.insert(col.clone(), *hi);
+    }
+    if let Some(n) = f.null_timestamps {
+        s.null_count.insert(m.timestamp_column.clone(), n);
     }
     s
 }

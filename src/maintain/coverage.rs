@@ -897,6 +897,7 @@ mod tests {
             key_ranges: BTreeMap::new(),
             checksum: String::new(),
             added_in: 1,
+            null_timestamps: None,
         };
         let parts = cols(&["symbol", "year"]);
         let one_day = entry(Some(D * DAY), Some(D * DAY + 5));

@@ -814,6 +814,52 @@ DeltaTable(t).delete("id = 1 or id = 4")
 /// symbol): 64 writers on distinct symbols of one S3 dataset all commit, backing off and
 /// trying again on the version that beat them; the log holds all 64 versions, in order, with
 /// no gap, and delta-rs reads every row.
+/// The timestamp's null count is in each `add`'s stats: a lenient write that keeps a row without
+/// a timestamp records 1, so delta-rs' pyarrow dataset finds the row for `timestamp IS NULL`
+/// instead of skipping the file; a strict write records 0.
+#[test]
+fn the_timestamp_null_count_is_in_the_delta_stats() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let ds = klines_dataset(&dir.path().join("k"));
+    let mut lenient_rows = candles(T0, 2, 1.0);
+    lenient_rows
+        .with_column(Column::new("open_time".into(), [Some(T0), None]))
+        .unwrap();
+    ds.write(
+        lenient_rows.lazy(),
+        &WriteOptions {
+            lenient: true,
+            mode: Some(WriteMode::Append),
+            ..kline_opts("BTCUSDT")
+        },
+    )
+    .unwrap();
+    write(&ds, "ETHUSDT", T0, 3, 2.0, WriteMode::Upsert);
+    let null_counts = |version: u64| -> Vec<u64> {
+        let entry =
+            std::fs::read_to_string(ds.base().join(format!("_delta_log/{version:020}.json")))
+                .unwrap();
+        let mut counts: Vec<u64> = entry
+            .lines()
+            .filter_map(|l| {
+                let a: Value = serde_json::from_str(l).unwrap();
+                let stats: Value = serde_json::from_str(a["add"]["stats"].as_str()?).unwrap();
+                stats["nullCount"]["timestamp"].as_u64()
+            })
+            .collect();
+        counts.sort();
+        counts
+    };
+    assert_eq!(null_counts(1), [0, 1]);
+    assert_eq!(null_counts(2), [0]);
+    let found = py(
+        "import sys, pyarrow.compute as pc\nfrom deltalake import DeltaTable\nd = DeltaTable(sys.argv[1]).to_pyarrow_dataset()\nprint(d.to_table(filter=pc.field('timestamp').is_null()).num_rows, d.count_rows())",
+        &[ds.base().to_str().unwrap()],
+    );
+    assert_eq!(found.trim(), "1 5");
+}
+
 /// A Delta table whose schema grew (delta-rs' `schema_mode="merge"` added a column, and a
 /// timestamp column) reads with the log's schema, not the first file's: the new column is null
 /// in the older files, and the version before the change reads without it.
