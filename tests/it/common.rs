@@ -572,10 +572,11 @@ pub fn kept_path(base: &Path, rel: &str) -> PathBuf {
         .join(format!("{rel}{}", pqdm::layout::KEPT_SUFFIX))
 }
 
-/// Held by the tests that measure a process's memory and by the Delta tests (whose readers,
-/// delta-rs and DuckDB, and 64 writers in one process take every core), so that no
-/// measurement runs while the machine is saturated: a streaming write's peak memory grows when
-/// its process is starved of CPU (586 MiB beside them, 357 MiB alone).
+/// Held by the tests that measure a process's memory and by the tests that take every core (the
+/// Delta tests, whose readers are delta-rs and DuckDB and whose 64 writers share one process;
+/// the SIGKILL, model and S3 race tests, which run many processes), so that no measurement runs
+/// while the machine is saturated: a streaming write's peak memory grows when its process is
+/// starved of CPU (584-597 MiB beside them, 357-400 MiB alone).
 pub fn measuring() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())

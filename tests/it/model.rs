@@ -318,6 +318,7 @@ fn adopt_a_plain_copy(base: &Path, plain: &Path, model: &Rows, ctx: &str) {
 
 #[test]
 fn random_operations_with_faults_always_match_the_model() {
+    let _measuring = measuring();
     let seed = seed_from_env("PQDM_MODEL_SEED");
     let steps: usize = std::env::var("PQDM_MODEL_STEPS")
         .ok()

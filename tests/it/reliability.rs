@@ -54,6 +54,7 @@ fn content(ds: &Dataset) -> (u64, f64) {
 
 #[test]
 fn sigkill_at_random_points_never_breaks_a_version() {
+    let _measuring = measuring();
     let seed = env_num(
         "PQDM_CRASH_SEED",
         std::time::SystemTime::now()

@@ -172,6 +172,7 @@ struct Inputs {
 
 #[test]
 fn a_commit_stopped_at_each_of_its_requests_survives_a_rival_upsert_compaction_and_vacuum() {
+    let _measuring = measuring();
     let bucket = s3_bucket();
     let dir = tmp();
     // The writer's requests are counted on a dataset of its own, alone.
