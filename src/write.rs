@@ -1384,7 +1384,12 @@ fn extra_dtypes(
             if kind.column(name).is_some() || *dtype == DataType::Null {
                 continue;
             }
-            let Some(incoming) = ColType::from_dtype(dtype) else {
+            // A dictionary (categorical) column holds text.
+            let incoming = match dtype {
+                DataType::Categorical(..) | DataType::Enum(..) => Some(ColType::Str),
+                other => ColType::from_dtype(other),
+            };
+            let Some(incoming) = incoming else {
                 return Err(Error::Schema(format!(
                     "{source}: column `{name}` is {dtype}, which pqdm cannot keep beside the kind's columns (it stores i8 to i64, f64, bool, str and date)"
                 )));

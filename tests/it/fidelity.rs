@@ -1187,6 +1187,9 @@ columns = [
     // refused by name.
     let typed = |minute: i64| {
         frame(minute, Column::new("f".into(), [0.5f32])).with_columns([
+            lit("x")
+                .cast(DataType::from_categories(Categories::global()))
+                .alias("c"),
             lit(7u32).cast(DataType::UInt32).alias("u"),
             lit(1_704_067_200_000_000i64)
                 .cast(DataType::Datetime(TimeUnit::Microseconds, None))
@@ -1201,6 +1204,8 @@ columns = [
     let df = stored(&base);
     let f: Vec<Option<f64>> = df.column("f").unwrap().f64().unwrap().iter().collect();
     assert_eq!(f, [None, None, Some(0.5), Some(0.5)]);
+    let c: Vec<Option<&str>> = df.column("c").unwrap().str().unwrap().iter().collect();
+    assert_eq!(c, [None, None, Some("x"), Some("x")]);
     assert_eq!(i64s(&df, "u")[2..], [Some(7), Some(7)]);
     assert_eq!(
         i64s(&df, "at")[2..],
