@@ -5,7 +5,9 @@
 //! `PQDM_FAILPOINTS="commit.moved=error,commit.tidy=kill"` arms them for one process: `error`
 //! makes the step fail with an I/O error, `kill` ends the process there with SIGKILL (as a
 //! power cut or the OOM killer would), `sleep:MS` stalls it (to let another process act in
-//! between), `kill@N` / `error@N` only on the N-th hit (1-based).
+//! between), `wait:PATH` stalls it until a file exists at `PATH` (it first creates
+//! `PATH.waiting`, so a test knows the step is reached and can make another process act at
+//! exactly that point), `kill@N` / `error@N` / ... only on the N-th hit (1-based).
 //! Without the variable, [`hit`] is one relaxed atomic load.
 
 use std::collections::BTreeMap;
@@ -15,12 +17,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 
 /// What an armed failpoint does.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Action {
     Error,
     Kill,
     Sleep(u64),
+    Wait(std::path::PathBuf),
 }
+
+/// How long a `wait:` failpoint waits for its file before failing the step.
+const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 struct Armed {
     action: Action,
@@ -48,7 +54,10 @@ fn parse(text: &str) -> BTreeMap<String, Armed> {
             let action = match action {
                 "error" => Action::Error,
                 "kill" => Action::Kill,
-                other => Action::Sleep(other.strip_prefix("sleep:")?.parse().ok()?),
+                other => match other.strip_prefix("wait:") {
+                    Some(path) if !path.is_empty() => Action::Wait(path.into()),
+                    _ => Action::Sleep(other.strip_prefix("sleep:")?.parse().ok()?),
+                },
             };
             Some((
                 name.to_string(),
@@ -80,15 +89,16 @@ fn act(name: &str) -> Result<()> {
     if point.nth != 0 && point.nth != n {
         return Ok(());
     }
-    match point.action {
+    match &point.action {
         Action::Error => Err(Error::Io {
             path: name.into(),
             source: std::io::Error::other(format!("failpoint {name}")),
         }),
         Action::Sleep(ms) => {
-            std::thread::sleep(std::time::Duration::from_millis(ms));
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
             Ok(())
         }
+        Action::Wait(path) => wait_for(name, path),
         Action::Kill => {
             // SAFETY: sends SIGKILL to this process; nothing runs after it.
             unsafe {
@@ -99,14 +109,37 @@ fn act(name: &str) -> Result<()> {
     }
 }
 
+/// Marks failpoint `name` reached (`PATH.waiting`), then waits until `path` exists.
+fn wait_for(name: &str, path: &std::path::Path) -> Result<()> {
+    let mut marker = path.as_os_str().to_owned();
+    marker.push(".waiting");
+    std::fs::write(&marker, name).map_err(|e| Error::Io {
+        path: marker.into(),
+        source: e,
+    })?;
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(Error::Io {
+                path: path.into(),
+                source: std::io::Error::other(format!("failpoint {name}: nothing appeared here")),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn specs_parse() {
-        let p = parse("a=error, b=kill@3,c=bogus,d,e=sleep:250");
-        assert_eq!(p.len(), 3);
+        let p = parse("a=error, b=kill@3,c=bogus,d,e=sleep:250,f=wait:/tmp/x=1/go@2,g=wait:");
+        assert_eq!(p.len(), 4);
+        assert_eq!(p["f"].action, Action::Wait("/tmp/x=1/go".into()));
+        assert_eq!(p["f"].nth, 2);
         assert_eq!(p["e"].action, Action::Sleep(250));
         assert_eq!(p["a"].action, Action::Error);
         assert_eq!(p["a"].nth, 0);

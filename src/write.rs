@@ -377,6 +377,10 @@ pub struct WriteReport {
     /// Commit attempts the write took (more than 1 when other writers to an object store took
     /// the version it meant to make first; 0 when it committed nothing).
     pub commit_attempts: u32,
+    /// Times the write merged its rows with the stored ones: 1, plus one for each retry whose
+    /// partitions another writer changed in between (a retry after a commit to other
+    /// partitions is rebased onto it without merging again).
+    pub merges: u32,
     /// Wall time of the write in milliseconds.
     pub wall_ms: u64,
     /// Peak resident memory of the process, in bytes.
@@ -822,7 +826,9 @@ fn into_existing_folders(
 }
 
 /// What a write committed: its version, its merge and the entries of the files it added.
-type Committed = (u64, Merge, Vec<FileEntry>);
+/// A committed write: the version, the merge, the entries of the files added and how many
+/// merges it took.
+type Committed = (u64, Merge, Vec<FileEntry>, u32);
 
 /// The staged files and replaced files one write contributes to a commit.
 #[derive(Default)]
@@ -839,10 +845,57 @@ struct Merge {
     rows_unchanged: u64,
 }
 
+/// What a merge's outcome depends on in the snapshot it ran on: the write's files (placed in
+/// the snapshot's folders), the stored files in the key groups of their folders (those it
+/// compared with or replaces; none for an append) and the schema. A commit that lost its
+/// version to another writer reuses its merge where these are the same on the new version
+/// (that writer changed only other partitions), as Delta's conflict checker rebases a commit
+/// whose read set no other commit changed; stored file paths are never reused, so equal paths
+/// are equal files.
+#[derive(PartialEq)]
+struct MergeInputs {
+    files: Vec<(PathBuf, String)>,
+    stored: Vec<String>,
+    schema: Vec<Field>,
+}
+
+impl MergeInputs {
+    fn of(current: &Manifest, mode: WriteMode, w: &Staged) -> MergeInputs {
+        let stored = if mode == WriteMode::Append {
+            vec![]
+        } else {
+            let scope = upsert::KeyScope::new(&current.kind_spec, &current.partition_columns);
+            let groups: BTreeSet<String> = w
+                .files
+                .iter()
+                .map(|(_, rel)| scope.group(partition::dir_of(rel)))
+                .collect();
+            current
+                .files
+                .iter()
+                .filter(|f| groups.contains(&scope.group(partition::dir_of(&f.path))))
+                .map(|f| f.path.clone())
+                .collect()
+        };
+        MergeInputs {
+            files: w.files.to_vec(),
+            stored,
+            schema: current.schema.clone(),
+        }
+    }
+}
+
 /// Files a commit adds: (staged path, final relative path), and their entries.
 type CommitFiles = (Vec<(PathBuf, String)>, Vec<FileEntry>);
 
 impl Merge {
+    /// Deletes the files the merge staged (they are committed by no one).
+    fn discard(&self) {
+        for (path, _) in &self.staged {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     /// The files the commit adds: the write's own staged files `w` but those left out, then
     /// the merge's, with their entries (for version `version`).
     fn files(&self, w: &Staged, kind: &Kind, version: u64) -> Result<CommitFiles> {
@@ -1001,10 +1054,11 @@ impl Dataset {
             pq: &plan.pq,
             op_id: &timer.op_id,
         };
-        let ((version, merge, entries), attempts) =
+        let ((version, merge, entries, merges), attempts) =
             self.commit_write(&staged, base, &plan, rows_written, sources, &timer)?;
         report.version = version;
         report.commit_attempts = attempts;
+        report.merges = merges;
         report.rows_replaced = merge.rows_replaced;
         report.files_replaced = merge.replaced.len() as u64;
         report.rows_unchanged = merge.rows_unchanged;
@@ -1032,9 +1086,10 @@ impl Dataset {
     }
 
     /// Merges the staged files into the current version and commits them. On object storage
-    /// another writer may take the next version first (there is no lock): the merge is then
-    /// redone against the version it made. Returns the version, the merge and the entries of
-    /// the files added.
+    /// another writer may take the next version first (there is no lock): the commit is then
+    /// tried again on the version it made, rebased without merging again where that writer
+    /// changed nothing the merge read (see [`MergeInputs`]), merged again where it did. Returns
+    /// the version, the merge, the entries of the files added and how many merges it took.
     fn commit_write(
         &self,
         staged: &StagedFiles,
@@ -1045,7 +1100,10 @@ impl Dataset {
         timer: &OpTimer,
     ) -> Result<(Committed, u32)> {
         let mode = plan.mode;
-        self.with_commit_retries(&timer.op_id, |lock, current| {
+        // The last attempt's merge, with what it read, while a retry may still reuse it.
+        let mut kept: Option<(MergeInputs, Merge)> = None;
+        let mut merges = 0;
+        let outcome = self.with_commit_retries(&timer.op_id, |lock, current| {
             let version = current.version + 1;
             let (files, entries) = into_existing_folders(current, &staged.files, &staged.entries);
             let w = Staged {
@@ -1053,8 +1111,26 @@ impl Dataset {
                 entries: &entries,
                 ..base
             };
-            let merge = self.merge(current, mode, &w)?;
-            log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
+            let inputs = MergeInputs::of(current, mode, &w);
+            let merge = match kept.take() {
+                Some((read, merge)) if read == inputs => {
+                    log::debug!(
+                        "[{}] rebased onto version {} without merging again (no file it read changed)",
+                        timer.op_id,
+                        current.version
+                    );
+                    merge
+                }
+                stale => {
+                    if let Some((_, merge)) = stale {
+                        merge.discard();
+                    }
+                    merges += 1;
+                    let merge = self.merge(current, mode, &w)?;
+                    log::debug!("[{}] merged at {} ms", timer.op_id, timer.wall_ms());
+                    merge
+                }
+            };
             let committed = (|| {
                 let (staged_all, added) = merge.files(&w, &current.kind_spec, version)?;
                 if staged_all.is_empty() && merge.replaced.is_empty() && !sources.needs_commit() {
@@ -1097,16 +1173,30 @@ impl Dataset {
                     .collect();
                 Ok((next.version, added))
             })();
-            if !matches!(committed, Ok((v, _)) if v == version) {
-                // Nothing of the merge's own files is committed (they are made again on the
-                // next attempt).
-                for (path, _) in &merge.staged {
-                    let _ = std::fs::remove_file(path);
+            match committed {
+                Ok((v, added)) => {
+                    if v != version {
+                        // Nothing to commit: the merge's own files are no one's.
+                        merge.discard();
+                    }
+                    Ok((v, merge, added))
+                }
+                Err(e @ Error::Conflict { .. }) => {
+                    // Kept for the next attempt, which reuses it if nothing it read changed.
+                    kept = Some((inputs, merge));
+                    Err(e)
+                }
+                Err(e) => {
+                    merge.discard();
+                    Err(e)
                 }
             }
-            let (version, added) = committed?;
-            Ok((version, merge, added))
-        })
+        });
+        if let Some((_, merge)) = kept {
+            merge.discard();
+        }
+        outcome
+            .map(|((version, merge, added), attempts)| ((version, merge, added, merges), attempts))
     }
 
     /// Decides, under the commit lock, what the staged files replace in `current`.

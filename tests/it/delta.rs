@@ -810,10 +810,6 @@ DeltaTable(t).delete("id = 1 or id = 4")
     assert!(err.contains("reader features deletionVectors"), "{err}");
 }
 
-/// Many writers at once, the way users who outgrow one machine ingest (one worker per
-/// symbol): 64 writers on distinct symbols of one S3 dataset all commit, backing off and
-/// trying again on the version that beat them; the log holds all 64 versions, in order, with
-/// no gap, and delta-rs reads every row.
 /// The timestamp's null count is in each `add`'s stats: a lenient write that keeps a row without
 /// a timestamp records 1, so delta-rs' pyarrow dataset finds the row for `timestamp IS NULL`
 /// instead of skipping the file; a strict write records 0.
@@ -921,6 +917,11 @@ write_deltalake(t, pa.table({"timestamp": ts(2, 10), "sym": ["B", "B"], "extra":
     );
 }
 
+/// Many writers at once, the way users who outgrow one machine ingest (one worker per
+/// symbol): 64 writers on distinct symbols of one S3 dataset all commit, backing off and
+/// trying again on the version that beat them; the log holds all 64 versions, in order, with
+/// no gap, and delta-rs reads every row. Each merged
+/// once: a retry is rebased onto the versions that beat it (they wrote other symbols).
 #[test]
 fn sixty_four_writers_on_distinct_symbols_of_one_s3_dataset_all_commit() {
     let _measuring = measuring();
@@ -932,23 +933,30 @@ fn sixty_four_writers_on_distinct_symbols_of_one_s3_dataset_all_commit() {
     )
     .unwrap();
     const WRITERS: usize = 64;
-    let attempts: Vec<u32> = std::thread::scope(|s| {
+    let reports: Vec<(u32, u32)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..WRITERS)
             .map(|i| {
                 let location = &location;
                 s.spawn(move || {
                     let ds = Dataset::open_at(location).unwrap();
-                    ds.write(
-                        candles(T0, 60, i as f64).lazy(),
-                        &kline_opts(&format!("S{i:02}USDT")),
-                    )
-                    .unwrap_or_else(|e| panic!("writer {i}: {e}"))
-                    .commit_attempts
+                    let report = ds
+                        .write(
+                            candles(T0, 60, i as f64).lazy(),
+                            &kline_opts(&format!("S{i:02}USDT")),
+                        )
+                        .unwrap_or_else(|e| panic!("writer {i}: {e}"));
+                    (report.commit_attempts, report.merges)
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let attempts: Vec<u32> = reports.iter().map(|r| r.0).collect();
+    assert_eq!(
+        reports.iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![1; WRITERS],
+        "merges per writer"
+    );
     let mut histogram = std::collections::BTreeMap::new();
     for a in &attempts {
         *histogram.entry(*a).or_insert(0) += 1;

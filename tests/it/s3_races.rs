@@ -23,8 +23,13 @@ fn ok_json(args: &[&str]) -> Value {
     json_ok(&cli(&all))
 }
 
-/// A headerless klines CSV of the minutes `from..to` of 2024-01-01, every close `close`.
+/// A headerless BTCUSDT klines CSV of the minutes `from..to` of 2024-01-01, every close `close`.
 fn minutes(dir: &Path, name: &str, from: i64, to: i64, close: f64) -> String {
+    symbol_minutes(dir, name, "BTCUSDT", from, to, close)
+}
+
+/// A headerless klines CSV of `symbol`'s minutes `from..to` of 2024-01-01, every close `close`.
+fn symbol_minutes(dir: &Path, name: &str, symbol: &str, from: i64, to: i64, close: f64) -> String {
     let text: String = (from..to)
         .map(|i| {
             let t = JAN1 + i * 60_000;
@@ -36,7 +41,7 @@ fn minutes(dir: &Path, name: &str, from: i64, to: i64, close: f64) -> String {
         .collect();
     let folder = dir.join(name);
     std::fs::create_dir_all(&folder).unwrap();
-    let path = folder.join("BTCUSDT-1m-2024-01-01.csv");
+    let path = folder.join(format!("{symbol}-1m-2024-01-01.csv"));
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
 }
@@ -218,5 +223,134 @@ fn a_commit_stopped_at_each_of_its_requests_survives_a_rival_upsert_compaction_a
             // happened (and the values above came from whichever committed later).
             assert!(retried > 0 && first > 0, "{retried} retried, {first} first");
         }
+    }
+}
+
+/// The closes of `symbol`'s day, by minute, as a scan returns them.
+fn symbol_closes(base: &str, symbol: &str) -> Vec<f64> {
+    let out = cli(&[
+        "scan",
+        base,
+        "--columns",
+        "symbol,timestamp,close",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut rows: Vec<(i64, f64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut parts = l.split(',');
+            (parts.next()? == symbol).then(|| {
+                let t = parts.next().unwrap().parse().unwrap();
+                (t, parts.next().unwrap().parse().unwrap())
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let expected: Vec<i64> = (0..1440).map(|i| JAN1 + i * 60_000).collect();
+    assert_eq!(times, expected, "every minute of {symbol} once");
+    rows.into_iter().map(|r| r.1).collect()
+}
+
+/// As Delta's conflict checker does: a writer that loses its version to a commit into other
+/// partitions is rebased onto it without merging again (its merge read nothing that commit
+/// changed), and one that loses it to a commit into its own partition merges again on top of
+/// it. The writer upserts the first half of BTCUSDT's day, so its merge stages the stored
+/// second half again; it is stopped after uploading, just before its conditional put, while
+/// the rival commits.
+#[test]
+fn a_writer_beaten_by_a_commit_elsewhere_is_rebased_and_one_beaten_in_its_partition_merges_again() {
+    let _measuring = measuring();
+    let bucket = s3_bucket();
+    let dir = tmp();
+    for (case, rival_symbol, rival_from) in [("elsewhere", "ETHUSDT", 0), ("same", "BTCUSDT", 360)]
+    {
+        let base = format!("s3://{bucket}/{case}");
+        for symbol in ["BTCUSDT", "ETHUSDT"] {
+            let input = symbol_minutes(
+                dir.path(),
+                &format!("{case}-{symbol}"),
+                symbol,
+                0,
+                1440,
+                1.0,
+            );
+            ok_json(&["ingest", "--dataset", &base, &input]);
+        }
+        let writer_input = symbol_minutes(dir.path(), &format!("{case}-w"), "BTCUSDT", 0, 720, 2.0);
+        let rival_input = symbol_minutes(
+            dir.path(),
+            &format!("{case}-r"),
+            rival_symbol,
+            rival_from,
+            1440,
+            3.0,
+        );
+        let go = dir.path().join(format!("{case}-go"));
+        let writer: Child = s3_env(&mut bin())
+            .args(["ingest", "--json", "--dataset", &base, &writer_input])
+            .env(
+                "PQDM_FAILPOINTS",
+                format!("commit.moved=wait:{}@1", go.display()),
+            )
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let reached = dir.path().join(format!("{case}-go.waiting"));
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !reached.exists() {
+            assert!(
+                std::time::Instant::now() < until,
+                "{case}: the writer never reached its commit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let rival = ok_json(&["ingest", "--dataset", &base, &rival_input]);
+        assert_eq!(rival["version"], 3, "{case}: {rival}");
+        std::fs::write(&go, "").unwrap();
+        let out = writer.wait_with_output().unwrap();
+        let log = stderr(&out);
+        let report = json_ok(&out);
+        let context = format!("{case}: {report}\n{log}");
+        assert_eq!(report["version"], 4, "{context}");
+        assert_eq!(report["commit_attempts"], 2, "{context}");
+        assert_eq!(report["rows_replaced"], 720, "{context}");
+        let (merges, btc_rest, eth) = match case {
+            "elsewhere" => (1, 1.0, 3.0),
+            _ => (2, 3.0, 1.0),
+        };
+        assert_eq!(report["merges"], merges, "{context}");
+        assert_eq!(
+            log.contains("without merging again"),
+            merges == 1,
+            "{context}"
+        );
+        let mut want = vec![2.0; 720];
+        want.extend(vec![btc_rest; 720]);
+        assert_eq!(symbol_closes(&base, "BTCUSDT"), want, "{context}");
+        assert_eq!(
+            symbol_closes(&base, "ETHUSDT"),
+            vec![eth; 1440],
+            "{context}"
+        );
+        let verify = ok_json(&["verify", &base]);
+        for problem in ["missing", "orphans", "checksum_mismatches", "stale_stats"] {
+            assert_eq!(
+                verify[problem],
+                serde_json::json!([]),
+                "{problem}: {verify} {context}"
+            );
+        }
+        assert_eq!(verify["duplicate_keys"], 0, "{context}");
+        let left: Vec<String> = metadata_objects(&base)
+            .into_iter()
+            .filter(|k| k.contains("/staging/") || k.contains("/journal/"))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "{context}");
     }
 }
