@@ -2,7 +2,7 @@
 //! private staging folder → per-file stats → merge with the current version under the commit
 //! lock (upsert / append / overwrite / error) → atomic commit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -797,19 +797,23 @@ fn into_existing_folders(
     staged: &[(PathBuf, String)],
     entries: &[FileEntry],
 ) -> (Vec<(PathBuf, String)>, Vec<FileEntry>) {
-    let mut folders: BTreeMap<Vec<(String, Option<String>)>, &str> = BTreeMap::new();
+    let mut typer = FolderTyper::new(&current.partition_columns);
+    let mut folders: HashMap<Vec<u32>, &str> = HashMap::new();
+    let mut last = None;
     for f in &current.files {
         let dir = partition::dir_of(&f.path);
-        folders
-            .entry(typed_folder(dir, &current.partition_columns))
-            .or_insert(dir);
+        // Files are sorted by path: a folder's files are next to each other.
+        if last != Some(dir) {
+            folders.entry(typer.key(dir)).or_insert(dir);
+            last = Some(dir);
+        }
     }
     staged
         .iter()
         .zip(entries)
         .map(|((path, rel), entry)| {
             let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
-            match folders.get(&typed_folder(dir, &current.partition_columns)) {
+            match folders.get(&typer.key(dir)) {
                 Some(existing) if *existing != dir => {
                     let rel = format!("{existing}/{name}");
                     let entry = FileEntry {
@@ -825,7 +829,43 @@ fn into_existing_folders(
         .unzip()
 }
 
-/// What a write committed: its version, its merge and the entries of the files it added.
+/// Keys partition folders by their typed values ([`typed_folder`]), segment by segment, each
+/// distinct segment typed once: 100,000 daily folders of 100 symbols have a few hundred
+/// distinct segments.
+struct FolderTyper<'a> {
+    columns: &'a [Field],
+    /// Segment text -> the id of its typed (name, value), `None` for a segment holding no
+    /// partition value.
+    segments: HashMap<String, Option<u32>>,
+    typed: HashMap<(String, Option<String>), u32>,
+}
+
+impl<'a> FolderTyper<'a> {
+    fn new(columns: &'a [Field]) -> FolderTyper<'a> {
+        FolderTyper {
+            columns,
+            segments: HashMap::new(),
+            typed: HashMap::new(),
+        }
+    }
+
+    /// The key of folder `dir`: equal for two folders exactly when their typed folders are.
+    fn key(&mut self, dir: &str) -> Vec<u32> {
+        dir.split('/')
+            .filter_map(|segment| match self.segments.get(segment) {
+                Some(id) => *id,
+                None => {
+                    let pair = typed_folder(segment, self.columns).into_iter().next();
+                    let next = self.typed.len() as u32;
+                    let id = pair.map(|p| *self.typed.entry(p).or_insert(next));
+                    self.segments.insert(segment.to_string(), id);
+                    id
+                }
+            })
+            .collect()
+    }
+}
+
 /// A committed write: the version, the merge, the entries of the files added and how many
 /// merges it took.
 type Committed = (u64, Merge, Vec<FileEntry>, u32);

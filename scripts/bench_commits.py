@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Commits at scale: what a one-day upsert, opening a dataset and `latest` cost at 1,000 and at
+100,000 files, and opening after many commits; delta-rs opens the same tables in the same run.
+
+    python3 scripts/bench_commits.py [--rounds 3] [--commits 1000] [--workloads upsert,open,latest,history]
+
+Builds two klines datasets of one candle a day (klines, partitioned by exchange/symbol/timeframe/
+year/month/day): 100 symbols x 10 days (1,000 files) and 100 symbols x 1,000 days (100,000
+files), and one of COMMITS one-row commits. Measures whole processes (wall time and peak RSS,
+as scripts/bench.py does; delta-rs, Python `deltalake`, in the same virtualenv):
+
+- upsert:  a new price for the last day of every symbol (100 partitions, every row replaced),
+           upserted into each dataset (`pqdm ingest --force`, a new price each round);
+- open:    `pqdm info` (opens the current version) against delta-rs opening the same table
+           through its log (`DeltaTable(path)` and its file list);
+- latest:  `pqdm latest` (the latest timestamp per symbol);
+- history: the same two after COMMITS commits (`pqdm info`; delta-rs from its checkpoint).
+
+Also prints, per dataset, the bytes each commit adds to the history (`_pqdm/versions/`, the full
+file list) and to the Delta log, and the log files an opener of the newest version reads.
+Prints a Markdown table (written to target/bench-commits/results.md too).
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (the measuring, the virtualenv and the table)
+
+DELTA_OPEN = """
+import sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1])
+print(t.version(), len(t.file_uris()))
+"""
+
+DELTALAKE = "deltalake==1.6.6"
+
+
+def gen_days(path, symbols, days, first_day, price):
+    """One candle a day for SYMBOLS x DAYS from day FIRST_DAY, every close PRICE."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    symbols, days, first_day, price = int(symbols), int(days), int(first_day), float(price)
+    ts = bench.START_MS + np.arange(first_day, first_day + days, dtype=np.int64) * bench.DAY_MS
+    n = symbols * len(ts)
+    pq.write_table(pa.table({
+        "timestamp": np.tile(ts, symbols),
+        "open": np.full(n, price), "high": np.full(n, price), "low": np.full(n, price), "close": np.full(n, price),
+        "volume": np.ones(n),
+        "symbol": pa.array([f"S{s:03d}USDT" for s in range(symbols) for _ in range(len(ts))]),
+    }), path)
+
+
+def gen_ones(folder, n):
+    """N one-candle files, one day apart (one commit each)."""
+    os.makedirs(folder, exist_ok=True)
+    for i in range(int(n)):
+        gen_days(os.path.join(folder, f"{i:05d}.parquet"), 1, 1, i, 1.0)
+
+
+def ensure_deltalake():
+    """delta-rs beside the peers in the benchmark's virtualenv."""
+    try:
+        import deltalake  # noqa: F401
+    except ImportError:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", DELTALAKE])
+
+
+def tree_bytes(pattern):
+    return sum(os.path.getsize(p) for p in glob.glob(pattern))
+
+
+class Commits(bench.Bench):
+    SIZES = [(10, "1,000"), (1000, "100,000")]
+
+    def ingest(self, src, base, *extra):
+        subprocess.check_call([self.pqdm, "ingest", src, "--dataset", base, "--kind", "klines", "--exchange", "BINANCE",
+                               "--timeframe", "1m", "--quiet", *extra], stdout=subprocess.DEVNULL)
+
+    def dataset(self, days):
+        base = self.path(f"d{days}")
+        if not os.path.exists(os.path.join(base, "_manifest.json")):
+            src = self.path(f"d{days}.parquet")
+            bench.generate_with(__file__, "days", src, 100, days, 0, 1.0)
+            print(f"building the {days * 100:,}-file dataset", flush=True)
+            self.ingest(src, base, "--mode", "append")
+        return base
+
+    def upsert(self):
+        for days, files in self.SIZES:
+            base = self.dataset(days)
+            day = self.path(f"day{days}.parquet")
+            prices = iter(range(2, 10_000))
+
+            def new_price(_tool):
+                bench.generate_with(__file__, "days", day, 100, 1, days - 1, next(prices))
+
+            cmd = [self.pqdm, "ingest", day, "--dataset", base, "--exchange", "BINANCE", "--timeframe", "1m",
+                   "--quiet", "--force"]
+            self.run(f"upsert 1 day x 100 symbols into {files} files", {"pqdm": cmd}, before=new_price)
+            self.sizes(base, files)
+
+    def sizes(self, base, files):
+        versions = sorted(glob.glob(os.path.join(base, "_pqdm", "versions", "*.json")))
+        entries = sorted(glob.glob(os.path.join(base, "_delta_log", "*.json")))
+        self.notes.append(
+            f"{files} files: a commit adds {os.path.getsize(versions[-1]) / 2**20:.2f} MiB to `_pqdm/versions/` "
+            f"and rewrites `_manifest.json` ({os.path.getsize(os.path.join(base, '_manifest.json')) / 2**20:.2f} MiB); "
+            f"its Delta log entry is {os.path.getsize(entries[-1]) / 2**10:.1f} KiB")
+
+    def open(self):
+        for days, files in self.SIZES:
+            base = self.dataset(days)
+            self.run(f"open the {files}-file dataset", {"pqdm": [self.pqdm, "info", base, "--json"],
+                                                        "delta-rs": bench.py_cmd(DELTA_OPEN, base)})
+
+    def latest(self):
+        for days, files in self.SIZES:
+            base = self.dataset(days)
+            self.run(f"latest per symbol, {files} files", {"pqdm": [self.pqdm, "latest", base, "--by", "symbol", "--json"]})
+
+    def history(self):
+        n = self.args.commits
+        base = self.path(f"h{n}")
+        if not os.path.exists(os.path.join(base, "_manifest.json")):
+            print(f"making {n} commits", flush=True)
+            ones = self.path(f"ones{n}")
+            bench.generate_with(__file__, "ones", ones, n)
+            for name in sorted(os.listdir(ones)):
+                self.ingest(os.path.join(ones, name), base, "--mode", "append")
+        log = os.path.join(base, "_delta_log")
+        checkpoints = sorted(glob.glob(os.path.join(log, "*.checkpoint.parquet")))
+        newest = int(os.path.basename(checkpoints[-1]).split(".")[0]) if checkpoints else -1
+        tail = [p for p in glob.glob(os.path.join(log, "*.json")) if int(os.path.basename(p).split(".")[0]) > newest]
+        self.notes.append(f"after {n} commits: the Delta log has {len(checkpoints)} checkpoints; an opener reads "
+                          f"checkpoint {newest} and {len(tail)} entries after it; pqdm opens from `_manifest.json`")
+        self.run(f"open after {n} commits", {"pqdm": [self.pqdm, "info", base, "--json"],
+                                              "delta-rs": bench.py_cmd(DELTA_OPEN, base)})
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--generate":
+        {"days": gen_days, "ones": gen_ones}[sys.argv[2]](*sys.argv[3:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--commits", type=int, default=1000)
+    ap.add_argument("--workloads", default="upsert,open,latest,history")
+    ap.add_argument("--work", default=os.path.join(bench.ROOT, "target", "bench-commits"))
+    ap.add_argument("--pqdm", default=bench.default_pqdm())
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    bench.ensure_venv()
+    ensure_deltalake()
+    os.makedirs(args.work, exist_ok=True)
+    commits = Commits(args)
+    commits.notes = []
+    for w in args.workloads.split(","):
+        getattr(commits, w.strip())()
+    bench.report(commits, args.work, "bench_commits.py")
+    print("\n".join(f"- {n}" for n in commits.notes))
+
+
+if __name__ == "__main__":
+    main()
