@@ -272,6 +272,15 @@ impl Dataset {
         Ok(self.manifest())
     }
 
+    /// Version `version` as the Delta log alone records it (the newest checkpoint at or before
+    /// it, then the entries after): the same manifest [`Dataset::manifest_at`] gives, rebuilt
+    /// from pqdm's record in each entry (see [`crate::delta::record`]). An error names what
+    /// the log lacks: no log, a version trimmed away, or an entry without pqdm's record (written
+    /// by an earlier pqdm or another engine).
+    pub fn version_from_log(&self, version: u64) -> Result<Manifest> {
+        self.store.version_from_log(version)
+    }
+
     /// The manifest of `version` (the current one when `None`).
     pub fn manifest_at(&self, version: Option<u64>) -> Result<Arc<Manifest>> {
         match version {

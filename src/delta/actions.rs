@@ -103,6 +103,9 @@ pub struct Add {
     pub modification_time: i64,
     /// `false` when the version only rearranges rows (compaction).
     pub data_change: bool,
+    /// Tags: pqdm's own record of the file ([`super::record::file_tags`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, Option<String>>,
     /// The file's statistics as a JSON string ([`super::Stats`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<String>,

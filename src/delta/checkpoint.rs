@@ -52,7 +52,7 @@ pub struct CheckpointMetadata {
     pub created_time: Option<i64>,
 }
 
-/// `add` row (`tags` is written null).
+/// `add` row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckpointAdd {
     pub path: String,
@@ -60,6 +60,8 @@ pub struct CheckpointAdd {
     pub size: i64,
     pub modification_time: i64,
     pub data_change: bool,
+    /// The file's tags (written null when empty).
+    pub tags: Vec<(String, Option<String>)>,
     pub stats: Option<String>,
 }
 
@@ -500,7 +502,13 @@ fn checkpoint_columns(w: &mut Columns<'_, '_>) -> Result<(), String> {
         on_add(|a| Cell::Value(a.modification_time)),
     )?;
     w.boolean("add.dataChange", on_add(|a| Cell::Value(a.data_change)))?;
-    w.string_map("add.tags", on_add(|_| Cell::Null(1)))?;
+    w.string_map(
+        "add.tags",
+        on_add(|a| match a.tags.is_empty() {
+            true => Cell::Null(1),
+            false => partition_entries(&a.tags),
+        }),
+    )?;
     w.string("add.stats", on_add(|a| opt(a.stats.as_ref())))?;
 
     w.string("remove.path", on_remove(|r| Cell::Value(&r.path)))?;
@@ -595,6 +603,7 @@ const READ_FIELDS: &[(&str, &[&str])] = &[
             "size",
             "modificationTime",
             "dataChange",
+            "tags",
             "stats",
         ],
     ),
@@ -876,6 +885,7 @@ fn read_from<B: ChunkReader + From<Vec<u8>> + 'static>(
                         size: f.i64("size")?,
                         modification_time: f.i64("modificationTime")?,
                         data_change: f.bool("dataChange")?,
+                        tags: f.string_map("tags")?,
                         stats: f.opt_string("stats")?,
                     });
                 }
@@ -972,6 +982,7 @@ mod tests {
             size: 1234,
             modification_time: 1_700_000_000_123,
             data_change: true,
+            tags: vec![],
             stats: stats.map(str::to_string),
         }
     }

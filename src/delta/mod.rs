@@ -17,6 +17,7 @@
 
 pub mod actions;
 pub mod checkpoint;
+pub mod record;
 pub mod replay;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -217,6 +218,7 @@ pub fn add(m: &Manifest, f: &FileEntry, path: &str, data_change: bool) -> Add {
         size: f.bytes as i64,
         modification_time: commit_millis(m),
         data_change,
+        tags: record::file_tags(f),
         stats: Some(serde_json::to_string(&stats(m, f)).expect("stats serialise")),
     }
 }
@@ -257,6 +259,7 @@ fn commit_info(next: &Manifest) -> serde_json::Value {
             "version": next.version,
             "rowsAdded": next.operation.rows_added,
             "rowsRemoved": next.operation.rows_removed,
+            "manifest": record::header(next),
         },
     })
 }
@@ -344,7 +347,14 @@ pub fn checkpoint(
             description: meta.description,
             schema_string: meta.schema_string,
             partition_columns: meta.partition_columns,
-            configuration: meta.configuration.into_iter().collect(),
+            configuration: meta
+                .configuration
+                .into_iter()
+                .chain([(
+                    record::CHECKPOINT_KEY.to_string(),
+                    record::header(m).to_string(),
+                )])
+                .collect(),
             created_time: meta.created_time,
         },
         adds: m
@@ -358,6 +368,7 @@ pub fn checkpoint(
                     size: a.size,
                     modification_time: a.modification_time,
                     data_change: false,
+                    tags: a.tags.into_iter().collect(),
                     stats: a.stats,
                 }
             })

@@ -26,6 +26,10 @@ pub struct LiveFile {
     pub partition: BTreeMap<String, Option<String>>,
     /// Bytes.
     pub size: u64,
+    /// Its statistics, as the `add` gives them (a JSON string).
+    pub stats: Option<String>,
+    /// Its tags.
+    pub tags: BTreeMap<String, Option<String>>,
 }
 
 /// A version of a Delta table.
@@ -40,6 +44,9 @@ pub struct Snapshot {
     pub data_columns: Option<Vec<(String, DataType)>>,
     /// The live files, by path.
     pub files: Vec<LiveFile>,
+    /// pqdm's record of the version (its manifest without the files, see
+    /// [`super::record`]), where its entry carries one.
+    pub record: Option<Value>,
 }
 
 /// The log's files as listed: (entry versions, classic single-file checkpoint versions).
@@ -173,6 +180,8 @@ struct State {
     partition_columns: Vec<String>,
     configuration: BTreeMap<String, String>,
     files: BTreeMap<String, LiveFile>,
+    /// The newest pqdm record applied, with its entry's version.
+    record: Option<(u64, Value)>,
 }
 
 impl State {
@@ -205,13 +214,15 @@ impl State {
 
     /// Applies one JSON action line of version `version`.
     fn apply(&mut self, base: &Path, version: u64, line: &str) -> Result<()> {
-        let action: Value = serde_json::from_str(line).map_err(|e| {
+        let mut action: Value = serde_json::from_str(line).map_err(|e| {
             broken(
                 base,
                 format!("entry {version} holds a line that is not JSON ({e})"),
             )
         })?;
-        if let Some(p) = action.get("protocol") {
+        if let Some(record) = pqdm_record(&mut action) {
+            self.record = Some((version, record));
+        } else if let Some(p) = action.get("protocol") {
             self.reader_version = p["minReaderVersion"].as_i64();
             self.reader_features = p["readerFeatures"]
                 .as_array()
@@ -246,6 +257,8 @@ impl State {
                 path: decode_path(base, raw)?,
                 partition,
                 size: a["size"].as_u64().unwrap_or(0),
+                stats: a["stats"].as_str().map(String::from),
+                tags: serde_json::from_value(a["tags"].clone()).unwrap_or_default(),
             };
             self.files.insert(raw.to_string(), file);
         } else if let Some(raw) = action.get("remove").and_then(|r| r["path"].as_str()) {
@@ -257,11 +270,18 @@ impl State {
     fn from_checkpoint(base: &Path, bytes: &[u8], version: u64) -> Result<State> {
         let cp = read_checkpoint(bytes)
             .map_err(|e| broken(base, format!("checkpoint {version}: {e}")))?;
+        let mut configuration: BTreeMap<String, String> =
+            cp.metadata.configuration.into_iter().collect();
+        let record = configuration
+            .remove(super::record::CHECKPOINT_KEY)
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .map(|record| (version, record));
         let mut s = State {
             reader_version: Some(cp.protocol.min_reader_version as i64),
             schema_string: Some(cp.metadata.schema_string),
             partition_columns: cp.metadata.partition_columns,
-            configuration: cp.metadata.configuration.into_iter().collect(),
+            configuration,
+            record,
             ..Default::default()
         };
         for a in cp.adds {
@@ -269,6 +289,8 @@ impl State {
                 path: decode_path(base, &a.path)?,
                 partition: a.partition_values.into_iter().collect(),
                 size: a.size.max(0) as u64,
+                stats: a.stats,
+                tags: a.tags.into_iter().collect(),
             };
             s.files.insert(a.path, file);
         }
@@ -313,8 +335,21 @@ impl State {
                 })
                 .collect(),
             files: self.files.into_values().collect(),
+            record: self
+                .record
+                .and_then(|(v, record)| (v == version).then_some(record)),
         })
     }
+}
+
+/// Takes pqdm's record out of a `commitInfo` action (`None` for any other action, or a commit
+/// another engine made).
+fn pqdm_record(action: &mut Value) -> Option<Value> {
+    action
+        .get_mut("commitInfo")?
+        .get_mut("pqdm")?
+        .get_mut("manifest")
+        .map(Value::take)
 }
 
 /// The state of the Delta table at `base` at `version` (`None`: the newest), from the files of

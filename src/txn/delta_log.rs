@@ -248,6 +248,18 @@ impl Store {
         delta::replay::snapshot(self.base(), &names, &read, version).map(Some)
     }
 
+    /// Version `version` rebuilt from the Delta log alone (see [`delta::record`]).
+    pub(crate) fn version_from_log(&self, version: u64) -> Result<Manifest> {
+        let broken = |message: String| Error::Dataset {
+            path: self.base().join(delta::LOG_DIR),
+            message,
+        };
+        let snapshot = self
+            .delta_snapshot(Some(version))?
+            .ok_or_else(|| broken("does not exist".into()))?;
+        delta::record::manifest(&snapshot).map_err(broken)
+    }
+
     /// How the Delta log disagrees with version `m` (the current version), if it does: it lacks
     /// the version, cannot be read, or lists other files than `m` does.
     pub(crate) fn delta_disagreement(&self, m: &Manifest) -> Option<String> {
@@ -283,12 +295,23 @@ impl Store {
             .iter()
             .filter(|(p, want)| logged.get(p.as_str()).is_some_and(|got| got != *want))
             .count();
-        (missing + extra + differ > 0).then(|| {
-            format!(
+        if missing + extra + differ > 0 {
+            return Some(format!(
                 "version {} of the log lacks {missing} of the version's files, lists {extra} others and gives {differ} other partition values or sizes (edited, or written by another engine?)",
                 m.version
-            )
-        })
+            ));
+        }
+        // Entries of an earlier pqdm carry no record of their own; the check above is all.
+        snapshot.record.as_ref()?;
+        match delta::record::manifest(&snapshot) {
+            Ok(rebuilt) => record_difference(&rebuilt, m).map(|what| {
+                format!(
+                    "version {} of the log carries a pqdm record whose {what} differs from the version's manifest (edited by hand?)",
+                    m.version
+                )
+            }),
+            Err(e) => Some(e),
+        }
     }
 
     /// What is wrong with `_delta_log/_last_checkpoint`, if anything: it names a checkpoint
@@ -418,4 +441,23 @@ impl Store {
             .unwrap_or(false)
             .then_some(version)
     }
+}
+
+/// What differs between version `rebuilt` (from the log) and `m`: `header`, or the first file
+/// that differs; `None` when they are equal.
+fn record_difference(rebuilt: &Manifest, m: &Manifest) -> Option<String> {
+    if rebuilt == m {
+        return None;
+    }
+    if delta::record::header(rebuilt) != delta::record::header(m) {
+        return Some("header (kind, schema, settings, operation or summary)".into());
+    }
+    let differs = rebuilt
+        .files
+        .iter()
+        .zip(&m.files)
+        .find(|(a, b)| a != b)
+        .map(|(_, b)| b.path.clone())
+        .unwrap_or_else(|| "file list".into());
+    Some(format!("entry for {differs}"))
 }
