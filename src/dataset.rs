@@ -257,9 +257,9 @@ impl Dataset {
         self.refresh()
     }
 
-    pub(crate) fn set_manifest(&self, m: Manifest) {
+    pub(crate) fn set_manifest(&self, m: Arc<Manifest>) {
         *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = self.store.stamp();
-        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
+        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = m;
     }
 
     /// Reloads the current manifest from disk (to see other writers' commits).
