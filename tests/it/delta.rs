@@ -603,6 +603,48 @@ fn vacuum_starts_the_log_at_the_checkpoint_before_the_oldest_kept_version() {
     assert!(ds.base().join("_delta_log").join(name(5, "json")).is_file());
 }
 
+/// A vacuum killed as it trims the log (after it deleted the versions it does not keep, before
+/// the log files behind the checkpoint) leaves a log every reader still reads: the current and
+/// the kept versions read as pqdm reads them, and the next vacuum trims what is left.
+#[test]
+fn a_vacuum_killed_while_it_trims_the_log_leaves_it_readable_and_the_next_one_trims_it() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let ds = klines_with_interval(&dir.path().join("k"), 2);
+    for v in 1..=6u64 {
+        write(&ds, &format!("S{v}"), T0, 30, v as f64, WriteMode::Upsert);
+    }
+    let base = ds.base().to_str().unwrap().to_string();
+    let vacuum = ["vacuum", &base, "--retain-versions", "2", "--json"];
+    let killed = bin()
+        .args(vacuum)
+        .env("PQDM_FAILPOINTS", "vacuum.trim_log=kill")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+    assert_eq!(ds.versions().unwrap(), [5, 6]);
+    assert_eq!(
+        log_entries(ds.base()).len(),
+        11,
+        "{:?}",
+        log_entries(ds.base())
+    );
+    for v in 5..=6 {
+        assert_readers_agree(&ds, v);
+    }
+    let done = json_ok(&run(&vacuum));
+    assert_eq!(done["log_files_removed"], 5, "{done}");
+    assert_eq!(checkpoints(ds.base()).1, Some(6));
+    for v in 5..=6 {
+        assert_readers_agree(&ds, v);
+        assert_eq!(
+            ds.version_from_log(v).unwrap(),
+            *ds.manifest_at(Some(v)).unwrap()
+        );
+    }
+}
+
 /// `adopt` of a hive folder another tool wrote makes a Delta table of it too (Delta's
 /// "convert to Delta"): a checkpoint of the adopted version, the files where they are.
 #[test]
