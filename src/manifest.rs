@@ -362,8 +362,11 @@ impl Manifest {
                     #[serde(default)]
                     format_version: Option<serde_json::Value>,
                 }
-                let format = serde_json::from_slice::<Head>(bytes)
-                    .ok()
+                // Only an object has a format version (`[99]` would read as one).
+                let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+                let format = object
+                    .then(|| serde_json::from_slice::<Head>(bytes).ok())
+                    .flatten()
                     .and_then(|h| h.format_version?.as_u64())
                     .unwrap_or(0);
                 if format > FORMAT_VERSION as u64 {

@@ -890,12 +890,13 @@ struct Merge {
 /// compared with or replaces; none for an append) and the schema. A commit that lost its
 /// version to another writer reuses its merge where these are the same on the new version
 /// (that writer changed only other partitions), as Delta's conflict checker rebases a commit
-/// whose read set no other commit changed; stored file paths are never reused, so equal paths
-/// are equal files.
+/// whose read set no other commit changed.
 #[derive(PartialEq)]
 struct MergeInputs {
     files: Vec<(PathBuf, String)>,
-    stored: Vec<String>,
+    /// Whole entries: a repair may rebuild a file's statistics (which the merge prunes by)
+    /// under the same path.
+    stored: Vec<FileEntry>,
     schema: Vec<Field>,
 }
 
@@ -914,7 +915,7 @@ impl MergeInputs {
                 .files
                 .iter()
                 .filter(|f| groups.contains(&scope.group(partition::dir_of(&f.path))))
-                .map(|f| f.path.clone())
+                .cloned()
                 .collect()
         };
         MergeInputs {

@@ -137,10 +137,12 @@ pub struct Stats {
     /// Rows in the file.
     pub num_records: u64,
     /// Smallest value per column.
+    #[serde(default)]
     pub min_values: BTreeMap<String, i64>,
     /// Largest value per column.
+    #[serde(default)]
     pub max_values: BTreeMap<String, i64>,
-    /// Nulls per column (only where known).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// Nulls per column (only where known; absent when none is).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub null_count: BTreeMap<String, u64>,
 }

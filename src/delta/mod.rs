@@ -292,12 +292,9 @@ pub fn entry(
     let after: BTreeSet<&str> = next.files.iter().map(|f| f.path.as_str()).collect();
     let when = commit_millis(next);
     for f in &next.files {
-        // A path already listed with the same content is unchanged; with other content (a
-        // repair that restored it), its new `add` replaces the old one.
-        if before
-            .get(f.path.as_str())
-            .is_none_or(|old| old.checksum != f.checksum)
-        {
+        // A path already listed with the same entry is unchanged; with another (a repair that
+        // restored its content or rebuilt its statistics), its new `add` replaces the old one.
+        if before.get(f.path.as_str()).is_none_or(|old| *old != f) {
             out.push(Action::Add(add(next, f, &path(&f.path), data_change)));
         }
     }

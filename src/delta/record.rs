@@ -73,6 +73,16 @@ pub fn dataset_path(path: &str) -> &str {
         .unwrap_or(path)
 }
 
+/// Whether the log's `snapshot` holds pqdm's whole record of its version: the header, and the
+/// tags of every file (an earlier pqdm's entries carry neither, until the next checkpoint).
+pub fn complete(snapshot: &Snapshot) -> bool {
+    snapshot.record.is_some()
+        && snapshot
+            .files
+            .iter()
+            .all(|f| f.tags.contains_key(CHECKSUM_TAG) && f.tags.contains_key(ADDED_IN_TAG))
+}
+
 /// Version `snapshot.version` of a pqdm dataset as its log records it; an error names what the
 /// log lacks (a version whose entry carries no pqdm record: one another engine wrote, or a
 /// checkpoint written without an entry) or where it disagrees with itself.
@@ -99,7 +109,7 @@ pub fn manifest(snapshot: &Snapshot) -> Result<Manifest, String> {
             tag(ADDED_IN_TAG).and_then(|v| v.parse().ok()),
         ) else {
             return Err(format!(
-                "version {version}: the add of {} carries no pqdm tags",
+                "version {version}: the add of {} carries no pqdm tags (written by an earlier pqdm or another engine)",
                 f.path
             ));
         };

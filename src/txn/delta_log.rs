@@ -301,8 +301,11 @@ impl Store {
                 m.version
             ));
         }
-        // Entries of an earlier pqdm carry no record of their own; the check above is all.
-        snapshot.record.as_ref()?;
+        // Entries of an earlier pqdm carry no record of their own (nor, until the next
+        // checkpoint, do the files they added); the check above is all.
+        if !delta::record::complete(&snapshot) {
+            return None;
+        }
         match delta::record::manifest(&snapshot) {
             Ok(rebuilt) => record_difference(&rebuilt, m).map(|what| {
                 format!(
@@ -317,17 +320,24 @@ impl Store {
     /// What is wrong with `_delta_log/_last_checkpoint`, if anything: it names a checkpoint
     /// that is missing (engines then refuse the table) or does not parse.
     fn last_checkpoint_problem(&self) -> Option<String> {
-        let bytes = self.read(&delta::last_checkpoint_rel()).ok()??;
-        let version = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v["version"].as_u64());
-        match version {
+        match self.last_checkpoint_named()? {
             None => Some("_delta_log/_last_checkpoint does not parse".into()),
             Some(v) if !self.data_exists(&delta::checkpoint_rel(v)).unwrap_or(false) => Some(
                 format!("_delta_log/_last_checkpoint names checkpoint {v}, which is missing"),
             ),
             Some(_) => None,
         }
+    }
+
+    /// The version `_delta_log/_last_checkpoint` names: `None` when there is none (or it cannot
+    /// be read), `Some(None)` when it does not parse.
+    fn last_checkpoint_named(&self) -> Option<Option<u64>> {
+        let bytes = self.read(&delta::last_checkpoint_rel()).ok()??;
+        Some(
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["version"].as_u64()),
+        )
     }
 
     /// Writes a checkpoint of the current version `m` (and points `_last_checkpoint` at it),
@@ -432,11 +442,7 @@ impl Store {
 
     /// The version `_last_checkpoint` names, where it parses and that checkpoint exists.
     fn last_checkpoint_version(&self) -> Option<u64> {
-        let bytes = self.read(&delta::last_checkpoint_rel()).ok()??;
-        let version = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()?
-            .get("version")?
-            .as_u64()?;
+        let version = self.last_checkpoint_named()??;
         self.data_exists(&delta::checkpoint_rel(version))
             .unwrap_or(false)
             .then_some(version)

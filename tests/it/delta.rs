@@ -665,6 +665,8 @@ fn an_adopted_folder_is_a_delta_table() {
     );
     let ds = Dataset::open(&plain).unwrap();
     assert_readers_agree(&ds, 1);
+    // Its checkpoint alone rebuilds the adopted version (files with no null count recorded).
+    assert_eq!(ds.version_from_log(1).unwrap(), *ds.manifest());
 }
 
 /// Glob readers of the tree: once a checkpoint (a Parquet file) is in `_delta_log/`, DuckDB and
@@ -1093,4 +1095,43 @@ fn every_version_rebuilt_from_the_log_alone_equals_its_manifest() {
         problem.contains("pqdm record whose entry for exchange=BINANCE/symbol=SOLUSDT/"),
         "{report}"
     );
+}
+
+/// A log begun by an earlier pqdm (entries without pqdm's record) stays a log `verify` accepts
+/// after this pqdm commits on top: the version cannot be rebuilt from the log alone (the older
+/// files carry no tags) and `version_from_log` says so, but nothing is reported as damaged.
+#[test]
+fn a_log_begun_by_an_earlier_pqdm_is_accepted_until_its_records_are_complete() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let ds = klines_dataset(&dir.path().join("k"));
+    write(&ds, "BTCUSDT", T0, 60, 1.0, WriteMode::Upsert);
+    write(&ds, "ETHUSDT", T0, 60, 2.0, WriteMode::Upsert);
+    // What the entries of an earlier pqdm held: no header, no tags.
+    for v in 0..=2u64 {
+        let path = ds.base().join(format!("_delta_log/{v:020}.json"));
+        let text: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut a: Value = serde_json::from_str(l).unwrap();
+                if let Some(p) = a.pointer_mut("/commitInfo/pqdm") {
+                    p.as_object_mut().unwrap().remove("manifest");
+                }
+                if let Some(add) = a.pointer_mut("/add") {
+                    add.as_object_mut().unwrap().remove("tags");
+                }
+                format!("{a}\n")
+            })
+            .collect();
+        std::fs::write(&path, text).unwrap();
+    }
+    let e = ds.version_from_log(2).unwrap_err().to_string();
+    assert!(e.contains("carries no pqdm record"), "{e}");
+    write(&ds, "SOLUSDT", T0, 60, 3.0, WriteMode::Upsert);
+    let e = ds.version_from_log(3).unwrap_err().to_string();
+    assert!(e.contains("carries no pqdm tags"), "{e}");
+    let report = json_ok(&run(&["verify", ds.base().to_str().unwrap(), "--json"]));
+    assert_eq!(report["delta_log"], Value::Null, "{report}");
+    assert_readers_agree(&ds, 3);
 }
