@@ -231,6 +231,12 @@ pub struct Manifest {
     /// dataset is created, or by the first commit of this pqdm to a dataset of an earlier one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_id: Option<String>,
+    /// The first version whose Delta log entry carries pqdm's record of it (see
+    /// [`crate::delta::record`]), with a checkpoint there when the log began before it (a
+    /// dataset of an earlier pqdm): from it on, every version rebuilds from the log alone.
+    /// `None`: written by an earlier pqdm (its next commit sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_since: Option<u64>,
     /// The sources index: the segments under `_pqdm/sources/` listing the source files
     /// ingested up to this version, oldest first (see [`crate::ingested`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -274,6 +280,7 @@ impl Manifest {
             source: None,
             kept_since: None,
             table_id: Some(crate::delta::new_table_id()),
+            records_since: Some(0),
             sources: vec![],
             files: vec![],
         }

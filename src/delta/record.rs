@@ -48,6 +48,7 @@ pub fn header(m: &Manifest) -> serde_json::Value {
         source: m.source.clone(),
         kept_since: m.kept_since,
         table_id: m.table_id.clone(),
+        records_since: m.records_since,
         sources: m.sources.clone(),
         files: Vec::new(),
     };

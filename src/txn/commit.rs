@@ -132,6 +132,11 @@ impl Dataset {
         if next.table_id.is_none() {
             next.table_id = Some(crate::delta::new_table_id());
         }
+        if next.records_since.is_none() {
+            // The first commit of this pqdm to a dataset of an earlier one: its entry is the
+            // first to carry pqdm's record, and a checkpoint there makes the log whole.
+            next.records_since = Some(next.version);
+        }
         edit(&mut next);
         next.refresh_summary();
         self.store()

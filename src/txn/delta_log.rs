@@ -150,6 +150,16 @@ impl Store {
         let bytes = delta::entry_bytes(&delta::entry(before, next, table_id, &path));
         if self.create_new(&delta::entry_rel(next.version), bytes)? {
             done.entries += 1;
+            if next.records_since == Some(next.version)
+                && next.version > 0
+                && !next
+                    .version
+                    .is_multiple_of(delta::checkpoint_interval(next))
+            {
+                // The entries before it (an earlier pqdm's) carry no record: from this
+                // checkpoint on, the log alone rebuilds every version.
+                done.checkpoint = Some(self.write_checkpoint(next, table_id)?);
+            }
         } else {
             self.warn_if_not_ours(next);
         }

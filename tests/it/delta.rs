@@ -1097,41 +1097,69 @@ fn every_version_rebuilt_from_the_log_alone_equals_its_manifest() {
     );
 }
 
-/// A log begun by an earlier pqdm (entries without pqdm's record) stays a log `verify` accepts
-/// after this pqdm commits on top: the version cannot be rebuilt from the log alone (the older
-/// files carry no tags) and `version_from_log` says so, but nothing is reported as damaged.
+/// A log begun by an earlier pqdm (entries and manifests without pqdm's record) is accepted by
+/// `verify`, and this pqdm's first commit on top of it writes a checkpoint: from that version on
+/// the log alone rebuilds every version (the ones before cannot be, and `version_from_log` says
+/// why).
 #[test]
-fn a_log_begun_by_an_earlier_pqdm_is_accepted_until_its_records_are_complete() {
+fn the_first_commit_on_a_log_of_an_earlier_pqdm_checkpoints_it_whole() {
     let _measuring = measuring();
     let dir = tmp();
     let ds = klines_dataset(&dir.path().join("k"));
     write(&ds, "BTCUSDT", T0, 60, 1.0, WriteMode::Upsert);
     write(&ds, "ETHUSDT", T0, 60, 2.0, WriteMode::Upsert);
-    // What the entries of an earlier pqdm held: no header, no tags.
-    for v in 0..=2u64 {
-        let path = ds.base().join(format!("_delta_log/{v:020}.json"));
-        let text: String = std::fs::read_to_string(&path)
+    // What an earlier pqdm wrote: entries without header or tags, manifests without
+    // `records_since`.
+    let rewrite = |path: &Path, edit: &dyn Fn(&mut Value)| {
+        let text: String = std::fs::read_to_string(path)
             .unwrap()
             .lines()
             .map(|l| {
                 let mut a: Value = serde_json::from_str(l).unwrap();
-                if let Some(p) = a.pointer_mut("/commitInfo/pqdm") {
-                    p.as_object_mut().unwrap().remove("manifest");
-                }
-                if let Some(add) = a.pointer_mut("/add") {
-                    add.as_object_mut().unwrap().remove("tags");
-                }
+                edit(&mut a);
                 format!("{a}\n")
             })
             .collect();
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    for v in 0..=2u64 {
+        rewrite(&ds.base().join(format!("_delta_log/{v:020}.json")), &|a| {
+            if let Some(p) = a.pointer_mut("/commitInfo/pqdm") {
+                p.as_object_mut().unwrap().remove("manifest");
+            }
+            if let Some(add) = a.pointer_mut("/add") {
+                add.as_object_mut().unwrap().remove("tags");
+            }
+        });
+        rewrite(
+            &ds.base().join(format!("_pqdm/versions/{v:020}.json")),
+            &|m| {
+                m.as_object_mut().unwrap().remove("records_since");
+            },
+        );
     }
+    rewrite(&ds.base().join("_manifest.json"), &|m| {
+        m.as_object_mut().unwrap().remove("records_since");
+    });
+    let ds = Dataset::open(ds.base()).unwrap();
+    assert_eq!(ds.manifest().records_since, None);
     let e = ds.version_from_log(2).unwrap_err().to_string();
     assert!(e.contains("carries no pqdm record"), "{e}");
-    write(&ds, "SOLUSDT", T0, 60, 3.0, WriteMode::Upsert);
-    let e = ds.version_from_log(3).unwrap_err().to_string();
-    assert!(e.contains("carries no pqdm tags"), "{e}");
     let report = json_ok(&run(&["verify", ds.base().to_str().unwrap(), "--json"]));
     assert_eq!(report["delta_log"], Value::Null, "{report}");
-    assert_readers_agree(&ds, 3);
+    write(&ds, "SOLUSDT", T0, 60, 3.0, WriteMode::Upsert);
+    assert_eq!(ds.manifest().records_since, Some(3));
+    assert_eq!(checkpoints(ds.base()).1, Some(3));
+    assert_eq!(ds.version_from_log(3).unwrap(), *ds.manifest());
+    write(&ds, "XRPUSDT", T0, 60, 4.0, WriteMode::Upsert);
+    assert_eq!(
+        checkpoints(ds.base()).1,
+        Some(3),
+        "one checkpoint, at the first"
+    );
+    assert_eq!(ds.version_from_log(4).unwrap(), *ds.manifest());
+    let report = json_ok(&run(&["verify", ds.base().to_str().unwrap(), "--json"]));
+    assert_eq!(report["delta_log"], Value::Null, "{report}");
+    assert_readers_agree(&ds, 4);
+    assert_readers_agree(&ds, 2);
 }
