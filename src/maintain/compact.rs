@@ -128,10 +128,9 @@ impl Dataset {
         // storage it may take the version this one meant to make: it goes on top of it); one
         // that replaced a file compacted here is not.
         let (next, _) = self.with_commit_retries(&timer.op_id, |lock, current| {
-            if let Some(gone) = replaced
-                .iter()
-                .find(|r| !current.files.iter().any(|f| &f.path == *r))
-            {
+            let live: std::collections::HashSet<&str> =
+                current.files.iter().map(|f| f.path.as_str()).collect();
+            if let Some(gone) = replaced.iter().find(|r| !live.contains(r.as_str())) {
                 return Err(Error::conflict(
                     self.base().display(),
                     crate::error::Conflict::FileReplaced {

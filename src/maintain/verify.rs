@@ -529,8 +529,10 @@ impl Dataset {
                     repairs.tree_copies_restored.push(rel.clone());
                 }
             }
+            let live: std::collections::HashSet<&str> =
+                current.files.iter().map(|f| f.path.as_str()).collect();
             for orphan in &report.orphans {
-                if !current.files.iter().any(|f| &f.path == orphan) {
+                if !live.contains(orphan.as_str()) {
                     self.store().quarantine(&lock, orphan)?;
                     repairs.orphans_moved.push(orphan.clone());
                 }
