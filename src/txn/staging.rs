@@ -79,7 +79,8 @@ impl Staging {
         // The guard appears under its name already locked (locked under a temporary name,
         // then renamed).
         let guard_path = root.join(format!("{tx}.lock"));
-        let locking = root.join(format!("{tx}.locking"));
+        // The process id in the name tells a dead writer's leftover from a live one's.
+        let locking = root.join(format!("{tx}.{}.locking", std::process::id()));
         let guard = File::create(&locking).map_err(Error::io(&locking))?;
         guard.lock().map_err(Error::io(&locking))?;
         fs::rename(&locking, &guard_path).map_err(Error::io(&guard_path))?;
@@ -100,13 +101,19 @@ impl Staging {
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".locking") {
+            if let Some(stem) = name.strip_suffix(".locking") {
                 // A writer holds this name for the microseconds between creating its guard and
-                // locking it: only an old one is a dead writer's.
+                // locking it: it is a dead writer's when the process that made it is gone (a
+                // writer killed in that window), or when it is old (a name without a process id,
+                // or a process id taken by another process since).
+                let gone = stem
+                    .rsplit_once('.')
+                    .and_then(|(_, pid)| pid.parse::<i32>().ok())
+                    .is_some_and(process_gone);
                 let old = fs::metadata(&path)
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 10));
-                if old && !held(&path) {
+                if (gone || old) && !held(&path) {
                     let _ = fs::remove_file(&path);
                 }
                 continue;
@@ -127,9 +134,42 @@ impl Staging {
     }
 }
 
+/// Whether no process has the id `pid` (a process of another user counts as alive).
+fn process_gone(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    !alive && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guard_left_half_made_by_a_dead_writer_is_removed_at_once_and_a_live_ones_is_not() {
+        let root = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let left = root
+            .path()
+            .join(format!("20260101T000000-aaaa.{dead}.locking"));
+        let live = root.path().join(format!(
+            "20260101T000000-bbbb.{}.locking",
+            std::process::id()
+        ));
+        let unnamed = root.path().join("20260101T000000-cccc.locking");
+        for p in [&left, &live, &unnamed] {
+            File::create(p).unwrap();
+        }
+        Staging::remove_dead(root.path());
+        assert!(!left.exists(), "a dead writer's half-made guard");
+        assert!(live.exists(), "a live writer's, being locked");
+        assert!(unnamed.exists(), "young, without a process id");
+    }
 
     #[test]
     fn staged_names_are_flat_where_they_fit_and_read_back_as_their_folder() {
