@@ -213,6 +213,8 @@ fn migrate_old_flat_output_with_a_corrupt_file() {
 
 #[test]
 fn latest_from_the_manifest_over_10000_files_opens_no_data() {
+    // Writing 10,000 files takes every core: not beside a memory measurement.
+    let _measuring = measuring();
     let dir = tmp();
     let ds = klines_dataset(dir.path());
     let symbols = 10;
