@@ -1152,9 +1152,10 @@ impl Dataset {
                 entries: &entries,
                 ..base
             };
-            let inputs = MergeInputs::of(current, mode, &w);
+            // What the merge read is compared only on a retry (the first attempt, and every
+            // commit under a lock, never pays the pass over the stored files).
             let merge = match kept.take() {
-                Some((read, merge)) if read == inputs => {
+                Some((read, merge)) if read == MergeInputs::of(current, mode, &w) => {
                     log::debug!(
                         "[{}] rebased onto version {} without merging again (no file it read changed)",
                         timer.op_id,
@@ -1224,7 +1225,7 @@ impl Dataset {
                 }
                 Err(e @ Error::Conflict { .. }) => {
                     // Kept for the next attempt, which reuses it if nothing it read changed.
-                    kept = Some((inputs, merge));
+                    kept = Some((MergeInputs::of(current, mode, &w), merge));
                     Err(e)
                 }
                 Err(e) => {

@@ -136,7 +136,17 @@ fn race(bucket: &str, nth: usize, rival: Rival, inputs: &Inputs) -> Outcome {
     assert_eq!(closes(&base), vec![expected; 1440], "{context}");
     let info = ok_json(&["info", &base]);
     assert_eq!(info["total_rows"], 1440, "{context}");
-    let verify = ok_json(&["verify", &base]);
+    assert_verified_and_tidy(&base, &context);
+    Outcome {
+        retried,
+        writer_first,
+    }
+}
+
+/// `verify` finds nothing wrong with the S3 dataset `base`, and nothing of any commit is left in
+/// staging or the journal.
+fn assert_verified_and_tidy(base: &str, context: &str) {
+    let verify = ok_json(&["verify", base]);
     for problem in ["missing", "orphans", "checksum_mismatches", "stale_stats"] {
         assert_eq!(
             verify[problem],
@@ -145,16 +155,11 @@ fn race(bucket: &str, nth: usize, rival: Rival, inputs: &Inputs) -> Outcome {
         );
     }
     assert_eq!(verify["duplicate_keys"], 0, "{context}");
-    // Nothing of either commit is left in staging or the journal.
-    let left: Vec<String> = metadata_objects(&base)
+    let left: Vec<String> = metadata_objects(base)
         .into_iter()
         .filter(|k| k.contains("/staging/") || k.contains("/journal/"))
         .collect();
     assert_eq!(left, Vec::<String>::new(), "{context}");
-    Outcome {
-        retried,
-        writer_first,
-    }
 }
 
 /// The objects under the dataset `base`'s `_pqdm/` folder (listed by pqdm's storage layer).
@@ -338,19 +343,6 @@ fn a_writer_beaten_by_a_commit_elsewhere_is_rebased_and_one_beaten_in_its_partit
             vec![eth; 1440],
             "{context}"
         );
-        let verify = ok_json(&["verify", &base]);
-        for problem in ["missing", "orphans", "checksum_mismatches", "stale_stats"] {
-            assert_eq!(
-                verify[problem],
-                serde_json::json!([]),
-                "{problem}: {verify} {context}"
-            );
-        }
-        assert_eq!(verify["duplicate_keys"], 0, "{context}");
-        let left: Vec<String> = metadata_objects(&base)
-            .into_iter()
-            .filter(|k| k.contains("/staging/") || k.contains("/journal/"))
-            .collect();
-        assert_eq!(left, Vec::<String>::new(), "{context}");
+        assert_verified_and_tidy(&base, &context);
     }
 }
