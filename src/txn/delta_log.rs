@@ -420,6 +420,7 @@ impl Store {
     /// Writes the checkpoint of version `m` and points `_last_checkpoint` at it (unless it
     /// names a newer checkpoint that exists).
     fn write_checkpoint(&self, m: &Manifest, table_id: &str) -> Result<u64> {
+        crate::failpoint::hit("delta.checkpoint")?;
         let path = |rel: &str| self.delta_path(m, rel);
         let cp = delta::checkpoint(m, table_id, &path);
         let rows = cp.num_actions();

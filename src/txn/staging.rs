@@ -104,16 +104,20 @@ impl Staging {
             if let Some(stem) = name.strip_suffix(".locking") {
                 // A writer holds this name for the microseconds between creating its guard and
                 // locking it: it is a dead writer's when the process that made it is gone (a
-                // writer killed in that window), or when it is old (a name without a process id,
-                // or a process id taken by another process since).
+                // writer killed in that window; a second old, so that a live writer whose
+                // process id means nothing here, in another pid namespace, is past that window),
+                // or when it is old (a name without a process id, or a process id taken by
+                // another process since).
+                let age = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .map_or(0, |age| age.as_secs());
                 let gone = stem
                     .rsplit_once('.')
                     .and_then(|(_, pid)| pid.parse::<i32>().ok())
                     .is_some_and(process_gone);
-                let old = fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 10));
-                if (gone || old) && !held(&path) {
+                if ((gone && age >= 1) || age >= 10) && !held(&path) {
                     let _ = fs::remove_file(&path);
                 }
                 continue;
@@ -149,7 +153,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_guard_left_half_made_by_a_dead_writer_is_removed_at_once_and_a_live_ones_is_not() {
+    fn a_guard_left_half_made_by_a_dead_writer_is_removed_and_a_live_ones_is_not() {
         let root = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
@@ -162,13 +166,24 @@ mod tests {
             std::process::id()
         ));
         let unnamed = root.path().join("20260101T000000-cccc.locking");
-        for p in [&left, &live, &unnamed] {
-            File::create(p).unwrap();
+        let fresh = root
+            .path()
+            .join(format!("20260101T000000-dddd.{dead}.locking"));
+        let two_seconds_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+        for p in [&left, &live, &unnamed, &fresh] {
+            let f = File::create(p).unwrap();
+            if p != &fresh {
+                f.set_modified(two_seconds_ago).unwrap();
+            }
         }
         Staging::remove_dead(root.path());
         assert!(!left.exists(), "a dead writer's half-made guard");
+        assert!(
+            fresh.exists(),
+            "under a second old: maybe another pid namespace's"
+        );
         assert!(live.exists(), "a live writer's, being locked");
-        assert!(unnamed.exists(), "young, without a process id");
+        assert!(unnamed.exists(), "under 10 s old, without a process id");
     }
 
     #[test]

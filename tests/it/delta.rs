@@ -220,6 +220,12 @@ fn every_delta_reader_reads_each_version_as_pqdm_does() {
     );
     for v in 1..=now {
         assert_readers_agree(&ds, v);
+        // The log alone rebuilds each version, the symbol holding `/`, `%` and a space too.
+        assert_eq!(
+            ds.version_from_log(v).unwrap(),
+            *ds.manifest_at(Some(v)).unwrap(),
+            "version {v}"
+        );
     }
     // Other engines read but do not write: delta-rs refuses to append to, optimize or vacuum a
     // pqdm dataset (its writer feature), and the tree and the log are left as they were.
@@ -1108,39 +1114,7 @@ fn the_first_commit_on_a_log_of_an_earlier_pqdm_checkpoints_it_whole() {
     let ds = klines_dataset(&dir.path().join("k"));
     write(&ds, "BTCUSDT", T0, 60, 1.0, WriteMode::Upsert);
     write(&ds, "ETHUSDT", T0, 60, 2.0, WriteMode::Upsert);
-    // What an earlier pqdm wrote: entries without header or tags, manifests without
-    // `records_since`.
-    let rewrite = |path: &Path, edit: &dyn Fn(&mut Value)| {
-        let text: String = std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut a: Value = serde_json::from_str(l).unwrap();
-                edit(&mut a);
-                format!("{a}\n")
-            })
-            .collect();
-        std::fs::write(path, text).unwrap();
-    };
-    for v in 0..=2u64 {
-        rewrite(&ds.base().join(format!("_delta_log/{v:020}.json")), &|a| {
-            if let Some(p) = a.pointer_mut("/commitInfo/pqdm") {
-                p.as_object_mut().unwrap().remove("manifest");
-            }
-            if let Some(add) = a.pointer_mut("/add") {
-                add.as_object_mut().unwrap().remove("tags");
-            }
-        });
-        rewrite(
-            &ds.base().join(format!("_pqdm/versions/{v:020}.json")),
-            &|m| {
-                m.as_object_mut().unwrap().remove("records_since");
-            },
-        );
-    }
-    rewrite(&ds.base().join("_manifest.json"), &|m| {
-        m.as_object_mut().unwrap().remove("records_since");
-    });
+    strip_to_an_earlier_pqdm(ds.base(), 2);
     let ds = Dataset::open(ds.base()).unwrap();
     assert_eq!(ds.manifest().records_since, None);
     let e = ds.version_from_log(2).unwrap_err().to_string();
@@ -1162,4 +1136,73 @@ fn the_first_commit_on_a_log_of_an_earlier_pqdm_checkpoints_it_whole() {
     assert_eq!(report["delta_log"], Value::Null, "{report}");
     assert_readers_agree(&ds, 4);
     assert_readers_agree(&ds, 2);
+}
+
+/// Rewrites versions 0 to `newest` of the local dataset at `base` as an earlier pqdm wrote them:
+/// log entries without pqdm's header or file tags, manifests without `records_since`.
+fn strip_to_an_earlier_pqdm(base: &Path, newest: u64) {
+    let rewrite = |path: &Path, edit: &dyn Fn(&mut Value)| {
+        let text: String = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut a: Value = serde_json::from_str(l).unwrap();
+                edit(&mut a);
+                format!("{a}\n")
+            })
+            .collect();
+        std::fs::write(path, text).unwrap();
+    };
+    for v in 0..=newest {
+        rewrite(&base.join(format!("_delta_log/{v:020}.json")), &|a| {
+            if let Some(p) = a.pointer_mut("/commitInfo/pqdm") {
+                p.as_object_mut().unwrap().remove("manifest");
+            }
+            if let Some(add) = a.pointer_mut("/add") {
+                add.as_object_mut().unwrap().remove("tags");
+            }
+        });
+        rewrite(&base.join(format!("_pqdm/versions/{v:020}.json")), &|m| {
+            m.as_object_mut().unwrap().remove("records_since");
+        });
+    }
+    rewrite(&base.join("_manifest.json"), &|m| {
+        m.as_object_mut().unwrap().remove("records_since");
+    });
+}
+
+/// A writer killed after the first entry with pqdm's record and before the checkpoint that
+/// makes the log whole loses nothing: its version is committed, Delta readers read it, `verify`
+/// accepts the log; the log rebuilds versions on its own again from the next interval
+/// checkpoint.
+#[test]
+fn a_writer_killed_before_the_upgrade_checkpoint_loses_nothing() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let ds = klines_with_interval(&dir.path().join("k"), 5);
+    write(&ds, "BTCUSDT", T0, 60, 1.0, WriteMode::Upsert);
+    write(&ds, "ETHUSDT", T0, 60, 2.0, WriteMode::Upsert);
+    strip_to_an_earlier_pqdm(ds.base(), 2);
+    let csv = klines_csv(dir.path(), "SOLUSDT", 30, 3.0);
+    let killed = ingest_env(
+        ds.base(),
+        &csv,
+        &[("PQDM_FAILPOINTS", "delta.checkpoint=kill")],
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+    let ds = Dataset::open(ds.base()).unwrap();
+    assert_eq!(ds.manifest().version, 3);
+    assert_eq!(ds.manifest().records_since, Some(3));
+    assert_eq!(checkpoints(ds.base()).1, None);
+    assert_readers_agree(&ds, 3);
+    let report = json_ok(&run(&["verify", ds.base().to_str().unwrap(), "--json"]));
+    assert_eq!(report["delta_log"], Value::Null, "{report}");
+    let e = ds.version_from_log(3).unwrap_err().to_string();
+    assert!(e.contains("carries no pqdm tags"), "{e}");
+    write(&ds, "XRPUSDT", T0, 60, 4.0, WriteMode::Upsert);
+    write(&ds, "ADAUSDT", T0, 60, 5.0, WriteMode::Upsert);
+    assert_eq!(checkpoints(ds.base()).1, Some(5));
+    assert_eq!(ds.version_from_log(5).unwrap(), *ds.manifest());
+    assert_readers_agree(&ds, 5);
 }
