@@ -142,6 +142,8 @@ impl Dataset {
     pub fn create_at(location: &Location, kind: &Kind, opts: &CreateOptions) -> Result<Dataset> {
         // Checked before the lock creates anything: bad options leave no folder behind.
         let mut manifest = new_manifest(&location.path(), kind, opts)?;
+        // A new dataset keeps its files from its first version on (its entry says so).
+        manifest.kept_since = Some(0);
         let store = Store::at(location);
         if !store.try_exists()? {
             crate::foreign::check_not_nested(location)?;
@@ -154,8 +156,7 @@ impl Dataset {
                 message: "a dataset already exists here".into(),
             });
         }
-        store.commit(&lock, &mut manifest, &[], &[])?;
-        store.publish_delta_after_commit(None, &manifest);
+        store.commit_version(&lock, None, &mut manifest, &[], &[])?;
         Ok(Dataset {
             stamp: Mutex::new(store.stamp()),
             store,
@@ -206,7 +207,7 @@ impl Dataset {
 
     /// The version numbers kept in the history, oldest first.
     pub fn versions(&self) -> Result<Vec<u64>> {
-        self.store.versions()
+        self.store.versions(&self.manifest())
     }
 
     /// The current version's summary (`_pqdm/summary.json`: what `latest` answers from in
@@ -270,6 +271,33 @@ impl Dataset {
             *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
         }
         Ok(self.manifest())
+    }
+
+    /// The current version read from its commit record (its log entry and the log before it,
+    /// or an earlier pqdm's version file) rather than from `_manifest.json`, which is a copy of
+    /// it a hand edit may have changed: what `verify` checks and repairs on. Where the log
+    /// cannot rebuild it (a damaged entry), the version as loaded, with a warning (`verify`
+    /// reports the log).
+    pub(crate) fn from_commit_record(&self) -> Result<Arc<Manifest>> {
+        let m = self.refresh()?;
+        if self.is_foreign() {
+            return Ok(m);
+        }
+        match self.store.load_version(m.version) {
+            Ok(recorded) if recorded != *m => {
+                let recorded = Arc::new(recorded);
+                self.set_manifest(Arc::clone(&recorded));
+                Ok(recorded)
+            }
+            Ok(_) => Ok(m),
+            Err(e) => {
+                log::warn!(
+                    "version {} cannot be read from its commit record: {e}",
+                    m.version
+                );
+                Ok(m)
+            }
+        }
     }
 
     /// Version `version` as the Delta log alone records it (the newest checkpoint at or before

@@ -68,12 +68,20 @@ impl Dataset {
     /// Every kept version, oldest first (`pqdm history`).
     pub fn history(&self) -> Result<Vec<VersionEntry>> {
         let mut rows = vec![];
-        for v in self.store().versions()? {
-            let m = self.store().load_version(v)?;
+        let current = self.manifest();
+        for v in self.store().versions(&current)? {
+            let header;
+            let m = match v == current.version {
+                true => &*current,
+                false => {
+                    header = self.store().header_at(v)?;
+                    &header
+                }
+            };
             rows.push(VersionEntry {
                 version: m.version,
-                updated_at: m.updated_at,
-                operation: m.operation,
+                updated_at: m.updated_at.clone(),
+                operation: m.operation.clone(),
                 files: m.file_count,
                 rows: m.total_rows,
             });
@@ -94,10 +102,10 @@ impl Dataset {
         }
         let current = self.manifest();
         let mut oldest = None;
-        for v in self.store().versions()?.into_iter().rev() {
+        for v in self.store().versions(&current)?.into_iter().rev() {
             let m = match v == current.version {
                 true => current.clone(),
-                false => Arc::new(self.store().load_version(v)?),
+                false => Arc::new(self.store().header_at(v)?),
             };
             let committed = chrono::DateTime::parse_from_rfc3339(&m.updated_at)
                 .map_err(|e| Error::Dataset {

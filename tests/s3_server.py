@@ -13,10 +13,10 @@ request's path, empty while none is held. With `&nth=K` the hold catches the K-t
 method under the prefix instead (counted from the hold), so a test can stop a writer at every
 request of its commit in turn.
 
-To make a writer lose every race, POST /__rival?prefix=/bucket/dataset/_pqdm/versions/ arms a rival
+To make a writer lose every race, POST /__rival?prefix=/bucket/dataset/_delta_log/ arms a rival
 that always commits first: before a conditional PUT (If-None-Match) of `<prefix><N>.json` is
-applied, the server puts its own version N there, version N-1's manifest with a new op id (the
-files unchanged), so the writer's PUT fails its condition. Each such rival commit is logged as
+applied, the server puts its own version N there, version N-1's pqdm record with a new op id (the
+files unchanged; under `_pqdm/versions/`, an earlier pqdm's version files, the whole manifest), so the writer's PUT fails its condition. Each such rival commit is logged as
 `RIVAL <path>`. POST /__rival_off?prefix=... disarms it.
 
 To make an answer ambiguous, POST /__lose_answer?prefix=/bucket/key-prefix applies the next PUT under
@@ -41,7 +41,7 @@ LOCK = threading.Lock()
 HOLDS = {}
 # prefixes whose next PUT is applied and then answered with a 500
 LOSE = set()
-# prefixes of version files where a rival always commits first
+# prefixes of commit points (log entries, version files) where a rival always commits first
 RIVALS = set()
 
 
@@ -110,13 +110,23 @@ def rival_commits_first(app, environ, path):
     status, body = sub_request(app, environ, "GET", f"{folder}{version - 1:020}.json")
     if not status.startswith("200"):
         return
-    manifest = json.loads(body)
-    manifest["version"] = version
-    manifest["operation"] = {
+    operation = {
         "name": "rival", "op_id": f"rival-{version}", "rows_added": 0, "rows_removed": 0,
         "files_added": 0, "files_removed": 0,
     }
-    sub_request(app, environ, "PUT", path, json.dumps(manifest).encode())
+    if folder.endswith("/_delta_log/"):
+        # A log entry: version N-1's pqdm record (first line) as version N's, no file changed.
+        info = json.loads(body.split(b"\n", 1)[0])["commitInfo"]
+        header = info["pqdm"]["manifest"]
+        header["version"] = version
+        header["operation"] = operation
+        info["pqdm"].update({"version": version, "opId": operation["op_id"], "operation": "rival"})
+        sub_request(app, environ, "PUT", path, (json.dumps({"commitInfo": info}) + "\n").encode())
+    else:
+        manifest = json.loads(body)
+        manifest["version"] = version
+        manifest["operation"] = operation
+        sub_request(app, environ, "PUT", path, json.dumps(manifest).encode())
     with LOCK:
         LOG.append(f"RIVAL {path}")
 

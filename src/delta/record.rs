@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::replay::Snapshot;
+use super::replay::{LiveFile, Snapshot};
 use crate::layout::{FILES_DIR, KEPT_SUFFIX, META_DIR};
 use crate::manifest::{FileEntry, Manifest};
 
@@ -102,54 +102,165 @@ pub fn manifest(snapshot: &Snapshot) -> Result<Manifest, String> {
         ));
     }
     let ts = m.timestamp_column.clone();
-    let mut files = Vec::with_capacity(snapshot.files.len());
-    for f in &snapshot.files {
-        let tag = |name: &str| f.tags.get(name).cloned().flatten();
-        let (Some(checksum), Some(added_in)) = (
-            tag(CHECKSUM_TAG),
-            tag(ADDED_IN_TAG).and_then(|v| v.parse().ok()),
-        ) else {
-            return Err(format!(
-                "version {version}: the add of {} carries no pqdm tags (written by an earlier pqdm or another engine)",
-                f.path
-            ));
-        };
-        let stats: super::Stats = f
-            .stats
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| format!("version {version}: the add of {} has no stats", f.path))?;
-        let key_ranges = stats
-            .min_values
-            .iter()
-            .filter(|(col, _)| **col != ts)
-            .filter_map(|(col, lo)| Some((col.clone(), [*lo, *stats.max_values.get(col)?])))
-            .collect();
-        files.push(FileEntry {
-            path: dataset_path(&f.path).to_string(),
-            partition: f.partition.clone(),
-            rows: stats.num_records,
-            bytes: f.size,
-            min_timestamp: stats.min_values.get(&ts).copied(),
-            max_timestamp: stats.max_values.get(&ts).copied(),
-            key_ranges,
-            checksum,
-            added_in,
-            null_timestamps: stats.null_count.get(&ts).copied(),
-        });
-    }
+    let mut files = snapshot
+        .files
+        .iter()
+        .map(|f| file_entry(f, &ts, version))
+        .collect::<Result<Vec<_>, _>>()?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let rows: u64 = files.iter().map(|f| f.rows).sum();
-    if files.len() as u64 != m.file_count || rows != m.total_rows {
+    m.files = files;
+    check_counts(&m)?;
+    Ok(m)
+}
+
+/// Whether `m`'s file list holds the files and rows its header says.
+fn check_counts(m: &Manifest) -> Result<(), String> {
+    let rows: u64 = m.files.iter().map(|f| f.rows).sum();
+    if m.files.len() as u64 != m.file_count || rows != m.total_rows {
         return Err(format!(
-            "version {version}: the log lists {} files of {rows} rows, its pqdm record {} of {}",
-            files.len(),
+            "version {}: the log lists {} files of {rows} rows, its pqdm record {} of {}",
+            m.version,
+            m.files.len(),
             m.file_count,
             m.total_rows
         ));
     }
-    m.files = files;
-    Ok(m)
+    Ok(())
+}
+
+/// The manifest entry of the file the log lists as `f` (version `version` is named in errors).
+fn file_entry(f: &LiveFile, ts: &str, version: u64) -> Result<FileEntry, String> {
+    let tag = |name: &str| f.tags.get(name).cloned().flatten();
+    let (Some(checksum), Some(added_in)) = (
+        tag(CHECKSUM_TAG),
+        tag(ADDED_IN_TAG).and_then(|v| v.parse().ok()),
+    ) else {
+        return Err(format!(
+            "version {version}: the add of {} carries no pqdm tags (written by an earlier pqdm or another engine)",
+            f.path
+        ));
+    };
+    let stats: super::Stats = f
+        .stats
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| format!("version {version}: the add of {} has no stats", f.path))?;
+    let key_ranges = stats
+        .min_values
+        .iter()
+        .filter(|(col, _)| **col != ts)
+        .filter_map(|(col, lo)| Some((col.clone(), [*lo, *stats.max_values.get(col)?])))
+        .collect();
+    Ok(FileEntry {
+        path: dataset_path(&f.path).to_string(),
+        partition: f.partition.clone(),
+        rows: stats.num_records,
+        bytes: f.size,
+        min_timestamp: stats.min_values.get(ts).copied(),
+        max_timestamp: stats.max_values.get(ts).copied(),
+        key_ranges,
+        checksum,
+        added_in,
+        null_timestamps: stats.null_count.get(ts).copied(),
+    })
+}
+
+/// The `commitInfo` of a log entry (its first line, where pqdm writes it); `None` when the
+/// entry does not start with one.
+fn commit_info(entry: &[u8]) -> Option<serde_json::Value> {
+    let first = entry.split(|b| *b == b'\n').next()?;
+    let mut line: serde_json::Value = serde_json::from_slice(first).ok()?;
+    Some(line.get_mut("commitInfo")?.take())
+}
+
+/// The operation id of the pqdm commit that made the log entry `entry` (`None`: an entry
+/// another engine, or no commit, made).
+pub fn op_id(entry: &[u8]) -> Option<String> {
+    commit_info(entry)?["pqdm"]["opId"]
+        .as_str()
+        .map(String::from)
+}
+
+/// The key under `commitInfo.pqdm` holding the blake3 hash of the version's whole manifest as
+/// `_manifest.json` holds it: how a reader tells that copy is the version's, unedited.
+pub const MANIFEST_HASH_KEY: &str = "manifestHash";
+
+/// The hash [`MANIFEST_HASH_KEY`] records of a manifest's bytes.
+pub fn manifest_hash(manifest: &[u8]) -> String {
+    blake3::hash(manifest).to_hex().to_string()
+}
+
+/// The [`MANIFEST_HASH_KEY`] the log entry `entry` records, if it records one.
+pub fn recorded_manifest_hash(entry: &[u8]) -> Option<String> {
+    commit_info(entry)?["pqdm"][MANIFEST_HASH_KEY]
+        .as_str()
+        .map(String::from)
+}
+
+/// Records the hash of `manifest` (the version's `_manifest.json` bytes) in the `commitInfo`
+/// of the entry `actions`.
+pub fn record_manifest_hash(actions: &mut [super::Action], manifest: &[u8]) {
+    if let Some(super::Action::CommitInfo(info)) = actions.first_mut()
+        && let Some(pqdm) = info.get_mut("pqdm").and_then(|p| p.as_object_mut())
+    {
+        pqdm.insert(MANIFEST_HASH_KEY.into(), manifest_hash(manifest).into());
+    }
+}
+
+/// The header of the version whose log entry is `entry` (its manifest without the file list,
+/// see [`header`]), read from the entry's first line alone; `None` when the entry carries no
+/// pqdm record.
+pub fn entry_header(entry: &[u8]) -> Option<Manifest> {
+    let mut info = commit_info(entry)?;
+    serde_json::from_value(info.get_mut("pqdm")?.get_mut("manifest")?.take()).ok()
+}
+
+/// Version `m.version + 1`: `m` with the log entry `entry` of the next version applied (its
+/// removes and adds, and the header it carries). An error names what the entry lacks (pqdm's
+/// record: an entry of an earlier pqdm or another engine) or where it disagrees with itself.
+pub fn advance(base: &std::path::Path, m: &Manifest, entry: &[u8]) -> Result<Manifest, String> {
+    let version = m.version + 1;
+    let mut next = entry_header(entry)
+        .ok_or_else(|| format!("entry {version} of the log carries no pqdm record"))?;
+    if next.version != version {
+        return Err(format!(
+            "entry {version} holds the pqdm record of version {}",
+            next.version
+        ));
+    }
+    let mut files: BTreeMap<String, FileEntry> = m
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.clone()))
+        .collect();
+    let text = std::str::from_utf8(entry).map_err(|_| format!("entry {version} is not UTF-8"))?;
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let action: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("entry {version} holds a line that is not JSON ({e})"))?;
+        let decoded = |a: &serde_json::Value| -> Result<String, String> {
+            let raw = a["path"]
+                .as_str()
+                .ok_or_else(|| format!("entry {version}: an action without a path"))?;
+            super::replay::decode_path(base, raw).map_err(|e| e.to_string())
+        };
+        if let Some(a) = action.get("add") {
+            let file = LiveFile {
+                path: decoded(a)?,
+                partition: serde_json::from_value(a["partitionValues"].clone())
+                    .map_err(|e| format!("entry {version}: partitionValues: {e}"))?,
+                size: a["size"].as_u64().unwrap_or(0),
+                stats: a["stats"].as_str().map(String::from),
+                tags: serde_json::from_value(a["tags"].clone()).unwrap_or_default(),
+            };
+            let entry = file_entry(&file, &next.timestamp_column, version)?;
+            files.insert(entry.path.clone(), entry);
+        } else if let Some(r) = action.get("remove") {
+            files.remove(dataset_path(&decoded(r)?));
+        }
+    }
+    next.files = files.into_values().collect();
+    check_counts(&next)?;
+    Ok(next)
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ fn broken(base: &Path, why: String) -> Error {
 
 /// Decodes an `add.path` (a URI reference relative to the root); absolute paths and URIs are
 /// refused (a table whose files live elsewhere), as are paths that leave the root.
-fn decode_path(base: &Path, raw: &str) -> Result<String> {
+pub(crate) fn decode_path(base: &Path, raw: &str) -> Result<String> {
     if raw.contains("://") || raw.starts_with('/') {
         return Err(refused(
             base,

@@ -96,8 +96,7 @@ pub fn adopt(
         ..Default::default()
     };
     m.refresh_summary();
-    store.commit(&lock, &mut m, &[], &[])?;
-    store.publish_delta_after_commit(None, &m);
+    store.commit_version(&lock, None, &mut m, &[], &[])?;
     drop(lock);
     Dataset::open(base)
 }

@@ -40,13 +40,13 @@ impl Dataset {
         {
             found.push(format!(
                 "_manifest.json holds version {copy}, newer than the newest version in \
-                 _pqdm/versions/ ({}): the history lost versions (a restored or partial copy?), \
+                 the history ({}): the history lost versions (a restored or partial copy?), \
                  and rewriting the copy from it would drop what they added",
                 current.version
             ));
         }
         let mut kept = vec![];
-        match self.store().versions() {
+        match self.store().versions(current) {
             Ok(versions) => {
                 for v in versions.into_iter().filter(|v| *v != current.version) {
                     match self.store().load_version(v) {

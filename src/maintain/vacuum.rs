@@ -77,7 +77,7 @@ impl Dataset {
         // The Delta log first: the entries a dead writer left unwritten are made from the
         // versions about to be deleted.
         self.store().publish_delta_after_commit(None, &current);
-        let versions = self.store().versions()?;
+        let versions = self.store().versions(&current)?;
         let keep: BTreeSet<u64> = versions
             .iter()
             .rev()
@@ -100,6 +100,10 @@ impl Dataset {
             op_id: timer.op_id.clone(),
             ..Default::default()
         };
+        // From here on the versions before the oldest kept are gone, for pqdm and its
+        // history, before any of their files is.
+        let oldest = keep.first().copied().unwrap_or(current.version);
+        self.store().set_oldest_kept(&lock, oldest)?;
         let retention = i64::try_from(opts.retention.as_secs()).unwrap_or(i64::MAX);
         let (unreferenced, young): (Vec<_>, Vec<_>) = self
             .store()
@@ -121,7 +125,6 @@ impl Dataset {
         report.versions_removed = versions.into_iter().filter(|v| !keep.contains(v)).collect();
         self.store()
             .delete_versions(&lock, &current, &report.versions_removed)?;
-        let oldest = keep.first().copied().unwrap_or(current.version);
         report.log_files_removed = self.store().trim_delta_log(oldest, &current)?;
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)

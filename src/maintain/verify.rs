@@ -238,7 +238,7 @@ impl Dataset {
     /// stats from the files (committing a new version).
     pub fn verify(&self, repair: bool, progress: &Progress) -> Result<VerifyReport> {
         let timer = OpTimer::start("verify");
-        let m = self.refresh()?;
+        let m = self.from_commit_record()?;
         crate::failpoint::hit("verify.loaded")?;
         let mut report = VerifyReport {
             op_id: timer.op_id.clone(),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::CommitLock;
+use super::{CommitLock, CommitPoint, Store};
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::manifest::{FileEntry, Manifest, Operation};
@@ -132,20 +132,75 @@ impl Dataset {
         if next.table_id.is_none() {
             next.table_id = Some(crate::delta::new_table_id());
         }
-        if next.records_since.is_none() {
-            // The first commit of this pqdm to a dataset of an earlier one: its entry is the
-            // first to carry pqdm's record, and a checkpoint there makes the log whole.
-            next.records_since = Some(next.version);
-        }
         edit(&mut next);
         next.refresh_summary();
-        self.store()
-            .commit(lock, &mut next, change.staged, change.replaced)?;
+        self.store().commit_version(
+            lock,
+            Some(current),
+            &mut next,
+            change.staged,
+            change.replaced,
+        )?;
         // Shared, not copied: at 100,000 files a copy of the manifest costs 100 ms.
         let next = Arc::new(next);
         self.set_manifest(Arc::clone(&next));
-        self.store()
-            .publish_delta_after_commit(Some(current), &next);
         Ok(next)
+    }
+}
+
+impl Store {
+    /// Commits version `next` on top of `prev` (`None`: the dataset's first version): its
+    /// commit point is its Delta log entry whenever the log holds `prev` (written first where
+    /// a dead writer or an earlier pqdm left it behind) or `next` is version 0; else (a dataset
+    /// of an earlier pqdm whose files have no kept copies yet, `adopt`) a version file, after
+    /// which a checkpoint starts the log. After the commit point, the checkpoint the interval
+    /// asks for; its failure is a warning (the version is committed).
+    pub(crate) fn commit_version(
+        &self,
+        lock: &CommitLock,
+        prev: Option<&Manifest>,
+        next: &mut Manifest,
+        staged: &[(PathBuf, String)],
+        replaced: &[String],
+    ) -> Result<()> {
+        let in_log = match prev {
+            None => next.version == 0,
+            Some(p) => self.log_holds(p),
+        };
+        if !in_log {
+            if next.records_since.is_none() {
+                // Its log starts with a checkpoint of it, the first to carry pqdm's record.
+                next.records_since = Some(next.version);
+            }
+            self.commit(lock, next, staged, replaced, &CommitPoint::VersionFile)?;
+            self.publish_delta_after_commit(prev, next);
+            return Ok(());
+        }
+        if let Some(p) = prev
+            && p.records_since.is_none()
+        {
+            // The log's entries before it (an earlier pqdm's) carry no record: from a
+            // checkpoint of `prev` on, the log alone rebuilds every version.
+            self.checkpoint_now(p)?;
+            next.records_since = Some(p.version);
+        }
+        let table_id = next
+            .table_id
+            .clone()
+            .unwrap_or_else(crate::delta::new_table_id);
+        let path = |rel: &str| self.delta_path(next, rel);
+        let mut actions = crate::delta::entry(prev, next, &table_id, &path);
+        let manifest = serde_json::to_vec(&*next).expect("manifest serialises");
+        crate::delta::record::record_manifest_hash(&mut actions, &manifest);
+        let entry = crate::delta::entry_bytes(&actions);
+        self.commit(
+            lock,
+            next,
+            staged,
+            replaced,
+            &CommitPoint::Entry { entry, manifest },
+        )?;
+        self.checkpoint_after_commit(next);
+        Ok(())
     }
 }

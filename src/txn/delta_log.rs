@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Store, kept_rel};
+use super::{LogStore, Store, kept_rel};
 use crate::delta;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
@@ -166,6 +166,42 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the log holds version `p` (an entry or a checkpoint of it), so that the next
+    /// version's entry can be its commit point: where it does not (a writer died before
+    /// writing it, an earlier pqdm never did), the missing entries (or a checkpoint) are
+    /// written first. `false` when `p`'s files have no kept copies to name yet, or the log
+    /// cannot be written (the commit then makes a version file, as earlier pqdm did).
+    pub(crate) fn log_holds(&self, p: &Manifest) -> bool {
+        if !self.keeps_for(p) {
+            return false;
+        }
+        if self.logged(p.version).unwrap_or(false) {
+            return true;
+        }
+        if let Err(e) = self.publish_delta(None, p) {
+            log::warn!(
+                "{}: the Delta log lacks version {} and cannot be brought up to it ({e}); this commit makes a version file",
+                self.base().display(),
+                p.version
+            );
+        }
+        self.logged(p.version).unwrap_or(false)
+    }
+
+    /// After the commit point of `next`, whose entry was its commit point: the checkpoint its
+    /// version number asks for (a failure is a warning: the next checkpoint covers it).
+    pub(crate) fn checkpoint_after_commit(&self, next: &Manifest) {
+        let table_id = next.table_id.clone().unwrap_or_else(delta::new_table_id);
+        let mut done = Published::default();
+        if let Err(e) = self.checkpoint_at_interval(next, &table_id, &mut done) {
+            log::warn!(
+                "version {} of {} is committed, but its checkpoint is not written ({e})",
+                next.version,
+                self.base().display()
+            );
+        }
+    }
+
     /// Writes a checkpoint of `m` when its number is a multiple of the dataset's interval.
     fn checkpoint_at_interval(
         &self,
@@ -245,29 +281,12 @@ impl Store {
         &self,
         version: Option<u64>,
     ) -> Result<Option<delta::replay::Snapshot>> {
-        let names: Vec<String> = self
-            .list_aged(&format!("{}/", delta::LOG_DIR))?
-            .into_iter()
-            .map(|(name, _, _)| name)
-            .filter(|name| !name.contains('/'))
-            .collect();
-        if names.is_empty() {
-            return Ok(None);
-        }
-        let read = |rel: &str| self.read(rel);
-        delta::replay::snapshot(self.base(), &names, &read, version).map(Some)
+        delta_snapshot(&**self, version)
     }
 
     /// Version `version` rebuilt from the Delta log alone (see [`delta::record`]).
     pub(crate) fn version_from_log(&self, version: u64) -> Result<Manifest> {
-        let broken = |message: String| Error::Dataset {
-            path: self.base().join(delta::LOG_DIR),
-            message,
-        };
-        let snapshot = self
-            .delta_snapshot(Some(version))?
-            .ok_or_else(|| broken("does not exist".into()))?;
-        delta::record::manifest(&snapshot).map_err(broken)
+        version_from_log(&**self, version)
     }
 
     /// How the Delta log disagrees with version `m` (the current version), if it does: it lacks
@@ -458,6 +477,42 @@ impl Store {
             .unwrap_or(false)
             .then_some(version)
     }
+}
+
+/// The state of the Delta table in `log`'s base at `version` (`None`: the newest), read
+/// through its log; `None` when the base has no `_delta_log/`.
+pub(crate) fn delta_snapshot(
+    log: &dyn LogStore,
+    version: Option<u64>,
+) -> Result<Option<delta::replay::Snapshot>> {
+    let names: Vec<String> = log_names(log)?;
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let read = |rel: &str| log.read(rel);
+    delta::replay::snapshot(log.base(), &names, &read, version).map(Some)
+}
+
+/// The names of the files directly under `_delta_log/`.
+pub(crate) fn log_names(log: &dyn LogStore) -> Result<Vec<String>> {
+    Ok(log
+        .list_aged(&format!("{}/", delta::LOG_DIR))?
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .filter(|name| !name.contains('/'))
+        .collect())
+}
+
+/// Version `version` of the dataset in `log`'s base, rebuilt from its Delta log alone (see
+/// [`delta::record`]).
+pub(crate) fn version_from_log(log: &dyn LogStore, version: u64) -> Result<Manifest> {
+    let broken = |message: String| Error::Dataset {
+        path: log.base().join(delta::LOG_DIR),
+        message,
+    };
+    let snapshot =
+        delta_snapshot(log, Some(version))?.ok_or_else(|| broken("does not exist".into()))?;
+    delta::record::manifest(&snapshot).map_err(broken)
 }
 
 /// What differs between version `rebuilt` (from the log) and `m`: `header`, or the first file

@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use polars::prelude::cloud::CloudOptions;
 
-use super::{CommitLock, FileCopies, Journal, LogStore, Staging, Stamp, Store, version_number};
+use super::{
+    CommitLock, CommitPoint, FileCopies, Journal, LogStore, Staging, Stamp, Store, version_number,
+};
 use crate::error::{Error, Result};
 use crate::localfs::{
     link_or_copy, mkdirs, move_file, prune_empty_dirs, read_opt, rel_string, remove_file_and_dirs,
@@ -92,22 +94,39 @@ impl LocalLogStore {
         if legacy.exists() { legacy } else { live }
     }
 
-    /// The newest version file (the current version), by listing `_pqdm/versions/`.
-    fn newest_version_file(&self) -> Result<Option<(u64, PathBuf)>> {
-        let dir = self.meta("versions");
-        let entries = match fs::read_dir(&dir) {
+    /// The newest version number named in folder `dir` by `number` (`None`: none, or no folder).
+    fn newest_in(dir: &Path, number: fn(&str) -> Option<u64>) -> Result<Option<u64>> {
+        let entries = match fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&dir)(e)),
+            Err(e) => return Err(Error::io(dir)(e)),
         };
         let mut newest: Option<u64> = None;
         for entry in entries {
-            let entry = entry.map_err(Error::io(&dir))?;
-            if let Some(v) = version_number(&entry.file_name().to_string_lossy()) {
-                newest = newest.max(Some(v));
-            }
+            let entry = entry.map_err(Error::io(dir))?;
+            newest = newest.max(number(&entry.file_name().to_string_lossy()));
         }
-        Ok(newest.map(|v| (v, self.version_path(v))))
+        Ok(newest)
+    }
+
+    /// The current version and its commit point: the newest entry of `_delta_log/` or, for a
+    /// version an earlier pqdm committed, of `_pqdm/versions/` (where both hold the newest
+    /// version, its version file). Log entries count only in a pqdm dataset (`_pqdm/` exists):
+    /// another engine's table is no pqdm version.
+    fn newest_commit(&self) -> Result<Option<(u64, PathBuf)>> {
+        let file = Self::newest_in(&self.meta("versions"), version_number)?;
+        let entry = match self.base.join(META_DIR).is_dir() {
+            true => Self::newest_in(
+                &self.base.join(crate::delta::LOG_DIR),
+                crate::delta::entry_version,
+            )?,
+            false => None,
+        };
+        Ok(match (file, entry) {
+            (Some(f), e) if e.is_none_or(|e| f >= e) => Some((f, self.version_path(f))),
+            (_, Some(e)) => Some((e, self.base.join(crate::delta::entry_rel(e)))),
+            _ => None,
+        })
     }
 
     fn write_summary(&self, m: &Manifest) -> Result<()> {
@@ -141,11 +160,9 @@ impl LocalLogStore {
         Ok(Some(journal))
     }
 
-    /// Whether version `version` exists and was made by operation `op_id` (a journal is only
-    /// ever rolled forward onto the version it was written for).
+    /// Whether version `version` exists and was made by operation `op_id`.
     fn made_by(&self, version: u64, op_id: &str) -> bool {
-        self.load_version(version)
-            .is_ok_and(|m| op_id.is_empty() || m.operation.op_id == op_id)
+        super::made_by(self, version, op_id).unwrap_or(false)
     }
 
     /// Rolls back or forward what crashed writers left (journals, staging folders), and
@@ -198,11 +215,12 @@ impl LocalLogStore {
             }
         }
         self.refresh_copies(current.as_ref())?;
-        // Temporary version files of writers that died before their commit point.
-        let versions = self.meta("versions");
-        if let Ok(entries) = fs::read_dir(&versions) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().ends_with(".tmp") {
+        // Temporary commit points of writers that died before their commit point.
+        for dir in [self.meta("versions"), self.base.join(crate::delta::LOG_DIR)] {
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('_') && name.ends_with(".tmp") {
                     let _ = fs::remove_file(entry.path());
                 }
             }
@@ -216,12 +234,16 @@ impl LocalLogStore {
     /// Compared by size and age, so a clean dataset costs a listing and a few `stat`s; the
     /// version is parsed only when something is rewritten (`known` spares that when it is it).
     fn refresh_copies(&self, known: Option<&Manifest>) -> Result<()> {
-        let Some((newest, version)) = self.newest_version_file()? else {
+        let Some((newest, point)) = self.newest_commit()? else {
             return Ok(());
         };
         let copy = self.base.join(MANIFEST_FILE);
-        let copy_stale = match (fs::metadata(&version), fs::metadata(&copy)) {
-            (Ok(v), Ok(c)) => v.len() != c.len() || c.modified().ok() < v.modified().ok(),
+        // A version file is the manifest itself (same size); a log entry is not.
+        let same_size = point.starts_with(self.meta("versions"));
+        let copy_stale = match (fs::metadata(&point), fs::metadata(&copy)) {
+            (Ok(v), Ok(c)) => {
+                (same_size && v.len() != c.len()) || c.modified().ok() < v.modified().ok()
+            }
             (Ok(_), Err(_)) => true,
             (Err(_), _) => false,
         };
@@ -234,14 +256,16 @@ impl LocalLogStore {
         }
         match known {
             Some(m) if m.version == newest => self.write_copies(m),
-            _ => self.write_copies(&self.load_version(newest)?),
+            _ => match self.load_current()? {
+                Some(m) => self.write_copies(&m),
+                None => Ok(()),
+            },
         }
     }
 
-    /// Writes `_manifest.json` (the bytes of `m`'s version file) and the summary of `m`.
+    /// Writes `_manifest.json` (`m` whole) and the summary of `m`.
     fn write_copies(&self, m: &Manifest) -> Result<()> {
-        let version = self.version_path(m.version);
-        let bytes = fs::read(&version).map_err(Error::io(&version))?;
+        let bytes = serde_json::to_vec(m).expect("manifest serialises");
         write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
         self.write_summary(m)
     }
@@ -260,7 +284,7 @@ impl LocalLogStore {
     fn commit_to_point(
         &self,
         next: &Manifest,
-        bytes: &[u8],
+        point: (&str, &[u8]),
         staged: &[(PathBuf, String)],
         journal_dir: &Path,
     ) -> Result<()> {
@@ -309,14 +333,17 @@ impl LocalLogStore {
         }
         log::debug!("version {}: synced", next.version);
         crate::failpoint::hit("commit.moved")?;
-        self.create_version(next.version, bytes)
+        self.create_point(next.version, point)
     }
 
-    /// Creates `_pqdm/versions/<N>.json`, failing with [`Error::Conflict`] if it exists (see
-    /// [`create_new_file`]). This is the commit point.
-    fn create_version(&self, number: u64, bytes: &[u8]) -> Result<()> {
-        let version = self.version_path(number);
-        if !create_new_file(&version, bytes, || {
+    /// Creates the commit point of version `number` (`point`: its relative path and bytes),
+    /// failing with [`Error::Conflict`] if it exists (see [`create_new_file`]).
+    fn create_point(&self, number: u64, (rel, bytes): (&str, &[u8])) -> Result<()> {
+        let path = self.base.join(rel);
+        if let Some(parent) = path.parent() {
+            mkdirs(parent)?;
+        }
+        if !create_new_file(&path, bytes, || {
             crate::failpoint::hit("commit.version_written")
         })? {
             return Err(Error::conflict(
@@ -539,14 +566,14 @@ impl LogStore for LocalLogStore {
     }
 
     fn try_exists(&self) -> Result<bool> {
-        Ok(self.base.join(MANIFEST_FILE).is_file() || self.newest_version_file()?.is_some())
+        Ok(self.base.join(MANIFEST_FILE).is_file() || self.newest_commit()?.is_some())
     }
 
-    /// Version files are created once and never rewritten, so an unchanged stamp of the
+    /// Commit points are created once and never rewritten, so an unchanged stamp of the
     /// newest one means an unchanged current version.
     fn stamp(&self) -> Option<Stamp> {
         use std::os::unix::fs::MetadataExt;
-        let (version, path) = self.newest_version_file().ok()??;
+        let (version, path) = self.newest_commit().ok()??;
         let m = fs::metadata(path).ok()?;
         Some((
             m.dev(),
@@ -556,13 +583,26 @@ impl LogStore for LocalLogStore {
         ))
     }
 
-    /// The current version is the newest file of the history (`_manifest.json`, a copy for
-    /// other readers, is only read for a dataset without history).
+    /// The current version is the newest commit point. `_manifest.json` holds it whole once
+    /// its committer has rewritten it (it is read, not the log, when it names that version);
+    /// else it is rebuilt from the log (a writer died after its commit point). A dataset with
+    /// no commit point at all is read from `_manifest.json` (a copy by hand).
     fn load_current(&self) -> Result<Option<Manifest>> {
-        if let Some((version, _)) = self.newest_version_file()? {
-            return self.load_version(version).map(Some);
-        }
         let path = self.base.join(MANIFEST_FILE);
+        if let Some((version, point)) = self.newest_commit()? {
+            if point.starts_with(self.meta("versions")) {
+                return self.load_version(version).map(Some);
+            }
+            if let Some(bytes) = read_opt(&path)?
+                && let Some(entry) = read_opt(&point)?
+                && super::copy_is_recorded(&entry, &bytes)
+                && let Ok(m) = Manifest::parse(&self.base, &path, &bytes)
+                && m.version == version
+            {
+                return Ok(Some(m));
+            }
+            return super::version_from_log(self, version).map(Some);
+        }
         match read_opt(&path)? {
             Some(bytes) => Manifest::parse(&self.base, &path, &bytes).map(Some),
             None => Ok(None),
@@ -574,11 +614,11 @@ impl LogStore for LocalLogStore {
         let summary: Summary =
             serde_json::from_slice(&fs::read(self.meta("summary.json")).ok()?).ok()?;
         // Its rewrite after the newest commit may have failed: then the manifest answers.
-        let (newest, _) = self.newest_version_file().ok()??;
+        let (newest, _) = self.newest_commit().ok()??;
         (summary.version == newest).then_some(summary)
     }
 
-    fn versions(&self) -> Result<Vec<u64>> {
+    fn version_files(&self) -> Result<Vec<u64>> {
         let mut out = vec![];
         walk(&self.meta("versions"), &mut |p| {
             out.extend(
@@ -624,6 +664,7 @@ impl LogStore for LocalLogStore {
         next: &mut Manifest,
         staged: &[(PathBuf, String)],
         replaced: &[String],
+        point: &CommitPoint,
     ) -> Result<()> {
         let journal_dir = self.meta("journal");
         mkdirs(&journal_dir)?;
@@ -639,9 +680,11 @@ impl LogStore for LocalLogStore {
             &journal_path,
             &serde_json::to_vec(&journal).expect("journal serialises"),
         )?;
-        let bytes = serde_json::to_vec(next).expect("manifest serialises");
+        let (point_bytes, bytes) = point.bytes(next);
         log::debug!("version {}: journaled", next.version);
-        if let Err(e) = self.commit_to_point(next, &bytes, staged, &journal_dir) {
+        let rel = point.rel(next.version);
+        let at = (rel.as_str(), &point_bytes[..]);
+        if let Err(e) = self.commit_to_point(next, at, staged, &journal_dir) {
             // Nothing is committed: undo what the journal names now, as recovery would.
             if let Err(undo) = self.recover(lock) {
                 log::warn!(
@@ -676,7 +719,7 @@ impl LogStore for LocalLogStore {
         };
         if m.version != 0
             || !m.files.is_empty()
-            || self.newest_version_file()?.is_some_and(|(v, _)| v != 0)
+            || self.newest_commit()?.is_some_and(|(v, _)| v != 0)
             || !crate::foreign::list_files(&self.location())?.is_empty()
         {
             return Ok(false);
@@ -711,14 +754,19 @@ impl LogStore for LocalLogStore {
         Ok(true)
     }
 
+    /// Compared with the version file where an earlier pqdm wrote one, else with `m`
+    /// serialised (`m` read from the log, not from the copy).
     fn manifest_copy_current(&self, m: &Manifest) -> bool {
-        match (
-            fs::read(self.base.join(MANIFEST_FILE)),
-            fs::read(self.version_path(m.version)),
-        ) {
-            (Ok(copy), Ok(version)) => copy == version,
-            (_, Err(_)) => true,
-            (Err(_), Ok(_)) => false,
+        let copy = fs::read(self.base.join(MANIFEST_FILE));
+        let entry = read_opt(&self.base.join(crate::delta::entry_rel(m.version)));
+        match (fs::read(self.version_path(m.version)), entry) {
+            (Ok(version), _) => copy.is_ok_and(|c| c == version),
+            (Err(_), Ok(Some(entry)))
+                if crate::delta::record::recorded_manifest_hash(&entry).is_some() =>
+            {
+                copy.is_ok_and(|c| super::copy_is_recorded(&entry, &c))
+            }
+            _ => copy.is_ok_and(|c| c == serde_json::to_vec(m).expect("manifest serialises")),
         }
     }
 
@@ -784,7 +832,12 @@ impl LogStore for LocalLogStore {
     ) -> Result<()> {
         for v in versions.iter().copied().filter(|v| *v < current.version) {
             let path = self.version_path(v);
-            fs::remove_file(&path).map_err(Error::io(&path))?;
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&path)(e));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use polars::prelude::cloud::CloudOptions;
 
-use super::{CommitLock, Stamp, Store};
+use super::{CommitLock, CommitPoint, Stamp, Store};
 use crate::error::Result;
 use crate::location::Location;
 use crate::manifest::{Manifest, Summary};
@@ -116,8 +116,9 @@ pub trait LogStore: Send + Sync + Debug {
     /// the current version's.
     fn load_summary(&self) -> Option<Summary>;
 
-    /// The version numbers kept in the history, oldest first.
-    fn versions(&self) -> Result<Vec<u64>>;
+    /// The versions that have a version file (`_pqdm/versions/<N>.json`, written by earlier
+    /// pqdm), oldest first.
+    fn version_files(&self) -> Result<Vec<u64>>;
 
     /// Takes the commit lock (where there is one), then finishes or undoes what writers that
     /// died mid-commit left.
@@ -128,14 +129,16 @@ pub trait LogStore: Send + Sync + Debug {
     fn try_recover(&self);
 
     /// Commits `next` (the current version + 1): places the `staged` files (staged path,
-    /// final relative path), makes the version visible (the commit point), then takes the
-    /// `replaced` files out of the tree. See the trait's atomicity rule.
+    /// final relative path), makes the version visible by creating `point` (the commit
+    /// point), then rewrites `_manifest.json` and takes the `replaced` files out of the tree.
+    /// See the trait's atomicity rule.
     fn commit(
         &self,
         lock: &CommitLock,
         next: &mut Manifest,
         staged: &[(PathBuf, String)],
         replaced: &[String],
+        point: &CommitPoint,
     ) -> Result<()>;
 
     /// Deletes what this handle uploaded for operation `op_id`'s attempts that did not land.

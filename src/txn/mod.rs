@@ -35,6 +35,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use commit::Change;
+pub(crate) use delta_log::version_from_log;
 pub use log_store::{FileCopies, LogStore};
 pub use staging::Staging;
 
@@ -150,9 +151,64 @@ impl Store {
         })
     }
 
-    /// Loads version `version` from the history.
+    /// Loads version `version` from the history (its version file where an earlier pqdm wrote
+    /// one, else the Delta log).
     pub fn load_version(&self, version: u64) -> Result<Manifest> {
         load_version(&*self.log, version)
+    }
+
+    /// The version numbers kept, oldest first: those with a version file (written by an earlier
+    /// pqdm) and those the Delta log rebuilds with pqdm's record (from the oldest checkpoint at
+    /// or after `current.records_since`, or entry 0, to the newest entry), from the oldest
+    /// `vacuum` kept on.
+    pub fn versions(&self, current: &Manifest) -> Result<Vec<u64>> {
+        let mut out: BTreeSet<u64> = self.version_files()?.into_iter().collect();
+        if let Some(since) = current.records_since {
+            let names = delta_log::log_names(&**self)?;
+            let entries: BTreeSet<u64> = names
+                .iter()
+                .filter_map(|n| crate::delta::entry_version(n))
+                .collect();
+            let start = names
+                .iter()
+                .filter_map(|n| crate::delta::checkpoint_version(n))
+                .filter(|v| *v >= since)
+                .chain((since == 0 && entries.contains(&0)).then_some(0))
+                .min();
+            if let (Some(start), Some(newest)) = (start, entries.last().copied()) {
+                out.extend(start..=newest);
+            }
+        }
+        let oldest = oldest_kept(&**self);
+        Ok(out.into_iter().filter(|v| *v >= oldest).collect())
+    }
+
+    /// Version `version` without its file list (what `history` shows: its operation, commit
+    /// time and totals), read from its log entry's first line where it has one.
+    pub fn header_at(&self, version: u64) -> Result<Manifest> {
+        if version >= oldest_kept(&**self)
+            && !self.data_exists(&version_rel(version))?
+            && let Some(bytes) = self.read(&crate::delta::entry_rel(version))?
+            && let Some(m) = crate::delta::record::entry_header(&bytes)
+            && m.version == version
+        {
+            return Ok(m);
+        }
+        self.load_version(version)
+    }
+
+    /// Records that `vacuum` keeps versions from `oldest` on (never moving back).
+    pub(crate) fn set_oldest_kept(&self, _lock: &CommitLock, oldest: u64) -> Result<()> {
+        if oldest <= oldest_kept(&**self) {
+            return Ok(());
+        }
+        let record = Vacuumed {
+            oldest_version: oldest,
+        };
+        self.write(
+            &vacuumed_rel(),
+            serde_json::to_vec(&record).expect("record serialises"),
+        )
     }
 
     /// Creates a private staging folder for one write.
@@ -198,14 +254,116 @@ impl Store {
     }
 }
 
-/// Loads version `version` from `log`'s history, checking that it holds that version.
+/// Where a commit makes its version visible (see [`LogStore::commit`]).
+pub enum CommitPoint {
+    /// The version's Delta log entry (`_delta_log/<N>.json`, `entry`): the commit record of
+    /// every version this pqdm commits once the log holds the version before it. `manifest`
+    /// is the version's manifest serialised, whose hash the entry records.
+    Entry { entry: Vec<u8>, manifest: Vec<u8> },
+    /// The whole manifest at `_pqdm/versions/<N>.json`, as earlier pqdm committed: only for a
+    /// commit whose predecessor the log cannot hold yet (a dataset of an earlier pqdm whose
+    /// files have no kept copies, `adopt`); the log starts with a checkpoint after it.
+    VersionFile,
+}
+
+impl CommitPoint {
+    /// The relative path of the commit point of version `version`.
+    fn rel(&self, version: u64) -> String {
+        match self {
+            CommitPoint::Entry { .. } => crate::delta::entry_rel(version),
+            CommitPoint::VersionFile => version_rel(version),
+        }
+    }
+
+    /// The bytes of the commit point and of `_manifest.json` (`next` serialised).
+    fn bytes(&self, next: &Manifest) -> (Vec<u8>, Vec<u8>) {
+        match self {
+            CommitPoint::Entry { entry, manifest } => (entry.clone(), manifest.clone()),
+            CommitPoint::VersionFile => {
+                let bytes = serde_json::to_vec(next).expect("manifest serialises");
+                (bytes.clone(), bytes)
+            }
+        }
+    }
+}
+
+/// The operation id of the commit whose commit point `rel` holds `bytes` (a log entry's
+/// `commitInfo.pqdm.opId`, or a version file's `operation.op_id`).
+fn point_op_id(rel: &str, bytes: &[u8]) -> Option<String> {
+    if rel.starts_with(crate::delta::LOG_DIR) {
+        return crate::delta::record::op_id(bytes);
+    }
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()?
+        .get("operation")?
+        .get("op_id")?
+        .as_str()
+        .map(String::from)
+}
+
+/// Whether `copy` (the bytes of `_manifest.json`) is the manifest whose hash the log entry
+/// `entry` records: an unedited copy of that version, read instead of rebuilding it from the
+/// log. An entry recording no hash (an earlier pqdm's) vouches for no copy.
+fn copy_is_recorded(entry: &[u8], copy: &[u8]) -> bool {
+    crate::delta::record::recorded_manifest_hash(entry)
+        .is_some_and(|h| h == crate::delta::record::manifest_hash(copy))
+}
+
+/// Whether version `version` exists and was made by operation `op_id` (any operation when it
+/// is empty): its log entry says so, or for a version of an earlier pqdm, its version file. A
+/// journal is only ever rolled forward onto the version it was written for.
+fn made_by(log: &dyn LogStore, version: u64, op_id: &str) -> Result<bool> {
+    for rel in [crate::delta::entry_rel(version), version_rel(version)] {
+        if let Some(bytes) = log.read(&rel)? {
+            let made = point_op_id(&rel, &bytes);
+            if made.is_some() || rel == version_rel(version) {
+                return Ok(op_id.is_empty() || made.as_deref() == Some(op_id));
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// What `vacuum` recorded of the versions it removed: the oldest version kept
+/// (`_pqdm/vacuumed.json`). Versions before it are gone, whatever the log could still rebuild
+/// of them (their files may be deleted).
+#[derive(Serialize, Deserialize)]
+struct Vacuumed {
+    oldest_version: u64,
+}
+
+/// The path of [`Vacuumed`].
+fn vacuumed_rel() -> String {
+    meta_rel("vacuumed.json")
+}
+
+/// The oldest version `vacuum` kept (0 when it never ran; an unreadable record counts as 0:
+/// versions it names as gone then fail to load for want of their files, never silently).
+fn oldest_kept(log: &dyn LogStore) -> u64 {
+    log.read(&vacuumed_rel())
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<Vacuumed>(&b).ok())
+        .map_or(0, |v| v.oldest_version)
+}
+
+/// Loads version `version`: from its version file where an earlier pqdm wrote one, else from
+/// the Delta log (the newest checkpoint at or before it and the entries after), checking that
+/// it is that version and that `vacuum` kept it.
 fn load_version(log: &dyn LogStore, version: u64) -> Result<Manifest> {
+    let not_kept = |why: String| Error::Dataset {
+        path: log.base().to_path_buf(),
+        message: format!("version {version} is not kept (see `pqdm history`){why}"),
+    };
+    if version < oldest_kept(log) {
+        return Err(not_kept(String::new()));
+    }
     let rel = version_rel(version);
     let path = log.base().join(&rel);
     let Some(bytes) = log.read(&rel)? else {
-        return Err(Error::Dataset {
-            path: log.base().to_path_buf(),
-            message: format!("version {version} is not kept (see `pqdm history`)"),
+        return delta_log::version_from_log(log, version).map_err(|e| match e {
+            Error::Dataset { message, .. } => not_kept(format!(": {message}")),
+            e => e,
         });
     };
     let m = Manifest::parse(log.base(), &path, &bytes)?;

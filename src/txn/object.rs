@@ -24,8 +24,8 @@ use polars::prelude::cloud::CloudOptions;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CommitLock, FileCopies, Journal, LogStore, Staging, Stamp, Store, kept_rel, meta_rel,
-    replaced_rel, version_number, version_rel,
+    CommitLock, CommitPoint, FileCopies, Journal, LogStore, Staging, Stamp, Store, kept_rel,
+    meta_rel, replaced_rel, version_number, version_rel,
 };
 use crate::error::{Error, Result};
 use crate::location::Location;
@@ -236,10 +236,7 @@ impl ObjectLogStore {
             for rel in journal.moved_in.iter().chain(&journal.moved_out) {
                 crate::relpath::check(rel, &source)?;
             }
-            let made = r
-                .get(&version_rel(journal.target_version))?
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .is_some_and(|v| v["operation"]["op_id"] == journal.op_id.as_str());
+            let made = super::made_by(self, journal.target_version, &journal.op_id)?;
             if made {
                 log::warn!(
                     "recovery: finishing commit of version {}",
@@ -302,18 +299,17 @@ impl ObjectLogStore {
         Ok(())
     }
 
-    /// Creates version `next.version` with a conditional put; `Ok(true)` when this writer
-    /// made it. An ambiguous answer is settled by reading the version back.
-    fn put_version(&self, next: &Manifest, op: &str, bytes: Vec<u8>) -> Result<Result<bool>> {
+    /// Creates the commit point `version_key` with a conditional put; `Ok(true)` when this
+    /// writer made it. An ambiguous answer is settled by reading it back: the operation id it
+    /// holds says whose it is.
+    fn put_point(&self, version_key: &str, op: &str, bytes: Vec<u8>) -> Result<Result<bool>> {
         let r = &self.remote;
-        let version_key = version_rel(next.version);
-        Ok(match r.put_new(&version_key, bytes) {
+        Ok(match r.put_new(version_key, bytes) {
             Ok(true) => Ok(true),
             // The store may have applied the put and lost its answer (an error, or a retry of
             // it that found the version made): version N's content decides whose it is.
-            answer => match r.get(&version_key) {
-                Ok(Some(b)) => Ok(serde_json::from_slice::<serde_json::Value>(&b)
-                    .is_ok_and(|v| v["operation"]["op_id"] == op)),
+            answer => match r.get(version_key) {
+                Ok(Some(b)) => Ok(super::point_op_id(version_key, &b).as_deref() == Some(op)),
                 Ok(None) => answer,
                 Err(again) => {
                     // Whether version N is ours is unknown: leave the journal and the copies
@@ -330,6 +326,68 @@ impl ObjectLogStore {
                     });
                 }
             },
+        })
+    }
+}
+
+impl ObjectLogStore {
+    /// The version after `current`, where its commit point exists: its log entry applied to
+    /// `current`, or an earlier pqdm's version file (also where the entry, one an earlier pqdm
+    /// wrote after its version file, carries no record).
+    fn next_version(&self, current: &Manifest) -> Result<Option<Manifest>> {
+        let r = &self.remote;
+        let v = current.version + 1;
+        let entry = crate::delta::entry_rel(v);
+        let applied = match r.get(&entry)? {
+            Some(bytes) => Some(crate::delta::record::advance(&self.base, current, &bytes)),
+            None => None,
+        };
+        if let Some(Ok(next)) = applied {
+            return Ok(Some(next));
+        }
+        match r.get(&version_rel(v))? {
+            Some(bytes) => self.parse(&version_rel(v), &bytes).map(Some),
+            None => match applied {
+                Some(Err(message)) => Err(Error::Dataset {
+                    path: self.base.join(entry),
+                    message,
+                }),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// The version `_manifest.json` (`bytes`) holds: itself where the log entry of its
+    /// version records its hash (or records none, an earlier pqdm's), else (a copy edited by
+    /// hand) that version rebuilt from the log.
+    fn hinted(&self, bytes: &[u8]) -> Result<Manifest> {
+        let m = self.parse(MANIFEST_FILE, bytes)?;
+        let Some(entry) = self.remote.get(&crate::delta::entry_rel(m.version))? else {
+            return Ok(m);
+        };
+        match crate::delta::record::recorded_manifest_hash(&entry) {
+            Some(_) if !super::copy_is_recorded(&entry, bytes) => {
+                log::warn!(
+                    "{}: _manifest.json is not the copy of version {} its log entry records; reading that version from the log",
+                    self.remote.url(),
+                    m.version
+                );
+                super::version_from_log(self, m.version)
+            }
+            _ => Ok(m),
+        }
+    }
+
+    /// The newest version with a commit point, by listing the history and the log.
+    fn newest_listed(&self) -> Result<u64> {
+        let files = self.version_files()?.last().copied();
+        let entries = super::delta_log::log_names(self)?
+            .iter()
+            .filter_map(|n| crate::delta::entry_version(n))
+            .max();
+        files.max(entries).ok_or_else(|| Error::Dataset {
+            path: self.base.clone(),
+            message: "has no version left in its history or its log".into(),
         })
     }
 }
@@ -476,10 +534,14 @@ impl LogStore for ObjectLogStore {
             .collect()
     }
 
-    /// Version 0 alone counts: its creator may not have written the manifest yet.
+    /// Version 0 alone counts: its creator may not have written the manifest yet (a log
+    /// entry 0 only when pqdm made it: another engine's table is no pqdm dataset).
     fn try_exists(&self) -> Result<bool> {
         let r = &self.remote;
-        Ok(r.head(MANIFEST_FILE)?.is_some() || r.head(&version_rel(0))?.is_some())
+        Ok(r.head(MANIFEST_FILE)?.is_some()
+            || r.head(&version_rel(0))?.is_some()
+            || r.get(&crate::delta::entry_rel(0))?
+                .is_some_and(|b| crate::delta::record::op_id(&b).is_some()))
     }
 
     fn stamp(&self) -> Option<Stamp> {
@@ -487,34 +549,48 @@ impl LogStore for ObjectLogStore {
     }
 
     /// `_manifest.json` is a hint: the newest version is the first number from there on with
-    /// no `_pqdm/versions/<N>.json` (found by GETs, never by listing). A hint can name a
-    /// version `vacuum` has since deleted (a writer died before rewriting it, or a slow one
-    /// rewrote it late): then the history is listed, so the current version is never taken to
-    /// be an older one and no version number is made twice.
+    /// no commit point (found by GETs, never by listing): each log entry found is applied to
+    /// the version before it (an entry carries the change and pqdm's record), a version file
+    /// of an earlier pqdm is read whole. A hint can name a version `vacuum` has since removed
+    /// (a writer died before rewriting it, or a slow one rewrote it late): then the history is
+    /// listed, so the current version is never taken to be an older one and no version number
+    /// is made twice. Without a hint (its creator died before writing it), the log is read.
     fn load_current(&self) -> Result<Option<Manifest>> {
         let r = &self.remote;
         let (mut current, from_hint) = match r.get(MANIFEST_FILE)? {
-            Some(bytes) => (self.parse(MANIFEST_FILE, &bytes)?, true),
+            Some(bytes) => match self.hinted(&bytes) {
+                Ok(m) => (m, true),
+                Err(e) => {
+                    log::warn!("{}: {e}; reading the newest version instead", r.url());
+                    (self.load_version(self.newest_listed()?)?, false)
+                }
+            },
             None => match r.get(&version_rel(0))? {
                 Some(bytes) => (self.parse(&version_rel(0), &bytes)?, false),
+                None if self.try_exists()? => {
+                    let newest = self.newest_listed()?;
+                    (self.load_version(newest)?, false)
+                }
                 None => return Ok(None),
             },
         };
         let hinted = current.version;
-        while let Some(bytes) = r.get(&version_rel(current.version + 1))? {
-            current = self.parse(&version_rel(current.version + 1), &bytes)?;
+        while let Some(next) = self.next_version(&current)? {
+            current = next;
         }
         if from_hint
             && current.version == hinted
+            && r.head(&crate::delta::entry_rel(hinted))?.is_none()
             && r.head(&version_rel(hinted))?.is_none()
-            && let Some(newest) = self.versions()?.last().copied()
-            && newest > hinted
         {
-            log::warn!(
-                "{}: _manifest.json names version {hinted}, which is no longer kept; the history's newest is {newest}",
-                r.url()
-            );
-            current = self.load_version(newest)?;
+            let newest = self.newest_listed()?;
+            if newest > hinted {
+                log::warn!(
+                    "{}: _manifest.json names version {hinted}, which is no longer kept; the history's newest is {newest}",
+                    r.url()
+                );
+                current = self.load_version(newest)?;
+            }
         }
         Ok(Some(current))
     }
@@ -524,11 +600,13 @@ impl LogStore for ObjectLogStore {
         let summary: Summary =
             serde_json::from_slice(&r.get(&meta_rel("summary.json")).ok()??).ok()?;
         // A writer may have committed a newer version and not yet rewritten the summary.
-        let newer = r.head(&version_rel(summary.version.checked_add(1)?)).ok()?;
-        newer.is_none().then_some(summary)
+        let next = summary.version.checked_add(1)?;
+        let newer = r.head(&crate::delta::entry_rel(next)).ok()?.is_some()
+            || r.head(&version_rel(next)).ok()?.is_some();
+        (!newer).then_some(summary)
     }
 
-    fn versions(&self) -> Result<Vec<u64>> {
+    fn version_files(&self) -> Result<Vec<u64>> {
         let mut out: Vec<u64> = self
             .remote
             .list(&meta_rel("versions"))?
@@ -560,6 +638,7 @@ impl LogStore for ObjectLogStore {
         next: &mut Manifest,
         staged: &[(PathBuf, String)],
         replaced: &[String],
+        point: &CommitPoint,
     ) -> Result<()> {
         let r = &self.remote;
         let upgrade = next.kept_since.is_none();
@@ -610,8 +689,8 @@ impl LogStore for ObjectLogStore {
                 message: "this commit stalled so long that another writer took it for dead and undid it; nothing was committed, write again".into(),
             });
         }
-        let bytes = serde_json::to_vec(next).expect("manifest serialises");
-        let made = self.put_version(next, &op, bytes.clone())?;
+        let (point_bytes, bytes) = point.bytes(next);
+        let made = self.put_point(&point.rel(next.version), &op, point_bytes)?;
         if !matches!(made, Ok(true)) {
             // Another writer made this version first (or the store refused): the copies are
             // no one's. The staged objects stay for another attempt, unless this was an error.
