@@ -273,33 +273,6 @@ impl Dataset {
         Ok(self.manifest())
     }
 
-    /// The current version read from its commit record (its log entry and the log before it,
-    /// or an earlier pqdm's version file) rather than from `_manifest.json`, which is a copy of
-    /// it a hand edit may have changed: what `verify` checks and repairs on. Where the log
-    /// cannot rebuild it (a damaged entry), the version as loaded, with a warning (`verify`
-    /// reports the log).
-    pub(crate) fn from_commit_record(&self) -> Result<Arc<Manifest>> {
-        let m = self.refresh()?;
-        if self.is_foreign() {
-            return Ok(m);
-        }
-        match self.store.load_version(m.version) {
-            Ok(recorded) if recorded != *m => {
-                let recorded = Arc::new(recorded);
-                self.set_manifest(Arc::clone(&recorded));
-                Ok(recorded)
-            }
-            Ok(_) => Ok(m),
-            Err(e) => {
-                log::warn!(
-                    "version {} cannot be read from its commit record: {e}",
-                    m.version
-                );
-                Ok(m)
-            }
-        }
-    }
-
     /// Version `version` as the Delta log alone records it (the newest checkpoint at or before
     /// it, then the entries after): the same manifest [`Dataset::manifest_at`] gives, rebuilt
     /// from pqdm's record in each entry (see [`crate::delta::record`]). An error names what

@@ -238,7 +238,9 @@ impl Dataset {
     /// stats from the files (committing a new version).
     pub fn verify(&self, repair: bool, progress: &Progress) -> Result<VerifyReport> {
         let timer = OpTimer::start("verify");
-        let m = self.from_commit_record()?;
+        // The copy `_manifest.json` is read only where the log entry records its hash, else
+        // the version is rebuilt from the log: what is checked is the committed version.
+        let m = self.refresh()?;
         crate::failpoint::hit("verify.loaded")?;
         let mut report = VerifyReport {
             op_id: timer.op_id.clone(),

@@ -351,18 +351,22 @@ fn oldest_kept(log: &dyn LogStore) -> u64 {
 /// the Delta log (the newest checkpoint at or before it and the entries after), checking that
 /// it is that version and that `vacuum` kept it.
 fn load_version(log: &dyn LogStore, version: u64) -> Result<Manifest> {
-    let not_kept = |why: String| Error::Dataset {
-        path: log.base().to_path_buf(),
-        message: format!("version {version} is not kept (see `pqdm history`){why}"),
-    };
     if version < oldest_kept(log) {
-        return Err(not_kept(String::new()));
+        return Err(Error::Dataset {
+            path: log.base().to_path_buf(),
+            message: format!("version {version} is not kept (see `pqdm history`)"),
+        });
     }
     let rel = version_rel(version);
     let path = log.base().join(&rel);
     let Some(bytes) = log.read(&rel)? else {
         return delta_log::version_from_log(log, version).map_err(|e| match e {
-            Error::Dataset { message, .. } => not_kept(format!(": {message}")),
+            Error::Dataset { path, message } => Error::Dataset {
+                path,
+                message: format!(
+                    "version {version} cannot be read from the log ({message}; `pqdm history` lists the versions kept)"
+                ),
+            },
             e => e,
         });
     };

@@ -581,3 +581,21 @@ pub fn measuring() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Makes the local dataset at `base` look as an earlier pqdm left it, as far as its history
+/// goes: every version the log rebuilds written whole to `_pqdm/versions/<N>.json`, which is
+/// then its commit point (what tests that edit a version by hand, or upgrade an earlier
+/// pqdm's dataset, start from).
+pub fn write_version_files(base: &Path) {
+    let ds = Dataset::open(base).unwrap();
+    let dir = base.join("_pqdm/versions");
+    std::fs::create_dir_all(&dir).unwrap();
+    for v in ds.versions().unwrap() {
+        let m = ds.version_from_log(v).unwrap();
+        std::fs::write(
+            dir.join(format!("{v:020}.json")),
+            serde_json::to_vec(&m).unwrap(),
+        )
+        .unwrap();
+    }
+}

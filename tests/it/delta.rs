@@ -292,11 +292,11 @@ fn ingest_env(base: &Path, csv: &Path, env: &[(&str, &str)]) -> std::process::Ou
     )
 }
 
-/// A writer killed after its commit point and before its log entry: pqdm's readers see the
-/// version, Delta readers the one before it (whole, never a half commit); the next commit
-/// writes the missing entry first, then its own, and every reader agrees on both.
+/// A writer killed right after its commit point (its log entry) and before it rewrote
+/// `_manifest.json`: every reader sees the version at once, pqdm's readers rebuild it from the
+/// log (the copy is not its), and the next commit rewrites the copy and goes on.
 #[test]
-fn a_writer_killed_before_its_log_entry_leaves_the_log_one_version_behind_until_the_next_commit() {
+fn a_writer_killed_after_its_log_entry_has_committed_for_every_reader() {
     let _measuring = measuring();
     let dir = tmp();
     let base = dir.path().join("k");
@@ -305,33 +305,46 @@ fn a_writer_killed_before_its_log_entry_leaves_the_log_one_version_behind_until_
     assert_eq!(ds.manifest().version, 2);
     assert_eq!(
         log_entries(&base),
-        vec!["00000000000000000000.json", "00000000000000000001.json"]
+        vec![
+            "00000000000000000000.json",
+            "00000000000000000001.json",
+            "00000000000000000002.json"
+        ]
     );
+    // The reader finished the dead writer's tidying (its journal): the copy is version 2's.
+    let copy: Value =
+        serde_json::from_slice(&std::fs::read(base.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(copy["version"], 2);
+    assert!(!base.join("_pqdm/versions").exists());
     let table = base.display().to_string();
-    let behind = delta_read("deltalake", &table, None, None).unwrap();
-    assert_eq!(behind, pqdm_read(&ds, 1));
+    let now = delta_read("deltalake", &table, None, None).unwrap();
+    assert_eq!(now, pqdm_read(&ds, 2));
     let c = dir.path().join("c");
     std::fs::create_dir(&c).unwrap();
     let c = klines_csv(&c, "SOLUSDT", 5, 1.0);
     assert!(ingest_env(&base, &c, &[]).status.success());
     assert_eq!(log_entries(&base).len(), 4);
+    let copy: Value =
+        serde_json::from_slice(&std::fs::read(base.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(copy["version"], 3);
     let ds = Dataset::open(&base).unwrap();
     for v in 1..=3 {
         assert_readers_agree(&ds, v);
     }
     let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
     assert_eq!(verify["delta_log"], Value::Null);
+    assert_eq!(verify["manifest_copy_stale"], false);
 }
 
-/// Ingests 60 candles (version 1), then 30 more with a writer killed between its commit point
-/// and its Delta log entry (version 2, unlogged).
+/// Ingests 60 candles (version 1), then 30 more with a writer killed right after its commit
+/// point, its log entry (version 2), before it rewrote `_manifest.json`.
 fn killed_before_its_log_entry(dir: &Path, base: &Path) {
     let a = klines_csv(dir, "BTCUSDT", 60, 10.0);
     assert!(ingest_env(base, &a, &[]).status.success());
     let b = dir.join("b");
     std::fs::create_dir(&b).unwrap();
     let b = klines_csv(&b, "ETHUSDT", 30, 20.0);
-    let killed = ingest_env(base, &b, &[("PQDM_FAILPOINTS", "delta.publish=kill")]);
+    let killed = ingest_env(base, &b, &[("PQDM_FAILPOINTS", "commit.tidy=kill")]);
     assert!(!killed.status.success());
 }
 
@@ -449,9 +462,10 @@ fn checkpoints(base: &Path) -> (Vec<String>, Option<u64>) {
     (names, last)
 }
 
-/// A dataset written before pqdm kept a Delta log (no `_delta_log/`) becomes a Delta table on
-/// its next write, from a checkpoint of that version, rewriting no data file; Delta readers
-/// see it from that version on (the versions before it have no log to read them by).
+/// A dataset written before pqdm kept a Delta log (version files, no `_delta_log/`) becomes a
+/// Delta table on its next write, from a checkpoint of its current version (then the write's
+/// entry), rewriting no data file; Delta readers see it from that version on (the versions
+/// before it have no log to read them by).
 #[test]
 fn a_dataset_without_a_log_becomes_a_delta_table_from_a_checkpoint_on_its_next_write() {
     let _measuring = measuring();
@@ -459,6 +473,7 @@ fn a_dataset_without_a_log_becomes_a_delta_table_from_a_checkpoint_on_its_next_w
     let ds = klines_dataset(&dir.path().join("k"));
     write(&ds, "BTCUSDT", T0, 120, 1.0, WriteMode::Upsert);
     write(&ds, "ETHUSDT", T0, 60, 2.0, WriteMode::Upsert);
+    write_version_files(ds.base());
     std::fs::remove_dir_all(ds.base().join("_delta_log")).unwrap();
     let data_before = parquet_files(ds.base());
     assert_eq!(
@@ -474,11 +489,17 @@ fn a_dataset_without_a_log_becomes_a_delta_table_from_a_checkpoint_on_its_next_w
     );
     assert_eq!(
         checkpoints(ds.base()),
-        (vec![format!("{:020}.checkpoint.parquet", 3)], Some(3))
+        (vec![format!("{:020}.checkpoint.parquet", 2)], Some(2))
+    );
+    assert!(
+        ds.base()
+            .join("_delta_log/00000000000000000003.json")
+            .is_file()
     );
     assert_readers_agree(&ds, 3);
+    assert_readers_agree(&ds, 2);
     let table = ds.base().display().to_string();
-    let before = delta_read("deltalake", &table, Some(2), None);
+    let before = delta_read("deltalake", &table, Some(1), None);
     assert!(before.is_err(), "{before:?}");
     // The next write logs on top of the checkpoint.
     assert_eq!(write(&ds, "SOLUSDT", T0, 10, 4.0, WriteMode::Append), 4);
@@ -1122,13 +1143,18 @@ fn the_first_commit_on_a_log_of_an_earlier_pqdm_checkpoints_it_whole() {
     let report = json_ok(&run(&["verify", ds.base().to_str().unwrap(), "--json"]));
     assert_eq!(report["delta_log"], Value::Null, "{report}");
     write(&ds, "SOLUSDT", T0, 60, 3.0, WriteMode::Upsert);
-    assert_eq!(ds.manifest().records_since, Some(3));
-    assert_eq!(checkpoints(ds.base()).1, Some(3));
+    // The checkpoint of version 2 (written before version 3's entry) carries its record.
+    assert_eq!(ds.manifest().records_since, Some(2));
+    assert_eq!(checkpoints(ds.base()).1, Some(2));
     assert_eq!(ds.version_from_log(3).unwrap(), *ds.manifest());
+    assert_eq!(
+        ds.version_from_log(2).unwrap(),
+        ds.manifest_at(Some(2)).unwrap().as_ref().clone()
+    );
     write(&ds, "XRPUSDT", T0, 60, 4.0, WriteMode::Upsert);
     assert_eq!(
         checkpoints(ds.base()).1,
-        Some(3),
+        Some(2),
         "one checkpoint, at the first"
     );
     assert_eq!(ds.version_from_log(4).unwrap(), *ds.manifest());
@@ -1141,6 +1167,7 @@ fn the_first_commit_on_a_log_of_an_earlier_pqdm_checkpoints_it_whole() {
 /// Rewrites versions 0 to `newest` of the local dataset at `base` as an earlier pqdm wrote them:
 /// log entries without pqdm's header or file tags, manifests without `records_since`.
 fn strip_to_an_earlier_pqdm(base: &Path, newest: u64) {
+    write_version_files(base);
     let rewrite = |path: &Path, edit: &dyn Fn(&mut Value)| {
         let text: String = std::fs::read_to_string(path)
             .unwrap()
@@ -1157,6 +1184,7 @@ fn strip_to_an_earlier_pqdm(base: &Path, newest: u64) {
         rewrite(&base.join(format!("_delta_log/{v:020}.json")), &|a| {
             if let Some(p) = a.pointer_mut("/commitInfo/pqdm") {
                 p.as_object_mut().unwrap().remove("manifest");
+                p.as_object_mut().unwrap().remove("manifestHash");
             }
             if let Some(add) = a.pointer_mut("/add") {
                 add.as_object_mut().unwrap().remove("tags");
@@ -1171,12 +1199,12 @@ fn strip_to_an_earlier_pqdm(base: &Path, newest: u64) {
     });
 }
 
-/// A writer killed after the first entry with pqdm's record and before the checkpoint that
-/// makes the log whole loses nothing: its version is committed, Delta readers read it, `verify`
-/// accepts the log; the log rebuilds versions on its own again from the next interval
-/// checkpoint.
+/// A writer killed while it writes the checkpoint that makes an earlier pqdm's log whole
+/// (before its own commit point) commits nothing: the version stays, `verify` accepts the log,
+/// and the next writer writes that checkpoint and commits; from it on the log rebuilds every
+/// version.
 #[test]
-fn a_writer_killed_before_the_upgrade_checkpoint_loses_nothing() {
+fn a_writer_killed_at_the_upgrade_checkpoint_commits_nothing_and_the_next_one_upgrades() {
     let _measuring = measuring();
     let dir = tmp();
     let ds = klines_with_interval(&dir.path().join("k"), 5);
@@ -1192,17 +1220,22 @@ fn a_writer_killed_before_the_upgrade_checkpoint_loses_nothing() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
     let ds = Dataset::open(ds.base()).unwrap();
-    assert_eq!(ds.manifest().version, 3);
-    assert_eq!(ds.manifest().records_since, Some(3));
+    assert_eq!(ds.manifest().version, 2);
+    assert_eq!(ds.manifest().records_since, None);
     assert_eq!(checkpoints(ds.base()).1, None);
-    assert_readers_agree(&ds, 3);
+    assert_eq!(log_entries(ds.base()).len(), 3);
     let report = json_ok(&run(&["verify", ds.base().to_str().unwrap(), "--json"]));
     assert_eq!(report["delta_log"], Value::Null, "{report}");
-    let e = ds.version_from_log(3).unwrap_err().to_string();
-    assert!(e.contains("carries no pqdm tags"), "{e}");
+    assert!(ingest_env(ds.base(), &csv, &[]).status.success());
+    let ds = Dataset::open(ds.base()).unwrap();
+    assert_eq!(ds.manifest().version, 3);
+    assert_eq!(ds.manifest().records_since, Some(2));
+    assert_eq!(checkpoints(ds.base()).1, Some(2));
+    assert_eq!(ds.version_from_log(3).unwrap(), *ds.manifest());
     write(&ds, "XRPUSDT", T0, 60, 4.0, WriteMode::Upsert);
     write(&ds, "ADAUSDT", T0, 60, 5.0, WriteMode::Upsert);
     assert_eq!(checkpoints(ds.base()).1, Some(5));
     assert_eq!(ds.version_from_log(5).unwrap(), *ds.manifest());
     assert_readers_agree(&ds, 5);
+    assert_readers_agree(&ds, 3);
 }

@@ -33,8 +33,10 @@ struct Case {
 
 fn keep(_: &Path) {}
 
-/// The newest version file: the current version.
+/// The newest version file: the current version, as an earlier pqdm wrote it (see
+/// [`write_version_files`]).
 fn current_version(ds: &Path) -> PathBuf {
+    write_version_files(ds);
     let mut versions: Vec<PathBuf> = std::fs::read_dir(ds.join("_pqdm/versions"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -133,12 +135,12 @@ fn stray_parquet(ds: &Path) {
 
 /// The history loses its newest version (2, BTC), while `_manifest.json` still holds it.
 fn lose_newest_version(ds: &Path) {
-    std::fs::remove_file(current_version(ds)).unwrap();
+    std::fs::remove_file(ds.join("_delta_log/00000000000000000002.json")).unwrap();
 }
 
 /// Version 1, in the middle of the history, is no longer JSON.
 fn damage_middle_version(ds: &Path) {
-    std::fs::write(ds.join("_pqdm/versions/00000000000000000001.json"), "{").unwrap();
+    std::fs::write(ds.join("_delta_log/00000000000000000001.json"), "{").unwrap();
 }
 
 /// Every data file of the current version renamed in the tree, and its kept link gone: the
@@ -341,7 +343,7 @@ fn cases() -> Vec<Case> {
             code: 1,
             says: &[
                 "dataset {ds}: repair refused, nothing was changed: _manifest.json holds version 2, \
-                 newer than the newest version in _pqdm/versions/ (1)",
+                 newer than the newest version in the history (1)",
             ],
             advice: Advice::None,
         },
@@ -359,8 +361,7 @@ fn cases() -> Vec<Case> {
             args: &["verify", "--repair", "{ds}"],
             code: 1,
             says: &[
-                "repair refused, nothing was changed: {ds}/_pqdm/versions/00000000000000000001.json \
-                 is not valid JSON",
+                "repair refused, nothing was changed: {ds}/_delta_log: version 1 cannot be read from the log (entry 1 holds a line that is not JSON",
             ],
             advice: Advice::None,
         },

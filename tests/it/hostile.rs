@@ -249,7 +249,9 @@ fn hostile_symbols_stay_inside_and_round_trip() {
 #[test]
 fn hostile_manifests_are_refused() {
     let (dir, base) = seeded();
-    // The newest file of the history is the current version (`_manifest.json` is its copy).
+    // As an earlier pqdm wrote it: the newest file of the history is the current version
+    // (`_manifest.json` is its copy).
+    write_version_files(&base);
     let mut history = vec![];
     pqdm::manifest::walk(&base.join("_pqdm/versions"), &mut |p| {
         history.push(p.to_path_buf())

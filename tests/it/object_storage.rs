@@ -421,7 +421,7 @@ fn two_writer_processes_on_one_s3_dataset_both_land() {
     ];
     // A race that cannot pass by luck: the first writer to put version 1 is held there until
     // the three others have committed, so it loses version 1 and must go on top of them.
-    let first_version = format!("/{bucket}/klines/_pqdm/versions/{:020}.json", 1);
+    let first_version = format!("/{bucket}/klines/_delta_log/{:020}.json", 1);
     s3_hold(&first_version);
     let mut children: Vec<_> = inputs
         .iter()
@@ -640,28 +640,32 @@ fn a_version_committed_elsewhere_is_found_past_a_stale_manifest_on_s3() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
-    // Another machine commits version 2 and dies before rewriting `_manifest.json`.
+    // Another machine commits version 2 (a log entry changing no file: version 1's record
+    // under a new number and op id) and dies before rewriting `_manifest.json`.
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
-    let mut rival: Value = serde_json::from_slice(
-        &remote
-            .get("_pqdm/versions/00000000000000000001.json")
-            .unwrap()
-            .unwrap(),
-    )
-    .unwrap();
-    rival["version"] = json!(2);
-    rival["operation"]["op_id"] = json!("rival");
+    let entry1 = remote
+        .get("_delta_log/00000000000000000001.json")
+        .unwrap()
+        .unwrap();
+    let first = entry1.split(|b| *b == b'\n').next().unwrap();
+    let mut info: Value = serde_json::from_slice(first).unwrap();
+    let pqdm_info = &mut info["commitInfo"]["pqdm"];
+    pqdm_info["version"] = json!(2);
+    pqdm_info["opId"] = json!("rival");
+    pqdm_info.as_object_mut().unwrap().remove("manifestHash");
+    pqdm_info["manifest"]["version"] = json!(2);
+    pqdm_info["manifest"]["operation"]["op_id"] = json!("rival");
     assert!(
         remote
             .put_new(
-                "_pqdm/versions/00000000000000000002.json",
-                serde_json::to_vec(&rival).unwrap()
+                "_delta_log/00000000000000000002.json",
+                format!("{info}\n").into_bytes()
             )
             .unwrap()
     );
     assert!(
         !remote
-            .put_new("_pqdm/versions/00000000000000000002.json", b"{}".to_vec())
+            .put_new("_delta_log/00000000000000000002.json", b"{}".to_vec())
             .unwrap()
     );
     let report = ds
@@ -1147,7 +1151,7 @@ fn an_s3_writer_that_loses_every_race_gives_up_after_48_attempts_and_changes_not
     let rows = scan(&base);
     // A rival commits each version this writer tries to make, just before it: every attempt
     // loses, on versions 2 to 49.
-    let versions = format!("/{bucket}/klines/_pqdm/versions/");
+    let versions = format!("/{bucket}/klines/_delta_log/");
     s3_rival(&versions, true);
     let btc = data_dir().join("spot/klines/BTCUSDT-1m-2024-01-05.zip");
     let out = cli(&["ingest", "--dataset", &base, btc.to_str().unwrap()]);
@@ -1310,7 +1314,25 @@ fn an_s3_dataset_of_an_earlier_pqdm_starts_keeping_its_files_with_its_next_commi
     s3_endpoint();
     ingest_closes(&base, dir.path(), 10.0);
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
-    // Made as an earlier pqdm made it: no kept copies, no `kept_since`.
+    // Made as an earlier pqdm made it: version files, no Delta log, no kept copies, no
+    // `kept_since`.
+    let ds = pqdm::Dataset::open(&base).unwrap();
+    for v in ds.versions().unwrap() {
+        let m = ds.version_from_log(v).unwrap();
+        remote
+            .put(
+                &format!("_pqdm/versions/{v:020}.json"),
+                serde_json::to_vec(&m).unwrap(),
+            )
+            .unwrap();
+    }
+    let log: Vec<String> = remote
+        .list("_delta_log/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    remote.delete_many(log).unwrap();
     let strip = |key: &str| {
         let mut v: Value = serde_json::from_slice(&remote.get(key).unwrap().unwrap()).unwrap();
         v.as_object_mut().unwrap().remove("kept_since");

@@ -86,7 +86,19 @@ fn glob_content(base: &Path) -> (usize, f64) {
     )
 }
 
+/// The newest log entry: the current version's commit point.
+fn newest_entry(base: &Path) -> PathBuf {
+    std::fs::read_dir(base.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .max()
+        .unwrap()
+}
+
+/// The current version file, as an earlier pqdm wrote it (see [`write_version_files`]).
 fn newest_version_file(base: &Path) -> PathBuf {
+    write_version_files(base);
     let mut files = vec![];
     pqdm::manifest::walk(&base.join("_pqdm/versions"), &mut |p| {
         files.push(p.to_path_buf())
@@ -199,8 +211,10 @@ fn an_edited_or_truncated_manifest_copy_leaves_the_history_intact_and_repair_rew
     let base = dir.path().join("ds");
     ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
     ingest_candles(&base, dir.path(), "ETHUSDT", 30, 20.0);
-    let newest = newest_version_file(&base);
+    // The commit record (the newest log entry) and the copy it records the hash of.
+    let newest = newest_entry(&base);
     let history = std::fs::read(&newest).unwrap();
+    let copy = std::fs::read(base.join("_manifest.json")).unwrap();
     // Truncated in place (the same inode), as an editor or a full disk would leave it.
     std::fs::OpenOptions::new()
         .write(true)
@@ -218,7 +232,8 @@ fn an_edited_or_truncated_manifest_copy_leaves_the_history_intact_and_repair_rew
     let repair = run(&["verify", base.to_str().unwrap(), "--repair", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&repair.stdout).unwrap();
     assert_eq!(report["repairs"]["manifest_copy_rewritten"], true);
-    assert_eq!(std::fs::read(base.join("_manifest.json")).unwrap(), history);
+    assert_eq!(std::fs::read(base.join("_manifest.json")).unwrap(), copy);
+    assert_eq!(std::fs::read(&newest).unwrap(), history);
     assert_eq!(content(&base), (90, 1200.0));
 }
 
@@ -229,7 +244,7 @@ fn a_restored_old_manifest_copy_does_not_hide_newer_versions_from_repair_or_writ
     ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
     let backup = std::fs::read(base.join("_manifest.json")).unwrap();
     ingest_candles(&base, dir.path(), "ETHUSDT", 30, 20.0);
-    let v2 = std::fs::read(newest_version_file(&base)).unwrap();
+    let v2 = std::fs::read(newest_entry(&base)).unwrap();
     std::fs::write(base.join("_manifest.json"), &backup).unwrap();
     let repair = run(&["verify", base.to_str().unwrap(), "--repair", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&repair.stdout).unwrap();
@@ -237,9 +252,9 @@ fn a_restored_old_manifest_copy_does_not_hide_newer_versions_from_repair_or_writ
     assert_eq!(report["missing"], serde_json::json!([]));
     assert_eq!(report["orphans"], serde_json::json!([]));
     assert_eq!(content(&base), (90, 1200.0));
-    // No version file was overwritten.
+    // No log entry was overwritten.
     assert_eq!(
-        std::fs::read(base.join("_pqdm/versions/00000000000000000002.json")).unwrap(),
+        std::fs::read(base.join("_delta_log/00000000000000000002.json")).unwrap(),
         v2
     );
     // A writer after the restore goes on from version 2.
@@ -542,7 +557,12 @@ fn s3_version_discovery_never_goes_back_past_what_vacuum_deleted() {
     let bucket = s3_bucket();
     let base = format!("s3://{bucket}/klines");
     let dir = tmp();
+    let mut v1 = vec![];
     for (minute, close) in [(0, 1.0), (1, 2.0), (2, 3.0)] {
+        if minute == 1 {
+            let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+            v1 = remote.get("_manifest.json").unwrap().unwrap();
+        }
         json_ok(&s3_cli(&[
             "ingest",
             "--dataset",
@@ -552,10 +572,6 @@ fn s3_version_discovery_never_goes_back_past_what_vacuum_deleted() {
         ]));
     }
     let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
-    let v1 = remote
-        .get("_pqdm/versions/00000000000000000001.json")
-        .unwrap()
-        .unwrap();
     // Writers of versions 2 and 3 died before rewriting the hint.
     remote.put("_manifest.json", v1.clone()).unwrap();
     let vacuum = json_ok(&s3_cli(&[
@@ -600,7 +616,7 @@ fn an_s3_commit_whose_answer_is_lost_is_settled_by_reading_the_version_back() {
         one_candle(dir.path(), 0, 1.0).to_str().unwrap(),
     ]));
     // The store applies version 2's put and answers 500.
-    s3_lose_answer(&format!("/{bucket}/klines/_pqdm/versions/"));
+    s3_lose_answer(&format!("/{bucket}/klines/_delta_log/"));
     let out = s3_cli(&[
         "ingest",
         "--dataset",
@@ -700,7 +716,7 @@ fn a_version_file_copied_under_another_number_is_refused_naming_it() {
     let dir = tmp();
     let base = dir.path().join("ds");
     ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
-    let versions = base.join("_pqdm/versions");
+    let versions = base.join("_delta_log");
     std::fs::copy(
         versions.join("00000000000000000001.json"),
         versions.join("00000000000000000005.json"),
@@ -711,7 +727,7 @@ fn a_version_file_copied_under_another_number_is_refused_naming_it() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("00000000000000000005.json holds version 1, not 5"),
+        err.contains("_delta_log: has no entry for version 2, so version 5 cannot be read"),
         "{err}"
     );
     assert_eq!(snapshot(&base), before);
@@ -731,11 +747,11 @@ fn a_journal_naming_pqdm_metadata_touches_nothing() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
-    let version = base.join("_pqdm/versions/00000000000000000001.json");
+    let version = base.join("_delta_log/00000000000000000001.json");
     assert!(version.is_file());
     for (target, moved_in, moved_out) in [
-        (2, vec![], vec!["_pqdm/versions/00000000000000000001.json"]),
-        (1, vec!["_pqdm/versions/00000000000000000001.json"], vec![]),
+        (2, vec![], vec!["_delta_log/00000000000000000001.json"]),
+        (1, vec!["_delta_log/00000000000000000001.json"], vec![]),
         (2, vec!["_manifest.json"], vec!["_manifest.json"]),
     ] {
         let journal = serde_json::json!({

@@ -750,6 +750,7 @@ fn a_dataset_recorded_with_unknown_compression_stays_writable() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
+    write_version_files(dir.path());
     let mut history = vec![];
     pqdm::manifest::walk(&dir.path().join("_pqdm/versions"), &mut |p| {
         history.push(p.to_path_buf())

@@ -72,7 +72,9 @@ fn rows(ds: &Dataset) -> Vec<(i64, f64, i8)> {
         .collect()
 }
 
+/// The current version file, as an earlier pqdm wrote it (see [`write_version_files`]).
 fn newest_version(base: &std::path::Path) -> std::path::PathBuf {
+    write_version_files(base);
     std::fs::read_dir(base.join("_pqdm/versions"))
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -522,6 +522,7 @@ fn an_upsert_over_row_counts_edited_by_hand_is_refused() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
+    write_version_files(dir.path());
     let versions = dir.path().join("_pqdm/versions");
     let newest = std::fs::read_dir(&versions)
         .unwrap()
