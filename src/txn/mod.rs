@@ -157,26 +157,28 @@ impl Store {
         load_version(&*self.log, version)
     }
 
-    /// The version numbers kept, oldest first: those with a version file (written by an earlier
-    /// pqdm) and those the Delta log rebuilds with pqdm's record (from the oldest checkpoint at
-    /// or after `current.records_since`, or entry 0, to the newest entry), from the oldest
-    /// `vacuum` kept on.
+    /// The version numbers kept, oldest first: the current one, those with a version file
+    /// (written by an earlier pqdm) and those the Delta log rebuilds with pqdm's record (each
+    /// checkpoint at or after `current.records_since`, or entry 0, and the unbroken run of
+    /// entries after it: a version behind a missing entry is lost), from the oldest `vacuum`
+    /// kept on.
     pub fn versions(&self, current: &Manifest) -> Result<Vec<u64>> {
         let mut out: BTreeSet<u64> = self.version_files()?.into_iter().collect();
         if let Some(since) = current.records_since {
+            out.insert(current.version);
             let names = delta_log::log_names(&**self)?;
             let entries: BTreeSet<u64> = names
                 .iter()
                 .filter_map(|n| crate::delta::entry_version(n))
                 .collect();
-            let start = names
+            let starts = names
                 .iter()
                 .filter_map(|n| crate::delta::checkpoint_version(n))
                 .filter(|v| *v >= since)
-                .chain((since == 0 && entries.contains(&0)).then_some(0))
-                .min();
-            if let (Some(start), Some(newest)) = (start, entries.last().copied()) {
-                out.extend(start..=newest);
+                .chain((since == 0 && entries.contains(&0)).then_some(0));
+            for start in starts {
+                out.insert(start);
+                out.extend((start + 1..).take_while(|v| entries.contains(v)));
             }
         }
         let oldest = oldest_kept(&**self);

@@ -80,8 +80,9 @@ fn file_twice(ds: &Path) {
     });
 }
 
+/// Log entry 1 copied to 3 by hand: the newest commit point holds another version's record.
 fn version_copied(ds: &Path) {
-    let versions = ds.join("_pqdm/versions");
+    let versions = ds.join("_delta_log");
     std::fs::copy(
         versions.join(format!("{:020}.json", 1)),
         versions.join(format!("{:020}.json", 3)),
@@ -204,7 +205,7 @@ fn cases() -> Vec<Case> {
             advice: Advice::None,
         },
         Case {
-            name: "version file copied by hand",
+            name: "log entry copied by hand",
             setup: version_copied,
             args: &[
                 "ingest",
@@ -213,9 +214,7 @@ fn cases() -> Vec<Case> {
                 "{ds}",
             ],
             code: 1,
-            says: &[
-                "00000000000000000003.json holds version 1, not 3 (copied or renamed by hand?)",
-            ],
+            says: &["{ds}/_delta_log: entry 3 holds the pqdm record of version 1"],
             advice: Advice::None,
         },
         Case {

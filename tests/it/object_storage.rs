@@ -1126,14 +1126,15 @@ print(t.num_rows, t.column_names, t.schema.field("timestamp").type)
     );
 }
 
-/// Every object under `s3://bucket/klines` outside `_pqdm/` (the data files), with its size.
+/// Every object under `s3://bucket/klines` outside `_pqdm/` and `_delta_log/` (the data files
+/// and `_manifest.json`), with its size.
 fn data_objects(bucket: &str) -> Vec<(String, u64)> {
     let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}/klines"))).unwrap();
     let mut objects: Vec<(String, u64)> = remote
         .list("")
         .unwrap()
         .into_iter()
-        .filter(|(key, _)| !key.starts_with("_pqdm/"))
+        .filter(|(key, _)| !key.starts_with("_pqdm/") && !key.starts_with("_delta_log/"))
         .collect();
     objects.sort();
     objects
@@ -1357,7 +1358,7 @@ fn an_s3_dataset_of_an_earlier_pqdm_starts_keeping_its_files_with_its_next_commi
     let tree_files = || -> Vec<(String, u64)> {
         let all = remote.list("").unwrap();
         all.into_iter()
-            .filter(|(k, _)| !k.starts_with("_pqdm/") && k.ends_with(".parquet"))
+            .filter(|(k, _)| !k.starts_with('_') && k.ends_with(".parquet"))
             .collect()
     };
     let tree_before = tree_files();
