@@ -353,15 +353,26 @@ fn oldest_kept(log: &dyn LogStore) -> u64 {
 /// the Delta log (the newest checkpoint at or before it and the entries after), checking that
 /// it is that version and that `vacuum` kept it.
 fn load_version(log: &dyn LogStore, version: u64) -> Result<Manifest> {
+    let not_kept = || Error::Dataset {
+        path: log.base().to_path_buf(),
+        message: format!("version {version} is not kept (see `pqdm history`)"),
+    };
     if version < oldest_kept(log) {
-        return Err(Error::Dataset {
-            path: log.base().to_path_buf(),
-            message: format!("version {version} is not kept (see `pqdm history`)"),
-        });
+        return Err(not_kept());
     }
     let rel = version_rel(version);
     let path = log.base().join(&rel);
     let Some(bytes) = log.read(&rel)? else {
+        let logged = [
+            crate::delta::entry_rel(version),
+            crate::delta::checkpoint_rel(version),
+        ];
+        if !logged
+            .iter()
+            .any(|rel| log.data_exists(rel).unwrap_or(false))
+        {
+            return Err(not_kept());
+        }
         return delta_log::version_from_log(log, version).map_err(|e| match e {
             Error::Dataset { path, message } => Error::Dataset {
                 path,

@@ -316,6 +316,10 @@ fn a_writer_killed_after_its_log_entry_has_committed_for_every_reader() {
         serde_json::from_slice(&std::fs::read(base.join("_manifest.json")).unwrap()).unwrap();
     assert_eq!(copy["version"], 2);
     assert!(!base.join("_pqdm/versions").exists());
+    // The copy rebuilt from the log is byte for byte the one the entry records the hash of.
+    let verify = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
+    assert_eq!(verify["manifest_copy_stale"], false, "{verify}");
+    assert_eq!(verify["delta_log"], Value::Null, "{verify}");
     let table = base.display().to_string();
     let now = delta_read("deltalake", &table, None, None).unwrap();
     assert_eq!(now, pqdm_read(&ds, 2));

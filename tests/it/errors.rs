@@ -360,7 +360,7 @@ fn cases() -> Vec<Case> {
             args: &["verify", "--repair", "{ds}"],
             code: 1,
             says: &[
-                "repair refused, nothing was changed: {ds}/_delta_log: version 1 cannot be read from the log (entry 1 holds a line that is not JSON",
+                "dataset {ds}: repair refused, nothing was changed: version 1 cannot be read from the log (entry 1 holds a line that is not JSON",
             ],
             advice: Advice::None,
         },

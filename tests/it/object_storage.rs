@@ -1393,3 +1393,31 @@ fn an_s3_dataset_of_an_earlier_pqdm_starts_keeping_its_files_with_its_next_commi
     assert!(remote.head(&lost).unwrap().is_some());
     assert_eq!(s3_rows_and_close(&base, None), (60, 1800.0));
 }
+
+/// On S3 `_manifest.json` is a hint: one edited by hand into another valid manifest of the same
+/// version is not the copy its log entry records the hash of, so readers and writers take the
+/// version from the log.
+#[test]
+fn an_s3_manifest_hint_edited_by_hand_is_not_read() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/klines");
+    let dir = tmp();
+    s3_endpoint();
+    ingest_closes(&base, dir.path(), 10.0);
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    let mut hint: Value =
+        serde_json::from_slice(&remote.get("_manifest.json").unwrap().unwrap()).unwrap();
+    let dropped = hint["files"].as_array_mut().unwrap().remove(0);
+    let rows = dropped["rows"].as_u64().unwrap();
+    hint["file_count"] = (hint["file_count"].as_u64().unwrap() - 1).into();
+    hint["total_rows"] = (hint["total_rows"].as_u64().unwrap() - rows).into();
+    remote
+        .put("_manifest.json", serde_json::to_vec(&hint).unwrap())
+        .unwrap();
+    assert_eq!(s3_rows_and_close(&base, None), (60, 600.0));
+    assert_eq!(ingest_closes(&base, dir.path(), 20.0)["version"], 2);
+    assert_eq!(s3_rows_and_close(&base, None), (60, 1200.0));
+    assert_eq!(s3_rows_and_close(&base, Some(1)), (60, 600.0));
+    let verify = cli_json(&["verify", &base]);
+    assert_eq!(verify["missing"], json!([]));
+}

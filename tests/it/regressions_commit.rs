@@ -205,6 +205,38 @@ fn a_journal_is_never_rolled_forward_onto_another_commits_version() {
     assert_eq!(glob_content(&base), (60, 600.0));
 }
 
+/// `_manifest.json` edited by hand into another valid manifest of the same version (a file
+/// dropped, the totals fixed to match): its hash is not the one the log entry records, so
+/// pqdm reads the version from the log (no row goes missing, writers build on the real
+/// version); `verify` names the copy and `--repair` rewrites it.
+#[test]
+fn a_manifest_copy_edited_into_another_valid_version_is_not_read() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
+    ingest_candles(&base, dir.path(), "ETHUSDT", 30, 20.0);
+    let copy_path = base.join("_manifest.json");
+    let copy = std::fs::read(&copy_path).unwrap();
+    let mut edited: serde_json::Value = serde_json::from_slice(&copy).unwrap();
+    let dropped = edited["files"].as_array_mut().unwrap().remove(0);
+    let rows = dropped["rows"].as_u64().unwrap();
+    edited["file_count"] = (edited["file_count"].as_u64().unwrap() - 1).into();
+    edited["total_rows"] = (edited["total_rows"].as_u64().unwrap() - rows).into();
+    std::fs::write(&copy_path, serde_json::to_vec(&edited).unwrap()).unwrap();
+    assert_eq!(content(&base), (90, 1200.0));
+    let verify = run(&["verify", base.to_str().unwrap(), "--json"]);
+    assert!(!verify.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(report["manifest_copy_stale"], true, "{report}");
+    assert_eq!(report["missing"], serde_json::json!([]), "{report}");
+    assert_eq!(report["orphans"], serde_json::json!([]), "{report}");
+    // A writer builds on the version the log holds, and its commit rewrites the copy.
+    ingest_candles(&base, dir.path(), "SOLUSDT", 10, 1.0);
+    assert_eq!(content(&base), (100, 1210.0));
+    let report = json_ok(&run(&["verify", base.to_str().unwrap(), "--json"]));
+    assert_eq!(report["manifest_copy_stale"], false, "{report}");
+}
+
 #[test]
 fn an_edited_or_truncated_manifest_copy_leaves_the_history_intact_and_repair_rewrites_it() {
     let dir = tmp();
