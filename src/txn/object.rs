@@ -338,10 +338,9 @@ impl ObjectLogStore {
         let r = &self.remote;
         let v = current.version + 1;
         let entry = crate::delta::entry_rel(v);
-        let applied = match r.get(&entry)? {
-            Some(bytes) => Some(crate::delta::record::advance(&self.base, current, &bytes)),
-            None => None,
-        };
+        let applied = r
+            .get(&entry)?
+            .map(|bytes| crate::delta::record::advance(&self.base, current, &bytes));
         if let Some(Ok(next)) = applied {
             return Ok(Some(next));
         }
