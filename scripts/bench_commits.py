@@ -16,8 +16,9 @@ as scripts/bench.py does; delta-rs, Python `deltalake`, in the same virtualenv):
 - latest:  `pqdm latest` (the latest timestamp per symbol);
 - history: the same two after COMMITS commits (`pqdm info`; delta-rs from its checkpoint).
 
-Also prints, per dataset, the bytes each commit adds to the history (`_pqdm/versions/`, the full
-file list) and to the Delta log, and the log files an opener of the newest version reads.
+Also prints, per dataset, the bytes each commit adds to the history (its Delta log entry, the
+commit point) and rewrites (`_manifest.json`), and the log files an opener of the newest version
+reads.
 Prints a Markdown table (written to target/bench-commits/results.md too).
 """
 import argparse
@@ -106,12 +107,12 @@ class Commits(bench.Bench):
             self.sizes(base, files)
 
     def sizes(self, base, files):
-        versions = sorted(glob.glob(os.path.join(base, "_pqdm", "versions", "*.json")))
         entries = sorted(glob.glob(os.path.join(base, "_delta_log", "*.json")))
+        versions = glob.glob(os.path.join(base, "_pqdm", "versions", "*.json"))
         self.notes.append(
-            f"{files} files: a commit adds {os.path.getsize(versions[-1]) / 2**20:.2f} MiB to `_pqdm/versions/` "
-            f"and rewrites `_manifest.json` ({os.path.getsize(os.path.join(base, '_manifest.json')) / 2**20:.2f} MiB); "
-            f"its Delta log entry is {os.path.getsize(entries[-1]) / 2**10:.1f} KiB")
+            f"{files} files: a commit adds its Delta log entry to the history ({os.path.getsize(entries[-1]) / 2**10:.1f} KiB, "
+            f"the commit point) and rewrites `_manifest.json` ({os.path.getsize(os.path.join(base, '_manifest.json')) / 2**20:.2f} MiB); "
+            f"{len(versions)} full version copies under `_pqdm/versions/`")
 
     def open(self):
         for days, files in self.SIZES:
@@ -138,7 +139,8 @@ class Commits(bench.Bench):
         newest = int(os.path.basename(checkpoints[-1]).split(".")[0]) if checkpoints else -1
         tail = [p for p in glob.glob(os.path.join(log, "*.json")) if int(os.path.basename(p).split(".")[0]) > newest]
         self.notes.append(f"after {n} commits: the Delta log has {len(checkpoints)} checkpoints; an opener reads "
-                          f"checkpoint {newest} and {len(tail)} entries after it; pqdm opens from `_manifest.json`")
+                          f"checkpoint {newest} and {len(tail)} entries after it; pqdm opens from `_manifest.json` "
+                          f"(checked against the newest entry's hash)")
         self.run(f"open after {n} commits", {"pqdm": [self.pqdm, "info", base, "--json"],
                                               "delta-rs": bench.py_cmd(DELTA_OPEN, base)})
 

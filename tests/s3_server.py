@@ -15,9 +15,10 @@ request of its commit in turn.
 
 To make a writer lose every race, POST /__rival?prefix=/bucket/dataset/_delta_log/ arms a rival
 that always commits first: before a conditional PUT (If-None-Match) of `<prefix><N>.json` is
-applied, the server puts its own version N there, version N-1's pqdm record with a new op id (the
-files unchanged; under `_pqdm/versions/`, an earlier pqdm's version files, the whole manifest), so the writer's PUT fails its condition. Each such rival commit is logged as
-`RIVAL <path>`. POST /__rival_off?prefix=... disarms it.
+applied, the server puts its own version N there: version N-1's pqdm record with a new op id and
+no file changed (under `_pqdm/versions/`, where an earlier pqdm committed, the whole manifest), so
+the writer's PUT fails its condition. Each such rival commit is logged as `RIVAL <path>`.
+POST /__rival_off?prefix=... disarms it.
 
 To make an answer ambiguous, POST /__lose_answer?prefix=/bucket/key-prefix applies the next PUT under
 that prefix and then answers 500 (as a store whose response was lost after applying a write).

@@ -446,7 +446,7 @@ pub fn s3_release(prefix: &str) {
 }
 
 /// Arms a rival on the local S3 server that commits every version under `prefix`
-/// (`/bucket/dataset/_pqdm/versions/`) just before a writer's conditional PUT of it, so that
+/// (`/bucket/dataset/_delta_log/`) just before a writer's conditional PUT of it, so that
 /// the writer loses every race (see tests/s3_server.py); `on: false` disarms it.
 pub fn s3_rival(prefix: &str, on: bool) {
     let verb = if on { "__rival" } else { "__rival_off" };
