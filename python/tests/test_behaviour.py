@@ -59,11 +59,11 @@ ds = pqdm.Dataset.create({path!r}, "klines")
 ds.write(klines(T0, 1000))
 before = ds.scan().sort("timestamp")
 # Ctrl-C while the second write (the third commit, after create) is held 3 s at a failpoint: sent
-# once the file that step follows exists (its journal, or its version file).
+# once the file that step follows exists (its journal, or its log entry: the commit point).
 def interrupt_when_written():
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        folder = os.path.join({path!r}, "_pqdm", {watch!r})
+        folder = os.path.join({path!r}, {watch!r})
         if any(name.startswith({prefix!r}) for name in (os.listdir(folder) if os.path.isdir(folder) else [])):
             os.kill(os.getpid(), signal.SIGINT)
             return
@@ -91,7 +91,7 @@ print(json.dumps({{
 
 def interrupted_write(tmp_path, held_at, watch, prefix):
     """The INTERRUPT script's findings: its second write held 3 s at failpoint ``held_at`` and
-    interrupted once ``_pqdm/<watch>/`` holds a file named ``<prefix>...``."""
+    interrupted once ``<watch>/`` (under the dataset) holds a file named ``<prefix>...``."""
     code = INTERRUPT.format(path=str(tmp_path / "k"), watch=watch, prefix=prefix)
     env = {"PQDM_FAILPOINTS": f"{held_at}=sleep:3000@3", "PYTHONPATH": _pythonpath()}
     out = run_python(code, env)
@@ -100,7 +100,7 @@ def interrupted_write(tmp_path, held_at, watch, prefix):
 
 
 def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
-    got = interrupted_write(tmp_path, "commit.journaled", "journal", "")
+    got = interrupted_write(tmp_path, "commit.journaled", "_pqdm/journal", "")
     assert got["outcome"] == "interrupted"
     assert got["version"] == 1 and got["history"] == [0, 1]
     assert got["same_rows"] is True
@@ -108,7 +108,7 @@ def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
 
 
 def test_ctrl_c_after_the_commit_point_keeps_the_commit(tmp_path):
-    got = interrupted_write(tmp_path, "commit.version_written", "versions", "00000000000000000002")
+    got = interrupted_write(tmp_path, "commit.version_written", "_delta_log", "00000000000000000002")
     # The interrupt is raised once the commit that had become visible has finished.
     assert got["outcome"] == "interrupted" and got["version"] == 2 and got["history"] == [0, 1, 2]
     assert got["same_rows"] is False and got["staged"] == [] and got["verify_problems"] == []
