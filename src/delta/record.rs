@@ -237,25 +237,16 @@ pub fn advance(base: &std::path::Path, m: &Manifest, entry: &[u8]) -> Result<Man
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let action: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| format!("entry {version} holds a line that is not JSON ({e})"))?;
-        let decoded = |a: &serde_json::Value| -> Result<String, String> {
-            let raw = a["path"]
-                .as_str()
-                .ok_or_else(|| format!("entry {version}: an action without a path"))?;
-            super::replay::decode_path(base, raw).map_err(|e| e.to_string())
-        };
         if let Some(a) = action.get("add") {
-            let file = LiveFile {
-                path: decoded(a)?,
-                partition: serde_json::from_value(a["partitionValues"].clone())
-                    .map_err(|e| format!("entry {version}: partitionValues: {e}"))?,
-                size: a["size"].as_u64().unwrap_or(0),
-                stats: a["stats"].as_str().map(String::from),
-                tags: serde_json::from_value(a["tags"].clone()).unwrap_or_default(),
-            };
+            let file = LiveFile::from_add(base, version, a).map_err(|e| e.to_string())?;
             let entry = file_entry(&file, &next.timestamp_column, version)?;
             files.insert(entry.path.clone(), entry);
         } else if let Some(r) = action.get("remove") {
-            files.remove(dataset_path(&decoded(r)?));
+            let raw = r["path"]
+                .as_str()
+                .ok_or_else(|| format!("entry {version}: a remove without a path"))?;
+            let path = super::replay::decode_path(base, raw).map_err(|e| e.to_string())?;
+            files.remove(dataset_path(&path));
         }
     }
     next.files = files.into_values().collect();

@@ -32,6 +32,24 @@ pub struct LiveFile {
     pub tags: BTreeMap<String, Option<String>>,
 }
 
+impl LiveFile {
+    /// The file an `add` action `a` of entry `version` names (its path decoded).
+    pub(crate) fn from_add(base: &Path, version: u64, a: &Value) -> Result<LiveFile> {
+        let raw = a["path"]
+            .as_str()
+            .ok_or_else(|| broken(base, format!("entry {version}: an add without a path")))?;
+        let partition = serde_json::from_value(a["partitionValues"].clone())
+            .map_err(|e| broken(base, format!("entry {version}: partitionValues: {e}")))?;
+        Ok(LiveFile {
+            path: decode_path(base, raw)?,
+            partition,
+            size: a["size"].as_u64().unwrap_or(0),
+            stats: a["stats"].as_str().map(String::from),
+            tags: serde_json::from_value(a["tags"].clone()).unwrap_or_default(),
+        })
+    }
+}
+
 /// A version of a Delta table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
@@ -248,18 +266,8 @@ impl State {
             if a.get("deletionVector").is_some_and(|d| !d.is_null()) {
                 return Err(refused(base, "it uses deletion vectors"));
             }
-            let raw = a["path"]
-                .as_str()
-                .ok_or_else(|| broken(base, format!("entry {version}: an add without a path")))?;
-            let partition = serde_json::from_value(a["partitionValues"].clone())
-                .map_err(|e| broken(base, format!("entry {version}: partitionValues: {e}")))?;
-            let file = LiveFile {
-                path: decode_path(base, raw)?,
-                partition,
-                size: a["size"].as_u64().unwrap_or(0),
-                stats: a["stats"].as_str().map(String::from),
-                tags: serde_json::from_value(a["tags"].clone()).unwrap_or_default(),
-            };
+            let file = LiveFile::from_add(base, version, a)?;
+            let raw = a["path"].as_str().unwrap_or_default();
             self.files.insert(raw.to_string(), file);
         } else if let Some(raw) = action.get("remove").and_then(|r| r["path"].as_str()) {
             self.files.remove(raw);

@@ -358,11 +358,11 @@ impl ObjectLogStore {
 
     /// The version `_manifest.json` (`bytes`) holds: itself where the log entry of its
     /// version records its hash (or records none, an earlier pqdm's), else (a copy edited by
-    /// hand) that version rebuilt from the log.
-    fn hinted(&self, bytes: &[u8]) -> Result<Manifest> {
+    /// hand) that version rebuilt from the log; and whether that entry exists.
+    fn hinted(&self, bytes: &[u8]) -> Result<(Manifest, bool)> {
         let m = self.parse(MANIFEST_FILE, bytes)?;
         let Some(entry) = self.remote.get(&crate::delta::entry_rel(m.version))? else {
-            return Ok(m);
+            return Ok((m, false));
         };
         match crate::delta::record::recorded_manifest_hash(&entry) {
             Some(_) if !super::copy_is_recorded(&entry, bytes) => {
@@ -371,10 +371,18 @@ impl ObjectLogStore {
                     self.remote.url(),
                     m.version
                 );
-                super::version_from_log(self, m.version)
+                Ok((super::version_from_log(self, m.version)?, true))
             }
-            _ => Ok(m),
+            _ => Ok((m, true)),
         }
+    }
+
+    /// Whether log entry 0 exists and pqdm made it (another engine's table is no pqdm dataset).
+    fn pqdm_made_entry_0(&self) -> Result<bool> {
+        Ok(self
+            .remote
+            .get(&crate::delta::entry_rel(0))?
+            .is_some_and(|b| crate::delta::record::op_id(&b).is_some()))
     }
 
     /// The newest version with a commit point, by listing the history and the log.
@@ -539,8 +547,7 @@ impl LogStore for ObjectLogStore {
         let r = &self.remote;
         Ok(r.head(MANIFEST_FILE)?.is_some()
             || r.head(&version_rel(0))?.is_some()
-            || r.get(&crate::delta::entry_rel(0))?
-                .is_some_and(|b| crate::delta::record::op_id(&b).is_some()))
+            || self.pqdm_made_entry_0()?)
     }
 
     fn stamp(&self) -> Option<Stamp> {
@@ -556,19 +563,24 @@ impl LogStore for ObjectLogStore {
     /// is made twice. Without a hint (its creator died before writing it), the log is read.
     fn load_current(&self) -> Result<Option<Manifest>> {
         let r = &self.remote;
-        let (mut current, from_hint) = match r.get(MANIFEST_FILE)? {
+        // Whether the hint's version has a commit point (`None`: no hint was read).
+        let (mut current, hint_committed) = match r.get(MANIFEST_FILE)? {
             Some(bytes) => match self.hinted(&bytes) {
-                Ok(m) => (m, true),
+                Ok((m, true)) => (m, Some(true)),
+                Ok((m, false)) => {
+                    let file = r.head(&version_rel(m.version))?.is_some();
+                    (m, Some(file))
+                }
                 Err(e) => {
                     log::warn!("{}: {e}; reading the newest version instead", r.url());
-                    (self.load_version(self.newest_listed()?)?, false)
+                    (self.load_version(self.newest_listed()?)?, None)
                 }
             },
             None => match r.get(&version_rel(0))? {
-                Some(bytes) => (self.parse(&version_rel(0), &bytes)?, false),
-                None if self.try_exists()? => {
+                Some(bytes) => (self.parse(&version_rel(0), &bytes)?, None),
+                None if self.pqdm_made_entry_0()? => {
                     let newest = self.newest_listed()?;
-                    (self.load_version(newest)?, false)
+                    (self.load_version(newest)?, None)
                 }
                 None => return Ok(None),
             },
@@ -577,11 +589,7 @@ impl LogStore for ObjectLogStore {
         while let Some(next) = self.next_version(&current)? {
             current = next;
         }
-        if from_hint
-            && current.version == hinted
-            && r.head(&crate::delta::entry_rel(hinted))?.is_none()
-            && r.head(&version_rel(hinted))?.is_none()
-        {
+        if hint_committed == Some(false) && current.version == hinted {
             let newest = self.newest_listed()?;
             if newest > hinted {
                 log::warn!(
@@ -689,7 +697,7 @@ impl LogStore for ObjectLogStore {
             });
         }
         let (point_bytes, bytes) = point.bytes(next);
-        let made = self.put_point(&point.rel(next.version), &op, point_bytes)?;
+        let made = self.put_point(&point.rel(next.version), &op, point_bytes.into_owned())?;
         if !matches!(made, Ok(true)) {
             // Another writer made this version first (or the store refused): the copies are
             // no one's. The staged objects stay for another attempt, unless this was an error.
@@ -710,7 +718,7 @@ impl LogStore for ObjectLogStore {
         // The commit point has passed: nothing below may fail the commit.
         let tidy = || -> Result<()> {
             crate::failpoint::hit("commit.tidy")?;
-            r.put(MANIFEST_FILE, bytes)?;
+            r.put(MANIFEST_FILE, bytes.into_owned())?;
             self.write_summary(next)?;
             self.finish(&journal)?;
             let done: Vec<String> = staged.iter().map(|(_, rel)| staging_key(rel)).collect();
