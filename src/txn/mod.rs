@@ -27,6 +27,7 @@ mod log_store;
 pub mod object;
 mod staging;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -107,10 +108,8 @@ fn kept_rel(rel: &str) -> String {
 
 /// The version a history file name (`<20 digits>.json`) holds.
 fn version_number(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".json")?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
+    // Named as log entries are.
+    crate::delta::entry_version(name)
 }
 
 impl Store {
@@ -277,13 +276,14 @@ impl CommitPoint {
         }
     }
 
-    /// The bytes of the commit point and of `_manifest.json` (`next` serialised).
-    fn bytes(&self, next: &Manifest) -> (Vec<u8>, Vec<u8>) {
+    /// The bytes of the commit point and of `_manifest.json` (`next` serialised; for a
+    /// version file, the same bytes).
+    fn bytes(&self, next: &Manifest) -> (Cow<'_, [u8]>, Cow<'_, [u8]>) {
         match self {
-            CommitPoint::Entry { entry, manifest } => (entry.clone(), manifest.clone()),
+            CommitPoint::Entry { entry, manifest } => (Cow::from(entry), Cow::from(manifest)),
             CommitPoint::VersionFile => {
                 let bytes = serde_json::to_vec(next).expect("manifest serialises");
-                (bytes.clone(), bytes)
+                (Cow::from(bytes.clone()), Cow::from(bytes))
             }
         }
     }
@@ -339,14 +339,37 @@ fn vacuumed_rel() -> String {
     meta_rel("vacuumed.json")
 }
 
-/// The oldest version `vacuum` kept (0 when it never ran; an unreadable record counts as 0:
-/// versions it names as gone then fail to load for want of their files, never silently).
+/// The oldest version `vacuum` kept: 0 when it never ran, and when the record does not read or
+/// names a version with no commit point (edited by hand: vacuum keeps its oldest version's
+/// entry or version file), so that no edit can hide the current version. Versions it then
+/// lists that vacuum removed fail to read for want of their files, never silently.
 fn oldest_kept(log: &dyn LogStore) -> u64 {
-    log.read(&vacuumed_rel())
+    let Some(v) = log
+        .read(&vacuumed_rel())
         .ok()
         .flatten()
         .and_then(|b| serde_json::from_slice::<Vacuumed>(&b).ok())
-        .map_or(0, |v| v.oldest_version)
+        .map(|v| v.oldest_version)
+    else {
+        return 0;
+    };
+    let points = [
+        crate::delta::entry_rel(v),
+        crate::delta::checkpoint_rel(v),
+        version_rel(v),
+    ];
+    if points
+        .iter()
+        .any(|rel| log.data_exists(rel).unwrap_or(false))
+    {
+        return v;
+    }
+    log::warn!(
+        "{}: {} names version {v}, which has no commit point; taken as no record",
+        log.base().display(),
+        vacuumed_rel()
+    );
+    0
 }
 
 /// Loads version `version`: from its version file where an earlier pqdm wrote one, else from

@@ -582,6 +582,15 @@ pub fn measuring() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Edits manifest JSON `m` by hand into another valid manifest of the same version: its first
+/// file dropped, the file count and row total fixed to match.
+pub fn drop_first_file(m: &mut serde_json::Value) {
+    let dropped = m["files"].as_array_mut().unwrap().remove(0);
+    let rows = dropped["rows"].as_u64().unwrap();
+    m["file_count"] = (m["file_count"].as_u64().unwrap() - 1).into();
+    m["total_rows"] = (m["total_rows"].as_u64().unwrap() - rows).into();
+}
+
 /// Makes the local dataset at `base` look as an earlier pqdm left it, as far as its history
 /// goes: every version the log rebuilds written whole to `_pqdm/versions/<N>.json`, which is
 /// then its commit point (what tests that edit a version by hand, or upgrade an earlier

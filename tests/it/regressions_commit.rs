@@ -205,6 +205,42 @@ fn a_journal_is_never_rolled_forward_onto_another_commits_version() {
     assert_eq!(glob_content(&base), (60, 600.0));
 }
 
+/// `vacuum`'s record of the oldest version it kept (`_pqdm/vacuumed.json`), edited by hand to a
+/// version that does not exist or to garbage, hides no version: `history` lists the versions
+/// the log holds, the current one reads whole, and writers go on.
+#[test]
+fn a_vacuum_record_edited_by_hand_hides_no_version() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    ingest_candles(&base, dir.path(), "BTCUSDT", 60, 10.0);
+    ingest_candles(&base, dir.path(), "ETHUSDT", 30, 20.0);
+    let b = base.to_str().unwrap();
+    let vacuum = json_ok(&run(&["vacuum", b, "--retain-versions", "2", "--json"]));
+    assert_eq!(vacuum["versions_removed"], serde_json::json!([0]));
+    let history = |b: &str| -> Vec<u64> {
+        json_ok(&run(&["history", b, "--json"]))["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(history(b), vec![1, 2]);
+    let record = base.join("_pqdm/vacuumed.json");
+    for edited in [
+        format!("{{\"oldest_version\": {}}}", u64::MAX),
+        "{\"oldest_version\": 3}".to_string(),
+        "{".to_string(),
+    ] {
+        std::fs::write(&record, &edited).unwrap();
+        assert_eq!(history(b), vec![0, 1, 2], "{edited}");
+        assert_eq!(content(&base), (90, 1200.0), "{edited}");
+    }
+    ingest_candles(&base, dir.path(), "SOLUSDT", 10, 1.0);
+    assert_eq!(content(&base), (100, 1210.0));
+    assert_eq!(history(b), vec![0, 1, 2, 3]);
+}
+
 /// `_manifest.json` edited by hand into another valid manifest of the same version (a file
 /// dropped, the totals fixed to match): its hash is not the one the log entry records, so
 /// pqdm reads the version from the log (no row goes missing, writers build on the real
@@ -218,10 +254,7 @@ fn a_manifest_copy_edited_into_another_valid_version_is_not_read() {
     let copy_path = base.join("_manifest.json");
     let copy = std::fs::read(&copy_path).unwrap();
     let mut edited: serde_json::Value = serde_json::from_slice(&copy).unwrap();
-    let dropped = edited["files"].as_array_mut().unwrap().remove(0);
-    let rows = dropped["rows"].as_u64().unwrap();
-    edited["file_count"] = (edited["file_count"].as_u64().unwrap() - 1).into();
-    edited["total_rows"] = (edited["total_rows"].as_u64().unwrap() - rows).into();
+    drop_first_file(&mut edited);
     std::fs::write(&copy_path, serde_json::to_vec(&edited).unwrap()).unwrap();
     assert_eq!(content(&base), (90, 1200.0));
     let verify = run(&["verify", base.to_str().unwrap(), "--json"]);
