@@ -7,6 +7,7 @@
 //!
 //! The library example is the README's, which is compiled and run as this crate's doctest.
 
+pub mod allocator;
 pub mod cache;
 pub mod cancel;
 pub mod cast;

@@ -2,11 +2,12 @@
 
 mod cli;
 
-use mimalloc::MiMalloc;
+use pqdm::allocator::MiMalloc;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    pqdm::allocator::return_freed_memory_promptly();
     cli::main()
 }

@@ -5,7 +5,7 @@
 //! Every call that reads or writes data runs with the GIL released ([`blocking::run`]), and a
 //! Ctrl-C while it runs stops it at its next step before a commit point.
 
-use mimalloc::MiMalloc;
+use pqdm::allocator::MiMalloc;
 use pyo3::prelude::*;
 
 mod arrow;
@@ -23,6 +23,7 @@ static GLOBAL: MiMalloc = MiMalloc;
 #[pymodule]
 fn _pqdm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", pqdm::VERSION)?;
+    pqdm::allocator::return_freed_memory_promptly();
     logs::install();
     m.add_class::<dataset::NativeDataset>()?;
     m.add_class::<arrow::ArrowStream>()?;

@@ -476,36 +476,56 @@ pub fn klines_csv(dir: &Path, symbol: &str, minutes: i64, close: f64) -> PathBuf
     path
 }
 
-/// Runs `pqdm` with `args` and reaps it with `wait4`: its output, the peak RSS in bytes and
-/// the wall time in ms that the test measured from outside (the oracles for the
-/// `peak_rss_bytes` and `wall_ms` a report claims).
+/// Runs `pqdm` with `args` and measures it from outside: its output, the peak RSS in bytes that
+/// `wait4` gives, and the wall time in ms (the oracles for the `peak_rss_bytes` and `wall_ms` a
+/// report claims).
+///
+/// `pqdm` is started by a small Python process that reaps it with `wait4`, not by this test
+/// process: Linux carries a starter's peak RSS into the program it `exec`s, so a child of this
+/// (large, long-running) test process would be measured at this process's peak.
 pub fn run_measured(args: &[&str]) -> (Output, u64, u64) {
-    use std::os::unix::process::ExitStatusExt;
+    const REAPER: &str = "import os, subprocess, sys, time
+start = time.monotonic()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+wall_ms = int((time.monotonic() - start) * 1000)
+with open(sys.argv[1], 'w') as f:
+    f.write(f'{usage.ru_maxrss} {wall_ms}')
+sys.exit(os.waitstatus_to_exitcode(status))
+";
     let dir = tmp();
-    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let started = std::time::Instant::now();
-    // Reaped below by wait4 (which std's wait cannot give the rusage of).
-    #[allow(clippy::zombie_processes)]
-    let child = bin()
+    let (out, err, measured) = (
+        dir.path().join("stdout"),
+        dir.path().join("stderr"),
+        dir.path().join("measured"),
+    );
+    let status = hermetic("python3")
+        .arg("-c")
+        .arg(REAPER)
+        .arg(&measured)
+        .arg(env!("CARGO_BIN_EXE_pqdm"))
         .args(args)
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("run pqdm");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is this process's own child, not yet reaped (std reaps only on wait).
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall_ms = started.elapsed().as_millis() as u64;
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+        .status()
+        .expect("run python3");
+    let measured = std::fs::read_to_string(&measured).unwrap_or_else(|e| {
+        panic!(
+            "python3 measured nothing ({e}): {}",
+            String::from_utf8_lossy(&std::fs::read(&err).unwrap())
+        )
+    });
+    let (kib, wall_ms) = measured.split_once(' ').unwrap();
     let output = Output {
-        status: std::process::ExitStatus::from_raw(status),
+        status,
         stdout: std::fs::read(&out).unwrap(),
         stderr: std::fs::read(&err).unwrap(),
     };
-    (output, usage.ru_maxrss as u64 * 1024, wall_ms)
+    (
+        output,
+        kib.parse::<u64>().unwrap() * 1024,
+        wall_ms.parse().unwrap(),
+    )
 }
 
 /// A kinds file declaring `bars`: timestamp, symbol and close, keyed by symbol and timestamp,

@@ -51,10 +51,11 @@ fn json_reports_carry_peak_rss_and_wall_time() {
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         // The report is taken just before the process ends: the kernel's peak for the whole
-        // process is at least it, and little above it (bytes, not KiB or pages).
+        // process is about it (its counters are summed per CPU lazily: within 1 MiB) and
+        // little above it (bytes, not KiB or pages).
         let rss = v["peak_rss_bytes"].as_u64().unwrap();
         assert!(
-            rss <= kernel_rss && rss + (8 << 20) >= kernel_rss,
+            rss <= kernel_rss + (1 << 20) && rss + (8 << 20) >= kernel_rss,
             "{cmd:?}: reported {rss} bytes, the kernel measured {kernel_rss}"
         );
         let wall = v["wall_ms"].as_u64().unwrap();
@@ -66,6 +67,34 @@ fn json_reports_carry_peak_rss_and_wall_time() {
             assert!(wall > 0, "{cmd:?}: four files ingested in 0 ms");
         }
     }
+}
+
+#[test]
+fn a_pqdm_started_by_a_large_process_reports_its_own_peak() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let samples = data_dir().join("spot/klines");
+    json_ok(&run(&[
+        "ingest",
+        samples.to_str().unwrap(),
+        "--dataset",
+        base.to_str().unwrap(),
+        "--json",
+    ]));
+    // This process now holds 1 GiB, every page touched. Linux's getrusage would hand it to
+    // every program this process starts (`exec` keeps the starter's peak).
+    let held = vec![7u8; 1 << 30];
+    let out = run(&["info", base.to_str().unwrap(), "--json"]);
+    let reported = json_ok(&out)["peak_rss_bytes"].as_u64().unwrap();
+    let (_, measured, _) = run_measured(&["info", base.to_str().unwrap(), "--json"]);
+    assert!(
+        reported < 256 << 20 && measured < 256 << 20,
+        "info reported a peak of {} MiB (measured {} MiB) beside a 1 GiB starter",
+        reported >> 20,
+        measured >> 20
+    );
+    assert_eq!(held[held.len() - 1], 7);
 }
 
 #[test]
@@ -129,10 +158,12 @@ fn a_500_partition_write_under_a_memory_limit() {
         .unwrap();
     drop(df);
     let limit: u64 = 512 << 20;
-    // Measured here: 300-400 MiB alone. A streaming write starved of CPU by other tests holds
-    // more in flight (602 MiB once in CI beside an unlocked 10,000-file test), so the write is
-    // measured up to three times and the lowest peak must hold the budget, with 64 MiB of
-    // allocator slack: a write that ignores the budget exceeds it every time.
+    // Measured here: 270-320 MiB. (CI once saw 580 MiB three times over: the report then came
+    // from getrusage, which handed every pqdm this test process's own peak; see
+    // `a_pqdm_started_by_a_large_process_reports_its_own_peak`.) Timing still moves the peak by
+    // tens of MiB, so the write is measured up to three times and the lowest peak must hold the
+    // budget, with 64 MiB of allocator slack: a write that ignores the budget exceeds it every
+    // time.
     let mut peaks = vec![];
     let (base, out) = loop {
         let base = dir.path().join(format!("ds{}", peaks.len()));
