@@ -4,6 +4,8 @@
 //! and percent-escaped, so any symbol (`BTC/USDT`, `a=b`, `..`) stays one path segment.
 
 use polars::prelude::*;
+use polars_arrow::array::PrimitiveArray;
+use polars_arrow::bitmap::Bitmap;
 
 use crate::dtype::ColType;
 
@@ -31,17 +33,118 @@ pub fn derived_type(name: &str) -> Option<ColType> {
 }
 
 /// The expression deriving partition column `name` from the millisecond timestamp column `ts`.
+///
+/// Integer arithmetic on the calendar ([`civil_from_days`]) in one pass over the values, where
+/// Polars' `dt().year()`, `month()` and `day()` each built a chrono date-time per row (11% of a
+/// 5M-row write's CPU). The values are the same: the unit test compares them with chrono.
 pub fn derive_expr(name: &str, ts: &str) -> Option<Expr> {
-    let t = col(ts).cast(DataType::Datetime(TimeUnit::Milliseconds, None));
-    let e = match name {
-        "year" => t.dt().year(),
-        "month" => t.dt().month(),
-        "day" => t.dt().day(),
-        "hour" => t.dt().hour(),
-        "date" => t.dt().date(),
-        _ => return None,
+    let dtype = derived_type(name)?.dtype();
+    let part = match name {
+        "year" => Part::Year,
+        "month" => Part::Month,
+        "day" => Part::Day,
+        "hour" => Part::Hour,
+        _ => Part::Date,
     };
-    Some(e.cast(derived_type(name)?.dtype()).alias(name))
+    let out = dtype.clone();
+    let derive = move |c: Column| -> PolarsResult<Column> {
+        let ms = c
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
+            .cast(&DataType::Int64)?;
+        let ms = ms.i64()?;
+        let values =
+            Int64Chunked::from_chunk_iter_like(ms, ms.downcast_iter().map(|a| part.of_array(a)));
+        let values = values.into_column();
+        if out == DataType::Date {
+            values.cast(&DataType::Int32)?.cast(&DataType::Date)
+        } else {
+            values.cast(&out)
+        }
+    };
+    Some(
+        col(ts)
+            .map(derive, move |_, f| {
+                Ok(Field::new(f.name().clone(), dtype.clone()))
+            })
+            .alias(name),
+    )
+}
+
+/// A part of the calendar a partition column is derived from.
+#[derive(Clone, Copy)]
+enum Part {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Date,
+}
+
+impl Part {
+    /// This part of every millisecond timestamp of `ms`, nulls kept; null too where the year
+    /// does not fit the `i16` year column (chrono, which Polars' `dt()` used, has no date
+    /// there either). Consecutive timestamps of one day, market data's usual order, convert
+    /// the day once.
+    fn of_array(self, ms: &PrimitiveArray<i64>) -> PrimitiveArray<i64> {
+        let mut cached = (i64::MIN, (0, 0, 0));
+        let mut all_fit = true;
+        let values: Vec<i64> = ms
+            .values()
+            .iter()
+            .map(|&t| {
+                let days = day_of(t);
+                if days != cached.0 {
+                    cached = (days, civil_from_days(days));
+                    all_fit &= i16::try_from(cached.1.0).is_ok();
+                }
+                let (year, month, day) = cached.1;
+                match self {
+                    Part::Year => year,
+                    Part::Month => month,
+                    Part::Day => day,
+                    Part::Hour => t.rem_euclid(DAY_MS) / 3_600_000,
+                    Part::Date => days,
+                }
+            })
+            .collect();
+        let validity = if all_fit {
+            ms.validity().cloned()
+        } else {
+            let fits = ms
+                .values()
+                .iter()
+                .map(|&t| i16::try_from(civil_from_days(day_of(t)).0).is_ok());
+            let fits: Bitmap = fits.collect();
+            Some(match ms.validity() {
+                Some(valid) => valid & &fits,
+                None => fits,
+            })
+        };
+        PrimitiveArray::new(ArrowDataType::Int64, values.into(), validity)
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The day since 1970-01-01 of millisecond timestamp `t` (floored: before 1970 too).
+fn day_of(t: i64) -> i64 {
+    t.div_euclid(DAY_MS)
+}
+
+/// Year, month (1-12) and day (1-31) of day `days` since 1970-01-01 in the proleptic Gregorian
+/// calendar (Howard Hinnant's `civil_from_days`); exact for every `i64` day a millisecond
+/// timestamp can name.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 fn keep(b: u8) -> bool {
@@ -278,5 +381,78 @@ mod tests {
         };
         assert_eq!(row(0), ["2024", "1", "5", "23", "2024-01-05"]);
         assert_eq!(row(1), ["1970", "1", "1", "0", "1970-01-01"]);
+    }
+
+    #[test]
+    fn derived_columns_equal_chronos_calendar() {
+        use chrono::{DateTime, Datelike, Timelike};
+        let mut ts: Vec<i64> = vec![
+            0,
+            -1,
+            1,
+            DAY_MS - 1,
+            -DAY_MS,
+            -DAY_MS - 1,
+            951_782_400_000,     // 2000-02-29
+            951_868_800_000 - 1, // the last ms of 2000-02-29
+            4_107_542_400_000,   // 2100-03-01
+            -2_203_891_200_000,  // 1900-02-28
+            -62_135_596_800_000, // 0001-01-01
+            -62_135_596_800_001,
+            253_402_300_799_999, // 9999-12-31 23:59:59.999
+            8_210_266_876_799_999,
+            -8_334_601_228_800_000,
+        ];
+        // Every day boundary of four centuries around 2000, and their last milliseconds.
+        let start = -146_097 * 2 - 719_468 + 730_485;
+        for day in start..start + 146_097 * 4 {
+            ts.push(day * DAY_MS + 3_600_000 * (day.rem_euclid(24)));
+            ts.push(day * DAY_MS - 1);
+        }
+        let df = df!("t" => ts.clone())
+            .unwrap()
+            .lazy()
+            .select(["year", "month", "day", "hour", "date"].map(|n| derive_expr(n, "t").unwrap()))
+            .collect()
+            .unwrap();
+        let col_i64 = |n: &str| -> Vec<Option<i64>> {
+            let c = df.column(n).unwrap().cast(&DataType::Int64).unwrap();
+            c.i64().unwrap().iter().collect()
+        };
+        let (years, months, days, hours, dates) = (
+            col_i64("year"),
+            col_i64("month"),
+            col_i64("day"),
+            col_i64("hour"),
+            col_i64("date"),
+        );
+        for (i, &t) in ts.iter().enumerate() {
+            let dt = DateTime::from_timestamp_millis(t).unwrap().naive_utc();
+            let year = i64::from(dt.year());
+            // A year the i16 column cannot hold makes every part null (the write refuses it).
+            let fits = i16::try_from(year).is_ok();
+            let want = |v: i64| fits.then_some(v);
+            assert_eq!(years[i], want(year), "year of {t}");
+            assert_eq!(months[i], want(i64::from(dt.month())), "month of {t}");
+            assert_eq!(days[i], want(i64::from(dt.day())), "day of {t}");
+            assert_eq!(hours[i], want(i64::from(dt.hour())), "hour of {t}");
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            let epoch_days = dt.date().signed_duration_since(epoch).num_days();
+            assert_eq!(dates[i], want(epoch_days), "date of {t}");
+            assert_eq!(
+                civil_from_days(day_of(t)),
+                (year, i64::from(dt.month()), i64::from(dt.day()))
+            );
+        }
+        // Nulls stay null; timestamps past chrono's range are no error.
+        let df = df!("t" => [None, Some(i64::MIN), Some(i64::MAX)])
+            .unwrap()
+            .lazy()
+            .select(["year", "month", "date"].map(|n| derive_expr(n, "t").unwrap()))
+            .collect()
+            .unwrap();
+        for name in ["year", "month", "date"] {
+            assert_eq!(df.column(name).unwrap().null_count(), 3, "{name}");
+        }
     }
 }

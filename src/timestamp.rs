@@ -8,7 +8,8 @@
 //! 2025-01-01), eight-digit `YYYYMMDD` integers (`20240105`) are dates, and a number in no band
 //! (before 1990 in every unit, negative, or between two bands) is not a timestamp: the cast
 //! refuses it. Datetime and Date columns and ISO-8601 strings are converted as they are.
-//! All of it is Polars expressions, no row loops.
+//! All of it is Polars expressions; integers of undeclared unit are read in one loop over the
+//! values ([`from_integer`]).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use polars::prelude::*;
@@ -138,19 +139,51 @@ fn first_match(cases: Vec<(Expr, Expr)>) -> Expr {
 }
 
 /// Normalises an integer expression to milliseconds: in the declared unit, else by band.
+///
+/// The bands are read in one pass over the values ([`int_to_ms`]): as a `when`/`then` chain,
+/// Polars computed every branch for every row, the `YYYYMMDD` one by formatting each number as
+/// text and parsing it as a date (8% of a 5M-row write's CPU, for inputs that hold no date).
 fn from_integer(e: Expr, unit: Option<Unit>) -> Expr {
     let v = e.cast(DataType::Int64);
     if let Some(u) = unit {
         return u.to_ms_int(v);
     }
-    let mut cases = vec![(
-        in_band(v.clone(), YYYYMMDD_BAND, false),
-        from_yyyymmdd(v.clone()),
-    )];
-    for u in Unit::ALL {
-        cases.push((in_band(v.clone(), u.band(), false), u.to_ms_int(v.clone())));
+    v.map(
+        |c| {
+            let ca = c.i64()?;
+            let ms: Int64Chunked = ca.apply(|v| v.and_then(int_to_ms));
+            Ok(ms.into_column())
+        },
+        |_, f| Ok(Field::new(f.name().clone(), DataType::Int64)),
+    )
+}
+
+/// Milliseconds of an integer of undeclared unit: a `YYYYMMDD` date, else the unit whose band
+/// holds it; `None` in no band, or for an eight-digit number that is no date.
+fn int_to_ms(v: i64) -> Option<i64> {
+    let (lo, hi) = YYYYMMDD_BAND;
+    if (lo..=hi).contains(&v) {
+        return yyyymmdd_ms(v);
     }
-    first_match(cases)
+    let unit = Unit::ALL.into_iter().find(|u| {
+        let (lo, hi) = u.band();
+        (lo..=hi).contains(&v)
+    })?;
+    Some(match unit {
+        Unit::Seconds => v * 1000,
+        Unit::Millis => v,
+        u => v.div_euclid(u.per_ms()),
+    })
+}
+
+/// Midnight UTC of the date an eight-digit `YYYYMMDD` number names, in ms; `None` if no date.
+fn yyyymmdd_ms(v: i64) -> Option<i64> {
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(v / 10_000).ok()?,
+        u32::try_from(v / 100 % 100).ok()?,
+        u32::try_from(v % 100).ok()?,
+    )?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
 }
 
 /// Normalises a float expression (fractions allowed) to milliseconds, like [`from_integer`].
@@ -422,6 +455,49 @@ mod tests {
             Some(i64::MAX),
         ]);
         assert_eq!(out, vec![None, None, None, None]);
+    }
+
+    #[test]
+    fn integers_of_undeclared_unit_are_read_by_band() {
+        let jan5 = 1_704_412_800_000;
+        let leap = NaiveDate::from_ymd_opt(2262, 4, 11).unwrap();
+        let last_date = leap
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        let cases = [
+            (20_240_105, Some(jan5)),
+            (20_240_229, Some(jan5 + 55 * 86_400_000)),
+            (20_230_229, None),
+            (20_241_301, None),
+            (20_240_100, None),
+            (19_900_101, Some(PLAUSIBLE_FROM_MS)),
+            (19_900_100, None),
+            (22_620_411, Some(last_date)),
+            (22_620_412, None),
+            (631_151_999, None),
+            (631_152_000, Some(PLAUSIBLE_FROM_MS)),
+            (MAX_MS / 1000, Some(MAX_MS / 1000 * 1000)),
+            (MAX_MS / 1000 + 1, None),
+            (PLAUSIBLE_FROM_MS - 1, None),
+            (PLAUSIBLE_FROM_MS, Some(PLAUSIBLE_FROM_MS)),
+            (jan5, Some(jan5)),
+            (MAX_MS, Some(MAX_MS)),
+            (MAX_MS + 1, None),
+            (jan5 * 1000 + 999, Some(jan5)),
+            (jan5 * 1_000_000 + 999_999, Some(jan5)),
+            (MAX_MS * 1_000_000, Some(MAX_MS)),
+            (MAX_MS * 1_000_000 + 1, None),
+            (0, None),
+            (-1, None),
+        ];
+        let (values, want): (Vec<Option<i64>>, Vec<Option<i64>>) = cases
+            .iter()
+            .map(|&(v, w)| (Some(v), w))
+            .chain([(None, None)])
+            .unzip();
+        assert_eq!(normalize(values), want);
     }
 
     #[test]
