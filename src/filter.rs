@@ -487,6 +487,36 @@ impl TypedFilter {
     }
 }
 
+impl TypedFilter {
+    /// Whether every value in `[min, max]` passes this filter: a file whose values of this
+    /// column all lie there, none null, needs no row filtering.
+    pub fn range_always_matches(&self, min: i64, max: i64) -> bool {
+        let int = |i: usize| match self.values.get(i) {
+            Some(Value::Int(v)) => Some(*v),
+            _ => None,
+        };
+        let ints = || {
+            self.values.iter().map(|x| match x {
+                Value::Int(v) => Some(*v),
+                _ => None,
+            })
+        };
+        match (self.op, int(0)) {
+            (Op::Eq, Some(v)) => min == v && max == v,
+            (Op::Ne, Some(v)) => max < v || min > v,
+            (Op::Lt, Some(v)) => max < v,
+            (Op::Le, Some(v)) => max <= v,
+            (Op::Gt, Some(v)) => min > v,
+            (Op::Ge, Some(v)) => min >= v,
+            (Op::Between, Some(lo)) => int(1).is_some_and(|hi| lo <= min && max <= hi),
+            (Op::In, _) => min == max && ints().any(|v| v == Some(min)),
+            (Op::NotIn, _) => ints().all(|v| v.is_some_and(|v| v < min || max < v)),
+            (Op::IsNotNull, _) => true,
+            _ => false,
+        }
+    }
+}
+
 /// The column `name` as filters compare it: a date-time column (`datetime`) as milliseconds
 /// since the epoch, like pqdm's own Int64 timestamps.
 pub fn column_expr(name: &str, datetime: bool) -> Expr {

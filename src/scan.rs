@@ -84,6 +84,10 @@ pub struct ScanPlan {
     pub total_files: usize,
     /// The filters, typed by the manifest.
     pub filters: Vec<TypedFilter>,
+    /// The filters some row of the planned files may fail, which the scan applies to the rows;
+    /// the others every row passes (its partition's value does, or its file's whole time range
+    /// does), and filtering by them would only cost time.
+    pub row_filters: Vec<TypedFilter>,
 }
 
 fn column_type(m: &Manifest, name: &str) -> Option<ColType> {
@@ -124,6 +128,29 @@ fn base_hive_keys(base: &std::path::Path) -> Vec<String> {
             (parts.next().is_none() && !value.contains('*') && decodes).then(|| name.to_string())
         })
         .collect()
+}
+
+/// Whether every row of `file` passes `f`, judged from the manifest alone: its partition's
+/// value does (exact for every dtype but floats, whose NaN and -0.0 compare otherwise in
+/// Polars), or its non-null timestamps all lie in the filter's range.
+fn holds_for_every_row(m: &Manifest, file: &FileEntry, f: &TypedFilter) -> bool {
+    if f.datetime {
+        return false;
+    }
+    if let Some(p) = m.partition_columns.iter().find(|p| p.name == f.column) {
+        if matches!(p.dtype, ColType::F64) {
+            return false;
+        }
+        let text = file.partition.get(&p.name).cloned().flatten();
+        return f.partition_may_match(partition_value(text.as_deref(), p.dtype).as_ref());
+    }
+    if f.column == m.timestamp_column
+        && file.null_timestamps == Some(0)
+        && let (Some(lo), Some(hi)) = (file.min_timestamp, file.max_timestamp)
+    {
+        return f.range_always_matches(lo, hi);
+    }
+    false
 }
 
 /// Whether `file` may hold rows matching every filter, judged from the manifest alone.
@@ -187,18 +214,23 @@ impl Dataset {
             .filter_map(|i| i.typed(column_type(&m, &i.column)?))
             .collect();
         let paths = self.file_paths(&m);
-        let files = m
+        let (entries, files): (Vec<&FileEntry>, Vec<PathBuf>) = m
             .files
             .iter()
             .zip(paths)
             .filter(|(f, _)| may_match(&m, f, &typed) && may_match(&m, f, &implied))
-            .map(|(_, p)| p)
+            .unzip();
+        let row_filters = typed
+            .iter()
+            .filter(|f| !entries.iter().all(|e| holds_for_every_row(&m, e, f)))
+            .cloned()
             .collect();
         Ok(ScanPlan {
             total_files: m.files.len(),
-            manifest: m,
             files,
             filters: typed,
+            row_filters,
+            manifest: m,
         })
     }
 
@@ -313,7 +345,7 @@ impl Dataset {
                 .map_err(Error::polars(format!("scan {}", self.base().display())))?
         };
         let predicate = plan
-            .filters
+            .row_filters
             .iter()
             .map(TypedFilter::to_expr)
             .chain(opts.exprs.iter().cloned())

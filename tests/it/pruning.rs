@@ -488,3 +488,114 @@ fn typed_filters_keep_values_whole_and_expressions_prune_like_filters() {
         (vec![T0 + 2, T0 + 3], 4)
     );
 }
+
+/// Filters every row of the planned files passes (their partition's value does, or their whole
+/// time range does) are not applied to the rows; the rows are exactly those of the filters all
+/// the same, with nulls, a file that straddles a bound, and a file holding a null timestamp.
+#[test]
+fn filters_the_manifest_settles_are_not_applied_to_rows() {
+    use pqdm::WriteMode;
+    use pqdm::filter::Filter;
+    let mut kinds = KindRegistry::default();
+    kinds.add_toml(KIND, "pruning").unwrap();
+    let dir = tmp();
+    let ds = Dataset::create(
+        dir.path().join("settled"),
+        kinds.get("prune").unwrap(),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let append = |ts: Vec<Option<i64>>, venue: Option<&str>, lenient: bool| {
+        let n = ts.len();
+        let frame = df!(
+            "timestamp" => ts,
+            "venue" => vec![venue; n],
+            "tier" => vec![1i64; n],
+            "price" => vec![1.0; n],
+        )
+        .unwrap();
+        let opts = WriteOptions {
+            mode: Some(WriteMode::Append),
+            lenient,
+            ..Default::default()
+        };
+        ds.write(frame.lazy(), &opts).unwrap();
+    };
+    // venue=a: T0..T0+9 and T0+10..T0+19 (two files); venue=b: T0+5..T0+14 and a file of
+    // T0+20 with a null timestamp (lenient); the null venue: T0..T0+4.
+    append((0..10).map(|i| Some(T0 + i)).collect(), Some("a"), false);
+    append((10..20).map(|i| Some(T0 + i)).collect(), Some("a"), false);
+    append((5..15).map(|i| Some(T0 + i)).collect(), Some("b"), false);
+    append(vec![Some(T0 + 20), None], Some("b"), true);
+    append((0..5).map(|i| Some(T0 + i)).collect(), None, false);
+    let scan = |filters: &[Filter]| {
+        let opts = filters
+            .iter()
+            .cloned()
+            .fold(ScanOptions::default(), |o, f| o.with(f));
+        let plan = ds.plan(&opts).unwrap();
+        let applied: Vec<String> = plan.row_filters.iter().map(|f| f.column.clone()).collect();
+        let df = ds
+            .scan(&opts)
+            .unwrap()
+            .select([col("timestamp")])
+            .sort(
+                ["timestamp"],
+                SortMultipleOptions::default().with_nulls_last(true),
+            )
+            .collect()
+            .unwrap();
+        let rows: Vec<Option<i64>> = df
+            .column("timestamp")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .iter()
+            .collect();
+        (rows, plan.files.len(), applied)
+    };
+    let ts = |r: std::ops::Range<i64>| r.map(|i| Some(T0 + i)).collect::<Vec<_>>();
+    // The partition filter and a range holding both of venue=a's files: nothing left to apply.
+    assert_eq!(
+        scan(&[
+            Filter::eq("venue", "a"),
+            Filter::between("timestamp", T0, T0 + 19)
+        ]),
+        (ts(0..20), 2, vec![])
+    );
+    // A bound inside the second file: the timestamp filter is applied, the venue one is not.
+    assert_eq!(
+        scan(&[Filter::eq("venue", "a"), Filter::lt("timestamp", T0 + 15)]),
+        (ts(0..15), 2, vec!["timestamp".to_string()])
+    );
+    // venue=b's lenient file holds a null timestamp: its range alone settles nothing.
+    assert_eq!(
+        scan(&[Filter::eq("venue", "b"), Filter::ge("timestamp", T0 + 5)]),
+        (
+            ts(5..15).into_iter().chain(ts(20..21)).collect(),
+            2,
+            vec!["timestamp".to_string()]
+        )
+    );
+    // Partition filters that select the null partition, or all but one value.
+    assert_eq!(scan(&[Filter::is_null("venue")]), (ts(0..5), 1, vec![]));
+    assert_eq!(
+        scan(&[Filter::ne("venue", "a"), Filter::ge("timestamp", T0 + 5)]),
+        (
+            ts(5..15).into_iter().chain(ts(20..21)).collect(),
+            2,
+            vec!["timestamp".to_string()]
+        )
+    );
+    assert_eq!(
+        scan(&[Filter::not_in("venue", ["a", "b"])]),
+        (vec![], 0, vec![])
+    );
+    assert_eq!(
+        scan(&[
+            Filter::is_in("venue", ["a"]),
+            Filter::gt("timestamp", T0 - 1)
+        ]),
+        (ts(0..20), 2, vec![])
+    );
+}
