@@ -25,9 +25,13 @@ unsafe extern "C" {
 }
 
 /// Makes mimalloc return freed memory within [`PURGE_DELAY_MS`], unless `MIMALLOC_PURGE_DELAY`
-/// says otherwise (a user's own setting wins). Call it first thing in `main`.
+/// (or its former name `MIMALLOC_RESET_DELAY`) says otherwise: a user's own setting wins. Call it first thing in `main`.
 pub fn return_freed_memory_promptly() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+    // mimalloc also reads the option's former name.
+    let set_by_user = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if !set_by_user {
         // SAFETY: mimalloc's options may be set at any time from any thread; the value is an
         // integer option read on each purge.
         unsafe { mi_option_set(PURGE_DELAY, PURGE_DELAY_MS) };

@@ -131,8 +131,12 @@ fn base_hive_keys(base: &std::path::Path) -> Vec<String> {
 }
 
 /// Whether every row of `file` passes `f`, judged from the manifest alone: its partition's
-/// value does (exact for every dtype but floats, whose NaN and -0.0 compare otherwise in
-/// Polars), or its non-null timestamps all lie in the filter's range.
+/// value does, or its non-null timestamps all lie in the filter's range.
+///
+/// Only where the manifest's partition text is what Polars reads from the folder name: not for
+/// the null partition (an empty folder value `k=` is null to pqdm, `""` to Polars), nor for
+/// floats (NaN and -0.0 compare otherwise in Polars); callers keep datasets of other tools out
+/// (a Delta log's partition values may differ from its folder names).
 fn holds_for_every_row(m: &Manifest, file: &FileEntry, f: &TypedFilter) -> bool {
     if f.datetime {
         return false;
@@ -141,8 +145,13 @@ fn holds_for_every_row(m: &Manifest, file: &FileEntry, f: &TypedFilter) -> bool 
         if matches!(p.dtype, ColType::F64) {
             return false;
         }
-        let text = file.partition.get(&p.name).cloned().flatten();
-        return f.partition_may_match(partition_value(text.as_deref(), p.dtype).as_ref());
+        let Some(text) = file.partition.get(&p.name).cloned().flatten() else {
+            return false;
+        };
+        if text.is_empty() {
+            return false;
+        }
+        return f.partition_may_match(partition_value(Some(&text), p.dtype).as_ref());
     }
     if f.column == m.timestamp_column
         && file.null_timestamps == Some(0)
@@ -220,9 +229,12 @@ impl Dataset {
             .zip(paths)
             .filter(|(f, _)| may_match(&m, f, &typed) && may_match(&m, f, &implied))
             .unzip();
+        // Files of other tools (a plain folder, a Delta table) read as their names say, which
+        // the manifest pqdm made of them need not: their rows are always filtered.
+        let foreign = self.is_foreign();
         let row_filters = typed
             .iter()
-            .filter(|f| !entries.iter().all(|e| holds_for_every_row(&m, e, f)))
+            .filter(|f| foreign || !entries.iter().all(|e| holds_for_every_row(&m, e, f)))
             .cloned()
             .collect();
         Ok(ScanPlan {

@@ -577,8 +577,12 @@ fn filters_the_manifest_settles_are_not_applied_to_rows() {
             vec!["timestamp".to_string()]
         )
     );
-    // Partition filters that select the null partition, or all but one value.
-    assert_eq!(scan(&[Filter::is_null("venue")]), (ts(0..5), 1, vec![]));
+    // Partition filters that select the null partition, or all but one value. The null
+    // partition is never settled by its folder (an empty `k=` reads as "" in Polars).
+    assert_eq!(
+        scan(&[Filter::is_null("venue")]),
+        (ts(0..5), 1, vec!["venue".to_string()])
+    );
     assert_eq!(
         scan(&[Filter::ne("venue", "a"), Filter::ge("timestamp", T0 + 5)]),
         (
@@ -598,4 +602,51 @@ fn filters_the_manifest_settles_are_not_applied_to_rows() {
         ]),
         (ts(0..20), 2, vec![])
     );
+}
+
+/// A folder with an empty partition value (`symbol=`, as pyarrow and Polars write "") is not the
+/// null partition for the rows' filter: scanned as a plain folder, and after `adopt`, only the
+/// `__HIVE_DEFAULT_PARTITION__` folder's row is null.
+#[test]
+fn an_empty_partition_folder_is_not_taken_for_the_null_partition() {
+    let dir = tmp();
+    let plain = dir.path().join("plain");
+    for (folder, label) in [
+        ("symbol=", 1i64),
+        ("symbol=BTC", 2),
+        ("symbol=__HIVE_DEFAULT_PARTITION__", 3),
+    ] {
+        let at = plain.join(folder);
+        std::fs::create_dir_all(&at).unwrap();
+        let mut df = df!("timestamp" => [T0 + label], "label" => [label]).unwrap();
+        ParquetWriter::new(std::fs::File::create(at.join("part-0.parquet")).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
+    let labels = |filter: &str| -> Vec<String> {
+        let out = run(&[
+            "scan",
+            plain.to_str().unwrap(),
+            "--filter",
+            filter,
+            "--columns",
+            "label",
+            "--format",
+            "csv",
+        ]);
+        assert!(out.status.success(), "{filter}: {}", stderr(&out));
+        let mut rows: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(labels("symbol is_null"), ["3"]);
+    assert_eq!(labels("symbol == BTC"), ["2"]);
+    json_ok(&run(&["adopt", plain.to_str().unwrap(), "--json"]));
+    assert_eq!(labels("symbol is_null"), ["3"]);
+    assert_eq!(labels("symbol == BTC"), ["2"]);
 }
