@@ -108,7 +108,10 @@ def test_ctrl_c_stops_a_write_and_leaves_the_last_version(tmp_path):
 
 
 def test_ctrl_c_after_the_commit_point_keeps_the_commit(tmp_path):
-    got = interrupted_write(tmp_path, "commit.version_written", "_delta_log", "00000000000000000002")
+    # Held just after the log entry (the commit point) is in place, so that the interrupt, sent
+    # once the entry exists, lands while the write is still running (held before the entry,
+    # a write that tidies up fast returned before the interrupt arrived).
+    got = interrupted_write(tmp_path, "commit.tidy", "_delta_log", "00000000000000000002")
     # The interrupt is raised once the commit that had become visible has finished.
     assert got["outcome"] == "interrupted" and got["version"] == 2 and got["history"] == [0, 1, 2]
     assert got["same_rows"] is False and got["staged"] == [] and got["verify_problems"] == []
