@@ -467,10 +467,7 @@ impl TypedFilter {
 
     /// Whether a file whose values of this column lie in `[min, max]` may hold matching rows.
     pub fn range_may_match(&self, min: i64, max: i64) -> bool {
-        let int = |i: usize| match self.values.get(i) {
-            Some(Value::Int(v)) => Some(*v),
-            _ => None,
-        };
+        let int = |i: usize| self.int_value(i);
         match (self.op, int(0)) {
             (Op::Eq, Some(v)) => min <= v && v <= max,
             (Op::Lt, Some(v)) => min < v,
@@ -485,22 +482,20 @@ impl TypedFilter {
             _ => true,
         }
     }
-}
 
-impl TypedFilter {
+    /// Value `i` when it is an integer (timestamps are, in milliseconds).
+    fn int_value(&self, i: usize) -> Option<i64> {
+        match self.values.get(i) {
+            Some(Value::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
     /// Whether every value in `[min, max]` passes this filter: a file whose values of this
     /// column all lie there, none null, needs no row filtering.
     pub fn range_always_matches(&self, min: i64, max: i64) -> bool {
-        let int = |i: usize| match self.values.get(i) {
-            Some(Value::Int(v)) => Some(*v),
-            _ => None,
-        };
-        let ints = || {
-            self.values.iter().map(|x| match x {
-                Value::Int(v) => Some(*v),
-                _ => None,
-            })
-        };
+        let int = |i: usize| self.int_value(i);
+        let ints = || (0..self.values.len()).map(|i| self.int_value(i));
         match (self.op, int(0)) {
             (Op::Eq, Some(v)) => min == v && max == v,
             (Op::Ne, Some(v)) => max < v || min > v,

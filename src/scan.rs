@@ -130,6 +130,20 @@ fn base_hive_keys(base: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The dtype of partition column `column` and `file`'s folder text for it (`None`: the null
+/// partition); `None` when `column` is no partition column.
+fn partition_of<'a>(
+    m: &Manifest,
+    file: &'a FileEntry,
+    column: &str,
+) -> Option<(ColType, Option<&'a str>)> {
+    let p = m.partition_columns.iter().find(|p| p.name == column)?;
+    Some((
+        p.dtype,
+        file.partition.get(column).and_then(|t| t.as_deref()),
+    ))
+}
+
 /// Whether every row of `file` passes `f`, judged from the manifest alone: its partition's
 /// value does, or its non-null timestamps all lie in the filter's range.
 ///
@@ -141,17 +155,13 @@ fn holds_for_every_row(m: &Manifest, file: &FileEntry, f: &TypedFilter) -> bool 
     if f.datetime {
         return false;
     }
-    if let Some(p) = m.partition_columns.iter().find(|p| p.name == f.column) {
-        if matches!(p.dtype, ColType::F64) {
-            return false;
-        }
-        let Some(text) = file.partition.get(&p.name).cloned().flatten() else {
-            return false;
+    if let Some((dtype, text)) = partition_of(m, file, &f.column) {
+        return match text {
+            Some(text) if !text.is_empty() && dtype != ColType::F64 => {
+                f.partition_may_match(partition_value(Some(text), dtype).as_ref())
+            }
+            _ => false,
         };
-        if text.is_empty() {
-            return false;
-        }
-        return f.partition_may_match(partition_value(Some(&text), p.dtype).as_ref());
     }
     if f.column == m.timestamp_column
         && file.null_timestamps == Some(0)
@@ -165,9 +175,8 @@ fn holds_for_every_row(m: &Manifest, file: &FileEntry, f: &TypedFilter) -> bool 
 /// Whether `file` may hold rows matching every filter, judged from the manifest alone.
 fn may_match(m: &Manifest, file: &FileEntry, filters: &[TypedFilter]) -> bool {
     filters.iter().all(|f| {
-        if let Some(p) = m.partition_columns.iter().find(|p| p.name == f.column) {
-            let text = file.partition.get(&p.name).cloned().flatten();
-            return f.partition_may_match(partition_value(text.as_deref(), p.dtype).as_ref());
+        if let Some((dtype, text)) = partition_of(m, file, &f.column) {
+            return f.partition_may_match(partition_value(text, dtype).as_ref());
         }
         if f.column == m.timestamp_column
             && let (Some(lo), Some(hi)) = (file.min_timestamp, file.max_timestamp)

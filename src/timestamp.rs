@@ -109,23 +109,21 @@ impl Unit {
 /// Eight-digit integers that read as dates from 1990-01-01 (`19900101`) to 2262-04-11.
 const YYYYMMDD_BAND: (i64, i64) = (19_900_101, 22_620_411);
 
-/// Whether `v` lies in `band` (inclusive), for an Int64 or Float64 expression.
-fn in_band(v: Expr, (lo, hi): (i64, i64), float: bool) -> Expr {
-    if float {
-        v.clone().gt_eq(lit(lo as f64)).and(v.lt_eq(lit(hi as f64)))
-    } else {
-        v.clone().gt_eq(lit(lo)).and(v.lt_eq(lit(hi)))
-    }
+/// Whether Float64 expression `v` lies in `band` (inclusive).
+fn in_band(v: Expr, (lo, hi): (i64, i64)) -> Expr {
+    v.clone().gt_eq(lit(lo as f64)).and(v.lt_eq(lit(hi as f64)))
 }
 
-/// An Int64 `YYYYMMDD` expression as milliseconds (null where it is not a date).
+/// An Int64 `YYYYMMDD` expression as milliseconds (null where it is not a date), by
+/// [`yyyymmdd_ms`], the integers' own reading.
 fn from_yyyymmdd(v: Expr) -> Expr {
-    v.cast(DataType::String)
-        .str()
-        .to_date(strptime("%Y%m%d"))
-        .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
-        .dt()
-        .timestamp(TimeUnit::Milliseconds)
+    v.map(
+        |c| {
+            let ms: Int64Chunked = c.i64()?.apply(|v| v.and_then(yyyymmdd_ms));
+            Ok(ms.into_column())
+        },
+        |_, f| Ok(Field::new(f.name().clone(), DataType::Int64)),
+    )
 }
 
 /// The first case whose condition holds, else null (a `when`/`then` chain).
@@ -200,14 +198,11 @@ fn from_float(e: Expr, unit: Option<Unit>) -> Expr {
     }
     let whole = v.clone().eq(v.clone().floor());
     let mut cases = vec![(
-        in_band(v.clone(), YYYYMMDD_BAND, true).and(whole),
+        in_band(v.clone(), YYYYMMDD_BAND).and(whole),
         from_yyyymmdd(v.clone().cast(DataType::Int64)),
     )];
     for u in Unit::ALL {
-        cases.push((
-            in_band(v.clone(), u.band(), true),
-            fits(u.to_ms_float(v.clone())),
-        ));
+        cases.push((in_band(v.clone(), u.band()), fits(u.to_ms_float(v.clone()))));
     }
     first_match(cases)
 }
