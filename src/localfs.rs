@@ -26,6 +26,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).map_err(Error::io(path))
 }
 
+/// Whether `name` is one of the temporary files pqdm writes before it links or renames them to
+/// their name (`_<name>.<...>.tmp`, see [`write_atomic`]): a writer that died leaves them.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('_') && name.ends_with(".tmp")
+}
+
 /// Syncs a folder, so the names created or removed in it survive a power loss.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

@@ -217,13 +217,19 @@ impl Store {
 
     /// Refuses a base that holds a Delta log (or anything named `_delta_log`) but no pqdm
     /// dataset: another engine's table, which pqdm reads through its log but never writes into,
-    /// adopts or removes (its versions would part from pqdm's).
+    /// adopts or removes (its versions would part from pqdm's). Not refused: the log folder of
+    /// a pqdm dataset whose first commit died before its entry (beside pqdm's `_pqdm/`, it holds
+    /// nothing but pqdm's temporary files).
     pub(crate) fn refuse_foreign_delta(&self) -> Result<()> {
-        let local_entry = self
-            .location()
-            .as_local()
-            .is_some_and(|base| std::fs::symlink_metadata(base.join(delta::LOG_DIR)).is_ok());
-        let listed = !self.list_aged(&format!("{}/", delta::LOG_DIR))?.is_empty();
+        let local_entry = self.location().as_local().is_some_and(|base| {
+            let log = base.join(delta::LOG_DIR);
+            match std::fs::symlink_metadata(&log) {
+                Err(_) => false,
+                Ok(meta) if !meta.is_dir() => true,
+                Ok(_) => !base.join(crate::layout::META_DIR).is_dir(),
+            }
+        });
+        let listed = !log_names(&**self)?.is_empty();
         if local_entry || listed {
             return Err(Error::Dataset {
                 path: self.base().to_path_buf(),
@@ -493,13 +499,13 @@ pub(crate) fn delta_snapshot(
     delta::replay::snapshot(log.base(), &names, &read, version).map(Some)
 }
 
-/// The names of the files directly under `_delta_log/`.
+/// The names of the files directly under `_delta_log/`, but pqdm's temporary files.
 pub(crate) fn log_names(log: &dyn LogStore) -> Result<Vec<String>> {
     Ok(log
         .list_aged(&format!("{}/", delta::LOG_DIR))?
         .into_iter()
         .map(|(name, _, _)| name)
-        .filter(|name| !name.contains('/'))
+        .filter(|name| !name.contains('/') && !crate::localfs::is_temporary(name))
         .collect())
 }
 

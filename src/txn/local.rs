@@ -218,13 +218,14 @@ impl LocalLogStore {
         // Temporary commit points of writers that died before their commit point.
         for dir in [self.meta("versions"), self.base.join(crate::delta::LOG_DIR)] {
             for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('_') && name.ends_with(".tmp") {
+                if crate::localfs::is_temporary(&entry.file_name().to_string_lossy()) {
                     let _ = fs::remove_file(entry.path());
                 }
             }
         }
+        // A log folder left empty by a first commit that died before its entry: gone, so the
+        // base looks like no Delta table (only an empty folder is removed).
+        let _ = fs::remove_dir(self.base.join(crate::delta::LOG_DIR));
         Staging::remove_dead(&self.staging_root());
         Ok(())
     }

@@ -841,3 +841,91 @@ fn a_journal_naming_pqdm_metadata_touches_nothing() {
         assert_eq!(again.manifest().total_rows, 5);
     }
 }
+
+/// The first commit of a new dataset (its empty version 0) dying or failing at each of its
+/// steps leaves no dataset (or, past its commit point, the version), and the next write makes
+/// the dataset as if nothing happened: the `_delta_log/` folder a dead first commit began is
+/// pqdm's, not another engine's table (writes were refused as into one forever; found by the
+/// SIGKILL test).
+#[test]
+fn every_step_of_a_first_commit_failing_or_dying_leaves_a_dataset_the_next_write_makes() {
+    let steps = [
+        "commit.journaled",
+        "commit.moved_first",
+        "commit.moved",
+        "commit.version_written",
+        "commit.tidy",
+    ];
+    for step in steps {
+        for action in ["error", "kill"] {
+            let ctx = format!("{step}={action}");
+            let dir = tmp();
+            let base = dir.path().join("ds");
+            let b = base.to_str().unwrap();
+            let first = klines_csv(dir.path(), "BTCUSDT", 60, 10.0);
+            let failed = ingest(
+                &base,
+                &first,
+                &["--max-rows-per-file", "20"],
+                &[("PQDM_FAILPOINTS", &ctx)],
+            );
+            // What the first write left: `None`, no dataset; else the rows of its version. A
+            // write into a new base commits the empty version 0, then its rows as version 1: a
+            // kill past version 0's commit point (or in version 1, the first to move files)
+            // leaves version 0; a failure leaves no dataset, past a commit point every version.
+            let left = match (step, action) {
+                ("commit.tidy", "error") => Some((60, 600.0)),
+                ("commit.tidy" | "commit.moved_first", "kill") => Some((0, 0.0)),
+                _ => None,
+            };
+            assert_eq!(
+                failed.status.success(),
+                action == "error" && left.is_some(),
+                "{ctx}: {}",
+                stderr(&failed)
+            );
+            if action == "kill" {
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&failed.status),
+                    Some(9),
+                    "{ctx}: the failpoint was not reached"
+                );
+            }
+            // Readers see the version or no dataset, never an error about a Delta table.
+            let info = run(&["info", b, "--json"]);
+            match left {
+                Some((rows, sum)) => {
+                    assert_eq!(json_ok(&info)["total_rows"], rows, "{ctx}");
+                    assert_eq!(content(&base), (rows as usize, sum), "{ctx}");
+                }
+                None => {
+                    assert!(!info.status.success(), "{ctx}");
+                    let said = stderr(&info);
+                    assert!(
+                        !said.contains("Delta") && !said.contains("log entry"),
+                        "{ctx}: {said}"
+                    );
+                    assert!(parquet_files(&base).is_empty(), "{ctx}");
+                }
+            }
+            let (rows, sum) = left.unwrap_or((0, 0.0));
+            json_ok(&ingest(
+                &base,
+                &klines_csv(dir.path(), "ETHUSDT", 30, 3.0),
+                &[],
+                &[],
+            ));
+            let expect = (rows as usize + 30, sum + 90.0);
+            assert_eq!(content(&base), expect, "{ctx}: the next write");
+            assert_eq!(glob_content(&base), expect, "{ctx}: plain readers");
+            let verify = run(&["verify", b, "--json"]);
+            assert!(verify.status.success(), "{ctx}: {}", stderr(&verify));
+            let temporaries: Vec<String> = std::fs::read_dir(base.join("_delta_log"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect();
+            assert_eq!(temporaries, Vec::<String>::new(), "{ctx}: in the log");
+        }
+    }
+}

@@ -150,7 +150,9 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             ][rng.next() as usize % 5]
         });
         let mut cmd = bin();
-        cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
+        let stderr_path = dir.path().join("stderr");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        cmd.args(&args).stdout(Stdio::null()).stderr(stderr);
         if let Some(step) = step {
             cmd.env("PQDM_FAILPOINTS", format!("{step}=kill"));
         }
@@ -165,8 +167,9 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             }
         }
         let status = child.wait().unwrap();
+        let killed = std::os::unix::process::ExitStatusExt::signal(&status) == Some(9);
         if let Some(step) = step
-            && std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+            && killed
         {
             kills += 1;
             placed += 1;
@@ -174,6 +177,12 @@ fn sigkill_at_random_points_never_breaks_a_version() {
                 .entry(format!("{} at {step}", args[0]))
                 .or_insert(0) += 1;
         }
+        // An operation nobody killed succeeds, whatever earlier kills left behind.
+        assert!(
+            killed || status.success(),
+            "seed {seed} round {rounds}: {args:?} failed ({status}) after the kills before it: {}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
         if std::fs::read_dir(base.join("_pqdm/journal")).is_ok_and(|mut d| d.next().is_some()) {
             in_commit += 1;
         }
