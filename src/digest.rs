@@ -43,6 +43,29 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     h
 }
 
+/// `lf` unchanged, showing `columns` (names of `lf`'s columns, in that order) of every batch
+/// of rows it yields to `observe` on the way: a pass-through map of the first column, which
+/// the streaming engine runs on each morsel as it flows (in any order, on any thread).
+pub(crate) fn tap_columns(
+    lf: LazyFrame,
+    columns: &[String],
+    observe: impl Fn(&[Column]) -> PolarsResult<()> + Send + Sync + 'static,
+) -> LazyFrame {
+    let Some((first, rest)) = columns.split_first() else {
+        return lf;
+    };
+    let others: Vec<Expr> = rest.iter().map(|c| col(c.as_str())).collect();
+    let tapped = col(first.as_str()).map_many(
+        move |cols: &mut [Column]| {
+            observe(cols)?;
+            Ok(std::mem::take(&mut cols[0]))
+        },
+        &others,
+        |_, fields| Ok(fields[0].clone()),
+    );
+    lf.with_column(tapped.alias(first.as_str()))
+}
+
 impl RowDigest {
     /// Adds the rows of `df` (columns are told apart by position).
     pub fn add(&mut self, df: &DataFrame) -> Result<()> {
@@ -84,31 +107,22 @@ impl RowDigest {
 
     /// `lf` unchanged, adding every row that flows through it to `digest` on the way (one pass:
     /// the streaming engine runs the tap on each morsel, in any order, which the digest does
-    /// not see). `columns` are `lf`'s columns in order, the first of them carrying the tap.
+    /// not see). `columns` are `lf`'s columns in order.
     pub fn tap(lf: LazyFrame, columns: &[String], digest: Arc<Mutex<RowDigest>>) -> LazyFrame {
-        let Some((first, rest)) = columns.split_first() else {
-            return lf;
-        };
         let names: Vec<PlSmallStr> = columns.iter().map(|c| c.as_str().into()).collect();
-        let others: Vec<Expr> = rest.iter().map(|c| col(c.as_str())).collect();
-        let tapped = col(first.as_str()).map_many(
-            move |cols: &mut [Column]| {
-                let frame = DataFrame::new_infer_height(
-                    cols.iter()
-                        .zip(&names)
-                        .map(|(c, n)| c.clone().with_name(n.clone()))
-                        .collect(),
-                )?;
-                let mut part = RowDigest::default();
-                part.add(&frame)
-                    .map_err(|e| polars_err!(ComputeError: "{e}"))?;
-                digest.lock().unwrap_or_else(|e| e.into_inner()).merge(part);
-                Ok(std::mem::take(&mut cols[0]))
-            },
-            &others,
-            |_, fields| Ok(fields[0].clone()),
-        );
-        lf.with_column(tapped.alias(first.as_str()))
+        tap_columns(lf, columns, move |cols| {
+            let frame = DataFrame::new_infer_height(
+                cols.iter()
+                    .zip(&names)
+                    .map(|(c, n)| c.clone().with_name(n.clone()))
+                    .collect(),
+            )?;
+            let mut part = RowDigest::default();
+            part.add(&frame)
+                .map_err(|e| polars_err!(ComputeError: "{e}"))?;
+            digest.lock().unwrap_or_else(|e| e.into_inner()).merge(part);
+            Ok(())
+        })
     }
 
     /// Adds the rows another digest holds.

@@ -25,6 +25,7 @@ pub(crate) mod footer;
 pub(crate) mod foreign;
 pub mod ingest;
 pub(crate) mod ingested;
+mod key_order;
 pub mod layout;
 pub(crate) mod localfs;
 pub mod location;

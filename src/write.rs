@@ -16,6 +16,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::footer;
 use crate::ingested::SourceBatch;
+use crate::key_order::KeyOrder;
 use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX};
 use crate::metrics::OpTimer;
 use crate::options::{Compression, FileLayout, MemoryLimit, WriteMode};
@@ -1053,13 +1054,33 @@ impl Dataset {
         let cast = CastInputs::new(&manifest, &inputs, opts)?;
         log::debug!("[{}] inputs cast at {} ms", timer.op_id, timer.wall_ms());
         let staging = self.store().staging(&timer.op_id)?;
-        let slices = stage_inputs(&staging, &cast, &inputs, opts, &plan, &timer.op_id)?;
-        log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
         let kind = &manifest.kind_spec;
+        // An upsert's rows are watched for keys in order as they stream: a proof that no key
+        // repeats spares reading the staged files back to look.
+        let witness = (plan.mode == WriteMode::Upsert && cast.has_columns(&kind.key))
+            .then(|| (KeyOrder::default(), kind.key.as_slice()));
+        let slices = stage_inputs(
+            &staging,
+            &cast,
+            &inputs,
+            opts,
+            &plan,
+            &timer.op_id,
+            witness.as_ref(),
+        )?;
+        log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
         let mut staged = StagedFiles::read(&staging, kind)?;
         let nulled = check_staged(&staged, &cast, kind, opts)?;
         log::debug!("[{}] file stats at {} ms", timer.op_id, timer.wall_ms());
-        if plan.mode == WriteMode::Upsert {
+        let staged_rows: u64 = staged.entries.iter().map(|e| e.rows).sum();
+        let proven = witness.is_some_and(|(w, _)| w.proves_unique(staged_rows));
+        if proven {
+            log::debug!(
+                "[{}] no key repeats: the input's rows came in key order",
+                timer.op_id
+            );
+        }
+        if plan.mode == WriteMode::Upsert && !proven {
             let small = (slices == 1).then_some(&cast);
             settle_repeated_keys(
                 &mut staged,
@@ -1406,6 +1427,14 @@ struct CastInputs {
 }
 
 impl CastInputs {
+    /// Whether the cast frame holds every one of `columns` (and there is one).
+    fn has_columns(&self, columns: &[String]) -> bool {
+        !columns.is_empty()
+            && columns.iter().all(|c| {
+                self.part_cols.contains(c) || self.data_schema.iter().any(|f| &f.name == c)
+            })
+    }
+
     fn new(manifest: &Manifest, inputs: &[Input], opts: &WriteOptions) -> Result<CastInputs> {
         let kind = &manifest.kind_spec;
         let mut frames = Vec::with_capacity(inputs.len());
@@ -1607,6 +1636,7 @@ fn stage_inputs(
     opts: &WriteOptions,
     plan: &WritePlan,
     op_id: &str,
+    witness: Option<&(KeyOrder, &[String])>,
 ) -> Result<usize> {
     let known_rows: Option<u64> = inputs.iter().map(|i| i.rows).sum();
     let schema = &cast.data_schema;
@@ -1628,6 +1658,10 @@ fn stage_inputs(
                 slice_prefix(op_id, i),
             ),
             None => (cast.frame.clone(), op_id.to_string()),
+        };
+        let part = match witness {
+            Some((w, key)) => w.tap(part, key),
+            None => part,
         };
         let sunk = sink_partitioned(
             part,

@@ -228,3 +228,108 @@ fn a_key_range_edited_by_hand_is_reported_and_repaired() {
     // so Delta readers prune by them and the log alone rebuilds the version.
     assert_eq!(ds.version_from_log(m.version).unwrap(), *m);
 }
+
+/// One flat Parquet file of candles of `symbols`, 4 a day for `days` days each, in the order
+/// `rows` gives (indices into the rows sorted by symbol and time); the close is the row's index.
+fn flat_candles(dir: &std::path::Path, symbols: &[&str], days: i64, rows: &[usize]) -> String {
+    let mut all = vec![];
+    for s in symbols {
+        for d in 0..days {
+            for m in 0..4 {
+                all.push((s.to_string(), JAN1 + d * DAY + m * 60_000));
+            }
+        }
+    }
+    let pick = |f: &dyn Fn(&(String, i64), usize) -> f64| -> Vec<f64> {
+        rows.iter().map(|&i| f(&all[i], i)).collect()
+    };
+    let close = pick(&|_, i| i as f64);
+    let ts: Vec<i64> = rows.iter().map(|&i| all[i].1).collect();
+    let mut df = df!(
+        "symbol" => rows.iter().map(|&i| all[i].0.clone()).collect::<Vec<_>>(),
+        "open_time" => ts.clone(),
+        "open" => close.clone(), "high" => close.clone(), "low" => close.clone(),
+        "close" => close,
+        "volume" => vec![1.5f64; rows.len()],
+        "close_time" => ts.iter().map(|t| t + 59_999).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let path = dir.join(format!("flat-{}.parquet", rows.len()));
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// An upsert whose input comes in key order (a flat file sorted by symbol and time) is proven
+/// free of repeated keys as it streams, and reads none of its staged files back; any other order,
+/// or a repeat, is checked on the staged files as before, and the last row of a key wins.
+#[test]
+fn an_upsert_in_key_order_needs_no_look_for_repeats_and_any_other_order_still_gets_one() {
+    const PROVEN: &str = "no key repeats: the input's rows came in key order";
+    let dir = tmp();
+    let symbols = ["ADAUSDT", "BTCUSDT", "ETHUSDT"];
+    let n = symbols.len() * 50 * 4;
+    let ingest = |name: &str, input: &str| {
+        let base = dir.path().join(name);
+        let out = bin()
+            .env("RUST_LOG", "pqdm::write=debug")
+            .args([
+                "ingest",
+                input,
+                "--dataset",
+                base.to_str().unwrap(),
+                "--kind",
+                "klines",
+                "--exchange",
+                "BINANCE",
+                "--timeframe",
+                "1m",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let report = json_ok(&out);
+        let ds = Dataset::open(&base).unwrap();
+        let df = read_sorted(&ds);
+        (stderr(&out).contains(PROVEN), report, df)
+    };
+    let sorted: Vec<usize> = (0..n).collect();
+    let (proven, report, df) = ingest("sorted", &flat_candles(dir.path(), &symbols, 50, &sorted));
+    assert!(proven, "a sorted input over 150 partitions");
+    assert_eq!(report["rows_written"], n);
+    assert_eq!(report["files"].as_array().unwrap().len(), 150);
+    assert_eq!(
+        f64s(&df, "close"),
+        (0..n).map(|i| i as f64).collect::<Vec<_>>()
+    );
+
+    // Row 301 again right after itself (its close then 301 still, a repeat in order), and row
+    // 7 again at the end with close 7: the repeats are found, one row per key stays.
+    let mut repeated = sorted.clone();
+    repeated.insert(302, 301);
+    repeated.push(7);
+    let (proven, report, df) = ingest(
+        "repeated",
+        &flat_candles(dir.path(), &symbols, 50, &repeated),
+    );
+    assert!(!proven, "an input holding a key twice");
+    assert_eq!(report["rows_written"], n);
+    assert_eq!(
+        f64s(&df, "close"),
+        (0..n).map(|i| i as f64).collect::<Vec<_>>()
+    );
+
+    // Newest first: every key once, but out of order.
+    let reversed: Vec<usize> = (0..n).rev().collect();
+    let (proven, report, df) = ingest(
+        "reversed",
+        &flat_candles(dir.path(), &symbols, 50, &reversed),
+    );
+    assert!(!proven, "an input out of key order");
+    assert_eq!(report["rows_written"], n);
+    assert_eq!(
+        f64s(&df, "close"),
+        (0..n).map(|i| i as f64).collect::<Vec<_>>()
+    );
+}
