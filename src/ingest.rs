@@ -231,12 +231,13 @@ fn grouped_input(
         }
         let hints =
             DataFrame::new_infer_height(columns).map_err(Error::polars("file-name hints"))?;
-        frame = frame.join(
-            hints.lazy(),
-            [col(SOURCE)],
-            [col(SOURCE)],
-            JoinArgs::new(JoinType::Left),
-        );
+        // The rows keep the files' order: a write under a memory budget stages the input in
+        // slices by row number, each slice a new run of this query, and a join free to reorder
+        // (Polars' default) gave each run another order, so slices overlapped and rows were
+        // lost.
+        let mut args = JoinArgs::new(JoinType::Left);
+        args.maintain_order = MaintainOrderJoin::Left;
+        frame = frame.join(hints.lazy(), [col(SOURCE)], [col(SOURCE)], args);
     }
     Ok(Input {
         frame: frame.drop(Selector::ByName {
