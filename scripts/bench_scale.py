@@ -131,15 +131,17 @@ class Scale(bench.Bench):
             # Left out by default: at 36,500 partitions DuckDB 2.0.1's COPY had not finished
             # after 13 minutes (6 GB resident) on the 2-core machine.
             cmds["duckdb"] = bench.py_cmd(DUCKDB_COPY, self.flat, self.path("w", "duckdb"))
-        self.run(f"ingest {self.label} as upsert", cmds, before=lambda t: self.fresh("w", t))
-        self.fresh("w")
+        self.run(f"ingest {self.label} as upsert", cmds,
+                 before=lambda t: (self.set_aside("w", t), self.warm(self.flat)))
+        self.set_aside("w")
 
     def reupsert(self):
         self.full()
         cmds = {"pqdm": self.ingest_cmd(self.flat, self.path("full", "pqdm")),
                 "polars": bench.py_cmd(POLARS_SINK, self.flat, self.path("w", "polars"))}
-        self.run(f"re-upsert {self.label} (all replaced)", cmds, before=lambda t: self.fresh("w", t))
-        self.fresh("w")
+        self.run(f"re-upsert {self.label} (all replaced)", cmds,
+                 before=lambda t: (self.set_aside("w", t), self.warm(self.flat)))
+        self.set_aside("w")
 
     def day(self):
         self.full()
@@ -159,8 +161,8 @@ class Scale(bench.Bench):
                 "polars": bench.py_cmd(POLARS_SINK, src, self.path("w", "polars")),
                 "duckdb": bench.py_cmd(DUCKDB_COPY, src, self.path("w", "duckdb"))}
         label = f"{symbols * days:,} partitions x {per_day} rows"
-        self.run(label, {t: cmds[t] for t in tools}, before=lambda t: self.fresh("w", t))
-        self.fresh("w")
+        self.run(label, {t: cmds[t] for t in tools}, before=lambda t: self.set_aside("w", t))
+        self.set_aside("w")
 
     def tiny(self):
         self.small("tiny", 10, 1000, 4, ["pqdm", "pqdm-append", "polars", "duckdb"])
@@ -195,6 +197,7 @@ def main():
     for w in args.workloads.split(","):
         getattr(scale, w.strip())()
     bench.report(scale, args.work, "bench_scale.py")
+    scale.remove_set_aside()
 
 
 if __name__ == "__main__":

@@ -44,26 +44,30 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
 }
 
 /// `lf` unchanged, showing `columns` (names of `lf`'s columns, in that order) of every batch
-/// of rows it yields to `observe` on the way: a pass-through map of the first column, which
-/// the streaming engine runs on each morsel as it flows (in any order, on any thread).
+/// of rows it yields to `observe` on the way: a pass-through map of the last of them, which
+/// the streaming engine runs on each morsel as it flows (in any order, on any thread). The last
+/// carries the map because a key's leading columns are often constants (an exchange given on
+/// the command line), which a map would turn from one value into a column of copies.
 pub(crate) fn tap_columns(
     lf: LazyFrame,
     columns: &[String],
     observe: impl Fn(&[Column]) -> PolarsResult<()> + Send + Sync + 'static,
 ) -> LazyFrame {
-    let Some((first, rest)) = columns.split_first() else {
+    let Some((carrier, rest)) = columns.split_last() else {
         return lf;
     };
     let others: Vec<Expr> = rest.iter().map(|c| col(c.as_str())).collect();
-    let tapped = col(first.as_str()).map_many(
+    let tapped = col(carrier.as_str()).map_many(
         move |cols: &mut [Column]| {
-            observe(cols)?;
+            // The map's own column comes first: shown to `observe` in the order asked for.
+            let ordered: Vec<Column> = cols[1..].iter().chain(&cols[..1]).cloned().collect();
+            observe(&ordered)?;
             Ok(std::mem::take(&mut cols[0]))
         },
         &others,
         |_, fields| Ok(fields[0].clone()),
     );
-    lf.with_column(tapped.alias(first.as_str()))
+    lf.with_column(tapped.alias(carrier.as_str()))
 }
 
 impl RowDigest {

@@ -40,7 +40,7 @@ pub(crate) struct KeyOrder {
 
 impl KeyOrder {
     /// `lf` unchanged, with every row it yields shown to this witness on the way (a tap on
-    /// `key`'s first column; `key` must name columns of `lf`).
+    /// `key`'s last column; `key` must name columns of `lf`).
     pub(crate) fn tap(&self, lf: LazyFrame, key: &[String]) -> LazyFrame {
         let witness = self.clone();
         crate::digest::tap_columns(lf, key, move |columns| {
