@@ -326,8 +326,9 @@ class Bench:
         for tool in tools:
             self.rows.append((name, tool, *results[tool]))
             if not self.args.quiet:
+                rounds = ", ".join(f"{w:.2f}" for w in results[tool][0])
                 print(f"  {name:<34} {tool:<14} {statistics.median(results[tool][0]):8.3f} s "
-                      f"{statistics.median(results[tool][1]) / 2**20:8.0f} MiB", flush=True)
+                      f"{statistics.median(results[tool][1]) / 2**20:8.0f} MiB  (rounds: {rounds} s)", flush=True)
 
     def w1_write(self):
         flat = self.path("flat.parquet")
