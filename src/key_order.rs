@@ -35,15 +35,25 @@ struct Seen {
 /// the clones share what was seen.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KeyOrder {
+    /// The key's columns, in key order.
+    key: Vec<String>,
     seen: Arc<Mutex<Seen>>,
 }
 
 impl KeyOrder {
+    /// A witness of the keys made of `key`'s columns.
+    pub(crate) fn new(key: &[String]) -> KeyOrder {
+        KeyOrder {
+            key: key.to_vec(),
+            seen: Default::default(),
+        }
+    }
+
     /// `lf` unchanged, with every row it yields shown to this witness on the way (a tap on
-    /// `key`'s last column; `key` must name columns of `lf`).
-    pub(crate) fn tap(&self, lf: LazyFrame, key: &[String]) -> LazyFrame {
+    /// the key's last column; the key must name columns of `lf`).
+    pub(crate) fn tap(&self, lf: LazyFrame) -> LazyFrame {
         let witness = self.clone();
-        crate::digest::tap_columns(lf, key, move |columns| {
+        crate::digest::tap_columns(lf, &self.key, move |columns| {
             witness.observe(columns);
             Ok(())
         })
@@ -259,9 +269,9 @@ mod tests {
         )
         .unwrap();
         let key = ["symbol".to_string(), "timestamp".to_string()];
-        let w = KeyOrder::default();
+        let w = KeyOrder::new(&key);
         let out = w
-            .tap(df.clone().lazy(), &key)
+            .tap(df.clone().lazy())
             .collect_with_engine(Engine::Streaming)
             .unwrap()
             .unwrap_single();
@@ -272,12 +282,12 @@ mod tests {
             "one batch proves nothing across batches"
         );
         // Times that start again every 1,000 rows: repeats, found across batches.
-        let w = KeyOrder::default();
+        let w = KeyOrder::new(&key);
         let repeating = df
             .clone()
             .lazy()
             .with_column((col("timestamp") % lit(1000i64)).alias("timestamp"));
-        w.tap(repeating, &key)
+        w.tap(repeating)
             .collect_with_engine(Engine::Streaming)
             .unwrap();
         assert!(!w.proves_unique(n as u64));

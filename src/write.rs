@@ -1058,7 +1058,7 @@ impl Dataset {
         // An upsert's rows are watched for keys in order as they stream: a proof that no key
         // repeats spares reading the staged files back to look.
         let witness = (plan.mode == WriteMode::Upsert && cast.has_columns(&kind.key))
-            .then(|| (KeyOrder::default(), kind.key.as_slice()));
+            .then(|| KeyOrder::new(&kind.key));
         let slices = stage_inputs(
             &staging,
             &cast,
@@ -1073,14 +1073,12 @@ impl Dataset {
         let nulled = check_staged(&staged, &cast, kind, opts)?;
         log::debug!("[{}] file stats at {} ms", timer.op_id, timer.wall_ms());
         let staged_rows: u64 = staged.entries.iter().map(|e| e.rows).sum();
-        let proven = witness.is_some_and(|(w, _)| w.proves_unique(staged_rows));
-        if proven {
+        if witness.is_some_and(|w| w.proves_unique(staged_rows)) {
             log::debug!(
                 "[{}] no key repeats: the input's rows came in key order",
                 timer.op_id
             );
-        }
-        if plan.mode == WriteMode::Upsert && !proven {
+        } else if plan.mode == WriteMode::Upsert {
             let small = (slices == 1).then_some(&cast);
             settle_repeated_keys(
                 &mut staged,
@@ -1636,7 +1634,7 @@ fn stage_inputs(
     opts: &WriteOptions,
     plan: &WritePlan,
     op_id: &str,
-    witness: Option<&(KeyOrder, &[String])>,
+    witness: Option<&KeyOrder>,
 ) -> Result<usize> {
     let known_rows: Option<u64> = inputs.iter().map(|i| i.rows).sum();
     let schema = &cast.data_schema;
@@ -1660,7 +1658,7 @@ fn stage_inputs(
             None => (cast.frame.clone(), op_id.to_string()),
         };
         let part = match witness {
-            Some((w, key)) => w.tap(part, key),
+            Some(w) => w.tap(part),
             None => part,
         };
         let sunk = sink_partitioned(

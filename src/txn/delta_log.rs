@@ -229,8 +229,9 @@ impl Store {
                 Ok(_) => !base.join(crate::layout::META_DIR).is_dir(),
             }
         });
-        let listed = !log_names(&**self)?.is_empty();
-        if local_entry || listed {
+        // Listed only when the local check did not decide: a file named `_delta_log` fails to
+        // list, and is refused by name instead.
+        if local_entry || !log_names(&**self)?.is_empty() {
             return Err(Error::Dataset {
                 path: self.base().to_path_buf(),
                 message: "is a Delta table another engine wrote (it has a _delta_log/ and no pqdm dataset): pqdm reads it (`pqdm scan`, `info`) but does not write into it, adopt it or create a dataset over it".into(),

@@ -929,3 +929,52 @@ fn every_step_of_a_first_commit_failing_or_dying_leaves_a_dataset_the_next_write
         }
     }
 }
+
+/// Only a log folder a dead first commit of pqdm left (beside `_pqdm/`, nothing but pqdm's
+/// temporaries) is taken for pqdm's: an empty `_delta_log/` without `_pqdm/` (another engine
+/// creating its table), a file named `_delta_log`, or a log holding an entry, even beside a
+/// `_pqdm/` folder, is another engine's table, and a write into it is refused with nothing
+/// changed.
+#[test]
+fn a_delta_log_pqdm_did_not_leave_is_never_written_into() {
+    let dir = tmp();
+    let csv = klines_csv(dir.path(), "BTCUSDT", 10, 1.0);
+    let entry = "00000000000000000000.json";
+    let entry_text = r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}
+{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[]}","partitionColumns":[],"configuration":{}}}
+"#;
+    let cases: [(&str, &dyn Fn(&Path)); 4] = [
+        ("an empty log folder", &|b| {
+            std::fs::create_dir_all(b.join("_delta_log")).unwrap()
+        }),
+        ("a file named _delta_log", &|b| {
+            std::fs::write(b.join("_delta_log"), "x").unwrap()
+        }),
+        ("an entry beside _pqdm/", &|b| {
+            std::fs::create_dir_all(b.join("_delta_log")).unwrap();
+            std::fs::create_dir_all(b.join("_pqdm")).unwrap();
+            std::fs::write(b.join("_delta_log").join(entry), entry_text).unwrap();
+        }),
+        ("an entry and a temporary beside _pqdm/", &|b| {
+            std::fs::create_dir_all(b.join("_delta_log")).unwrap();
+            std::fs::create_dir_all(b.join("_pqdm")).unwrap();
+            std::fs::write(b.join("_delta_log").join(entry), entry_text).unwrap();
+            std::fs::write(b.join("_delta_log/_00000000000000000001.json.1.x.tmp"), "").unwrap();
+        }),
+    ];
+    for (name, make) in cases {
+        let base = dir.path().join(name.replace(' ', "-"));
+        std::fs::create_dir_all(&base).unwrap();
+        make(&base);
+        let before = snapshot(&base);
+        let out = ingest(&base, &csv, &[], &[]);
+        assert!(!out.status.success(), "{name}: the write went in");
+        // Named as another engine's table, or (beside `_pqdm/`) as a log entry pqdm did not write.
+        let said = stderr(&out);
+        assert!(
+            said.contains("another engine wrote") || said.contains("carries no pqdm record"),
+            "{name}: {said}"
+        );
+        assert_eq!(snapshot(&base), before, "{name}: the folder changed");
+    }
+}
