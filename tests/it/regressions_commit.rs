@@ -943,7 +943,8 @@ fn a_delta_log_pqdm_did_not_leave_is_never_written_into() {
     let entry_text = r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}
 {"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[]}","partitionColumns":[],"configuration":{}}}
 "#;
-    let cases: [(&str, &dyn Fn(&Path)); 4] = [
+    type Make<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Make); 4] = [
         ("an empty log folder", &|b| {
             std::fs::create_dir_all(b.join("_delta_log")).unwrap()
         }),
