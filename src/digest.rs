@@ -141,8 +141,7 @@ impl RowDigest {
     /// null breaks the order); `context` names the read in errors.
     pub fn of_ordered(lf: LazyFrame, context: &str, ordered: &str) -> Result<(RowDigest, bool)> {
         let size = std::num::NonZeroUsize::new(64 * 1024).expect("non-zero");
-        let batches = lf
-            .collect_batches(Engine::Streaming, true, Some(size), true)
+        let batches = crate::batches::Batches::start(lf, Some(size))
             .map_err(Error::polars(context.to_string()))?;
         let mut digest = RowDigest::default();
         let (mut in_order, mut last) = (true, i64::MIN);

@@ -8,6 +8,7 @@
 //! The library example is the README's, which is compiled and run as this crate's doctest.
 
 pub mod allocator;
+pub mod batches;
 pub mod cache;
 pub mod cancel;
 pub mod cast;
@@ -42,6 +43,7 @@ pub(crate) mod relpath;
 pub mod report;
 pub mod scan;
 pub mod schema;
+mod slices;
 pub mod source;
 pub mod storage;
 pub mod timestamp;

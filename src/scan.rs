@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use polars::prelude::*;
 
+use crate::batches::Batches;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, TypedFilter, partition_value};
@@ -449,12 +450,10 @@ impl Dataset {
 
     /// The scan as an iterator of `DataFrame`s of exactly `batch_size` rows (the last may be
     /// smaller), produced by the streaming engine with backpressure.
-    pub fn batches(&self, opts: &ScanOptions, batch_size: usize) -> Result<CollectBatches> {
+    pub fn batches(&self, opts: &ScanOptions, batch_size: usize) -> Result<Batches> {
         let size = NonZeroUsize::new(batch_size)
             .ok_or_else(|| Error::Options("batch size must be at least 1".into()))?;
-        self.scan(opts)?
-            .collect_batches(Engine::Streaming, true, Some(size), true)
-            .map_err(Error::polars("start the batch scan"))
+        Batches::start(self.scan(opts)?, Some(size)).map_err(Error::polars("start the batch scan"))
     }
 }
 

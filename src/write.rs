@@ -19,9 +19,10 @@ use crate::ingested::SourceBatch;
 use crate::key_order::KeyOrder;
 use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX};
 use crate::metrics::OpTimer;
-use crate::options::{Compression, FileLayout, MemoryLimit, WriteMode};
+use crate::options::{Compression, FileLayout, WriteMode};
 use crate::partition;
 use crate::schema::{ColType, Kind};
+use crate::slices::Slicing;
 use crate::timestamp;
 use crate::txn::{Change, Staging};
 use crate::upsert::{self, KeyFile};
@@ -56,50 +57,6 @@ pub struct WriteOptions {
     /// many files below the dataset's `max_rows_per_file`; `None`: the dataset's
     /// `auto_compact` setting (off when unset).
     pub compact_after: Option<usize>,
-}
-
-/// Memory a write takes besides its data (engine, buffers, manifest).
-const WRITE_BASELINE_BYTES: u64 = 128 << 20;
-
-/// Row ranges to stage one after the other so that one slice's data, about twice its raw
-/// width in flight, fits the budget. `[None]` when the whole input fits.
-fn chunk_ranges(
-    frame: &LazyFrame,
-    fields: &[Field],
-    budget: u64,
-    known_rows: Option<u64>,
-) -> Result<Vec<Option<(usize, usize)>>> {
-    let row_bytes = crate::memory::row_bytes(fields, None) + 16;
-    let rows = (budget.saturating_sub(WRITE_BASELINE_BYTES).max(budget / 4) / (row_bytes * 2))
-        .max(10_000) as usize;
-    let total = match known_rows {
-        Some(n) => n as usize,
-        None => count_rows(frame)?,
-    };
-    log::info!("memory budget {budget} bytes: {total} rows in slices of {rows}");
-    if total <= rows {
-        return Ok(vec![None]);
-    }
-    Ok((0..total)
-        .step_by(rows)
-        .map(|o| Some((o, rows.min(total - o))))
-        .collect())
-}
-
-fn count_rows(frame: &LazyFrame) -> Result<usize> {
-    // Polars 0.55 rewrites a bare `len()` over a union (several inputs) into a sum through
-    // UInt128, a dtype this build leaves out ("casting from UInt32 to UInt128 not supported");
-    // asking for an Int64 count takes another path.
-    Ok(frame
-        .clone()
-        .select([len().cast(DataType::Int64)])
-        .collect()
-        .map_err(Error::polars("count the input rows"))?
-        .column("len")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<usize>())
-        .unwrap_or(0))
 }
 
 /// Upserts store one row per key: where the input itself repeats a key, its last row wins.
@@ -200,7 +157,10 @@ pub struct Input {
     pub source_name: String,
     /// Values for identity columns this input lacks (from its file name); options override them.
     pub constants: BTreeMap<String, String>,
-    /// Its row count where known without reading it (Parquet footers).
+    /// Its row count where known without reading it (Parquet footers). Give it only for a
+    /// frame that yields the same rows in the same order every time it runs (a scan of files):
+    /// a write under a memory budget then runs it once per slice of rows. Without it, such a
+    /// write runs the frame once and gathers its batches into slices.
     pub rows: Option<u64>,
 }
 
@@ -1626,7 +1586,8 @@ fn widens_to(from: ColType, to: ColType) -> bool {
 
 /// Stages the cast inputs as partitioned files in `staging`: large inputs in slices sized to
 /// the memory budget (the one given, or by default, when the row count is known for free, the
-/// smaller of 768 MiB and a quarter of the available memory). Returns the number of slices.
+/// smaller of 768 MiB and a quarter of the available memory; see [`Slicing`]). Returns the
+/// number of slices.
 fn stage_inputs(
     staging: &Staging,
     cast: &CastInputs,
@@ -1637,48 +1598,32 @@ fn stage_inputs(
     witness: Option<&KeyOrder>,
 ) -> Result<usize> {
     let known_rows: Option<u64> = inputs.iter().map(|i| i.rows).sum();
-    let schema = &cast.data_schema;
-    let slices = match (opts.memory_limit, known_rows) {
-        (MemoryLimit::Off, _) => vec![None],
-        (MemoryLimit::Bytes(budget), rows) => chunk_ranges(&cast.frame, schema, budget, rows)?,
-        (MemoryLimit::Auto, Some(rows)) => chunk_ranges(
-            &cast.frame,
-            schema,
-            crate::memory::default_write_budget(),
-            Some(rows),
-        )?,
-        (MemoryLimit::Auto, None) => vec![None],
-    };
-    for (i, range) in slices.iter().enumerate() {
-        let (part, op) = match range {
-            Some((offset, len)) => (
-                cast.frame.clone().slice(*offset as i64, *len as IdxSize),
-                slice_prefix(op_id, i),
-            ),
-            None => (cast.frame.clone(), op_id.to_string()),
-        };
-        let part = match witness {
-            Some(w) => w.tap(part),
-            None => part,
-        };
-        let sunk = sink_partitioned(
-            part,
-            staging,
-            &cast.part_cols,
-            "",
-            &op,
-            plan.max_rows_per_file,
-            plan.pq.clone(),
-        );
-        if let Err(e) = sunk {
-            return Err(match e {
-                Error::PartitionValue { column, .. } => first_null_like(&cast.per_input, &column),
-                e @ Error::PartitionTooLong { .. } => first_too_long(&cast.per_input, e),
-                e => blame_input(inputs, e),
-            });
-        }
-    }
-    Ok(slices.len())
+    let slicing = Slicing::plan(opts.memory_limit, &cast.data_schema, known_rows);
+    slicing
+        .stage(&cast.frame, |part, index| {
+            let op = match index {
+                Some(i) => slice_prefix(op_id, i),
+                None => op_id.to_string(),
+            };
+            let part = match witness {
+                Some(w) => w.tap(part),
+                None => part,
+            };
+            sink_partitioned(
+                part,
+                staging,
+                &cast.part_cols,
+                "",
+                &op,
+                plan.max_rows_per_file,
+                plan.pq.clone(),
+            )
+        })
+        .map_err(|e| match e {
+            Error::PartitionValue { column, .. } => first_null_like(&cast.per_input, &column),
+            e @ Error::PartitionTooLong { .. } => first_too_long(&cast.per_input, e),
+            e => blame_input(inputs, e),
+        })
 }
 
 /// Checks the staged files against the kind: timestamps in range, required columns without
@@ -1877,54 +1822,6 @@ mod tests {
             typed_folder("symbol=0001/month=1", &cols),
             typed_folder("symbol=1/month=1", &cols)
         );
-    }
-
-    #[test]
-    fn slices_cover_every_row_once_in_input_order() {
-        let fields = [
-            Field {
-                name: "a".into(),
-                dtype: ColType::I64,
-            },
-            Field {
-                name: "b".into(),
-                dtype: ColType::F64,
-            },
-        ];
-        // 2 x 8 bytes + 16 per row, twice in flight: 64 bytes a row.
-        let ranges = |budget: u64, rows: u64| {
-            chunk_ranges(&DataFrame::empty().lazy(), &fields, budget, Some(rows)).unwrap()
-        };
-        let mib = 1u64 << 20;
-        // 256 MiB: 128 MiB above the baseline, 2,097,152 rows a slice.
-        assert_eq!(ranges(256 * mib, 0), [None]);
-        assert_eq!(ranges(256 * mib, 2_097_152), [None]);
-        assert_eq!(
-            ranges(256 * mib, 2_097_153),
-            [Some((0, 2_097_152)), Some((2_097_152, 1))]
-        );
-        assert_eq!(
-            ranges(256 * mib, 5_000_000),
-            [
-                Some((0, 2_097_152)),
-                Some((2_097_152, 2_097_152)),
-                Some((4_194_304, 805_696))
-            ]
-        );
-        // Below the baseline a quarter of the budget counts; never fewer than 10,000 rows.
-        assert_eq!(
-            ranges(128 * mib, 600_000),
-            [Some((0, 524_288)), Some((524_288, 75_712))]
-        );
-        assert_eq!(
-            ranges(0, 25_000),
-            [
-                Some((0, 10_000)),
-                Some((10_000, 10_000)),
-                Some((20_000, 5_000))
-            ]
-        );
-        assert_eq!(ranges(u64::MAX, u64::MAX >> 8), [None]);
     }
 
     #[test]

@@ -350,7 +350,7 @@ impl NativeDataset {
 /// The next batches of a scan, read with the GIL released.
 #[pyclass(module = "pqdm._pqdm", frozen)]
 pub struct Batches {
-    inner: Arc<Mutex<Option<polars::prelude::CollectBatches>>>,
+    inner: Arc<Mutex<Option<pqdm::batches::Batches>>>,
 }
 
 #[pymethods]

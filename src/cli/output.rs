@@ -149,9 +149,8 @@ fn write_local(
             _ => None,
         };
         let size = std::num::NonZeroUsize::new(batch_size.max(1));
-        let batches = lf
-            .collect_batches(Engine::Streaming, true, size, true)
-            .map_err(Error::polars("start the scan"))?;
+        let batches =
+            pqdm::batches::Batches::start(lf, size).map_err(Error::polars("start the scan"))?;
         for batch in batches {
             let mut df = batch.map_err(Error::polars("scan"))?;
             rows += df.height();

@@ -6,7 +6,7 @@ use std::process::Output;
 
 use polars::prelude::*;
 use pqdm::cache::{Cache, Status, cached_projection};
-use pqdm::{Dataset, ScanOptions, WriteOptions};
+use pqdm::{Dataset, ScanOptions, WriteMode, WriteOptions};
 
 use crate::common::*;
 
@@ -140,6 +140,72 @@ fn the_last_occurrence_of_a_key_wins_across_twelve_slices() {
         .collect();
     let want: Vec<f64> = (0..1000).map(|j| (119_000 + j) as f64).collect();
     assert_eq!(got, want);
+}
+
+/// A frame that yields `rows` in another order each time it runs (as a group-by, a join or a
+/// caller's own source may): run `k` starts at row `k * 7,919`. `runs` counts the runs.
+fn shifting_frame(rows: &DataFrame, runs: &Arc<std::sync::atomic::AtomicUsize>) -> LazyFrame {
+    let runs = runs.clone();
+    rows.clone().lazy().map(
+        move |df| {
+            let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = df.height();
+            let shift = run * 7_919 % n.max(1);
+            df.slice(shift as i64, n - shift)
+                .vstack(&df.slice(0, shift))
+        },
+        AllowedOptimizations::default(),
+        None,
+        Some("shifting"),
+    )
+}
+
+/// Before: a write under a memory budget ran its input once to count the rows and once per
+/// slice of rows, so a frame whose order changed between runs staged some candles in two
+/// slices and others in none (an append stored duplicates, an upsert lost candles). Now a
+/// frame without a row count runs once and its batches are gathered into slices.
+#[test]
+fn a_frame_whose_order_changes_each_run_is_staged_once_under_a_memory_budget() {
+    let dir = tmp();
+    let n = 30_000i64;
+    let ts: Vec<i64> = (0..n).map(|i| JAN5 + i * 60_000).collect();
+    let close: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let rows = df!(
+        "open_time" => ts, "open" => close.clone(), "high" => close.clone(),
+        "low" => close.clone(), "close" => close, "volume" => vec![1.0f64; n as usize],
+    )
+    .unwrap();
+    for mode in [WriteMode::Append, WriteMode::Upsert] {
+        let ds = klines_dataset(&dir.path().join(mode.to_string()));
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let frame = shifting_frame(&rows, &runs);
+        // 1 MiB: slices of 10,000 rows, three of them.
+        let opts = WriteOptions {
+            mode: Some(mode),
+            memory_limit: pqdm::MemoryLimit::Bytes(1 << 20),
+            ..kline_opts("BTCUSDT")
+        };
+        let report = ds.write(frame, &opts).unwrap();
+        assert_eq!(report.rows_written, n as u64, "{mode}");
+        let back = read_sorted(&ds);
+        assert_eq!(back.height(), n as usize, "{mode}");
+        let got: Vec<f64> = back
+            .column("close")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        let want: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        assert!(
+            got == want,
+            "{mode}: the stored closes are not each candle once"
+        );
+        if mode == WriteMode::Append {
+            // Nothing else needed the rows again: no repeats to look for, no nulls to explain.
+            assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        }
+    }
 }
 
 /// Finding 6. Before: `cache clear` and `cache gc` removed `<dir>/<key>.json` and `.parquet` for

@@ -607,10 +607,11 @@ fn library_writes_and_migrate_follow_the_datasets_max_rows_per_file() {
 }
 
 /// A folder of daily CSVs named for their symbol and day is one grouped scan with the names
-/// joined in; under a memory budget it is staged in slices by row number, each slice a new run
-/// of that scan. The join once reordered rows from run to run, so slices overlapped: an append
-/// stored some candles twice and lost others, an upsert lost them (found by a red team: 2 to 5
-/// runs in 20). Every run must store each candle once.
+/// joined in; under a memory budget it was staged in slices by row number, each slice a new
+/// run of that scan. The join once reordered rows from run to run, so slices overlapped: an
+/// append stored some candles twice and lost others, an upsert lost them (found by a red team:
+/// 2 to 5 runs in 20). The join now keeps the files' order, and the scan runs once, its
+/// batches gathered into slices. Every run must store each candle once.
 #[test]
 fn a_memory_budget_over_a_folder_of_daily_csvs_stores_every_candle_once() {
     let dir = tmp();
@@ -636,7 +637,7 @@ fn a_memory_budget_over_a_folder_of_daily_csvs_stores_every_candle_once() {
     {
         let base = dir.path().join(format!("ds{round}"));
         let out = bin()
-            .env("RUST_LOG", "pqdm::write=info")
+            .env("RUST_LOG", "pqdm::slices=info")
             .args([
                 "ingest",
                 inputs.to_str().unwrap(),
