@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// An error from Polars, with what pqdm was doing when it happened.
-    #[error("{context}: {}", clip_lines(&source.to_string()))]
+    #[error("{context}: {}", clip_lines(&crate::known_sizes::real_urls(&source.to_string())))]
     Polars {
         /// What pqdm was doing.
         context: String,

@@ -27,6 +27,7 @@ pub(crate) mod foreign;
 pub mod ingest;
 pub(crate) mod ingested;
 mod key_order;
+mod known_sizes;
 pub mod layout;
 pub(crate) mod localfs;
 pub mod location;

@@ -81,6 +81,8 @@ pub struct ScanPlan {
     pub manifest: Arc<Manifest>,
     /// Files that may hold matching rows (absolute paths).
     pub files: Vec<PathBuf>,
+    /// Their sizes in bytes, as the manifest records them (in the same order).
+    pub sizes: Vec<u64>,
     /// Files in the version before pruning.
     pub total_files: usize,
     /// The filters, typed by the manifest.
@@ -249,6 +251,7 @@ impl Dataset {
             .collect();
         Ok(ScanPlan {
             total_files: m.files.len(),
+            sizes: entries.iter().map(|e| e.bytes).collect(),
             files,
             filters: typed,
             row_filters,
@@ -313,8 +316,7 @@ impl Dataset {
         let lf = if plan.files.is_empty() {
             DataFrame::empty_with_schema(&schema).lazy()
         } else {
-            let paths: Vec<PlRefPath> = plan
-                .files
+            let paths: Vec<PlRefPath> = crate::storage::scan_urls(&plan.files, &plan.sizes)
                 .iter()
                 .map(|p| PlRefPath::try_from_path(p))
                 .collect::<PolarsResult<_>>()

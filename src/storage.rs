@@ -194,6 +194,30 @@ pub fn cloud_options(path: &Path) -> Result<Option<CloudOptions>> {
     }
 }
 
+/// The URLs Polars should read `files` (a dataset's, each with the size its manifest records)
+/// by: on object storage, under which no size needs asking (see [`crate::known_sizes`]);
+/// local paths as they are.
+pub(crate) fn scan_urls(files: &[PathBuf], sizes: &[u64]) -> Vec<PathBuf> {
+    let Some(first) = files.first().filter(|f| is_remote(f)) else {
+        return files.to_vec();
+    };
+    let text = first.to_string_lossy();
+    let remote = remotes()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .filter(|r| text.starts_with(&format!("{}/", r.url)))
+        .max_by_key(|r| (r.url.len(), r.opened))
+        .cloned();
+    match remote {
+        Some(r) => {
+            let bucket = r.url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+            crate::known_sizes::read_urls(&r.store, &bucket, files, sizes)
+        }
+        None => files.to_vec(),
+    }
+}
+
 /// The object `url` names (`s3://bucket/path/file`): the location of its folder, and its name
 /// there. A bucket alone, or a URL ending in `/`, names no object.
 pub fn object(url: &Path) -> Result<(Arc<Remote>, String)> {

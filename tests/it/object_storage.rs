@@ -314,12 +314,22 @@ fn a_scan_of_a_thousand_file_dataset_on_s3_lists_nothing() {
         .filter(|r| r.contains("list-type") || r.contains("prefix=") || r.contains("delimiter="))
         .collect();
     assert!(lists.is_empty(), "LIST requests: {lists:?}");
-    // The full scan read every file.
+    // The full scan read every file, and asked none its size: the manifest knows them all.
     let files_read: std::collections::BTreeSet<&String> = requests
         .iter()
         .filter(|r| r.starts_with("GET ") && r.ends_with(".parquet.kept"))
         .collect();
     assert_eq!(files_read.len(), 1000);
+    let sized: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("HEAD ") && r.contains(".parquet"))
+        .collect();
+    assert!(
+        sized.is_empty(),
+        "{} HEADs: {:?}",
+        sized.len(),
+        &sized[..sized.len().min(3)]
+    );
 }
 
 /// Options that reach the local S3 server (`endpoint` given), or a port where nothing listens.
@@ -1460,4 +1470,48 @@ fn s3_readers_apply_log_entries_past_a_stale_hint_whatever_the_partition_values(
     let verify = cli_json(&["verify", &base]);
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(verify["delta_log"], Value::Null);
+}
+
+/// A scan on S3 takes each file's size from the manifest, not from the store: a file gone or
+/// replaced by other bytes behind pqdm's back fails the scan with the file named (as its
+/// `s3://` URL or its path in the dataset), never a read of the wrong bytes.
+#[test]
+fn a_file_gone_or_replaced_behind_the_manifest_fails_the_s3_scan_naming_it() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/sized");
+    let ds = klines_dataset_at(&base);
+    ds.write(daily_candles(3).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    let kept: Vec<String> = remote
+        .list("_pqdm/files/")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.ends_with(".parquet.kept"))
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    // Other bytes: a valid Parquet file of another size.
+    let mut other = df!("x" => (0..1000i64).collect::<Vec<_>>()).unwrap();
+    let mut bytes = vec![];
+    ParquetWriter::new(&mut bytes).finish(&mut other).unwrap();
+    for (how, change) in [("replaced", Some(bytes)), ("gone", None)] {
+        match change {
+            Some(b) => remote.put(&kept[0], b).unwrap(),
+            None => remote.delete(&kept[0]).unwrap(),
+        }
+        let err = pqdm::Dataset::open(&base)
+            .unwrap()
+            .read(&pqdm::ScanOptions::default())
+            .expect_err(how)
+            .to_string();
+        let day = kept[0]
+            .split("/day=")
+            .nth(1)
+            .and_then(|d| d.split('/').next())
+            .unwrap();
+        eprintln!("{how}: {err}");
+        assert!(err.contains(&format!("day={day}/")), "{how}: {err}");
+        assert!(!err.contains("pqdm-s3://"), "{how}: {err}");
+    }
 }
