@@ -296,11 +296,15 @@ pub fn clip(text: &str) -> String {
     }
 }
 
-/// `text` with every line cut to about [`QUOTE_CHARS`] characters: Polars' own messages quote
-/// whole fields or lines of the input, which may be megabytes long.
+/// `text` with every line cut to about [`QUOTE_CHARS`] characters, and at most
+/// [`QUOTE_LINES`] lines: Polars' own messages quote whole fields, lines or the rest of the
+/// input (a CSV quote never closed), which may be megabytes long.
 pub fn clip_lines(text: &str) -> String {
     const LINE_CHARS: usize = QUOTE_CHARS + 100;
+    let lines = text.split('\n').count();
+    let more = lines.saturating_sub(QUOTE_LINES);
     text.split('\n')
+        .take(QUOTE_LINES)
         .map(|line| match line.char_indices().nth(LINE_CHARS) {
             Some((at, _)) => format!(
                 "{}... ({} more characters)",
@@ -309,9 +313,13 @@ pub fn clip_lines(text: &str) -> String {
             ),
             None => line.to_string(),
         })
+        .chain((more > 0).then(|| format!("... ({more} more lines)")))
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Lines of a message [`clip_lines`] keeps.
+pub const QUOTE_LINES: usize = 12;
 
 #[cfg(test)]
 mod tests {
@@ -326,5 +334,12 @@ mod tests {
             format!("short\n{}... (9700 more characters)\nend", "y".repeat(300))
         );
         assert_eq!(clip_lines("a\nb"), "a\nb");
+        let rows: Vec<String> = (0..100_000).map(|i| format!("{i},1.5,x")).collect();
+        let cut = clip_lines(&format!("could not parse:\n{}", rows.join("\n")));
+        let lines: Vec<&str> = cut.lines().collect();
+        assert_eq!(lines.len(), QUOTE_LINES + 1);
+        assert_eq!(lines[0], "could not parse:");
+        assert_eq!(lines[QUOTE_LINES - 1], "10,1.5,x");
+        assert_eq!(lines[QUOTE_LINES], "... (99989 more lines)");
     }
 }

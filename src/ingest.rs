@@ -254,8 +254,10 @@ fn grouped_input(
 /// columns.
 type GroupKey = (bool, String, u8, Vec<String>);
 
-/// Groups prepared inputs that one scan can read: CSV files of one shape with the same kind of
-/// file-name hints, in the order first seen; every Parquet file on its own.
+/// Groups prepared inputs that one scan can read: runs of consecutive CSV files of one shape
+/// with the same kind of file-name hints; every Parquet file on its own. Groups keep the inputs'
+/// order (a file of another shape between two of one shape splits them), so that in an upsert
+/// the last row of a repeated key is the last one given.
 fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
     let mut groups: Vec<(Option<GroupKey>, Vec<Prepared>)> = vec![];
     for p in prepared {
@@ -277,7 +279,7 @@ fn group_inputs(prepared: Vec<Prepared>) -> Vec<Vec<Prepared>> {
             )),
             Prepared::Parquet(_) => None,
         };
-        match groups.iter_mut().find(|(k, _)| k.is_some() && *k == key) {
+        match groups.last_mut().filter(|(k, _)| k.is_some() && *k == key) {
             Some((_, members)) => members.push(p),
             None => groups.push((key, vec![p])),
         }

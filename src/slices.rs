@@ -69,16 +69,21 @@ impl Slicing {
             MemoryLimit::Auto => crate::memory::default_write_budget(),
         };
         let rows = slice_rows(fields, budget);
-        log::info!(
-            "memory budget {budget} bytes: {} rows in slices of {rows}",
-            known_rows.map_or("an unknown number of".into(), |n| n.to_string())
-        );
-        match known_rows {
+        let slicing = match known_rows {
             Some(total) => ranges(total, rows),
             // A gathered slice is held whole while it is staged: half the rows keep its
             // data and the staging's in flight within the same budget.
             None => Slicing::Stream((rows / 2).max(10_000)),
-        }
+        };
+        let rows = match slicing {
+            Slicing::Stream(gathered) => gathered,
+            _ => rows,
+        };
+        log::info!(
+            "memory budget {budget} bytes: {} rows in slices of {rows}",
+            known_rows.map_or("an unknown number of".into(), |n| n.to_string())
+        );
+        slicing
     }
 
     /// Stages `frame` slice by slice: `stage(part, index)` gets each slice's rows and its

@@ -269,17 +269,26 @@ fn check_timeframes(inputs: &[Input], opts: &WriteOptions) -> Result<()> {
     Ok(())
 }
 
-/// After a failed write, finds the first input that cannot be read and names it in the error.
+/// After a failed write, finds the first input that cannot be read and names it in the error:
+/// first by counting each input's rows (cheap: a file that cannot be opened or split into rows),
+/// then by reading each whole (a field that does not parse).
 fn blame_input(inputs: &[Input], err: Error) -> Error {
     if inputs.len() < 2 && inputs.first().is_none_or(|i| i.source_name == "frame") {
         return err;
     }
-    for input in inputs {
-        if let Err(e) = input.frame.clone().select([len()]).collect() {
-            return Error::Input {
-                path: PathBuf::from(&input.source_name),
-                message: crate::error::clip_lines(&e.to_string()),
-            };
+    let count = |frame: &LazyFrame| frame.clone().select([len()]).collect().err();
+    let read = |frame: &LazyFrame| match crate::batches::Batches::start(frame.clone(), None) {
+        Ok(mut batches) => batches.find_map(|b| b.err()),
+        Err(e) => Some(e),
+    };
+    for probe in [&count as &dyn Fn(&LazyFrame) -> Option<PolarsError>, &read] {
+        for input in inputs {
+            if let Some(e) = probe(&input.frame) {
+                return Error::Input {
+                    path: PathBuf::from(&input.source_name),
+                    message: crate::error::clip_lines(&e.to_string()),
+                };
+            }
         }
     }
     err

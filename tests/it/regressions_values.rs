@@ -688,3 +688,72 @@ fn an_archive_that_would_leave_the_disk_too_full_is_refused_before_it_does() {
     ]));
     assert_eq!(v["rows_written"], 1440, "{v}");
 }
+
+/// Found by a red team: a CSV whose quote never closes (at row 32,001 of 40,000) failed with
+/// "write partitions: could not parse ..." followed by the rest of the file, 2.6 MB of it,
+/// naming no file; invalid UTF-8 said only "invalid utf-8 sequence". The file is named, the
+/// message is at most a dozen lines, with or without a memory budget, and nothing is written.
+#[test]
+fn a_csv_that_does_not_parse_is_named_in_a_short_message() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    let row = |m: i64| {
+        let t = JAN5 + m * 60_000;
+        format!("{t},1.0,2.0,0.5,{m}.0,1.0,{},1.0,1,0.5,0.5,0\n", t + 59_999)
+    };
+    let mut quote = String::new();
+    let mut utf = Vec::new();
+    for m in 0..40_000 {
+        let line = row(m);
+        match m {
+            32_000 => {
+                quote.push_str(&line.replacen(',', ",\"", 1));
+                utf.extend_from_slice(&line.as_bytes()[..20]);
+                utf.extend_from_slice(&[0xff, 0xfe]);
+                utf.extend_from_slice(&line.as_bytes()[20..]);
+            }
+            _ => {
+                quote.push_str(&line);
+                utf.extend_from_slice(line.as_bytes());
+            }
+        }
+    }
+    std::fs::write(dir.path().join("quote.csv"), quote).unwrap();
+    std::fs::write(dir.path().join("utf.csv"), utf).unwrap();
+    // A good day first, so the failed writes have a dataset to leave as it was.
+    std::fs::write(dir.path().join("good.csv"), row(0)).unwrap();
+    let ingest = |file: &str, extra: &[&str]| {
+        let mut args = vec![
+            "ingest",
+            file,
+            "--dataset",
+            base.to_str().unwrap(),
+            "--kind",
+            "klines",
+            "--exchange",
+            "BINANCE",
+            "--symbol",
+            "BTCUSDT",
+            "--timeframe",
+            "1m",
+            "--quiet",
+        ];
+        args.extend(extra);
+        bin().current_dir(dir.path()).args(&args).output().unwrap()
+    };
+    assert!(ingest("good.csv", &[]).status.success());
+    let before = snapshot(&base);
+    for file in ["quote.csv", "utf.csv"] {
+        for extra in [&[][..], &["--memory-limit", "1MiB"][..]] {
+            let out = ingest(file, extra);
+            let err = fails_with(&out, &format!("{file}: "));
+            assert!(
+                err.lines().count() <= 14 && err.len() < 6_000,
+                "{file} {extra:?}: {} lines, {} bytes",
+                err.lines().count(),
+                err.len()
+            );
+            assert_eq!(snapshot(&base), before, "{file} {extra:?}");
+        }
+    }
+}

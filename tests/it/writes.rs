@@ -212,6 +212,75 @@ fn upsert_keeps_the_last_of_repeated_keys_in_one_input() {
     assert_eq!(ds.write(input, &opts).unwrap().rows_written, 10);
 }
 
+/// Before: CSV inputs of one shape were read by one scan put where the first of them stood, so
+/// `a.csv b.parquet c.csv` (the same 100 candles, closes 1, 2 and 3) kept b's closes in an
+/// upsert. Inputs keep the order given: the last file's row wins, whatever lies between.
+#[test]
+fn the_last_input_given_wins_an_upsert_across_csv_and_parquet() {
+    let dir = tmp();
+    let n = 100i64;
+    let rows = |close: f64| {
+        df!(
+            "open_time" => (0..n).map(|i| JAN5 + i * 60_000).collect::<Vec<_>>(),
+            "open" => vec![close; n as usize], "high" => vec![close; n as usize],
+            "low" => vec![close; n as usize], "close" => vec![close; n as usize],
+            "volume" => vec![1.0f64; n as usize],
+        )
+        .unwrap()
+    };
+    let write_csv = |name: &str, close: f64| {
+        let path = dir.path().join(name);
+        CsvWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut rows(close))
+            .unwrap();
+        path
+    };
+    let write_parquet = |name: &str, close: f64| {
+        let path = dir.path().join(name);
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut rows(close))
+            .unwrap();
+        path
+    };
+    let a = write_csv("a.csv", 1.0);
+    let b = write_parquet("b.parquet", 2.0);
+    let c = write_csv("c.csv", 3.0);
+    let d = write_parquet("d.parquet", 4.0);
+    for (order, want) in [
+        ([&a, &b, &c], 3.0),
+        ([&c, &d, &a], 1.0),
+        ([&a, &c, &d], 4.0),
+    ] {
+        let base = dir.path().join(format!("ds{want}"));
+        let mut args = vec![
+            "ingest".to_string(),
+            "--dataset".into(),
+            base.to_str().unwrap().into(),
+            "--kind".into(),
+            "klines".into(),
+            "--exchange".into(),
+            "BINANCE".into(),
+            "--symbol".into(),
+            "BTCUSDT".into(),
+            "--timeframe".into(),
+            "1m".into(),
+            "--quiet".into(),
+        ];
+        args.extend(order.iter().map(|p| p.to_str().unwrap().to_string()));
+        let out = bin().args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let df = read_sorted(&Dataset::open(&base).unwrap());
+        let closes: Vec<f64> = df
+            .column("close")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(closes, vec![want; n as usize], "{order:?}");
+    }
+}
+
 #[test]
 fn compression_is_applied() {
     let dir = tmp();
