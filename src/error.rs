@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// An error from Polars, with what pqdm was doing when it happened.
-    #[error("{context}: {}", clip_lines(&crate::known_sizes::real_urls(&source.to_string())))]
+    #[error("{context}: {}", clip_lines(&source.to_string()))]
     Polars {
         /// What pqdm was doing.
         context: String,
@@ -296,11 +296,13 @@ pub fn clip(text: &str) -> String {
     }
 }
 
-/// `text` with every line cut to about [`QUOTE_CHARS`] characters, and at most
-/// [`QUOTE_LINES`] lines: Polars' own messages quote whole fields, lines or the rest of the
-/// input (a CSV quote never closed), which may be megabytes long.
+/// A message of Polars' as pqdm shows it: every line cut to about [`QUOTE_CHARS`] characters,
+/// at most [`QUOTE_LINES`] lines (Polars quotes whole fields, lines or the rest of the input, a
+/// CSV quote never closed, which may be megabytes long), and the URLs a scan on object storage
+/// hands Polars put back as the `s3://` URLs they stand for.
 pub fn clip_lines(text: &str) -> String {
     const LINE_CHARS: usize = QUOTE_CHARS + 100;
+    let text = crate::known_sizes::real_urls(text);
     let lines = text.split('\n').count();
     let more = lines.saturating_sub(QUOTE_LINES);
     text.split('\n')

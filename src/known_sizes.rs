@@ -9,8 +9,9 @@
 //! everything else (every byte read) goes to the store. A file the wrapper was not told of is
 //! asked as before.
 //!
-//! A size that is wrong (an object replaced behind the manifest's back) makes the read fail on
-//! the footer, as a missing object does: the bytes are never taken from the wrong place.
+//! An object replaced behind the manifest's back is read as it is found, as it was when Polars
+//! asked its size (`verify` finds it by its checksum): a larger one fails on its footer, a
+//! smaller one (S3 cuts a range that runs past the end) is read as it is.
 
 use std::collections::HashMap;
 use std::fmt;

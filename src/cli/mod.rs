@@ -451,11 +451,19 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // The causes repeat Polars' own messages, which may quote megabytes of an input line;
             // pqdm's own messages quote at most `pqdm::error::QUOTE_CHARS` of a value. A cause
-            // that the message already quotes (pqdm's errors show their source) is not repeated.
+            // that the message already quotes (pqdm's errors show their source, cut where their
+            // own lines are cut: the cause's beginning says it) is not repeated.
             let mut message = e.to_string();
             for cause in e.chain().skip(1) {
                 let cause = pqdm::error::clip_lines(&cause.to_string());
-                if !message.contains(&cause) {
+                let opening: String = cause
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(80)
+                    .collect();
+                if !message.contains(&opening) {
                     message = format!("{message}: {cause}");
                 }
             }

@@ -1472,11 +1472,12 @@ fn s3_readers_apply_log_entries_past_a_stale_hint_whatever_the_partition_values(
     assert_eq!(verify["delta_log"], Value::Null);
 }
 
-/// A scan on S3 takes each file's size from the manifest, not from the store: a file gone or
-/// replaced by other bytes behind pqdm's back fails the scan with the file named (as its
-/// `s3://` URL or its path in the dataset), never a read of the wrong bytes.
+/// A scan on S3 takes each file's size from the manifest and hands Polars its keys under
+/// pqdm's own scheme: a file replaced behind pqdm's back by one of another schema, or gone,
+/// fails the scan (library and command line) naming the file by its `s3://` URL, never by the
+/// URL Polars was handed, and the command line says the cause once.
 #[test]
-fn a_file_gone_or_replaced_behind_the_manifest_fails_the_s3_scan_naming_it() {
+fn a_file_of_another_schema_or_gone_fails_the_s3_scan_naming_its_s3_url() {
     let bucket = s3_bucket();
     let base = format!("s3://{bucket}/sized");
     let ds = klines_dataset_at(&base);
@@ -1513,5 +1514,26 @@ fn a_file_gone_or_replaced_behind_the_manifest_fails_the_s3_scan_naming_it() {
         eprintln!("{how}: {err}");
         assert!(err.contains(&format!("day={day}/")), "{how}: {err}");
         assert!(!err.contains("pqdm-s3://"), "{how}: {err}");
+        let out = s3_env(&mut bin())
+            .args(["scan", &base, "--format", "csv"])
+            .output()
+            .unwrap();
+        let cli_err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{how}: {cli_err}");
+        // Polars names a file it could not parse by its URL; the store names one it does not
+        // hold by its key.
+        let named = match how {
+            "gone" => "sized/_pqdm/files/".to_string(),
+            _ => format!("s3://{bucket}/sized/_pqdm/files/"),
+        };
+        assert!(cli_err.contains(&named), "{how}: {cli_err}");
+        assert!(cli_err.contains(&format!("day={day}/")), "{how}: {cli_err}");
+        assert!(!cli_err.contains("pqdm-s3://"), "{how}: {cli_err}");
+        let cause = if how == "gone" {
+            "not found"
+        } else {
+            "outside of expected schema"
+        };
+        assert_eq!(cli_err.matches(cause).count(), 1, "{how}: {cli_err}");
     }
 }
