@@ -188,6 +188,19 @@ impl Cache {
         &self.dir
     }
 
+    /// Refuses a cache folder on object storage: the cache is files on this machine, renamed
+    /// into place (an `s3://` folder once made a local folder named `s3:` and left a temporary
+    /// object in the bucket on every scan).
+    fn check_local(&self) -> Result<()> {
+        if crate::storage::is_remote(&self.dir) {
+            return Err(Error::Options(format!(
+                "cache folder {}: the cache keeps its files on this machine; name a local folder",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn data_path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.parquet"))
     }
@@ -241,6 +254,7 @@ impl Cache {
     /// Every entry, most recently used first. Only files named `<key>.json`, a key being 64 hex
     /// digits, are entries; one whose content names another key is an error naming the file.
     pub fn entries(&self) -> Result<Vec<Entry>> {
+        self.check_local()?;
         let mut out = vec![];
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return Ok(out);
@@ -287,6 +301,7 @@ impl Cache {
     /// interrupted writes, and the least recently used entries past the size cap. Returns the
     /// removed keys.
     pub fn gc(&self) -> Result<Vec<String>> {
+        self.check_local()?;
         let mut removed = vec![];
         if let Ok(dir) = fs::read_dir(&self.dir) {
             for item in dir.flatten() {
@@ -392,6 +407,7 @@ pub fn cached_projection(
     cache: &Cache,
     transform: Option<&Transform>,
 ) -> Result<(LazyFrame, Status)> {
+    cache.check_local()?;
     let m = match ds.version_to_read(scan)? {
         Some(v) => ds.manifest_at(Some(v))?,
         None => ds.refresh()?,

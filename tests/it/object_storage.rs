@@ -1537,3 +1537,47 @@ fn a_file_of_another_schema_or_gone_fails_the_s3_scan_naming_its_s3_url() {
         assert_eq!(cli_err.matches(cause).count(), 1, "{how}: {cli_err}");
     }
 }
+
+/// Found by a red team: `scan --cache s3://...` made a local folder named `s3:` beside the
+/// caller, wrote a temporary object into the bucket, then failed renaming it as a local file,
+/// on every run. The cache keeps its files on this machine: an `s3://` cache folder is refused
+/// before anything is written, by `scan` and by `cache`.
+#[test]
+fn a_cache_folder_on_object_storage_is_refused_before_anything_is_written() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/data");
+    let ds = klines_dataset_at(&base);
+    ds.write(daily_candles(2).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    let remote = pqdm::storage::Remote::open(Path::new(&format!("s3://{bucket}"))).unwrap();
+    let objects = || remote.list("").unwrap();
+    let before = objects();
+    let cwd = tmp();
+    let cache = format!("s3://{bucket}/cache");
+    for args in [
+        vec!["scan", base.as_str(), "--cache", &cache, "--format", "csv"],
+        vec!["cache", "ls", "--cache", &cache],
+        vec!["cache", "gc", "--cache", &cache],
+        vec!["cache", "clear", "--cache", &cache],
+    ] {
+        let out = s3_env(&mut bin())
+            .current_dir(cwd.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "cache folder {cache}: the cache keeps its files on this machine"
+            )),
+            "{args:?}: {err}"
+        );
+        assert_eq!(objects(), before, "{args:?} wrote to the bucket");
+        assert_eq!(
+            std::fs::read_dir(cwd.path()).unwrap().count(),
+            0,
+            "{args:?} made a local folder"
+        );
+    }
+}
