@@ -328,6 +328,9 @@ pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
     let (file, blank_lines) = without_blank_lines(&file, path, tmp)?;
     let (header, first) = first_line(&file, path)?;
     let sniffed = sniff(&first);
+    if !header {
+        refuse_long_lines(&file, path, sniffed.separator, sniffed.fields)?;
+    }
     let shape = if header {
         first
     } else {
@@ -586,6 +589,58 @@ fn first_line(csv: &Path, origin: &Path) -> Result<(bool, String)> {
         });
     }
     Ok((sniff(&line).header, line.trim_end().to_string()))
+}
+
+/// Refuses a headerless CSV with a line of more fields than its first line's `fields`, naming
+/// the line: Polars reads a headerless file by the columns the first line gives and, for the
+/// columns a write needs, stops reading each line after them, so the fields past them (a line
+/// joined to the next one by a lost line break: a whole candle) would be dropped unseen.
+fn refuse_long_lines(csv: &Path, origin: &Path, separator: u8, fields: usize) -> Result<()> {
+    let file = File::open(csv).map_err(Error::io(csv))?;
+    match first_long_line(
+        &mut BufReader::with_capacity(1 << 16, file),
+        separator,
+        fields,
+    )
+    .map_err(Error::io(origin))?
+    {
+        Some((line, found)) => Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: format!(
+                "line {line} has {found} fields, the first line {fields}: two lines joined by a lost line break, or a field holding an unquoted {:?}?",
+                char::from(separator)
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first line (1-based) of `input` holding more than `fields` fields separated by
+/// `separator` outside double quotes, with its field count.
+fn first_long_line(
+    input: &mut dyn BufRead,
+    separator: u8,
+    fields: usize,
+) -> std::io::Result<Option<(u64, usize)>> {
+    let (mut line, mut found, mut quoted) = (1u64, 1usize, false);
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((found > fields).then_some((line, found)));
+        }
+        for &b in chunk {
+            match b {
+                b'"' => quoted = !quoted,
+                _ if quoted => {}
+                b'\n' if found > fields => return Ok(Some((line, found))),
+                b'\n' => (line, found) = (line + 1, 1),
+                _ if b == separator => found += 1,
+                _ => {}
+            }
+        }
+        let len = chunk.len();
+        input.consume(len);
+    }
 }
 
 /// The UTF-8 byte order mark some Windows tools put before the first line.
@@ -1015,6 +1070,34 @@ mod tests {
         assert_eq!(decimal_text(4_200_050_000_000, 8), "42000.50000000");
         assert_eq!(decimal_text(-5, 3), "-0.005");
         assert_eq!(decimal_text(123, 0), "123");
+    }
+
+    #[test]
+    fn lines_of_more_fields_than_the_first_are_found_outside_quotes() {
+        let long = |text: &str, fields: usize| {
+            first_long_line(&mut text.as_bytes(), b',', fields).unwrap()
+        };
+        assert_eq!(long("1,2,3\n4,5,6\n", 3), None);
+        assert_eq!(long("1,2,3\n4,5,6", 3), None);
+        // Fewer fields are for the required columns to find.
+        assert_eq!(long("1,2,3\n4,5\n", 3), None);
+        // Two lines joined: the second line holds five fields.
+        assert_eq!(long("1,2,3\n4,5,61,2,3\n7,8,9\n", 3), Some((2, 5)));
+        // The last line without a line break.
+        assert_eq!(long("1,2,3\n4,5,6,7", 3), Some((2, 4)));
+        // Separators and line breaks inside quotes are no fields or lines.
+        assert_eq!(
+            long("1,\"a,b\",3\n4,\"x\ny,z\",6\n7,8,9,0\n", 3),
+            Some((3, 4))
+        );
+        assert_eq!(
+            first_long_line(&mut "1;2;3\n4,5,6,7;8\n".as_bytes(), b';', 3).unwrap(),
+            None
+        );
+        assert_eq!(
+            first_long_line(&mut "1;2\n3;4;5\n".as_bytes(), b';', 2).unwrap(),
+            Some((2, 3))
+        );
     }
 
     #[test]

@@ -410,6 +410,58 @@ fn blank_lines_are_skipped_and_counted() {
     }
 }
 
+/// Found while checking a red team's find: a headerless file whose line lost its line break
+/// (line 3 runs into line 4: one line of 23 fields) stored line 3's candle and dropped line 4's
+/// silently, as Polars stops reading each line after the columns a write needs. The line is
+/// named, nothing is written, the same inside a folder of daily files; a quoted field holding
+/// the separator is one field.
+#[test]
+fn a_headerless_line_of_more_fields_than_the_first_is_refused_by_number() {
+    let dir = tmp();
+    let lines = kline_lines(JAN5, 5, 1.0);
+    let joined = format!(
+        "{}\n{}\n{}{}\n{}\n",
+        lines[0], lines[1], lines[2], lines[3], lines[4]
+    );
+    let day = dir.path().join("in/BTCUSDT-1m-2024-01-05.csv");
+    write(&day, &joined);
+    let next = kline_lines(JAN5 + 86_400_000, 3, 9.0).join("\n");
+    write(&dir.path().join("in/BTCUSDT-1m-2024-01-06.csv"), next);
+    let base = dir.path().join("ds");
+    let good = write(
+        &dir.path().join("good/BTCUSDT-1m-2024-01-05.csv"),
+        &lines[0],
+    );
+    ok(&ingest(&[&good], &base, &["--kind", "klines"]));
+    let before = snapshot(&base);
+    for source in [day.clone(), dir.path().join("in")] {
+        let out = ingest(&[&source], &base, &["--kind", "klines"]);
+        refused(
+            &out,
+            &[
+                "BTCUSDT-1m-2024-01-05.csv",
+                "line 3 has 23 fields, the first line 12",
+            ],
+        );
+        assert_eq!(snapshot(&base), before, "{}", source.display());
+    }
+    // A quoted field with a comma in it is one field.
+    let quoted: Vec<String> = kline_lines(JAN5, 2, 1.0)
+        .iter()
+        .map(|l| format!("{},\"0,0\"", l.strip_suffix(",0").unwrap()))
+        .collect();
+    let f = write(
+        &dir.path().join("quoted/BTCUSDT-1m-2024-01-05.csv"),
+        quoted.join("\n"),
+    );
+    let report = ok(&ingest(
+        &[&f],
+        &dir.path().join("q"),
+        &["--kind", "klines", "--json"],
+    ));
+    assert_eq!(report["rows_written"], 2);
+}
+
 // Finding 7: a byte order mark never makes the first data row a header.
 #[test]
 fn byte_order_mark_on_headerless_file_is_stripped() {
