@@ -842,13 +842,32 @@ pub fn fetch_object(url: &Path, tmp: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(local))
 }
 
-/// Runs `write` on a local file for `target` and leaves the result at `target`: a local path
-/// is written in place; an object is written to a local scratch file first, then uploaded
+/// Runs `write` on a local file for `target` and leaves the result at `target`, whole or not
+/// at all: a local path is written to a temporary file beside it and renamed over it when
+/// done, so a failed `write` leaves what was there (a device, a pipe or a symbolic link is
+/// written in place); an object is written to a local scratch file first, then uploaded
 /// whole (in parts when it is large), so no reader sees half of it and a failed `write`
 /// leaves nothing there.
 pub fn write_file<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     if !is_remote(target) {
-        return write(target);
+        let in_place = std::fs::symlink_metadata(target).is_ok_and(|m| !m.is_file());
+        let Some(name) = target.file_name().filter(|_| !in_place) else {
+            return write(target);
+        };
+        let tmp = target.with_file_name(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let written = write(&tmp).and_then(|out| {
+            std::fs::rename(&tmp, target)
+                .map(|()| out)
+                .map_err(Error::io(target))
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        return written;
     }
     let (remote, name) = object(target)?;
     let dir = local_scratch(remote.url());

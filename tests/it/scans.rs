@@ -392,3 +392,79 @@ fn cli_scan_formats_and_errors() {
         assert!(err.contains(message), "{filter}: {err}");
     }
 }
+
+/// Found by a red team: `scan --output f` that failed halfway (a damaged data file) left f
+/// truncated or half-written. The output is written beside f and renamed over it when whole:
+/// a failure leaves f as it was (or absent) and no temporary file; a device is written in place.
+#[test]
+fn a_failed_scan_leaves_its_output_file_as_it_was() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    hourly_dataset(&base);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let b = base.to_str().unwrap();
+    // Whole: every format lands at its name.
+    for (format, name) in [
+        ("csv", "a.csv"),
+        ("jsonl", "a.jsonl"),
+        ("parquet", "a.parquet"),
+    ] {
+        let target = out_dir.join(name);
+        std::fs::write(&target, "keep me").unwrap();
+        let out = run(&[
+            "scan",
+            b,
+            "--format",
+            format,
+            "--output",
+            target.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{format}: {}", stderr(&out));
+        assert_ne!(std::fs::read(&target).unwrap(), b"keep me", "{format}");
+    }
+    let devnull = run(&["scan", b, "--format", "csv", "--output", "/dev/null"]);
+    assert!(devnull.status.success(), "{}", stderr(&devnull));
+    assert!(std::path::Path::new("/dev/null").exists());
+    // Damaged: the last data file (in path order) loses its footer.
+    let files = parquet_files(&base);
+    let last = base.join(files.last().unwrap());
+    let bytes = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &bytes[..bytes.len() / 2]).unwrap();
+    for (format, name) in [
+        ("csv", "a.csv"),
+        ("jsonl", "a.jsonl"),
+        ("parquet", "a.parquet"),
+    ] {
+        for existing in [true, false] {
+            let target = out_dir.join(name);
+            match existing {
+                true => std::fs::write(&target, "keep me").unwrap(),
+                false => {
+                    let _ = std::fs::remove_file(&target);
+                }
+            }
+            let out = run(&[
+                "scan",
+                b,
+                "--format",
+                format,
+                "--batch-size",
+                "1",
+                "--output",
+                target.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(1), "{format}: {}", stderr(&out));
+            match existing {
+                true => assert_eq!(std::fs::read(&target).unwrap(), b"keep me", "{format}"),
+                false => assert!(!target.exists(), "{format}"),
+            }
+            let left: Vec<_> = std::fs::read_dir(&out_dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect();
+            assert!(left.is_empty(), "{format}: {left:?}");
+        }
+    }
+}
