@@ -121,11 +121,13 @@ impl Slicing {
                     let last = match gathered.frame {
                         Some(_) => gathered.take(),
                         // An empty input: its schema, no rows.
-                        None => frame
-                            .clone()
-                            .limit(0)
-                            .collect()
-                            .map_err(Error::polars("read the input's schema"))?,
+                        None => DataFrame::empty_with_schema(
+                            frame
+                                .clone()
+                                .collect_schema()
+                                .map_err(Error::polars("read the input's schema"))?
+                                .as_ref(),
+                        ),
                     };
                     stage(last.lazy(), Some(staged))?;
                     staged += 1;

@@ -177,21 +177,26 @@ pub fn cloud_options(path: &Path) -> Result<Option<CloudOptions>> {
     if !is_remote(path) {
         return Ok(None);
     }
-    let text = path.to_string_lossy().replacen("s3a://", "s3://", 1);
-    let opened = remotes()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .filter(|r| text == r.url || text.starts_with(&format!("{}/", r.url)))
-        .max_by_key(|r| (r.url.len(), r.opened))
-        .map(|r| r.cloud.clone());
-    match opened {
+    match opened_remote(path).map(|r| r.cloud.clone()) {
         Some(cloud) => Ok(Some(cloud)),
         None => match object(path) {
             Ok((remote, _)) => Ok(Some(remote.cloud.clone())),
             Err(_) => Ok(Some(Remote::open(path)?.cloud.clone())),
         },
     }
+}
+
+/// The location opened last whose URL holds `path` (a file or folder; `s3a://` read as
+/// `s3://`), if any is open.
+fn opened_remote(path: &Path) -> Option<Arc<Remote>> {
+    let text = path.to_string_lossy().replacen("s3a://", "s3://", 1);
+    remotes()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .filter(|r| text == r.url || text.starts_with(&format!("{}/", r.url)))
+        .max_by_key(|r| (r.url.len(), r.opened))
+        .cloned()
 }
 
 /// The URLs Polars should read `files` (a dataset's, each with the size its manifest records)
@@ -201,15 +206,7 @@ pub(crate) fn scan_urls(files: &[PathBuf], sizes: &[u64]) -> Vec<PathBuf> {
     let Some(first) = files.first().filter(|f| is_remote(f)) else {
         return files.to_vec();
     };
-    let text = first.to_string_lossy();
-    let remote = remotes()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .filter(|r| text.starts_with(&format!("{}/", r.url)))
-        .max_by_key(|r| (r.url.len(), r.opened))
-        .cloned();
-    match remote {
+    match opened_remote(first) {
         Some(r) => {
             let bucket = r.url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
             crate::known_sizes::read_urls(&r.store, &bucket, files, sizes)
