@@ -421,6 +421,33 @@ class Bench:
 
         self.run(f"(7) compact {files} small files", cmds, before=reset)
 
+    def w8_compact_quarters(self):
+        """Compaction whose partitions must be sorted: the rows appended as four interleaved
+        quarters (every fourth row each), so each partition holds four files whose time ranges
+        overlap. pqdm writes each partition sorted by time (holding it for the sort); the
+        peers' scripts (7) only copy."""
+        src = self.path("quarters")
+        if not os.path.exists(os.path.join(src, "_manifest.json")):
+            for i in range(4):
+                quarter = self.path(f"quarter{i}.parquet")
+                subprocess.check_call(py_cmd(
+                    "import sys, polars as pl; pl.scan_parquet(sys.argv[1]).filter(pl.int_range(pl.len()) % 4 == int(sys.argv[3]))"
+                    ".sink_parquet(sys.argv[2])", self.path("flat.parquet"), quarter, str(i)))
+                subprocess.check_call([self.pqdm, "ingest", quarter, "--dataset", src, "--kind", "aggtrades",
+                                       "--mode", "append", "--quiet"])
+                os.remove(quarter)
+        files = sum(1 for _, _, fs in os.walk(src) for f in fs if f.endswith(".parquet"))
+        target = self.path("w8")
+        cmds = {"pqdm": [self.pqdm, "compact", target, "--target-rows", "100000000", "--quiet"]}
+        cmds.update({t: py_cmd(code, target) for t, code in COMPACT.items()})
+
+        def reset(_tool):
+            self.fresh("w8")
+            shutil.copytree(src, target)
+            os.sync()
+
+        self.run(f"(8) compact {files} files, 4 overlapping per partition", cmds, before=reset)
+
     def table(self):
         ref = {}
         lines = ["| workload | tool | median wall (s) | median peak RSS (MiB) | pqdm/tool wall | pqdm/tool RSS |", "|---|---|---|---|---|---|"]
@@ -451,9 +478,10 @@ def generate(what, *args):
 
 
 def default_pqdm():
-    """The release binary: in CARGO_TARGET_DIR (or the CI's ~/.cache/pqdm-target), else target/."""
-    built = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pqdm-target")), "release", "pqdm")
-    return built if os.path.exists(built) else os.path.join(ROOT, "target", "release", "pqdm")
+    """The newest release binary of CARGO_TARGET_DIR (or the CI's ~/.cache/pqdm-target) and target/."""
+    dirs = [os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pqdm-target")), os.path.join(ROOT, "target")]
+    built = [p for p in (os.path.join(d, "release", "pqdm") for d in dirs) if os.path.exists(p)]
+    return max(built, key=os.path.getmtime) if built else os.path.join(ROOT, "target", "release", "pqdm")
 
 
 def report(bench, work, script):
@@ -476,7 +504,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=20_000_000, help="aggTrades rows (default 20,000,000)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--workloads", default="1,2,3,4,5,6,7")
+    ap.add_argument("--workloads", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--pqdm", default=default_pqdm())
     ap.add_argument("--pqdm-vwap", default=None, help="the vwap example binary (default: beside --pqdm)")
@@ -495,7 +523,8 @@ def main():
         generate("csv", bench.path("csv"), 30)
         open(stamp, "w").close()
     workloads = {"1": bench.w1_write, "2": bench.w2_csv, "3": bench.w3_pruned, "4": bench.w4_vwap,
-                 "5": bench.w5_latest, "6": bench.w6_upsert, "7": bench.w7_compact}
+                 "5": bench.w5_latest, "6": bench.w6_upsert, "7": bench.w7_compact,
+                 "8": bench.w8_compact_quarters}
     for w in args.workloads.split(","):
         workloads[w.strip()]()
     report(bench, args.work, "bench.py")

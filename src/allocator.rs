@@ -44,6 +44,49 @@ pub fn purge_delay_ms() -> c_long {
     unsafe { mi_option_get(PURGE_DELAY) }
 }
 
+/// The purge delay while a [`HoldFreedMemory`] is held, in milliseconds.
+pub const BUSY_PURGE_DELAY_MS: c_long = 100;
+
+/// How many [`HoldFreedMemory`] are held, and the delay to restore when the last one goes.
+static HELD: std::sync::Mutex<(usize, Option<c_long>)> = std::sync::Mutex::new((0, None));
+
+/// While alive, freed memory stays with the allocator up to [`BUSY_PURGE_DELAY_MS`] instead of
+/// [`PURGE_DELAY_MS`], if pqdm's own delay is in force (a user's setting is left alone).
+///
+/// For work whose memory is bounded by its design, not by a budget, and which frees and takes
+/// back the same amounts many times a second (compaction: slices read back, morsels decoded
+/// and encoded): each memory handed back to the OS is taken back zeroed, page by page. Measured
+/// on the README's compaction of 20M rows: kernel time 1.9-2.2 s at 10 ms, 0.8-1.3 s at 100 ms,
+/// peak 107 MiB against 123-138 MiB.
+pub struct HoldFreedMemory(());
+
+impl HoldFreedMemory {
+    /// Raises the delay until the last holder is dropped.
+    pub fn start() -> HoldFreedMemory {
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if held.0 == 0 && purge_delay_ms() == PURGE_DELAY_MS {
+            // SAFETY: as in `return_freed_memory_promptly`.
+            unsafe { mi_option_set(PURGE_DELAY, BUSY_PURGE_DELAY_MS) };
+            held.1 = Some(PURGE_DELAY_MS);
+        }
+        held.0 += 1;
+        HoldFreedMemory(())
+    }
+}
+
+impl Drop for HoldFreedMemory {
+    fn drop(&mut self) {
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        held.0 -= 1;
+        if held.0 == 0
+            && let Some(delay) = held.1.take()
+        {
+            // SAFETY: as in `return_freed_memory_promptly`.
+            unsafe { mi_option_set(PURGE_DELAY, delay) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,8 +98,22 @@ mod tests {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             assert_eq!(purge_delay_ms(), 1_000);
         }
+        // Not pqdm's delay (mimalloc's default here, or a user's): holding changes nothing.
+        let before = purge_delay_ms();
+        let held = HoldFreedMemory::start();
+        assert_eq!(purge_delay_ms(), before);
+        drop(held);
+        assert_eq!(purge_delay_ms(), before);
         return_freed_memory_promptly();
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(purge_delay_ms(), PURGE_DELAY_MS);
+            // Held twice, the delay is raised until the last holder goes.
+            let first = HoldFreedMemory::start();
+            let second = HoldFreedMemory::start();
+            assert_eq!(purge_delay_ms(), BUSY_PURGE_DELAY_MS);
+            drop(first);
+            assert_eq!(purge_delay_ms(), BUSY_PURGE_DELAY_MS);
+            drop(second);
             assert_eq!(purge_delay_ms(), PURGE_DELAY_MS);
         }
     }

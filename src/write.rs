@@ -618,7 +618,9 @@ pub fn file_entry(path: &Path, rel: &str, kind: &Kind, version: u64) -> Result<F
     let info = footer::footer_of(&mut file, path, Some(&kind.timestamp_column))?;
     file.rewind().map_err(Error::io(path))?;
     let mut hasher = blake3::Hasher::new();
-    let bytes = std::io::copy(&mut file, &mut hasher).map_err(Error::io(path))?;
+    // blake3's reader loop reads 64 KiB at a time (`io::copy`: 8 KiB, 8 times the calls).
+    hasher.update_reader(&mut file).map_err(Error::io(path))?;
+    let bytes = file.stream_position().map_err(Error::io(path))?;
     Ok(entry_from(
         &info,
         bytes,

@@ -74,6 +74,7 @@ impl Dataset {
     /// a dataset with nothing to compact commits nothing.
     pub fn compact(&self, opts: &CompactOptions, progress: &Progress) -> Result<CompactReport> {
         let timer = OpTimer::start("compact");
+        let _held = crate::allocator::HoldFreedMemory::start();
         let m = self.refresh()?;
         let target = opts
             .target_rows
@@ -102,13 +103,34 @@ impl Dataset {
         let bar = progress.bar(groups.len() as u64, "compacting partitions");
         let mut added = vec![];
         let mut replaced = vec![];
-        for (dir, files) in &groups {
-            let (rows, new_files) = self.rewrite_partition(&rewrite, dir, files)?;
-            added.extend(new_files);
-            replaced.extend(files.iter().map(|(f, _)| f.path.clone()));
-            report.rows += rows;
-            bar.inc(1);
-        }
+        // A partition is read back while the next one is written: the read-back (decoding
+        // and digesting the new files) and the write (reading, digesting and encoding) each
+        // leave a core partly idle. One read-back at a time, so memory stays that of two
+        // partitions' pipelines whatever their count.
+        std::thread::scope(|scope| -> Result<()> {
+            let mut pending = None;
+            let mut settle = |pending: Option<(Written, std::thread::ScopedJoinHandle<_>)>| {
+                let Some((written, check)) = pending else {
+                    return Ok(());
+                };
+                let read_back = join_read_back(check)?;
+                let rows = self.settle_partition(&rewrite, &written, read_back, &mut added)?;
+                replaced.extend(written.files.iter().map(|(f, _)| f.path.clone()));
+                report.rows += rows;
+                bar.inc(1);
+                Ok::<_, Error>(())
+            };
+            for (dir, files) in &groups {
+                // Files whose time ranges overlap cannot make files in time order: sorted at
+                // once, not written, read back and written again.
+                let sort = ranges_overlap(files).then(|| sort_columns(rewrite.m));
+                let written = self.write_partition(&rewrite, dir, files, sort)?;
+                settle(pending.take())?;
+                let check = scope.spawn(|| rewrite.read_back(dir));
+                pending = Some((written, check));
+            }
+            settle(pending.take())
+        })?;
         drop(bar);
         let staged = rewrite.staging.files()?;
         report.partitions = groups.len() as u64;
@@ -182,12 +204,14 @@ impl Dataset {
             )));
         }
         let small = below_target(target);
-        let selected = self
+        let selected: std::collections::HashSet<PathBuf> = self
             .plan(&ScanOptions {
                 filters: opts.filters.clone(),
                 ..Default::default()
             })?
-            .files;
+            .files
+            .into_iter()
+            .collect();
         let mut groups: Groups = BTreeMap::new();
         for (f, p) in m.files.iter().zip(self.file_paths(m)) {
             if f.rows < small && selected.contains(&p) {
@@ -206,93 +230,121 @@ impl Dataset {
         Ok(groups)
     }
 
-    /// Rewrites one partition's small `files` into staged files near the target size, and
-    /// proves it kept every row. One streamed pass: the rows are digested as they flow from the
-    /// old files (earliest first, so files appended day after day are read in time order) into
-    /// the new ones. The new files are digested again when read back, which also tells if
-    /// they are in time order; only if not (files whose rows were out of order, or whose
-    /// ranges overlap) are they written once more, sorted. Nothing holds the partition but
-    /// that sort. Returns the rows and the new files' entries.
-    fn rewrite_partition(
+    /// Writes one partition's small `files` into staged files near the target size in one
+    /// streamed pass, the rows digested as they flow from the old files (earliest first, so
+    /// files appended day after day are read in time order, or `sorted` by
+    /// [`sort_columns`]) into the new ones. Nothing holds the partition but that sort.
+    fn write_partition<'g>(
         &self,
         w: &Rewrite,
-        dir: &str,
-        files: &[(&FileEntry, PathBuf)],
-    ) -> Result<(u64, Vec<FileEntry>)> {
+        dir: &'g str,
+        files: &'g [(&'g FileEntry, PathBuf)],
+        sorted: Option<Vec<String>>,
+    ) -> Result<Written<'g>> {
         let m = w.m;
-        let ts = &m.timestamp_column;
         let mut in_time_order = files.to_vec();
         in_time_order.sort_by_key(|(f, _)| (f.min_timestamp, f.path.clone()));
         let paths: Vec<PathBuf> = in_time_order.into_iter().map(|(_, p)| p).collect();
-        let read = || scan_files_as(&paths, false, &m.schema);
+        let mut rows = scan_files_as(&paths, false, &m.schema)?;
+        if let Some(by) = sorted {
+            rows = rows.sort(by, SortMultipleOptions::default().with_maintain_order(true));
+        }
         let columns: Vec<String> = m.schema.iter().map(|f| f.name.clone()).collect();
         let tapped = Arc::new(Mutex::new(RowDigest::default()));
+        let rows = RowDigest::tap(rows, &columns, tapped.clone());
         let rows_in: u64 = files.iter().map(|(f, _)| f.rows).sum();
-        type Written = (RowDigest, bool, Vec<(PathBuf, String)>);
-        let sink = |rows: LazyFrame| -> Result<Written> {
-            let started = std::time::Instant::now();
-            // A partition that fits one file streams into it; Polars' partitioned sink would
-            // hold the file's rows until it is cut.
-            match rows_in <= w.target as u64 {
-                true => sink_staged_file(rows, &w.staging, dir, w.op_id, w.pq.clone())?,
-                false => {
-                    sink_partitioned(rows, &w.staging, &[], dir, w.op_id, w.target, w.pq.clone())?
-                }
-            }
-            let written = started.elapsed().as_millis();
-            crate::failpoint::hit("compact.written")?;
-            let new_files: Vec<(PathBuf, String)> = w
-                .staging
-                .files()?
-                .into_iter()
-                .filter(|(_, rel)| partition::dir_of(rel) == dir)
-                .collect();
-            let new_paths: Vec<PathBuf> = new_files.iter().map(|(p, _)| p.clone()).collect();
-            let (after, sorted) = RowDigest::of_ordered(
-                scan_files_as(&new_paths, false, &m.schema)?,
-                &format!("compact {dir}: read back"),
-                ts,
-            )?;
-            log::debug!(
-                "[{}] compact {dir}: written in {written} ms, read back in {} ms",
-                w.op_id,
-                started.elapsed().as_millis() - written
-            );
-            Ok((after, sorted, new_files))
-        };
-        let (mut after, sorted, mut new_files) =
-            sink(RowDigest::tap(read()?, &columns, tapped.clone()))?;
-        if !sorted {
+        let started = std::time::Instant::now();
+        // A partition that fits one file streams into it; Polars' partitioned sink would
+        // hold the file's rows until it is cut.
+        match rows_in <= w.target as u64 {
+            true => sink_staged_file(rows, &w.staging, dir, w.op_id, w.pq.clone())?,
+            false => sink_partitioned(rows, &w.staging, &[], dir, w.op_id, w.target, w.pq.clone())?,
+        }
+        log::debug!(
+            "[{}] compact {dir}: written in {} ms",
+            w.op_id,
+            started.elapsed().as_millis()
+        );
+        crate::failpoint::hit("compact.written")?;
+        let read = *tapped.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Written {
+            dir,
+            files,
+            rows_in,
+            read,
+        })
+    }
+
+    /// Proves a partition's new files hold the rows read from its old ones (the digests and
+    /// row counts agree), writing them once more, sorted, if they were not in time order
+    /// (files whose rows were out of order, or whose ranges overlap). Adds the new files'
+    /// entries to `added`; returns the rows.
+    fn settle_partition(
+        &self,
+        w: &Rewrite,
+        written: &Written,
+        mut read_back: ReadBack,
+        added: &mut Vec<FileEntry>,
+    ) -> Result<u64> {
+        let dir = written.dir;
+        let mut read = written.read;
+        if !read_back.sorted {
             log::debug!(
                 "[{}] compact {dir}: rows out of time order; sorting",
                 w.op_id
             );
-            for (p, _) in &new_files {
+            for (p, _) in &read_back.files {
                 std::fs::remove_file(p).map_err(Error::io(p))?;
             }
-            (after, _, new_files) = sink(read()?.sort(
-                sort_columns(m),
-                SortMultipleOptions::default().with_maintain_order(true),
-            ))?;
+            let again = self.write_partition(w, dir, written.files, Some(sort_columns(w.m)))?;
+            read = again.read;
+            read_back = w.read_back(dir)?;
         }
-        let before = *tapped.lock().unwrap_or_else(|e| e.into_inner());
-        if before != after || before.rows != rows_in {
+        let after = read_back.digest;
+        if read != after || read.rows != written.rows_in {
             return Err(Error::Dataset {
                 path: self.base().to_path_buf(),
                 message: format!(
                     "compact {dir}: the rewritten files do not hold the same rows ({} read, {} written, digests differ: {}); nothing was committed",
-                    before.rows,
+                    read.rows,
                     after.rows,
-                    before != after
+                    read != after
                 ),
             });
         }
-        let entries = new_files
-            .iter()
-            .map(|(p, rel)| file_entry(p, rel, &m.kind_spec, 0))
-            .collect::<Result<_>>()?;
-        Ok((before.rows, entries))
+        added.extend(read_back.files.into_iter().map(|(_, e)| e));
+        Ok(read.rows)
     }
+}
+
+/// A partition's rows written to staged files, not yet read back.
+struct Written<'g> {
+    dir: &'g str,
+    /// The small files it replaces.
+    files: &'g [(&'g FileEntry, PathBuf)],
+    /// Their rows, as their entries count them.
+    rows_in: u64,
+    /// The digest of the rows read from them.
+    read: RowDigest,
+}
+
+/// What reading a partition's new files back found.
+struct ReadBack {
+    /// The new files and their entries.
+    files: Vec<(PathBuf, FileEntry)>,
+    /// The digest of their rows.
+    digest: RowDigest,
+    /// Whether their rows are in time order, file after file.
+    sorted: bool,
+}
+
+/// The read-back a thread did, its panic turned into an error.
+fn join_read_back(handle: std::thread::ScopedJoinHandle<'_, Result<ReadBack>>) -> Result<ReadBack> {
+    handle.join().unwrap_or_else(|_| {
+        Err(Error::Options(
+            "compaction: the read-back of a partition panicked; nothing was committed".into(),
+        ))
+    })
 }
 
 /// Per partition folder, the files a compaction rewrites (entry, path read).
@@ -306,6 +358,69 @@ struct Rewrite<'a> {
     pq: Arc<ParquetWriteOptions>,
     staging: Staging,
     op_id: &'a str,
+}
+
+impl Rewrite<'_> {
+    /// Reads back the files staged for partition folder `dir`: their entries (stats and
+    /// checksums from the files), the digest of their rows and whether they are in time order.
+    fn read_back(&self, dir: &str) -> Result<ReadBack> {
+        let m = self.m;
+        let started = std::time::Instant::now();
+        let files = self
+            .staging
+            .files()?
+            .into_iter()
+            .filter(|(_, rel)| partition::dir_of(rel) == dir)
+            .map(|(p, rel)| Ok((file_entry(&p, &rel, &m.kind_spec, 0)?, p)))
+            .collect::<Result<Vec<_>>>()?;
+        let counted: Vec<(PathBuf, u64)> = files.iter().map(|(e, p)| (p.clone(), e.rows)).collect();
+        let (digest, sorted) = RowDigest::of_files_ordered(
+            &counted,
+            self.rows_per_read(),
+            |p| scan_files_as(&[p.to_path_buf()], false, &m.schema),
+            &format!("compact {dir}: read back"),
+            &m.timestamp_column,
+        )?;
+        log::debug!(
+            "[{}] compact {dir}: read back in {} ms",
+            self.op_id,
+            started.elapsed().as_millis()
+        );
+        Ok(ReadBack {
+            files: files.into_iter().map(|(e, p)| (p, e)).collect(),
+            digest,
+            sorted,
+        })
+    }
+
+    /// Rows read back at a time: whole row groups, about 250,000 rows (two of Polars' default
+    /// row groups), which reads back as fast as one streamed query.
+    fn rows_per_read(&self) -> u64 {
+        let group = self
+            .pq
+            .row_group_size
+            .unwrap_or(crate::options::DEFAULT_ROW_GROUP_SIZE)
+            .max(1) as u64;
+        group * (250_000 / group).max(1)
+    }
+}
+
+/// Whether `files`, read one after another, are known not to be in time order: their time
+/// ranges overlap, or one holds null timestamps. (A file with no range known, or rows out of
+/// order inside it, is found out when the new files are read back.)
+fn ranges_overlap(files: &[(&FileEntry, PathBuf)]) -> bool {
+    if files
+        .iter()
+        .any(|(f, _)| f.null_timestamps.is_some_and(|n| n > 0))
+    {
+        return true;
+    }
+    let mut ranges: Vec<(i64, i64)> = files
+        .iter()
+        .filter_map(|(f, _)| Some((f.min_timestamp?, f.max_timestamp?)))
+        .collect();
+    ranges.sort_unstable();
+    ranges.windows(2).any(|w| w[1].0 < w[0].1)
 }
 
 /// The order rewritten files are sorted in when their rows were not in time order: the
@@ -325,7 +440,52 @@ fn sort_columns(m: &Manifest) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::below_target;
+    use super::*;
+
+    fn entry(min: Option<i64>, max: Option<i64>, nulls: Option<u64>) -> FileEntry {
+        FileEntry {
+            path: "k=a/f.parquet".into(),
+            partition: Default::default(),
+            rows: 1,
+            bytes: 1,
+            min_timestamp: min,
+            max_timestamp: max,
+            key_ranges: Default::default(),
+            checksum: String::new(),
+            added_in: 0,
+            null_timestamps: nulls,
+        }
+    }
+
+    #[test]
+    fn files_are_sorted_at_once_only_when_their_order_is_known_to_break() {
+        let overlap = |entries: &[FileEntry]| {
+            let files: Vec<(&FileEntry, PathBuf)> =
+                entries.iter().map(|e| (e, PathBuf::new())).collect();
+            ranges_overlap(&files)
+        };
+        let day = |d: i64| entry(Some(d * 10), Some(d * 10 + 9), Some(0));
+        // Days appended one after another, given in any order: no sort.
+        assert!(!overlap(&[day(2), day(0), day(1)]));
+        // Touching at one timestamp is still in order.
+        assert!(!overlap(&[
+            entry(Some(0), Some(5), Some(0)),
+            entry(Some(5), Some(9), Some(0))
+        ]));
+        assert!(overlap(&[
+            entry(Some(0), Some(6), Some(0)),
+            entry(Some(5), Some(9), Some(0))
+        ]));
+        // Interleaved quarters of the same rows.
+        assert!(overlap(&[day(0), day(0)]));
+        // A null timestamp sorts first, whatever the ranges.
+        assert!(overlap(&[day(0), entry(Some(10), Some(19), Some(1))]));
+        // Unknown: an earlier pqdm's entries, an all-null file's missing range: the read-back
+        // decides.
+        assert!(!overlap(&[day(0), entry(Some(10), Some(19), None)]));
+        assert!(!overlap(&[day(0), entry(None, None, None)]));
+        assert!(!overlap(&[]));
+    }
 
     #[test]
     fn files_within_a_tenth_of_the_target_are_left_alone() {

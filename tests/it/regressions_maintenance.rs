@@ -1152,3 +1152,86 @@ fn compaction_sorts_files_whose_time_ranges_interleave() {
         minutes.map(|i| 1.0 + i as f64).collect::<Vec<_>>()
     );
 }
+
+/// One compaction, three partitions in its pipeline (each read back while the next is
+/// written): files appended day after day (in order: written once), files whose time ranges
+/// interleave (sorted at once), and files whose ranges are apart but whose rows are not in
+/// time order inside them (found out by the read-back, written again sorted). Every partition
+/// ends in one file in time order holding exactly its rows.
+#[test]
+fn compaction_orders_each_partition_whichever_way_its_files_are_out_of_order() {
+    let dir = tmp();
+    let ds = klines_by(dir.path(), &["symbol"]);
+    let append = |rows: DataFrame, symbol: &str| {
+        let opts = WriteOptions {
+            mode: Some(WriteMode::Append),
+            ..kline_opts(symbol)
+        };
+        ds.write(rows.lazy(), &opts).unwrap();
+    };
+    let all = candles(JAN5, 60, 1.0);
+    // In order: two days one after the other.
+    append(all.slice(0, 30), "AAA");
+    append(all.slice(30, 30), "AAA");
+    // Interleaved: even minutes, then odd ones.
+    for parity in [0i64, 1] {
+        let half = all
+            .clone()
+            .lazy()
+            .filter(((col("open_time") - lit(JAN5)) / lit(MINUTE) % lit(2i64)).eq(lit(parity)))
+            .collect()
+            .unwrap();
+        append(half, "BBB");
+    }
+    // Apart, each backwards.
+    append(all.slice(0, 30).reverse(), "CCC");
+    append(all.slice(30, 30).reverse(), "CCC");
+    let backwards = ds
+        .file_paths(&ds.manifest())
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("symbol=CCC"))
+        .unwrap();
+    let stored = ParquetReader::new(std::fs::File::open(backwards).unwrap())
+        .finish()
+        .unwrap();
+    assert!(
+        i64s(&stored, "timestamp").windows(2).all(|w| w[0] > w[1]),
+        "the write kept the rows backwards, so only the read-back can find them out of order"
+    );
+    let report = ds
+        .compact(&CompactOptions::default(), &Progress::hidden())
+        .unwrap();
+    assert_eq!(
+        (
+            report.partitions,
+            report.files_before,
+            report.files_after,
+            report.rows
+        ),
+        (3, 6, 3, 180)
+    );
+    let ds = Dataset::open(dir.path()).unwrap();
+    let files = ds.file_paths(&ds.manifest());
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in files {
+        let stored = ParquetReader::new(std::fs::File::open(&file).unwrap())
+            .finish()
+            .unwrap();
+        let minutes = 0..60;
+        assert_eq!(
+            i64s(&stored, "timestamp"),
+            minutes
+                .clone()
+                .map(|i| JAN5 + i * MINUTE)
+                .collect::<Vec<_>>(),
+            "{}",
+            file.display()
+        );
+        assert_eq!(
+            f64s(&stored, "close"),
+            minutes.map(|i| 1.0 + i as f64).collect::<Vec<_>>(),
+            "{}",
+            file.display()
+        );
+    }
+}
