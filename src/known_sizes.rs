@@ -9,9 +9,12 @@
 //! everything else (every byte read) goes to the store. A file the wrapper was not told of is
 //! asked as before.
 //!
-//! An object replaced behind the manifest's back is read as it is found, as it was when Polars
-//! asked its size (`verify` finds it by its checksum): a larger one fails on its footer, a
-//! smaller one (S3 cuts a range that runs past the end) is read as it is.
+//! Every read of such a file checks the object's size, which the store tells with each range
+//! it returns, against the record's: an object replaced behind the manifest's back by one of
+//! another size, or a size edited in the record, fails the scan naming the file (a read by a
+//! wrong size would take a footer from the middle of the file, or a range past its end). An
+//! object replaced by one of the same size is read as it is found (`verify` finds it by its
+//! checksum).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,10 +25,13 @@ use futures::stream::BoxStream;
 use object_store::path::Path as Key;
 use object_store::{
     CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use polars::io::cloud::{CloudOptions, ExtObjectStoreBuilder};
 use polars::prelude::{PlRefPath, PolarsResult, polars_err};
+
+/// Bytes of the smallest Parquet file: `PAR1`, the footer's length, `PAR1`.
+const SMALLEST_PARQUET: u64 = 12;
 
 /// The scheme under which Polars reaches pqdm's stores.
 const SCHEME: &str = "pqdm-s3";
@@ -146,6 +152,21 @@ impl ExtObjectStoreBuilder for Builder {
 /// pqdm's client of one location, answering size requests from the manifest.
 struct SizedStore(Arc<Sized>);
 
+impl SizedStore {
+    /// The error of a read of `location`, whose record states `stated` bytes, from an object
+    /// of `actual` bytes.
+    fn size_differs(&self, location: &Key, stated: u64, actual: u64) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "pqdm",
+            source: format!(
+                "{}/{location} holds {actual} bytes, not the {stated} the dataset's record states: the object was replaced or the record edited (`pqdm verify` names such files)",
+                self.0.bucket_url
+            )
+            .into(),
+        }
+    }
+}
+
 impl fmt::Display for SizedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (sizes from the manifest)", self.0.inner)
@@ -188,30 +209,47 @@ impl ObjectStore for SizedStore {
             && options.if_modified_since.is_none()
             && options.if_unmodified_since.is_none()
             && options.version.is_none();
-        if options.head && plain {
-            let size = self
-                .0
-                .sizes
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(location.as_ref())
-                .copied();
-            if let Some(size) = size {
-                return Ok(GetResult {
-                    payload: GetResultPayload::Stream(Box::pin(futures::stream::empty())),
-                    meta: ObjectMeta {
-                        location: location.clone(),
-                        last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-                        size,
-                        e_tag: None,
-                        version: None,
-                    },
-                    range: 0..size,
-                    attributes: Default::default(),
-                });
-            }
+        let stated = self
+            .0
+            .sizes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(location.as_ref())
+            .copied();
+        let Some(stated) = stated else {
+            return self.0.inner.get_opts(location, options).await;
+        };
+        // No Parquet file is smaller than its two magic numbers and footer length: a record
+        // stating less is asked of the store, which tells the size it has.
+        if options.head && plain && stated >= SMALLEST_PARQUET {
+            return Ok(GetResult {
+                payload: GetResultPayload::Stream(Box::pin(futures::stream::empty())),
+                meta: ObjectMeta {
+                    location: location.clone(),
+                    last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                    size: stated,
+                    e_tag: None,
+                    version: None,
+                },
+                range: 0..stated,
+                attributes: Default::default(),
+            });
         }
-        self.0.inner.get_opts(location, options).await
+        // A read by a size the object does not have fails whatever it reads (a footer from
+        // the middle of the file, a range past its end): said as what it is, naming the file.
+        match self.0.inner.get_opts(location, options).await {
+            Ok(got) if got.meta.size != stated => {
+                Err(self.size_differs(location, stated, got.meta.size))
+            }
+            Ok(got) => Ok(got),
+            Err(e @ object_store::Error::NotFound { .. }) => Err(e),
+            Err(e) => match self.0.inner.head(location).await {
+                Ok(meta) if meta.size != stated => {
+                    Err(self.size_differs(location, stated, meta.size))
+                }
+                _ => Err(e),
+            },
+        }
     }
 
     fn delete_stream(

@@ -1473,8 +1473,8 @@ fn s3_readers_apply_log_entries_past_a_stale_hint_whatever_the_partition_values(
 }
 
 /// A scan on S3 takes each file's size from the manifest and hands Polars its keys under
-/// pqdm's own scheme: a file replaced behind pqdm's back by one of another schema, or gone,
-/// fails the scan (library and command line) naming the file by its `s3://` URL, never by the
+/// pqdm's own scheme: a file replaced behind pqdm's back by one of another schema (and size),
+/// or gone, fails the scan (library and command line) naming the file by its `s3://` URL, never by the
 /// URL Polars was handed, and the command line says the cause once.
 #[test]
 fn a_file_of_another_schema_or_gone_fails_the_s3_scan_naming_its_s3_url() {
@@ -1529,10 +1529,11 @@ fn a_file_of_another_schema_or_gone_fails_the_s3_scan_naming_its_s3_url() {
         assert!(cli_err.contains(&named), "{how}: {cli_err}");
         assert!(cli_err.contains(&format!("day={day}/")), "{how}: {cli_err}");
         assert!(!cli_err.contains("pqdm-s3://"), "{how}: {cli_err}");
+        // A replacement of another size fails on its size, before anything is decoded.
         let cause = if how == "gone" {
             "not found"
         } else {
-            "outside of expected schema"
+            "the dataset's record states"
         };
         assert_eq!(cli_err.matches(cause).count(), 1, "{how}: {cli_err}");
     }
@@ -1579,5 +1580,83 @@ fn a_cache_folder_on_object_storage_is_refused_before_anything_is_written() {
             0,
             "{args:?} made a local folder"
         );
+    }
+}
+
+/// A size in the log edited by hand (the scan reads an S3 file by the size its record states,
+/// asking the store for none): too small, too large, or nonsense, the scan fails naming the
+/// file's partition, or reads the right rows; never other rows, never a panic. `verify`
+/// reports the file.
+#[test]
+fn a_hand_edited_file_size_in_the_log_fails_the_s3_scan_or_reads_right() {
+    let bucket = s3_bucket();
+    let base = format!("s3://{bucket}/edited");
+    let ds = klines_dataset_at(&base);
+    ds.write(daily_candles(3).lazy(), &kline_opts("BTCUSDT"))
+        .unwrap();
+    let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
+    let entry_rel = format!("_delta_log/{:020}.json", ds.manifest().version);
+    let entry = String::from_utf8(remote.get(&entry_rel).unwrap().unwrap()).unwrap();
+    let first = ds.manifest().files[0].clone();
+    let day = first
+        .path
+        .split("/day=")
+        .nth(1)
+        .and_then(|d| d.split('/').next())
+        .unwrap()
+        .to_string();
+    let stated = format!("\"size\":{}", first.bytes);
+    let line = entry
+        .lines()
+        .position(|l| l.contains(&format!("/{}.kept\"", first.path)))
+        .expect("the file's add action");
+    let actual = first.bytes;
+    for size in [actual - 1, actual + 1, actual + 4096, actual * 3, 8, 1, 0] {
+        let edited: Vec<String> = entry
+            .lines()
+            .enumerate()
+            .map(|(i, l)| match i == line {
+                true => l.replacen(&stated, &format!("\"size\":{size}"), 1),
+                false => l.to_string(),
+            })
+            .collect();
+        let edited = edited.join("\n") + "\n";
+        remote.put(&entry_rel, edited.into_bytes()).unwrap();
+        // The copy's hash no longer matches the entry: the version is read from the log.
+        remote.delete("_manifest.json").unwrap();
+        let opened = pqdm::Dataset::open(&base).unwrap();
+        assert_eq!(
+            opened
+                .manifest()
+                .files
+                .iter()
+                .find(|f| f.path == first.path)
+                .map(|f| f.bytes),
+            Some(size),
+            "the edited size is the one in force"
+        );
+        match opened.read(&pqdm::ScanOptions::default()) {
+            Ok(df) => {
+                assert_eq!(df.height(), 6, "size {size}: {df}");
+                let mut ts = i64s(&df, "timestamp");
+                ts.sort();
+                let day0 = 1_704_067_200_000i64;
+                let want: Vec<i64> = (0..3)
+                    .flat_map(|d| [day0 + d * 86_400_000, day0 + d * 86_400_000 + 60_000])
+                    .collect();
+                assert_eq!(ts, want, "size {size}");
+                assert!(f64s(&df, "close").iter().all(|c| *c == 1.5), "size {size}");
+            }
+            Err(e) => {
+                let e = e.to_string();
+                eprintln!("size {size}: {e}");
+                assert!(e.contains(&format!("day={day}/")), "size {size}: {e}");
+                assert!(e.contains("the dataset's record states"), "size {size}: {e}");
+            }
+        }
+        let out = s3_env(&mut bin()).args(["verify", &base]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "size {size}: {}", stderr(&out));
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(said.contains(&format!("day={day}/")), "size {size}: {said}");
     }
 }
