@@ -1,9 +1,9 @@
 //! An order-independent digest of a frame's rows, added up batch by batch: what compaction
 //! compares between the rows it read and the rows it wrote, without holding either in memory.
 //!
-//! Each row hashes to 64 bits: every value (floats by their bits, text by a hash of its bytes)
-//! xored with its column's salt and multiplied by an odd constant, a bijection; a null by a
-//! marker of its column; the values folded by rotate-and-xor, then the row's hash fully mixed
+//! Each row hashes to 64 bits: every value (floats by their bits, text by a hash of its bytes;
+//! a null by a marker) xored with its column's salt into the rotated hash so far, which is then
+//! multiplied by an odd constant (see [`ODD`]); the row's hash fully mixed at its end
 //! (splitmix64). The digest is the row count with the wrapping sum
 //! and the xor of the row hashes. Reordering rows keeps it; changing, dropping, duplicating or
 //! swapping values changes it except with probability about 2^-64.
@@ -25,8 +25,12 @@ pub struct RowDigest {
     xor: u64,
 }
 
-/// An odd multiplier: `(v ^ salt) * ODD` is a bijection of 64 bits, one multiply per value
-/// (the row's hash is mixed fully once, at its end; a full mix per value cost 1.6 times as much).
+/// An odd multiplier: each value goes into its row's hash as `(hash.rotl(23) ^ v ^ salt) * ODD`,
+/// a bijection of the hash for any value, one multiply per value (the row's hash is mixed fully
+/// once, at its end; a full mix per value cost 1.6 times as much). The multiply folds the
+/// hash, not the value alone: a value's multiple, xored into a rotated hash, left a change of
+/// the top bit (a float's sign) a change of that bit only, and rotations repeat every 64
+/// columns, so two sign flips 64 columns apart cancelled (found by a red team).
 const ODD: u64 = 0x9fb2_1c65_1e98_df25;
 
 /// Stands for a null in a row's hash (any value's hash differs from it but by chance).
@@ -147,7 +151,8 @@ impl RowDigest {
     /// The digest of every row of the Parquet `files` (each with its row count, from its
     /// footer), read in the order given through `read`, `rows_per_read` rows at a time, and
     /// whether the integer column `ordered` never decreases from one row to the next in that
-    /// order (a null breaks the order); `context` names the read in errors.
+    /// order (a null breaks the order; no column: in order); `context` names the read in
+    /// errors.
     ///
     /// Row ranges, not one streamed query: Polars maps a local file into memory and the pages a
     /// query touched stay counted in the process's memory until it ends, so a streamed
@@ -157,7 +162,7 @@ impl RowDigest {
         rows_per_read: u64,
         read: impl Fn(&Path) -> Result<LazyFrame>,
         context: &str,
-        ordered: &str,
+        ordered: Option<&str>,
     ) -> Result<(RowDigest, bool)> {
         let mut seen = Ordered::new(ordered);
         for (path, rows) in files {
@@ -184,13 +189,13 @@ impl RowDigest {
 /// A digest of rows seen in an order, and whether a column never decreased in it.
 struct Ordered<'a> {
     digest: RowDigest,
-    column: &'a str,
+    column: Option<&'a str>,
     in_order: bool,
     last: i64,
 }
 
 impl<'a> Ordered<'a> {
-    fn new(column: &'a str) -> Self {
+    fn new(column: Option<&'a str>) -> Self {
         Ordered {
             digest: RowDigest::default(),
             column,
@@ -201,9 +206,9 @@ impl<'a> Ordered<'a> {
 
     /// Adds the rows of `batch`, the next in order (`context` names it in errors).
     fn add(&mut self, batch: &DataFrame, context: &str) -> Result<()> {
-        if self.in_order {
+        if let Some(column) = self.column.filter(|_| self.in_order) {
             let values = batch
-                .column(self.column)
+                .column(column)
                 .and_then(|c| c.cast(&DataType::Int64))
                 .map_err(Error::polars(context))?;
             for v in values.i64().map_err(Error::polars(context))?.iter() {
@@ -223,7 +228,7 @@ impl<'a> Ordered<'a> {
 /// Mixes one value's hash (`None`: a null) into a row's hash.
 #[inline]
 fn put(acc: &mut u64, salt: u64, v: Option<u64>) {
-    *acc = acc.rotate_left(23) ^ v.map_or(NULL ^ salt, |v| (v ^ salt).wrapping_mul(ODD));
+    *acc = (acc.rotate_left(23) ^ v.map_or(NULL, |v| v) ^ salt).wrapping_mul(ODD);
 }
 
 /// Mixes each value of `ca` (its bits by `bits`) into its row's hash, a chunk at a time: a
@@ -336,6 +341,32 @@ mod tests {
         assert_eq!(digest(&a).rows, 3);
     }
 
+    /// Found by a red team: with a value's multiple xored into a rotated hash, a float's sign
+    /// (its top bit) changed the hash by that bit only, and rotations repeat every 64 columns,
+    /// so negating columns 64 apart (a wide `split` frame's features) left the digest as it was.
+    #[test]
+    fn sign_flips_in_columns_64_apart_show() {
+        let width = 133;
+        let frame = |negated: &dyn Fn(usize) -> bool| {
+            DataFrame::new_infer_height(
+                (0..width)
+                    .map(|c| {
+                        let sign = if negated(c) { -1.0 } else { 1.0 };
+                        Column::new(format!("f{c}").into(), [sign * (c as f64 + 0.5), 2.0])
+                    })
+                    .collect(),
+            )
+            .unwrap()
+        };
+        let base = digest(&frame(&|_| false));
+        for first in 0..width - 64 {
+            let pair = digest(&frame(&|c| c == first || c == first + 64));
+            assert_ne!(base, pair, "columns {first} and {}", first + 64);
+        }
+        assert_ne!(base, digest(&frame(&|c| c >= 3)));
+        assert_ne!(base, digest(&frame(&|c| c % 64 == 5)));
+    }
+
     #[test]
     fn any_change_of_a_value_a_row_or_a_column_shows() {
         let base = frame(&[1, 2], &[Some(1.0), Some(2.0)], &[Some("a"), Some("b")]);
@@ -399,7 +430,7 @@ mod tests {
                 .map(|(p, df)| (p.clone(), df.height() as u64))
                 .collect();
             let (got, ordered) =
-                RowDigest::of_files_ordered(&listed, per_read, read, "test", "t").unwrap();
+                RowDigest::of_files_ordered(&listed, per_read, read, "test", Some("t")).unwrap();
             let mut want = RowDigest::default();
             for (_, df) in files {
                 want.add(df).unwrap();
@@ -421,7 +452,7 @@ mod tests {
         }
         // A footer that counts more rows than the file yields: the digest holds the rows read.
         let (got, _) =
-            RowDigest::of_files_ordered(&[(a.0.clone(), 9)], 2, read, "test", "t").unwrap();
+            RowDigest::of_files_ordered(&[(a.0.clone(), 9)], 2, read, "test", Some("t")).unwrap();
         assert_eq!(got.rows, 4);
     }
 

@@ -90,6 +90,7 @@ impl Dataset {
             return Ok(report);
         }
         let rewrite = Rewrite {
+            ds: self,
             m: &m,
             target,
             pq: parquet_options(
@@ -126,7 +127,7 @@ impl Dataset {
                 let sort = ranges_overlap(files).then(|| sort_columns(rewrite.m));
                 let written = self.write_partition(&rewrite, dir, files, sort)?;
                 settle(pending.take())?;
-                let check = scope.spawn(|| rewrite.read_back(dir));
+                let check = scope.spawn(|| rewrite.read_back(dir, files));
                 pending = Some((written, check));
             }
             settle(pending.take())
@@ -226,7 +227,12 @@ impl Dataset {
             groups.retain(|dir, _| only.contains(dir.as_str()));
         }
         let more_than = opts.min_small_files.unwrap_or(1).max(1);
-        groups.retain(|_, files| files.len() > more_than);
+        // A rewrite that would leave as many files (three of 300 rows with a target of 400
+        // make 400, 400 and 100) only costs.
+        groups.retain(|_, files| {
+            let rows: u64 = files.iter().map(|(f, _)| f.rows).sum();
+            files.len() > more_than && (rows.div_ceil(target as u64) as usize) < files.len()
+        });
         Ok(groups)
     }
 
@@ -246,6 +252,7 @@ impl Dataset {
         in_time_order.sort_by_key(|(f, _)| (f.min_timestamp, f.path.clone()));
         let paths: Vec<PathBuf> = in_time_order.into_iter().map(|(_, p)| p).collect();
         let mut rows = scan_files_as(&paths, false, &m.schema)?;
+        let sorted_by_us = sorted.is_some();
         if let Some(by) = sorted {
             rows = rows.sort(by, SortMultipleOptions::default().with_maintain_order(true));
         }
@@ -272,6 +279,7 @@ impl Dataset {
             files,
             rows_in,
             read,
+            sorted: sorted_by_us,
         })
     }
 
@@ -288,7 +296,8 @@ impl Dataset {
     ) -> Result<u64> {
         let dir = written.dir;
         let mut read = written.read;
-        if !read_back.sorted {
+        // Sorted already: null timestamps, sorted first, read back as out of order.
+        if !read_back.sorted && !written.sorted {
             log::debug!(
                 "[{}] compact {dir}: rows out of time order; sorting",
                 w.op_id
@@ -298,7 +307,7 @@ impl Dataset {
             }
             let again = self.write_partition(w, dir, written.files, Some(sort_columns(w.m)))?;
             read = again.read;
-            read_back = w.read_back(dir)?;
+            read_back = w.read_back(dir, &[])?;
         }
         let after = read_back.digest;
         if read != after || read.rows != written.rows_in {
@@ -326,6 +335,8 @@ struct Written<'g> {
     rows_in: u64,
     /// The digest of the rows read from them.
     read: RowDigest,
+    /// Whether they were written sorted (a partition whose files' ranges overlap).
+    sorted: bool,
 }
 
 /// What reading a partition's new files back found.
@@ -352,6 +363,7 @@ type Groups<'m> = BTreeMap<String, Vec<(&'m FileEntry, PathBuf)>>;
 
 /// What every partition's rewrite shares.
 struct Rewrite<'a> {
+    ds: &'a Dataset,
     m: &'a Manifest,
     /// Rows per new file.
     target: usize,
@@ -363,9 +375,13 @@ struct Rewrite<'a> {
 impl Rewrite<'_> {
     /// Reads back the files staged for partition folder `dir`: their entries (stats and
     /// checksums from the files), the digest of their rows and whether they are in time order.
-    fn read_back(&self, dir: &str) -> Result<ReadBack> {
+    /// First checks that the `sources` they were written from still hold the bytes their
+    /// checksums name: a file damaged since it was written decodes without a word as often as
+    /// not, and its rewrite would carry the damage on under a new, matching checksum.
+    fn read_back(&self, dir: &str, sources: &[(&FileEntry, PathBuf)]) -> Result<ReadBack> {
         let m = self.m;
         let started = std::time::Instant::now();
+        self.check_sources(dir, sources)?;
         let files = self
             .staging
             .files()?
@@ -379,7 +395,10 @@ impl Rewrite<'_> {
             self.rows_per_read(),
             |p| scan_files_as(&[p.to_path_buf()], false, &m.schema),
             &format!("compact {dir}: read back"),
-            &m.timestamp_column,
+            m.schema
+                .iter()
+                .any(|f| f.name == m.timestamp_column)
+                .then_some(m.timestamp_column.as_str()),
         )?;
         log::debug!(
             "[{}] compact {dir}: read back in {} ms",
@@ -391,6 +410,31 @@ impl Rewrite<'_> {
             digest,
             sorted,
         })
+    }
+
+    /// Fails naming the first of `sources` (a partition's files being compacted) whose bytes no
+    /// longer have the checksum the manifest records.
+    fn check_sources(&self, dir: &str, sources: &[(&FileEntry, PathBuf)]) -> Result<()> {
+        use rayon::prelude::*;
+        let damaged = sources
+            .par_iter()
+            .filter(|(f, _)| !f.checksum.is_empty())
+            .map(|(f, path)| {
+                let bytes = self.ds.store().read_planned(path, &f.path)?;
+                let intact =
+                    bytes.is_some_and(|b| blake3::hash(&b).to_hex().as_str() == f.checksum);
+                Ok((!intact).then(|| f.path.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match damaged.into_iter().flatten().next() {
+            None => Ok(()),
+            Some(rel) => Err(Error::Dataset {
+                path: self.ds.base().to_path_buf(),
+                message: format!(
+                    "compact {dir}: {rel} no longer holds the bytes its checksum names (damaged since it was written); nothing was committed (`pqdm verify --repair` moves damaged files aside)"
+                ),
+            }),
+        }
     }
 
     /// Rows read back at a time: whole row groups, about 250,000 rows (two of Polars' default

@@ -1651,7 +1651,10 @@ fn a_hand_edited_file_size_in_the_log_fails_the_s3_scan_or_reads_right() {
                 let e = e.to_string();
                 eprintln!("size {size}: {e}");
                 assert!(e.contains(&format!("day={day}/")), "size {size}: {e}");
-                assert!(e.contains("the dataset's record states"), "size {size}: {e}");
+                assert!(
+                    e.contains("the dataset's record states"),
+                    "size {size}: {e}"
+                );
             }
         }
         let out = s3_env(&mut bin()).args(["verify", &base]).output().unwrap();
