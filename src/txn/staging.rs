@@ -13,8 +13,9 @@ pub struct Staging {
     _guard: File,
 }
 
-/// Stands for `/` in the name of a file staged flat ([`Staging::name_for`]): never part of an
-/// escaped hive segment or a part name (`%` only ever starts a `%XX` escape there).
+/// Stands for `/` in the name of a file staged flat ([`Staging::name_for`]): never part of a
+/// segment pqdm escapes or a part name (`%` only ever starts a `%XX` escape there); a folder
+/// of another tool's that holds it (`symbol=A%%B`, adopted) is staged in folders.
 const FLAT_SEPARATOR: &str = "%%";
 
 /// The longest name a file is staged flat under (file names end at 255 bytes).
@@ -38,7 +39,7 @@ impl Staging {
             "{}{FLAT_SEPARATOR}{name}",
             rel_dir.replace('/', FLAT_SEPARATOR)
         );
-        if flat.len() <= FLAT_NAME_MAX {
+        if flat.len() <= FLAT_NAME_MAX && !rel_dir.contains(FLAT_SEPARATOR) {
             flat
         } else {
             format!("{rel_dir}/{name}")
@@ -53,10 +54,13 @@ impl Staging {
             if let Some(stripped) = name.strip_suffix(STAGED_SUFFIX)
                 && let Ok(rel) = Path::new(stripped).strip_prefix(&self.dir)
             {
-                out.push((
-                    p.to_path_buf(),
-                    rel_string(rel).replace(FLAT_SEPARATOR, "/"),
-                ));
+                // Flat names are one component; a file staged in folders keeps its
+                // folders' names as they are.
+                let rel = match rel.components().count() {
+                    1 => rel_string(rel).replace(FLAT_SEPARATOR, "/"),
+                    _ => rel_string(rel),
+                };
+                out.push((p.to_path_buf(), rel));
             }
         })?;
         out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -207,10 +211,15 @@ mod tests {
             dir: dir.path().to_path_buf(),
             _guard: File::create(dir.path().join("guard")).unwrap(),
         };
+        // Another tool's folder holding the separator (found by a red team: its files were
+        // read back as staged for `symbol=A/B`, and its compaction found none).
+        let odd = "symbol=A%%B/day=1";
+        assert_eq!(Staging::name_for(odd, name), format!("{odd}/{name}"));
         for rel in [
             Staging::name_for("a=1/b=2", name),
             Staging::name_for(&long, name),
             Staging::name_for("", name),
+            Staging::name_for(odd, name),
         ] {
             let path = dir.path().join(rel);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -229,6 +238,7 @@ mod tests {
                 format!("a=1/b=2/{plain}"),
                 format!("{long}/{plain}"),
                 plain.to_string(),
+                format!("{odd}/{plain}"),
             ]
         );
     }

@@ -1373,3 +1373,46 @@ fn compaction_leaves_partitions_it_cannot_make_fewer_files_of() {
         "{v}"
     );
 }
+
+/// Found by a red team: an adopted folder whose name holds `%%` (the separator of files staged
+/// flat) had its compacted files read back as staged for another folder; its compaction found
+/// none and failed, and every other partition's with it. Such a folder is staged in folders.
+#[test]
+fn a_folder_named_with_the_staging_separator_compacts() {
+    let dir = tmp();
+    let base = dir.path().join("odd");
+    for folder in ["g=a%%b", "g=ok"] {
+        for i in 0..3i64 {
+            write_parquet(
+                &base.join(format!("{folder}/part-{i}.parquet")),
+                df!("x" => [i * 10, i * 10 + 1]).unwrap(),
+                ParquetCompression::Snappy,
+            );
+        }
+    }
+    json_ok(&run(&["adopt", s(&base), "--json"]));
+    let v = json_ok(&run(&[
+        "compact",
+        s(&base),
+        "--target-rows",
+        "100",
+        "--json",
+    ]));
+    assert_eq!(
+        (
+            &v["partitions"],
+            &v["files_before"],
+            &v["files_after"],
+            &v["rows"]
+        ),
+        (&2.into(), &6.into(), &2.into(), &12.into()),
+        "{v}"
+    );
+    let files = parquet_files(&base);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().any(|f| f.starts_with("g=a%%b/")), "{files:?}");
+    let ds = Dataset::open(&base).unwrap();
+    let mut xs = i64s(&ds.read(&Default::default()).unwrap(), "x");
+    xs.sort();
+    assert_eq!(xs, [0, 0, 1, 1, 10, 10, 11, 11, 20, 20, 21, 21]);
+}
