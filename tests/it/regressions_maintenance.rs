@@ -1304,22 +1304,7 @@ fn compaction_refuses_a_file_damaged_since_it_was_written() {
 fn a_dataset_without_a_time_column_compacts() {
     let dir = tmp();
     let base = dir.path().join("plain");
-    for (i, part) in ["0", "1", "2"].iter().enumerate() {
-        let i = i as i64;
-        write_parquet(
-            &base.join(format!("g=a/part-{part}.parquet")),
-            df!("x" => [i * 10, i * 10 + 1], "y" => [format!("r{i}"), "s".to_string()]).unwrap(),
-            ParquetCompression::Snappy,
-        );
-    }
-    json_ok(&run(&["adopt", s(&base), "--json"]));
-    let v = json_ok(&run(&[
-        "compact",
-        s(&base),
-        "--target-rows",
-        "100",
-        "--json",
-    ]));
+    let v = adopt_and_compact(&base, &["g=a"]);
     assert_eq!(
         (&v["files_before"], &v["files_after"], &v["rows"]),
         (&3.into(), &1.into(), &6.into()),
@@ -1329,6 +1314,29 @@ fn a_dataset_without_a_time_column_compacts() {
     let mut xs = i64s(&ds.read(&Default::default()).unwrap(), "x");
     xs.sort();
     assert_eq!(xs, [0, 1, 10, 11, 20, 21]);
+}
+
+/// Three files of another tool (`x` i64, `y` text, no time column) in each of `folders` under
+/// `base`, adopted, then compacted at a target of 100 rows; the compaction's report.
+fn adopt_and_compact(base: &Path, folders: &[&str]) -> serde_json::Value {
+    for folder in folders {
+        for i in 0..3i64 {
+            write_parquet(
+                &base.join(format!("{folder}/part-{i}.parquet")),
+                df!("x" => [i * 10, i * 10 + 1], "y" => [format!("r{i}"), "s".to_string()])
+                    .unwrap(),
+                ParquetCompression::Snappy,
+            );
+        }
+    }
+    json_ok(&run(&["adopt", s(base), "--json"]));
+    json_ok(&run(&[
+        "compact",
+        s(base),
+        "--target-rows",
+        "100",
+        "--json",
+    ]))
 }
 
 /// Found by a red team: three files of 300 rows with a target of 400 were rewritten into 400,
@@ -1381,23 +1389,7 @@ fn compaction_leaves_partitions_it_cannot_make_fewer_files_of() {
 fn a_folder_named_with_the_staging_separator_compacts() {
     let dir = tmp();
     let base = dir.path().join("odd");
-    for folder in ["g=a%%b", "g=ok"] {
-        for i in 0..3i64 {
-            write_parquet(
-                &base.join(format!("{folder}/part-{i}.parquet")),
-                df!("x" => [i * 10, i * 10 + 1]).unwrap(),
-                ParquetCompression::Snappy,
-            );
-        }
-    }
-    json_ok(&run(&["adopt", s(&base), "--json"]));
-    let v = json_ok(&run(&[
-        "compact",
-        s(&base),
-        "--target-rows",
-        "100",
-        "--json",
-    ]));
+    let v = adopt_and_compact(&base, &["g=a%%b", "g=ok"]);
     assert_eq!(
         (
             &v["partitions"],
