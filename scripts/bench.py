@@ -407,19 +407,7 @@ class Bench:
             subprocess.check_call([self.pqdm, "ingest", self.path("flat.parquet"), "--dataset", src, "--kind", "aggtrades",
                                    "--mode", "append", "--partition-by", "exchange,symbol", "--max-rows-per-file", str(per_file),
                                    "--quiet"])
-        files = sum(1 for _, _, fs in os.walk(src) for f in fs if f.endswith(".parquet"))
-        target = self.path("w7")
-        cmds = {"pqdm": [self.pqdm, "compact", target, "--target-rows", "100000000", "--quiet"]}
-        cmds.update({t: py_cmd(code, target) for t, code in COMPACT.items()})
-
-        def reset(_tool):
-            self.fresh("w7")
-            shutil.copytree(src, target)
-            # The copy's dirty pages are the setup's, not the tool's: flushed before the clock
-            # starts (pqdm syncs the filesystem before its commit point, the peers never do).
-            os.sync()
-
-        self.run(f"(7) compact {files} small files", cmds, before=reset)
+        self.compact_copies(src, "w7", "(7) compact {files} small files")
 
     def w8_compact_quarters(self):
         """Compaction whose partitions must be sorted: the rows appended as four interleaved
@@ -436,17 +424,24 @@ class Bench:
                 subprocess.check_call([self.pqdm, "ingest", quarter, "--dataset", src, "--kind", "aggtrades",
                                        "--mode", "append", "--quiet"])
                 os.remove(quarter)
+        self.compact_copies(src, "w8", "(8) compact {files} files, 4 overlapping per partition")
+
+    def compact_copies(self, src, work, label):
+        """Every tool compacts its own fresh copy of the dataset `src` (in folder `work`) into one
+        file per partition; `label` names the workload ({files}: the data files of `src`)."""
         files = sum(1 for _, _, fs in os.walk(src) for f in fs if f.endswith(".parquet"))
-        target = self.path("w8")
+        target = self.path(work)
         cmds = {"pqdm": [self.pqdm, "compact", target, "--target-rows", "100000000", "--quiet"]}
         cmds.update({t: py_cmd(code, target) for t, code in COMPACT.items()})
 
         def reset(_tool):
-            self.fresh("w8")
+            self.fresh(work)
             shutil.copytree(src, target)
+            # The copy's dirty pages are the setup's, not the tool's: flushed before the clock
+            # starts (pqdm syncs the filesystem before its commit point, the peers never do).
             os.sync()
 
-        self.run(f"(8) compact {files} files, 4 overlapping per partition", cmds, before=reset)
+        self.run(label.format(files=files), cmds, before=reset)
 
     def table(self):
         ref = {}
