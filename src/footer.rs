@@ -42,6 +42,97 @@ pub struct FooterInfo {
     /// The compression of the file's first column chunk (`None`: no column chunks, or a codec
     /// pqdm does not write).
     pub compression: Option<crate::options::Compression>,
+    /// Each column's type as Polars reads it, in file order; `Err` names a type this build of
+    /// Polars cannot read at all (planning a scan of the file would panic).
+    pub dtypes: Vec<(String, std::result::Result<DataType, String>)>,
+    /// Columns stored dictionary-encoded with Arrow's dictionary type (pyarrow's categoricals):
+    /// Polars reads them as categoricals, not as their values' type.
+    pub dictionary_columns: BTreeSet<String>,
+}
+
+impl FooterInfo {
+    /// The Polars schema of the file, or an error naming the first column Polars cannot read.
+    pub fn schema(&self, path: &Path) -> Result<Schema> {
+        self.dtypes
+            .iter()
+            .map(|(name, t)| match t {
+                Ok(t) => Ok(Field::new(name.as_str().into(), t.clone())),
+                Err(what) => Err(unreadable(path, name, what)),
+            })
+            .collect::<Result<Vec<Field>>>()
+            .map(Schema::from_iter)
+    }
+}
+
+/// The error for a column whose type pqdm's Polars cannot read.
+pub(crate) fn unreadable(path: &Path, column: &str, what: &str) -> Error {
+    let hint = match what.starts_with("Decimal") {
+        true => "; `pqdm ingest` and `pqdm migrate` read DECIMAL columns, converting them",
+        false => "",
+    };
+    Error::Input {
+        path: path.to_path_buf(),
+        message: format!("column `{column}` is stored as {what}, a type pqdm cannot read{hint}"),
+    }
+}
+
+/// Whether Polars, as pqdm builds it (no decimal, categorical, f16, i128 or extension types),
+/// reads the Arrow type `t`; for the others `DataType::from_arrow` panics.
+pub(crate) fn polars_reads(t: &ArrowDataType) -> bool {
+    use ArrowDataType as A;
+    match t {
+        A::Null
+        | A::Boolean
+        | A::Int8
+        | A::Int16
+        | A::Int32
+        | A::Int64
+        | A::UInt8
+        | A::UInt16
+        | A::UInt32
+        | A::UInt64
+        | A::Float16
+        | A::Float32
+        | A::Float64
+        | A::Utf8
+        | A::LargeUtf8
+        | A::Utf8View
+        | A::Binary
+        | A::LargeBinary
+        | A::BinaryView
+        | A::FixedSizeBinary(_)
+        | A::Date32
+        | A::Date64
+        | A::Duration(_)
+        | A::Time32(_)
+        | A::Time64(_) => true,
+        A::Timestamp(_, tz) => TimeZone::opt_try_new(tz.clone()).is_ok(),
+        // Polars' Parquet reader decodes dictionary-encoded columns (pyarrow's categoricals)
+        // as their values.
+        A::Dictionary(_, values, _) => polars_reads(values),
+        A::List(f) | A::LargeList(f) | A::Map(f, _) => polars_reads(&f.dtype),
+        A::Struct(fields) => fields.iter().all(|f| polars_reads(&f.dtype)),
+        _ => false,
+    }
+}
+
+/// Each column of an Arrow schema with its Polars type, or the Arrow type Polars cannot read.
+pub(crate) fn polars_types(
+    schema: &ArrowSchema,
+) -> Vec<(String, std::result::Result<DataType, String>)> {
+    schema
+        .iter_values()
+        .map(|f| {
+            let t = match (&f.dtype, polars_reads(&f.dtype)) {
+                (ArrowDataType::Dictionary(_, values, _), true) => {
+                    Ok(DataType::from_arrow_dtype(values))
+                }
+                (_, true) => Ok(DataType::from_arrow_field(f)),
+                (_, false) => Err(format!("{:?}", f.dtype)),
+            };
+            (f.name.to_string(), t)
+        })
+        .collect()
 }
 
 /// pqdm's name for a Parquet codec it can also write.
@@ -140,9 +231,27 @@ pub fn footer_of<R: std::io::Read + std::io::Seek>(
         .map(|f| f.name().to_string())
         .collect();
     let footer_buf = meta.footer_buf.clone();
+    let (dtypes, dictionary_columns) = match polars_parquet::read::infer_schema(&meta) {
+        Ok(schema) => (
+            polars_types(&schema),
+            schema
+                .iter_values()
+                .filter(|f| matches!(f.dtype, ArrowDataType::Dictionary(..)))
+                .map(|f| f.name.to_string())
+                .collect(),
+        ),
+        Err(e) => {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!("unreadable Parquet schema: {e}"),
+            });
+        }
+    };
     let mut info = FooterInfo {
         rows: meta.num_rows as u64,
         columns,
+        dtypes,
+        dictionary_columns,
         ..Default::default()
     };
     if let Some(kv) = meta.key_value_metadata() {
@@ -228,15 +337,4 @@ pub fn scan_one(path: &Path) -> Result<LazyFrame> {
         },
     )
     .map_err(Error::polars(format!("{}: open Parquet", path.display())))
-}
-
-/// The Polars schema of a Parquet file (footer only).
-pub fn file_schema(path: &Path) -> Result<Schema> {
-    scan_one(path)?
-        .collect_schema()
-        .map(|s| (*s).clone())
-        .map_err(Error::polars(format!(
-            "{}: read Parquet schema",
-            path.display()
-        )))
 }

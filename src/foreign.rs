@@ -8,7 +8,6 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::footer;
 use crate::location::Location;
 use crate::manifest::{Field, FileEntry, META_DIR, Manifest, Operation, Settings};
 use crate::options::Compression;
@@ -328,7 +327,8 @@ struct FileSchema {
 impl FileSchema {
     /// From the first file's footer.
     fn read(location: &Location, first: &str, partition_columns: &[Field]) -> Result<FileSchema> {
-        let stored = footer::file_schema(&location.path().join(first))?;
+        let (info, _) = location.read_footer(first, None)?;
+        let stored = info.schema(&location.path().join(first))?;
         Ok(FileSchema::of(&stored, partition_columns))
     }
 
@@ -404,6 +404,8 @@ fn read_entries(
         .zip(parts.into_par_iter())
         .map(|(rel, p)| {
             let (info, bytes) = location.read_footer(&rel, timestamp)?;
+            // A column Polars cannot read in any file is refused here, not by a panic later.
+            info.schema(&location.path().join(&rel))?;
             let entry = FileEntry {
                 path: rel,
                 partition: p.into_iter().collect(),

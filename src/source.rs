@@ -935,6 +935,17 @@ fn read_parquet(path: &Path) -> Result<LazyFrame> {
         path: path.to_path_buf(),
         message: format!("unreadable Parquet schema: {e}"),
     })?;
+    // Any other type this build of Polars cannot read would panic while planning.
+    if let Some(f) = schema
+        .iter_values()
+        .find(|f| !is_decimal(&f.dtype) && !crate::footer::polars_reads(&f.dtype))
+    {
+        return Err(crate::footer::unreadable(
+            path,
+            &f.name,
+            &format!("{:?}", f.dtype),
+        ));
+    }
     if schema.iter_values().any(|f| is_decimal(&f.dtype)) {
         return read_with_decimals(path, &meta, &schema).map(IntoLazy::lazy);
     }

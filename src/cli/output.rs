@@ -61,7 +61,11 @@ fn json_value(v: AnyValue) -> serde_json::Value {
         AnyValue::Float64(x) => serde_json::Number::from_f64(x)
             .map(Value::Number)
             .unwrap_or(Value::Null),
-        other => Value::String(other.to_string()),
+        // A categorical (pyarrow's dictionary strings) is its text, not its quoted display.
+        other => Value::String(match other.get_str() {
+            Some(text) => text.to_string(),
+            None => other.to_string(),
+        }),
     }
 }
 

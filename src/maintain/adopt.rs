@@ -63,13 +63,29 @@ pub fn adopt(
         m.timestamp_column = spec.timestamp_column.clone();
     }
     let ts = m.timestamp_column.clone();
+    let recorded: BTreeMap<&str, ColType> = m
+        .schema
+        .iter()
+        .map(|f| (f.name.as_str(), f.dtype))
+        .collect();
+    let partition: Vec<&str> = m
+        .partition_columns
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
     m.files.par_iter_mut().try_for_each(|f| -> Result<()> {
         let bytes = store.read_data(&f.path)?;
+        let path = store.data_path(&f.path);
+        let stat = (!ts.is_empty()).then_some(ts.as_str());
+        let footer = footer_of(&mut std::io::Cursor::new(&bytes), &path, stat)?;
         if !ts.is_empty() {
-            let path = store.data_path(&f.path);
-            let footer = footer_of(&mut std::io::Cursor::new(&bytes), &path, Some(&ts))?;
-            check_millis(&footer, &ts).map_err(|message| Error::Input { path, message })?;
+            check_millis(&footer, &ts).map_err(|message| Error::Input {
+                path: path.clone(),
+                message,
+            })?;
         }
+        check_stored_types(&footer, &recorded, &partition)
+            .map_err(|message| Error::Input { path, message })?;
         f.checksum = blake3::hash(&bytes).to_hex().to_string();
         f.added_in = 1;
         Ok(())
@@ -99,6 +115,44 @@ pub fn adopt(
     store.commit_version(&lock, None, &mut m, &[], &[])?;
     drop(lock);
     Dataset::open(base)
+}
+
+/// Refuses a file column stored in another type than the one the dataset records for it (the
+/// first file's, as pqdm types it): adopted files are read in place, as stored, and Polars does
+/// not cast a scanned column (`u32`, `f32`, a date-time or a list would fail every scan).
+fn check_stored_types(
+    footer: &FooterInfo,
+    recorded: &BTreeMap<&str, ColType>,
+    partition: &[&str],
+) -> std::result::Result<(), String> {
+    for (name, stored) in &footer.dtypes {
+        if partition.contains(&name.as_str()) {
+            continue;
+        }
+        let dictionary = footer.dictionary_columns.contains(name);
+        let what = match stored {
+            Ok(t) if dictionary => format!("a dictionary of {t} (a categorical)"),
+            Ok(t) => format!("{t}"),
+            Err(arrow) => arrow.clone(),
+        };
+        let fits = match (stored, recorded.get(name.as_str())) {
+            (Ok(t), Some(want)) => *t == want.dtype() && !dictionary,
+            _ => false,
+        };
+        if !fits {
+            let wanted = match recorded.get(name.as_str()) {
+                Some(want) => format!("the dataset would record it as {}", want.name()),
+                None => "pqdm has no type for it".to_string(),
+            };
+            return Err(format!(
+                "column `{name}` is stored as {what} and {wanted}; adopted files are read in \
+                 place, as stored, so every scan would fail: `pqdm scan` reads the folder as it \
+                 is without adopting it, and `pqdm migrate --kind K` rewrites it into a new \
+                 dataset, converting types"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses partition values that do not fit their column's dtype (`year=99999` typed as i16,

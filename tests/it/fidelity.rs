@@ -1396,3 +1396,78 @@ columns = [
     refused(&out, &["partition column \"my col\" needs escaping"]);
     assert!(!base.exists());
 }
+
+/// Folders written by pyarrow with column types pqdm cannot read in place: `adopt` refuses each
+/// one (exit 1, never a panic), naming the file, the column and its stored type, and leaves the
+/// folder as it was; a plain scan reads the folder as stored where Polars can (`u64`, `f32`, a
+/// dictionary of strings, with exact values) and refuses DECIMAL (which this build of Polars
+/// cannot plan a scan of at all: it panicked, exit 101) with the same naming.
+#[test]
+fn adopt_refuses_column_types_it_cannot_read_in_place() {
+    let dir = tmp();
+    let root = dir.path().display().to_string();
+    py(
+        r#"
+import decimal, os, sys
+import pyarrow as pa, pyarrow.parquet as pq
+root = sys.argv[1]
+ts = pa.array([1704067200000, 1704067260000], pa.int64())
+cols = {
+    "dec": pa.array([decimal.Decimal("1.50"), None], pa.decimal128(10, 2)),
+    "u64": pa.array([1, 2**63 + 5], pa.uint64()),
+    "f32": pa.array([1.5, None], pa.float32()),
+    "cat": pa.array(["a", "b"]).dictionary_encode(),
+    "bin": pa.array([b"a", b"\x00"]),
+    "lst": pa.array([[1], [2, 3]]),
+    "when": pa.array([1, 2], pa.timestamp("us", tz="UTC")),
+}
+for name, values in cols.items():
+    os.makedirs(f"{root}/{name}/g=x", exist_ok=True)
+    pq.write_table(pa.table({"timestamp": ts, "v": values}), f"{root}/{name}/g=x/part-0.parquet")
+# Types that differ between files: the first file's is recorded, the second's refused.
+for i, t in enumerate([pa.int64(), pa.int32()]):
+    os.makedirs(f"{root}/mixed/g={i}", exist_ok=True)
+    pq.write_table(pa.table({"timestamp": ts, "v": pa.array([1, 2], t)}), f"{root}/mixed/g={i}/part-0.parquet")
+"#,
+        &[&root],
+    );
+    for (name, file, stored) in [
+        ("dec", "g=x/part-0.parquet", "stored as Decimal(10, 2)"),
+        ("u64", "g=x/part-0.parquet", "stored as u64"),
+        ("f32", "g=x/part-0.parquet", "stored as f32"),
+        ("cat", "g=x/part-0.parquet", "a dictionary of str"),
+        ("bin", "g=x/part-0.parquet", "stored as binary"),
+        ("lst", "g=x/part-0.parquet", "stored as list[i64]"),
+        ("when", "g=x/part-0.parquet", "stored as datetime[μs, UTC]"),
+        ("mixed", "g=1/part-0.parquet", "stored as i32"),
+    ] {
+        let base = dir.path().join(name);
+        let before = snapshot(&base);
+        let out = run(&["adopt", base.to_str().unwrap()]);
+        refused(&out, &[&format!("{name}/{file}"), "column `v`", stored]);
+        assert!(!stderr(&out).contains("panicked"), "{name}");
+        assert_eq!(snapshot(&base), before, "{name}");
+    }
+    let out = run(&["scan", dir.path().join("dec").to_str().unwrap()]);
+    refused(
+        &out,
+        &["dec/g=x/part-0.parquet", "column `v`", "Decimal(10, 2)"],
+    );
+    assert!(!stderr(&out).contains("panicked"));
+    let read = |name: &str| {
+        let base = dir.path().join(name);
+        let out = run(&[
+            "scan",
+            base.to_str().unwrap(),
+            "--columns",
+            "v",
+            "--format",
+            "json",
+        ]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(read("u64"), "{\"v\":1}\n{\"v\":9223372036854775813}\n");
+    assert_eq!(read("f32"), "{\"v\":1.5}\n{\"v\":null}\n");
+    assert_eq!(read("cat"), "{\"v\":\"a\"}\n{\"v\":\"b\"}\n");
+}

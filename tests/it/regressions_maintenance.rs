@@ -369,12 +369,21 @@ fn verify_reports_a_dataset_that_cannot_be_scanned() {
         df!("timestamp" => ts.clone(), "feature" => vec![1i64; 5]).unwrap(),
         ParquetCompression::Snappy,
     );
+    let b = base.join("symbol=B/part-0.parquet");
+    let text = df!("timestamp" => ts.clone(), "feature" => vec!["x"; 5]).unwrap();
+    write_parquet(&b, text.clone(), ParquetCompression::Snappy);
+    // `adopt` itself refuses files whose types differ.
+    let out = run(&["adopt", s(&base)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("column `feature` is stored as str"));
+    // So the mixed dataset is made by hand: adopted consistent, then one file rewritten in place.
     write_parquet(
-        &base.join("symbol=B/part-0.parquet"),
-        df!("timestamp" => ts, "feature" => vec!["x"; 5]).unwrap(),
+        &b,
+        df!("timestamp" => ts, "feature" => vec![2i64; 5]).unwrap(),
         ParquetCompression::Snappy,
     );
     json_ok(&run(&["adopt", s(&base), "--json"]));
+    write_parquet(&b, text, ParquetCompression::Snappy);
     assert_eq!(run(&["scan", s(&base)]).status.code(), Some(1));
     let out = run(&["verify", s(&base), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
