@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes at scale: pqdm's upsert against Polars, pyarrow and DuckDB partitioned writes, same run.
 
-    python3 scripts/bench_scale.py [--symbols 100] [--days 365] [--rounds 1] [--workloads ingest,reupsert,day,tiny,wide]
+    python3 scripts/bench_scale.py [--symbols 100] [--days 365] [--rounds 1] [--workloads ingest,reupsert,day,tiny,wide] [--skip pyarrow]
 
 Generates one-minute candles for SYMBOLS x DAYS (default 100 x 365: 36,500 daily partitions,
 52.6M rows) as one flat Parquet file, and measures (whole-process wall time and peak RSS, as
@@ -131,6 +131,8 @@ class Scale(bench.Bench):
             # Left out by default: at 36,500 partitions DuckDB 2.0.1's COPY had not finished
             # after 13 minutes (6 GB resident) on the 2-core machine.
             cmds["duckdb"] = bench.py_cmd(DUCKDB_COPY, self.flat, self.path("w", "duckdb"))
+        for tool in self.args.skip.split(","):
+            cmds.pop(tool.strip(), None)
         self.run(f"ingest {self.label} as upsert", cmds,
                  before=lambda t: (self.set_aside("w", t), self.warm(self.flat)))
         self.set_aside("w")
@@ -183,6 +185,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(bench.ROOT, "target", "bench-scale"))
     ap.add_argument("--pqdm", default=bench.default_pqdm())
     ap.add_argument("--duckdb", action="store_true", help="DuckDB in `ingest` too (slow at this partition count)")
+    ap.add_argument("--skip", default="", help="tools to leave out of `ingest`, e.g. pyarrow (3 minutes a round)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     bench.ensure_venv()
