@@ -121,6 +121,15 @@ impl Dataset {
             .is_some_and(|f| f.datetime_columns.contains(column))
     }
 
+    /// Stored columns of a dataset without a manifest that pqdm has no type for, with their
+    /// Polars types (empty for a pqdm dataset, whose columns are all typed).
+    pub(crate) fn untyped_columns(&self) -> &[(String, polars::prelude::DataType)] {
+        self.foreign
+            .as_ref()
+            .map(|f| f.untyped_columns.as_slice())
+            .unwrap_or_default()
+    }
+
     /// The columns a dataset without a manifest is read as, where its metadata says (a Delta
     /// table's log); `None`: a pqdm dataset, or each file's own.
     pub(crate) fn foreign_file_schema(&self) -> Option<polars::prelude::SchemaRef> {

@@ -189,6 +189,9 @@ pub struct ListingFacts {
     /// The columns its files are read as (a Delta table's, from its log; `None`: each file's
     /// own).
     pub file_schema: Option<polars::prelude::SchemaRef>,
+    /// Stored columns pqdm has no type for (binary, lists, structs, durations, f16...), with
+    /// their Polars types: a scan returns them as stored (they cannot be filtered on).
+    pub untyped_columns: Vec<(String, polars::prelude::DataType)>,
 }
 
 /// Describes a dataset found by listing. `hive_types` overrides the inferred partition column
@@ -320,6 +323,8 @@ struct FileSchema {
     fields: Vec<Field>,
     /// Stored as date-times (see [`ListingFacts::datetime_columns`]).
     datetime_columns: BTreeSet<String>,
+    /// Stored columns pqdm has no type for (see [`ListingFacts::untyped_columns`]).
+    untyped: Vec<(String, polars::prelude::DataType)>,
     /// The first of `timestamp`, `open_time`, `time` stored as i64, if any.
     timestamp: Option<String>,
 }
@@ -352,6 +357,11 @@ impl FileSchema {
                 })
             })
             .collect();
+        let untyped = stored
+            .iter()
+            .filter(|(n, dt)| !is_partition(n) && ColType::from_dtype(dt).is_none())
+            .map(|(n, dt)| (n.to_string(), dt.clone()))
+            .collect();
         let timestamp = ["timestamp", "open_time", "time"]
             .iter()
             .find(|c| {
@@ -363,6 +373,7 @@ impl FileSchema {
         FileSchema {
             fields,
             datetime_columns,
+            untyped,
             timestamp,
         }
     }
@@ -472,6 +483,7 @@ fn describe_files(
             fingerprint,
             delta_version: None,
             file_schema: None,
+            untyped_columns: schema.untyped,
         },
     })
 }

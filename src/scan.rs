@@ -221,7 +221,8 @@ impl Dataset {
         }
         if let Some(cols) = &opts.columns {
             for c in cols {
-                if column_type(&m, c).is_none() {
+                let untyped = self.untyped_columns().iter().any(|(n, _)| n == c);
+                if column_type(&m, c).is_none() && !untyped {
                     return Err(unknown_column(&m, "columns", c));
                 }
             }
@@ -327,7 +328,11 @@ impl Dataset {
     pub fn scan(&self, opts: &ScanOptions) -> Result<LazyFrame> {
         let plan = self.plan(opts)?;
         let m = &plan.manifest;
-        let schema = output_schema(m);
+        let mut schema = output_schema(m);
+        // A listed folder's columns pqdm has no type for come as stored, not dropped.
+        for (name, dtype) in self.untyped_columns() {
+            schema.with_column(name.as_str().into(), dtype.clone());
+        }
         log::debug!(
             "scan {}: {} of {} files after pruning",
             self.base().display(),

@@ -61,6 +61,11 @@ fn json_value(v: AnyValue) -> serde_json::Value {
         AnyValue::Float64(x) => serde_json::Number::from_f64(x)
             .map(Value::Number)
             .unwrap_or(Value::Null),
+        AnyValue::Float16(x) => serde_json::Number::from_f64(f64::from(f32::from(x)))
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        // A list column of a folder from another tool: a JSON array.
+        AnyValue::List(values) => Value::Array(values.iter().map(json_value).collect()),
         // A categorical (pyarrow's dictionary strings) is its text, not its quoted display.
         other => Value::String(match other.get_str() {
             Some(text) => text.to_string(),

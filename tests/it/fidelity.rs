@@ -1400,7 +1400,7 @@ columns = [
 /// Folders written by pyarrow with column types pqdm cannot read in place: `adopt` refuses each
 /// one (exit 1, never a panic), naming the file, the column and its stored type, and leaves the
 /// folder as it was; a plain scan reads the folder as stored where Polars can (`u64`, `f32`, a
-/// dictionary of strings, with exact values) and refuses DECIMAL (which this build of Polars
+/// dictionary of strings, a list, binary: with exact values, none dropped) and refuses DECIMAL (which this build of Polars
 /// cannot plan a scan of at all: it panicked, exit 101) with the same naming.
 #[test]
 fn adopt_refuses_column_types_it_cannot_read_in_place() {
@@ -1470,4 +1470,20 @@ for i, t in enumerate([pa.int64(), pa.int32()]):
     assert_eq!(read("u64"), "{\"v\":1}\n{\"v\":9223372036854775813}\n");
     assert_eq!(read("f32"), "{\"v\":1.5}\n{\"v\":null}\n");
     assert_eq!(read("cat"), "{\"v\":\"a\"}\n{\"v\":\"b\"}\n");
+    // Columns pqdm has no type for come as stored, not dropped (lists as JSON arrays).
+    assert_eq!(read("lst"), "{\"v\":[1]}\n{\"v\":[2,3]}\n");
+    let out = run(&[
+        "scan",
+        dir.path().join("bin").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .matches("\"v\":")
+            .count(),
+        2
+    );
 }
