@@ -112,6 +112,19 @@ pub(crate) fn write_result(
     output: Option<&Path>,
     batch_size: usize,
 ) -> Result<Option<usize>> {
+    if format == Format::Csv {
+        // Refused before anything is read or written (Polars' writer fails mid-stream).
+        let mut lf = lf.clone();
+        let schema = lf
+            .collect_schema()
+            .map_err(Error::polars("plan the scan"))?;
+        if let Some((name, dtype)) = schema.iter().find(|(_, t)| t.is_nested()) {
+            return Err(Error::Options(format!(
+                "--format csv cannot hold column `{name}` ({dtype}): use --format json or \
+                 parquet, or leave it out with --columns"
+            )));
+        }
+    }
     let Some(target) = output else {
         return write_local(lf, format, None, batch_size);
     };
