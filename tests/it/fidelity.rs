@@ -1486,4 +1486,13 @@ for i, t in enumerate([pa.int64(), pa.int32()]):
             .count(),
         2
     );
+    // CSV cannot hold a list: refused up front, naming the column, not mid-stream.
+    let out = run(&[
+        "scan",
+        dir.path().join("lst").to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    refused(&out, &["--format csv cannot hold column `v` (list[i64])"]);
+    assert!(out.stdout.is_empty());
 }
