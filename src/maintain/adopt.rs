@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use polars::prelude::DataType;
 use rayon::prelude::*;
 
 use crate::dataset::Dataset;
@@ -63,10 +64,15 @@ pub fn adopt(
         m.timestamp_column = spec.timestamp_column.clone();
     }
     let ts = m.timestamp_column.clone();
+    // What later writes of the kind store, where the kind has the column; else the first
+    // file's type, as pqdm types it.
     let recorded: BTreeMap<&str, ColType> = m
         .schema
         .iter()
-        .map(|f| (f.name.as_str(), f.dtype))
+        .map(|f| {
+            let kind_type = kind.and_then(|k| k.column(&f.name)).map(|c| c.dtype);
+            (f.name.as_str(), kind_type.unwrap_or(f.dtype))
+        })
         .collect();
     let partition: Vec<&str> = m
         .partition_columns
@@ -118,7 +124,7 @@ pub fn adopt(
 }
 
 /// Refuses a file column stored in another type than the one the dataset records for it (the
-/// first file's, as pqdm types it): adopted files are read in place, as stored, and Polars does
+/// kind's, else the first file's, as pqdm types it; an all-null column fits any): adopted files are read in place, as stored, and Polars does
 /// not cast a scanned column (`u32`, `f32`, a date-time or a list would fail every scan).
 fn check_stored_types(
     footer: &FooterInfo,
@@ -136,6 +142,8 @@ fn check_stored_types(
             Err(arrow) => arrow.clone(),
         };
         let fits = match (stored, recorded.get(name.as_str())) {
+            // An all-null column (pandas' empty object column) reads as any type.
+            (Ok(DataType::Null), _) => true,
             (Ok(t), Some(want)) => *t == want.dtype() && !dictionary,
             _ => false,
         };
@@ -146,9 +154,8 @@ fn check_stored_types(
             };
             return Err(format!(
                 "column `{name}` is stored as {what} and {wanted}; adopted files are read in \
-                 place, as stored, so every scan would fail: `pqdm scan` reads the folder as it \
-                 is without adopting it, and `pqdm migrate --kind K` rewrites it into a new \
-                 dataset, converting types"
+                 place, as stored, so scans would fail: write the files with the types pqdm \
+                 stores (i8-i64, f64, bool, str, date; the same in every file) and adopt again"
             ));
         }
     }

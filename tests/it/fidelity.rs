@@ -1424,6 +1424,17 @@ cols = {
 for name, values in cols.items():
     os.makedirs(f"{root}/{name}/g=x", exist_ok=True)
     pq.write_table(pa.table({"timestamp": ts, "v": values}), f"{root}/{name}/g=x/part-0.parquet")
+# An all-null column (pandas' empty object column) beside text: adopted, nulls read back.
+os.makedirs(f"{root}/nulls/day=1", exist_ok=True)
+os.makedirs(f"{root}/nulls/day=2", exist_ok=True)
+pq.write_table(pa.table({"timestamp": ts[:1], "note": pa.array(["hi"])}), f"{root}/nulls/day=1/part-0.parquet")
+pq.write_table(pa.table({"timestamp": ts[1:], "note": pa.array([None], pa.null())}), f"{root}/nulls/day=2/part-0.parquet")
+# Candles with integer prices, adopted as klines (whose prices are f64): refused.
+k = f"{root}/intk/exchange=BINANCE/symbol=BTCUSDT/timeframe=1m"
+os.makedirs(k, exist_ok=True)
+one = pa.array([1, 2], pa.int64())
+pq.write_table(pa.table({"timestamp": ts, "open": one, "high": one, "low": one, "close": one,
+                         "volume": pa.array([1.0, 2.0])}), f"{k}/part-0.parquet")
 # Types that differ between files: the first file's is recorded, the second's refused.
 for i, t in enumerate([pa.int64(), pa.int32()]):
     os.makedirs(f"{root}/mixed/g={i}", exist_ok=True)
@@ -1448,6 +1459,32 @@ for i, t in enumerate([pa.int64(), pa.int32()]):
         assert!(!stderr(&out).contains("panicked"), "{name}");
         assert_eq!(snapshot(&base), before, "{name}");
     }
+    let intk = dir.path().join("intk");
+    let before = snapshot(&intk);
+    let out = run(&["adopt", intk.to_str().unwrap(), "--kind", "klines"]);
+    refused(
+        &out,
+        &[
+            "timeframe=1m/part-0.parquet",
+            "column `open` is stored as i64",
+            "as f64",
+        ],
+    );
+    assert_eq!(snapshot(&intk), before);
+    let nulls = dir.path().join("nulls");
+    let out = run(&["adopt", nulls.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[
+        "scan",
+        nulls.to_str().unwrap(),
+        "--columns",
+        "note",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, "{\"note\":\"hi\"}\n{\"note\":null}\n");
     let out = run(&["scan", dir.path().join("dec").to_str().unwrap()]);
     refused(
         &out,
