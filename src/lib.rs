@@ -38,6 +38,7 @@ pub mod materialize;
 pub(crate) mod memory;
 pub mod metrics;
 pub mod options;
+pub mod panics;
 pub mod partition;
 pub mod progress;
 pub(crate) mod relpath;

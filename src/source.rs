@@ -960,11 +960,7 @@ fn read_parquet(path: &Path) -> Result<LazyFrame> {
             path: path.to_path_buf(),
             message: format!(
                 "a column type Polars cannot read: {}",
-                panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown")
+                crate::panics::message(&*panic)
             ),
         }),
     }

@@ -446,7 +446,11 @@ pub fn main() -> ExitCode {
     std::sync::LazyLock::force(&START);
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
-    match run(&cli) {
+    pqdm::panics::quiet_for_caught();
+    match pqdm::panics::caught(
+        "reading the dataset's files (`pqdm verify` names files changed since they were committed)",
+        || run(&cli),
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The causes repeat Polars' own messages, which may quote megabytes of an input line;

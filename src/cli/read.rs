@@ -32,7 +32,10 @@ pub(super) fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<(
         lf = lf.limit(n);
     }
     let batch = ds.batch_choice(&opts, config.scan_batch_size(a.batch_size)?)?;
-    let rows = write_result(lf, format, a.output.as_deref(), batch.rows).map_err(|e| match e {
+    let written = pqdm::panics::caught("scan", || {
+        write_result(lf, format, a.output.as_deref(), batch.rows)
+    });
+    let rows = written.map_err(|e| match e {
         // Polars names neither the dataset nor the file it could not read: the files whose
         // checksums no longer match are named here, and verify names the rest.
         e @ pqdm::Error::Polars { .. } => {

@@ -367,7 +367,9 @@ impl Dataset {
         report.duplicate_examples.clear();
         report.gaps.clear();
         report.bad_values.clear();
-        report.data_error = self.check_data(report).err().map(|e| e.to_string());
+        report.data_error = crate::panics::caught("verify", || self.check_data(report))
+            .err()
+            .map(|e| e.to_string());
     }
 
     /// Every column of every file read as a scan reads it (a file a scan cannot open is a
