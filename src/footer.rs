@@ -66,7 +66,7 @@ impl FooterInfo {
 
 /// The error for a column whose type pqdm's Polars cannot read.
 pub(crate) fn unreadable(path: &Path, column: &str, what: &str) -> Error {
-    let hint = match what.starts_with("Decimal") {
+    let hint = match what.starts_with("decimal") {
         true => "; `pqdm ingest` and `pqdm migrate` read DECIMAL columns, converting them",
         false => "",
     };
@@ -116,6 +116,44 @@ pub(crate) fn polars_reads(t: &ArrowDataType) -> bool {
     }
 }
 
+/// A short name of an Arrow type, as pyarrow prints it (`decimal128(5, 2)`, `list<int64>`,
+/// `timestamp[us, tz=+05:30]`), for errors about types pqdm cannot read.
+pub(crate) fn arrow_type_name(t: &ArrowDataType) -> String {
+    use ArrowDataType as A;
+    let unit = |u: &polars_arrow::datatypes::TimeUnit| match u {
+        polars_arrow::datatypes::TimeUnit::Second => "s",
+        polars_arrow::datatypes::TimeUnit::Millisecond => "ms",
+        polars_arrow::datatypes::TimeUnit::Microsecond => "us",
+        polars_arrow::datatypes::TimeUnit::Nanosecond => "ns",
+    };
+    match t {
+        A::Decimal(p, s) | A::Decimal32(p, s) | A::Decimal64(p, s) => {
+            format!("decimal128({p}, {s})")
+        }
+        A::Decimal256(p, s) => format!("decimal256({p}, {s})"),
+        A::List(f) | A::LargeList(f) => format!("list<{}>", arrow_type_name(&f.dtype)),
+        A::FixedSizeList(f, n) => format!("fixed_size_list<{}>[{n}]", arrow_type_name(&f.dtype)),
+        A::Map(f, _) => format!("map<{}>", arrow_type_name(&f.dtype)),
+        A::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, arrow_type_name(&f.dtype)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        A::Dictionary(_, values, _) => format!("dictionary<{}>", arrow_type_name(values)),
+        A::Timestamp(u, Some(tz)) if TimeZone::opt_try_new(Some(tz.clone())).is_err() => format!(
+            "timestamp[{}, tz={tz}] (a time zone Polars does not know; it takes whole-hour offsets and IANA names)",
+            unit(u)
+        ),
+        A::Timestamp(u, Some(tz)) => format!("timestamp[{}, tz={tz}]", unit(u)),
+        A::Timestamp(u, None) => format!("timestamp[{}]", unit(u)),
+        A::Extension(ext) => format!("extension<{}>", ext.name),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 /// Each column of an Arrow schema with its Polars type, or the Arrow type Polars cannot read.
 pub(crate) fn polars_types(
     schema: &ArrowSchema,
@@ -128,7 +166,7 @@ pub(crate) fn polars_types(
                     Ok(DataType::from_arrow_dtype(values))
                 }
                 (_, true) => Ok(DataType::from_arrow_field(f)),
-                (_, false) => Err(format!("{:?}", f.dtype)),
+                (_, false) => Err(arrow_type_name(&f.dtype)),
             };
             (f.name.to_string(), t)
         })
@@ -337,4 +375,66 @@ pub fn scan_one(path: &Path) -> Result<LazyFrame> {
         },
     )
     .map_err(Error::polars(format!("{}: open Parquet", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, dtype: ArrowDataType) -> ArrowField {
+        ArrowField::new(name.into(), dtype, true)
+    }
+
+    #[test]
+    fn types_polars_cannot_read_are_named_as_pyarrow_names_them() {
+        use ArrowDataType as A;
+        let dec = A::Decimal(5, 2);
+        let us = polars_arrow::datatypes::TimeUnit::Microsecond;
+        let cases = [
+            (dec.clone(), "decimal128(5, 2)"),
+            (
+                A::LargeList(Box::new(field("item", dec.clone()))),
+                "list<decimal128(5, 2)>",
+            ),
+            (
+                A::Struct(vec![field("a", dec.clone()), field("b", A::Int64)]),
+                "struct<a: decimal128(5, 2), b: int64>",
+            ),
+            (
+                A::Timestamp(us, Some("+05:30".into())),
+                "timestamp[us, tz=+05:30] (a time zone Polars does not know",
+            ),
+        ];
+        for (t, name) in cases {
+            assert!(!polars_reads(&t), "{name}");
+            assert!(
+                arrow_type_name(&t).starts_with(name),
+                "{}",
+                arrow_type_name(&t)
+            );
+        }
+        for t in [
+            A::Int64,
+            A::Utf8View,
+            A::Timestamp(us, Some("+05:00".into())),
+            A::Timestamp(us, Some("America/New_York".into())),
+            A::Dictionary(
+                polars_arrow::datatypes::IntegerType::Int32,
+                Box::new(A::Utf8),
+                false,
+            ),
+            A::Struct(vec![field("a", A::Float64)]),
+        ] {
+            assert!(polars_reads(&t), "{t:?}");
+        }
+        let schema: ArrowSchema = [field("x", A::Int32), field("d", dec)]
+            .into_iter()
+            .collect();
+        let types = polars_types(&schema);
+        assert_eq!(types[0], ("x".to_string(), Ok(DataType::Int32)));
+        assert_eq!(
+            types[1],
+            ("d".to_string(), Err("decimal128(5, 2)".to_string()))
+        );
+    }
 }

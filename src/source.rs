@@ -943,7 +943,7 @@ fn read_parquet(path: &Path) -> Result<LazyFrame> {
         return Err(crate::footer::unreadable(
             path,
             &f.name,
-            &format!("{:?}", f.dtype),
+            &crate::footer::arrow_type_name(&f.dtype),
         ));
     }
     if schema.iter_values().any(|f| is_decimal(&f.dtype)) {

@@ -1443,7 +1443,7 @@ for i, t in enumerate([pa.int64(), pa.int32()]):
         &[&root],
     );
     for (name, file, stored) in [
-        ("dec", "g=x/part-0.parquet", "stored as Decimal(10, 2)"),
+        ("dec", "g=x/part-0.parquet", "stored as decimal128(10, 2)"),
         ("u64", "g=x/part-0.parquet", "stored as u64"),
         ("f32", "g=x/part-0.parquet", "stored as f32"),
         ("cat", "g=x/part-0.parquet", "a dictionary of str"),
@@ -1488,7 +1488,7 @@ for i, t in enumerate([pa.int64(), pa.int32()]):
     let out = run(&["scan", dir.path().join("dec").to_str().unwrap()]);
     refused(
         &out,
-        &["dec/g=x/part-0.parquet", "column `v`", "Decimal(10, 2)"],
+        &["dec/g=x/part-0.parquet", "column `v`", "decimal128(10, 2)"],
     );
     assert!(!stderr(&out).contains("panicked"));
     let read = |name: &str| {
