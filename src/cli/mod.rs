@@ -195,9 +195,9 @@ struct ScanArgs {
     /// Return at most N rows.
     #[arg(long)]
     limit: Option<u32>,
-    /// table, csv, json (lines) or parquet.
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// table, csv, json (lines) or parquet [default: table; with --json and no --output, json].
+    #[arg(long)]
+    format: Option<String>,
     /// Write to this file (or s3:// object) instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,

@@ -3,7 +3,12 @@
 use super::*;
 
 pub(super) fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<()> {
-    let format: Format = a.format.parse()?;
+    // `--json` asks for machine-readable output: rows as JSON lines, unless a format is named.
+    let format: Format = match (&a.format, cli.json && a.output.is_none()) {
+        (Some(f), _) => f.parse()?,
+        (None, true) => Format::Json,
+        (None, false) => Format::Table,
+    };
     let ds = Dataset::open_any(&a.base, &parse_hive_schema(&a.hive_schema)?)?;
     let mut opts = ScanOptions {
         columns: a.columns.clone(),

@@ -1136,3 +1136,47 @@ fn staged_nothing(base: &Path) -> bool {
         })
         .unwrap_or(true)
 }
+
+/// `--json` makes `scan` print its rows as JSON lines (what `--format json` prints) when no
+/// format is named; a named format wins, and without `--json` the table stays the default.
+#[test]
+fn json_flag_makes_scan_print_json_lines() {
+    let dir = tmp();
+    let ds = klines_dataset(dir.path());
+    ds.write(
+        candles(1_704_412_800_000, 2, 1.5).lazy(),
+        &kline_opts("BTCUSDT"),
+    )
+    .unwrap();
+    let base = s(ds.base());
+    let scan = |extra: &[&str]| {
+        let out = run(&[extra, &["scan", base, "--columns", "timestamp,close"]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines = "{\"close\":1.5,\"timestamp\":1704412800000}\n{\"close\":2.5,\"timestamp\":1704412860000}\n";
+    assert_eq!(scan(&["--json"]), lines);
+    let out = run(&[
+        "scan",
+        base,
+        "--columns",
+        "timestamp,close",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), lines);
+    let csv = run(&[
+        "--json",
+        "scan",
+        base,
+        "--columns",
+        "timestamp,close",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        String::from_utf8(csv.stdout).unwrap(),
+        "timestamp,close\n1704412800000,1.5\n1704412860000,2.5\n"
+    );
+    assert!(scan(&[]).starts_with("shape: (2, 2)"));
+}
