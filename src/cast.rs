@@ -268,6 +268,20 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
         let target = spec.dtype.dtype();
         let expr = if let Some(input) = found.get(&spec.name) {
             let src = schema.get(input).cloned().unwrap_or(DataType::Null);
+            if src.is_nested() {
+                // No value of a list or struct is one number or text: refused before the write,
+                // naming where, as a bad value is.
+                return Err(Error::Input {
+                    path: opts.source_name.clone().into(),
+                    message: format!(
+                        "column `{input}` holds {src} values, and `{}` of kind `{}` is {}: \
+                         flatten it first",
+                        spec.name,
+                        kind.name,
+                        spec.dtype.name()
+                    ),
+                });
+            }
             let mut converted = convert(col(input.as_str()), &src, spec, opts);
             // Lenient mode nulls timestamps outside what readers hold; strict mode leaves them
             // for the write to find in the staged files' statistics (no extra pass).

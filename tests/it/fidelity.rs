@@ -1590,3 +1590,58 @@ pq.write_table(pa.table({"timestamp": pa.array([1704067200000, 1704067260000], p
         "{\"sym\":\"A\",\"v\":1.5}\n{\"sym\":\"A\",\"v\":2.5}\n{\"sym\":\"B\",\"v\":1.5}\n{\"sym\":\"B\",\"v\":2.5}\n"
     );
 }
+
+/// A source whose price column holds lists or structs (no one number each) is refused before
+/// anything is written, naming the file and the column, with the dataset as it was; it failed
+/// inside the write, naming neither.
+#[test]
+fn a_nested_source_column_for_a_scalar_kind_column_is_refused_by_name() {
+    let dir = tmp();
+    let base = dir.path().join("klines");
+    let ok = crate::common::klines_csv(dir.path(), "BTCUSDT", 3, 1.0);
+    let out = run(&[
+        "ingest",
+        ok.to_str().unwrap(),
+        "--dataset",
+        base.to_str().unwrap(),
+        "--exchange",
+        "BINANCE",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    py(
+        r#"
+import sys
+import pyarrow as pa, pyarrow.parquet as pq
+ts = pa.array([1704067200000, 1704067260000], pa.int64())
+one = pa.array([1.0, 2.0])
+for name, close in [("list", pa.array([[1.0], [2.0, 3.0]])), ("struct", pa.array([{"a": 1.0}, {"a": 2.0}]))]:
+    pq.write_table(pa.table({"timestamp": ts, "open": one, "high": one, "low": one, "close": close, "volume": one}),
+                   f"{sys.argv[1]}/{name}.parquet")
+"#,
+        &[dir.path().to_str().unwrap()],
+    );
+    let before = snapshot(&base);
+    for (name, held) in [("list", "list[f64]"), ("struct", "struct[1]")] {
+        let src = dir.path().join(format!("{name}.parquet"));
+        let out = run(&[
+            "ingest",
+            src.to_str().unwrap(),
+            "--dataset",
+            base.to_str().unwrap(),
+            "--symbol",
+            "BTCUSDT",
+            "--exchange",
+            "BINANCE",
+            "--timeframe",
+            "1m",
+        ]);
+        refused(
+            &out,
+            &[
+                &format!("{name}.parquet"),
+                &format!("column `close` holds {held} values"),
+            ],
+        );
+        assert_eq!(snapshot(&base), before, "{name}");
+    }
+}
