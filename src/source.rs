@@ -604,35 +604,64 @@ fn refuse_long_lines(csv: &Path, origin: &Path, separator: u8, fields: usize) ->
     )
     .map_err(Error::io(origin))?
     {
-        Some((line, found)) => Err(Error::Input {
+        Some(LineProblem::Long {
+            line,
+            fields: found,
+        }) => Err(Error::Input {
             path: origin.to_path_buf(),
             message: format!(
                 "line {line} has {found} fields, the first line {fields}: two lines joined by a lost line break, or a field holding an unquoted {:?}?",
                 char::from(separator)
             ),
         }),
+        Some(LineProblem::UnclosedQuote { line }) => Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: format!(
+                "line {line} opens a double quote that no later line closes (a stray `\"`?)"
+            ),
+        }),
         None => Ok(()),
     }
 }
 
+/// What the pass over a headerless CSV found wrong first.
+#[derive(Debug, PartialEq, Eq)]
+enum LineProblem {
+    /// A line (1-based) holding more fields than the first line.
+    Long { line: u64, fields: usize },
+    /// A double quote opened on this line and never closed: Polars would read the rest of the
+    /// file as one field and fail on it, quoting megabytes and naming no line.
+    UnclosedQuote { line: u64 },
+}
+
 /// The first line (1-based) of `input` holding more than `fields` fields separated by
-/// `separator` outside double quotes, with its field count.
+/// `separator` outside double quotes, or a quote that is never closed.
 fn first_long_line(
     input: &mut dyn BufRead,
     separator: u8,
     fields: usize,
-) -> std::io::Result<Option<(u64, usize)>> {
-    let (mut line, mut found, mut quoted) = (1u64, 1usize, false);
+) -> std::io::Result<Option<LineProblem>> {
+    let (mut line, mut found, mut quoted, mut opened) = (1u64, 1usize, false, 0u64);
+    let long = |line, found| {
+        (found > fields).then_some(LineProblem::Long {
+            line,
+            fields: found,
+        })
+    };
     loop {
         let chunk = input.fill_buf()?;
         if chunk.is_empty() {
-            return Ok((found > fields).then_some((line, found)));
+            return Ok(match quoted {
+                true => Some(LineProblem::UnclosedQuote { line: opened }),
+                false => long(line, found),
+            });
         }
         for &b in chunk {
             match b {
-                b'"' => quoted = !quoted,
+                b'"' if !quoted => (quoted, opened) = (true, line),
+                b'"' => quoted = false,
                 _ if quoted => {}
-                b'\n' if found > fields => return Ok(Some((line, found))),
+                b'\n' if found > fields => return Ok(long(line, found)),
                 b'\n' => (line, found) = (line + 1, 1),
                 _ if b == separator => found += 1,
                 _ => {}
@@ -1089,13 +1118,19 @@ mod tests {
         // Fewer fields are for the required columns to find.
         assert_eq!(long("1,2,3\n4,5\n", 3), None);
         // Two lines joined: the second line holds five fields.
-        assert_eq!(long("1,2,3\n4,5,61,2,3\n7,8,9\n", 3), Some((2, 5)));
+        assert_eq!(
+            long("1,2,3\n4,5,61,2,3\n7,8,9\n", 3),
+            Some(LineProblem::Long { line: 2, fields: 5 })
+        );
         // The last line without a line break.
-        assert_eq!(long("1,2,3\n4,5,6,7", 3), Some((2, 4)));
+        assert_eq!(
+            long("1,2,3\n4,5,6,7", 3),
+            Some(LineProblem::Long { line: 2, fields: 4 })
+        );
         // Separators and line breaks inside quotes are no fields or lines.
         assert_eq!(
             long("1,\"a,b\",3\n4,\"x\ny,z\",6\n7,8,9,0\n", 3),
-            Some((3, 4))
+            Some(LineProblem::Long { line: 3, fields: 4 })
         );
         assert_eq!(
             first_long_line(&mut "1;2;3\n4,5,6,7;8\n".as_bytes(), b';', 3).unwrap(),
@@ -1103,8 +1138,14 @@ mod tests {
         );
         assert_eq!(
             first_long_line(&mut "1;2\n3;4;5\n".as_bytes(), b';', 2).unwrap(),
-            Some((2, 3))
+            Some(LineProblem::Long { line: 2, fields: 3 })
         );
+        // A quote never closed is named by the line that opens it.
+        assert_eq!(
+            long("1,2,3\n4,\"5,6\n7,8,9\n", 3),
+            Some(LineProblem::UnclosedQuote { line: 2 })
+        );
+        assert_eq!(long("1,\"a\",3\n", 3), None);
     }
 
     #[test]

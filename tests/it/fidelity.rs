@@ -460,6 +460,23 @@ fn a_headerless_line_of_more_fields_than_the_first_is_refused_by_number() {
         &["--kind", "klines", "--json"],
     ));
     assert_eq!(report["rows_written"], 2);
+    // A stray quote that no later line closes is named by its line (Polars read the rest of
+    // the file as one field and failed quoting it, naming no line); nothing is written.
+    let mut stray = kline_lines(JAN5, 4, 1.0);
+    stray[2] = stray[2].replacen(',', ",\"", 1);
+    let f = write(
+        &dir.path().join("stray/BTCUSDT-1m-2024-01-05.csv"),
+        stray.join("\n"),
+    );
+    let out = ingest(&[&f], &base, &["--kind", "klines"]);
+    refused(
+        &out,
+        &[
+            "BTCUSDT-1m-2024-01-05.csv",
+            "line 3 opens a double quote that no later line closes",
+        ],
+    );
+    assert_eq!(snapshot(&base), before);
 }
 
 // Finding 7: a byte order mark never makes the first data row a header.
