@@ -851,11 +851,9 @@ pub fn write_file<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> R
         let Some(name) = target.file_name().filter(|_| !in_place) else {
             return write(target);
         };
-        let tmp = target.with_file_name(format!(
-            ".{}.{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let name = name.to_string_lossy();
+        remove_dead_temporaries(target, &name);
+        let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let written = write(&tmp).and_then(|out| {
             std::fs::rename(&tmp, target)
                 .map(|()| out)
@@ -873,6 +871,32 @@ pub fn write_file<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> R
     let written = write(&local).and_then(|out| remote.upload(&local, &name).map(|()| out));
     let _ = std::fs::remove_file(&local);
     written
+}
+
+/// Removes the temporary files `.NAME.PID.tmp` beside `target` (named `name`) that a process
+/// no longer running left (a `scan --output` killed mid-write); a live writer's stay.
+fn remove_dead_temporaries(target: &Path, name: &str) {
+    let Some(dir) = target.parent().map(|d| match d.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => d,
+    }) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let pid = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if pid.is_some_and(crate::txn::staging::process_gone) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A local folder for the work files of a remote location (staging, downloads): under

@@ -25,7 +25,7 @@ mod delta_log;
 pub mod local;
 mod log_store;
 pub mod object;
-mod staging;
+pub(crate) mod staging;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;

@@ -143,7 +143,7 @@ impl Staging {
 }
 
 /// Whether no process has the id `pid` (a process of another user counts as alive).
-fn process_gone(pid: i32) -> bool {
+pub(crate) fn process_gone(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }

@@ -468,3 +468,41 @@ fn a_failed_scan_leaves_its_output_file_as_it_was() {
         }
     }
 }
+
+/// A `scan --output` killed mid-write leaves its temporary `.NAME.PID.tmp` beside the target;
+/// the next scan to that target removes the one whose process is gone, and leaves a running
+/// writer's alone.
+#[test]
+fn a_killed_scans_temporary_output_is_removed_by_the_next_scan() {
+    let dir = tmp();
+    let base = dir.path().join("ds");
+    hourly_dataset(&base);
+    let target = dir.path().join("out.csv");
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let dead = dir.path().join(format!(".out.csv.{dead_pid}.tmp"));
+    let live = dir
+        .path()
+        .join(format!(".out.csv.{}.tmp", std::process::id()));
+    let other = dir.path().join(format!(".other.csv.{dead_pid}.tmp"));
+    for f in [&dead, &live, &other] {
+        std::fs::write(f, "half").unwrap();
+    }
+    let out = run(&[
+        "scan",
+        base.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--output",
+        target.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .starts_with("timestamp")
+    );
+    assert!(!dead.exists());
+    assert!(live.exists() && other.exists());
+}
