@@ -268,9 +268,15 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
         let target = spec.dtype.dtype();
         let expr = if let Some(input) = found.get(&spec.name) {
             let src = schema.get(input).cloned().unwrap_or(DataType::Null);
-            if src.is_nested() {
-                // No value of a list or struct is one number or text: refused before the write,
-                // naming where, as a bad value is.
+            let no_value_of = |t: &DataType| {
+                t.is_nested()
+                    || (spec.dtype != ColType::Str
+                        && matches!(t, DataType::Binary | DataType::Duration(_) | DataType::Time))
+            };
+            if no_value_of(&src) {
+                // No value of a list or struct is one number or text, and a duration, time of
+                // day or bytes is no price or count (a duration in seconds cast to f64 read as
+                // milliseconds): refused before the write, naming where, as a bad value is.
                 return Err(Error::Input {
                     path: opts.source_name.clone().into(),
                     message: format!(

@@ -12,7 +12,10 @@ use crate::error::Result;
 
 /// Whether a panic's message is Polars refusing a column type (`DataType::from_arrow`).
 pub fn is_unsupported_type(message: &str) -> bool {
-    message.contains("not supported by Polars") || message.contains("activate the '")
+    message.contains("not supported by Polars")
+        || message.contains("activate the '")
+        // An Arrow time zone Polars cannot parse (`+05:30`), unwrapped while it plans.
+        || message.contains("unable to parse time zone")
 }
 
 /// The text of a panic's payload.

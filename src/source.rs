@@ -328,9 +328,10 @@ pub fn prepare(path: &Path, tmp: &Path) -> Result<Prepared> {
     let (file, blank_lines) = without_blank_lines(&file, path, tmp)?;
     let (header, first) = first_line(&file, path)?;
     let sniffed = sniff(&first);
-    if !header {
-        refuse_long_lines(&file, path, sniffed.separator, sniffed.fields)?;
-    }
+    // Lines too long matter without a header (Polars refuses them with one); misplaced quotes
+    // either way.
+    let fields = if header { usize::MAX } else { sniffed.fields };
+    refuse_long_lines(&file, path, sniffed.separator, fields)?;
     let shape = if header {
         first
     } else {
@@ -591,8 +592,9 @@ fn first_line(csv: &Path, origin: &Path) -> Result<(bool, String)> {
     Ok((sniff(&line).header, line.trim_end().to_string()))
 }
 
-/// Refuses a headerless CSV with a line of more fields than its first line's `fields`, naming
-/// the line: Polars reads a headerless file by the columns the first line gives and, for the
+/// Refuses a CSV with a misplaced or unclosed double quote, or (headerless: `fields` is the
+/// first line's count, else `usize::MAX`) a line of more fields than its first line, naming the
+/// line: Polars reads a headerless file by the columns the first line gives and, for the
 /// columns a write needs, stops reading each line after them, so the fields past them (a line
 /// joined to the next one by a lost line break: a whole candle) would be dropped unseen.
 fn refuse_long_lines(csv: &Path, origin: &Path, separator: u8, fields: usize) -> Result<()> {
@@ -614,6 +616,14 @@ fn refuse_long_lines(csv: &Path, origin: &Path, separator: u8, fields: usize) ->
                 char::from(separator)
             ),
         }),
+        Some(LineProblem::StrayQuote { line }) => Err(Error::Input {
+            path: origin.to_path_buf(),
+            message: format!(
+                "line {line} holds a double quote inside a field (as in `5\"inch`), which CSV \
+                 allows only around a whole field: Polars would join lines at it and lose rows; \
+                 quote the field (`\"5\"\"inch\"`) or remove the quote"
+            ),
+        }),
         Some(LineProblem::UnclosedQuote { line }) => Err(Error::Input {
             path: origin.to_path_buf(),
             message: format!(
@@ -624,7 +634,7 @@ fn refuse_long_lines(csv: &Path, origin: &Path, separator: u8, fields: usize) ->
     }
 }
 
-/// What the pass over a headerless CSV found wrong first.
+/// What the pass over a CSV found wrong first.
 #[derive(Debug, PartialEq, Eq)]
 enum LineProblem {
     /// A line (1-based) holding more fields than the first line.
@@ -632,16 +642,25 @@ enum LineProblem {
     /// A double quote opened on this line and never closed: Polars would read the rest of the
     /// file as one field and fail on it, quoting megabytes and naming no line.
     UnclosedQuote { line: u64 },
+    /// A double quote inside an unquoted field (`5"inch`) on this line: Polars takes it for the
+    /// start of a quoted field, and two of them join the lines between into one row, whose
+    /// last field a write drops: a row lost without a word.
+    StrayQuote { line: u64 },
 }
 
 /// The first line (1-based) of `input` holding more than `fields` fields separated by
-/// `separator` outside double quotes, or a quote that is never closed.
+/// `separator` outside double quotes, or a double quote that is not where a quoted field
+/// starts or that is never closed (RFC 4180: a quoted field starts with its quote; `""` inside
+/// it is one quote).
 fn first_long_line(
     input: &mut dyn BufRead,
     separator: u8,
     fields: usize,
 ) -> std::io::Result<Option<LineProblem>> {
-    let (mut line, mut found, mut quoted, mut opened) = (1u64, 1usize, false, 0u64);
+    let (mut line, mut found, mut opened) = (1u64, 1usize, 0u64);
+    // Inside a quoted field; just after a quote that may close it (or start `""`); at the
+    // start of a field.
+    let (mut quoted, mut closing, mut field_start) = (false, false, true);
     let long = |line, found| {
         (found > fields).then_some(LineProblem::Long {
             line,
@@ -651,20 +670,36 @@ fn first_long_line(
     loop {
         let chunk = input.fill_buf()?;
         if chunk.is_empty() {
-            return Ok(match quoted {
+            return Ok(match quoted && !closing {
                 true => Some(LineProblem::UnclosedQuote { line: opened }),
                 false => long(line, found),
             });
         }
         for &b in chunk {
+            if quoted {
+                match (b, closing) {
+                    // `""`: a quote inside the field.
+                    (b'"', true) => closing = false,
+                    (b'"', false) => closing = true,
+                    (_, false) => continue,
+                    // The field ended at the quote: a separator or line end follows.
+                    (_, true) if b == separator || b == b'\n' || b == b'\r' => {
+                        (quoted, closing) = (false, false)
+                    }
+                    (_, true) => return Ok(Some(LineProblem::StrayQuote { line })),
+                }
+                if quoted {
+                    continue;
+                }
+            }
             match b {
-                b'"' if !quoted => (quoted, opened) = (true, line),
-                b'"' => quoted = false,
-                _ if quoted => {}
+                b'"' if field_start => (quoted, opened, field_start) = (true, line, false),
+                b'"' => return Ok(Some(LineProblem::StrayQuote { line })),
                 b'\n' if found > fields => return Ok(long(line, found)),
-                b'\n' => (line, found) = (line + 1, 1),
-                _ if b == separator => found += 1,
-                _ => {}
+                b'\n' => (line, found, field_start) = (line + 1, 1, true),
+                b'\r' => {}
+                _ if b == separator => (found, field_start) = (found + 1, true),
+                _ => field_start = false,
             }
         }
         let len = chunk.len();
@@ -1146,6 +1181,21 @@ mod tests {
             Some(LineProblem::UnclosedQuote { line: 2 })
         );
         assert_eq!(long("1,\"a\",3\n", 3), None);
+        // RFC 4180: `""` inside a quoted field is a quote; a quoted field may hold line breaks;
+        // CRLF line ends.
+        assert_eq!(long("1,\"a\"\"b\",3\r\n4,\"x\ny\",6\r\n", 3), None);
+        assert_eq!(long("1,\"\",3\n", 3), None);
+        // A quote inside an unquoted field: two such pair up in Polars and join lines.
+        assert_eq!(
+            long("1,5\"inch,3\n4,6\"inch,6\n", 3),
+            Some(LineProblem::StrayQuote { line: 1 })
+        );
+        assert_eq!(
+            long("1,2,3\n4,\"5\"x,6\n", 3),
+            Some(LineProblem::StrayQuote { line: 2 })
+        );
+        // With a header the field count is not checked (`usize::MAX`), quotes are.
+        assert_eq!(long("1,2,3\n4,5,6,7\n", usize::MAX), None);
     }
 
     #[test]

@@ -13,8 +13,13 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 /// Runs `work` with the GIL released; a Python exception raised by a signal handler meanwhile
-/// (Ctrl-C) cancels it and is raised when it has stopped.
-pub fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> T + Send) -> PyResult<T> {
+/// (Ctrl-C) cancels it and is raised when it has stopped. Polars' panic on a file holding a
+/// column type it cannot read becomes the work's error ([`pqdm::panics::caught`]).
+pub fn run<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> pqdm::Result<T> + Send,
+) -> PyResult<pqdm::Result<T>> {
+    let work = move || pqdm::panics::caught("reading the dataset's files", work);
     let token = pqdm::cancel::Token::new();
     let out = py.detach(|| {
         std::thread::scope(|s| {

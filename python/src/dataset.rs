@@ -368,8 +368,9 @@ impl Batches {
             if next.is_none() {
                 *guard = None;
             }
-            next
-        })?;
+            Ok(next)
+        })?
+        .py()?;
         match next {
             None => Ok(None),
             Some(Ok(frame)) => Ok(Some(ArrowStream::new(frame))),

@@ -118,7 +118,9 @@ pub(crate) fn write_result(
         let schema = lf
             .collect_schema()
             .map_err(Error::polars("plan the scan"))?;
-        if let Some((name, dtype)) = schema.iter().find(|(_, t)| t.is_nested()) {
+        let unwritable =
+            |t: &DataType| t.is_nested() || matches!(t, DataType::Binary | DataType::Duration(_));
+        if let Some((name, dtype)) = schema.iter().find(|(_, t)| unwritable(t)) {
             return Err(Error::Options(format!(
                 "--format csv cannot hold column `{name}` ({dtype}): use --format json or \
                  parquet, or leave it out with --columns"
