@@ -64,8 +64,23 @@ fn json_value(v: AnyValue) -> serde_json::Value {
         AnyValue::Float16(x) => serde_json::Number::from_f64(f64::from(f32::from(x)))
             .map(Value::Number)
             .unwrap_or(Value::Null),
-        // A list column of a folder from another tool: a JSON array.
+        // A list column of a folder from another tool: a JSON array; a struct: an object.
         AnyValue::List(values) => Value::Array(values.iter().map(json_value).collect()),
+        AnyValue::StructOwned(payload) => Value::Object(
+            payload
+                .1
+                .iter()
+                .zip(payload.0)
+                .map(|(f, v)| (f.name().to_string(), json_value(v)))
+                .collect(),
+        ),
+        AnyValue::Struct(_, _, fields) => Value::Object(
+            fields
+                .iter()
+                .zip(v._iter_struct_av())
+                .map(|(f, v)| (f.name().to_string(), json_value(v)))
+                .collect(),
+        ),
         // A categorical (pyarrow's dictionary strings) is its text, not its quoted display.
         other => Value::String(match other.get_str() {
             Some(text) => text.to_string(),

@@ -1460,6 +1460,7 @@ cols = {
     "cat": pa.array(["a", "b"]).dictionary_encode(),
     "bin": pa.array([b"a", b"\x00"]),
     "lst": pa.array([[1], [2, 3]]),
+    "st": pa.array([{"a": 1, "b": "x"}, None]),
     "when": pa.array([1, 2], pa.timestamp("us", tz="UTC")),
 }
 for name, values in cols.items():
@@ -1490,6 +1491,7 @@ for i, t in enumerate([pa.int64(), pa.int32()]):
         ("cat", "g=x/part-0.parquet", "a dictionary of str"),
         ("bin", "g=x/part-0.parquet", "stored as binary"),
         ("lst", "g=x/part-0.parquet", "stored as list[i64]"),
+        ("st", "g=x/part-0.parquet", "stored as struct[2]"),
         ("when", "g=x/part-0.parquet", "stored as datetime[μs, UTC]"),
         ("mixed", "g=1/part-0.parquet", "stored as i32"),
     ] {
@@ -1550,6 +1552,7 @@ for i, t in enumerate([pa.int64(), pa.int32()]):
     assert_eq!(read("cat"), "{\"v\":\"a\"}\n{\"v\":\"b\"}\n");
     // Columns pqdm has no type for come as stored, not dropped (lists as JSON arrays).
     assert_eq!(read("lst"), "{\"v\":[1]}\n{\"v\":[2,3]}\n");
+    assert_eq!(read("st"), "{\"v\":{\"a\":1,\"b\":\"x\"}}\n{\"v\":null}\n");
     let out = run(&[
         "scan",
         dir.path().join("bin").to_str().unwrap(),
