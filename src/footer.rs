@@ -76,8 +76,8 @@ pub(crate) fn unreadable(path: &Path, column: &str, what: &str) -> Error {
     }
 }
 
-/// Whether Polars, as pqdm builds it (no decimal, categorical, f16, i128 or extension types),
-/// reads the Arrow type `t`; for the others `DataType::from_arrow` panics.
+/// Whether Polars, as pqdm builds it (no decimal, i128 or extension types; dictionaries are read
+/// as their values), reads the Arrow type `t`; for the others `DataType::from_arrow` panics.
 pub(crate) fn polars_reads(t: &ArrowDataType) -> bool {
     use ArrowDataType as A;
     match t {

@@ -893,7 +893,7 @@ fn remove_dead_temporaries(target: &Path, name: &str) {
             .and_then(|f| f.strip_prefix(&prefix))
             .and_then(|rest| rest.strip_suffix(".tmp"))
             .and_then(|pid| pid.parse::<i32>().ok());
-        if pid.is_some_and(crate::txn::staging::process_gone) {
+        if pid.is_some_and(crate::lock::process_gone) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

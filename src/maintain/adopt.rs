@@ -124,8 +124,9 @@ pub fn adopt(
 }
 
 /// Refuses a file column stored in another type than the one the dataset records for it (the
-/// kind's, else the first file's, as pqdm types it; an all-null column fits any): adopted files are read in place, as stored, and Polars does
-/// not cast a scanned column (`u32`, `f32`, a date-time or a list would fail every scan).
+/// kind's, else the first file's, as pqdm types it; an all-null column fits any): adopted
+/// files are read in place, as stored, and Polars does not cast a scanned column (`u32`, `f32`,
+/// a date-time or a list would fail every scan).
 fn check_stored_types(
     footer: &FooterInfo,
     recorded: &BTreeMap<&str, ColType>,

@@ -25,7 +25,7 @@ mod delta_log;
 pub mod local;
 mod log_store;
 pub mod object;
-pub(crate) mod staging;
+mod staging;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;

@@ -120,7 +120,7 @@ impl Staging {
                 let gone = stem
                     .rsplit_once('.')
                     .and_then(|(_, pid)| pid.parse::<i32>().ok())
-                    .is_some_and(process_gone);
+                    .is_some_and(crate::lock::process_gone);
                 if ((gone && age >= 1) || age >= 10) && !held(&path) {
                     let _ = fs::remove_file(&path);
                 }
@@ -140,16 +140,6 @@ impl Staging {
             }
         }
     }
-}
-
-/// Whether no process has the id `pid` (a process of another user counts as alive).
-pub(crate) fn process_gone(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    !alive && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 #[cfg(test)]
