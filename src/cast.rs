@@ -280,11 +280,14 @@ pub fn cast_to_kind(lf: LazyFrame, kind: &Kind, opts: &CastOptions) -> Result<Ca
                 return Err(Error::Input {
                     path: opts.source_name.clone().into(),
                     message: format!(
-                        "column `{input}` holds {src} values, and `{}` of kind `{}` is {}: \
-                         flatten it first",
+                        "column `{input}` holds {src} values, and `{}` of kind `{}` is {}: {}",
                         spec.name,
                         kind.name,
-                        spec.dtype.name()
+                        spec.dtype.name(),
+                        match src.is_nested() {
+                            true => "flatten it first",
+                            false => "store it as a number or text first",
+                        }
                     ),
                 });
             }

@@ -486,7 +486,13 @@ fn a_killed_scans_temporary_output_is_removed_by_the_next_scan() {
         .path()
         .join(format!(".out.csv.{}.tmp", std::process::id()));
     let other = dir.path().join(format!(".other.csv.{dead_pid}.tmp"));
-    for f in [&dead, &live, &other] {
+    // Not a pid pqdm wrote (0 and -1 would ask about process groups and every process), or a
+    // longer name that shares the prefix: left alone.
+    let odd: Vec<_> = ["0", "-1", "x", &format!("{dead_pid}.x")]
+        .iter()
+        .map(|p| dir.path().join(format!(".out.csv.{p}.tmp")))
+        .collect();
+    for f in [&dead, &live, &other].into_iter().chain(&odd) {
         std::fs::write(f, "half").unwrap();
     }
     let out = run(&[
@@ -505,4 +511,5 @@ fn a_killed_scans_temporary_output_is_removed_by_the_next_scan() {
     );
     assert!(!dead.exists());
     assert!(live.exists() && other.exists());
+    assert!(odd.iter().all(|f| f.exists()));
 }
