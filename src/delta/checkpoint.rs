@@ -13,9 +13,9 @@
 //! Writing: every leaf column is produced by one generic routine ([`Columns::leaf`]) from a
 //! per-row [`Cell`]; it derives the definition / repetition levels from the column descriptor.
 //!
-//! Reading goes through the `parquet` record API with a projection onto the fields used here,
-//! so files written by Spark (parquet-mr) or delta-rs (other column order, `required` maps,
-//! extra `stats_parsed`, `deletionVector`, `cdc`, ... columns) read too. Only tables of reader
+//! Reading is column by column ([`super::checkpoint_read`]), so files written by Spark
+//! (parquet-mr) or delta-rs (other column order, `required` maps, extra `stats_parsed`,
+//! `deletionVector`, `cdc`, ... columns) read too. Only tables of reader
 //! version 1-2 and writer version < 7 (no table features) are accepted, on both sides: a
 //! checkpoint of such a table cannot carry actions or fields that this model would drop.
 
@@ -24,12 +24,8 @@ use std::sync::Arc;
 use parquet::basic::Compression;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DataType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
-use parquet::file::reader::{ChunkReader, FileReader};
-use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
-use parquet::record::{Field, Row};
 use parquet::schema::parser::parse_message_type;
-use parquet::schema::types::{Type, TypePtr};
 
 /// `protocol` row.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,7 +184,7 @@ message spark_schema {
 
 /// Rejects protocols whose checkpoints need `readerFeatures` / `writerFeatures` (or actions this
 /// model does not carry: deletion vectors, domain metadata, sidecars, ...).
-fn check_protocol(p: &CheckpointProtocol) -> Result<(), String> {
+pub(super) fn check_protocol(p: &CheckpointProtocol) -> Result<(), String> {
     let writer_ok = match p.min_writer_version {
         1..=6 => p.writer_features.is_none(),
         // Writer features only (no reader features): nothing a reader must know of.
@@ -456,7 +452,16 @@ fn partition_entries(pv: &[(String, Option<String>)]) -> Cell<(&str, Option<&str
 fn encode<'a>(
     schema: &str,
     rows: Vec<Action<'a>>,
-    columns: impl FnOnce(&mut Columns<'_, 'a>) -> Result<(), String>,
+    columns: impl Fn(&mut Columns<'_, 'a>) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    encode_groups(schema, vec![rows], columns)
+}
+
+/// [`encode`] with one row group per item of `groups` (as other writers split large files).
+fn encode_groups<'a>(
+    schema: &str,
+    groups: Vec<Vec<Action<'a>>>,
+    columns: impl Fn(&mut Columns<'_, 'a>) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
     let schema = parse_message_type(schema).map_err(|e| format!("checkpoint schema: {e}"))?;
     let props = WriterProperties::builder()
@@ -464,7 +469,7 @@ fn encode<'a>(
         .build();
     let mut file = SerializedFileWriter::new(Vec::new(), Arc::new(schema), Arc::new(props))
         .map_err(|e| format!("creating the checkpoint Parquet writer: {e}"))?;
-    {
+    for rows in groups {
         let rg = file
             .next_row_group()
             .map_err(|e| format!("starting the checkpoint row group: {e}"))?;
@@ -591,338 +596,22 @@ pub fn write_checkpoint(c: &Checkpoint) -> Result<Vec<u8>, String> {
 // Reading
 // ---------------------------------------------------------------------------------------------
 
-/// The fields read, per action; the projection keeps only these (and skips, e.g., the
-/// `stats_parsed` / `partitionValues_parsed` structs of foreign checkpoints).
-const READ_FIELDS: &[(&str, &[&str])] = &[
-    ("txn", &["appId", "version", "lastUpdated"]),
-    (
-        "add",
-        &[
-            "path",
-            "partitionValues",
-            "size",
-            "modificationTime",
-            "dataChange",
-            "tags",
-            "stats",
-        ],
-    ),
-    (
-        "remove",
-        &[
-            "path",
-            "deletionTimestamp",
-            "dataChange",
-            "extendedFileMetadata",
-            "partitionValues",
-            "size",
-        ],
-    ),
-    (
-        "metaData",
-        &[
-            "id",
-            "name",
-            "description",
-            "schemaString",
-            "partitionColumns",
-            "configuration",
-            "createdTime",
-        ],
-    ),
-    (
-        "protocol",
-        &["minReaderVersion", "minWriterVersion", "writerFeatures"],
-    ),
-];
-
-/// The file schema restricted to [`READ_FIELDS`] (those present).
-fn projection(root: &Type) -> Result<Type, String> {
-    let mut actions: Vec<TypePtr> = Vec::new();
-    for field in root.get_fields() {
-        let Some((_, wanted)) = READ_FIELDS.iter().find(|(name, _)| *name == field.name()) else {
-            continue;
-        };
-        if !field.is_group() {
-            return Err(format!(
-                "reading the checkpoint: top-level column {} is not a struct",
-                field.name()
-            ));
-        }
-        let kept: Vec<TypePtr> = field
-            .get_fields()
-            .iter()
-            .filter(|f| wanted.contains(&f.name()))
-            .cloned()
-            .collect();
-        if kept.is_empty() {
-            continue;
-        }
-        let info = field.get_basic_info();
-        let group = Type::group_type_builder(field.name())
-            .with_repetition(info.repetition())
-            .with_converted_type(info.converted_type())
-            .with_logical_type(info.logical_type_ref().cloned())
-            .with_id(info.has_id().then(|| info.id()))
-            .with_fields(kept)
-            .build()
-            .map_err(|e| format!("reading the checkpoint: projecting {}: {e}", field.name()))?;
-        actions.push(Arc::new(group));
-    }
-    if actions.is_empty() {
-        return Err("reading the checkpoint: the file has none of the columns txn, add, remove, metaData, protocol".into());
-    }
-    Type::group_type_builder(root.name())
-        .with_fields(actions)
-        .build()
-        .map_err(|e| format!("reading the checkpoint: projecting the schema: {e}"))
-}
-
-/// A non-null field of a struct.
-fn get<'r>(row: &'r Row, name: &str) -> Option<&'r Field> {
-    row.get_column_iter()
-        .find(|(n, _)| n.as_str() == name)
-        .map(|(_, f)| f)
-        .filter(|f| !matches!(f, Field::Null))
-}
-
-fn as_string(f: &Field, what: &str) -> Result<String, String> {
-    match f {
-        Field::Str(s) => Ok(s.clone()),
-        Field::Bytes(b) => {
-            String::from_utf8(b.data().to_vec()).map_err(|_| format!("{what} is not UTF-8"))
-        }
-        other => Err(format!("{what} is not a string but {other:?}")),
-    }
-}
-
-fn as_i64(f: &Field, what: &str) -> Result<i64, String> {
-    match *f {
-        Field::Long(v) => Ok(v),
-        Field::Int(v) => Ok(v.into()),
-        Field::Short(v) => Ok(v.into()),
-        Field::Byte(v) => Ok(v.into()),
-        ref other => Err(format!("{what} is not an integer but {other:?}")),
-    }
-}
-
-/// Reads the fields of one action struct, naming the action in its errors.
-struct Fields<'r> {
-    row: &'r Row,
-    action: &'static str,
-}
-
-impl Fields<'_> {
-    fn what(&self, name: &str) -> String {
-        format!("checkpoint {}.{name}", self.action)
-    }
-    fn missing(&self, name: &str) -> String {
-        format!("{} is null", self.what(name))
-    }
-    fn opt_string(&self, name: &str) -> Result<Option<String>, String> {
-        get(self.row, name)
-            .map(|f| as_string(f, &self.what(name)))
-            .transpose()
-    }
-    fn string(&self, name: &str) -> Result<String, String> {
-        self.opt_string(name)?.ok_or_else(|| self.missing(name))
-    }
-    fn opt_i64(&self, name: &str) -> Result<Option<i64>, String> {
-        get(self.row, name)
-            .map(|f| as_i64(f, &self.what(name)))
-            .transpose()
-    }
-    fn i64(&self, name: &str) -> Result<i64, String> {
-        self.opt_i64(name)?.ok_or_else(|| self.missing(name))
-    }
-    fn i32(&self, name: &str) -> Result<i32, String> {
-        let v = self.i64(name)?;
-        i32::try_from(v).map_err(|_| format!("{} = {v} is out of range", self.what(name)))
-    }
-    fn opt_bool(&self, name: &str) -> Result<Option<bool>, String> {
-        match get(self.row, name) {
-            None => Ok(None),
-            Some(Field::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(format!(
-                "{} is not a boolean but {other:?}",
-                self.what(name)
-            )),
-        }
-    }
-    fn bool(&self, name: &str) -> Result<bool, String> {
-        self.opt_bool(name)?.ok_or_else(|| self.missing(name))
-    }
-    /// A `MAP<string,string>` in file order; null reads as empty.
-    fn string_map(&self, name: &str) -> Result<Vec<(String, Option<String>)>, String> {
-        let what = self.what(name);
-        match get(self.row, name) {
-            None => Ok(Vec::new()),
-            Some(Field::MapInternal(map)) => map
-                .entries()
-                .iter()
-                .map(|(k, v)| {
-                    let key = as_string(k, &format!("{what} key"))?;
-                    let value = match v {
-                        Field::Null => None,
-                        v => Some(as_string(v, &format!("{what}[{key}]"))?),
-                    };
-                    Ok((key, value))
-                })
-                .collect(),
-            Some(other) => Err(format!("{what} is not a map but {other:?}")),
-        }
-    }
-    /// A `LIST<string>` (no null elements); null reads as empty.
-    fn string_list(&self, name: &str) -> Result<Vec<String>, String> {
-        let what = self.what(name);
-        match get(self.row, name) {
-            None => Ok(Vec::new()),
-            Some(Field::ListInternal(list)) => list
-                .elements()
-                .iter()
-                .map(|e| as_string(e, &format!("{what} element")))
-                .collect(),
-            Some(other) => Err(format!("{what} is not a list but {other:?}")),
-        }
-    }
-}
-
 /// Reads a checkpoint file (ours, or one written by delta-rs / Spark: classic single-file checkpoints, reader version 1-2 tables) back into a Checkpoint (actions absent from the file are empty; a file with several protocol/metaData rows is an error).
 pub fn read_checkpoint(bytes: &[u8]) -> Result<Checkpoint, String> {
     // `SerializedFileReader` reads from a `ChunkReader`; the in-memory one is `bytes::Bytes`,
     // which `parquet` does not re-export. `ByteArray::set_data` takes exactly that type, so it
     // names it here without a dependency on the `bytes` crate.
-    read_from(ByteArray::set_data, bytes)
-}
-
-fn read_from<B: ChunkReader + From<Vec<u8>> + 'static>(
-    _names_the_buffer: fn(&mut ByteArray, B),
-    bytes: &[u8],
-) -> Result<Checkpoint, String> {
-    let reader = SerializedFileReader::new(B::from(bytes.to_vec()))
-        .map_err(|e| format!("reading the checkpoint's Parquet footer: {e}"))?;
-    let proj = projection(reader.metadata().file_metadata().schema())?;
-    let rows = reader
-        .get_row_iter(Some(proj))
-        .map_err(|e| format!("reading the checkpoint rows: {e}"))?;
-
-    let (mut protocol, mut metadata) = (None, None);
-    let (mut adds, mut removes, mut txns) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, row) in rows.enumerate() {
-        let row = row.map_err(|e| format!("reading checkpoint row {i}: {e}"))?;
-        for (name, field) in row.get_column_iter() {
-            let action = match field {
-                Field::Null => continue,
-                Field::Group(action) => action,
-                other => {
-                    return Err(format!(
-                        "checkpoint row {i}: {name} is not a struct but {other:?}"
-                    ));
-                }
-            };
-            match name.as_str() {
-                "protocol" => {
-                    let f = Fields {
-                        row: action,
-                        action: "protocol",
-                    };
-                    let min_writer_version = f.i32("minWriterVersion")?;
-                    let p = CheckpointProtocol {
-                        min_reader_version: f.i32("minReaderVersion")?,
-                        min_writer_version,
-                        writer_features: (min_writer_version >= 7)
-                            .then(|| f.string_list("writerFeatures"))
-                            .transpose()?,
-                    };
-                    if protocol.replace(p).is_some() {
-                        return Err("the checkpoint has more than one protocol action".into());
-                    }
-                }
-                "metaData" => {
-                    let f = Fields {
-                        row: action,
-                        action: "metaData",
-                    };
-                    let m = CheckpointMetadata {
-                        id: f.string("id")?,
-                        name: f.opt_string("name")?,
-                        description: f.opt_string("description")?,
-                        schema_string: f.string("schemaString")?,
-                        partition_columns: f.string_list("partitionColumns")?,
-                        configuration: f
-                            .string_map("configuration")?
-                            .into_iter()
-                            .map(|(k, v)| {
-                                v.map(|v| (k.clone(), v))
-                                    .ok_or_else(|| f.missing(&format!("configuration[{k}]")))
-                            })
-                            .collect::<Result<_, _>>()?,
-                        created_time: f.opt_i64("createdTime")?,
-                    };
-                    if metadata.replace(m).is_some() {
-                        return Err("the checkpoint has more than one metaData action".into());
-                    }
-                }
-                "txn" => {
-                    let f = Fields {
-                        row: action,
-                        action: "txn",
-                    };
-                    txns.push(CheckpointTxn {
-                        app_id: f.string("appId")?,
-                        version: f.i64("version")?,
-                        last_updated: f.opt_i64("lastUpdated")?,
-                    });
-                }
-                "add" => {
-                    let f = Fields {
-                        row: action,
-                        action: "add",
-                    };
-                    adds.push(CheckpointAdd {
-                        path: f.string("path")?,
-                        partition_values: f.string_map("partitionValues")?,
-                        size: f.i64("size")?,
-                        modification_time: f.i64("modificationTime")?,
-                        data_change: f.bool("dataChange")?,
-                        tags: f.string_map("tags")?,
-                        stats: f.opt_string("stats")?,
-                    });
-                }
-                "remove" => {
-                    let f = Fields {
-                        row: action,
-                        action: "remove",
-                    };
-                    removes.push(CheckpointRemove {
-                        path: f.string("path")?,
-                        deletion_timestamp: f.opt_i64("deletionTimestamp")?,
-                        data_change: f.bool("dataChange")?,
-                        extended_file_metadata: f.opt_bool("extendedFileMetadata")?,
-                        partition_values: f.string_map("partitionValues")?,
-                        size: f.opt_i64("size")?,
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
-    let protocol = protocol.ok_or("the checkpoint has no protocol action")?;
-    check_protocol(&protocol)?;
-    let metadata = metadata.ok_or("the checkpoint has no metaData action")?;
-    Ok(Checkpoint {
-        protocol,
-        metadata,
-        adds,
-        removes,
-        txns,
-    })
+    super::checkpoint_read::read_from(ByteArray::set_data, bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use parquet::basic::{ConvertedType, LogicalType, Repetition, Type as PhysicalType};
+    use parquet::file::reader::{ChunkReader, FileReader};
+    use parquet::file::serialized_reader::SerializedFileReader;
+    use parquet::record::Field;
+    use parquet::schema::types::TypePtr;
 
     fn protocol() -> CheckpointProtocol {
         CheckpointProtocol {
@@ -1103,6 +792,44 @@ mod tests {
     }
 
     /// Every row holds exactly one action, in the order protocol, metaData, txn, add, remove.
+    /// Other writers split a large checkpoint into row groups (and the action rows of one kind
+    /// across them): each column is read across all of them, in order.
+    #[test]
+    fn a_checkpoint_of_several_row_groups_reads_whole() {
+        let mut c = full();
+        c.adds = (0..7)
+            .map(|i| {
+                let day = i.to_string();
+                let mut a = add(
+                    &format!("day={i}/f{i}.parquet"),
+                    &[("day", Some(day.as_str())), ("venue", None)],
+                    (i % 2 == 0).then_some(r#"{"numRecords":1}"#),
+                );
+                a.tags = if i == 3 {
+                    vec![]
+                } else {
+                    vec![("k".into(), Some(day.clone())), ("n".into(), None)]
+                };
+                a
+            })
+            .collect();
+        let mut rows = vec![Action::Protocol(&c.protocol), Action::MetaData(&c.metadata)];
+        rows.extend(c.txns.iter().map(Action::Txn));
+        rows.extend(c.adds.iter().map(Action::Add));
+        rows.extend(c.removes.iter().map(Action::Remove));
+        let mut groups = Vec::new();
+        let mut rest = rows;
+        for size in [1, 4, 2] {
+            let tail = rest.split_off(size.min(rest.len()));
+            groups.push(rest);
+            rest = tail;
+        }
+        groups.push(rest);
+        let bytes = encode_groups(CHECKPOINT_SCHEMA, groups, checkpoint_columns).unwrap();
+        assert_eq!(read_from_bytes(&bytes).num_row_groups(), 4);
+        assert_eq!(read_checkpoint(&bytes).unwrap(), c);
+    }
+
     #[test]
     fn one_action_per_row() {
         let c = full();

@@ -17,6 +17,7 @@
 
 pub mod actions;
 pub mod checkpoint;
+mod checkpoint_read;
 pub mod record;
 pub mod replay;
 
@@ -39,6 +40,22 @@ pub fn checkpoint_interval(m: &Manifest) -> u64 {
         .checkpoint_interval
         .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL)
         .max(1)
+}
+
+/// A commit of at least this many actions (files added and removed) is followed by a
+/// checkpoint whatever its version number: opening the table then never replays it (the
+/// 100,000-file first ingest's entry is 59 MB of JSON, 1 s to read; its checkpoint 1.6 MB).
+pub const LARGE_COMMIT_ACTIONS: u64 = 5_000;
+
+/// Whether version `m` gets a checkpoint when committed: its number is a multiple of the
+/// dataset's interval, or its commit was large ([`LARGE_COMMIT_ACTIONS`]).
+pub fn wants_checkpoint(m: &Manifest) -> bool {
+    let actions = m
+        .operation
+        .files_added
+        .saturating_add(m.operation.files_removed);
+    m.version > 0
+        && (m.version.is_multiple_of(checkpoint_interval(m)) || actions >= LARGE_COMMIT_ACTIONS)
 }
 
 /// The relative path of version `version`'s log entry.
@@ -211,12 +228,14 @@ pub fn commit_millis(m: &Manifest) -> i64 {
 }
 
 /// The `add` of file `f` of version `m`, read by Delta readers at `path` (relative to the base).
-pub fn add(m: &Manifest, f: &FileEntry, path: &str, data_change: bool) -> Add {
+/// `millis` is the version's commit time ([`commit_millis`], parsed once per entry or checkpoint,
+/// not once per file).
+pub fn add(m: &Manifest, f: &FileEntry, path: &str, data_change: bool, millis: i64) -> Add {
     Add {
         path: encode_path(path),
         partition_values: f.partition.clone(),
         size: f.bytes as i64,
-        modification_time: commit_millis(m),
+        modification_time: millis,
         data_change,
         tags: record::file_tags(f),
         stats: Some(serde_json::to_string(&stats(m, f)).expect("stats serialise")),
@@ -295,7 +314,13 @@ pub fn entry(
         // A path already listed with the same entry is unchanged; with another (a repair that
         // restored its content or rebuilt its statistics), its new `add` replaces the old one.
         if before.get(f.path.as_str()).is_none_or(|old| *old != f) {
-            out.push(Action::Add(add(next, f, &path(&f.path), data_change)));
+            out.push(Action::Add(add(
+                next,
+                f,
+                &path(&f.path),
+                data_change,
+                when,
+            )));
         }
     }
     for (rel, f) in before {
@@ -331,7 +356,7 @@ pub fn checkpoint(
 ) -> checkpoint::Checkpoint {
     use checkpoint::*;
     let meta = metadata(m, table_id, Some(commit_millis(m)));
-    let pairs = |p: &BTreeMap<String, Option<String>>| p.clone().into_iter().collect::<Vec<_>>();
+    let millis = commit_millis(m);
     Checkpoint {
         protocol: CheckpointProtocol {
             min_reader_version: actions::MIN_READER_VERSION,
@@ -358,10 +383,10 @@ pub fn checkpoint(
             .files
             .iter()
             .map(|f| {
-                let a = add(m, f, &path(&f.path), true);
+                let a = add(m, f, &path(&f.path), true, millis);
                 CheckpointAdd {
                     path: a.path,
-                    partition_values: pairs(&a.partition_values),
+                    partition_values: a.partition_values.into_iter().collect(),
                     size: a.size,
                     modification_time: a.modification_time,
                     data_change: false,
@@ -378,6 +403,49 @@ pub fn checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_follows_every_interval_and_every_large_commit() {
+        let kind = crate::schema::builtin_kinds().remove(0);
+        let settings = crate::manifest::Settings {
+            compression: "snappy".into(),
+            max_rows_per_file: 1,
+            auto_compact: None,
+            checkpoint_interval: None,
+        };
+        let mut m = Manifest::empty(std::path::Path::new("/t"), &kind, vec![], vec![], settings);
+        let wants = |m: &Manifest, version: u64, added: u64, removed: u64| {
+            let mut m = m.clone();
+            m.version = version;
+            m.operation.files_added = added;
+            m.operation.files_removed = removed;
+            wants_checkpoint(&m)
+        };
+        assert!(!wants(&m, 0, 0, 0));
+        assert!(
+            !wants(&m, 0, LARGE_COMMIT_ACTIONS, 0),
+            "version 0 is the empty table"
+        );
+        assert!(!wants(&m, 1, 10, 10));
+        assert!(wants(&m, 100, 0, 0));
+        assert!(wants(&m, 200, 1, 0));
+        assert!(!wants(&m, 101, LARGE_COMMIT_ACTIONS - 1, 0));
+        assert!(
+            wants(&m, 1, LARGE_COMMIT_ACTIONS, 0),
+            "the first ingest of many files"
+        );
+        assert!(wants(
+            &m,
+            7,
+            LARGE_COMMIT_ACTIONS / 2,
+            LARGE_COMMIT_ACTIONS / 2
+        ));
+        assert!(wants(&m, 7, u64::MAX, u64::MAX), "no overflow");
+        m.settings.checkpoint_interval = Some(3);
+        assert!(wants(&m, 3, 0, 0) && wants(&m, 6, 0, 0) && !wants(&m, 100, 0, 0));
+        m.settings.checkpoint_interval = Some(0);
+        assert!(wants(&m, 5, 0, 0), "an interval of 0 is read as 1");
+    }
 
     #[test]
     fn paths_are_uri_encoded_so_every_partition_value_reads_back() {

@@ -87,7 +87,7 @@ pub fn complete(snapshot: &Snapshot) -> bool {
 /// Version `snapshot.version` of a pqdm dataset as its log records it; an error names what the
 /// log lacks (a version whose entry carries no pqdm record: one another engine wrote, or a
 /// checkpoint written without an entry) or where it disagrees with itself.
-pub fn manifest(snapshot: &Snapshot) -> Result<Manifest, String> {
+pub fn manifest(snapshot: Snapshot) -> Result<Manifest, String> {
     let version = snapshot.version;
     let header = snapshot
         .record
@@ -104,7 +104,7 @@ pub fn manifest(snapshot: &Snapshot) -> Result<Manifest, String> {
     let ts = m.timestamp_column.clone();
     let mut files = snapshot
         .files
-        .iter()
+        .into_iter()
         .map(|f| file_entry(f, &ts, version))
         .collect::<Result<Vec<_>, _>>()?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -129,8 +129,8 @@ fn check_counts(m: &Manifest) -> Result<(), String> {
 }
 
 /// The manifest entry of the file the log lists as `f` (version `version` is named in errors).
-fn file_entry(f: &LiveFile, ts: &str, version: u64) -> Result<FileEntry, String> {
-    let tag = |name: &str| f.tags.get(name).cloned().flatten();
+fn file_entry(mut f: LiveFile, ts: &str, version: u64) -> Result<FileEntry, String> {
+    let mut tag = |name: &str| f.tags.remove(name).flatten();
     let (Some(checksum), Some(added_in)) = (
         tag(CHECKSUM_TAG),
         tag(ADDED_IN_TAG).and_then(|v| v.parse().ok()),
@@ -140,7 +140,7 @@ fn file_entry(f: &LiveFile, ts: &str, version: u64) -> Result<FileEntry, String>
             f.path
         ));
     };
-    let stats: super::Stats = f
+    let stats: StatsRef = f
         .stats
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
@@ -149,11 +149,15 @@ fn file_entry(f: &LiveFile, ts: &str, version: u64) -> Result<FileEntry, String>
         .min_values
         .iter()
         .filter(|(col, _)| **col != ts)
-        .filter_map(|(col, lo)| Some((col.clone(), [*lo, *stats.max_values.get(col)?])))
+        .filter_map(|(col, lo)| Some((col.to_string(), [*lo, *stats.max_values.get(col)?])))
         .collect();
+    let path = match dataset_path(&f.path) {
+        same if same.len() == f.path.len() => std::mem::take(&mut f.path),
+        kept => kept.to_string(),
+    };
     Ok(FileEntry {
-        path: dataset_path(&f.path).to_string(),
-        partition: f.partition.clone(),
+        path,
+        partition: f.partition,
         rows: stats.num_records,
         bytes: f.size,
         min_timestamp: stats.min_values.get(ts).copied(),
@@ -163,6 +167,20 @@ fn file_entry(f: &LiveFile, ts: &str, version: u64) -> Result<FileEntry, String>
         added_in,
         null_timestamps: stats.null_count.get(ts).copied(),
     })
+}
+
+/// [`super::Stats`] read without copying its column names (100,000 files hold 100,000 copies
+/// of the same few).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatsRef<'a> {
+    num_records: u64,
+    #[serde(default, borrow)]
+    min_values: BTreeMap<std::borrow::Cow<'a, str>, i64>,
+    #[serde(default, borrow)]
+    max_values: BTreeMap<std::borrow::Cow<'a, str>, i64>,
+    #[serde(default, borrow)]
+    null_count: BTreeMap<std::borrow::Cow<'a, str>, u64>,
 }
 
 /// The `commitInfo` of a log entry (its first line, where pqdm writes it); `None` when the
@@ -239,7 +257,7 @@ pub fn advance(base: &std::path::Path, m: &Manifest, entry: &[u8]) -> Result<Man
             .map_err(|e| format!("entry {version} holds a line that is not JSON ({e})"))?;
         if let Some(a) = action.get("add") {
             let file = LiveFile::from_add(base, version, a).map_err(|e| e.to_string())?;
-            let entry = file_entry(&file, &next.timestamp_column, version)?;
+            let entry = file_entry(file, &next.timestamp_column, version)?;
             files.insert(entry.path.clone(), entry);
         } else if let Some(r) = action.get("remove") {
             let raw = r["path"]

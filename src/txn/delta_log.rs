@@ -84,7 +84,7 @@ impl Store {
             && self.data_exists(&delta::entry_rel(p.version))?
         {
             self.create_entry(Some(p), m, &table_id, &mut done)?;
-            self.checkpoint_at_interval(m, &table_id, &mut done)?;
+            self.checkpoint_if_wanted(m, &table_id, &mut done)?;
             return Ok(done);
         }
         if self.logged(m.version)? {
@@ -133,7 +133,7 @@ impl Store {
                 )?;
             }
         }
-        self.checkpoint_at_interval(m, &table_id, &mut done)?;
+        self.checkpoint_if_wanted(m, &table_id, &mut done)?;
         Ok(done)
     }
 
@@ -193,7 +193,7 @@ impl Store {
     pub(crate) fn checkpoint_after_commit(&self, next: &Manifest) {
         let table_id = next.table_id.clone().unwrap_or_else(delta::new_table_id);
         let mut done = Published::default();
-        if let Err(e) = self.checkpoint_at_interval(next, &table_id, &mut done) {
+        if let Err(e) = self.checkpoint_if_wanted(next, &table_id, &mut done) {
             log::warn!(
                 "version {} of {} is committed, but its checkpoint is not written ({e})",
                 next.version,
@@ -202,14 +202,14 @@ impl Store {
         }
     }
 
-    /// Writes a checkpoint of `m` when its number is a multiple of the dataset's interval.
-    fn checkpoint_at_interval(
+    /// Writes a checkpoint of `m` when it wants one ([`delta::wants_checkpoint`]).
+    fn checkpoint_if_wanted(
         &self,
         m: &Manifest,
         table_id: &str,
         done: &mut Published,
     ) -> Result<()> {
-        if m.version > 0 && m.version.is_multiple_of(delta::checkpoint_interval(m)) {
+        if delta::wants_checkpoint(m) {
             done.checkpoint = Some(self.write_checkpoint(m, table_id)?);
         }
         Ok(())
@@ -342,7 +342,7 @@ impl Store {
         if !delta::record::complete(&snapshot) {
             return None;
         }
-        match delta::record::manifest(&snapshot) {
+        match delta::record::manifest(snapshot) {
             Ok(rebuilt) => record_difference(&rebuilt, m).map(|what| {
                 format!(
                     "version {} of the log carries a pqdm record whose {what} differs from the version's manifest (edited by hand?)",
@@ -519,7 +519,7 @@ pub(crate) fn version_from_log(log: &dyn LogStore, version: u64) -> Result<Manif
     };
     let snapshot =
         delta_snapshot(log, Some(version))?.ok_or_else(|| broken("does not exist".into()))?;
-    delta::record::manifest(&snapshot).map_err(broken)
+    delta::record::manifest(snapshot).map_err(broken)
 }
 
 /// What differs between version `rebuilt` (from the log) and `m`: `header`, or the first file
