@@ -419,7 +419,7 @@ fn read_entries(
             info.schema(&location.path().join(&rel))?;
             let entry = FileEntry {
                 path: rel,
-                partition: p.into_iter().collect(),
+                partition: std::sync::Arc::new(p.into_iter().collect()),
                 rows: info.rows,
                 bytes,
                 min_timestamp: info.min,

@@ -689,7 +689,7 @@ mod tests {
     fn entry(time: Option<(i64, i64)>, id: Option<[i64; 2]>) -> FileEntry {
         FileEntry {
             path: "a/b.parquet".into(),
-            partition: BTreeMap::new(),
+            partition: Default::default(),
             rows: 1,
             bytes: 1,
             min_timestamp: time.map(|t| t.0),

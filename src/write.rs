@@ -671,7 +671,7 @@ fn entry_from(
 ) -> FileEntry {
     FileEntry {
         path: rel.to_string(),
-        partition: partition::parse_path(rel).into_iter().collect(),
+        partition: std::sync::Arc::new(partition::parse_path(rel).into_iter().collect()),
         rows: info.rows,
         bytes,
         min_timestamp: info.min,
@@ -790,7 +790,9 @@ fn into_existing_folders(
                     let rel = format!("{existing}/{name}");
                     let entry = FileEntry {
                         path: rel.clone(),
-                        partition: partition::parse_path(&rel).into_iter().collect(),
+                        partition: std::sync::Arc::new(
+                            partition::parse_path(&rel).into_iter().collect(),
+                        ),
                         ..entry.clone()
                     };
                     ((path.clone(), rel), entry)
@@ -1102,7 +1104,7 @@ impl Dataset {
             .iter()
             .map(|e| WrittenFile {
                 path: e.path.clone(),
-                partition: e.partition.clone(),
+                partition: (*e.partition).clone(),
                 rows: e.rows,
                 bytes: e.bytes,
             })

@@ -1241,6 +1241,123 @@ mod tests {
         assert_eq!(read_checkpoint(&bytes).unwrap(), c);
     }
 
+    /// Found by a red team: pages damaged so that the parquet crate's decoders panic (a
+    /// dictionary page cut short; a dictionary-encoded page with no dictionary) made `pqdm info`
+    /// exit 101. Both files are the red team's.
+    #[test]
+    fn a_damaged_page_is_an_error_not_a_panic() {
+        for (bytes, says) in [
+            (
+                &include_bytes!(
+                    "../../tests/data/delta/damaged-dictionary-page.checkpoint.parquet"
+                )[..],
+                "out of range",
+            ),
+            (
+                &include_bytes!(
+                    "../../tests/data/delta/missing-dictionary-page.checkpoint.parquet"
+                )[..],
+                "dict",
+            ),
+        ] {
+            let e = read_checkpoint(bytes).unwrap_err();
+            assert!(
+                e.contains("the checkpoint's Parquet data is damaged"),
+                "{e}"
+            );
+            assert!(e.contains(says), "{e}");
+        }
+    }
+
+    /// Found by a red team: a `partitionValues` stored as a list of structs (or a struct) was
+    /// read as an empty map, every file then in the null partition; a deletion vector inside a
+    /// checkpoint was ignored, while the same `add` in a JSON entry is refused.
+    #[test]
+    fn fields_of_another_shape_and_deletion_vectors_are_refused() {
+        let c = full();
+        let rows = || {
+            vec![
+                Action::Protocol(&c.protocol),
+                Action::MetaData(&c.metadata),
+                Action::Add(&c.adds[0]),
+            ]
+        };
+        let head = "message m {
+          optional group protocol { optional int32 minReaderVersion; optional int32 minWriterVersion; }
+          optional group metaData { optional binary id (STRING); optional binary schemaString (STRING); }";
+        let common = |w: &mut Columns<'_, '_>| -> Result<(), String> {
+            w.int(
+                "protocol.minReaderVersion",
+                on_protocol(|p| Cell::Value(p.min_reader_version)),
+            )?;
+            w.int(
+                "protocol.minWriterVersion",
+                on_protocol(|p| Cell::Value(p.min_writer_version)),
+            )?;
+            w.string("metaData.id", on_meta(|m| Cell::Value(&m.id)))?;
+            w.string(
+                "metaData.schemaString",
+                on_meta(|m| Cell::Value(&m.schema_string)),
+            )?;
+            w.string("add.path", on_add(|a| Cell::Value(&a.path)))?;
+            w.long("add.size", on_add(|a| Cell::Value(a.size)))?;
+            w.long(
+                "add.modificationTime",
+                on_add(|a| Cell::Value(a.modification_time)),
+            )?;
+            w.boolean("add.dataChange", on_add(|a| Cell::Value(a.data_change)))
+        };
+        let add_head = "optional group add { optional binary path (STRING); optional int64 size; \
+                        optional int64 modificationTime; optional boolean dataChange;";
+        // partitionValues as a list of {k, v} structs.
+        let schema = format!(
+            "{head} {add_head} optional group partitionValues (LIST) {{ repeated group list {{ \
+             optional group element {{ optional binary k (STRING); optional binary v (STRING); }} }} }} }} }}"
+        );
+        let bytes = encode(&schema, rows(), |w| {
+            common(w)?;
+            w.string(
+                "add.partitionValues.list.element.k",
+                on_add(|_| Cell::Items(vec![Some("venue")])),
+            )?;
+            w.string(
+                "add.partitionValues.list.element.v",
+                on_add(|_| Cell::Items(vec![Some("XNAS")])),
+            )
+        })
+        .unwrap();
+        let e = read_checkpoint(&bytes).unwrap_err();
+        assert!(
+            e.contains("checkpoint column add.partitionValues is not a map of strings"),
+            "{e}"
+        );
+        // A deletion vector on an add.
+        let schema = format!(
+            "{head} {add_head} optional group deletionVector {{ optional binary storageType (STRING); \
+             optional int32 sizeInBytes; }} }} }}"
+        );
+        let with_dv = |dv: bool| {
+            encode(&schema, rows(), |w| {
+                common(w)?;
+                w.string(
+                    "add.deletionVector.storageType",
+                    on_add(move |_| if dv { Cell::Value("u") } else { Cell::Null(1) }),
+                )?;
+                w.int(
+                    "add.deletionVector.sizeInBytes",
+                    on_add(move |_| if dv { Cell::Value(3) } else { Cell::Null(1) }),
+                )
+            })
+            .unwrap()
+        };
+        let e = read_checkpoint(&with_dv(true)).unwrap_err();
+        assert!(
+            e.contains("has a deletion vector, which pqdm does not read"),
+            "{e}"
+        );
+        assert_eq!(read_checkpoint(&with_dv(false)).unwrap().adds.len(), 1);
+    }
+
     #[test]
     fn errors_name_what_failed() {
         let c = full();

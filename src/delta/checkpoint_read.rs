@@ -32,6 +32,8 @@ enum Values {
 struct Leaf {
     /// The column's dotted path, for errors.
     name: String,
+    /// The number of parts of its path.
+    depth: usize,
     def: Vec<i16>,
     rep: Vec<i16>,
     values: Values,
@@ -152,7 +154,7 @@ impl<'a> ActionColumns<'a> {
         wanted: &[&'static str],
         leaves: &'a [Leaf],
         schema: &SchemaDescriptor,
-    ) -> ActionColumns<'a> {
+    ) -> Result<ActionColumns<'a>, String> {
         let present_at = schema
             .root_schema()
             .get_fields()
@@ -164,32 +166,57 @@ impl<'a> ActionColumns<'a> {
             level: 0,
             value: 0,
         };
-        let fields = wanted
-            .iter()
-            .map(|field| {
-                let prefix = format!("{name}.{field}");
-                let nested = format!("{prefix}.");
-                let matching: Vec<&'a Leaf> = leaves
-                    .iter()
-                    .filter(|l| l.name == prefix || l.name.starts_with(&nested))
-                    .collect();
-                // One scalar, a list's element, or a map's key and value.
-                let first = matching
-                    .iter()
-                    .find(|l| matching.len() == 1 || l.name.ends_with(".key"))
-                    .copied();
-                let value = matching
-                    .iter()
-                    .find(|l| l.name.ends_with(".value"))
-                    .copied();
-                (*field, cursor(first), cursor(value))
-            })
-            .collect();
-        ActionColumns {
+        let mut fields = Vec::new();
+        for field in wanted {
+            let prefix = format!("{name}.{field}");
+            let nested = format!("{prefix}.");
+            let matching: Vec<&'a Leaf> = leaves
+                .iter()
+                .filter(|l| l.name == prefix || l.name.starts_with(&nested))
+                .collect();
+            if matching.is_empty() {
+                fields.push((*field, cursor(None), cursor(None)));
+                continue;
+            }
+            let not = |what: &str| format!("checkpoint column {prefix} is not {what}");
+            let (first, value) = match shape(field) {
+                Shape::Scalar => match matching[..] {
+                    [leaf] if leaf.depth == 2 && leaf.max_rep == 0 => (leaf, None),
+                    _ => return Err(not("a single value")),
+                },
+                Shape::Presence(leaf_name) => {
+                    let wanted = format!("{prefix}.{leaf_name}");
+                    match matching.iter().find(|l| l.name == wanted) {
+                        Some(leaf) if leaf.max_rep == 0 => (*leaf, None),
+                        _ => return Err(not(&format!("a struct with a {leaf_name}"))),
+                    }
+                }
+                Shape::List => match matching[..] {
+                    [leaf] if (3..=4).contains(&leaf.depth) && leaf.max_rep == 1 => (leaf, None),
+                    _ => return Err(not("a list of strings")),
+                },
+                Shape::Map => {
+                    let find = |suffix: &str| {
+                        matching
+                            .iter()
+                            .find(|l| l.depth == 4 && l.max_rep == 1 && l.name.ends_with(suffix))
+                            .copied()
+                    };
+                    match (find(".key"), find(".value")) {
+                        (Some(key), Some(value)) if !key.optional && matching.len() == 2 => {
+                            (key, Some(value))
+                        }
+                        _ => return Err(not("a map of strings")),
+                    }
+                }
+            };
+            fields.push((*field, cursor(Some(first)), cursor(value)));
+        }
+        Ok(ActionColumns {
             name,
             present_at,
             fields,
-        }
+        })
     }
 
     /// Moves every field to the next row; the action's values in it, where it is present
@@ -320,6 +347,29 @@ impl Row<'_> {
     }
 }
 
+/// How a field of an action is stored.
+enum Shape {
+    /// One value (`add.path`).
+    Scalar,
+    /// A `MAP<string,string>`: a required `key` and a `value` under one repeated group.
+    Map,
+    /// A `LIST<string>`: one leaf under one repeated group (3-level, or 2-level legacy).
+    List,
+    /// A struct read only for whether it is there: by this leaf (`add.deletionVector`).
+    Presence(&'static str),
+}
+
+/// The shape of field `field` (its name says it: the protocol's names are unique across
+/// actions).
+fn shape(field: &str) -> Shape {
+    match field {
+        "partitionValues" | "tags" | "configuration" => Shape::Map,
+        "partitionColumns" | "writerFeatures" => Shape::List,
+        "deletionVector" => Shape::Presence("storageType"),
+        _ => Shape::Scalar,
+    }
+}
+
 /// The fields read, per action (the rest of a foreign checkpoint's columns are not decoded).
 const READ_FIELDS: &[(&str, &[&str])] = &[
     ("txn", &["appId", "version", "lastUpdated"]),
@@ -333,6 +383,7 @@ const READ_FIELDS: &[(&str, &[&str])] = &[
             "dataChange",
             "tags",
             "stats",
+            "deletionVector",
         ],
     ),
     (
@@ -367,9 +418,14 @@ const READ_FIELDS: &[(&str, &[&str])] = &[
 /// Whether the leaf at `path` is one [`READ_FIELDS`] asks for.
 fn wanted(path: &[String]) -> bool {
     path.len() >= 2
-        && READ_FIELDS
-            .iter()
-            .any(|(action, fields)| path[0] == *action && fields.contains(&path[1].as_str()))
+        && READ_FIELDS.iter().any(|(action, fields)| {
+            path[0] == *action
+                && fields.contains(&path[1].as_str())
+                && match shape(&path[1]) {
+                    Shape::Presence(leaf) => path.len() == 3 && path[2] == leaf,
+                    _ => true,
+                }
+        })
 }
 
 /// Decodes leaf column `i` of every row group.
@@ -422,6 +478,7 @@ fn read_leaf<R: ChunkReader + 'static>(
     }
     Ok(Leaf {
         name,
+        depth: descr.path().parts().len(),
         def,
         rep,
         values,
@@ -433,6 +490,16 @@ fn read_leaf<R: ChunkReader + 'static>(
 
 /// Reads a checkpoint file (see [`super::checkpoint::read_checkpoint`]).
 pub(super) fn read_from<B: ChunkReader + From<Vec<u8>> + 'static>(
+    names_the_buffer: fn(&mut ByteArray, B),
+    bytes: &[u8],
+) -> Result<Checkpoint, String> {
+    // The parquet crate's decoders panic on some damaged pages (a dictionary page cut short, a
+    // dictionary-encoded page without one): such a checkpoint is an error, like any other damage.
+    crate::panics::quietly(|| decode(names_the_buffer, bytes))
+        .unwrap_or_else(|why| Err(format!("the checkpoint's Parquet data is damaged ({why})")))
+}
+
+fn decode<B: ChunkReader + From<Vec<u8>> + 'static>(
     _names_the_buffer: fn(&mut ByteArray, B),
     bytes: &[u8],
 ) -> Result<Checkpoint, String> {
@@ -458,7 +525,7 @@ pub(super) fn read_from<B: ChunkReader + From<Vec<u8>> + 'static>(
     let mut actions: Vec<ActionColumns> = READ_FIELDS
         .iter()
         .map(|(name, fields)| ActionColumns::new(name, fields, &leaves, &schema))
-        .collect();
+        .collect::<Result<_, _>>()?;
 
     let (mut protocol, mut metadata) = (None, None);
     let (mut adds, mut removes, mut txns) = (Vec::new(), Vec::new(), Vec::new());
@@ -507,6 +574,12 @@ pub(super) fn read_from<B: ChunkReader + From<Vec<u8>> + 'static>(
                     version: f.i64("version")?,
                     last_updated: f.opt_i64("lastUpdated")?,
                 }),
+                "add" if f.scalar("deletionVector").is_some() => {
+                    return Err(format!(
+                        "the add of {} has a deletion vector, which pqdm does not read",
+                        f.string("path")?
+                    ));
+                }
                 "add" => adds.push(CheckpointAdd {
                     path: f.string("path")?,
                     partition_values: f.string_map("partitionValues")?,

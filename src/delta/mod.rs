@@ -233,7 +233,7 @@ pub fn commit_millis(m: &Manifest) -> i64 {
 pub fn add(m: &Manifest, f: &FileEntry, path: &str, data_change: bool, millis: i64) -> Add {
     Add {
         path: encode_path(path),
-        partition_values: f.partition.clone(),
+        partition_values: (*f.partition).clone(),
         size: f.bytes as i64,
         modification_time: millis,
         data_change,
@@ -314,13 +314,7 @@ pub fn entry(
         // A path already listed with the same entry is unchanged; with another (a repair that
         // restored its content or rebuilt its statistics), its new `add` replaces the old one.
         if before.get(f.path.as_str()).is_none_or(|old| *old != f) {
-            out.push(Action::Add(add(
-                next,
-                f,
-                &path(&f.path),
-                data_change,
-                when,
-            )));
+            out.push(Action::Add(add(next, f, &path(&f.path), data_change, when)));
         }
     }
     for (rel, f) in before {
@@ -330,7 +324,7 @@ pub fn entry(
                 deletion_timestamp: Some(when),
                 data_change,
                 extended_file_metadata: true,
-                partition_values: f.partition.clone(),
+                partition_values: (*f.partition).clone(),
                 size: f.bytes as i64,
             }));
         }

@@ -157,7 +157,7 @@ fn file_entry(mut f: LiveFile, ts: &str, version: u64) -> Result<FileEntry, Stri
     };
     Ok(FileEntry {
         path,
-        partition: f.partition,
+        partition: std::sync::Arc::new(f.partition),
         rows: stats.num_records,
         bytes: f.size,
         min_timestamp: stats.min_values.get(ts).copied(),

@@ -889,7 +889,10 @@ mod tests {
     fn the_manifest_answers_when_every_file_holds_one_day_of_one_series() {
         let entry = |min: Option<i64>, max: Option<i64>| FileEntry {
             path: "x".into(),
-            partition: BTreeMap::from([("symbol".into(), Some("BTC/USDT".into()))]),
+            partition: std::sync::Arc::new(BTreeMap::from([(
+                "symbol".into(),
+                Some("BTC/USDT".into()),
+            )])),
             rows: 7,
             bytes: 1,
             min_timestamp: min,

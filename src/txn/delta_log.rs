@@ -320,7 +320,7 @@ impl Store {
         let wanted: BTreeMap<String, Logged> = m
             .files
             .iter()
-            .map(|f| (self.delta_path(m, &f.path), (&f.partition, f.bytes)))
+            .map(|f| (self.delta_path(m, &f.path), (f.partition.as_ref(), f.bytes)))
             .collect();
         let missing = wanted
             .keys()
