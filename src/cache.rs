@@ -154,7 +154,7 @@ pub struct Transform<'a> {
 /// version number separately (their files, names and commit times differ), so the cache cannot
 /// take one for the other.
 pub fn manifest_hash(m: &Manifest) -> String {
-    let bytes = serde_json::to_vec(m).expect("a manifest serialises");
+    let bytes = m.to_json();
     blake3::hash(&bytes).to_hex().to_string()
 }
 

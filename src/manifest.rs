@@ -461,6 +461,70 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// This version without its file list (the same fields, `files` empty).
+    pub fn without_files(&self) -> Manifest {
+        Manifest {
+            format_version: self.format_version,
+            version: self.version,
+            updated_at: self.updated_at.clone(),
+            base_dir: self.base_dir.clone(),
+            kind: self.kind.clone(),
+            timestamp_column: self.timestamp_column.clone(),
+            file_count: self.file_count,
+            total_rows: self.total_rows,
+            total_bytes: self.total_bytes,
+            latest_timestamp: self.latest_timestamp,
+            earliest_timestamp: self.earliest_timestamp,
+            latest_by_key: self.latest_by_key.clone(),
+            schema: self.schema.clone(),
+            partition_columns: self.partition_columns.clone(),
+            key: self.key.clone(),
+            settings: self.settings.clone(),
+            metadata: self.metadata.clone(),
+            kind_spec: self.kind_spec.clone(),
+            operation: self.operation.clone(),
+            source: self.source.clone(),
+            kept_since: self.kept_since,
+            table_id: self.table_id.clone(),
+            records_since: self.records_since,
+            sources: self.sources.clone(),
+            files: Vec::new(),
+        }
+    }
+
+    /// The manifest as JSON: the bytes `serde_json::to_vec` gives, with the file entries
+    /// serialised in parallel (at 100,000 files, serialising took a fifth of a one-day upsert).
+    pub fn to_json(&self) -> Vec<u8> {
+        use rayon::prelude::*;
+        let mut head = serde_json::to_vec(&self.without_files()).expect("a manifest serialises");
+        // `files` is the struct's last field: the header ends with `"files":[]}`.
+        debug_assert!(head.ends_with(b"[]}"));
+        let tail = head.split_off(head.len() - 2);
+        let chunks: Vec<Vec<u8>> = self
+            .files
+            .par_chunks(2048)
+            .map(|files| {
+                let mut out = Vec::with_capacity(files.len() * 420);
+                for (i, f) in files.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut out, f).expect("a file entry serialises");
+                }
+                out
+            })
+            .collect();
+        head.reserve(chunks.iter().map(|c| c.len() + 1).sum::<usize>() + tail.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i > 0 {
+                head.push(b',');
+            }
+            head.extend_from_slice(chunk);
+        }
+        head.extend_from_slice(&tail);
+        head
+    }
+
     /// The few fields `latest` needs (see [`Summary`]).
     pub fn summary(&self) -> Summary {
         Summary {
@@ -541,6 +605,46 @@ mod tests {
             assert!(
                 err.contains("v.json lists files whose rows or bytes add up to more than"),
                 "{err}"
+            );
+        }
+    }
+
+    /// The parallel serialisation gives serde_json's bytes exactly, across chunk boundaries,
+    /// for no files, and for paths and values that need escaping.
+    #[test]
+    fn to_json_is_serde_jsons_bytes() {
+        let kinds = crate::schema::KindRegistry::default();
+        let settings = Settings {
+            compression: "snappy".into(),
+            max_rows_per_file: 10,
+            auto_compact: None,
+            checkpoint_interval: None,
+        };
+        let mut m = Manifest::empty(
+            Path::new("/x\"y"),
+            kinds.get("klines").unwrap(),
+            vec![],
+            vec![],
+            settings,
+        );
+        for n in [0, 1, 2, 2047, 2048, 2049, 5000] {
+            m.files = (0..n)
+                .map(|i| {
+                    let mut e = entry(
+                        &format!("symbol=A%22\"\n\u{e9}/day={i}/f.parquet"),
+                        i,
+                        Some((i64::MIN, i as i64)),
+                    );
+                    e.key_ranges.insert("id".into(), [-1, i as i64]);
+                    e
+                })
+                .collect();
+            m.refresh_summary();
+            let bytes = m.to_json();
+            assert_eq!(bytes, serde_json::to_vec(&m).unwrap(), "{n} files");
+            assert_eq!(
+                Manifest::parse(Path::new("/x"), Path::new("m.json"), &bytes).unwrap(),
+                m
             );
         }
     }

@@ -346,9 +346,10 @@ pub fn entry_bytes(actions: &[Action]) -> Vec<u8> {
 pub fn checkpoint(
     m: &Manifest,
     table_id: &str,
-    path: &dyn Fn(&str) -> String,
+    path: &(dyn Fn(&str) -> String + Sync),
 ) -> checkpoint::Checkpoint {
     use checkpoint::*;
+    use rayon::prelude::*;
     let meta = metadata(m, table_id, Some(commit_millis(m)));
     let millis = commit_millis(m);
     Checkpoint {
@@ -375,7 +376,7 @@ pub fn checkpoint(
         },
         adds: m
             .files
-            .iter()
+            .par_iter()
             .map(|f| {
                 let a = add(m, f, &path(&f.path), true, millis);
                 CheckpointAdd {

@@ -25,34 +25,7 @@ pub const ADDED_IN_TAG: &str = "pqdm.addedIn";
 
 /// Version `m` without its file list, as `commitInfo.pqdm.manifest` carries it.
 pub fn header(m: &Manifest) -> serde_json::Value {
-    let head = Manifest {
-        format_version: m.format_version,
-        version: m.version,
-        updated_at: m.updated_at.clone(),
-        base_dir: m.base_dir.clone(),
-        kind: m.kind.clone(),
-        timestamp_column: m.timestamp_column.clone(),
-        file_count: m.file_count,
-        total_rows: m.total_rows,
-        total_bytes: m.total_bytes,
-        latest_timestamp: m.latest_timestamp,
-        earliest_timestamp: m.earliest_timestamp,
-        latest_by_key: m.latest_by_key.clone(),
-        schema: m.schema.clone(),
-        partition_columns: m.partition_columns.clone(),
-        key: m.key.clone(),
-        settings: m.settings.clone(),
-        metadata: m.metadata.clone(),
-        kind_spec: m.kind_spec.clone(),
-        operation: m.operation.clone(),
-        source: m.source.clone(),
-        kept_since: m.kept_since,
-        table_id: m.table_id.clone(),
-        records_since: m.records_since,
-        sources: m.sources.clone(),
-        files: Vec::new(),
-    };
-    serde_json::to_value(&head).expect("a manifest serialises")
+    serde_json::to_value(m.without_files()).expect("a manifest serialises")
 }
 
 /// The tags of file `f`'s `add`: what its statistics do not say.

@@ -190,7 +190,7 @@ impl Store {
             .unwrap_or_else(crate::delta::new_table_id);
         let path = |rel: &str| self.delta_path(next, rel);
         let mut actions = crate::delta::entry(prev, next, &table_id, &path);
-        let manifest = serde_json::to_vec(&*next).expect("manifest serialises");
+        let manifest = next.to_json();
         crate::delta::record::record_manifest_hash(&mut actions, &manifest);
         let entry = crate::delta::entry_bytes(&actions);
         self.commit(

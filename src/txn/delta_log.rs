@@ -447,6 +447,7 @@ impl Store {
     /// names a newer checkpoint that exists).
     fn write_checkpoint(&self, m: &Manifest, table_id: &str) -> Result<u64> {
         crate::failpoint::hit("delta.checkpoint")?;
+        let started = std::time::Instant::now();
         let path = |rel: &str| self.delta_path(m, rel);
         let cp = delta::checkpoint(m, table_id, &path);
         let rows = cp.num_actions();
@@ -474,6 +475,11 @@ impl Store {
                 delta::checkpoint::last_checkpoint_json(m.version as i64, rows).into_bytes(),
             )?;
         }
+        log::debug!(
+            "version {}: checkpoint of {rows} actions written in {} ms",
+            m.version,
+            started.elapsed().as_millis()
+        );
         Ok(m.version)
     }
 

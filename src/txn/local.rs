@@ -266,7 +266,7 @@ impl LocalLogStore {
 
     /// Writes `_manifest.json` (`m` whole) and the summary of `m`.
     fn write_copies(&self, m: &Manifest) -> Result<()> {
-        let bytes = serde_json::to_vec(m).expect("manifest serialises");
+        let bytes = m.to_json();
         write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
         self.write_summary(m)
     }
@@ -771,7 +771,7 @@ impl LogStore for LocalLogStore {
             {
                 copy.is_ok_and(|c| super::copy_is_recorded(&entry, &c))
             }
-            _ => copy.is_ok_and(|c| c == serde_json::to_vec(m).expect("manifest serialises")),
+            _ => copy.is_ok_and(|c| c == m.to_json()),
         }
     }
 

@@ -282,7 +282,7 @@ impl CommitPoint {
         match self {
             CommitPoint::Entry { entry, manifest } => (Cow::from(entry), Cow::from(manifest)),
             CommitPoint::VersionFile => {
-                let bytes = serde_json::to_vec(next).expect("manifest serialises");
+                let bytes = next.to_json();
                 (Cow::from(bytes.clone()), Cow::from(bytes))
             }
         }
