@@ -111,11 +111,12 @@ impl<'a> Cursor<'a> {
 
     /// The next row's items: one for a leaf under no repeated group (`None` where null at any
     /// level), one per entry under one repeated group (a map's key or value, a list's
-    /// element; `None` for a null value). With `keep` false, only moves past the row.
-    fn next(&mut self, keep: bool) -> Vec<Option<Value<'a>>> {
-        let mut out = Vec::new();
+    /// element; `None` for a null value), in `out` (cleared first). With `keep` false, only
+    /// moves past the row.
+    fn next(&mut self, keep: bool, out: &mut Items<'a>) {
+        out.clear();
         let Some(leaf) = self.leaf else {
-            return out;
+            return;
         };
         let entry_def = if leaf.max_rep == 0 {
             0
@@ -135,17 +136,17 @@ impl<'a> Cursor<'a> {
                 out.push(None);
             }
         }
-        out
     }
 }
 
 /// The leaves of one action struct, found by path.
 struct ActionColumns<'a> {
-    name: &'static str,
     /// Definition level at which the action's struct is present (0: required, always).
     present_at: i16,
     /// Per field read: its cursor, and a map's value cursor.
     fields: Vec<(&'static str, Cursor<'a>, Cursor<'a>)>,
+    /// The current row's values (its buffers reused from row to row).
+    row: Row<'a>,
 }
 
 impl<'a> ActionColumns<'a> {
@@ -212,32 +213,34 @@ impl<'a> ActionColumns<'a> {
             };
             fields.push((*field, cursor(Some(first)), cursor(value)));
         }
+        let row = Row {
+            action: name,
+            fields: fields
+                .iter()
+                .map(|(field, _, _)| (*field, Vec::new(), Vec::new()))
+                .collect(),
+        };
         Ok(ActionColumns {
-            name,
             present_at,
             fields,
+            row,
         })
     }
 
     /// Moves every field to the next row; the action's values in it, where it is present
     /// (a field's definition level reaches the struct's).
-    fn next_row(&mut self) -> Option<Row<'a>> {
+    fn next_row(&mut self) -> Option<&Row<'a>> {
         let present = self
             .fields
             .iter()
             .any(|(_, c, _)| c.peek_def().is_some_and(|d| d >= self.present_at));
-        let mut row = Row {
-            action: self.name,
-            fields: Vec::new(),
-        };
-        for (name, first, value) in self.fields.iter_mut() {
-            let items = first.next(present);
-            let values = value.next(present);
-            if present {
-                row.fields.push((name, items, values));
-            }
+        for ((_, first, value), (_, items, values)) in
+            self.fields.iter_mut().zip(self.row.fields.iter_mut())
+        {
+            first.next(present, items);
+            value.next(present, values);
         }
-        present.then_some(row)
+        present.then_some(&self.row)
     }
 }
 
@@ -251,12 +254,14 @@ struct Row<'a> {
     fields: Vec<(&'static str, Items<'a>, Items<'a>)>,
 }
 
-fn text(v: Value<'_>, what: &str) -> Result<String, String> {
+/// The text of a string value; `what` names it in errors (called only then: a checkpoint of
+/// 100,000 files holds a million strings).
+fn text(v: Value<'_>, what: impl Fn() -> String) -> Result<String, String> {
     match v {
         Value::Bytes(b) => std::str::from_utf8(b.data())
             .map(str::to_string)
-            .map_err(|_| format!("{what} is not UTF-8")),
-        _ => Err(format!("{what} is not a string")),
+            .map_err(|_| format!("{} is not UTF-8", what())),
+        _ => Err(format!("{} is not a string", what())),
     }
 }
 
@@ -280,7 +285,7 @@ impl Row<'_> {
     }
     fn opt_string(&self, name: &str) -> Result<Option<String>, String> {
         self.scalar(name)
-            .map(|v| text(v, &self.what(name)))
+            .map(|v| text(v, || self.what(name)))
             .transpose()
     }
     fn string(&self, name: &str) -> Result<String, String> {
@@ -312,7 +317,7 @@ impl Row<'_> {
     }
     /// A `MAP<string,string>` in file order; null reads as empty.
     fn string_map(&self, name: &str) -> Result<Vec<(String, Option<String>)>, String> {
-        let what = self.what(name);
+        let what = || self.what(name);
         let Some((keys, values)) = self.items(name) else {
             return Ok(Vec::new());
         };
@@ -321,17 +326,19 @@ impl Row<'_> {
             .map(|(i, k)| {
                 let v = values.get(i).copied().flatten();
                 let key = text(
-                    k.ok_or_else(|| format!("{what} has a null key"))?,
-                    &format!("{what} key"),
+                    k.ok_or_else(|| format!("{} has a null key", what()))?,
+                    || format!("{} key", what()),
                 )?;
-                let value = v.map(|v| text(v, &format!("{what}[{key}]"))).transpose()?;
+                let value = v
+                    .map(|v| text(v, || format!("{}[{key}]", what())))
+                    .transpose()?;
                 Ok((key, value))
             })
             .collect()
     }
     /// A `LIST<string>` (no null elements); null reads as empty.
     fn string_list(&self, name: &str) -> Result<Vec<String>, String> {
-        let what = self.what(name);
+        let what = || self.what(name);
         let Some((items, _)) = self.items(name) else {
             return Ok(Vec::new());
         };
@@ -339,8 +346,8 @@ impl Row<'_> {
             .iter()
             .map(|e| {
                 text(
-                    e.ok_or_else(|| format!("{what} has a null element"))?,
-                    &format!("{what} element"),
+                    e.ok_or_else(|| format!("{} has a null element", what()))?,
+                    || format!("{} element", what()),
                 )
             })
             .collect()
