@@ -2,7 +2,7 @@
 """Commits at scale: what a one-day upsert, opening a dataset and `latest` cost at 1,000 and at
 100,000 files, and opening after many commits; delta-rs opens the same tables in the same run.
 
-    python3 scripts/bench_commits.py [--rounds 3] [--commits 1000] [--workloads upsert,open,latest,history]
+    python3 scripts/bench_commits.py [--rounds 3] [--commits 1000] [--workloads upsert,open,open_log,latest,history]
 
 Builds two klines datasets of one candle a day (klines, partitioned by exchange/symbol/timeframe/
 year/month/day): 100 symbols x 10 days (1,000 files) and 100 symbols x 1,000 days (100,000
@@ -13,6 +13,8 @@ as scripts/bench.py does; delta-rs, Python `deltalake`, in the same virtualenv):
            upserted into each dataset (`pqdm ingest --force`, a new price each round);
 - open:    `pqdm info` (opens the current version) against delta-rs opening the same table
            through its log (`DeltaTable(path)` and its file list);
+- open_log: `pqdm info` with `_manifest.json` moved aside: pqdm opens through the log alone (the
+           newest checkpoint and the entries after it), as delta-rs does;
 - latest:  `pqdm latest` (the latest timestamp per symbol);
 - history: the same two after COMMITS commits (`pqdm info`; delta-rs from its checkpoint).
 
@@ -120,6 +122,18 @@ class Commits(bench.Bench):
             self.run(f"open the {files}-file dataset", {"pqdm": [self.pqdm, "info", base, "--json"],
                                                         "delta-rs": bench.py_cmd(DELTA_OPEN, base)})
 
+    def open_log(self):
+        """pqdm opening through the log alone (checkpoint + tail), as it does when `_manifest.json`
+        is missing or not the newest entry's copy: the file is moved aside while measured."""
+        for days, files in self.SIZES:
+            base = self.dataset(days)
+            copy = os.path.join(base, "_manifest.json")
+            os.rename(copy, copy + ".aside")
+            try:
+                self.run(f"open the {files}-file dataset through its log", {"pqdm": [self.pqdm, "info", base, "--json"]})
+            finally:
+                os.rename(copy + ".aside", copy)
+
     def latest(self):
         for days, files in self.SIZES:
             base = self.dataset(days)
@@ -152,7 +166,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--commits", type=int, default=1000)
-    ap.add_argument("--workloads", default="upsert,open,latest,history")
+    ap.add_argument("--workloads", default="upsert,open,open_log,latest,history")
     ap.add_argument("--work", default=os.path.join(bench.ROOT, "target", "bench-commits"))
     ap.add_argument("--pqdm", default=bench.default_pqdm())
     ap.add_argument("--quiet", action="store_true")
