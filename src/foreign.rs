@@ -262,7 +262,9 @@ pub fn describe_delta(
     location: &Location,
     snapshot: crate::delta::replay::Snapshot,
 ) -> Result<Listing> {
-    if snapshot.files.is_empty() {
+    // With no file, the columns can only come from the log's schema: a table whose schema holds
+    // a type pqdm does not map is read by its files' footers.
+    if snapshot.files.is_empty() && snapshot.data_columns.is_none() {
         return Err(Error::Dataset {
             path: location.path(),
             message: format!(

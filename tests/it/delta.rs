@@ -995,6 +995,49 @@ write_deltalake(t, pa.table({"timestamp": ts(2, 10), "sym": ["B", "B"], "extra":
     );
 }
 
+/// Found by a red team: a Delta table whose rows were all deleted (every file removed, a
+/// checkpoint with no `add`) was an error ("no data files"), while delta-rs reads it as empty.
+/// It reads as an empty frame with the log's columns, at that version; the version before
+/// still reads its rows.
+#[test]
+fn a_delta_table_emptied_by_delta_rs_reads_as_an_empty_frame() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let table = dir.path().join("emptied");
+    py(
+        r#"
+import sys, pyarrow as pa
+from deltalake import write_deltalake, DeltaTable
+t = sys.argv[1]
+write_deltalake(t, pa.table({"timestamp": pa.array([1, 2], pa.int64()), "px": [0.5, 1.5], "sym": ["A", "B"]}), partition_by=["sym"])
+DeltaTable(t).delete()
+DeltaTable(t).create_checkpoint()
+"#,
+        &[table.to_str().unwrap()],
+    );
+    let want = delta_read("deltalake", table.to_str().unwrap(), None, None).unwrap();
+    assert_eq!(want.rows.len(), 0, "{want:?}");
+    let ds = Dataset::open_any(&table, &Default::default()).unwrap();
+    let df = ds.read(&ScanOptions::default()).unwrap();
+    assert_eq!(df.height(), 0);
+    let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["timestamp", "px", "sym"]);
+    assert_eq!(df.column("px").unwrap().dtype(), &DataType::Float64);
+    let before = ds
+        .read(&ScanOptions {
+            version: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(before.height(), 2);
+    let out = run(&["scan", table.to_str().unwrap(), "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "timestamp,px,sym\n");
+    let out = run(&["info", table.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("files      0  rows 0"));
+}
+
 /// Many writers at once, the way users who outgrow one machine ingest (one worker per
 /// symbol): 64 writers on distinct symbols of one S3 dataset all commit, backing off and
 /// trying again on the version that beat them; the log holds all 64 versions, in order, with
