@@ -51,10 +51,11 @@ pub fn dataset_path(path: &str) -> &str {
 /// tags of every file (an earlier pqdm's entries carry neither, until the next checkpoint).
 pub fn complete(snapshot: &Snapshot) -> bool {
     snapshot.record.is_some()
-        && snapshot
-            .files
-            .iter()
-            .all(|f| f.tags.contains_key(CHECKSUM_TAG) && f.tags.contains_key(ADDED_IN_TAG))
+        && snapshot.files.iter().all(|f| {
+            [CHECKSUM_TAG, ADDED_IN_TAG]
+                .iter()
+                .all(|t| f.tag(t).is_some())
+        })
 }
 
 /// Version `snapshot.version` of a pqdm dataset as its log records it; an error names what the
@@ -103,7 +104,7 @@ fn check_counts(m: &Manifest) -> Result<(), String> {
 
 /// The manifest entry of the file the log lists as `f` (version `version` is named in errors).
 fn file_entry(mut f: LiveFile, ts: &str, version: u64) -> Result<FileEntry, String> {
-    let mut tag = |name: &str| f.tags.remove(name).flatten();
+    let mut tag = |name: &str| f.take_tag(name).flatten();
     let (Some(checksum), Some(added_in)) = (
         tag(CHECKSUM_TAG),
         tag(ADDED_IN_TAG).and_then(|v| v.parse().ok()),

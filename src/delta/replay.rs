@@ -28,11 +28,26 @@ pub struct LiveFile {
     pub size: u64,
     /// Its statistics, as the `add` gives them (a JSON string).
     pub stats: Option<String>,
-    /// Its tags.
-    pub tags: BTreeMap<String, Option<String>>,
+    /// Its tags, in the log's order (a few: a map per file cost 100,000 tree nodes).
+    pub tags: Vec<(String, Option<String>)>,
 }
 
 impl LiveFile {
+    /// The value of tag `name` (`Some(None)`: the tag with a null value).
+    pub fn tag(&self, name: &str) -> Option<&Option<String>> {
+        self.tags
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Takes tag `name` out, as [`LiveFile::tag`] reads it.
+    pub fn take_tag(&mut self, name: &str) -> Option<Option<String>> {
+        let i = self.tags.iter().rposition(|(k, _)| k == name)?;
+        Some(self.tags.swap_remove(i).1)
+    }
+
     /// The file an `add` action `a` of entry `version` names (its path decoded).
     pub(crate) fn from_add(base: &Path, version: u64, a: &Value) -> Result<LiveFile> {
         let raw = a["path"]
@@ -45,7 +60,10 @@ impl LiveFile {
             partition,
             size: a["size"].as_u64().unwrap_or(0),
             stats: a["stats"].as_str().map(String::from),
-            tags: serde_json::from_value(a["tags"].clone()).unwrap_or_default(),
+            tags: serde_json::from_value::<BTreeMap<String, Option<String>>>(a["tags"].clone())
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         })
     }
 }
@@ -298,7 +316,7 @@ impl State {
                 partition: a.partition_values.into_iter().collect(),
                 size: a.size.max(0) as u64,
                 stats: a.stats,
-                tags: a.tags.into_iter().collect(),
+                tags: a.tags,
             };
             s.files.insert(a.path, file);
         }
