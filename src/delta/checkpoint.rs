@@ -764,10 +764,12 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_1000_adds() {
+    fn round_trip_many_adds() {
+        // 20,000 adds: more rows in one row group than the reader decodes at a time, so maps,
+        // tags and nulls fall on both sides of its batch boundaries.
         let mut c = full();
         c.metadata = metadata(&["date", "venue"]);
-        c.adds = (0..1000)
+        c.adds = (0..20_000)
             .map(|i| {
                 let venue = match i % 4 {
                     0 => None,
@@ -784,12 +786,19 @@ mod tests {
                 a.size = i;
                 a.stats = (i % 3 == 0).then(|| format!(r#"{{"numRecords":{i}}}"#));
                 a.data_change = i % 2 == 0;
+                if i % 5 == 0 {
+                    a.tags = vec![
+                        ("pqdm.addedIn".into(), Some(i.to_string())),
+                        ("n".into(), None),
+                    ];
+                }
                 a
             })
             .collect();
         let bytes = write_checkpoint(&c).unwrap();
+        assert_eq!(read_from_bytes(&bytes).num_row_groups(), 1);
         let back = read_checkpoint(&bytes).unwrap();
-        assert_eq!(back.adds.len(), 1000);
+        assert_eq!(back.adds.len(), 20_000);
         assert_eq!(back, c);
     }
 
