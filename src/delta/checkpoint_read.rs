@@ -500,33 +500,27 @@ impl Leaf {
     fn read(&mut self, rows: usize) -> Result<(), String> {
         self.def.clear();
         self.rep.clear();
+        match &mut self.values {
+            Values::Bytes(v) => v.clear(),
+            Values::Long(v) => v.clear(),
+            Values::Int(v) => v.clear(),
+            Values::Bool(v) => v.clear(),
+        }
         let mut got = 0;
         while got < rows {
             let want = rows - got;
             let (def, rep) = (&mut self.def, &mut self.rep);
             let read = match (self.reader.as_mut(), &mut self.values) {
                 (Some(ColumnReader::ByteArrayColumnReader(r)), Values::Bytes(out)) => {
-                    if got == 0 {
-                        out.clear();
-                    }
                     r.read_records(want, Some(def), Some(rep), out)
                 }
                 (Some(ColumnReader::Int64ColumnReader(r)), Values::Long(out)) => {
-                    if got == 0 {
-                        out.clear();
-                    }
                     r.read_records(want, Some(def), Some(rep), out)
                 }
                 (Some(ColumnReader::Int32ColumnReader(r)), Values::Int(out)) => {
-                    if got == 0 {
-                        out.clear();
-                    }
                     r.read_records(want, Some(def), Some(rep), out)
                 }
                 (Some(ColumnReader::BoolColumnReader(r)), Values::Bool(out)) => {
-                    if got == 0 {
-                        out.clear();
-                    }
                     r.read_records(want, Some(def), Some(rep), out)
                 }
                 _ => return Err(format!("checkpoint column {} changes type", self.name)),
