@@ -2,6 +2,7 @@
 //! found by listing, skipping names that start with `.` or `_` (`_SUCCESS`, `_temporary`,
 //! `.crc` files) and temporary files, with hive values typed sensibly.
 
+use crate::partition_values::PartitionValues;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -284,7 +285,7 @@ pub fn describe_delta(
             snapshot
                 .partition_columns
                 .iter()
-                .map(|(c, _)| (c.clone(), f.partition.get(c).cloned().flatten()))
+                .map(|(c, _)| (c.clone(), f.partition.value(c).map(String::from)))
                 .collect(),
         );
     }
@@ -421,7 +422,7 @@ fn read_entries(
             info.schema(&location.path().join(&rel))?;
             let entry = FileEntry {
                 path: rel,
-                partition: std::sync::Arc::new(p.into_iter().collect()),
+                partition: PartitionValues::new(p),
                 rows: info.rows,
                 bytes,
                 min_timestamp: info.min,

@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod options;
 pub mod panics;
 pub mod partition;
+pub mod partition_values;
 pub mod progress;
 pub(crate) mod relpath;
 pub mod report;

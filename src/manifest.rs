@@ -30,25 +30,7 @@ pub fn is_segment_name(name: &str) -> bool {
     })
 }
 
-/// A file's partition values (unescaped; `None` is the null partition), shared: a version's
-/// next version copies its file list, and at 100,000 files a copy of every map took a fifth of
-/// a one-day upsert.
-pub type PartitionValues = std::sync::Arc<BTreeMap<String, Option<String>>>;
-
-/// (De)serialises [`PartitionValues`] as the map it holds (serde's own `Arc` support needs its
-/// `rc` feature, which would rebuild every crate serde is built for, Polars included).
-mod shared_map {
-    use super::{BTreeMap, PartitionValues};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(map: &PartitionValues, s: S) -> Result<S::Ok, S::Error> {
-        map.as_ref().serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PartitionValues, D::Error> {
-        BTreeMap::deserialize(d).map(std::sync::Arc::new)
-    }
-}
+pub use crate::partition_values::{Interner, PartitionValues};
 
 /// One data file of a version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,7 +38,6 @@ pub struct FileEntry {
     /// Path relative to the dataset base, with `/` separators.
     pub path: String,
     /// Partition values (unescaped; `None` is the null partition).
-    #[serde(with = "shared_map")]
     pub partition: PartitionValues,
     /// Rows in the file.
     pub rows: u64,
@@ -339,7 +320,7 @@ impl Manifest {
         for f in &self.files {
             let values: Vec<Option<String>> = key_cols
                 .iter()
-                .map(|k| f.partition.get(*k).cloned().flatten())
+                .map(|k| f.partition.value(k).map(String::from))
                 .collect();
             let e = out.entry(values.clone()).or_insert_with(|| KeySummary {
                 key: key_cols.iter().map(|k| k.to_string()).zip(values).collect(),
@@ -652,9 +633,7 @@ mod tests {
     fn entry(path: &str, rows: u64, range: Option<(i64, i64)>) -> FileEntry {
         FileEntry {
             path: path.into(),
-            partition: std::sync::Arc::new(
-                crate::partition::parse_path(path).into_iter().collect(),
-            ),
+            partition: PartitionValues::new(crate::partition::parse_path(path)),
             rows,
             bytes: rows * 10,
             min_timestamp: range.map(|r| r.0),

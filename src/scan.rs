@@ -141,10 +141,7 @@ fn partition_of<'a>(
     column: &str,
 ) -> Option<(ColType, Option<&'a str>)> {
     let p = m.partition_columns.iter().find(|p| p.name == column)?;
-    Some((
-        p.dtype,
-        file.partition.get(column).and_then(|t| t.as_deref()),
-    ))
+    Some((p.dtype, file.partition.value(column)))
 }
 
 /// Whether every row of `file` passes `f`, judged from the manifest alone: its partition's

@@ -2,6 +2,7 @@
 //! private staging folder → per-file stats → merge with the current version under the commit
 //! lock (upsert / append / overwrite / error) → atomic commit.
 
+use crate::partition_values::PartitionValues;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -671,7 +672,7 @@ fn entry_from(
 ) -> FileEntry {
     FileEntry {
         path: rel.to_string(),
-        partition: std::sync::Arc::new(partition::parse_path(rel).into_iter().collect()),
+        partition: PartitionValues::new(partition::parse_path(rel)),
         rows: info.rows,
         bytes,
         min_timestamp: info.min,
@@ -790,9 +791,7 @@ fn into_existing_folders(
                     let rel = format!("{existing}/{name}");
                     let entry = FileEntry {
                         path: rel.clone(),
-                        partition: std::sync::Arc::new(
-                            partition::parse_path(&rel).into_iter().collect(),
-                        ),
+                        partition: PartitionValues::new(partition::parse_path(&rel)),
                         ..entry.clone()
                     };
                     ((path.clone(), rel), entry)
@@ -1104,7 +1103,7 @@ impl Dataset {
             .iter()
             .map(|e| WrittenFile {
                 path: e.path.clone(),
-                partition: (*e.partition).clone(),
+                partition: e.partition.to_map(),
                 rows: e.rows,
                 bytes: e.bytes,
             })

@@ -96,7 +96,7 @@ pub struct Add {
     /// The file's path relative to the table's root, URI-encoded ([`super::encode_path`]).
     pub path: String,
     /// The file's partition values, serialised as the protocol says (`None`: null).
-    pub partition_values: BTreeMap<String, Option<String>>,
+    pub partition_values: crate::manifest::PartitionValues,
     /// Bytes.
     pub size: i64,
     /// When the file was committed (ms since the epoch).
@@ -124,7 +124,7 @@ pub struct Remove {
     /// Partition values and size are given.
     pub extended_file_metadata: bool,
     /// The file's partition values.
-    pub partition_values: BTreeMap<String, Option<String>>,
+    pub partition_values: crate::manifest::PartitionValues,
     /// Bytes.
     pub size: i64,
 }

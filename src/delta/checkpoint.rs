@@ -19,6 +19,7 @@
 //! version 1-2 and writer version < 7 (no table features) are accepted, on both sides: a
 //! checkpoint of such a table cannot carry actions or fields that this model would drop.
 
+use crate::partition_values::PartitionValues;
 use std::sync::Arc;
 
 use parquet::basic::Compression;
@@ -52,7 +53,7 @@ pub struct CheckpointMetadata {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckpointAdd {
     pub path: String,
-    pub partition_values: Vec<(String, Option<String>)>,
+    pub partition_values: PartitionValues,
     pub size: i64,
     pub modification_time: i64,
     pub data_change: bool,
@@ -68,7 +69,7 @@ pub struct CheckpointRemove {
     pub deletion_timestamp: Option<i64>,
     pub data_change: bool,
     pub extended_file_metadata: Option<bool>,
-    pub partition_values: Vec<(String, Option<String>)>,
+    pub partition_values: PartitionValues,
     pub size: Option<i64>,
 }
 
@@ -443,12 +444,18 @@ fn configuration_entries(kv: &[(String, String)]) -> Cell<(&str, Option<&str>)> 
     entries(kv.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))))
 }
 
-fn partition_entries(pv: &[(String, Option<String>)]) -> Cell<(&str, Option<&str>)> {
+fn partition_entries(pv: &PartitionValues) -> Cell<(&str, Option<&str>)> {
+    entries(pv.iter())
+}
+
+/// The entries of a map of strings, a cell.
+fn string_entries(pv: &[(String, Option<String>)]) -> Cell<(&str, Option<&str>)> {
     entries(pv.iter().map(|(k, v)| (k.as_str(), v.as_deref())))
 }
 
 /// Writes `rows` as a one-row-group Parquet file of `schema`; `columns` writes every leaf
 /// column, in schema order.
+#[cfg(test)]
 fn encode<'a>(
     schema: &str,
     rows: Vec<Action<'a>>,
@@ -513,7 +520,7 @@ fn checkpoint_columns(w: &mut Columns<'_, '_>) -> Result<(), String> {
         "add.tags",
         on_add(|a| match a.tags.is_empty() {
             true => Cell::Null(1),
-            false => partition_entries(&a.tags),
+            false => string_entries(&a.tags),
         }),
     )?;
     w.string("add.stats", on_add(|a| opt(a.stats.as_ref())))?;
@@ -591,8 +598,23 @@ pub fn write_checkpoint(c: &Checkpoint) -> Result<Vec<u8>, String> {
     rows.extend(c.txns.iter().map(Action::Txn));
     rows.extend(c.adds.iter().map(Action::Add));
     rows.extend(c.removes.iter().map(Action::Remove));
-    encode(CHECKPOINT_SCHEMA, rows, checkpoint_columns)
+    let mut groups: Vec<Vec<Action>> = Vec::with_capacity(rows.len().div_ceil(GROUP_ROWS));
+    while rows.len() > GROUP_ROWS {
+        let rest = rows.split_off(GROUP_ROWS);
+        groups.push(std::mem::replace(&mut rows, rest));
+    }
+    groups.push(rows);
+    encode_groups(
+        CHECKPOINT_SCHEMA,
+        groups,
+        Compression::SNAPPY,
+        checkpoint_columns,
+    )
 }
+
+/// Actions per row group of a checkpoint: a large one is read back one row group per core
+/// (100,000 files in 7 row groups).
+pub const GROUP_ROWS: usize = 16 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -666,10 +688,7 @@ mod tests {
     ) -> CheckpointAdd {
         CheckpointAdd {
             path: path.into(),
-            partition_values: partition_values
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-                .collect(),
+            partition_values: PartitionValues::new(partition_values.iter().copied()),
             size: 1234,
             modification_time: 1_700_000_000_123,
             data_change: true,
@@ -709,7 +728,7 @@ mod tests {
                     deletion_timestamp: Some(1_700_000_000_999),
                     data_change: true,
                     extended_file_metadata: Some(true),
-                    partition_values: vec![("venue".into(), Some("XNAS".into()))],
+                    partition_values: PartitionValues::new([("venue", Some("XNAS"))]),
                     size: Some(99),
                 },
                 CheckpointRemove {
@@ -717,7 +736,7 @@ mod tests {
                     deletion_timestamp: None,
                     data_change: false,
                     extended_file_metadata: None,
-                    partition_values: vec![("venue".into(), None)],
+                    partition_values: PartitionValues::new([("venue", None::<&str>)]),
                     size: None,
                 },
             ],
@@ -796,7 +815,9 @@ mod tests {
             })
             .collect();
         let bytes = write_checkpoint(&c).unwrap();
-        assert_eq!(read_from_bytes(&bytes).num_row_groups(), 1);
+        // Two row groups (16,384 actions, then the rest), each read in batches of 8,192 rows,
+        // side by side: the actions come back whole and in order.
+        assert_eq!(read_from_bytes(&bytes).num_row_groups(), 2);
         let back = read_checkpoint(&bytes).unwrap();
         assert_eq!(back.adds.len(), 20_000);
         assert_eq!(back, c);
@@ -1163,7 +1184,7 @@ mod tests {
                 deletion_timestamp: Some(5),
                 data_change: true,
                 extended_file_metadata: None,
-                partition_values: vec![],
+                partition_values: PartitionValues::default(),
                 size: None,
             }],
             txns: vec![CheckpointTxn {

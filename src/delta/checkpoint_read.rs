@@ -15,6 +15,8 @@ use parquet::file::reader::{ChunkReader, FileReader};
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::schema::types::SchemaDescriptor;
 
+use crate::partition_values::{Interner, PartitionValues};
+
 use super::checkpoint::{
     Checkpoint, CheckpointAdd, CheckpointMetadata, CheckpointProtocol, CheckpointRemove,
     CheckpointTxn, check_protocol,
@@ -262,10 +264,15 @@ struct Row<'a> {
 /// The text of a string value; `what` names it in errors (called only then: a checkpoint of
 /// 100,000 files holds a million strings).
 fn text(v: Value<'_>, what: impl Fn() -> String) -> Result<String, String> {
+    text_ref(v, what).map(str::to_string)
+}
+
+/// [`text`], borrowed from the column's buffer.
+fn text_ref<'a>(v: Value<'a>, what: impl Fn() -> String) -> Result<&'a str, String> {
     match v {
-        Value::Bytes(b) => std::str::from_utf8(b.data())
-            .map(str::to_string)
-            .map_err(|_| format!("{} is not UTF-8", what())),
+        Value::Bytes(b) => {
+            std::str::from_utf8(b.data()).map_err(|_| format!("{} is not UTF-8", what()))
+        }
         _ => Err(format!("{} is not a string", what())),
     }
 }
@@ -340,6 +347,31 @@ impl Row<'_> {
                 Ok((key, value))
             })
             .collect()
+    }
+    /// A `MAP<string,string>` of partition values, its strings shared through `interner`; null
+    /// reads as empty.
+    fn partition_map(
+        &self,
+        name: &str,
+        interner: &mut Interner,
+    ) -> Result<PartitionValues, String> {
+        let what = || self.what(name);
+        let Some((keys, values)) = self.items(name) else {
+            return Ok(PartitionValues::default());
+        };
+        let mut pairs = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            let k = k.ok_or_else(|| format!("{} has a null key", what()))?;
+            let key = text_ref(k, || format!("{} key", what()))?;
+            let value = values
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|v| text_ref(v, || format!("{}[{key}]", what())))
+                .transpose()?;
+            pairs.push((key, value));
+        }
+        Ok(interner.values(pairs))
     }
     /// A `LIST<string>` (no null elements); null reads as empty.
     fn string_list(&self, name: &str) -> Result<Vec<String>, String> {
@@ -539,17 +571,39 @@ impl Leaf {
 }
 
 /// Reads a checkpoint file (see [`super::checkpoint::read_checkpoint`]).
-pub(super) fn read_from<B: ChunkReader + From<Vec<u8>> + 'static>(
+pub(super) fn read_from<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     names_the_buffer: fn(&mut ByteArray, B),
     bytes: &[u8],
 ) -> Result<Checkpoint, String> {
     // The parquet crate's decoders panic on some damaged pages (a dictionary page cut short, a
     // dictionary-encoded page without one): such a checkpoint is an error, like any other damage.
-    crate::panics::quietly(|| decode(names_the_buffer, bytes))
-        .unwrap_or_else(|why| Err(format!("the checkpoint's Parquet data is damaged ({why})")))
+    crate::panics::quietly(|| decode(names_the_buffer, bytes)).unwrap_or_else(damaged)
 }
 
-fn decode<B: ChunkReader + From<Vec<u8>> + 'static>(
+fn damaged<T>(why: String) -> Result<T, String> {
+    Err(format!("the checkpoint's Parquet data is damaged ({why})"))
+}
+
+/// The one action of `found` (what a checkpoint holds once: protocol, metaData).
+fn one<T>(mut found: Vec<T>, what: &str) -> Result<T, String> {
+    match found.len() {
+        0 => Err(format!("the checkpoint has no {what} action")),
+        1 => Ok(found.remove(0)),
+        _ => Err(format!("the checkpoint has more than one {what} action")),
+    }
+}
+
+/// The actions of one row group.
+#[derive(Default)]
+struct Group {
+    protocols: Vec<CheckpointProtocol>,
+    metadata: Vec<CheckpointMetadata>,
+    adds: Vec<CheckpointAdd>,
+    removes: Vec<CheckpointRemove>,
+    txns: Vec<CheckpointTxn>,
+}
+
+fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     _names_the_buffer: fn(&mut ByteArray, B),
     bytes: &[u8],
 ) -> Result<Checkpoint, String> {
@@ -564,9 +618,12 @@ fn decode<B: ChunkReader + From<Vec<u8>> + 'static>(
             ));
         }
     }
-    let mut leaves: Vec<Leaf> = (0..schema.num_columns())
+    let columns: Vec<usize> = (0..schema.num_columns())
         .filter(|i| wanted(schema.column(*i).path().parts()))
-        .map(|i| Leaf::open(&reader, i))
+        .collect();
+    let leaves: Vec<Leaf> = columns
+        .iter()
+        .map(|i| Leaf::open(&reader, *i))
         .collect::<Result<_, _>>()?;
     if leaves.is_empty() {
         return Err("reading the checkpoint: the file has none of the columns txn, add, remove, metaData, protocol".into());
@@ -575,110 +632,126 @@ fn decode<B: ChunkReader + From<Vec<u8>> + 'static>(
     for (name, fields) in READ_FIELDS {
         ActionColumns::new(name, fields, &leaves, &schema)?;
     }
+    // Row groups are decoded side by side (pqdm writes a large checkpoint in several), each on
+    // its own leaves; their actions are put back in file order.
+    use rayon::prelude::*;
+    let groups: Vec<Group> = (0..reader.num_row_groups())
+        .into_par_iter()
+        .map(|g| {
+            crate::panics::quietly(|| decode_group(&reader, g, &columns, &schema))
+                .unwrap_or_else(damaged)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut all = Group::default();
+    for g in groups {
+        all.protocols.extend(g.protocols);
+        all.metadata.extend(g.metadata);
+        all.adds.extend(g.adds);
+        all.removes.extend(g.removes);
+        all.txns.extend(g.txns);
+    }
+    let protocol = one(all.protocols, "protocol")?;
+    check_protocol(&protocol)?;
+    let metadata = one(all.metadata, "metaData")?;
+    Ok(Checkpoint {
+        protocol,
+        metadata,
+        adds: all.adds,
+        removes: all.removes,
+        txns: all.txns,
+    })
+}
 
-    let (mut protocol, mut metadata) = (None, None);
-    let (mut adds, mut removes, mut txns) = (Vec::new(), Vec::new(), Vec::new());
-    for g in 0..reader.num_row_groups() {
+/// The actions of row group `g`, read from leaf columns `columns`.
+fn decode_group<R: ChunkReader + 'static>(
+    reader: &SerializedFileReader<R>,
+    g: usize,
+    columns: &[usize],
+    schema: &SchemaDescriptor,
+) -> Result<Group, String> {
+    let mut leaves: Vec<Leaf> = columns
+        .iter()
+        .map(|i| Leaf::open(reader, *i))
+        .collect::<Result<_, _>>()?;
+    for leaf in leaves.iter_mut() {
+        leaf.start(reader, g)?;
+    }
+    let mut out = Group::default();
+    let mut interner = Interner::default();
+    let mut left = reader.metadata().row_group(g).num_rows().max(0) as usize;
+    while left > 0 {
+        let rows = left.min(BATCH);
+        left -= rows;
         for leaf in leaves.iter_mut() {
-            leaf.start(&reader, g)?;
+            leaf.read(rows)?;
         }
-        let mut left = reader.metadata().row_group(g).num_rows().max(0) as usize;
-        while left > 0 {
-            let rows = left.min(BATCH);
-            left -= rows;
-            for leaf in leaves.iter_mut() {
-                leaf.read(rows)?;
-            }
-            let mut actions: Vec<ActionColumns> = READ_FIELDS
-                .iter()
-                .map(|(name, fields)| ActionColumns::new(name, fields, &leaves, &schema))
-                .collect::<Result<_, _>>()?;
-            for _ in 0..rows {
-                for columns in actions.iter_mut() {
-                    let Some(f) = columns.next_row() else {
-                        continue;
-                    };
-                    match f.action {
-                        "protocol" => {
-                            let min_writer_version = f.i32("minWriterVersion")?;
-                            let p = CheckpointProtocol {
-                                min_reader_version: f.i32("minReaderVersion")?,
-                                min_writer_version,
-                                writer_features: (min_writer_version >= 7)
-                                    .then(|| f.string_list("writerFeatures"))
-                                    .transpose()?,
-                            };
-                            if protocol.replace(p).is_some() {
-                                return Err(
-                                    "the checkpoint has more than one protocol action".into()
-                                );
-                            }
-                        }
-                        "metaData" => {
-                            let m = CheckpointMetadata {
-                                id: f.string("id")?,
-                                name: f.opt_string("name")?,
-                                description: f.opt_string("description")?,
-                                schema_string: f.string("schemaString")?,
-                                partition_columns: f.string_list("partitionColumns")?,
-                                configuration: f
-                                    .string_map("configuration")?
-                                    .into_iter()
-                                    .map(|(k, v)| {
-                                        v.map(|v| (k.clone(), v)).ok_or_else(|| {
-                                            f.missing(&format!("configuration[{k}]"))
-                                        })
-                                    })
-                                    .collect::<Result<_, _>>()?,
-                                created_time: f.opt_i64("createdTime")?,
-                            };
-                            if metadata.replace(m).is_some() {
-                                return Err(
-                                    "the checkpoint has more than one metaData action".into()
-                                );
-                            }
-                        }
-                        "txn" => txns.push(CheckpointTxn {
-                            app_id: f.string("appId")?,
-                            version: f.i64("version")?,
-                            last_updated: f.opt_i64("lastUpdated")?,
-                        }),
-                        "add" if f.scalar("deletionVector").is_some() => {
-                            return Err(format!(
-                                "the add of {} has a deletion vector, which pqdm does not read",
-                                f.string("path")?
-                            ));
-                        }
-                        "add" => adds.push(CheckpointAdd {
-                            path: f.string("path")?,
-                            partition_values: f.string_map("partitionValues")?,
-                            size: f.i64("size")?,
-                            modification_time: f.i64("modificationTime")?,
-                            data_change: f.bool("dataChange")?,
-                            tags: f.string_map("tags")?,
-                            stats: f.opt_string("stats")?,
-                        }),
-                        _ => removes.push(CheckpointRemove {
-                            path: f.string("path")?,
-                            deletion_timestamp: f.opt_i64("deletionTimestamp")?,
-                            data_change: f.bool("dataChange")?,
-                            extended_file_metadata: f.opt_bool("extendedFileMetadata")?,
-                            partition_values: f.string_map("partitionValues")?,
-                            size: f.opt_i64("size")?,
-                        }),
+        let mut actions: Vec<ActionColumns> = READ_FIELDS
+            .iter()
+            .map(|(name, fields)| ActionColumns::new(name, fields, &leaves, schema))
+            .collect::<Result<_, _>>()?;
+        for _ in 0..rows {
+            for columns in actions.iter_mut() {
+                let Some(f) = columns.next_row() else {
+                    continue;
+                };
+                match f.action {
+                    "protocol" => {
+                        let min_writer_version = f.i32("minWriterVersion")?;
+                        out.protocols.push(CheckpointProtocol {
+                            min_reader_version: f.i32("minReaderVersion")?,
+                            min_writer_version,
+                            writer_features: (min_writer_version >= 7)
+                                .then(|| f.string_list("writerFeatures"))
+                                .transpose()?,
+                        });
                     }
+                    "metaData" => out.metadata.push(CheckpointMetadata {
+                        id: f.string("id")?,
+                        name: f.opt_string("name")?,
+                        description: f.opt_string("description")?,
+                        schema_string: f.string("schemaString")?,
+                        partition_columns: f.string_list("partitionColumns")?,
+                        configuration: f
+                            .string_map("configuration")?
+                            .into_iter()
+                            .map(|(k, v)| {
+                                v.map(|v| (k.clone(), v))
+                                    .ok_or_else(|| f.missing(&format!("configuration[{k}]")))
+                            })
+                            .collect::<Result<_, _>>()?,
+                        created_time: f.opt_i64("createdTime")?,
+                    }),
+                    "txn" => out.txns.push(CheckpointTxn {
+                        app_id: f.string("appId")?,
+                        version: f.i64("version")?,
+                        last_updated: f.opt_i64("lastUpdated")?,
+                    }),
+                    "add" if f.scalar("deletionVector").is_some() => {
+                        return Err(format!(
+                            "the add of {} has a deletion vector, which pqdm does not read",
+                            f.string("path")?
+                        ));
+                    }
+                    "add" => out.adds.push(CheckpointAdd {
+                        path: f.string("path")?,
+                        partition_values: f.partition_map("partitionValues", &mut interner)?,
+                        size: f.i64("size")?,
+                        modification_time: f.i64("modificationTime")?,
+                        data_change: f.bool("dataChange")?,
+                        tags: f.string_map("tags")?,
+                        stats: f.opt_string("stats")?,
+                    }),
+                    _ => out.removes.push(CheckpointRemove {
+                        path: f.string("path")?,
+                        deletion_timestamp: f.opt_i64("deletionTimestamp")?,
+                        data_change: f.bool("dataChange")?,
+                        extended_file_metadata: f.opt_bool("extendedFileMetadata")?,
+                        partition_values: f.partition_map("partitionValues", &mut interner)?,
+                        size: f.opt_i64("size")?,
+                    }),
                 }
             }
         }
     }
-    let protocol = protocol.ok_or("the checkpoint has no protocol action")?;
-    check_protocol(&protocol)?;
-    let metadata = metadata.ok_or("the checkpoint has no metaData action")?;
-    Ok(Checkpoint {
-        protocol,
-        metadata,
-        adds,
-        removes,
-        txns,
-    })
+    Ok(out)
 }

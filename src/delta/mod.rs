@@ -233,7 +233,7 @@ pub fn commit_millis(m: &Manifest) -> i64 {
 pub fn add(m: &Manifest, f: &FileEntry, path: &str, data_change: bool, millis: i64) -> Add {
     Add {
         path: encode_path(path),
-        partition_values: (*f.partition).clone(),
+        partition_values: f.partition.clone(),
         size: f.bytes as i64,
         modification_time: millis,
         data_change,
@@ -324,7 +324,7 @@ pub fn entry(
                 deletion_timestamp: Some(when),
                 data_change,
                 extended_file_metadata: true,
-                partition_values: (*f.partition).clone(),
+                partition_values: f.partition.clone(),
                 size: f.bytes as i64,
             }));
         }
@@ -381,7 +381,7 @@ pub fn checkpoint(
                 let a = add(m, f, &path(&f.path), true, millis);
                 CheckpointAdd {
                     path: a.path,
-                    partition_values: a.partition_values.into_iter().collect(),
+                    partition_values: a.partition_values,
                     size: a.size,
                     modification_time: a.modification_time,
                     data_change: false,

@@ -7,8 +7,9 @@
 //! Tables whose reading needs what pqdm does not do are refused, naming it: deletion vectors,
 //! column mapping, reader table features, multi-part or V2 checkpoints, files outside the table.
 
+use crate::partition_values::PartitionValues;
 use polars::prelude::{DataType, TimeUnit, TimeZone};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde_json::Value;
@@ -23,7 +24,7 @@ pub struct LiveFile {
     /// Its path relative to the table's root, decoded.
     pub path: String,
     /// Its partition values (`None`: null).
-    pub partition: BTreeMap<String, Option<String>>,
+    pub partition: PartitionValues,
     /// Bytes.
     pub size: u64,
     /// Its statistics, as the `add` gives them (a JSON string).
@@ -53,7 +54,7 @@ impl LiveFile {
         let raw = a["path"]
             .as_str()
             .ok_or_else(|| broken(base, format!("entry {version}: an add without a path")))?;
-        let partition = serde_json::from_value(a["partitionValues"].clone())
+        let partition = serde::Deserialize::deserialize(&a["partitionValues"])
             .map_err(|e| broken(base, format!("entry {version}: partitionValues: {e}")))?;
         Ok(LiveFile {
             path: decode_path(base, raw)?,
@@ -125,14 +126,22 @@ fn broken(base: &Path, why: String) -> Error {
 /// Decodes an `add.path` (a URI reference relative to the root); absolute paths and URIs are
 /// refused (a table whose files live elsewhere), as are paths that leave the root.
 pub(crate) fn decode_path(base: &Path, raw: &str) -> Result<String> {
+    decode_owned_path(base, raw.to_string())
+}
+
+/// [`decode_path`] of an owned path, kept as it is when it holds no escape (most do).
+fn decode_owned_path(base: &Path, raw: String) -> Result<String> {
     if raw.contains("://") || raw.starts_with('/') {
         return Err(refused(
             base,
             &format!(
                 "its file {} lies outside the table",
-                crate::error::clip(raw)
+                crate::error::clip(&raw)
             ),
         ));
+    }
+    if !raw.contains('%') {
+        return checked_path(base, raw);
     }
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -157,10 +166,15 @@ pub(crate) fn decode_path(base: &Path, raw: &str) -> Result<String> {
             base,
             format!(
                 "file path {} is not UTF-8 once decoded",
-                crate::error::clip(raw)
+                crate::error::clip(&raw)
             ),
         )
     })?;
+    checked_path(base, path)
+}
+
+/// `path` (decoded), where it stays inside the table.
+fn checked_path(base: &Path, path: String) -> Result<String> {
     if let Some(why) = crate::relpath::escape(&path) {
         return Err(broken(
             base,
@@ -215,7 +229,11 @@ struct State {
     schema_string: Option<String>,
     partition_columns: Vec<String>,
     configuration: BTreeMap<String, String>,
-    files: BTreeMap<String, LiveFile>,
+    /// The checkpoint's files, sorted by path, one per path.
+    checkpoint_files: Vec<LiveFile>,
+    /// The files the entries after it added (`Some`) or removed (`None`), by decoded path: a
+    /// remove names its file as the add did, or with other escapes.
+    changed: HashMap<String, Option<LiveFile>>,
     /// The newest pqdm record applied, with its entry's version.
     record: Option<(u64, Value)>,
 }
@@ -285,10 +303,12 @@ impl State {
                 return Err(refused(base, "it uses deletion vectors"));
             }
             let file = LiveFile::from_add(base, version, a)?;
-            let raw = a["path"].as_str().unwrap_or_default();
-            self.files.insert(raw.to_string(), file);
+            self.changed.insert(file.path.clone(), Some(file));
         } else if let Some(raw) = action.get("remove").and_then(|r| r["path"].as_str()) {
-            self.files.remove(raw);
+            // A path no add could have (outside the table) removes nothing.
+            if let Ok(path) = decode_path(base, raw) {
+                self.changed.insert(path, None);
+            }
         }
         Ok(())
     }
@@ -310,20 +330,35 @@ impl State {
             record,
             ..Default::default()
         };
-        for a in cp.adds {
-            let file = LiveFile {
-                path: decode_path(base, &a.path)?,
-                partition: a.partition_values.into_iter().collect(),
-                size: a.size.max(0) as u64,
-                stats: a.stats,
-                tags: a.tags,
-            };
-            s.files.insert(a.path, file);
-        }
+        s.checkpoint_files = cp
+            .adds
+            .into_iter()
+            .map(|a| {
+                Ok(LiveFile {
+                    path: decode_owned_path(base, a.path)?,
+                    partition: a.partition_values,
+                    size: a.size.max(0) as u64,
+                    stats: a.stats,
+                    tags: a.tags,
+                })
+            })
+            .collect::<Result<_>>()?;
+        sorted_by_path(&mut s.checkpoint_files);
         Ok(s)
     }
 
-    fn snapshot(self, base: &Path, version: u64) -> Result<Snapshot> {
+    /// The live files, sorted by path.
+    fn files(&mut self) -> Vec<LiveFile> {
+        let mut files = std::mem::take(&mut self.checkpoint_files);
+        if !self.changed.is_empty() {
+            files.retain(|f| !self.changed.contains_key(&f.path));
+            files.extend(self.changed.drain().filter_map(|(_, f)| f));
+            sorted_by_path(&mut files);
+        }
+        files
+    }
+
+    fn snapshot(mut self, base: &Path, version: u64) -> Result<Snapshot> {
         self.check_protocol(base)?;
         let schema: Value = self
             .schema_string
@@ -360,12 +395,29 @@ impl State {
                     )
                 })
                 .collect(),
-            files: self.files.into_values().collect(),
+            files: self.files(),
             record: self
                 .record
                 .and_then(|(v, record)| (v == version).then_some(record)),
         })
     }
+}
+
+/// Sorts `files` by path, keeping the last of files of one path (a checkpoint another engine
+/// wrote may repeat one).
+fn sorted_by_path(files: &mut Vec<LiveFile>) {
+    if files.is_sorted_by(|a, b| a.path < b.path) {
+        return;
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut kept: Vec<LiveFile> = Vec::with_capacity(files.len());
+    for f in files.drain(..) {
+        match kept.last_mut() {
+            Some(last) if last.path == f.path => *last = f,
+            _ => kept.push(f),
+        }
+    }
+    *files = kept;
 }
 
 /// Takes pqdm's record out of a `commitInfo` action (`None` for any other action, or a commit
@@ -473,7 +525,7 @@ mod tests {
                 "year=__HIVE_DEFAULT_PARTITION__/c.parquet"
             ]
         );
-        assert_eq!(now.files[1].partition["year"], None);
+        assert_eq!(now.files[1].partition.get("year"), Some(None));
         assert!(snapshot(base, &names, &read, Some(2)).is_err());
     }
 

@@ -568,7 +568,7 @@ pub(crate) fn manifest_buckets(
             (day_of(first) == day_of(last)).then(|| Bucket {
                 key: columns
                     .iter()
-                    .map(|c| f.partition.get(c).cloned().flatten())
+                    .map(|c| f.partition.value(c).map(String::from))
                     .collect(),
                 day: day_of(first),
                 rows: f.rows,
@@ -889,10 +889,7 @@ mod tests {
     fn the_manifest_answers_when_every_file_holds_one_day_of_one_series() {
         let entry = |min: Option<i64>, max: Option<i64>| FileEntry {
             path: "x".into(),
-            partition: std::sync::Arc::new(BTreeMap::from([(
-                "symbol".into(),
-                Some("BTC/USDT".into()),
-            )])),
+            partition: crate::manifest::PartitionValues::new([("symbol", Some("BTC/USDT"))]),
             rows: 7,
             bytes: 1,
             min_timestamp: min,

@@ -184,7 +184,7 @@ impl Dataset {
         for (f, p) in &files {
             let key: Vec<Option<String>> = by
                 .iter()
-                .map(|b| f.partition.get(b).cloned().flatten())
+                .map(|b| f.partition.value(b).map(String::from))
                 .collect();
             let latest = match from_manifest(f) {
                 true => f.max_timestamp,

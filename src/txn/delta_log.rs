@@ -16,6 +16,7 @@
 //! stay where they are after later commits take them out of the tree, so a Delta reader of an
 //! older version reads it whole for as long as `vacuum`'s retention keeps its files.
 
+use crate::partition_values::PartitionValues;
 use std::collections::BTreeMap;
 
 use super::{LogStore, Store, kept_rel};
@@ -311,7 +312,7 @@ impl Store {
             Ok(None) => return Some("there is no _delta_log/".into()),
             Err(e) => return Some(e.to_string()),
         };
-        type Logged<'a> = (&'a BTreeMap<String, Option<String>>, u64);
+        type Logged<'a> = (&'a PartitionValues, u64);
         let logged: BTreeMap<&str, Logged> = snapshot
             .files
             .iter()
@@ -320,7 +321,7 @@ impl Store {
         let wanted: BTreeMap<String, Logged> = m
             .files
             .iter()
-            .map(|f| (self.delta_path(m, &f.path), (f.partition.as_ref(), f.bytes)))
+            .map(|f| (self.delta_path(m, &f.path), (&f.partition, f.bytes)))
             .collect();
         let missing = wanted
             .keys()

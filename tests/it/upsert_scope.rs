@@ -129,7 +129,7 @@ fn stored_files_whose_key_range_misses_the_new_keys_are_not_read() {
         .files
         .iter()
         .map(|f| {
-            let day = f.partition["day"].clone().unwrap();
+            let day = f.partition.value("day").unwrap().to_string();
             (day, f.key_ranges["agg_trade_id"], f.rows)
         })
         .collect();
