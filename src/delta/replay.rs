@@ -530,6 +530,19 @@ mod tests {
     }
 
     #[test]
+    fn a_remove_names_its_file_by_the_decoded_path() {
+        // The add wrote `a%20b`; this remove escapes another byte too, and one names a path
+        // outside the table (it removes nothing, as no add can hold it).
+        let v1 = r#"{"remove":{"path":"year=2024/a%20%62.parquet","dataChange":true}}
+{"remove":{"path":"s3://elsewhere/c.parquet","dataChange":true}}"#;
+        let (names, files) = table(&[(0, V0), (1, v1)]);
+        let read = |rel: &str| Ok(files.get(rel).cloned());
+        let now = snapshot(Path::new("/t"), &names, &read, None).unwrap();
+        let paths: Vec<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["year=__HIVE_DEFAULT_PARTITION__/c.parquet"]);
+    }
+
+    #[test]
     fn what_pqdm_cannot_read_is_refused_by_name() {
         let base = Path::new("/t");
         for (extra, why) in [
