@@ -47,6 +47,7 @@ pub mod report;
 pub mod scan;
 pub mod schema;
 mod slices;
+mod sorted;
 pub mod source;
 pub mod storage;
 pub mod timestamp;

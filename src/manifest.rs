@@ -316,21 +316,38 @@ impl Manifest {
             .map(|f| f.name.as_str())
             .filter(|n| !crate::partition::is_derived(n))
             .collect();
-        let mut out: BTreeMap<Vec<Option<String>>, KeySummary> = BTreeMap::new();
+        // Keys borrowed from the files' values, nothing allocated per file, and a run of files
+        // of one key (files are listed by path, key folders first) looked up once: at 100,000
+        // files a copy and a lookup of each file's key took a tenth of a one-day upsert's commit.
+        let mut out: BTreeMap<Vec<Option<&str>>, KeySummary> = BTreeMap::new();
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(key_cols.len());
+        let mut run: Option<(Vec<Option<&str>>, KeySummary)> = None;
         for f in &self.files {
-            let values: Vec<Option<String>> = key_cols
-                .iter()
-                .map(|k| f.partition.value(k).map(String::from))
-                .collect();
-            let e = out.entry(values.clone()).or_insert_with(|| KeySummary {
-                key: key_cols.iter().map(|k| k.to_string()).zip(values).collect(),
-                ..Default::default()
-            });
+            values.clear();
+            values.extend(key_cols.iter().map(|k| f.partition.value(k)));
+            if run.as_ref().is_none_or(|(key, _)| *key != values) {
+                if let Some((key, summary)) = run.take() {
+                    out.insert(key, summary);
+                }
+                let summary = out.remove(&values).unwrap_or_else(|| KeySummary {
+                    key: key_cols
+                        .iter()
+                        .zip(&values)
+                        .map(|(k, v)| (k.to_string(), v.map(String::from)))
+                        .collect(),
+                    ..Default::default()
+                });
+                run = Some((values.clone(), summary));
+            }
+            let (_, e) = run.as_mut().expect("set above");
             e.files += 1;
             e.rows += f.rows;
             e.bytes += f.bytes;
             e.min_timestamp = min_opt(e.min_timestamp, f.min_timestamp);
             e.max_timestamp = e.max_timestamp.max(f.max_timestamp);
+        }
+        if let Some((key, summary)) = run {
+            out.insert(key, summary);
         }
         out.into_values().collect()
     }

@@ -43,18 +43,7 @@ impl PartitionValues {
 
     /// `pairs` sorted by column, the last value of a repeated column kept.
     fn sorted(mut pairs: Vec<Pair>) -> Self {
-        if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
-            // Stable, so that of equal columns the last one given stays last.
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut kept: Vec<Pair> = Vec::with_capacity(pairs.len());
-            for pair in pairs {
-                match kept.last_mut() {
-                    Some(last) if last.0 == pair.0 => *last = pair,
-                    _ => kept.push(pair),
-                }
-            }
-            pairs = kept;
-        }
+        crate::sorted::sort_keep_last(&mut pairs, |p| &*p.0);
         PartitionValues(Arc::from(pairs))
     }
 

@@ -21,7 +21,7 @@ mod checkpoint_read;
 pub mod record;
 pub mod replay;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub use actions::{Action, Add, MetaData, Protocol, Remove, Stats};
 
@@ -305,31 +305,59 @@ pub fn entry(
         )));
     }
     let data_change = !rearranges_only(next);
-    let before: BTreeMap<&str, &FileEntry> = prev
-        .map(|p| p.files.iter().map(|f| (f.path.as_str(), f)).collect())
-        .unwrap_or_default();
-    let after: BTreeSet<&str> = next.files.iter().map(|f| f.path.as_str()).collect();
     let when = commit_millis(next);
-    for f in &next.files {
-        // A path already listed with the same entry is unchanged; with another (a repair that
-        // restored its content or rebuilt its statistics), its new `add` replaces the old one.
-        if before.get(f.path.as_str()).is_none_or(|old| *old != f) {
-            out.push(Action::Add(add(next, f, &path(&f.path), data_change, when)));
+    let before = by_path(prev.map_or(&[], |p| &p.files));
+    let after = by_path(&next.files);
+    // Both lists in path order, walked side by side.
+    let (mut i, mut j) = (0, 0);
+    let mut removes = vec![];
+    while i < before.len() || j < after.len() {
+        let order = match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) => b.path.cmp(&a.path),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let f = before[i];
+                removes.push(Action::Remove(Remove {
+                    path: encode_path(&path(&f.path)),
+                    deletion_timestamp: Some(when),
+                    data_change,
+                    extended_file_metadata: true,
+                    partition_values: f.partition.clone(),
+                    size: f.bytes as i64,
+                }));
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                let f = after[j];
+                out.push(Action::Add(add(next, f, &path(&f.path), data_change, when)));
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                // A path already listed with the same entry is unchanged; with another (a
+                // repair that restored its content or rebuilt its statistics), its new `add`
+                // replaces the old one.
+                let f = after[j];
+                if before[i] != f {
+                    out.push(Action::Add(add(next, f, &path(&f.path), data_change, when)));
+                }
+                i += 1;
+                j += 1;
+            }
         }
     }
-    for (rel, f) in before {
-        if !after.contains(rel) {
-            out.push(Action::Remove(Remove {
-                path: encode_path(&path(rel)),
-                deletion_timestamp: Some(when),
-                data_change,
-                extended_file_metadata: true,
-                partition_values: f.partition.clone(),
-                size: f.bytes as i64,
-            }));
-        }
-    }
+    out.extend(removes);
     out
+}
+
+/// `files` in path order (a version's list already is: then only checked), one per path (the
+/// last, as a map keeps it).
+fn by_path(files: &[FileEntry]) -> Vec<&FileEntry> {
+    let mut sorted: Vec<&FileEntry> = files.iter().collect();
+    crate::sorted::sort_keep_last(&mut sorted, |f| f.path.as_str());
+    sorted
 }
 
 /// A log entry's bytes: one action per line.
@@ -440,6 +468,65 @@ mod tests {
         assert!(wants(&m, 3, 0, 0) && wants(&m, 6, 0, 0) && !wants(&m, 100, 0, 0));
         m.settings.checkpoint_interval = Some(0);
         assert!(wants(&m, 5, 0, 0), "an interval of 0 is read as 1");
+    }
+
+    #[test]
+    fn an_entry_adds_new_and_changed_files_and_removes_the_rest() {
+        let kind = crate::schema::builtin_kinds().remove(0);
+        let settings = crate::manifest::Settings {
+            compression: "snappy".into(),
+            max_rows_per_file: 1,
+            auto_compact: None,
+            checkpoint_interval: None,
+        };
+        let base = Manifest::empty(std::path::Path::new("/t"), &kind, vec![], vec![], settings);
+        let file = |path: &str, rows: u64| FileEntry {
+            path: path.into(),
+            partition: crate::manifest::PartitionValues::new(crate::partition::parse_path(path)),
+            rows,
+            bytes: 10,
+            min_timestamp: Some(1),
+            max_timestamp: Some(2),
+            key_ranges: BTreeMap::new(),
+            checksum: "c".into(),
+            added_in: 0,
+            null_timestamps: Some(0),
+        };
+        let mut prev = base.clone();
+        // Listed out of order (a manifest edited by hand): the walk sorts a copy.
+        prev.files = vec![file("s=c/f", 1), file("s=a/f", 1), file("s=b/f", 1)];
+        let mut next = base.clone();
+        next.version = 1;
+        next.files = vec![file("s=b/f", 1), file("s=c/f", 5), file("s=d/f", 1)];
+        let actions = entry(Some(&prev), &next, "id", &|p: &str| p.to_string());
+        let named: Vec<String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Add(a) => Some(format!("add {} {:?}", a.path, a.partition_values)),
+                Action::Remove(r) => Some(format!("remove {} {}", r.path, r.size)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                r#"add s=c/f {"s": Some("c")}"#,
+                r#"add s=d/f {"s": Some("d")}"#,
+                "remove s=a/f 10",
+            ]
+        );
+        // The first version adds every file; an unchanged version adds and removes nothing.
+        let first = entry(None, &next, "id", &|p: &str| p.to_string());
+        assert_eq!(
+            first.iter().filter(|a| matches!(a, Action::Add(_))).count(),
+            3
+        );
+        let same = entry(Some(&next), &next, "id", &|p: &str| p.to_string());
+        assert!(
+            !same
+                .iter()
+                .any(|a| matches!(a, Action::Add(_) | Action::Remove(_)))
+        );
     }
 
     #[test]

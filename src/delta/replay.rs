@@ -406,18 +406,7 @@ impl State {
 /// Sorts `files` by path, keeping the last of files of one path (a checkpoint another engine
 /// wrote may repeat one).
 fn sorted_by_path(files: &mut Vec<LiveFile>) {
-    if files.is_sorted_by(|a, b| a.path < b.path) {
-        return;
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut kept: Vec<LiveFile> = Vec::with_capacity(files.len());
-    for f in files.drain(..) {
-        match kept.last_mut() {
-            Some(last) if last.path == f.path => *last = f,
-            _ => kept.push(f),
-        }
-    }
-    *files = kept;
+    crate::sorted::sort_keep_last(files, |f| f.path.as_str());
 }
 
 /// Takes pqdm's record out of a `commitInfo` action (`None` for any other action, or a commit
