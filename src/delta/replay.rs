@@ -31,9 +31,26 @@ pub struct LiveFile {
     pub stats: Option<String>,
     /// Its tags, in the log's order (a few: a map per file cost 100,000 tree nodes).
     pub tags: Vec<(String, Option<String>)>,
+    /// Its path as the log spells it, where that is not `path` (it holds escapes).
+    pub logged_path: Option<String>,
 }
 
 impl LiveFile {
+    /// The file with path `raw` as the log spells it, decoded.
+    fn named(base: &Path, raw: String) -> Result<(String, Option<String>)> {
+        let logged = raw.contains('%').then(|| raw.clone());
+        let path = decode_owned_path(base, raw)?;
+        let logged = logged.filter(|l| *l != path);
+        Ok((path, logged))
+    }
+
+    /// The path as the log spells it: what its removes name. Like delta-rs, and as the
+    /// protocol's reconciliation compares them, paths are matched as written: a remove that
+    /// escapes other characters than its add names another file.
+    pub fn logged_path(&self) -> &str {
+        self.logged_path.as_deref().unwrap_or(&self.path)
+    }
+
     /// The value of tag `name` (`Some(None)`: the tag with a null value).
     pub fn tag(&self, name: &str) -> Option<&Option<String>> {
         self.tags
@@ -56,8 +73,10 @@ impl LiveFile {
             .ok_or_else(|| broken(base, format!("entry {version}: an add without a path")))?;
         let partition = serde::Deserialize::deserialize(&a["partitionValues"])
             .map_err(|e| broken(base, format!("entry {version}: partitionValues: {e}")))?;
+        let (path, logged_path) = LiveFile::named(base, raw.to_string())?;
         Ok(LiveFile {
-            path: decode_path(base, raw)?,
+            path,
+            logged_path,
             partition,
             size: a["size"].as_u64().unwrap_or(0),
             stats: a["stats"].as_str().map(String::from),
@@ -229,10 +248,10 @@ struct State {
     schema_string: Option<String>,
     partition_columns: Vec<String>,
     configuration: BTreeMap<String, String>,
-    /// The checkpoint's files, sorted by path, one per path.
+    /// The checkpoint's files, sorted by their paths as logged, one per path.
     checkpoint_files: Vec<LiveFile>,
-    /// The files the entries after it added (`Some`) or removed (`None`), by decoded path: a
-    /// remove names its file as the add did, or with other escapes.
+    /// The files the entries after it added (`Some`) or removed (`None`), by their paths as
+    /// logged.
     changed: HashMap<String, Option<LiveFile>>,
     /// The newest pqdm record applied, with its entry's version.
     record: Option<(u64, Value)>,
@@ -303,12 +322,10 @@ impl State {
                 return Err(refused(base, "it uses deletion vectors"));
             }
             let file = LiveFile::from_add(base, version, a)?;
-            self.changed.insert(file.path.clone(), Some(file));
+            self.changed
+                .insert(file.logged_path().to_string(), Some(file));
         } else if let Some(raw) = action.get("remove").and_then(|r| r["path"].as_str()) {
-            // A path no add could have (outside the table) removes nothing.
-            if let Ok(path) = decode_path(base, raw) {
-                self.changed.insert(path, None);
-            }
+            self.changed.insert(raw.to_string(), None);
         }
         Ok(())
     }
@@ -334,8 +351,10 @@ impl State {
             .adds
             .into_iter()
             .map(|a| {
+                let (path, logged_path) = LiveFile::named(base, a.path)?;
                 Ok(LiveFile {
-                    path: decode_owned_path(base, a.path)?,
+                    path,
+                    logged_path,
                     partition: a.partition_values,
                     size: a.size.max(0) as u64,
                     stats: a.stats,
@@ -351,7 +370,7 @@ impl State {
     fn files(&mut self) -> Vec<LiveFile> {
         let mut files = std::mem::take(&mut self.checkpoint_files);
         if !self.changed.is_empty() {
-            files.retain(|f| !self.changed.contains_key(&f.path));
+            files.retain(|f| !self.changed.contains_key(f.logged_path()));
             files.extend(self.changed.drain().filter_map(|(_, f)| f));
             sorted_by_path(&mut files);
         }
@@ -403,10 +422,10 @@ impl State {
     }
 }
 
-/// Sorts `files` by path, keeping the last of files of one path (a checkpoint another engine
-/// wrote may repeat one).
+/// Sorts `files` by their paths as logged, keeping the last of files of one path (a checkpoint
+/// another engine wrote may repeat one).
 fn sorted_by_path(files: &mut Vec<LiveFile>) {
-    crate::sorted::sort_keep_last(files, |f| f.path.as_str());
+    crate::sorted::sort_keep_last(files, |f| f.logged_path());
 }
 
 /// Takes pqdm's record out of a `commitInfo` action (`None` for any other action, or a commit
@@ -519,16 +538,27 @@ mod tests {
     }
 
     #[test]
-    fn a_remove_names_its_file_by_the_decoded_path() {
-        // The add wrote `a%20b`; this remove escapes another byte too, and one names a path
-        // outside the table (it removes nothing, as no add can hold it).
+    fn a_remove_names_its_file_as_the_add_spelled_it() {
+        // The add wrote `a%20b`. A remove escaping another byte too names another file (as
+        // delta-rs reads it: paths are compared as written), one outside the table nothing,
+        // and the one spelled as the add removes it.
         let v1 = r#"{"remove":{"path":"year=2024/a%20%62.parquet","dataChange":true}}
 {"remove":{"path":"s3://elsewhere/c.parquet","dataChange":true}}"#;
-        let (names, files) = table(&[(0, V0), (1, v1)]);
+        let v2 = r#"{"remove":{"path":"year=2024/a%20b.parquet","dataChange":true}}"#;
+        let (names, files) = table(&[(0, V0), (1, v1), (2, v2)]);
         let read = |rel: &str| Ok(files.get(rel).cloned());
-        let now = snapshot(Path::new("/t"), &names, &read, None).unwrap();
-        let paths: Vec<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["year=__HIVE_DEFAULT_PARTITION__/c.parquet"]);
+        let paths = |v| {
+            let s = snapshot(Path::new("/t"), &names, &read, Some(v)).unwrap();
+            s.files.into_iter().map(|f| f.path).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            paths(1),
+            [
+                "year=2024/a b.parquet",
+                "year=__HIVE_DEFAULT_PARTITION__/c.parquet"
+            ]
+        );
+        assert_eq!(paths(2), ["year=__HIVE_DEFAULT_PARTITION__/c.parquet"]);
     }
 
     #[test]
