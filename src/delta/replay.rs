@@ -12,6 +12,7 @@ use polars::prelude::{DataType, TimeUnit, TimeZone};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::checkpoint::read_checkpoint;
@@ -71,7 +72,7 @@ impl LiveFile {
         let raw = a["path"]
             .as_str()
             .ok_or_else(|| broken(base, format!("entry {version}: an add without a path")))?;
-        let partition = serde::Deserialize::deserialize(&a["partitionValues"])
+        let partition = PartitionValues::deserialize(&a["partitionValues"])
             .map_err(|e| broken(base, format!("entry {version}: partitionValues: {e}")))?;
         let (path, logged_path) = LiveFile::named(base, raw.to_string())?;
         Ok(LiveFile {
@@ -80,7 +81,7 @@ impl LiveFile {
             partition,
             size: a["size"].as_u64().unwrap_or(0),
             stats: a["stats"].as_str().map(String::from),
-            tags: serde_json::from_value::<BTreeMap<String, Option<String>>>(a["tags"].clone())
+            tags: BTreeMap::<String, Option<String>>::deserialize(&a["tags"])
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
