@@ -622,24 +622,21 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn settings() -> Settings {
-        Settings {
+    /// An empty klines manifest at `/t`.
+    fn empty() -> Manifest {
+        let settings = Settings {
             compression: "snappy".into(),
             max_rows_per_file: 10,
             auto_compact: None,
             checkpoint_interval: None,
-        }
+        };
+        let kind = crate::schema::builtin_kinds().remove(0);
+        Manifest::empty(Path::new("/t"), &kind, vec![], vec![], settings)
     }
 
     #[test]
     fn a_large_manifest_parses_in_parallel_exactly_as_whole() {
-        let mut m = Manifest::empty(
-            Path::new("/t"),
-            &crate::schema::builtin_kinds().remove(0),
-            vec![],
-            vec![],
-            settings(),
-        );
+        let mut m = empty();
         // Partition columns named like the manifest's own keys, values holding quotes, braces and
         // the very bytes the list is cut at, an empty list of key ranges and a full one.
         m.files = (0..3000)
@@ -676,13 +673,7 @@ mod tests {
 
     #[test]
     fn other_layouts_are_left_to_the_whole_parse() {
-        let mut m = Manifest::empty(
-            Path::new("/t"),
-            &crate::schema::builtin_kinds().remove(0),
-            vec![],
-            vec![],
-            settings(),
-        );
+        let mut m = empty();
         m.files = (0..50)
             .map(|i| entry(&format!("s=a/f{i}.parquet"), 1, None))
             .collect();

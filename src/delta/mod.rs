@@ -427,8 +427,8 @@ pub fn checkpoint(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_checkpoint_follows_every_interval_and_every_large_commit() {
+    /// An empty klines manifest at `/t`.
+    fn empty() -> Manifest {
         let kind = crate::schema::builtin_kinds().remove(0);
         let settings = crate::manifest::Settings {
             compression: "snappy".into(),
@@ -436,7 +436,12 @@ mod tests {
             auto_compact: None,
             checkpoint_interval: None,
         };
-        let mut m = Manifest::empty(std::path::Path::new("/t"), &kind, vec![], vec![], settings);
+        Manifest::empty(std::path::Path::new("/t"), &kind, vec![], vec![], settings)
+    }
+
+    #[test]
+    fn a_checkpoint_follows_every_interval_and_every_large_commit() {
+        let mut m = empty();
         let wants = |m: &Manifest, version: u64, added: u64, removed: u64| {
             let mut m = m.clone();
             m.version = version;
@@ -472,14 +477,7 @@ mod tests {
 
     #[test]
     fn an_entry_adds_new_and_changed_files_and_removes_the_rest() {
-        let kind = crate::schema::builtin_kinds().remove(0);
-        let settings = crate::manifest::Settings {
-            compression: "snappy".into(),
-            max_rows_per_file: 1,
-            auto_compact: None,
-            checkpoint_interval: None,
-        };
-        let base = Manifest::empty(std::path::Path::new("/t"), &kind, vec![], vec![], settings);
+        let base = empty();
         let file = |path: &str, rows: u64| FileEntry {
             path: path.into(),
             partition: crate::manifest::PartitionValues::new(crate::partition::parse_path(path)),
