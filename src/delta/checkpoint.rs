@@ -1412,6 +1412,28 @@ mod tests {
             "{e}"
         );
         assert_eq!(read_checkpoint(&with_dv(false)).unwrap().adds.len(), 1);
+        // Row groups are read side by side; of several failing ones, the first one's error is
+        // returned, every time.
+        let mut second = c.adds[0].clone();
+        second.path = "second.parquet".into();
+        let mut groups = vec![rows()];
+        groups.extend((0..6).map(|_| vec![Action::Add(&second)]));
+        let bytes = encode_groups(&schema, groups, Compression::SNAPPY, |w| {
+            common(w)?;
+            w.string(
+                "add.deletionVector.storageType",
+                on_add(|_| Cell::Value("u")),
+            )?;
+            w.int("add.deletionVector.sizeInBytes", on_add(|_| Cell::Value(3)))
+        })
+        .unwrap();
+        for _ in 0..20 {
+            let e = read_checkpoint(&bytes).unwrap_err();
+            assert!(
+                e.contains(&format!("the add of {} has", c.adds[0].path)),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -633,17 +633,19 @@ fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
         ActionColumns::new(name, fields, &leaves, &schema)?;
     }
     // Row groups are decoded side by side (pqdm writes a large checkpoint in several), each on
-    // its own leaves; their actions are put back in file order.
+    // its own leaves; their actions are put back in file order, and of several damaged row
+    // groups the first one's error is the one returned.
     use rayon::prelude::*;
-    let groups: Vec<Group> = (0..reader.num_row_groups())
+    let groups: Vec<Result<Group, String>> = (0..reader.num_row_groups())
         .into_par_iter()
         .map(|g| {
             crate::panics::quietly(|| decode_group(&reader, g, &columns, &schema))
                 .unwrap_or_else(damaged)
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     let mut all = Group::default();
     for g in groups {
+        let g = g?;
         all.protocols.extend(g.protocols);
         all.metadata.extend(g.metadata);
         all.adds.extend(g.adds);
