@@ -2,7 +2,6 @@
 //! found by listing, skipping names that start with `.` or `_` (`_SUCCESS`, `_temporary`,
 //! `.crc` files) and temporary files, with hive values typed sensibly.
 
-use crate::partition_values::PartitionValues;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -13,6 +12,7 @@ use crate::location::Location;
 use crate::manifest::{Field, FileEntry, META_DIR, Manifest, Operation, Settings};
 use crate::options::Compression;
 use crate::partition;
+use crate::partition_values::PartitionValues;
 use crate::schema::{ColType, ColumnSpec, Kind};
 
 /// Whether a relative path is data for plain readers: no component hidden, a Parquet suffix.

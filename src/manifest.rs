@@ -30,7 +30,7 @@ pub fn is_segment_name(name: &str) -> bool {
     })
 }
 
-pub use crate::partition_values::{Interner, PartitionValues};
+pub use crate::partition_values::PartitionValues;
 
 /// One data file of a version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

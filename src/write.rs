@@ -2,7 +2,6 @@
 //! private staging folder → per-file stats → merge with the current version under the commit
 //! lock (upsert / append / overwrite / error) → atomic commit.
 
-use crate::partition_values::PartitionValues;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +21,7 @@ use crate::manifest::{Field, FileEntry, Manifest, Operation, STAGED_SUFFIX};
 use crate::metrics::OpTimer;
 use crate::options::{Compression, FileLayout, WriteMode};
 use crate::partition;
+use crate::partition_values::PartitionValues;
 use crate::schema::{ColType, Kind};
 use crate::slices::Slicing;
 use crate::timestamp;

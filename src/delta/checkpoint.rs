@@ -19,7 +19,6 @@
 //! version 1-2 and writer version < 7 (no table features) are accepted, on both sides: a
 //! checkpoint of such a table cannot carry actions or fields that this model would drop.
 
-use crate::partition_values::PartitionValues;
 use std::sync::Arc;
 
 use parquet::basic::Compression;
@@ -27,6 +26,8 @@ use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DataType, Int32Type
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::parser::parse_message_type;
+
+use crate::partition_values::PartitionValues;
 
 /// `protocol` row.
 #[derive(Clone, Debug, PartialEq)]

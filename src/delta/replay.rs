@@ -7,7 +7,6 @@
 //! Tables whose reading needs what pqdm does not do are refused, naming it: deletion vectors,
 //! column mapping, reader table features, multi-part or V2 checkpoints, files outside the table.
 
-use crate::partition_values::PartitionValues;
 use polars::prelude::{DataType, TimeUnit, TimeZone};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -18,6 +17,7 @@ use serde_json::Value;
 use super::checkpoint::read_checkpoint;
 use crate::dtype::ColType;
 use crate::error::{Error, Result};
+use crate::partition_values::PartitionValues;
 
 /// A data file of the snapshot.
 #[derive(Clone, Debug, PartialEq)]
@@ -367,7 +367,7 @@ impl State {
         Ok(s)
     }
 
-    /// The live files, sorted by path.
+    /// The live files, sorted by their paths as logged (see [`LiveFile::logged_path`]).
     fn files(&mut self) -> Vec<LiveFile> {
         let mut files = std::mem::take(&mut self.checkpoint_files);
         if !self.changed.is_empty() {

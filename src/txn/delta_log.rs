@@ -16,13 +16,13 @@
 //! stay where they are after later commits take them out of the tree, so a Delta reader of an
 //! older version reads it whole for as long as `vacuum`'s retention keeps its files.
 
-use crate::partition_values::PartitionValues;
 use std::collections::BTreeMap;
 
 use super::{LogStore, Store, kept_rel};
 use crate::delta;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::partition_values::PartitionValues;
 
 /// What [`Store::publish_delta`] wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
