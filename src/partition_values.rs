@@ -270,6 +270,24 @@ mod tests {
     }
 
     #[test]
+    fn an_interner_that_starts_afresh_gives_the_same_values() {
+        let mut interner = Interner::default();
+        let long = "é/%..[".repeat(50);
+        for i in 0..MAX_INTERNED + 10 {
+            let day = i.to_string();
+            let v = interner.values([("day", Some(day.as_str())), ("symbol", Some(long.as_str()))]);
+            assert_eq!(v.value("day"), Some(day.as_str()));
+            assert_eq!(v.value("symbol"), Some(long.as_str()));
+        }
+        assert!(interner.set.len() <= MAX_INTERNED, "the set starts afresh");
+        let again = interner.values([("day", Some("0")), ("symbol", None)]);
+        assert_eq!(
+            again.iter().collect::<Vec<_>>(),
+            [("day", Some("0")), ("symbol", None)]
+        );
+    }
+
+    #[test]
     fn interned_values_share_their_strings() {
         let mut interner = Interner::default();
         let a = interner.values([("symbol", Some("BTC")), ("day", Some("1"))]);

@@ -582,11 +582,63 @@ mod tests {
                 r#"{"add":{"path":"..%2F..%2Fetc%2Fpasswd","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}"#,
                 "leaves its folder",
             ),
+            // Without an escape (such a path is kept as written, not decoded): still checked.
+            (
+                r#"{"add":{"path":"year=1/../../etc/passwd","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}"#,
+                "leaves its folder",
+            ),
         ] {
             let (names, files) = table(&[(0, V0), (1, extra)]);
             let read = |rel: &str| Ok(files.get(rel).cloned());
             let e = snapshot(base, &names, &read, None).unwrap_err().to_string();
             assert!(e.contains(why), "{why}: {e}");
+        }
+        // The same in a checkpoint, whose paths take that path too.
+        let checkpoint = |path: &str| {
+            super::super::checkpoint::Checkpoint {
+            protocol: super::super::checkpoint::CheckpointProtocol {
+                min_reader_version: 1,
+                min_writer_version: 2,
+                writer_features: None,
+            },
+            metadata: super::super::checkpoint::CheckpointMetadata {
+                id: "x".into(),
+                name: None,
+                description: None,
+                schema_string: r#"{"type":"struct","fields":[{"name":"v","type":"long","nullable":true,"metadata":{}}]}"#.into(),
+                partition_columns: vec![],
+                configuration: vec![],
+                created_time: None,
+            },
+            adds: vec![super::super::checkpoint::CheckpointAdd {
+                path: path.into(),
+                partition_values: PartitionValues::default(),
+                size: 1,
+                modification_time: 0,
+                data_change: true,
+                tags: vec![],
+                stats: None,
+            }],
+            removes: vec![],
+            txns: vec![],
+        }
+        };
+        for (path, outcome) in [
+            ("../x.parquet", Err("leaves its folder")),
+            ("a/%2E%2E/%2E%2E/x.parquet", Err("leaves its folder")),
+            ("a/b%20c.parquet", Ok("a/b c.parquet")),
+        ] {
+            let bytes = super::super::checkpoint::write_checkpoint(&checkpoint(path)).unwrap();
+            let names = vec!["00000000000000000000.checkpoint.parquet".to_string()];
+            let read = |_: &str| Ok(Some(bytes.clone()));
+            let got = snapshot(base, &names, &read, None);
+            match outcome {
+                Ok(want) => assert_eq!(got.unwrap().files[0].path, want),
+                Err(why) => {
+                    let e = got.unwrap_err().to_string();
+                    assert!(e.contains(why), "{path}: {e}");
+                }
+            }
         }
         // A gap in the log.
         let (names, files) = table(&[(0, V0), (2, "")]);
