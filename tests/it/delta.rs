@@ -111,12 +111,15 @@ fn delta_read(
 
 /// pqdm's own scan of `ds` at `version`, in the same form.
 fn pqdm_read(ds: &Dataset, version: u64) -> Read {
-    let df = ds
+    let mut df = ds
         .read(&ScanOptions {
             version: Some(version),
             ..Default::default()
         })
         .unwrap();
+    // One chunk per column: a scan of many files gives one per file, and reading row by row
+    // through thousands of chunks is quadratic.
+    df.rechunk_mut();
     let mut columns: Vec<String> = df
         .get_column_names()
         .iter()
@@ -1285,4 +1288,159 @@ fn a_writer_killed_at_the_upgrade_checkpoint_commits_nothing_and_the_next_one_up
     assert_eq!(ds.version_from_log(5).unwrap(), *ds.manifest());
     assert_readers_agree(&ds, 5);
     assert_readers_agree(&ds, 3);
+}
+
+/// The row groups of the Parquet file at `path`, as pyarrow counts them.
+fn row_groups(path: &Path) -> u64 {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, pyarrow.parquet as pq; print(pq.ParquetFile(sys.argv[1]).metadata.num_row_groups)",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Each live file of `table` at `version` as delta-rs lists it from the log: its partition
+/// values (symbol, year, month, day), rows and smallest and largest timestamp, sorted.
+fn delta_rs_files(table: &Path, version: u64) -> Vec<ListedFile> {
+    let script = "import sys, json, pyarrow as pa\n\
+        from deltalake import DeltaTable\n\
+        t = pa.table(DeltaTable(sys.argv[1], version=int(sys.argv[2])).get_add_actions(flatten=True))\n\
+        cols = ['partition.symbol', 'partition.year', 'partition.month', 'partition.day',\n\
+                'num_records', 'min.timestamp', 'max.timestamp']\n\
+        print(json.dumps([list(r.values()) for r in t.select(cols).to_pylist()]))";
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(table)
+        .arg(version.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<ListedFile> = serde_json::from_slice(&out.stdout).unwrap();
+    files.sort();
+    files
+}
+
+/// A live file as [`delta_rs_files`] lists it.
+type ListedFile = (String, i64, i64, i64, u64, Option<i64>, Option<i64>);
+
+/// A checkpoint of more actions than one row group holds (16,384) is written in several row
+/// groups. Once the entries before it are gone, delta-rs lists the same files from it as pqdm
+/// (partition values, rows, timestamp range), Polars and DuckDB read the same rows, and so does
+/// pqdm opening the table through its log. (delta-rs lists rather than reads: reading 17,000
+/// files takes it 25 s.)
+#[test]
+fn a_checkpoint_of_several_row_groups_reads_the_same_in_every_engine() {
+    let _measuring = measuring();
+    let dir = tmp();
+    let ds = klines_with_interval(&dir.path().join("k"), 2);
+    let (symbols, days) = (170usize, 100i64);
+    let frame = |price: f64, day_from: i64| {
+        let mut symbol = Vec::new();
+        let mut ts = Vec::new();
+        for s in 0..symbols {
+            for d in day_from..days {
+                symbol.push(format!("S{s:03}"));
+                ts.push(T0 + d * DAY + s as i64 * 60_000);
+            }
+        }
+        let n = ts.len();
+        df!(
+            "open_time" => ts.clone(),
+            "open" => vec![price; n], "high" => vec![price; n], "low" => vec![price; n],
+            "close" => (0..n).map(|i| price + i as f64).collect::<Vec<_>>(),
+            "volume" => vec![1.5f64; n],
+            "close_time" => ts.iter().map(|t| t + 59_999).collect::<Vec<_>>(),
+            "count" => vec![7i64; n],
+            "symbol" => symbol,
+        )
+        .unwrap()
+    };
+    let opts = WriteOptions {
+        constants: consts(&[("exchange", "BINANCE"), ("timeframe", "1m")]),
+        ..Default::default()
+    };
+    let first = ds.write(frame(1.0, 0).lazy(), &opts).unwrap().version;
+    // The last day of every symbol again: 170 files replaced, so the checkpoint at the next
+    // (even) version holds 17,000 adds and 170 removes.
+    let second = ds
+        .write(frame(2.0, days - 1).lazy(), &opts)
+        .unwrap()
+        .version;
+    assert_eq!((first, second), (1, 2));
+    assert_eq!(
+        checkpoints(ds.base()),
+        (
+            vec![
+                format!("{:020}.checkpoint.parquet", 1),
+                format!("{:020}.checkpoint.parquet", 2)
+            ],
+            Some(2)
+        )
+    );
+    for v in [1, 2] {
+        let path = ds
+            .base()
+            .join(format!("_delta_log/{v:020}.checkpoint.parquet"));
+        assert_eq!(row_groups(&path), 2, "{path:?}");
+    }
+    for v in 0..=2 {
+        std::fs::remove_file(ds.base().join(format!("_delta_log/{v:020}.json"))).unwrap();
+    }
+
+    let manifest = ds.manifest_at(Some(2)).unwrap();
+    let mut files: Vec<ListedFile> = manifest
+        .files
+        .iter()
+        .map(|f| {
+            let part = |c: &str| f.partition.value(c).unwrap().to_string();
+            let number = |c: &str| part(c).parse::<i64>().unwrap();
+            (
+                part("symbol"),
+                number("year"),
+                number("month"),
+                number("day"),
+                f.rows,
+                f.min_timestamp,
+                f.max_timestamp,
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), symbols * days as usize);
+    let listed = delta_rs_files(ds.base(), 2);
+    assert_eq!(listed.len(), files.len());
+    assert_eq!(listed, files);
+
+    let want = pqdm_read(&ds, 2);
+    assert_eq!(want.rows.len(), symbols * days as usize);
+    let table = ds.base().display().to_string();
+    for reader in ["polars", "duckdb"] {
+        let got = delta_read(reader, &table, Some(2), None).unwrap();
+        assert_eq!(got, want, "{reader}");
+    }
+    std::fs::rename(
+        ds.base().join("_manifest.json"),
+        dir.path().join("manifest-aside.json"),
+    )
+    .unwrap();
+    let through_log = Dataset::open_any(ds.base(), &Default::default()).unwrap();
+    assert!(through_log.is_foreign());
+    assert_eq!(pqdm_read(&through_log, 2), want);
 }
