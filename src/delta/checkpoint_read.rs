@@ -278,6 +278,15 @@ fn text_ref<'a>(v: Value<'a>, what: impl Fn() -> String) -> Result<&'a str, Stri
 }
 
 impl Row<'_> {
+    /// Whether `keep` wants the file of this add or remove (by its path, which must be there,
+    /// and its partition values `values`).
+    fn kept(&self, keep: Option<&Keep<'_>>, values: &PartitionValues) -> Result<bool, String> {
+        let Some(keep) = keep else {
+            return Ok(true);
+        };
+        let path = self.scalar("path").ok_or_else(|| self.missing("path"))?;
+        Ok(keep(text_ref(path, || self.what("path"))?, values))
+    }
     fn what(&self, name: &str) -> String {
         format!("checkpoint {}.{name}", self.action)
     }
@@ -570,14 +579,20 @@ impl Leaf {
     }
 }
 
-/// Reads a checkpoint file (see [`super::checkpoint::read_checkpoint`]).
+/// Which files of a checkpoint are wanted, by their paths as logged and their partition values:
+/// the adds and removes of the others are skipped before anything else of theirs is built.
+pub type Keep<'a> = dyn Fn(&str, &PartitionValues) -> bool + Sync + 'a;
+
+/// Reads a checkpoint file (see [`super::checkpoint::read_checkpoint`]), with only the adds
+/// and removes `keep` wants (all when `None`).
 pub(super) fn read_from<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     names_the_buffer: fn(&mut ByteArray, B),
     bytes: &[u8],
+    keep: Option<&Keep<'_>>,
 ) -> Result<Checkpoint, String> {
     // The parquet crate's decoders panic on some damaged pages (a dictionary page cut short, a
     // dictionary-encoded page without one): such a checkpoint is an error, like any other damage.
-    crate::panics::quietly(|| decode(names_the_buffer, bytes)).unwrap_or_else(damaged)
+    crate::panics::quietly(|| decode(names_the_buffer, bytes, keep)).unwrap_or_else(damaged)
 }
 
 fn damaged<T>(why: String) -> Result<T, String> {
@@ -606,6 +621,7 @@ struct Group {
 fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     _names_the_buffer: fn(&mut ByteArray, B),
     bytes: &[u8],
+    keep: Option<&Keep<'_>>,
 ) -> Result<Checkpoint, String> {
     let reader = SerializedFileReader::new(B::from(bytes.to_vec()))
         .map_err(|e| format!("reading the checkpoint's Parquet footer: {e}"))?;
@@ -639,7 +655,7 @@ fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     let groups: Vec<Result<Group, String>> = (0..reader.num_row_groups())
         .into_par_iter()
         .map(|g| {
-            crate::panics::quietly(|| decode_group(&reader, g, &columns, &schema))
+            crate::panics::quietly(|| decode_group(&reader, g, &columns, &schema, keep))
                 .unwrap_or_else(damaged)
         })
         .collect();
@@ -670,6 +686,7 @@ fn decode_group<R: ChunkReader + 'static>(
     g: usize,
     columns: &[usize],
     schema: &SchemaDescriptor,
+    keep: Option<&Keep<'_>>,
 ) -> Result<Group, String> {
     let mut leaves: Vec<Leaf> = columns
         .iter()
@@ -734,23 +751,32 @@ fn decode_group<R: ChunkReader + 'static>(
                             f.string("path")?
                         ));
                     }
-                    "add" => out.adds.push(CheckpointAdd {
-                        path: f.string("path")?,
-                        partition_values: f.partition_map("partitionValues", &mut interner)?,
-                        size: f.i64("size")?,
-                        modification_time: f.i64("modificationTime")?,
-                        data_change: f.bool("dataChange")?,
-                        tags: f.string_map("tags")?,
-                        stats: f.opt_string("stats")?,
-                    }),
-                    _ => out.removes.push(CheckpointRemove {
-                        path: f.string("path")?,
-                        deletion_timestamp: f.opt_i64("deletionTimestamp")?,
-                        data_change: f.bool("dataChange")?,
-                        extended_file_metadata: f.opt_bool("extendedFileMetadata")?,
-                        partition_values: f.partition_map("partitionValues", &mut interner)?,
-                        size: f.opt_i64("size")?,
-                    }),
+                    _ => {
+                        let partition_values = f.partition_map("partitionValues", &mut interner)?;
+                        if !f.kept(keep, &partition_values)? {
+                            continue;
+                        }
+                        if f.action == "add" {
+                            out.adds.push(CheckpointAdd {
+                                path: f.string("path")?,
+                                partition_values,
+                                size: f.i64("size")?,
+                                modification_time: f.i64("modificationTime")?,
+                                data_change: f.bool("dataChange")?,
+                                tags: f.string_map("tags")?,
+                                stats: f.opt_string("stats")?,
+                            });
+                        } else {
+                            out.removes.push(CheckpointRemove {
+                                path: f.string("path")?,
+                                deletion_timestamp: f.opt_i64("deletionTimestamp")?,
+                                data_change: f.bool("dataChange")?,
+                                extended_file_metadata: f.opt_bool("extendedFileMetadata")?,
+                                partition_values,
+                                size: f.opt_i64("size")?,
+                            });
+                        }
+                    }
                 }
             }
         }

@@ -24,6 +24,7 @@ pub mod replay;
 use std::collections::BTreeMap;
 
 pub use actions::{Action, Add, MetaData, Protocol, Remove, Stats};
+pub use checkpoint_read::Keep;
 
 use crate::dtype::ColType;
 use crate::manifest::{FileEntry, Manifest};

@@ -14,7 +14,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::checkpoint::read_checkpoint;
+use super::Keep;
+use super::checkpoint::read_checkpoint_where;
 use crate::dtype::ColType;
 use crate::error::{Error, Result};
 use crate::partition_values::PartitionValues;
@@ -99,8 +100,10 @@ pub struct Snapshot {
     /// The other columns, in the schema's order, as Polars reads them (`None` where the schema
     /// holds a type pqdm does not map: the files' own schemas are read then).
     pub data_columns: Option<Vec<(String, DataType)>>,
-    /// The live files, by path.
+    /// The live files, by path (those a partial read wanted, when [`Snapshot::partial`]).
     pub files: Vec<LiveFile>,
+    /// Whether `files` holds only the files a [`snapshot_where`] wanted.
+    pub partial: bool,
     /// pqdm's record of the version (its manifest without the files, see
     /// [`super::record`]), where its entry carries one.
     pub record: Option<Value>,
@@ -331,8 +334,13 @@ impl State {
         Ok(())
     }
 
-    fn from_checkpoint(base: &Path, bytes: &[u8], version: u64) -> Result<State> {
-        let cp = read_checkpoint(bytes)
+    fn from_checkpoint(
+        base: &Path,
+        bytes: &[u8],
+        version: u64,
+        keep: Option<&Keep<'_>>,
+    ) -> Result<State> {
+        let cp = read_checkpoint_where(bytes, keep)
             .map_err(|e| broken(base, format!("checkpoint {version}: {e}")))?;
         let mut configuration: BTreeMap<String, String> =
             cp.metadata.configuration.into_iter().collect();
@@ -367,18 +375,24 @@ impl State {
         Ok(s)
     }
 
-    /// The live files, sorted by their paths as logged (see [`LiveFile::logged_path`]).
-    fn files(&mut self) -> Vec<LiveFile> {
+    /// The live files `keep` wants (all when `None`), sorted by their paths as logged (see
+    /// [`LiveFile::logged_path`]).
+    fn files(&mut self, keep: Option<&Keep<'_>>) -> Vec<LiveFile> {
         let mut files = std::mem::take(&mut self.checkpoint_files);
         if !self.changed.is_empty() {
             files.retain(|f| !self.changed.contains_key(f.logged_path()));
-            files.extend(self.changed.drain().filter_map(|(_, f)| f));
+            files.extend(
+                self.changed
+                    .drain()
+                    .filter_map(|(_, f)| f)
+                    .filter(|f| keep.is_none_or(|k| k(f.logged_path(), &f.partition))),
+            );
             sorted_by_path(&mut files);
         }
         files
     }
 
-    fn snapshot(mut self, base: &Path, version: u64) -> Result<Snapshot> {
+    fn snapshot(mut self, base: &Path, version: u64, keep: Option<&Keep<'_>>) -> Result<Snapshot> {
         self.check_protocol(base)?;
         let schema: Value = self
             .schema_string
@@ -415,7 +429,8 @@ impl State {
                     )
                 })
                 .collect(),
-            files: self.files(),
+            files: self.files(keep),
+            partial: keep.is_some(),
             record: self
                 .record
                 .and_then(|(v, record)| (v == version).then_some(record)),
@@ -441,11 +456,26 @@ fn pqdm_record(action: &mut Value) -> Option<Value> {
 
 /// The state of the Delta table at `base` at `version` (`None`: the newest), from the files of
 /// its log: `names` (as listed under `_delta_log/`) read with `read` (relative to the base).
+#[cfg(test)]
 pub fn snapshot(
     base: &Path,
     names: &[String],
     read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>,
     version: Option<u64>,
+) -> Result<Snapshot> {
+    snapshot_where(base, names, read, version, None)
+}
+
+/// The state of the Delta table at `base` at `version` (`None`: the newest), from the files of
+/// its log: `names` (as listed under `_delta_log/`) read with `read` (relative to the base);
+/// with only the live files `keep` wants (all when `None`), a checkpoint's other files skipped
+/// before anything but their path and partition values is built.
+pub fn snapshot_where(
+    base: &Path,
+    names: &[String],
+    read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>,
+    version: Option<u64>,
+    keep: Option<&Keep<'_>>,
 ) -> Result<Snapshot> {
     let (entries, checkpoints) = log_versions(base, names)?;
     let newest = entries.last().copied().max(checkpoints.last().copied());
@@ -465,7 +495,7 @@ pub fn snapshot(
             let rel = super::checkpoint_rel(v);
             let bytes = read(&rel)?
                 .ok_or_else(|| broken(base, format!("lost its checkpoint {v} while read")))?;
-            State::from_checkpoint(base, &bytes, v)?
+            State::from_checkpoint(base, &bytes, v, keep)?
         }
         None => State::default(),
     };
@@ -484,7 +514,7 @@ pub fn snapshot(
             state.apply(base, v, line)?;
         }
     }
-    state.snapshot(base, target)
+    state.snapshot(base, target, keep)
 }
 
 #[cfg(test)]
@@ -645,5 +675,104 @@ mod tests {
         let read = |rel: &str| Ok(files.get(rel).cloned());
         let e = snapshot(base, &names, &read, None).unwrap_err().to_string();
         assert!(e.contains("no entry for version 1"), "{e}");
+    }
+
+    /// A partial read keeps exactly the files a whole read holds that `keep` wants: from the
+    /// checkpoint (of several row groups) and from the entries after it, whatever order they
+    /// removed, re-added and moved files in, the null partition included.
+    #[test]
+    fn a_partial_read_holds_the_wanted_files_of_a_whole_read() {
+        use super::super::checkpoint::{
+            Checkpoint, CheckpointAdd, CheckpointMetadata, CheckpointProtocol,
+        };
+        let year = |y: Option<&str>| {
+            PartitionValues::from(BTreeMap::from([("year".to_string(), y.map(String::from))]))
+        };
+        let folder =
+            |y: Option<&str>| format!("year={}", y.unwrap_or("__HIVE_DEFAULT_PARTITION__"));
+        let years = [Some("2023"), Some("2024"), None];
+        // 20,000 files: two row groups.
+        let adds: Vec<CheckpointAdd> = (0..20_000)
+            .map(|i| {
+                let y = years[i % 3];
+                CheckpointAdd {
+                    path: format!("{}/f{i:05}%20x.parquet", folder(y)),
+                    partition_values: year(y),
+                    size: i as i64,
+                    modification_time: 0,
+                    data_change: true,
+                    tags: vec![],
+                    stats: Some(format!(r#"{{"numRecords":{i}}}"#)),
+                }
+            })
+            .collect();
+        let checkpoint = Checkpoint {
+            protocol: CheckpointProtocol {
+                min_reader_version: 1,
+                min_writer_version: 2,
+                writer_features: None,
+            },
+            metadata: CheckpointMetadata {
+                id: "x".into(),
+                name: None,
+                description: None,
+                schema_string: r#"{"type":"struct","fields":[{"name":"v","type":"long","nullable":true,"metadata":{}},{"name":"year","type":"integer","nullable":true,"metadata":{}}]}"#.into(),
+                partition_columns: vec!["year".into()],
+                configuration: vec![],
+                created_time: None,
+            },
+            adds,
+            removes: vec![],
+            txns: vec![],
+        };
+        // After it: a 2024 file removed, one re-added, a 2023 path re-added in 2024 (moved),
+        // a new 2024 file removed again, a null-partition file removed.
+        let v4 = r#"{"remove":{"path":"year=2024/f00001%20x.parquet","dataChange":true}}
+{"remove":{"path":"year=2024/f00004%20x.parquet","dataChange":true}}
+{"add":{"path":"year=2024/f00004%20x.parquet","partitionValues":{"year":"2024"},"size":4,"modificationTime":1,"dataChange":true}}
+{"add":{"path":"year=2023/f00000%20x.parquet","partitionValues":{"year":"2024"},"size":9,"modificationTime":1,"dataChange":true}}
+{"add":{"path":"year=2024/new.parquet","partitionValues":{"year":"2024"},"size":1,"modificationTime":1,"dataChange":true}}
+{"remove":{"path":"year=__HIVE_DEFAULT_PARTITION__/f00002%20x.parquet","dataChange":true}}"#;
+        let v5 = r#"{"remove":{"path":"year=2024/new.parquet","dataChange":true}}
+{"add":{"path":"year=2025/g.parquet","partitionValues":{"year":"2025"},"size":2,"modificationTime":2,"dataChange":true}}"#;
+        let bytes = super::super::checkpoint::write_checkpoint(&checkpoint).unwrap();
+        let (mut names, mut files) = table(&[(4, v4), (5, v5)]);
+        names.push("00000000000000000003.checkpoint.parquet".into());
+        files.insert(super::super::checkpoint_rel(3), bytes);
+        let read = |rel: &str| Ok(files.get(rel).cloned());
+        let base = Path::new("/t");
+        let whole = snapshot(base, &names, &read, None).unwrap();
+        assert!(!whole.partial);
+        assert_eq!(whole.files.len(), 20_000 - 2 + 1);
+        for wanted in [
+            vec![Some("2024")],
+            vec![None],
+            vec![Some("2024"), Some("2025")],
+            vec![],
+        ] {
+            let keep = |_: &str, values: &PartitionValues| wanted.contains(&values.value("year"));
+            let part = snapshot_where(base, &names, &read, None, Some(&keep)).unwrap();
+            assert!(part.partial);
+            let expected: Vec<&LiveFile> = whole
+                .files
+                .iter()
+                .filter(|f| wanted.contains(&f.partition.value("year")))
+                .collect();
+            assert_eq!(
+                part.files.iter().collect::<Vec<_>>(),
+                expected,
+                "{wanted:?}"
+            );
+            assert_eq!(
+                (part.version, &part.partition_columns, &part.data_columns),
+                (whole.version, &whole.partition_columns, &whole.data_columns)
+            );
+        }
+        let moved = whole
+            .files
+            .iter()
+            .find(|f| f.path == "year=2023/f00000 x.parquet")
+            .unwrap();
+        assert_eq!(moved.partition.value("year"), Some("2024"));
     }
 }

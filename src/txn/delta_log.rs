@@ -499,12 +499,21 @@ pub(crate) fn delta_snapshot(
     log: &dyn LogStore,
     version: Option<u64>,
 ) -> Result<Option<delta::replay::Snapshot>> {
+    delta_snapshot_where(log, version, None)
+}
+
+/// [`delta_snapshot`] with only the files whose paths, as logged, `keep` wants.
+pub(crate) fn delta_snapshot_where(
+    log: &dyn LogStore,
+    version: Option<u64>,
+    keep: Option<&delta::Keep<'_>>,
+) -> Result<Option<delta::replay::Snapshot>> {
     let names: Vec<String> = log_names(log)?;
     if names.is_empty() {
         return Ok(None);
     }
     let read = |rel: &str| log.read(rel);
-    delta::replay::snapshot(log.base(), &names, &read, version).map(Some)
+    delta::replay::snapshot_where(log.base(), &names, &read, version, keep).map(Some)
 }
 
 /// The names of the files directly under `_delta_log/`, but pqdm's temporary files.
@@ -520,12 +529,22 @@ pub(crate) fn log_names(log: &dyn LogStore) -> Result<Vec<String>> {
 /// Version `version` of the dataset in `log`'s base, rebuilt from its Delta log alone (see
 /// [`delta::record`]).
 pub(crate) fn version_from_log(log: &dyn LogStore, version: u64) -> Result<Manifest> {
+    version_from_log_where(log, version, None)
+}
+
+/// [`version_from_log`] with only the files whose paths, as logged, `keep` wants (all when
+/// `None`): the header whole, the file list partial.
+pub(crate) fn version_from_log_where(
+    log: &dyn LogStore,
+    version: u64,
+    keep: Option<&delta::Keep<'_>>,
+) -> Result<Manifest> {
     let broken = |message: String| Error::Dataset {
         path: log.base().join(delta::LOG_DIR),
         message,
     };
-    let snapshot =
-        delta_snapshot(log, Some(version))?.ok_or_else(|| broken("does not exist".into()))?;
+    let snapshot = delta_snapshot_where(log, Some(version), keep)?
+        .ok_or_else(|| broken("does not exist".into()))?;
     delta::record::manifest(snapshot).map_err(broken)
 }
 

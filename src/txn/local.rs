@@ -76,7 +76,7 @@ impl LocalLogStore {
     }
 
     fn load_version(&self, version: u64) -> Result<Manifest> {
-        super::load_version(self, version)
+        super::load_version(self, version, None)
     }
 
     /// Where a file of any version is now: kept under `_pqdm/files/`, in the tree, or among

@@ -153,7 +153,18 @@ impl Store {
     /// Loads version `version` from the history (its version file where an earlier pqdm wrote
     /// one, else the Delta log).
     pub fn load_version(&self, version: u64) -> Result<Manifest> {
-        load_version(&*self.log, version)
+        load_version(&*self.log, version, None)
+    }
+
+    /// [`Store::load_version`] with, where the version is read from the Delta log, only the
+    /// files `keep` wants (a version file, written by an earlier pqdm, is read whole): check
+    /// [`Manifest::file_count`] for the version's count.
+    pub fn load_version_where(
+        &self,
+        version: u64,
+        keep: &crate::delta::Keep<'_>,
+    ) -> Result<Manifest> {
+        load_version(&*self.log, version, Some(keep))
     }
 
     /// The version numbers kept, oldest first: the current one, those with a version file
@@ -373,9 +384,13 @@ fn oldest_kept(log: &dyn LogStore) -> u64 {
 }
 
 /// Loads version `version`: from its version file where an earlier pqdm wrote one, else from
-/// the Delta log (the newest checkpoint at or before it and the entries after), checking that
-/// it is that version and that `vacuum` kept it.
-fn load_version(log: &dyn LogStore, version: u64) -> Result<Manifest> {
+/// the Delta log (the newest checkpoint at or before it and the entries after; with only the
+/// files `keep` wants), checking that it is that version and that `vacuum` kept it.
+fn load_version(
+    log: &dyn LogStore,
+    version: u64,
+    keep: Option<&crate::delta::Keep<'_>>,
+) -> Result<Manifest> {
     let not_kept = || Error::Dataset {
         path: log.base().to_path_buf(),
         message: format!("version {version} is not kept (see `pqdm history`)"),
@@ -396,7 +411,7 @@ fn load_version(log: &dyn LogStore, version: u64) -> Result<Manifest> {
         {
             return Err(not_kept());
         }
-        return delta_log::version_from_log(log, version).map_err(|e| match e {
+        return delta_log::version_from_log_where(log, version, keep).map_err(|e| match e {
             Error::Dataset { path, message } => Error::Dataset {
                 path,
                 message: format!(

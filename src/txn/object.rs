@@ -96,7 +96,7 @@ impl ObjectLogStore {
     }
 
     fn load_version(&self, version: u64) -> Result<Manifest> {
-        super::load_version(self, version)
+        super::load_version(self, version, None)
     }
 
     fn write_summary(&self, m: &Manifest) -> Result<()> {

@@ -46,9 +46,14 @@ const PRICES: [Option<f64>; 6] = [
 
 /// Writes the dataset: one append per batch, so each partition holds one file per batch.
 fn sample(base: &Path) -> Dataset {
+    sample_with(base, CreateOptions::default())
+}
+
+/// [`sample`], created with `create`.
+fn sample_with(base: &Path, create: CreateOptions) -> Dataset {
     let mut kinds = KindRegistry::default();
     kinds.add_toml(KIND, "pruning").unwrap();
-    let ds = Dataset::create(base, kinds.get("prune").unwrap(), &CreateOptions::default()).unwrap();
+    let ds = Dataset::create(base, kinds.get("prune").unwrap(), &create).unwrap();
     for b in 0..BATCHES {
         let ts: Vec<i64> = (0..ROWS).map(|i| timestamp(b, i)).collect();
         let venue: Vec<Option<&str>> = (0..ROWS)
@@ -312,6 +317,136 @@ fn pruned_scans_keep_exactly_the_rows_the_predicates_keep() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// An older version read with filters on partition columns reads only those partitions' files
+/// from the log (from its checkpoint and from the entries after it): for random filters, the
+/// rows of the whole version the predicates keep, the same files planned as for the same
+/// predicates given as expressions (which read the version whole), and a manifest listing only
+/// files of partitions the filters may match while the plan counts the version's files. A
+/// version vacuum dropped is refused as before.
+#[test]
+fn older_versions_read_with_partition_filters_keep_exactly_the_rows_the_predicates_keep() {
+    let dir = tmp();
+    let ds = sample_with(
+        &dir.path().join("prune"),
+        CreateOptions {
+            checkpoint_interval: Some(3),
+            ..Default::default()
+        },
+    );
+    // A fifth version overwrites venue a's tier 1 and 2, so that the others are older ones.
+    let frame = df!(
+        "timestamp" => [T0 + 7, T0 + 8], "venue" => ["a", "a"], "tier" => [1i64, 2],
+        "price" => [9.0, 9.5]
+    )
+    .unwrap();
+    let overwrite = WriteOptions {
+        mode: Some(pqdm::WriteMode::Overwrite),
+        ..Default::default()
+    };
+    assert_eq!(ds.write(frame.lazy(), &overwrite).unwrap().version, 5);
+    let seed = seed_from_env("PQDM_PRUNE_SEED");
+    println!("older versions: PQDM_PRUNE_SEED={seed}");
+    for version in [2u64, 3, 4] {
+        let at = |o: ScanOptions| ScanOptions {
+            version: Some(version),
+            ..o
+        };
+        let all = ds
+            .scan(&at(ScanOptions::default()))
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(all.height() as i64, version as i64 * ROWS);
+        let whole = ds.manifest_at(Some(version)).unwrap();
+        let mut runner = TestRunner::new(Config {
+            cases: 48,
+            rng_seed: RngSeed::Fixed(seed + version),
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let result = runner.run(&prop::collection::vec(filter(&ds), 1..4), |filters| {
+            let texts: Vec<String> = filters.iter().map(F::text).collect();
+            let predicate = filters.iter().fold(lit(true), |acc, f| acc.and(f.expr()));
+            let want = timestamps_of(all.clone().lazy().filter(predicate));
+            let by_text = texts
+                .iter()
+                .fold(at(ScanOptions::default()), |o, t| o.filter(t).unwrap());
+            prop_assert_eq!(
+                timestamps_of(ds.scan(&by_text).unwrap()),
+                want,
+                "version {} filters {:?}",
+                version,
+                texts
+            );
+            let by_expr = filters.iter().fold(at(ScanOptions::default()), |o, f| {
+                o.filter_expr(f.scan_expr())
+            });
+            let (text_plan, expr_plan) = (ds.plan(&by_text).unwrap(), ds.plan(&by_expr).unwrap());
+            prop_assert_eq!(
+                &text_plan.files,
+                &expr_plan.files,
+                "files kept for {:?}",
+                texts
+            );
+            prop_assert_eq!(text_plan.total_files, whole.files.len());
+            prop_assert_eq!(expr_plan.manifest.files.len(), whole.files.len());
+            let on_partitions = texts
+                .iter()
+                .any(|t| t.starts_with("venue") || t.starts_with("tier"));
+            let listed = text_plan.manifest.files.len();
+            prop_assert!(listed <= whole.files.len() && listed >= text_plan.files.len());
+            if !on_partitions {
+                prop_assert_eq!(listed, whole.files.len(), "{:?}", texts);
+            }
+            for f in &text_plan.manifest.files {
+                prop_assert!(whole.files.contains(f), "{:?} lists {}", texts, f.path);
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+    // A partition filter that keeps one partition lists only its files.
+    let plan = ds
+        .plan(
+            &ScanOptions {
+                version: Some(4),
+                ..Default::default()
+            }
+            .filter("venue == b")
+            .unwrap()
+            .filter("tier == 2")
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(plan.manifest.files.len(), 4);
+    assert!(
+        plan.manifest
+            .files
+            .iter()
+            .all(|f| f.path.starts_with("venue=b/tier=2/"))
+    );
+    ds.vacuum(&pqdm::maintain::vacuum::VacuumOptions {
+        retain_versions: 2,
+        retention: std::time::Duration::ZERO,
+    })
+    .unwrap();
+    let err = ds
+        .scan(
+            &ScanOptions {
+                version: Some(3),
+                ..Default::default()
+            }
+            .filter("venue == b")
+            .unwrap(),
+        )
+        .err()
+        .expect("version 3 was vacuumed")
+        .to_string();
+    assert!(err.contains("version 3 is not kept"), "{err}");
 }
 
 /// Filters and the same predicate as a DuckDB WHERE clause.
