@@ -2,7 +2,7 @@
 """Commits at scale: what a one-day upsert, opening a dataset and `latest` cost at 1,000 and at
 100,000 files, and opening after many commits; delta-rs opens the same tables in the same run.
 
-    python3 scripts/bench_commits.py [--rounds 3] [--commits 1000] [--workloads upsert,open,open_log,latest,history]
+    python3 scripts/bench_commits.py [--rounds 3] [--commits 1000] [--workloads upsert,open,open_log,latest,history,travel]
 
 Builds two klines datasets of one candle a day (klines, partitioned by exchange/symbol/timeframe/
 year/month/day): 100 symbols x 10 days (1,000 files) and 100 symbols x 1,000 days (100,000
@@ -16,7 +16,10 @@ as scripts/bench.py does; delta-rs, Python `deltalake`, in the same virtualenv):
 - open_log: `pqdm info` with `_manifest.json` moved aside: pqdm opens through the log alone (the
            newest checkpoint and the entries after it), as delta-rs does;
 - latest:  `pqdm latest` (the latest timestamp per symbol);
-- history: the same two after COMMITS commits (`pqdm info`; delta-rs from its checkpoint).
+- history: the same two after COMMITS commits (`pqdm info`; delta-rs from its checkpoint);
+- travel:  one symbol (1,000 files) of the version before the newest of the 100,000-file dataset
+           (`pqdm scan --version`, to a Parquet file) against delta-rs reading the same partition
+           of the same version (`DeltaTable(version=...)`, `to_pyarrow_table(partitions=...)`).
 
 Also prints, per dataset, the bytes each commit adds to the history (its Delta log entry, the
 commit point) and rewrites (`_manifest.json`), and the log files an opener of the newest version
@@ -37,6 +40,14 @@ import sys
 from deltalake import DeltaTable
 t = DeltaTable(sys.argv[1])
 print(t.version(), len(t.file_uris()))
+"""
+
+DELTA_TRAVEL = """
+import sys, warnings
+from deltalake import DeltaTable
+warnings.simplefilter("ignore", DeprecationWarning)
+t = DeltaTable(sys.argv[1], version=int(sys.argv[2]))
+print(t.to_pyarrow_table(partitions=[("symbol", "=", sys.argv[3])]).num_rows)
 """
 
 DELTALAKE = "deltalake==1.6.6"
@@ -139,6 +150,17 @@ class Commits(bench.Bench):
             base = self.dataset(days)
             self.run(f"latest per symbol, {files} files", {"pqdm": [self.pqdm, "latest", base, "--by", "symbol", "--json"]})
 
+    def travel(self):
+        base = self.dataset(1000)
+        newest = max(int(os.path.basename(p).split(".")[0])
+                     for p in glob.glob(os.path.join(base, "_delta_log", "*.json")))
+        older, out = newest - 1, self.path("travel.parquet")
+        self.run(f"one symbol (1,000 files) of version {older} of the 100,000-file dataset", {
+            "pqdm": [self.pqdm, "scan", base, "--version", str(older), "--filter", "symbol == S001USDT",
+                     "--format", "parquet", "--output", out, "--quiet"],
+            "delta-rs": bench.py_cmd(DELTA_TRAVEL, base, str(older), "S001USDT"),
+        })
+
     def history(self):
         n = self.args.commits
         base = self.path(f"h{n}")
@@ -166,7 +188,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--commits", type=int, default=1000)
-    ap.add_argument("--workloads", default="upsert,open,open_log,latest,history")
+    ap.add_argument("--workloads", default="upsert,open,open_log,latest,history,travel")
     ap.add_argument("--work", default=os.path.join(bench.ROOT, "target", "bench-commits"))
     ap.add_argument("--pqdm", default=bench.default_pqdm())
     ap.add_argument("--quiet", action="store_true")

@@ -170,6 +170,7 @@ impl Dataset {
                     added: added.clone(),
                     replaced: &replaced,
                     operation: operation.clone(),
+                    edit_changes_files: false,
                 },
                 |_| {},
             )
