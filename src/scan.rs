@@ -219,13 +219,13 @@ impl Dataset {
         if self.is_foreign() || current.records_since.is_none_or(|since| v < since) {
             return None;
         }
-        // Typed by the current version's partition columns, which no commit changes; the
-        // files kept are pruned again below by the version's own manifest.
+        // Typed as the plan types them, by the current version, whose partition columns no
+        // commit changes; the files kept are pruned again by the version's own manifest.
         let on_partitions: Vec<(TypedFilter, ColType)> = filters
             .iter()
             .filter_map(|f| {
                 let dtype = current.partition_type(&f.column)?;
-                Some((f.typed(dtype, false).ok()?, dtype))
+                Some((self.typed_filter(&current, f).ok()?, dtype))
             })
             .collect();
         if on_partitions.is_empty() {
@@ -245,6 +245,20 @@ impl Dataset {
         }
     }
 
+    /// Filter `f` typed by version `m` (a timestamp column's numbers in any unit, ISO dates).
+    fn typed_filter(&self, m: &Manifest, f: &Filter) -> Result<TypedFilter> {
+        let dtype = column_type(m, &f.column)
+            .ok_or_else(|| unknown_column(m, &format!("filter `{}`", f.text), &f.column))?;
+        let datetime = self.is_datetime(&f.column);
+        let is_ts = m.kind_spec.column(&f.column).is_some_and(|c| c.timestamp)
+            || f.column == m.timestamp_column
+            || datetime;
+        Ok(TypedFilter {
+            datetime,
+            ..f.typed(dtype, is_ts)?
+        })
+    }
+
     /// Types the filters and prunes the version's files by the manifest (no file is opened).
     pub fn plan(&self, opts: &ScanOptions) -> Result<ScanPlan> {
         let version = self.version_to_read(opts)?;
@@ -252,19 +266,11 @@ impl Dataset {
             Some(m) => (m, true),
             None => (self.manifest_at(version)?, false),
         };
-        let mut typed = Vec::with_capacity(opts.filters.len());
-        for f in &opts.filters {
-            let dtype = column_type(&m, &f.column)
-                .ok_or_else(|| unknown_column(&m, &format!("filter `{}`", f.text), &f.column))?;
-            let datetime = self.is_datetime(&f.column);
-            let is_ts = m.kind_spec.column(&f.column).is_some_and(|c| c.timestamp)
-                || f.column == m.timestamp_column
-                || datetime;
-            typed.push(TypedFilter {
-                datetime,
-                ..f.typed(dtype, is_ts)?
-            });
-        }
+        let typed = opts
+            .filters
+            .iter()
+            .map(|f| self.typed_filter(&m, f))
+            .collect::<Result<Vec<_>>>()?;
         if let Some(cols) = &opts.columns {
             for c in cols {
                 let untyped = self.untyped_columns().iter().any(|(n, _)| n == c);

@@ -623,15 +623,15 @@ pub const GROUP_ROWS: usize = 16 * 1024;
 
 /// Reads a checkpoint file (ours, or one written by delta-rs / Spark: classic single-file checkpoints, reader version 1-2 tables) back into a Checkpoint (actions absent from the file are empty; a file with several protocol/metaData rows is an error).
 pub fn read_checkpoint(bytes: &[u8]) -> Result<Checkpoint, String> {
-    read_checkpoint_where(bytes, None)
+    read_checkpoint_where(bytes, None).map(|(checkpoint, _)| checkpoint)
 }
 
-/// [`read_checkpoint`] with only the adds and removes whose paths (as logged) `keep` wants
-/// (all when `None`).
+/// [`read_checkpoint`] with only the adds and removes `keep` wants (all when `None`), and the
+/// number of adds it did not want.
 pub fn read_checkpoint_where(
     bytes: &[u8],
     keep: Option<&super::Keep<'_>>,
-) -> Result<Checkpoint, String> {
+) -> Result<(Checkpoint, usize), String> {
     // `SerializedFileReader` reads from a `ChunkReader`; the in-memory one is `bytes::Bytes`,
     // which `parquet` does not re-export. `ByteArray::set_data` takes exactly that type, so it
     // names it here without a dependency on the `bytes` crate.

@@ -584,12 +584,12 @@ impl Leaf {
 pub type Keep<'a> = dyn Fn(&str, &PartitionValues) -> bool + Sync + 'a;
 
 /// Reads a checkpoint file (see [`super::checkpoint::read_checkpoint`]), with only the adds
-/// and removes `keep` wants (all when `None`).
+/// and removes `keep` wants (all when `None`); with the number of adds skipped.
 pub(super) fn read_from<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     names_the_buffer: fn(&mut ByteArray, B),
     bytes: &[u8],
     keep: Option<&Keep<'_>>,
-) -> Result<Checkpoint, String> {
+) -> Result<(Checkpoint, usize), String> {
     // The parquet crate's decoders panic on some damaged pages (a dictionary page cut short, a
     // dictionary-encoded page without one): such a checkpoint is an error, like any other damage.
     crate::panics::quietly(|| decode(names_the_buffer, bytes, keep)).unwrap_or_else(damaged)
@@ -616,13 +616,15 @@ struct Group {
     adds: Vec<CheckpointAdd>,
     removes: Vec<CheckpointRemove>,
     txns: Vec<CheckpointTxn>,
+    /// Adds `keep` did not want.
+    skipped_adds: usize,
 }
 
 fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     _names_the_buffer: fn(&mut ByteArray, B),
     bytes: &[u8],
     keep: Option<&Keep<'_>>,
-) -> Result<Checkpoint, String> {
+) -> Result<(Checkpoint, usize), String> {
     let reader = SerializedFileReader::new(B::from(bytes.to_vec()))
         .map_err(|e| format!("reading the checkpoint's Parquet footer: {e}"))?;
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
@@ -667,17 +669,19 @@ fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
         all.adds.extend(g.adds);
         all.removes.extend(g.removes);
         all.txns.extend(g.txns);
+        all.skipped_adds += g.skipped_adds;
     }
     let protocol = one(all.protocols, "protocol")?;
     check_protocol(&protocol)?;
     let metadata = one(all.metadata, "metaData")?;
-    Ok(Checkpoint {
+    let checkpoint = Checkpoint {
         protocol,
         metadata,
         adds: all.adds,
         removes: all.removes,
         txns: all.txns,
-    })
+    };
+    Ok((checkpoint, all.skipped_adds))
 }
 
 /// The actions of row group `g`, read from leaf columns `columns`.
@@ -754,6 +758,9 @@ fn decode_group<R: ChunkReader + 'static>(
                     _ => {
                         let partition_values = f.partition_map("partitionValues", &mut interner)?;
                         if !f.kept(keep, &partition_values)? {
+                            if f.action == "add" {
+                                out.skipped_adds += 1;
+                            }
                             continue;
                         }
                         if f.action == "add" {

@@ -61,8 +61,8 @@ pub fn complete(snapshot: &Snapshot) -> bool {
 }
 
 /// Version `snapshot.version` of a pqdm dataset as its log records it (with only the files a
-/// partial snapshot holds, whose counts are then not checked against the header); an error
-/// names what the log lacks (a version whose entry carries no pqdm record: one another engine wrote, or a
+/// partial snapshot holds: then only the number of files is checked against the header); an
+/// error names what the log lacks (a version whose entry carries no pqdm record: one another engine wrote, or a
 /// checkpoint written without an entry) or where it disagrees with itself.
 pub fn manifest(snapshot: Snapshot) -> Result<Manifest, String> {
     let version = snapshot.version;
@@ -87,8 +87,16 @@ pub fn manifest(snapshot: Snapshot) -> Result<Manifest, String> {
         .collect::<Result<Vec<_>, _>>()?;
     files.par_sort_by(|a, b| a.path.cmp(&b.path));
     m.files = files;
-    if !snapshot.partial {
-        check_counts(&m)?;
+    match snapshot.partial {
+        false => check_counts(&m)?,
+        // Only the count of files is known of those not read.
+        true if snapshot.live_files as u64 != m.file_count => {
+            return Err(format!(
+                "version {version}: the log lists {} files, its pqdm record {}",
+                snapshot.live_files, m.file_count
+            ));
+        }
+        true => {}
     }
     Ok(m)
 }

@@ -104,6 +104,8 @@ pub struct Snapshot {
     pub files: Vec<LiveFile>,
     /// Whether `files` holds only the files a [`snapshot_where`] wanted.
     pub partial: bool,
+    /// How many files are live in the version (`files.len()` unless partial).
+    pub live_files: usize,
     /// pqdm's record of the version (its manifest without the files, see
     /// [`super::record`]), where its entry carries one.
     pub record: Option<Value>,
@@ -259,6 +261,11 @@ struct State {
     changed: HashMap<String, Option<LiveFile>>,
     /// The newest pqdm record applied, with its entry's version.
     record: Option<(u64, Value)>,
+    /// The checkpoint's adds a partial read skipped.
+    skipped_adds: usize,
+    /// Whether entries applied a `protocol` and a `metaData` (see [`State::absorb`]).
+    saw_protocol: bool,
+    saw_metadata: bool,
 }
 
 impl State {
@@ -300,6 +307,7 @@ impl State {
         if let Some(record) = pqdm_record(&mut action) {
             self.record = Some((version, record));
         } else if let Some(p) = action.get("protocol") {
+            self.saw_protocol = true;
             self.reader_version = p["minReaderVersion"].as_i64();
             self.reader_features = p["readerFeatures"]
                 .as_array()
@@ -310,6 +318,7 @@ impl State {
                 })
                 .unwrap_or_default();
         } else if let Some(m) = action.get("metaData") {
+            self.saw_metadata = true;
             self.schema_string = m["schemaString"].as_str().map(String::from);
             self.partition_columns = serde_json::from_value(m["partitionColumns"].clone())
                 .map_err(|e| broken(base, format!("entry {version}: partitionColumns: {e}")))?;
@@ -340,7 +349,7 @@ impl State {
         version: u64,
         keep: Option<&Keep<'_>>,
     ) -> Result<State> {
-        let cp = read_checkpoint_where(bytes, keep)
+        let (cp, skipped_adds) = read_checkpoint_where(bytes, keep)
             .map_err(|e| broken(base, format!("checkpoint {version}: {e}")))?;
         let mut configuration: BTreeMap<String, String> =
             cp.metadata.configuration.into_iter().collect();
@@ -354,6 +363,7 @@ impl State {
             partition_columns: cp.metadata.partition_columns,
             configuration,
             record,
+            skipped_adds,
             ..Default::default()
         };
         s.checkpoint_files = cp
@@ -375,10 +385,35 @@ impl State {
         Ok(s)
     }
 
+    /// The state of the entries after the checkpoint (`tail`, applied on their own) applied
+    /// to this one, the checkpoint's.
+    fn absorb(&mut self, tail: State) {
+        if tail.saw_protocol {
+            self.reader_version = tail.reader_version;
+            self.reader_features = tail.reader_features;
+        }
+        if tail.saw_metadata {
+            self.schema_string = tail.schema_string;
+            self.partition_columns = tail.partition_columns;
+            self.configuration = tail.configuration;
+        }
+        if tail.record.is_some() {
+            self.record = tail.record;
+        }
+        self.changed = tail.changed;
+    }
+
     /// The live files `keep` wants (all when `None`), sorted by their paths as logged (see
-    /// [`LiveFile::logged_path`]).
-    fn files(&mut self, keep: Option<&Keep<'_>>) -> Vec<LiveFile> {
+    /// [`LiveFile::logged_path`]), and how many files are live in all. (A partial read has
+    /// every checkpoint file an entry changes among its checkpoint files: see [`snapshot_where`].)
+    fn files(&mut self, keep: Option<&Keep<'_>>) -> (Vec<LiveFile>, usize) {
         let mut files = std::mem::take(&mut self.checkpoint_files);
+        let replaced = files
+            .iter()
+            .filter(|f| self.changed.contains_key(f.logged_path()))
+            .count();
+        let added = self.changed.values().filter(|f| f.is_some()).count();
+        let live = files.len() + self.skipped_adds - replaced + added;
         if !self.changed.is_empty() {
             files.retain(|f| !self.changed.contains_key(f.logged_path()));
             files.extend(
@@ -389,7 +424,7 @@ impl State {
             );
             sorted_by_path(&mut files);
         }
-        files
+        (files, live)
     }
 
     fn snapshot(mut self, base: &Path, version: u64, keep: Option<&Keep<'_>>) -> Result<Snapshot> {
@@ -416,6 +451,7 @@ impl State {
             })
             .map(|f| Some((f["name"].as_str()?.to_string(), polars_type(&f["type"])?)))
             .collect();
+        let (files, live_files) = self.files(keep);
         Ok(Snapshot {
             version,
             data_columns,
@@ -429,7 +465,8 @@ impl State {
                     )
                 })
                 .collect(),
-            files: self.files(keep),
+            files,
+            live_files,
             partial: keep.is_some(),
             record: self
                 .record
@@ -490,15 +527,10 @@ pub fn snapshot_where(
         ));
     }
     let from = checkpoints.iter().rev().find(|v| **v <= target).copied();
-    let mut state = match from {
-        Some(v) => {
-            let rel = super::checkpoint_rel(v);
-            let bytes = read(&rel)?
-                .ok_or_else(|| broken(base, format!("lost its checkpoint {v} while read")))?;
-            State::from_checkpoint(base, &bytes, v, keep)?
-        }
-        None => State::default(),
-    };
+    // The entries after the checkpoint are applied first, on their own: a partial read then
+    // takes from the checkpoint every file they change too, and so knows how many files the
+    // version holds (which pqdm's record is checked against).
+    let mut tail = State::default();
     let first = from.map_or(0, |v| v + 1);
     for v in first..=target {
         if entries.binary_search(&v).is_err() {
@@ -511,9 +543,23 @@ pub fn snapshot_where(
             .ok_or_else(|| broken(base, format!("lost its entry {v} while read")))?;
         let text = String::from_utf8_lossy(&bytes);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            state.apply(base, v, line)?;
+            tail.apply(base, v, line)?;
         }
     }
+    let mut state = match from {
+        Some(v) => {
+            let rel = super::checkpoint_rel(v);
+            let bytes = read(&rel)?
+                .ok_or_else(|| broken(base, format!("lost its checkpoint {v} while read")))?;
+            let wanted = |path: &str, values: &PartitionValues| {
+                tail.changed.contains_key(path) || keep.is_none_or(|k| k(path, values))
+            };
+            let wanted: Option<&Keep<'_>> = keep.map(|_| &wanted as &Keep<'_>);
+            State::from_checkpoint(base, &bytes, v, wanted)?
+        }
+        None => State::default(),
+    };
+    state.absorb(tail);
     state.snapshot(base, target, keep)
 }
 
