@@ -172,13 +172,15 @@ impl Bounds {
 
 /// The files an upsert compares: the new ones, each in its `scope` group, and the stored files
 /// that can hold one of their keys (in a group the new rows touch, with recorded ranges meeting
-/// theirs), with the entries of the latter. `path_of` turns a dataset path into one to scan.
+/// theirs; a stored folder in `aliases` is in the group of the folder it is an alias of), with
+/// the entries of the latter. `path_of` turns a dataset path into one to scan.
 pub(crate) fn candidates<'a>(
     scope: &KeyScope,
     kind: &Kind,
     staged: &[(PathBuf, String)],
     entries: &[FileEntry],
     stored: &'a [FileEntry],
+    aliases: &crate::write::Aliases<'a>,
     path_of: impl Fn(&str) -> PathBuf,
 ) -> (Vec<KeyFile>, Vec<&'a FileEntry>, Vec<KeyFile>) {
     let mut groups: BTreeMap<String, Bounds> = BTreeMap::new();
@@ -200,7 +202,7 @@ pub(crate) fn candidates<'a>(
     let mut old = vec![];
     let mut old_files = vec![];
     for f in stored {
-        let dir = partition::dir_of(&f.path);
+        let dir = crate::write::unaliased(aliases, partition::dir_of(&f.path));
         // A folder is its own group unless a column is free: looked up without a copy of its
         // name (100,000 stored files, 100 touched).
         let group = match scope.spans_folders() {

@@ -762,14 +762,25 @@ pub(crate) fn typed_folder(dir: &str, columns: &[Field]) -> Vec<(String, Option<
         .collect()
 }
 
+/// Stored folders that hold the same typed partition as another stored folder a write's files
+/// go into, spelled otherwise (an adopted tree with both `month=1` and `month=01`): each with
+/// that folder, so that merges treat them as one partition.
+pub(crate) type Aliases<'m> = HashMap<&'m str, &'m str>;
+
+/// `dir`, or the folder it is an alias of.
+pub(crate) fn unaliased<'a>(aliases: &Aliases<'a>, dir: &'a str) -> &'a str {
+    aliases.get(dir).copied().unwrap_or(dir)
+}
+
 /// Moves staged files into the folder `current` already has for the same typed partition
 /// values when its text differs (a zero-padded `month=01` written by another tool), so writes
-/// replace rows there instead of writing a second folder beside it.
-fn into_existing_folders(
-    current: &Manifest,
+/// replace rows there instead of writing a second folder beside it; of several such folders,
+/// into the first (in path order), the others returned as its aliases.
+fn into_existing_folders<'m>(
+    current: &'m Manifest,
     staged: &[(PathBuf, String)],
     entries: &[FileEntry],
-) -> (Vec<(PathBuf, String)>, Vec<FileEntry>) {
+) -> (Vec<(PathBuf, String)>, Vec<FileEntry>, Aliases<'m>) {
     let mut typer = FolderTyper::new(&current.partition_columns);
     let wanted: HashSet<Vec<u32>> = staged
         .iter()
@@ -780,6 +791,7 @@ fn into_existing_folders(
     // one before (daily folders differ in the last): only the others are typed. At 100,000
     // files, typing every segment of every folder took a tenth of a one-day upsert.
     let mut folders: HashMap<Vec<u32>, &str> = HashMap::new();
+    let mut others: Vec<(&str, Vec<u32>)> = Vec::new();
     let mut segments: Vec<(&str, Option<u32>)> = Vec::new();
     let mut key: Vec<u32> = Vec::new();
     let mut last = None;
@@ -801,10 +813,20 @@ fn into_existing_folders(
         key.clear();
         key.extend(segments.iter().filter_map(|(_, id)| *id));
         if wanted.contains(&key) {
-            folders.entry(key.clone()).or_insert(dir);
+            match folders.get(&key) {
+                None => {
+                    folders.insert(key.clone(), dir);
+                }
+                Some(first) if *first != dir => others.push((dir, key.clone())),
+                Some(_) => {}
+            }
         }
     }
-    staged
+    let aliases: Aliases = others
+        .into_iter()
+        .map(|(dir, key)| (dir, folders[&key]))
+        .collect();
+    let (files, entries) = staged
         .iter()
         .zip(entries)
         .map(|((path, rel), entry)| {
@@ -822,7 +844,8 @@ fn into_existing_folders(
                 _ => ((path.clone(), rel.clone()), entry.clone()),
             }
         })
-        .unzip()
+        .unzip();
+    (files, entries, aliases)
 }
 
 /// Keys partition folders by their typed values ([`typed_folder`]), segment by segment, each
@@ -914,7 +937,10 @@ impl MergeInputs {
             current
                 .files
                 .iter()
-                .filter(|f| groups.contains(&scope.group(partition::dir_of(&f.path))))
+                .filter(|f| {
+                    let dir = unaliased(w.aliases, partition::dir_of(&f.path));
+                    groups.contains(&scope.group(dir))
+                })
                 .cloned()
                 .collect()
         };
@@ -1104,10 +1130,12 @@ impl Dataset {
             (report.wall_ms, report.peak_rss_bytes) = timer.finish();
             return Ok(report);
         }
+        let no_aliases = Aliases::new();
         let base = Staged {
             staging: &staging,
             files: &[],
             entries: &[],
+            aliases: &no_aliases,
             part_cols: &cast.part_cols,
             schema: &cast.data_schema,
             pq: &plan.pq,
@@ -1164,10 +1192,12 @@ impl Dataset {
         let mut merges = 0;
         let outcome = self.with_commit_retries(&timer.op_id, |lock, current| {
             let version = current.version + 1;
-            let (files, entries) = into_existing_folders(current, &staged.files, &staged.entries);
+            let (files, entries, aliases) =
+                into_existing_folders(current, &staged.files, &staged.entries);
             let w = Staged {
                 files: &files,
                 entries: &entries,
+                aliases: &aliases,
                 ..base
             };
             // What the merge read is compared only on a retry (the first attempt, and every
@@ -1273,7 +1303,7 @@ impl Dataset {
             .collect();
         let mut existing: BTreeMap<&str, Vec<&FileEntry>> = BTreeMap::new();
         for f in &current.files {
-            let dir = partition::dir_of(&f.path);
+            let dir = unaliased(w.aliases, partition::dir_of(&f.path));
             if touched.contains(dir) {
                 existing.entry(dir).or_default().push(f);
             }
@@ -1320,6 +1350,7 @@ impl Dataset {
             w.files,
             w.entries,
             &current.files,
+            w.aliases,
             |rel| self.store().data_path(rel),
         );
         let mut schema = current.schema.clone();
@@ -1791,6 +1822,9 @@ struct Staged<'a> {
     schema: &'a [Field],
     pq: &'a Arc<ParquetWriteOptions>,
     op_id: &'a str,
+    /// Stored folders of the partitions the files go into, spelled otherwise (see
+    /// [`into_existing_folders`]).
+    aliases: &'a Aliases<'a>,
 }
 
 impl Staged<'_> {
@@ -1947,7 +1981,12 @@ mod tests {
                 ..m.files[0].clone()
             })
             .collect();
-        let (files, moved) = into_existing_folders(&m, &staged, &entries);
+        let (files, moved, aliases) = into_existing_folders(&m, &staged, &entries);
+        // B's day 1 is stored under two spellings: the second is the first one's alias.
+        assert_eq!(
+            aliases,
+            Aliases::from([("symbol=B/month=1/day=1", "symbol=B/month=01/day=01")])
+        );
         for (((_, rel), entry), (_, want)) in files.iter().zip(&moved).zip(staged_dirs) {
             assert_eq!(rel, &format!("{want}/new.parquet"));
             assert_eq!(&entry.path, rel);

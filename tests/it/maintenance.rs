@@ -555,6 +555,84 @@ open(os.path.join(base, "_SUCCESS"), "w").close()
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has a pqdm manifest"));
 }
 
+/// One partition an adopted tree holds under two spellings (`month=1/day=2`, as DuckDB writes
+/// it, and `month=01/day=02`, as pyarrow's users did): an upsert replaces its keys in both
+/// folders and an overwrite replaces both folders' rows (red team: the rows of the second
+/// spelling stayed beside the new ones, repeating their keys).
+#[test]
+fn a_partition_adopted_under_two_spellings_is_one_partition_to_upserts_and_overwrites() {
+    let script = r#"
+import sys, os, pyarrow as pa, pyarrow.parquet as pq
+base = sys.argv[1]
+hour = 3600000
+for folder, hours in (("month=1/day=2", (0, 1, 2)), ("month=01/day=02", (3,))):
+    d = os.path.join(base, "exchange=binance/symbol=BTC/timeframe=1h/year=2024", folder)
+    os.makedirs(d)
+    ts = [1704153600000 + h * hour for h in hours]
+    one = [1.0] * len(ts)
+    pq.write_table(pa.table({"timestamp": ts, "open": one, "high": one, "low": one, "close": one, "volume": one}), os.path.join(d, "part-0.parquet"))
+"#;
+    let new_rows = |hours: &[i64], price: f64| {
+        let ts: Vec<i64> = hours
+            .iter()
+            .map(|h| 1_704_153_600_000 + h * 3_600_000)
+            .collect();
+        let n = ts.len();
+        df!(
+            "timestamp" => ts, "open" => vec![price; n], "high" => vec![price; n],
+            "low" => vec![price; n], "close" => vec![price; n], "volume" => vec![price; n],
+        )
+        .unwrap()
+    };
+    let opts = |mode| WriteOptions {
+        mode: Some(mode),
+        constants: consts(&[
+            ("exchange", "binance"),
+            ("symbol", "BTC"),
+            ("timeframe", "1h"),
+        ]),
+        ..Default::default()
+    };
+    for (mode, hours, want) in [
+        // Every stored key again: four rows, all new.
+        (
+            pqdm::WriteMode::Upsert,
+            &[0, 1, 2, 3][..],
+            vec![(0, 9.0), (1, 9.0), (2, 9.0), (3, 9.0)],
+        ),
+        // Two keys, one in each folder: the others stay.
+        (
+            pqdm::WriteMode::Upsert,
+            &[1, 3][..],
+            vec![(0, 1.0), (1, 9.0), (2, 1.0), (3, 9.0)],
+        ),
+        // The partition replaced whole.
+        (pqdm::WriteMode::Overwrite, &[5][..], vec![(5, 9.0)]),
+    ] {
+        let dir = tmp();
+        let base = dir.path().join("adopted");
+        py(script, &[base.to_str().unwrap()]);
+        let out = run(&["adopt", base.to_str().unwrap(), "--kind", "klines"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ds = Dataset::open(&base).unwrap();
+        ds.write(new_rows(hours, 9.0).lazy(), &opts(mode)).unwrap();
+        let df = read_sorted(&ds);
+        let ts = df.column("timestamp").unwrap().i64().unwrap();
+        let close = df.column("close").unwrap().f64().unwrap();
+        let got: Vec<(i64, f64)> = ts
+            .into_no_null_iter()
+            .zip(close.into_no_null_iter())
+            .map(|(t, c)| ((t - 1_704_153_600_000) / 3_600_000, c))
+            .collect();
+        assert_eq!(got, want, "{mode:?} of hours {hours:?}");
+        assert_eq!(ds.verify(false, &Progress::hidden()).unwrap().problems(), 0);
+    }
+}
+
 #[test]
 fn latest_from_the_summary_matches_the_manifest() {
     let dir = tmp();
