@@ -1876,18 +1876,16 @@ mod tests {
         assert_eq!(names[0], "part-op-c000002-0000000009.parquet.staged");
     }
 
+    fn field(name: &str, dtype: ColType) -> Field {
+        Field {
+            name: name.into(),
+            dtype,
+        }
+    }
+
     #[test]
     fn zero_padded_folders_are_the_same_typed_partition() {
-        let cols = [
-            Field {
-                name: "symbol".into(),
-                dtype: ColType::Str,
-            },
-            Field {
-                name: "month".into(),
-                dtype: ColType::I8,
-            },
-        ];
+        let cols = [field("symbol", ColType::Str), field("month", ColType::I8)];
         assert_eq!(
             typed_folder("symbol=0001/month=01", &cols),
             typed_folder("symbol=0001/month=1", &cols)
@@ -1904,18 +1902,9 @@ mod tests {
     #[test]
     fn staged_files_go_into_the_existing_folder_of_their_typed_partition() {
         let cols = vec![
-            Field {
-                name: "symbol".into(),
-                dtype: ColType::Str,
-            },
-            Field {
-                name: "month".into(),
-                dtype: ColType::I8,
-            },
-            Field {
-                name: "day".into(),
-                dtype: ColType::I8,
-            },
+            field("symbol", ColType::Str),
+            field("month", ColType::I8),
+            field("day", ColType::I8),
         ];
         let kind = crate::schema::KindRegistry::default()
             .get("klines")

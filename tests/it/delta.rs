@@ -1292,21 +1292,9 @@ fn a_writer_killed_at_the_upgrade_checkpoint_commits_nothing_and_the_next_one_up
 
 /// The row groups of the Parquet file at `path`, as pyarrow counts them.
 fn row_groups(path: &Path) -> u64 {
-    let out = Command::new(python())
-        .args([
-            "-c",
-            "import sys, pyarrow.parquet as pq; print(pq.ParquetFile(sys.argv[1]).metadata.num_row_groups)",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    let script = "import sys, pyarrow.parquet as pq\n\
+        print(pq.ParquetFile(sys.argv[1]).metadata.num_row_groups)";
+    py(script, &[path.to_str().unwrap()])
         .trim()
         .parse()
         .unwrap()
@@ -1321,18 +1309,8 @@ fn delta_rs_files(table: &Path, version: u64) -> Vec<ListedFile> {
         cols = ['partition.symbol', 'partition.year', 'partition.month', 'partition.day',\n\
                 'num_records', 'min.timestamp', 'max.timestamp']\n\
         print(json.dumps([list(r.values()) for r in t.select(cols).to_pylist()]))";
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(table)
-        .arg(version.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut files: Vec<ListedFile> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = py(script, &[table.to_str().unwrap(), &version.to_string()]);
+    let mut files: Vec<ListedFile> = serde_json::from_str(&out).unwrap();
     files.sort();
     files
 }

@@ -255,6 +255,23 @@ fn scanned(ds: &Dataset, filters: &[String]) -> Vec<i64> {
     timestamps_of(ds.scan(&opts).unwrap())
 }
 
+/// A property runner of `cases` cases from `seed`.
+fn runner(cases: u32, seed: u64) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// The filters as text, and the timestamps of the rows of `all` they keep.
+fn texts_and_rows(all: &DataFrame, filters: &[F]) -> (Vec<String>, Vec<i64>) {
+    let texts = filters.iter().map(F::text).collect();
+    let predicate = filters.iter().fold(lit(true), |acc, f| acc.and(f.expr()));
+    (texts, timestamps_of(all.clone().lazy().filter(predicate)))
+}
+
 fn timestamps_of(lf: LazyFrame) -> Vec<i64> {
     let df = lf
         .select([col("timestamp")])
@@ -281,16 +298,9 @@ fn pruned_scans_keep_exactly_the_rows_the_predicates_keep() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(cases, seed);
     let result = runner.run(&prop::collection::vec(filter(&ds), 1..4), |filters| {
-        let texts: Vec<String> = filters.iter().map(F::text).collect();
-        let predicate = filters.iter().fold(lit(true), |acc, f| acc.and(f.expr()));
-        let want = timestamps_of(all.clone().lazy().filter(predicate));
+        let (texts, want) = texts_and_rows(&all, &filters);
         prop_assert_eq!(scanned(&ds, &texts), want.clone(), "filters {:?}", texts);
         // The same predicates as Polars expressions given to the scan: the same rows, and the
         // same folders and files pruned as by the text filters.
@@ -360,16 +370,9 @@ fn older_versions_read_with_partition_filters_keep_exactly_the_rows_the_predicat
             .unwrap();
         assert_eq!(all.height() as i64, version as i64 * ROWS);
         let whole = ds.manifest_at(Some(version)).unwrap();
-        let mut runner = TestRunner::new(Config {
-            cases: 48,
-            rng_seed: RngSeed::Fixed(seed + version),
-            failure_persistence: None,
-            ..Config::default()
-        });
+        let mut runner = runner(48, seed + version);
         let result = runner.run(&prop::collection::vec(filter(&ds), 1..4), |filters| {
-            let texts: Vec<String> = filters.iter().map(F::text).collect();
-            let predicate = filters.iter().fold(lit(true), |acc, f| acc.and(f.expr()));
-            let want = timestamps_of(all.clone().lazy().filter(predicate));
+            let (texts, want) = texts_and_rows(&all, &filters);
             let by_text = texts
                 .iter()
                 .fold(at(ScanOptions::default()), |o, t| o.filter(t).unwrap());
