@@ -292,12 +292,12 @@ impl Dataset {
     }
 
     /// The manifest of `version` (the current one when `None`) for what is not its file list
-    /// (schema, partition columns, settings): an older version of a pqdm dataset is read from
-    /// its log without its files (which may then be missing from the list).
+    /// (schema, partition columns, settings): an older version of a pqdm dataset is read
+    /// without its files (which may then be missing from the list), see [`Store::load_header`].
     pub(crate) fn header_at(&self, version: Option<u64>) -> Result<Arc<Manifest>> {
         match version {
             Some(v) if v != self.manifest().version && !self.is_foreign() => {
-                match self.store.load_version_where(v, &|_, _| false) {
+                match self.store.load_header(v) {
                     Ok(m) => Ok(Arc::new(m)),
                     Err(_) => self.manifest_at(version),
                 }

@@ -50,7 +50,6 @@ mod slices;
 mod sorted;
 pub mod source;
 pub mod storage;
-mod summary_update;
 pub mod timestamp;
 pub(crate) mod txn;
 mod upsert;

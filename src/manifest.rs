@@ -307,15 +307,19 @@ impl Manifest {
             .collect();
     }
 
-    /// Per partition key (the partition columns that are not derived from the timestamp, e.g.
-    /// exchange/symbol/timeframe): files, rows, bytes and time range.
-    pub fn key_summaries(&self) -> Vec<KeySummary> {
-        let key_cols: Vec<&str> = self
-            .partition_columns
+    /// The partition key's columns: the partition columns not derived from the timestamp (e.g.
+    /// exchange/symbol/timeframe), in order.
+    pub fn key_columns(&self) -> Vec<&str> {
+        self.partition_columns
             .iter()
             .map(|f| f.name.as_str())
             .filter(|n| !crate::partition::is_derived(n))
-            .collect();
+            .collect()
+    }
+
+    /// Per partition key (see [`Manifest::key_columns`]): files, rows, bytes and time range.
+    pub fn key_summaries(&self) -> Vec<KeySummary> {
+        let key_cols = self.key_columns();
         // Keys borrowed from the files' values, nothing allocated per file, and a run of files
         // of one key (files are listed by path, key folders first) looked up once: at 100,000
         // files a copy and a lookup of each file's key took a tenth of a one-day upsert's commit.

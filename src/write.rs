@@ -1242,7 +1242,6 @@ impl Dataset {
                     added: added.clone(),
                     replaced: &merge.replaced,
                     operation,
-                    edit_changes_files: false,
                 };
                 let next = self.commit_change(lock, current, change, |next| {
                     next.metadata = plan.metadata.clone();

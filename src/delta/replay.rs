@@ -408,14 +408,12 @@ impl State {
     /// every checkpoint file an entry changes among its checkpoint files: see [`snapshot_where`].)
     fn files(&mut self, keep: Option<&Keep<'_>>) -> (Vec<LiveFile>, usize) {
         let mut files = std::mem::take(&mut self.checkpoint_files);
-        let replaced = files
-            .iter()
-            .filter(|f| self.changed.contains_key(f.logged_path()))
-            .count();
         let added = self.changed.values().filter(|f| f.is_some()).count();
-        let live = files.len() + self.skipped_adds - replaced + added;
         if !self.changed.is_empty() {
             files.retain(|f| !self.changed.contains_key(f.logged_path()));
+        }
+        let live = files.len() + self.skipped_adds + added;
+        if !self.changed.is_empty() {
             files.extend(
                 self.changed
                     .drain()

@@ -170,7 +170,6 @@ impl Dataset {
                     added: added.clone(),
                     replaced: &replaced,
                     operation: operation.clone(),
-                    edit_changes_files: false,
                 },
                 |_| {},
             )

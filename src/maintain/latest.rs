@@ -79,10 +79,9 @@ pub fn latest_at(base: &std::path::Path, query: &LatestQuery) -> Result<LatestAn
         Some(by) => by.clone(),
         None => ds
             .manifest()
-            .partition_columns
-            .iter()
-            .map(|p| p.name.clone())
-            .filter(|n| !crate::partition::is_derived(n))
+            .key_columns()
+            .into_iter()
+            .map(String::from)
             .collect(),
     };
     let overall = ds.latest(&[], &query.filters)?;

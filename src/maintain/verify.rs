@@ -580,7 +580,6 @@ impl Dataset {
                     added: vec![],
                     replaced: &[],
                     operation: operation.clone(),
-                    edit_changes_files: true,
                 },
                 |next| {
                     next.files.retain(|f| !dropped.contains(&f.path));

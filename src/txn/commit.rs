@@ -21,9 +21,6 @@ pub struct Change<'a> {
     pub replaced: &'a [String],
     /// What made the version (`added_in` and the summary are filled in here).
     pub operation: Operation,
-    /// Whether the commit's `edit` changes file entries too (a repair): the summary is then
-    /// computed from every file, not updated from the files added and removed.
-    pub edit_changes_files: bool,
 }
 
 /// How many times a commit is tried when other writers keep taking the version it meant to make
@@ -120,40 +117,25 @@ impl Dataset {
         change: Change,
         edit: impl FnOnce(&mut Manifest),
     ) -> Result<Arc<Manifest>> {
-        let mut next = current.without_files();
+        let mut next = current.clone();
         next.version = current.version + 1;
         next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         next.base_dir = self.base().display().to_string();
         let out: BTreeSet<&str> = change.replaced.iter().map(String::as_str).collect();
-        let mut removed = Vec::with_capacity(out.len());
-        next.files = Vec::with_capacity(current.files.len() + change.added.len());
-        for f in &current.files {
-            match out.contains(f.path.as_str()) {
-                true => removed.push(f),
-                false => next.files.push(f.clone()),
-            }
-        }
-        let mut added = change.added;
-        for e in added.iter_mut() {
+        next.files.retain(|f| !out.contains(f.path.as_str()));
+        next.files.extend(change.added.into_iter().map(|mut e| {
             e.added_in = next.version;
-        }
-        let updated = !change.edit_changes_files
-            && crate::summary_update::update(
-                current,
-                &mut next,
-                &removed,
-                &added.iter().collect::<Vec<_>>(),
-            );
-        next.files.extend(added);
+            e
+        }));
         next.files.sort_by(|a, b| a.path.cmp(&b.path));
         next.operation = change.operation;
         if next.table_id.is_none() {
             next.table_id = Some(crate::delta::new_table_id());
         }
         edit(&mut next);
-        if !updated {
-            next.refresh_summary();
-        }
+        // Recomputed from every file, not updated from the change: a summary edited by hand
+        // (a pqdm record in the log) is then right again at the next commit.
+        next.refresh_summary();
         self.store().commit_version(
             lock,
             Some(current),

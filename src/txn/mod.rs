@@ -167,6 +167,20 @@ impl Store {
         load_version(&*self.log, version, Some(keep))
     }
 
+    /// The header of version `version` (its manifest without the file list): from its log
+    /// entry's pqdm record (the entry's first line), else [`Store::load_version_where`] wanting
+    /// no file; vacuum's kept versions only, as [`Store::load_version`].
+    pub fn load_header(&self, version: u64) -> Result<Manifest> {
+        if version >= oldest_kept(&*self.log)
+            && let Ok(Some(entry)) = self.log.read(&crate::delta::entry_rel(version))
+            && let Some(header) = crate::delta::record::entry_header(&entry)
+            && header.version == version
+        {
+            return Ok(header);
+        }
+        self.load_version_where(version, &|_, _| false)
+    }
+
     /// The version numbers kept, oldest first: the current one, those with a version file
     /// (written by an earlier pqdm) and those the Delta log rebuilds with pqdm's record (each
     /// checkpoint at or after `current.records_since`, or entry 0, and the unbroken run of

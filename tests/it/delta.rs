@@ -1422,3 +1422,38 @@ fn a_checkpoint_of_several_row_groups_reads_the_same_in_every_engine() {
     assert!(through_log.is_foreign());
     assert_eq!(pqdm_read(&through_log, 2), want);
 }
+
+/// A per-key latest timestamp edited by hand in the log's pqdm record (the version then read
+/// from the log, `_manifest.json` gone) is right again after the next commit, even one that
+/// touches another key: the summary is recomputed from the files, never carried over.
+#[test]
+fn a_summary_edited_by_hand_in_the_log_is_right_after_the_next_commit() {
+    let dir = tmp();
+    let ds = klines_dataset(&dir.path().join("k"));
+    write(&ds, "BTCUSDT", T0, 3, 1.0, WriteMode::Upsert);
+    write(&ds, "ETHUSDT", T0, 3, 1.0, WriteMode::Upsert);
+    let truth = ds.manifest().latest_by_key.clone();
+    let entry = ds.base().join("_delta_log/00000000000000000002.json");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    let mut info: Value = serde_json::from_str(first).unwrap();
+    let header = &mut info["commitInfo"]["pqdm"]["manifest"];
+    for e in header["latest_by_key"].as_array_mut().unwrap() {
+        e["latest_timestamp"] = Value::from(0);
+    }
+    header["latest_timestamp"] = Value::from(0);
+    std::fs::write(&entry, format!("{info}\n{rest}")).unwrap();
+    std::fs::remove_file(ds.base().join("_manifest.json")).unwrap();
+    let ds = Dataset::open(ds.base()).unwrap();
+    assert!(
+        ds.manifest()
+            .latest_by_key
+            .iter()
+            .all(|e| e.latest_timestamp == 0)
+    );
+    write(&ds, "SOLUSDT", T0, 3, 1.0, WriteMode::Upsert);
+    let m = ds.manifest();
+    assert_eq!(m.latest_by_key.len(), 3);
+    assert_eq!(m.latest_by_key[..2], truth[..]);
+    assert_eq!(m.latest_timestamp, Some(T0 + 2 * 60_000));
+}

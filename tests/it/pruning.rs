@@ -19,6 +19,7 @@ const KIND: &str = r#"
 [[kind]]
 name = "prune"
 partition_by = ["venue", "tier"]
+keep_extra = true
 columns = [
   { name = "timestamp", dtype = "i64", timestamp = true },
   { name = "venue", dtype = "str", required = false },
@@ -345,10 +346,11 @@ fn older_versions_read_with_partition_filters_keep_exactly_the_rows_the_predicat
             ..Default::default()
         },
     );
-    // A fifth version overwrites venue a's tier 1 and 2, so that the others are older ones.
+    // A fifth version overwrites venue a's tier 1 and 2, so that the others are older ones,
+    // and adds a column to the schema.
     let frame = df!(
         "timestamp" => [T0 + 7, T0 + 8], "venue" => ["a", "a"], "tier" => [1i64, 2],
-        "price" => [9.0, 9.5]
+        "price" => [9.0, 9.5], "fee" => [0.5, 0.25]
     )
     .unwrap();
     let overwrite = WriteOptions {
@@ -370,6 +372,22 @@ fn older_versions_read_with_partition_filters_keep_exactly_the_rows_the_predicat
             .unwrap();
         assert_eq!(all.height() as i64, version as i64 * ROWS);
         let whole = ds.manifest_at(Some(version)).unwrap();
+        // The batch size of a scan of the version follows its own schema, read from its header.
+        let row_bytes = |version| {
+            let opts = ScanOptions {
+                version,
+                ..Default::default()
+            };
+            ds.batch_choice(&opts, Some((1000, "test")))
+                .unwrap()
+                .row_bytes
+        };
+        assert!(!whole.schema.iter().any(|f| f.name == "fee"));
+        assert!(
+            row_bytes(Some(version)) < row_bytes(None),
+            "version {version}"
+        );
+        assert_eq!(row_bytes(Some(version)), row_bytes(Some(2)));
         let mut runner = runner(48, seed + version);
         let result = runner.run(&prop::collection::vec(filter(&ds), 1..4), |filters| {
             let (texts, want) = texts_and_rows(&all, &filters);
