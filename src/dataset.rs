@@ -64,7 +64,8 @@ impl Dataset {
         let store = Store::at(location);
         store.try_recover();
         let stamp = store.stamp();
-        let manifest = store.load_current()?.ok_or_else(|| Error::Dataset {
+        // The file list is read when something first needs it (see [`Dataset::manifest`]).
+        let manifest = store.load_head()?.ok_or_else(|| Error::Dataset {
             path: location.path(),
             message: location.no_dataset_message(),
         })?;
@@ -199,10 +200,10 @@ impl Dataset {
             }
         }
         let ds = Dataset::open_at(location)?;
-        if ds.manifest().kind != kind.name {
+        if ds.header().kind != kind.name {
             return Err(Error::Dataset {
                 path: location.path(),
-                message: format!("holds kind `{}`, not `{}`", ds.manifest().kind, kind.name),
+                message: format!("holds kind `{}`, not `{}`", ds.header().kind, kind.name),
             });
         }
         Ok(ds)
@@ -216,7 +217,7 @@ impl Dataset {
 
     /// The version numbers kept in the history, oldest first.
     pub fn versions(&self) -> Result<Vec<u64>> {
-        self.store.versions(&self.manifest())
+        self.store.versions(&self.header())
     }
 
     /// The current version's summary (`_pqdm/summary.json`: what `latest` answers from in
@@ -250,7 +251,25 @@ impl Dataset {
     }
 
     /// The manifest of the version this handle sees (the latest it committed or loaded).
-    pub fn manifest(&self) -> Arc<Manifest> {
+    /// Its file list is read on first need: from the Delta log (the newest checkpoint and the
+    /// entries after it) where `_manifest.json` holds none, which an error then names.
+    pub fn manifest(&self) -> Result<Arc<Manifest>> {
+        let seen = self.header();
+        if !seen.is_partial() {
+            return Ok(seen);
+        }
+        let whole = Arc::new(self.store.load_version(seen.version)?);
+        let mut slot = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.version == whole.version {
+            *slot = Arc::clone(&whole);
+        }
+        Ok(whole)
+    }
+
+    /// The version this handle sees for what is not its file list (version, kind, schema,
+    /// partition columns, settings, summary): without reading the files, whose list it holds
+    /// only when [`Manifest::is_partial`] is false.
+    pub fn header(&self) -> Arc<Manifest> {
         self.manifest
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -262,9 +281,58 @@ impl Dataset {
     pub fn current(&self) -> Result<Arc<Manifest>> {
         let now = self.store.stamp();
         if now.is_some() && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) {
-            return Ok(self.manifest());
+            return self.manifest();
         }
         self.refresh()
+    }
+
+    /// The current version's header ([`Dataset::header`]), read again only if another
+    /// commit came since this handle last loaded or committed one (its file list is not read).
+    pub fn current_header(&self) -> Result<Arc<Manifest>> {
+        let now = self.store.stamp();
+        if now.is_some() && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(self.header());
+        }
+        match self.store.load_head()? {
+            Some(m) => {
+                let m = Arc::new(m);
+                self.set_manifest(Arc::clone(&m));
+                Ok(m)
+            }
+            None => Ok(self.header()),
+        }
+    }
+
+    /// The current version with only the files `keep` wants where that is cheaper (see
+    /// [`Store::load_current_where`]); the whole version where this handle holds it already.
+    /// What a write reads under the commit lock.
+    pub(crate) fn current_where(&self, keep: &crate::delta::Keep<'_>) -> Result<Arc<Manifest>> {
+        let now = self.store.stamp();
+        let seen = self.header();
+        if !seen.is_partial()
+            && now.is_some()
+            && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner())
+        {
+            return Ok(seen);
+        }
+        let started = std::time::Instant::now();
+        let m = self
+            .store
+            .load_current_where(keep)?
+            .ok_or_else(|| Error::Dataset {
+                path: self.base().to_path_buf(),
+                message: self.location().no_dataset_message(),
+            })?;
+        log::debug!(
+            "version {}: {} of {} files read in {} ms",
+            m.version,
+            m.files.len(),
+            m.file_count,
+            started.elapsed().as_millis()
+        );
+        let m = Arc::new(m);
+        self.set_manifest(Arc::clone(&m));
+        Ok(m)
     }
 
     pub(crate) fn set_manifest(&self, m: Arc<Manifest>) {
@@ -279,7 +347,7 @@ impl Dataset {
             *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
             *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
         }
-        Ok(self.manifest())
+        self.manifest()
     }
 
     /// Version `version` as the Delta log alone records it (the newest checkpoint at or before
@@ -296,7 +364,7 @@ impl Dataset {
     /// without its files (which may then be missing from the list), see [`Store::load_header`].
     pub(crate) fn header_at(&self, version: Option<u64>) -> Result<Arc<Manifest>> {
         match version {
-            Some(v) if v != self.manifest().version && !self.is_foreign() => {
+            Some(v) if v != self.header().version && !self.is_foreign() => {
                 match self.store.load_header(v) {
                     Ok(m) => Ok(Arc::new(m)),
                     Err(_) => self.manifest_at(version),
@@ -309,8 +377,8 @@ impl Dataset {
     /// The manifest of `version` (the current one when `None`).
     pub fn manifest_at(&self, version: Option<u64>) -> Result<Arc<Manifest>> {
         match version {
-            None => Ok(self.manifest()),
-            Some(v) if v == self.manifest().version => Ok(self.manifest()),
+            None => self.manifest(),
+            Some(v) if v == self.header().version => self.manifest(),
             // Another engine's Delta table: its other versions come from its log too.
             Some(v)
                 if self
@@ -344,7 +412,9 @@ impl Dataset {
                 .map(|f| self.store.data_path(&f.path))
                 .collect();
         }
-        let now = self.manifest();
+        // The version this handle knows, without its files where it holds none (a store that
+        // needs them, for a dataset of an earlier pqdm, reads them through `current`).
+        let now = self.header();
         self.store
             .file_paths(&self.store, manifest, now.clone(), &|| {
                 self.current().unwrap_or_else(|_| now.clone())

@@ -97,7 +97,7 @@ fn plan_sources(
             ..Default::default()
         });
     };
-    let index = ingested::SourceIndex::load(ds.store(), &*ds.current()?)?;
+    let index = ingested::SourceIndex::load(ds.store(), &*ds.current_header()?)?;
     ingested::plan(&index, &files, |p| source_params(p, opts), how.force)
 }
 
@@ -108,7 +108,7 @@ fn nothing_new(
     skipped: u64,
     timer: &OpTimer,
 ) -> Result<WriteReport> {
-    let current = ds.current()?;
+    let current = ds.current_header()?;
     let mode = opts.mode.unwrap_or(if current.kind_spec.key.is_empty() {
         crate::options::WriteMode::Append
     } else {
@@ -415,7 +415,7 @@ fn load(
             skipped: vec![],
         });
     }
-    let kind = ds.manifest().kind_spec.clone();
+    let kind = ds.header().kind_spec.clone();
     // Archives inflate inside the dataset's own scratch space: nothing is written outside it.
     let tmp = ds
         .store()
@@ -459,7 +459,7 @@ fn load(
             .map(|g| grouped_input(g, &kind, opts, typing))
             .collect::<Result<Vec<_>>>()
     };
-    let before = ds.current()?.version;
+    let before = ds.current_header()?.version;
     // Only errors of reading the input are read again (a storage, lock or conflict error is
     // no better the second time), and never after a commit: a failed write commits nothing,
     // and the version says so.
@@ -471,7 +471,7 @@ fn load(
                 | Error::Cast { .. }
                 | Error::Schema(_)
                 | Error::TimestampRange { .. }
-        ) && ds.refresh().is_ok_and(|m| m.version == before)
+        ) && ds.current_header().is_ok_and(|m| m.version == before)
     };
     let mut write = ds.write_recording(read(Typing::Kind)?, opts, &mut recorded);
     // CSV numbers are read typed first (fast); a value that does not parse so fails the read,
@@ -526,11 +526,11 @@ pub fn open_or_create_for(
     if !created {
         let ds = Dataset::open(base)?;
         if let Some(want) = kind
-            && want.name != ds.manifest().kind
+            && want.name != ds.header().kind
         {
             return Err(Error::Dataset {
                 path: base.to_path_buf(),
-                message: format!("holds kind `{}`, not `{}`", ds.manifest().kind, want.name),
+                message: format!("holds kind `{}`, not `{}`", ds.header().kind, want.name),
             });
         }
         return Ok((ds, false));

@@ -243,9 +243,25 @@ pub struct Manifest {
     /// ingested up to this version, oldest first (see [`crate::ingested`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
-    /// The data files.
+    /// Set (to [`FILES_IN_LOG`]) where `files` is not the version's whole list, which the
+    /// Delta log holds: in `_manifest.json` once the log records every version (the copy
+    /// holds no file list, see [`Manifest::copy_json`]), and in a write's snapshot of the
+    /// partitions it touches ([`crate::txn::Store::load_current_where`]). `None`: `files` is
+    /// every file of the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_in: Option<String>,
+    /// The data files (see [`Manifest::files_in`]; absent from a copy without them).
+    #[serde(default)]
     pub files: Vec<FileEntry>,
 }
+
+/// Where a manifest's whole file list is when it does not hold it ([`Manifest::files_in`]).
+pub const FILES_IN_LOG: &str = "_delta_log";
+
+/// How a manifest without files ends when serialised (`files` is the last field).
+const EMPTY_FILES: &[u8] = b",\"files\":[]}";
+/// The key of the file list.
+const FILES_FIELD: &[u8] = b"\"files\"";
 
 impl Manifest {
     /// A version-0 manifest of `kind` with these columns and settings, and no files.
@@ -284,8 +300,15 @@ impl Manifest {
             table_id: Some(crate::delta::new_table_id()),
             records_since: Some(0),
             sources: vec![],
+            files_in: None,
             files: vec![],
         }
+    }
+
+    /// Whether `files` is only some of the version's files (see [`Manifest::files_in`]): its
+    /// header and summary are the version's, its file list is not.
+    pub fn is_partial(&self) -> bool {
+        self.files_in.is_some()
     }
 
     /// Recomputes the summary fields (counts, totals, latest timestamps) from `files`.
@@ -305,6 +328,16 @@ impl Manifest {
                 })
             })
             .collect();
+    }
+
+    /// Takes the summary fields (counts, totals, latest timestamps) of `from`.
+    pub(crate) fn set_summary(&mut self, from: Manifest) {
+        self.file_count = from.file_count;
+        self.total_rows = from.total_rows;
+        self.total_bytes = from.total_bytes;
+        self.latest_timestamp = from.latest_timestamp;
+        self.earliest_timestamp = from.earliest_timestamp;
+        self.latest_by_key = from.latest_by_key;
     }
 
     /// The partition key's columns: the partition columns not derived from the timestamp (e.g.
@@ -414,6 +447,33 @@ impl Manifest {
         if manifest.format_version > FORMAT_VERSION {
             return Err(newer(manifest.format_version as u64));
         }
+        match manifest.files_in.as_deref() {
+            // A manifest that lists its files must have the field (even empty).
+            None if manifest.files.is_empty()
+                && !bytes.windows(FILES_FIELD.len()).any(|w| w == FILES_FIELD) =>
+            {
+                return Err(Error::Dataset {
+                    path: base.to_path_buf(),
+                    message: format!(
+                        "{} does not hold a pqdm manifest: missing field `files`",
+                        path.display()
+                    ),
+                });
+            }
+            None => {}
+            Some(FILES_IN_LOG) if manifest.files.is_empty() => {}
+            Some(other) => {
+                return Err(Error::Dataset {
+                    path: base.to_path_buf(),
+                    message: format!(
+                        "{} says its files are in {:?} and lists {} itself (edited by hand?)",
+                        path.display(),
+                        crate::error::clip(other),
+                        manifest.files.len()
+                    ),
+                });
+            }
+        }
         // Far past any real history: refused, so that `version + 1` never overflows.
         if manifest.version > MAX_VERSION {
             return Err(Error::Dataset {
@@ -493,8 +553,35 @@ impl Manifest {
             table_id: self.table_id.clone(),
             records_since: self.records_since,
             sources: self.sources.clone(),
+            files_in: None,
             files: Vec::new(),
         }
+    }
+
+    /// The bytes of `_manifest.json` for this version: once the Delta log records every
+    /// version (`records_since` set), the header and summary alone, marked
+    /// `"files_in":"_delta_log"` (at 100,000 files the whole list is 43 MB, which every commit
+    /// rewrote); else the whole manifest ([`Manifest::to_json`]), which an earlier pqdm's
+    /// history needs.
+    pub fn copy_json(&self) -> Vec<u8> {
+        if self.records_since.is_none() {
+            return self.to_json();
+        }
+        let head = Manifest {
+            files_in: Some(FILES_IN_LOG.to_string()),
+            ..self.without_files()
+        };
+        let mut bytes = serde_json::to_vec(&head).expect("a manifest serialises");
+        // Without a `files` field at all: an earlier pqdm, which requires one, then fails to
+        // parse the copy and reads the version from the log (with `"files":[]` it would take
+        // the dataset for empty).
+        assert!(
+            bytes.ends_with(EMPTY_FILES),
+            "files is the manifest's last field"
+        );
+        bytes.truncate(bytes.len() - EMPTY_FILES.len());
+        bytes.push(b'}');
+        bytes
     }
 
     /// The manifest as JSON: the bytes `serde_json::to_vec` gives, with the file entries

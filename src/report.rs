@@ -56,19 +56,19 @@ pub struct VersionEntry {
 impl Dataset {
     /// The summary `pqdm info` prints: kind, schema, partitions, version, files, rows, time
     /// range, and the same per key.
-    pub fn info(&self) -> Info {
-        let manifest = self.manifest();
-        Info {
+    pub fn info(&self) -> Result<Info> {
+        let manifest = self.manifest()?;
+        Ok(Info {
             keys: manifest.key_summaries(),
             manifest,
             has_manifest: !self.is_foreign(),
-        }
+        })
     }
 
     /// Every kept version, oldest first (`pqdm history`).
     pub fn history(&self) -> Result<Vec<VersionEntry>> {
         let mut rows = vec![];
-        let current = self.manifest();
+        let current = self.header();
         for v in self.store().versions(&current)? {
             let header;
             let m = match v == current.version {
@@ -100,7 +100,7 @@ impl Dataset {
                 message: "has no pqdm history: read a version of it by number".into(),
             });
         }
-        let current = self.manifest();
+        let current = self.header();
         let mut oldest = None;
         for v in self.store().versions(&current)?.into_iter().rev() {
             let m = match v == current.version {

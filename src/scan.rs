@@ -214,7 +214,7 @@ impl Dataset {
         version: Option<u64>,
         filters: &[crate::filter::Filter],
     ) -> Option<Arc<Manifest>> {
-        let current = self.manifest();
+        let current = self.header();
         let v = version.filter(|v| *v != current.version)?;
         if self.is_foreign() || current.records_since.is_none_or(|since| v < since) {
             return None;

@@ -89,6 +89,11 @@ impl<'a> KeyScope<'a> {
         KeyScope { columns, free }
     }
 
+    /// Whether partition column `name` is free (does not fix a key).
+    pub fn is_free(&self, name: &str) -> bool {
+        self.free.contains(name)
+    }
+
     /// Whether one key's rows can lie in several folders.
     pub fn spans_folders(&self) -> bool {
         !self.free.is_empty()

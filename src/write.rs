@@ -1025,7 +1025,7 @@ impl Dataset {
     /// failed compaction is a warning (the next one tries again), never a failed write.
     pub(crate) fn compact_touched(&self, report: &mut WriteReport, opts: &WriteOptions) {
         let threshold = opts.compact_after.or_else(|| {
-            self.manifest()
+            self.header()
                 .settings
                 .auto_compact
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
@@ -1074,7 +1074,7 @@ impl Dataset {
         }
         check_timeframes(&inputs, opts)?;
         let timer = OpTimer::start("write");
-        let manifest = self.manifest();
+        let manifest = self.header();
         let plan = WritePlan::new(&manifest, opts)?;
         let cast = CastInputs::new(&manifest, &inputs, opts)?;
         log::debug!("[{}] inputs cast at {} ms", timer.op_id, timer.wall_ms());
@@ -1190,7 +1190,18 @@ impl Dataset {
         // The last attempt's merge, with what it read, while a retry may still reuse it.
         let mut kept: Option<(MergeInputs, Merge)> = None;
         let mut merges = 0;
-        let outcome = self.with_commit_retries(&timer.op_id, |lock, current| {
+        // The snapshot holds only the stored files the merge can read or replace.
+        let header = self.header();
+        let scope = upsert::KeyScope::new(&header.kind_spec, &header.partition_columns);
+        let touched = crate::touched::Touched::new(
+            self.base(),
+            &header.partition_columns,
+            &scope,
+            staged.files.iter().map(|(_, rel)| rel.as_str()),
+            mode == WriteMode::Append,
+        );
+        let keep = |logged: &str, _: &PartitionValues| touched.keeps(logged);
+        let outcome = self.with_commit_retries_where(&timer.op_id, Some(&keep), |lock, current| {
             let version = current.version + 1;
             let (files, entries, aliases) =
                 into_existing_folders(current, &staged.files, &staged.entries);

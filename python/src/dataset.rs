@@ -104,13 +104,13 @@ impl NativeDataset {
     /// The version this handle sees (after `refresh`, the current one).
     #[getter]
     fn version(&self) -> u64 {
-        self.ds.manifest().version
+        self.ds.header().version
     }
 
     /// The kind's name.
     #[getter]
     fn kind(&self) -> String {
-        self.ds.manifest().kind.clone()
+        self.ds.header().kind.clone()
     }
 
     /// Removes this dataset if it holds nothing (version 0, no files; local disks only): for a
@@ -258,8 +258,9 @@ impl NativeDataset {
     }
 
     /// `pqdm info --json`.
-    fn info(&self) -> PyResult<String> {
-        json(&self.ds.info())
+    fn info(&self, py: Python<'_>) -> PyResult<String> {
+        let ds = self.ds.clone();
+        json(&run(py, move || ds.info())?.py()?)
     }
 
     /// `pqdm history --json`'s versions.

@@ -175,6 +175,6 @@ pub fn adopt(py: Python<'_>, path: PathBuf, kind: Option<String>) -> PyResult<St
         pqdm::maintain::adopt::adopt(&path, kind.as_ref(), &BTreeMap::new())
     })?
     .py()?;
-    let m = ds.manifest();
+    let m = ds.header();
     Ok(serde_json::json!({ "version": m.version, "files": m.file_count, "rows": m.total_rows, "kind": m.kind }).to_string())
 }

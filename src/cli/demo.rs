@@ -70,7 +70,7 @@ pub(crate) fn run(data: &Path, out: &Path, w: &mut dyn Write, progress: &Progres
         .map_err(out_err)?;
     }
     let klines = Dataset::open(out.join("klines"))?;
-    let m = klines.manifest();
+    let m = klines.header();
     writeln!(
         w,
         "\nklines: version {}, {} files, {} rows, {} bytes, partitions {}",

@@ -72,7 +72,7 @@ pub(super) fn scan(cli: &Cli, config: &Config, a: &ScanArgs) -> anyhow::Result<(
 
 pub(super) fn info(cli: &Cli, a: &BaseArgs) -> anyhow::Result<()> {
     let ds = Dataset::open_any(&a.base, &BTreeMap::new())?;
-    let info = ds.info();
+    let info = ds.info()?;
     if cli.json {
         return print_json(&info);
     }

@@ -129,7 +129,7 @@ pub(super) fn adopt(cli: &Cli, config: &Config, a: &AdoptArgs) -> anyhow::Result
     let kinds = config.kinds(None)?;
     let kind = a.kind.as_deref().map(|k| kinds.get(k)).transpose()?;
     let ds = pqdm::maintain::adopt::adopt(&a.base, kind, &parse_hive_schema(&a.hive_schema)?)?;
-    let m = ds.manifest();
+    let m = ds.header();
     if cli.json {
         return print_json(
             &serde_json::json!({ "version": m.version, "files": m.file_count, "rows": m.total_rows, "kind": m.kind }),

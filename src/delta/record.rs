@@ -87,6 +87,9 @@ pub fn manifest(snapshot: Snapshot) -> Result<Manifest, String> {
         .collect::<Result<Vec<_>, _>>()?;
     files.par_sort_by(|a, b| a.path.cmp(&b.path));
     m.files = files;
+    m.files_in = snapshot
+        .partial
+        .then(|| crate::manifest::FILES_IN_LOG.to_string());
     match snapshot.partial {
         false => check_counts(&m)?,
         // Only the count of files is known of those not read.
@@ -218,7 +221,12 @@ pub fn record_manifest_hash(actions: &mut [super::Action], manifest: &[u8]) {
 /// pqdm record.
 pub fn entry_header(entry: &[u8]) -> Option<Manifest> {
     let mut info = commit_info(entry)?;
-    serde_json::from_value(info.get_mut("pqdm")?.get_mut("manifest")?.take()).ok()
+    let header: Manifest =
+        serde_json::from_value(info.get_mut("pqdm")?.get_mut("manifest")?.take()).ok()?;
+    Some(Manifest {
+        files_in: Some(crate::manifest::FILES_IN_LOG.to_string()),
+        ..header
+    })
 }
 
 /// Version `m.version + 1`: `m` with the log entry `entry` of the next version applied (its
@@ -226,8 +234,14 @@ pub fn entry_header(entry: &[u8]) -> Option<Manifest> {
 /// record: an entry of an earlier pqdm or another engine) or where it disagrees with itself.
 pub fn advance(base: &std::path::Path, m: &Manifest, entry: &[u8]) -> Result<Manifest, String> {
     let version = m.version + 1;
+    if m.is_partial() {
+        return Err(format!(
+            "entry {version} can only be applied to the whole version before it"
+        ));
+    }
     let mut next = entry_header(entry)
         .ok_or_else(|| format!("entry {version} of the log carries no pqdm record"))?;
+    next.files_in = None;
     if next.version != version {
         return Err(format!(
             "entry {version} holds the pqdm record of version {}",

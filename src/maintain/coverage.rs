@@ -661,7 +661,7 @@ impl Dataset {
     /// # Ok::<(), pqdm::Error>(())
     /// ```
     pub fn coverage(&self, opts: &CoverageOptions, progress: &Progress) -> Result<Coverage> {
-        let m = self.manifest();
+        let m = self.manifest()?;
         let ts = m.timestamp_column.clone();
         if ts.is_empty() || !has_column(&m, &ts) {
             return Err(Error::Dataset {

@@ -78,7 +78,7 @@ pub fn latest_at(base: &std::path::Path, query: &LatestQuery) -> Result<LatestAn
     let by: Vec<String> = match &query.by {
         Some(by) => by.clone(),
         None => ds
-            .manifest()
+            .header()
             .key_columns()
             .into_iter()
             .map(String::from)
@@ -137,7 +137,7 @@ impl Dataset {
     /// timestamp filter keeps answers from the manifest; files where a filter cuts into the
     /// rows (or filters on a data column) are read, their timestamp and filtered columns only.
     pub fn latest(&self, by: &[String], filters: &[Filter]) -> Result<Vec<Latest>> {
-        let m = self.manifest();
+        let m = self.manifest()?;
         for b in by {
             if !m.partition_columns.iter().any(|p| &p.name == b) {
                 return Err(Error::Options(format!(

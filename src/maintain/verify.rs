@@ -388,7 +388,7 @@ impl Dataset {
 
     /// Keys held by more than one row: how many, and the first five.
     fn check_duplicate_keys(&self, report: &mut VerifyReport) -> Result<()> {
-        let m = self.manifest();
+        let m = self.header();
         if m.key.is_empty() {
             return Ok(());
         }
@@ -423,7 +423,7 @@ impl Dataset {
 
     /// Negative, NaN and infinite values in the columns that can hold none of them.
     fn check_values(&self, report: &mut VerifyReport) -> Result<()> {
-        let m = self.manifest();
+        let m = self.header();
         let checks: Vec<Expr> = NON_NEGATIVE
             .iter()
             .filter(|c| {
@@ -470,7 +470,7 @@ impl Dataset {
 
     /// Missing candles per exchange/symbol/timeframe, where the dataset has those columns.
     fn check_gaps(&self, report: &mut VerifyReport) -> Result<()> {
-        let m = self.manifest();
+        let m = self.header();
         let series: Vec<String> = ["exchange", "symbol", "timeframe"]
             .iter()
             .map(|s| s.to_string())
@@ -556,7 +556,7 @@ impl Dataset {
         repairs.missing_dropped = gone.clone();
         let dropped: BTreeSet<&String> = gone.iter().chain(damaged).collect();
         repairs.rows_lost = self
-            .manifest()
+            .manifest()?
             .files
             .iter()
             .filter(|f| dropped.contains(&f.path))

@@ -45,7 +45,7 @@ impl Dataset {
     /// conflict to try again on when another writer has committed since (on object storage,
     /// where no lock holds the version still, its commit may have taken those files away).
     pub(crate) fn conflict_if_moved(&self, read_on: &Manifest, e: Error) -> Error {
-        match self.refresh() {
+        match self.current_header() {
             Ok(now) if now.version > read_on.version => Error::conflict(
                 self.base().display(),
                 crate::error::Conflict::ReadChanged {
@@ -67,15 +67,30 @@ impl Dataset {
     pub(crate) fn with_commit_retries<T>(
         &self,
         op_id: &str,
+        attempt: impl FnMut(&CommitLock, &Manifest) -> Result<T>,
+    ) -> Result<(T, u32)> {
+        self.with_commit_retries_where(op_id, None, attempt)
+    }
+
+    /// [`Dataset::with_commit_retries`] on a snapshot of only the files `keep` wants, where
+    /// that is cheaper ([`Dataset::current_where`]; `None`: every file).
+    pub(crate) fn with_commit_retries_where<T>(
+        &self,
+        op_id: &str,
+        keep: Option<&crate::delta::Keep<'_>>,
         mut attempt: impl FnMut(&CommitLock, &Manifest) -> Result<T>,
     ) -> Result<(T, u32)> {
         let mut tries = 1;
         loop {
             let lock = self.store().lock()?;
-            let current = self.current()?;
+            let current = match keep {
+                Some(keep) => self.current_where(keep)?,
+                None => self.current()?,
+            };
             match attempt(&lock, &current) {
                 Err(e @ Error::Conflict { .. })
-                    if tries < MAX_COMMIT_ATTEMPTS && self.refresh()?.version > current.version =>
+                    if tries < MAX_COMMIT_ATTEMPTS
+                        && self.current_header()?.version > current.version =>
                 {
                     tries += 1;
                     drop(lock);
@@ -117,11 +132,31 @@ impl Dataset {
         change: Change,
         edit: impl FnOnce(&mut Manifest),
     ) -> Result<Arc<Manifest>> {
+        let out: BTreeSet<&str> = change.replaced.iter().map(String::as_str).collect();
+        // A snapshot of the touched partitions: the summary is updated from the change, where
+        // the change alone tells it; where it does not (the files removed held an extreme the
+        // files added do not reach: an overwrite that shortened a series), every file is read.
+        let updated = match current.is_partial() {
+            false => None,
+            true => {
+                let removed: Vec<&FileEntry> = current
+                    .files
+                    .iter()
+                    .filter(|f| out.contains(f.path.as_str()))
+                    .collect();
+                let added: Vec<&FileEntry> = change.added.iter().collect();
+                let mut summary = current.without_files();
+                if !crate::summary_update::update(current, &mut summary, &removed, &added) {
+                    let whole = self.store().load_version(current.version)?;
+                    return self.commit_change(lock, &whole, change, edit);
+                }
+                Some(summary)
+            }
+        };
         let mut next = current.clone();
         next.version = current.version + 1;
         next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         next.base_dir = self.base().display().to_string();
-        let out: BTreeSet<&str> = change.replaced.iter().map(String::as_str).collect();
         next.files.retain(|f| !out.contains(f.path.as_str()));
         next.files.extend(change.added.into_iter().map(|mut e| {
             e.added_in = next.version;
@@ -133,9 +168,12 @@ impl Dataset {
             next.table_id = Some(crate::delta::new_table_id());
         }
         edit(&mut next);
-        // Recomputed from every file, not updated from the change: a summary edited by hand
-        // (a pqdm record in the log) is then right again at the next commit.
-        next.refresh_summary();
+        match updated {
+            Some(summary) => next.set_summary(summary),
+            // Recomputed from every file, not updated from the change: a summary edited by
+            // hand is then right again at the next commit.
+            None => next.refresh_summary(),
+        }
         self.store().commit_version(
             lock,
             Some(current),
@@ -192,7 +230,7 @@ impl Store {
             .unwrap_or_else(crate::delta::new_table_id);
         let path = |rel: &str| self.delta_path(next, rel);
         let mut actions = crate::delta::entry(prev, next, &table_id, &path);
-        let manifest = next.to_json();
+        let manifest = next.copy_json();
         crate::delta::record::record_manifest_hash(&mut actions, &manifest);
         let entry = crate::delta::entry_bytes(&actions);
         self.commit(

@@ -449,6 +449,16 @@ impl Store {
     fn write_checkpoint(&self, m: &Manifest, table_id: &str) -> Result<u64> {
         crate::failpoint::hit("delta.checkpoint")?;
         let started = std::time::Instant::now();
+        // A write's snapshot holds only the partitions it touched: the checkpoint is of every
+        // file, read back from the log the commit has just extended.
+        let whole;
+        let m = match m.is_partial() {
+            true => {
+                whole = self.load_version(m.version)?;
+                &whole
+            }
+            false => m,
+        };
         let path = |rel: &str| self.delta_path(m, rel);
         let cp = delta::checkpoint(m, table_id, &path);
         let rows = cp.num_actions();

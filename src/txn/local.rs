@@ -264,9 +264,14 @@ impl LocalLogStore {
         }
     }
 
-    /// Writes `_manifest.json` (`m` whole) and the summary of `m`.
+    /// Writes `_manifest.json` and the summary of `m`: the copy is `m` whole where an earlier
+    /// pqdm's version file is the commit point (the copy is that file), else
+    /// [`Manifest::copy_json`].
     fn write_copies(&self, m: &Manifest) -> Result<()> {
-        let bytes = m.to_json();
+        let bytes = match self.version_path(m.version).is_file() {
+            true => m.to_json(),
+            false => m.copy_json(),
+        };
         write_atomic(&self.base.join(MANIFEST_FILE), &bytes)?;
         self.write_summary(m)
     }
@@ -593,6 +598,15 @@ impl LogStore for LocalLogStore {
     /// else it is rebuilt from the log (a writer died after its commit point). A dataset with
     /// no commit point at all is read from `_manifest.json` (a copy by hand).
     fn load_current(&self) -> Result<Option<Manifest>> {
+        match self.load_head()? {
+            Some(m) if m.is_partial() => super::version_from_log(self, m.version).map(Some),
+            m => Ok(m),
+        }
+    }
+
+    /// `_manifest.json` where the newest commit point is the log entry recording it (no
+    /// file list once the log records every version), else the newest version read whole.
+    fn load_head(&self) -> Result<Option<Manifest>> {
         let path = self.base.join(MANIFEST_FILE);
         if let Some((version, point)) = self.newest_commit()? {
             if point.starts_with(self.meta("versions")) {
@@ -771,7 +785,7 @@ impl LogStore for LocalLogStore {
             {
                 copy.is_ok_and(|c| super::copy_is_recorded(&entry, &c))
             }
-            _ => copy.is_ok_and(|c| c == m.to_json()),
+            _ => copy.is_ok_and(|c| c == m.copy_json()),
         }
     }
 

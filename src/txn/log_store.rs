@@ -109,8 +109,15 @@ pub trait LogStore: Send + Sync + Debug {
     /// (`None`: read the manifest again).
     fn stamp(&self) -> Option<Stamp>;
 
-    /// The current version; `None` when there is no dataset.
+    /// The current version (every file); `None` when there is no dataset.
     fn load_current(&self) -> Result<Option<Manifest>>;
+
+    /// The current version, without its file list where reading that costs (a manifest
+    /// [`Manifest::is_partial`], whose header and summary are the version's); `None` when
+    /// there is no dataset.
+    fn load_head(&self) -> Result<Option<Manifest>> {
+        self.load_current()
+    }
 
     /// The current version's summary (see [`Summary`]); `None` when it is missing or not
     /// the current version's.

@@ -365,6 +365,8 @@ impl ObjectLogStore {
             return Ok((m, false));
         };
         match crate::delta::record::recorded_manifest_hash(&entry) {
+            // A copy without its file list: the version's files are the log's.
+            _ if m.is_partial() => Ok((super::version_from_log(self, m.version)?, true)),
             Some(_) if !super::copy_is_recorded(&entry, bytes) => {
                 log::warn!(
                     "{}: _manifest.json is not the copy of version {} its log entry records; reading that version from the log",
@@ -512,7 +514,7 @@ impl LogStore for ObjectLogStore {
                 .map(|f| self.kept_path(&f.path))
                 .collect();
         }
-        let now = match manifest.version == now.version {
+        let now = match manifest.version == now.version && !now.is_partial() {
             true => now,
             false => current(),
         };
@@ -824,10 +826,7 @@ impl LogStore for ObjectLogStore {
         versions: &[u64],
     ) -> Result<()> {
         let r = &self.remote;
-        r.put(
-            MANIFEST_FILE,
-            serde_json::to_vec(current).expect("manifest serialises"),
-        )?;
+        r.put(MANIFEST_FILE, current.copy_json())?;
         r.delete_many(
             versions
                 .iter()

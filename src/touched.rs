@@ -1,0 +1,124 @@
+//! Which stored files a write reads: those that can hold the keys of its rows, told apart by
+//! their paths as the Delta log names them, so that a write's snapshot skips every other file
+//! (see [`crate::txn::Store::load_current_where`]).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::RwLock;
+
+use crate::manifest::Field;
+use crate::partition;
+use crate::upsert::KeyScope;
+use crate::write::typed_folder;
+
+/// The stored files a write's merge can compare with or replace: those whose folders agree
+/// with one of the write's folders on every partition column that fixes a key (all of them
+/// but the free ones of [`KeyScope`]), by typed value, so that an adopted `month=01` is the
+/// written `month=1`. Each column is matched on its own: a write into several values of two
+/// columns also reads their other combinations (more files than it needs, never fewer). An
+/// append reads none.
+pub(crate) struct Touched<'a> {
+    base: &'a Path,
+    columns: &'a [Field],
+    /// Per column that fixes a key: the typed values the write's folders hold. Empty for an
+    /// append.
+    wanted: HashMap<&'a str, HashSet<Option<String>>>,
+    append: bool,
+    /// Folder segments (`name=value` as stored) typed already: whether wanted.
+    seen: RwLock<HashMap<String, bool>>,
+}
+
+impl<'a> Touched<'a> {
+    /// What a write into the folders of `rels` (relative file paths) of a dataset at `base`
+    /// partitioned by `columns` reads; `append`: nothing.
+    pub fn new<'r>(
+        base: &'a Path,
+        columns: &'a [Field],
+        scope: &KeyScope<'a>,
+        rels: impl IntoIterator<Item = &'r str>,
+        append: bool,
+    ) -> Touched<'a> {
+        let mut wanted: HashMap<&'a str, HashSet<Option<String>>> = columns
+            .iter()
+            .filter(|c| !scope.is_free(&c.name))
+            .map(|c| (c.name.as_str(), HashSet::new()))
+            .collect();
+        if !append {
+            let dirs: HashSet<&str> = rels.into_iter().map(partition::dir_of).collect();
+            for dir in dirs {
+                for (name, value) in typed_folder(dir, columns) {
+                    if let Some(values) = wanted.get_mut(name.as_str()) {
+                        values.insert(value);
+                    }
+                }
+            }
+        }
+        Touched {
+            base,
+            columns,
+            wanted,
+            append,
+            seen: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the write reads the file the log names `logged` (its path as logged, escaped
+    /// per the protocol). A path that does not decode is kept: the log's reader refuses it.
+    pub fn keeps(&self, logged: &str) -> bool {
+        if self.append {
+            return false;
+        }
+        let decoded;
+        let path = match logged.contains('%') {
+            false => logged,
+            true => match crate::delta::replay::decode_path(self.base, logged) {
+                Ok(p) => {
+                    decoded = p;
+                    decoded.as_str()
+                }
+                Err(_) => return true,
+            },
+        };
+        let rel = crate::delta::record::dataset_path(path);
+        let mut matched = 0;
+        for segment in partition::dir_of(rel).split('/') {
+            let Some((name, _)) = segment.split_once('=') else {
+                continue;
+            };
+            if !self.wanted.contains_key(name) {
+                continue;
+            }
+            if !self.segment_wanted(segment) {
+                return false;
+            }
+            matched += 1;
+        }
+        matched == self.wanted.len()
+    }
+
+    /// Whether one folder segment of a column that fixes a key holds a value the write's
+    /// folders hold (typed once per distinct segment: 100,000 daily folders have a few hundred).
+    fn segment_wanted(&self, segment: &str) -> bool {
+        if let Some(known) = self
+            .seen
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(segment)
+        {
+            return *known;
+        }
+        let wanted = typed_folder(segment, self.columns)
+            .into_iter()
+            .next()
+            .is_some_and(|(name, value)| {
+                self.wanted
+                    .get(name.as_str())
+                    .is_some_and(|values| values.contains(&value))
+            });
+        self.seen
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(segment.to_string(), wanted);
+        wanted
+    }
+}
