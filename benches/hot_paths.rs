@@ -88,7 +88,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| ds.refresh().unwrap().files.len())
     });
     let cache = Cache::new(dir.path().join("cache"));
-    let manifest = ds.manifest();
+    let manifest = ds.manifest().unwrap();
     c.bench_function("cache_key", |b| {
         b.iter(|| cache.key(&ds, &manifest, black_box(&opts), Some("t")).0)
     });

@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ds.write(df.lazy(), &opts)?;
     println!(
         "dataset: {rows} rows, {} files, written in {:.2?}",
-        ds.manifest().file_count,
+        ds.manifest().unwrap().file_count,
         t.elapsed()
     );
     let cache = Cache::new(work.join("cache"));

@@ -122,3 +122,100 @@ impl<'a> Touched<'a> {
         wanted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ColType, KindRegistry};
+
+    fn field(name: &str, dtype: ColType) -> Field {
+        Field {
+            name: name.into(),
+            dtype,
+        }
+    }
+
+    fn columns() -> Vec<Field> {
+        vec![
+            field("exchange", ColType::Str),
+            field("symbol", ColType::Str),
+            field("timeframe", ColType::Str),
+            field("year", ColType::I16),
+            field("month", ColType::I8),
+            field("day", ColType::I8),
+        ]
+    }
+
+    /// Which of `logged` a write of `rels` into a `kind` dataset reads.
+    fn kept<'p>(kind: &str, rels: &[&str], append: bool, logged: &[&'p str]) -> Vec<&'p str> {
+        let kind = KindRegistry::default().get(kind).unwrap().clone();
+        let columns = columns();
+        let scope = KeyScope::new(&kind, &columns);
+        let t = Touched::new(
+            Path::new("/d"),
+            &columns,
+            &scope,
+            rels.iter().copied(),
+            append,
+        );
+        logged.iter().copied().filter(|p| t.keeps(p)).collect()
+    }
+
+    #[test]
+    fn a_write_reads_the_stored_files_of_its_folders_in_any_spelling() {
+        let rels = [
+            "exchange=B/symbol=A%2FB/timeframe=1m/year=2024/month=1/day=5/new.parquet",
+            "exchange=B/symbol=C/timeframe=1m/year=2024/month=1/day=5/new.parquet",
+        ];
+        let logged = [
+            // The same folders: in the tree, as kept copies, zero-padded (adopted), and with
+            // the log's own escape of the folder's `%`.
+            "exchange=B/symbol=C/timeframe=1m/year=2024/month=1/day=5/a.parquet",
+            "_pqdm/files/exchange=B/symbol=C/timeframe=1m/year=2024/month=01/day=05/b.parquet.kept",
+            "_pqdm/files/exchange=B/symbol=A%252FB/timeframe=1m/year=2024/month=1/day=5/c.parquet.kept",
+            // Other folders: another day, symbol, month or timeframe, a folder holding fewer
+            // partition columns, a file at the root.
+            "_pqdm/files/exchange=B/symbol=C/timeframe=1m/year=2024/month=1/day=6/d.parquet.kept",
+            "_pqdm/files/exchange=B/symbol=A/timeframe=1m/year=2024/month=1/day=5/e.parquet.kept",
+            "_pqdm/files/exchange=B/symbol=C/timeframe=1m/year=2024/month=2/day=5/f.parquet.kept",
+            "_pqdm/files/exchange=B/symbol=C/timeframe=1h/year=2024/month=1/day=5/g.parquet.kept",
+            "exchange=B/symbol=C/timeframe=1m/year=2024/month=1/h.parquet",
+            "i.parquet",
+        ];
+        assert_eq!(kept("klines", &rels, false, &logged), logged[..3].to_vec());
+        // Each column is matched on its own: symbol C on day 5 and symbol A%2FB on day 6 are
+        // read for a write into (C, day 6) and (A/B, day 5).
+        let crossed = [
+            "exchange=B/symbol=C/timeframe=1m/year=2024/month=1/day=6/new.parquet",
+            "exchange=B/symbol=A%2FB/timeframe=1m/year=2024/month=1/day=5/new.parquet",
+        ];
+        assert_eq!(
+            kept("klines", &crossed, false, &logged[..4]),
+            logged[..4].to_vec()
+        );
+        // An append reads nothing.
+        assert!(kept("klines", &rels, true, &logged).is_empty());
+    }
+
+    #[test]
+    fn a_key_that_spans_days_reads_every_day_of_its_series() {
+        // aggTrades rows are keyed by their id, not their time: an id may be stored on any day.
+        let rels = ["exchange=B/symbol=C/timeframe=1m/year=2024/month=1/day=5/new.parquet"];
+        let logged = [
+            "exchange=B/symbol=C/timeframe=1m/year=2023/month=12/day=31/a.parquet",
+            "exchange=B/symbol=C/timeframe=1m/year=2024/month=1/day=5/b.parquet",
+            "exchange=B/symbol=D/timeframe=1m/year=2024/month=1/day=5/c.parquet",
+        ];
+        assert_eq!(
+            kept("aggtrades", &rels, false, &logged),
+            logged[..2].to_vec()
+        );
+    }
+
+    #[test]
+    fn a_path_that_does_not_decode_is_left_to_the_log_reader() {
+        let rels = ["exchange=B/symbol=C/timeframe=1m/year=2024/month=1/day=5/new.parquet"];
+        let logged = ["/abs/exchange=B/x%41.parquet"];
+        assert_eq!(kept("klines", &rels, false, &logged), logged.to_vec());
+    }
+}

@@ -240,7 +240,20 @@ impl Dataset {
         let timer = OpTimer::start("verify");
         // The copy `_manifest.json` is read only where the log entry records its hash, else
         // the version is rebuilt from the log: what is checked is the committed version.
-        let m = self.refresh()?;
+        let m = match self.refresh() {
+            Ok(m) => m,
+            // The log cannot give the current version (a deleted or damaged entry, a missing
+            // checkpoint): its files are the tree's, which the log's check below then names.
+            Err(e) => match self.current_from_tree()? {
+                Some(m) => {
+                    log::warn!("{e}; the current version's files are read from the tree");
+                    let m = Arc::new(m);
+                    self.set_manifest(Arc::clone(&m));
+                    m
+                }
+                None => return Err(e),
+            },
+        };
         crate::failpoint::hit("verify.loaded")?;
         let mut report = VerifyReport {
             op_id: timer.op_id.clone(),
@@ -303,6 +316,41 @@ impl Dataset {
         }
         (report.wall_ms, report.peak_rss_bytes) = timer.finish();
         Ok(report)
+    }
+
+    /// The current version where the log cannot give it: `_manifest.json`'s header (the copy
+    /// the newest log entry records the hash of) with the files the tree holds, which are the
+    /// current version's (the layout's rule), read for their statistics and checksums (each
+    /// counted as added by the current version); `None` where there is no such copy, or the
+    /// tree holds another number of files or rows than it says.
+    fn current_from_tree(&self) -> Result<Option<Manifest>> {
+        let Ok(Some(head)) = self.store().load_head() else {
+            return Ok(None);
+        };
+        if !head.is_partial() {
+            return Ok(None);
+        }
+        let tree = crate::foreign::list_files(&self.location())?;
+        let files: Vec<FileEntry> = tree
+            .par_iter()
+            .map(|rel| {
+                crate::write::file_entry(
+                    &self.store().data_path(rel),
+                    rel,
+                    &head.kind_spec,
+                    head.version,
+                )
+            })
+            .collect::<Result<_>>()?;
+        let rows: u64 = files.iter().map(|f| f.rows).sum();
+        if files.len() as u64 != head.file_count || rows != head.total_rows {
+            return Ok(None);
+        }
+        Ok(Some(Manifest {
+            files_in: None,
+            files,
+            ..head
+        }))
     }
 
     /// Reads every file of `m` through `copies`, in parallel: what each holds (see
@@ -518,9 +566,12 @@ impl Dataset {
             }
             if report.delta_log.is_some() && current.version == report.version {
                 // The current version in one checkpoint: what the log before it holds (a gap,
-                // a damaged entry) no longer decides what Delta readers see of it.
-                self.store().checkpoint_now(&current)?;
-                repairs.delta_log_written = self.store().delta_disagreement(&current).is_none();
+                // a damaged entry) no longer decides what Delta readers see of it; each file
+                // with the partition values of its folder (an entry edited by hand may have
+                // given it others).
+                let fixed = with_folder_values(&current);
+                self.store().checkpoint_now(&fixed)?;
+                repairs.delta_log_written = self.store().delta_disagreement(&fixed).is_none();
             }
             for rel in &report.missing {
                 if self.store().restore_links(&lock, rel)? {
@@ -605,6 +656,15 @@ impl Dataset {
         }
         Ok(repairs)
     }
+}
+
+/// `m` with each file's partition values those its folder names.
+fn with_folder_values(m: &Manifest) -> Manifest {
+    let mut fixed = m.clone();
+    for f in fixed.files.iter_mut() {
+        f.partition = crate::manifest::PartitionValues::new(crate::partition::parse_path(&f.path));
+    }
+    fixed
 }
 
 /// A run of missing candles in one series, as [`candle_gaps`] finds it.

@@ -230,7 +230,7 @@ impl Store {
             .unwrap_or_else(crate::delta::new_table_id);
         let path = |rel: &str| self.delta_path(next, rel);
         let mut actions = crate::delta::entry(prev, next, &table_id, &path);
-        let manifest = next.copy_json();
+        let manifest = self.manifest_copy(next);
         crate::delta::record::record_manifest_hash(&mut actions, &manifest);
         let entry = crate::delta::entry_bytes(&actions);
         self.commit(

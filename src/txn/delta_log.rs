@@ -338,6 +338,22 @@ impl Store {
                 m.version
             ));
         }
+        // The folder is what glob readers read a file's partition values from; the log is
+        // what Delta readers do.
+        let unlike = snapshot
+            .files
+            .iter()
+            .filter(|f| {
+                let rel = delta::record::dataset_path(&f.path);
+                PartitionValues::new(crate::partition::parse_path(rel)) != f.partition
+            })
+            .count();
+        if unlike > 0 {
+            return Some(format!(
+                "version {} of the log gives {unlike} other partition values than their files' folders (edited by hand?)",
+                m.version
+            ));
+        }
         // Entries of an earlier pqdm carry no record of their own (nor, until the next
         // checkpoint, do the files they added); the check above is all.
         if !delta::record::complete(&snapshot) {

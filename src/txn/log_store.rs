@@ -109,6 +109,13 @@ pub trait LogStore: Send + Sync + Debug {
     /// (`None`: read the manifest again).
     fn stamp(&self) -> Option<Stamp>;
 
+    /// The bytes of `_manifest.json` for version `m`: [`Manifest::copy_json`] (no file list
+    /// once the log records every version; the local default, where the log is a few file
+    /// reads).
+    fn manifest_copy(&self, m: &Manifest) -> Vec<u8> {
+        m.copy_json()
+    }
+
     /// The current version (every file); `None` when there is no dataset.
     fn load_current(&self) -> Result<Option<Manifest>>;
 

@@ -460,6 +460,12 @@ impl LogStore for ObjectLogStore {
         m.kept_since.is_some()
     }
 
+    /// Whole: `_manifest.json` is the hint every reader starts from, and reading the log
+    /// instead takes a listing and a request per entry.
+    fn manifest_copy(&self, m: &Manifest) -> Vec<u8> {
+        m.to_json()
+    }
+
     fn list_aged(&self, rel_prefix: &str) -> Result<Vec<(String, u64, i64)>> {
         Ok(self
             .remote
@@ -826,7 +832,7 @@ impl LogStore for ObjectLogStore {
         versions: &[u64],
     ) -> Result<()> {
         let r = &self.remote;
-        r.put(MANIFEST_FILE, current.copy_json())?;
+        r.put(MANIFEST_FILE, self.manifest_copy(current))?;
         r.delete_many(
             versions
                 .iter()

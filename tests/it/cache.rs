@@ -44,7 +44,7 @@ fn hits_misses_and_staleness() {
     let first = lf.collect().unwrap();
     assert_eq!(first.height(), 2000 - 1440);
     // A hit reads no data file: make them all garbage.
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     let saved: Vec<(std::path::PathBuf, Vec<u8>)> = ds
         .file_paths(&m)
         .into_iter()
@@ -259,7 +259,7 @@ fn materialize_a_projection() {
     );
     let (view, report) = ds.materialize(&q, &dest, None).unwrap();
     assert_eq!(report.rows_written, 1440 + 360);
-    let m = view.manifest();
+    let m = view.manifest().unwrap();
     assert_eq!(
         m.partition_columns
             .iter()

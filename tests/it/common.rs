@@ -98,8 +98,9 @@ pub fn stderr(out: &Output) -> String {
 pub fn json_ok(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -194,7 +195,7 @@ pub fn i64s(df: &DataFrame, name: &str) -> Vec<i64> {
 
 /// The rows of the one data file of `ds`'s current version, in the file's order.
 pub fn only_file(ds: &Dataset) -> DataFrame {
-    let mut files = ds.file_paths(&ds.manifest());
+    let mut files = ds.file_paths(&ds.manifest().unwrap());
     assert_eq!(files.len(), 1, "{files:?}");
     ParquetReader::new(std::fs::File::open(files.pop().unwrap()).unwrap())
         .finish()
@@ -215,7 +216,7 @@ pub fn klines_by(base: &Path, by: &[&str]) -> Dataset {
 }
 
 pub fn read_sorted(ds: &Dataset) -> DataFrame {
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     let by: Vec<String> = if m.key.is_empty() {
         vec![m.timestamp_column.clone()]
     } else {
@@ -603,10 +604,15 @@ pub fn measuring() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Edits manifest JSON `m` by hand into another valid manifest of the same version: its first
-/// file dropped, the file count and row total fixed to match.
+/// file dropped, the file count and row total fixed to match (a copy without a file list,
+/// `_manifest.json` of a local dataset, one file of one row fewer counted).
 pub fn drop_first_file(m: &mut serde_json::Value) {
-    let dropped = m["files"].as_array_mut().unwrap().remove(0);
-    let rows = dropped["rows"].as_u64().unwrap();
+    let rows = match m.get_mut("files") {
+        Some(files) => files.as_array_mut().unwrap().remove(0)["rows"]
+            .as_u64()
+            .unwrap(),
+        None => 1,
+    };
     m["file_count"] = (m["file_count"].as_u64().unwrap() - 1).into();
     m["total_rows"] = (m["total_rows"].as_u64().unwrap() - rows).into();
 }
@@ -627,4 +633,11 @@ pub fn write_version_files(base: &Path) {
         )
         .unwrap();
     }
+    // An earlier pqdm's `_manifest.json` listed every file.
+    let newest = ds.version_from_log(ds.header().version).unwrap();
+    std::fs::write(
+        base.join("_manifest.json"),
+        serde_json::to_vec(&newest).unwrap(),
+    )
+    .unwrap();
 }

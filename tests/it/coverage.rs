@@ -113,6 +113,7 @@ fn coverage_of_the_sample_counts_known_gaps_exactly() {
     cut_minutes(&ds, &[600..610, 1000..1003]);
     let eth = ds
         .manifest()
+        .unwrap()
         .files
         .iter()
         .find(|f| f.path.contains("symbol=ETHUSDT") && f.path.contains("year=2025"))
@@ -364,7 +365,7 @@ fn coverage_of_an_empty_dataset_and_of_odd_series() {
         assert_eq!(s.totals.missing, Some(60), "{}", s.label);
         assert_eq!(s.days[1].status, Completeness::Partial);
     }
-    assert_eq!(c.files_read as usize, ds.manifest().files.len());
+    assert_eq!(c.files_read as usize, ds.manifest().unwrap().files.len());
     // The terminal cuts the long label to fit.
     let out = run_env(&["coverage", flat.to_str().unwrap()], &[("COLUMNS", "90")]);
     let text = String::from_utf8(out.stdout).unwrap();

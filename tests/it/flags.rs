@@ -270,7 +270,7 @@ fn meta_goes_into_every_footer_and_the_manifest() {
     assert_eq!(files[0].1, meta(&[("note", " a=b "), ("source", "vision")]));
     assert!(files[1].0.starts_with("2025/month=1/day=1/"), "{files:?}");
     assert_eq!(files[1].1, meta(&[("note", " a=b "), ("source", "other")]));
-    let m = Dataset::open(&base).unwrap().manifest();
+    let m = Dataset::open(&base).unwrap().manifest().unwrap();
     assert_eq!(m.metadata, meta(&[("note", " a=b "), ("source", "other")]));
 
     let before = snapshot(&base);
@@ -570,7 +570,7 @@ fn materialize_reads_the_version_asked_for() {
         .unwrap();
     ds.write(candles(JAN5, 5, 100.0).lazy(), &kline_opts("BTCUSDT"))
         .unwrap();
-    assert_eq!(ds.manifest().version, 2);
+    assert_eq!(ds.manifest().unwrap().version, 2);
     let closes = |to: &Path| floats(&read_sorted(&Dataset::open(to).unwrap()), "close");
     for (version, want) in [
         (Some("1"), [1.0, 2.0, 3.0, 4.0, 5.0]),
@@ -587,6 +587,7 @@ fn materialize_reads_the_version_asked_for() {
         let source = Dataset::open(&to)
             .unwrap()
             .manifest()
+            .unwrap()
             .source
             .clone()
             .unwrap();
@@ -663,6 +664,7 @@ fn as_of_reads_the_version_current_at_an_instant() {
     let source = Dataset::open(&to)
         .unwrap()
         .manifest()
+        .unwrap()
         .source
         .clone()
         .unwrap();
@@ -1073,8 +1075,8 @@ fn writes_compact_the_partitions_they_touched_once_they_hold_too_many_small_file
     );
     assert!(c["wall_ms"].is_u64() && c["peak_rss_bytes"].as_u64().unwrap() > 0);
     let ds = Dataset::open(&base).unwrap();
-    assert_eq!(ds.manifest().settings.auto_compact, Some(2));
-    assert_eq!(ds.manifest().files.len(), 1);
+    assert_eq!(ds.manifest().unwrap().settings.auto_compact, Some(2));
+    assert_eq!(ds.manifest().unwrap().files.len(), 1);
     assert_eq!(
         f64s(&read_sorted(&ds), "close"),
         (0..30).map(|i| i as f64).collect::<Vec<_>>()
@@ -1084,7 +1086,15 @@ fn writes_compact_the_partitions_they_touched_once_they_hold_too_many_small_file
     // ...unless this run asks for more than 1.
     let asked = ingest(40, &["--compact", "1"]);
     assert_eq!(asked["compaction"]["files_before"], 3, "{asked}");
-    assert_eq!(Dataset::open(&base).unwrap().manifest().files.len(), 1);
+    assert_eq!(
+        Dataset::open(&base)
+            .unwrap()
+            .manifest()
+            .unwrap()
+            .files
+            .len(),
+        1
+    );
     let text = text_ok(&[
         "ingest",
         minutes_csv(dir.path(), 50, 60).to_str().unwrap(),
@@ -1121,8 +1131,11 @@ fn writes_compact_the_partitions_they_touched_once_they_hold_too_many_small_file
         "{err}"
     );
     let ds = Dataset::open(&base).unwrap();
-    assert_eq!(ds.manifest().version, v["version"].as_u64().unwrap());
-    assert_eq!(ds.manifest().files.len(), 2);
+    assert_eq!(
+        ds.manifest().unwrap().version,
+        v["version"].as_u64().unwrap()
+    );
+    assert_eq!(ds.manifest().unwrap().files.len(), 2);
     assert_eq!(f64s(&read_sorted(&ds), "close").len(), 70);
     assert!(staged_nothing(&base), "staging left behind");
 }

@@ -395,9 +395,9 @@ fn binary_help_and_demo() {
     assert!(stdout.contains("1440 rows"), "{stdout}");
     let klines = pqdm::Dataset::open(demo.join("klines")).unwrap();
     // 4 spot days of 1440 candles and one futures day.
-    assert_eq!(klines.manifest().total_rows, 5 * 1440);
+    assert_eq!(klines.manifest().unwrap().total_rows, 5 * 1440);
     assert_eq!(
-        klines.manifest().latest_timestamp,
+        klines.manifest().unwrap().latest_timestamp,
         Some(1_735_689_600_000 + 1439 * 60_000)
     );
     // Running it again upserts the same rows: nothing doubles.
@@ -413,6 +413,7 @@ fn binary_help_and_demo() {
         pqdm::Dataset::open(demo.join("klines"))
             .unwrap()
             .manifest()
+            .unwrap()
             .total_rows,
         5 * 1440
     );

@@ -148,7 +148,7 @@ fn odd_values_are_kept_and_flagged() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ds = Dataset::open(&agg).unwrap();
-    assert_eq!(ds.manifest().total_rows, 2);
+    assert_eq!(ds.manifest().unwrap().total_rows, 2);
     assert_eq!(
         ds.verify(false, &Progress::hidden())
             .unwrap()
@@ -216,7 +216,7 @@ fn hostile_symbols_stay_inside_and_round_trip() {
     .collect();
     want.sort();
     assert_eq!(symbols, want);
-    for f in &ds.manifest().files {
+    for f in &ds.manifest().unwrap().files {
         assert!(ds.base().join(&f.path).starts_with(&base), "{}", f.path);
         assert_eq!(
             f.path.matches('/').count(),
@@ -309,5 +309,8 @@ fn hostile_manifests_are_refused() {
         assert_eq!(snapshot(dir.path()), before);
     }
     std::fs::write(&current, good).unwrap();
-    assert_eq!(Dataset::open(&base).unwrap().manifest().total_rows, 1440);
+    assert_eq!(
+        Dataset::open(&base).unwrap().manifest().unwrap().total_rows,
+        1440
+    );
 }

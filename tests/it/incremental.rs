@@ -92,7 +92,12 @@ fn closes(base: &Path) -> Vec<(i64, f64)> {
 
 /// The segment names the current version lists, and the segment files present.
 fn segments(base: &Path) -> (Vec<String>, Vec<String>) {
-    let listed = Dataset::open(base).unwrap().manifest().sources.clone();
+    let listed = Dataset::open(base)
+        .unwrap()
+        .manifest()
+        .unwrap()
+        .sources
+        .clone();
     let mut present: Vec<String> = std::fs::read_dir(base.join("_pqdm/sources"))
         .map(|d| {
             d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -39,7 +39,7 @@ fn compact_500_small_files_keeps_every_row() {
         ..kline_opts("BTCUSDT")
     };
     ds.write(candles(JAN5, 10_000, 1.0).lazy(), &opts).unwrap();
-    assert_eq!(ds.manifest().file_count, 500);
+    assert_eq!(ds.manifest().unwrap().file_count, 500);
     let before = read_sorted(&ds);
 
     // A reader in another handle scans in a loop while the compaction runs: its first read
@@ -56,7 +56,7 @@ fn compact_500_small_files_keeps_every_row() {
         loop {
             let last = flag.load(std::sync::atomic::Ordering::SeqCst);
             reader.refresh().unwrap();
-            versions.insert(reader.manifest().version);
+            versions.insert(reader.manifest().unwrap().version);
             assert_eq!(read_sorted(&reader), want);
             let _ = first_read.send(());
             if last {
@@ -88,7 +88,7 @@ fn compact_500_small_files_keeps_every_row() {
         ),
         (Some(2), 1, 500, 4, 10_000)
     );
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!(m.file_count, 4);
     assert_eq!(
         m.files.iter().map(|f| f.rows).collect::<Vec<_>>(),
@@ -121,7 +121,14 @@ fn compact_500_small_files_keeps_every_row() {
         )
         .unwrap();
     assert_eq!(again.version, None);
-    assert_eq!(Dataset::open(dir.path()).unwrap().manifest().version, 2);
+    assert_eq!(
+        Dataset::open(dir.path())
+            .unwrap()
+            .manifest()
+            .unwrap()
+            .version,
+        2
+    );
     // The old version is still readable until vacuum.
     assert_eq!(
         ds.scan(&ScanOptions {
@@ -195,7 +202,7 @@ fn migrate_old_flat_output_with_a_corrupt_file() {
             .ends_with("XRPUSDT/part-0.parquet")
     );
     let ds = Dataset::open(&base).unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!(m.latest_timestamp, Some(JAN5 + 99 * 60_000));
     assert_eq!(
         m.latest_by_key
@@ -233,9 +240,9 @@ fn latest_from_the_manifest_over_10000_files_opens_no_data() {
         ..Default::default()
     };
     ds.write(all, &opts).unwrap();
-    assert_eq!(ds.manifest().file_count, 10_000);
+    assert_eq!(ds.manifest().unwrap().file_count, 10_000);
     // Nothing but the manifest is read: make every data file garbage first.
-    for p in ds.file_paths(&ds.manifest()) {
+    for p in ds.file_paths(&ds.manifest().unwrap()) {
         std::fs::write(p, b"x").unwrap();
     }
     let out = run(&[
@@ -328,7 +335,7 @@ fn verify_finds_and_repairs() {
     };
     ds.write(candles(JAN5 + 3 * DAY + 5 * 60_000, 1, 1.0).lazy(), &append)
         .unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     let paths: Vec<std::path::PathBuf> = m.files.iter().map(|f| dir.path().join(&f.path)).collect();
     // A deleted file, an orphan, a flipped byte.
     let day3 = m
@@ -529,7 +536,7 @@ open(os.path.join(base, "_SUCCESS"), "w").close()
         String::from_utf8_lossy(&out.stderr)
     );
     let ds = Dataset::open(&base).unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!((m.version, m.file_count, m.total_rows), (1, 2, 20));
     assert_eq!(m.partition_type("month"), Some(pqdm::schema::ColType::I8));
     assert_eq!(

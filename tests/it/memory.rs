@@ -195,7 +195,7 @@ fn a_500_partition_write_under_a_memory_limit() {
         "peak RSS {peaks:?} MiB over the 512 MiB budget"
     );
     let ds = Dataset::open(&base).unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!(m.total_rows, n as u64);
     assert_eq!(m.key_summaries().len(), 50);
     let days: std::collections::BTreeSet<_> = m

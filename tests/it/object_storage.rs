@@ -686,7 +686,7 @@ fn a_version_committed_elsewhere_is_found_past_a_stale_manifest_on_s3() {
         .unwrap();
     assert_eq!(report.version, 3);
     let again = pqdm::Dataset::open(&base).unwrap();
-    assert_eq!(again.manifest().version, 3);
+    assert_eq!(again.manifest().unwrap().version, 3);
     assert_eq!(read_sorted(&again).height(), 20);
     let history = cli_json(&["history", &base]);
     assert_eq!(history["versions"][2]["operation"]["op_id"], "rival");
@@ -843,7 +843,11 @@ fn writers_killed_mid_commit_on_s3_leave_whole_versions_and_are_cleaned_up() {
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
     let info = cli_json(&["info", &base]);
     let dead_rel = "exchange=BINANCE/symbol=XRPUSDT/timeframe=1m/year=2024/month=1/day=5/part-dead-00000.parquet";
-    let eth_rel = pqdm::Dataset::open(&base).unwrap().manifest().files[0]
+    let eth_rel = pqdm::Dataset::open(&base)
+        .unwrap()
+        .manifest()
+        .unwrap()
+        .files[0]
         .path
         .clone();
     remote.copy(&eth_rel, dead_rel).unwrap();
@@ -905,6 +909,7 @@ fn writers_killed_mid_commit_on_s3_leave_whole_versions_and_are_cleaned_up() {
     let mut expected: std::collections::BTreeSet<String> = pqdm::Dataset::open(&base)
         .unwrap()
         .manifest()
+        .unwrap()
         .files
         .iter()
         .map(|f| f.path.clone())
@@ -1459,14 +1464,24 @@ fn s3_readers_apply_log_entries_past_a_stale_hint_whatever_the_partition_values(
     }
     remote.put("_manifest.json", hint_v1).unwrap();
     let again = pqdm::Dataset::open(&base).unwrap();
-    assert_eq!(again.manifest().version, 3);
+    assert_eq!(again.manifest().unwrap().version, 3);
     let got = read_sorted(&again);
     assert_eq!(got.height(), 20);
     assert!(got.equals_missing(&read_sorted(&local)), "{got}");
-    assert_eq!(again.version_from_log(3).unwrap(), *again.manifest());
+    assert_eq!(
+        again.version_from_log(3).unwrap(),
+        *again.manifest().unwrap()
+    );
     ds.write(candles(writes[0].0, 1, 1.0).lazy(), &kline_opts(symbol))
         .unwrap();
-    assert_eq!(pqdm::Dataset::open(&base).unwrap().manifest().version, 4);
+    assert_eq!(
+        pqdm::Dataset::open(&base)
+            .unwrap()
+            .manifest()
+            .unwrap()
+            .version,
+        4
+    );
     let verify = cli_json(&["verify", &base]);
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(verify["delta_log"], Value::Null);
@@ -1595,9 +1610,9 @@ fn a_hand_edited_file_size_in_the_log_fails_the_s3_scan_or_reads_right() {
     ds.write(daily_candles(3).lazy(), &kline_opts("BTCUSDT"))
         .unwrap();
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
-    let entry_rel = format!("_delta_log/{:020}.json", ds.manifest().version);
+    let entry_rel = format!("_delta_log/{:020}.json", ds.manifest().unwrap().version);
     let entry = String::from_utf8(remote.get(&entry_rel).unwrap().unwrap()).unwrap();
-    let first = ds.manifest().files[0].clone();
+    let first = ds.manifest().unwrap().files[0].clone();
     let day = first
         .path
         .split("/day=")
@@ -1628,6 +1643,7 @@ fn a_hand_edited_file_size_in_the_log_fails_the_s3_scan_or_reads_right() {
         assert_eq!(
             opened
                 .manifest()
+                .unwrap()
                 .files
                 .iter()
                 .find(|f| f.path == first.path)

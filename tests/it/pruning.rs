@@ -202,6 +202,7 @@ fn op_and_values(
 fn timestamps(ds: &Dataset) -> BoxedStrategy<V> {
     let mut bounds: Vec<i64> = ds
         .manifest()
+        .unwrap()
         .files
         .iter()
         .flat_map(|f| [f.min_timestamp.unwrap(), f.max_timestamp.unwrap()])

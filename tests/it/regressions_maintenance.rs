@@ -171,7 +171,7 @@ fn repair_leaves_a_nested_dataset_alone() {
 fn repair_quarantines_a_corrupted_file() {
     let dir = tmp();
     let ds = two_symbols(dir.path(), Compression::None);
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     let btc = m
         .files
         .iter()
@@ -343,7 +343,7 @@ fn compact_reads_files_that_gained_a_column() {
     // column first in the partition, the order that made compaction fail.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     ds.write(second.lazy(), &opts).unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert!(m.files[0].added_in < m.files[1].added_in, "{:?}", m.files);
     let r = ds
         .compact(&CompactOptions::default(), &Progress::hidden())
@@ -405,7 +405,7 @@ fn verify_repair_with_a_missing_file_still_checks_the_data() {
         ..kline_opts("BTCUSDT")
     };
     ds.write(candles(JAN5, 1, 1.0).lazy(), &append).unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     let day6 = m.files.iter().find(|f| f.path.contains("day=6/")).unwrap();
     // Lost for good: both its link in the tree and the one pqdm keeps.
     std::fs::remove_file(dir.path().join(&day6.path)).unwrap();
@@ -801,7 +801,7 @@ fn a_verify_racing_an_upsert_reports_nothing_spurious() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
-    let before = ds.manifest().version;
+    let before = ds.manifest().unwrap().version;
     let verify = bin()
         .args(["verify", dir.path().to_str().unwrap(), "--json"])
         .env("PQDM_FAILPOINTS", "verify.loaded=sleep:1500")
@@ -839,7 +839,7 @@ fn repair_restores_a_file_deleted_from_the_tree_from_its_kept_link() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
-    let rel = ds.manifest().files[0].path.clone();
+    let rel = ds.manifest().unwrap().files[0].path.clone();
     std::fs::remove_file(dir.path().join(&rel)).unwrap();
     let r = ds.verify(false, &Progress::hidden()).unwrap();
     assert_eq!(r.missing, vec![rel.clone()]);
@@ -1141,7 +1141,7 @@ fn compaction_sorts_files_whose_time_ranges_interleave() {
             .filter(((col("open_time") - lit(JAN5)) / lit(MINUTE) % lit(2i64)).eq(lit(parity)));
         ds.write(half, &kline_opts("BTCUSDT")).unwrap();
     }
-    assert_eq!(ds.manifest().files.len(), 2);
+    assert_eq!(ds.manifest().unwrap().files.len(), 2);
     let v = json_ok(&run(&["compact", s(dir.path()), "--json"]));
     assert_eq!(
         (&v["rows"], &v["files_after"]),
@@ -1197,7 +1197,7 @@ fn compaction_orders_each_partition_whichever_way_its_files_are_out_of_order() {
     append(all.slice(0, 30).reverse(), "CCC");
     append(all.slice(30, 30).reverse(), "CCC");
     let backwards = ds
-        .file_paths(&ds.manifest())
+        .file_paths(&ds.manifest().unwrap())
         .into_iter()
         .find(|p| p.to_string_lossy().contains("symbol=CCC"))
         .unwrap();
@@ -1221,7 +1221,7 @@ fn compaction_orders_each_partition_whichever_way_its_files_are_out_of_order() {
         (3, 6, 3, 180)
     );
     let ds = Dataset::open(dir.path()).unwrap();
-    let files = ds.file_paths(&ds.manifest());
+    let files = ds.file_paths(&ds.manifest().unwrap());
     assert_eq!(files.len(), 3, "{files:?}");
     for file in files {
         let stored = ParquetReader::new(std::fs::File::open(&file).unwrap())
@@ -1270,7 +1270,7 @@ fn compaction_refuses_a_file_damaged_since_it_was_written() {
     ds.write(candles(JAN5, 30, 1.0).lazy(), &append).unwrap();
     ds.write(candles(JAN5 + 30 * MINUTE, 30, 31.0).lazy(), &append)
         .unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     let second = m
         .files
         .iter()
@@ -1299,7 +1299,7 @@ fn compaction_refuses_a_file_damaged_since_it_was_written() {
     assert!(err.contains(&second.path), "{err}");
     assert!(err.contains("checksum"), "{err}");
     let ds = Dataset::open(dir.path()).unwrap();
-    assert_eq!(ds.manifest().version, m.version);
+    assert_eq!(ds.manifest().unwrap().version, m.version);
     assert_eq!(parquet_files(dir.path()), before);
     let out = run(&["compact", s(dir.path())]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -1363,7 +1363,7 @@ fn compaction_leaves_partitions_it_cannot_make_fewer_files_of() {
         ds.write(candles(JAN5 + day * 300 * MINUTE, 300, 1.0).lazy(), &opts)
             .unwrap();
     }
-    let version = ds.manifest().version;
+    let version = ds.manifest().unwrap().version;
     let v = json_ok(&run(&[
         "compact",
         s(dir.path()),
@@ -1373,7 +1373,11 @@ fn compaction_leaves_partitions_it_cannot_make_fewer_files_of() {
     ]));
     assert_eq!(v["version"], serde_json::Value::Null, "{v}");
     assert_eq!(
-        Dataset::open(dir.path()).unwrap().manifest().version,
+        Dataset::open(dir.path())
+            .unwrap()
+            .manifest()
+            .unwrap()
+            .version,
         version
     );
     // A target that makes two files of three does rewrite them.

@@ -402,7 +402,7 @@ fn paths_with_glob_characters_are_literal() {
     let out = run(&["compact", base.to_str().unwrap(), "--json"]);
     json_ok(&out);
     let ds = Dataset::open(&base).unwrap();
-    assert_eq!(ds.manifest().total_rows, 1440);
+    assert_eq!(ds.manifest().unwrap().total_rows, 1440);
     assert_eq!(read_sorted(&ds).height(), 1440);
 }
 
@@ -451,7 +451,7 @@ fn a_recreated_or_rolled_back_dataset_never_hits_an_old_cache_entry() {
     let ds = Dataset::open(&base).unwrap();
     ds.write(candles(JAN5, 2, 30.0).lazy(), &kline_opts("ETHUSDT"))
         .unwrap();
-    assert_eq!(ds.manifest().version, 2);
+    assert_eq!(ds.manifest().unwrap().version, 2);
     let (lf, status) = cached_projection(&ds, &q, &cache, None).unwrap();
     assert_eq!(
         (status, closes(lf)),
@@ -518,7 +518,10 @@ fn the_smallest_i64_timestamp_is_refused_not_stored_as_1970() {
     let v = json_ok(&ingest(&["--lenient", "--json"]));
     assert_eq!(v["nulled"]["timestamp"], 1, "{v}");
     let ds = Dataset::open(&base).unwrap();
-    assert_eq!(ds.manifest().earliest_timestamp, Some(1_704_412_800_000));
+    assert_eq!(
+        ds.manifest().unwrap().earliest_timestamp,
+        Some(1_704_412_800_000)
+    );
 }
 
 /// Finding 16. Before: `--timeframe 0m` was stored, and `verify` then divided by zero (a panic);

@@ -82,7 +82,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
     while kills < kills_wanted && rounds < 20 * kills_wanted {
         rounds += 1;
         let version = Dataset::open(&base)
-            .map(|d| d.manifest().version)
+            .map(|d| d.manifest().unwrap().version)
             .unwrap_or(0);
         let (rows, sum) = states[&version];
         let op = if closes.len() < 2 { 0 } else { rng.next() % 4 };
@@ -194,7 +194,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             assert!(parquet_files(&base).is_empty(), "{ctx}");
             continue;
         };
-        let m = ds.manifest();
+        let m = ds.manifest().unwrap();
         assert!(
             m.version >= version,
             "{ctx}: the version went back from {version} to {}",
@@ -261,7 +261,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             "seed {seed}: version {v}"
         );
     }
-    let (rows, _) = states[&Dataset::open(&base).unwrap().manifest().version];
+    let (rows, _) = states[&Dataset::open(&base).unwrap().manifest().unwrap().version];
     // DuckDB globs the partition folders: `**/*.parquet` from the base also reads the Delta
     // log's checkpoint (`_delta_log/N.checkpoint.parquet`, every 100 versions), as it would in
     // any Delta table.
@@ -324,7 +324,7 @@ fn writers_and_readers_at_once() {
                         .read(&ScanOptions::default().columns(&["timestamp"]))
                         .unwrap();
                     // A whole version: exactly the rows its manifest lists.
-                    assert_eq!(df.height() as u64, ds.manifest().total_rows);
+                    assert_eq!(df.height() as u64, ds.manifest().unwrap().total_rows);
                     reads += 1;
                 }
                 reads
@@ -383,7 +383,7 @@ fn writers_and_readers_at_once() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
     let ds = Dataset::open(&base).unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!(m.version, 4 * rounds as u64, "every commit landed");
     assert_eq!(m.total_rows, 3 * 1440 * rounds as u64, "every key once");
     let r = ds
@@ -454,7 +454,7 @@ fn one_day_of_300_opens_no_other_file() {
         ..Default::default()
     };
     ds.write(df.lazy(), &opts).unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!(m.file_count, 300);
     let day = ScanOptions::default()
         .filter("timestamp >= 2024-06-01")

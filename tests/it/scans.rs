@@ -183,7 +183,7 @@ fn timestamp_ranges_open_only_overlapping_files() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!(m.file_count, 30);
     let opts = ScanOptions::default()
         .filter("timestamp >= 2024-01-20T12:00")
@@ -267,7 +267,7 @@ con.execute(f"COPY t TO '{duck_base}' (FORMAT parquet, PARTITION_BY (symbol, yea
     for base in [&pa, &duck] {
         let ds = Dataset::open_any(base, &Default::default()).unwrap();
         assert!(ds.is_foreign());
-        let m = ds.manifest();
+        let m = ds.manifest().unwrap();
         assert_eq!(m.total_rows, 600, "{}", base.display());
         assert_eq!(m.partition_type("symbol"), Some(pqdm::schema::ColType::Str));
         // Numeric time folders get pqdm's dtypes for them (year i16), as in its own datasets.

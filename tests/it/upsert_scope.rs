@@ -108,7 +108,11 @@ fn stored_files_whose_key_range_misses_the_new_keys_are_not_read() {
     ds.write(trades(&ids(1..=100), JAN1, 0.0), &opts()).unwrap();
     ds.write(trades(&ids(101..=200), JAN1 + DAY, 0.0), &opts())
         .unwrap();
-    let m = Dataset::open(dir.path()).unwrap().manifest().clone();
+    let m = Dataset::open(dir.path())
+        .unwrap()
+        .manifest()
+        .unwrap()
+        .clone();
     let ranges: Vec<[i64; 2]> = m
         .files
         .iter()
@@ -124,7 +128,11 @@ fn stored_files_whose_key_range_misses_the_new_keys_are_not_read() {
         .unwrap();
     assert_eq!(report.rows_replaced, 11);
     std::fs::write(dir.path().join(day1), b"not read either").unwrap();
-    let m = Dataset::open(dir.path()).unwrap().manifest().clone();
+    let m = Dataset::open(dir.path())
+        .unwrap()
+        .manifest()
+        .unwrap()
+        .clone();
     let mut ranges: Vec<(String, [i64; 2], u64)> = m
         .files
         .iter()
@@ -222,7 +230,7 @@ fn a_key_range_edited_by_hand_is_reported_and_repaired() {
         serde_json::json!([file])
     );
     let ds = Dataset::open(dir.path()).unwrap();
-    let m = ds.manifest().clone();
+    let m = ds.manifest().unwrap().clone();
     assert_eq!(m.files[0].key_ranges["agg_trade_id"], [1, 3]);
     // The repair's log entry carries the rebuilt statistics too (a new `add` of the same path),
     // so Delta readers prune by them and the log alone rebuilds the version.

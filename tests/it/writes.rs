@@ -31,7 +31,7 @@ fn layout_names_manifest_and_latest() {
         &kline_opts("ETHUSDT"),
     )
     .unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     assert_eq!((m.version, m.file_count, m.total_rows), (2, 2, 1450));
     assert_eq!(m.latest_timestamp, Some(JAN5 + DAY + 9 * 60_000));
     let latest: Vec<(Option<String>, i64)> = m
@@ -116,7 +116,7 @@ fn upsert_append_error_overwrite() {
     assert_eq!(read_sorted(&ds).height(), 1505);
 
     // error: refuses, changes nothing.
-    let before = ds.manifest().version;
+    let before = ds.manifest().unwrap().version;
     let opts = WriteOptions {
         mode: Some(WriteMode::Error),
         ..kline_opts("BTCUSDT")
@@ -127,7 +127,11 @@ fn upsert_append_error_overwrite() {
         .to_string();
     assert!(err.contains("mode `error`: partition exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5 already holds data"), "{err}");
     assert_eq!(
-        Dataset::open(dir.path()).unwrap().manifest().version,
+        Dataset::open(dir.path())
+            .unwrap()
+            .manifest()
+            .unwrap()
+            .version,
         before
     );
     assert_eq!(read_sorted(&ds).height(), 1505);
@@ -162,7 +166,7 @@ fn upsert_append_error_overwrite() {
     // Replaced files left the tree but are kept for old versions.
     assert_eq!(
         parquet_files(dir.path()).len(),
-        ds.manifest().file_count as usize
+        ds.manifest().unwrap().file_count as usize
     );
     let v1 = ds
         .scan(&pqdm::ScanOptions {
@@ -292,7 +296,7 @@ fn compression_is_applied() {
     ds.write(candles(JAN5, 100, 1.0).lazy(), &zstd).unwrap();
     ds.write(candles(JAN5 + DAY, 100, 1.0).lazy(), &kline_opts("BTCUSDT"))
         .unwrap();
-    let m = ds.manifest();
+    let m = ds.manifest().unwrap();
     let codecs = py(
         "import sys, pyarrow.parquet as pq\nfor p in sys.argv[1:]:\n    md = pq.ParquetFile(p).metadata\n    print(sorted({md.row_group(i).column(j).compression for i in range(md.num_row_groups) for j in range(md.num_columns)}))",
         &m.files
@@ -360,7 +364,7 @@ fn max_rows_per_file_and_row_group_validation() {
         err,
         "invalid option: min_rows_per_group (1000) must be below max_rows_per_file (1000)"
     );
-    assert_eq!(ds2.manifest().version, 1);
+    assert_eq!(ds2.manifest().unwrap().version, 1);
 }
 
 #[test]
@@ -436,7 +440,7 @@ fn json_report_and_file_callback() {
     assert_eq!(report["rows_written"], 4 * 1440);
     let files = report["files"].as_array().unwrap();
     assert_eq!(files.len(), 4);
-    let m = Dataset::open(&base).unwrap().manifest();
+    let m = Dataset::open(&base).unwrap().manifest().unwrap();
     for (f, e) in files.iter().zip(&m.files) {
         assert_eq!(f["path"], e.path.as_str());
         assert_eq!(f["rows"], 1440);
@@ -545,6 +549,7 @@ fn config_precedence_flag_env_file_default() {
         Dataset::open(&base)
             .unwrap()
             .manifest()
+            .unwrap()
             .settings
             .compression,
         "gzip"
