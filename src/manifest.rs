@@ -762,6 +762,65 @@ mod tests {
         assert_eq!(parse_in_parallel(&few.to_json()), Some(few));
     }
 
+    /// Once the log records every version, `_manifest.json` is the header and summary alone:
+    /// it names where the files are and has no `files` field (an earlier pqdm, which requires
+    /// one, then reads the log instead of taking the dataset for empty); a copy that says so
+    /// and lists files, and one with neither, are refused.
+    #[test]
+    fn a_copy_without_files_names_where_they_are() {
+        let mut m = empty();
+        m.files = (0..3)
+            .map(|i| entry(&format!("s=a/f{i}.parquet"), 1, None))
+            .collect();
+        m.refresh_summary();
+        m.records_since = None;
+        assert_eq!(
+            m.copy_json(),
+            m.to_json(),
+            "an earlier pqdm's history: whole"
+        );
+        m.records_since = Some(0);
+        let bytes = m.copy_json();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains(r#""files""#), "{text}");
+        assert!(text.ends_with(r#","files_in":"_delta_log"}"#), "{text}");
+        let copy = Manifest::parse(Path::new("/t"), Path::new("c"), &bytes).unwrap();
+        assert!(copy.is_partial());
+        assert!(copy.files.is_empty());
+        assert_eq!(copy.file_count, 3);
+        assert_eq!(
+            Manifest {
+                files_in: None,
+                files: m.files.clone(),
+                ..copy
+            },
+            m
+        );
+        // The struct an earlier pqdm parses (no `files_in`, `files` required) refuses it.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Earlier {
+            files: Vec<FileEntry>,
+        }
+        assert!(serde_json::from_slice::<Earlier>(&bytes).is_err());
+        let listed = text.replace(
+            r#""files_in":"_delta_log"}"#,
+            r#""files_in":"_delta_log","files":[]}"#,
+        );
+        assert!(Manifest::parse(Path::new("/t"), Path::new("c"), listed.as_bytes()).is_ok());
+        let whole = String::from_utf8(m.to_json()).unwrap();
+        for bad in [
+            whole.replace(r#""files":["#, r#""files_in":"_delta_log","files":["#),
+            whole.replace(r#""files":["#, r#""files_in":"elsewhere","files":["#),
+            text.replace(r#","files_in":"_delta_log""#, ""),
+        ] {
+            let e = Manifest::parse(Path::new("/t"), Path::new("c"), bad.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("c "), "{e}");
+        }
+    }
+
     #[test]
     fn other_layouts_are_left_to_the_whole_parse() {
         let mut m = empty();

@@ -17,6 +17,7 @@ mod maintenance;
 mod memory;
 mod model;
 mod object_storage;
+mod partial_writes;
 mod properties;
 mod pruning;
 mod regressions_commit;

@@ -1,0 +1,255 @@
+//! Writes on a snapshot of the partitions they touch: a local dataset's `_manifest.json` holds
+//! the header and summary without the file list (the Delta log holds it), and a write reads
+//! from the log only the files its rows can meet. What it must keep: the rows, the summary
+//! (updated from the change, or recomputed where the change cannot tell), and every reader's
+//! view of every file it did not touch.
+
+use polars::prelude::*;
+use pqdm::options::WriteMode;
+use pqdm::{Dataset, WriteOptions};
+use serde_json::Value;
+
+use crate::common::*;
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_704_067_200_000; // 2024-01-01
+
+fn write(ds: &Dataset, symbol: &str, start: i64, n: usize, price: f64, mode: WriteMode) {
+    ds.write(
+        candles(start, n, price).lazy(),
+        &WriteOptions {
+            mode: Some(mode),
+            ..kline_opts(symbol)
+        },
+    )
+    .unwrap();
+}
+
+/// Three symbols x four days, 10 candles a day: 12 partitions of one file each.
+fn twelve_partitions(base: &std::path::Path) -> Dataset {
+    let ds = klines_dataset(base);
+    for (i, symbol) in ["BTCUSDT", "ETHUSDT", "SOLUSDT"].iter().enumerate() {
+        write(
+            &ds,
+            symbol,
+            T0,
+            10,
+            100.0 * (i + 1) as f64,
+            WriteMode::Upsert,
+        );
+        for d in 1..4 {
+            write(
+                &ds,
+                symbol,
+                T0 + d * DAY,
+                10,
+                100.0 * (i + 1) as f64,
+                WriteMode::Append,
+            );
+        }
+    }
+    ds
+}
+
+/// The summary of `m` recomputed from its files equals the one it carries.
+fn assert_summary_is_its_files(ds: &Dataset) {
+    let m = ds.manifest().unwrap();
+    assert!(!m.is_partial());
+    let mut again = (*m).clone();
+    again.refresh_summary();
+    assert_eq!(again, *m, "the summary of version {}", m.version);
+    // A fresh handle reads the same version, and `latest`'s summary is its.
+    let fresh = Dataset::open(ds.base()).unwrap();
+    assert_eq!(*fresh.manifest().unwrap(), *m);
+    let summary = fresh.summary().unwrap();
+    assert_eq!(summary.latest_by_key, m.latest_by_key);
+    assert_eq!(
+        (summary.file_count, summary.total_rows),
+        (m.file_count, m.total_rows)
+    );
+}
+
+#[test]
+fn a_write_reads_only_the_files_of_the_partitions_it_touches() {
+    let dir = tmp();
+    let base = dir.path().join("k");
+    let ds = twelve_partitions(&base);
+    assert_eq!(ds.manifest().unwrap().file_count, 12);
+    // `_manifest.json` keeps the seed's fields and the summary, and names where the files are.
+    let copy: Value =
+        serde_json::from_slice(&std::fs::read(base.join("_manifest.json")).unwrap()).unwrap();
+    assert!(copy.get("files").is_none(), "{copy}");
+    assert_eq!(copy["files_in"], "_delta_log");
+    assert_eq!(copy["file_count"], 12);
+    assert_eq!(copy["total_rows"], 120);
+    assert_eq!(copy["timestamp_column"], "timestamp");
+    assert_eq!(copy["latest_timestamp"], T0 + 3 * DAY + 9 * 60_000);
+    assert_eq!(copy["base_dir"], base.display().to_string());
+    assert!(
+        copy["updated_at"].as_str().unwrap().ends_with('Z'),
+        "{copy}"
+    );
+
+    // An upsert of one symbol's first day: the log is read for that partition's file alone
+    // (the new rows go in a file of their own, the stored rows they do not replace in another).
+    let csv = klines_csv(dir.path(), "BTCUSDT", 5, 7.0);
+    let base_s = base.to_str().unwrap();
+    let csv_s = csv.to_str().unwrap();
+    let ingest = |extra: &[&str]| {
+        let mut args = vec![
+            "ingest",
+            csv_s,
+            "--dataset",
+            base_s,
+            "--exchange",
+            "BINANCE",
+        ];
+        args.extend_from_slice(extra);
+        run_env(&args, &[("RUST_LOG", "pqdm=debug")])
+    };
+    let out = ingest(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("version 12: 1 of 12 files read"),
+        "{}",
+        stderr(&out)
+    );
+    let ds = Dataset::open(&base).unwrap();
+    let df = read_sorted(&ds);
+    assert_eq!(df.height(), 120);
+    let btc_day1: Vec<f64> = df
+        .clone()
+        .lazy()
+        .filter(
+            col("symbol")
+                .eq(lit("BTCUSDT"))
+                .and(col("timestamp").lt(lit(T0 + DAY))),
+        )
+        .collect()
+        .unwrap()
+        .column("close")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let mut want = vec![7.0; 5];
+    want.extend((5..10).map(|i| 100.0 + i as f64));
+    assert_eq!(btc_day1, want);
+    assert_summary_is_its_files(&ds);
+
+    // An append reads no stored file; an overwrite of the same day reads its one file.
+    let out = ingest(&["--mode", "append", "--force"]);
+    assert!(
+        stderr(&out).contains("version 13: 0 of 13 files read"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ingest(&["--mode", "overwrite", "--force"]);
+    assert!(
+        stderr(&out).contains("version 14: 3 of 14 files read"),
+        "{}",
+        stderr(&out)
+    );
+    let ds = Dataset::open(&base).unwrap();
+    assert_eq!(read_sorted(&ds).height(), 115);
+    assert_summary_is_its_files(&ds);
+    // Files, log and copies agree (the candles missing between the 10 a day are gaps).
+    let report: Value = serde_json::from_slice(&run(&["verify", base_s, "--json"]).stdout).unwrap();
+    for clean in ["missing", "orphans", "checksum_mismatches", "stale_stats"] {
+        assert_eq!(report[clean], serde_json::json!([]), "{clean}: {report}");
+    }
+    assert_eq!(report["delta_log"], Value::Null, "{report}");
+    assert_eq!(report["manifest_copy_stale"], false, "{report}");
+    assert_eq!(report["duplicate_keys"], 0, "{report}");
+}
+
+#[test]
+fn the_handle_that_wrote_reads_every_file_of_the_version_it_made() {
+    let dir = tmp();
+    let ds = twelve_partitions(&dir.path().join("k"));
+    let again = Dataset::open(ds.base()).unwrap();
+    write(&again, "ETHUSDT", T0 + DAY, 3, 5.0, WriteMode::Upsert);
+    let m = again.manifest().unwrap();
+    assert_eq!((m.version, m.file_count, m.files.len()), (13, 13, 13));
+    assert_eq!(read_sorted(&again).height(), 120);
+    assert_eq!(
+        read_sorted(&again),
+        read_sorted(&Dataset::open(ds.base()).unwrap())
+    );
+}
+
+/// Overwrites that shorten the newest (or oldest) day of a series lower its latest (raise its
+/// earliest) timestamp: the change alone cannot tell the new one, and every file is read. Every
+/// write mode, on random symbols and days, keeps the summary its files give.
+#[test]
+fn every_write_keeps_the_summary_its_files_give() {
+    let dir = tmp();
+    let ds = twelve_partitions(&dir.path().join("k"));
+    // SOL's newest day cut to its first 2 candles, then its oldest day to its last one.
+    write(&ds, "SOLUSDT", T0 + 3 * DAY, 2, 1.0, WriteMode::Overwrite);
+    assert_summary_is_its_files(&ds);
+    let sol = |ds: &Dataset| {
+        ds.manifest()
+            .unwrap()
+            .latest_by_key
+            .iter()
+            .find(|e| e.key["symbol"].as_deref() == Some("SOLUSDT"))
+            .unwrap()
+            .latest_timestamp
+    };
+    assert_eq!(sol(&ds), T0 + 3 * DAY + 60_000);
+    write(
+        &ds,
+        "BTCUSDT",
+        T0 + 9 * 60_000,
+        1,
+        1.0,
+        WriteMode::Overwrite,
+    );
+    assert_eq!(ds.manifest().unwrap().earliest_timestamp, Some(T0));
+    write(
+        &ds,
+        "ETHUSDT",
+        T0 + 9 * 60_000,
+        1,
+        1.0,
+        WriteMode::Overwrite,
+    );
+    write(
+        &ds,
+        "SOLUSDT",
+        T0 + 9 * 60_000,
+        1,
+        1.0,
+        WriteMode::Overwrite,
+    );
+    assert_eq!(
+        ds.manifest().unwrap().earliest_timestamp,
+        Some(T0 + 9 * 60_000)
+    );
+    assert_summary_is_its_files(&ds);
+    let mut seed = seed_from_env("PQDM_PARTIAL_SEED") | 1;
+    eprintln!("PQDM_PARTIAL_SEED={seed}");
+    let mut random = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let modes = [WriteMode::Upsert, WriteMode::Append, WriteMode::Overwrite];
+    for _ in 0..30 {
+        let symbol = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"][random(4) as usize];
+        let start = T0 + random(6) as i64 * DAY + random(12) as i64 * 60_000;
+        let mode = modes[random(3) as usize];
+        write(
+            &ds,
+            symbol,
+            start,
+            1 + random(15) as usize,
+            random(1000) as f64,
+            mode,
+        );
+        assert_summary_is_its_files(&ds);
+    }
+}
