@@ -39,7 +39,7 @@ pub struct CreateOptions {
 /// use pqdm::{Dataset, CreateOptions, schema::KindRegistry};
 /// let kinds = KindRegistry::default();
 /// let ds = Dataset::open_or_create("target/ds", kinds.get("klines")?, &CreateOptions::default())?;
-/// println!("version {}", ds.manifest().version);
+/// println!("version {}", ds.header().version);
 /// # Ok::<(), pqdm::Error>(())
 /// ```
 pub struct Dataset {
