@@ -161,14 +161,7 @@ fn peers_read_what_pqdm_wrote() {
     inputs.push(later);
     let base = dir.path().join("klines");
     ingest_each(&base, &inputs, &["--kind", "klines"]);
-    assert_eq!(
-        pqdm::Dataset::open(&base)
-            .unwrap()
-            .manifest()
-            .unwrap()
-            .version,
-        5
-    );
+    assert_eq!(pqdm::Dataset::open(&base).unwrap().header().version, 5);
     let seen = check_readers(&base, "klines", &inputs);
     // The first row (BINANCE BTCUSDT 2024-01-05 00:00) as every reader returned it; the 2025
     // rows were stored from microseconds as milliseconds.

@@ -56,7 +56,7 @@ fn compact_500_small_files_keeps_every_row() {
         loop {
             let last = flag.load(std::sync::atomic::Ordering::SeqCst);
             reader.refresh().unwrap();
-            versions.insert(reader.manifest().unwrap().version);
+            versions.insert(reader.header().version);
             assert_eq!(read_sorted(&reader), want);
             let _ = first_read.send(());
             if last {
@@ -121,14 +121,7 @@ fn compact_500_small_files_keeps_every_row() {
         )
         .unwrap();
     assert_eq!(again.version, None);
-    assert_eq!(
-        Dataset::open(dir.path())
-            .unwrap()
-            .manifest()
-            .unwrap()
-            .version,
-        2
-    );
+    assert_eq!(Dataset::open(dir.path()).unwrap().header().version, 2);
     // The old version is still readable until vacuum.
     assert_eq!(
         ds.scan(&ScanOptions {

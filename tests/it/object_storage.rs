@@ -686,7 +686,7 @@ fn a_version_committed_elsewhere_is_found_past_a_stale_manifest_on_s3() {
         .unwrap();
     assert_eq!(report.version, 3);
     let again = pqdm::Dataset::open(&base).unwrap();
-    assert_eq!(again.manifest().unwrap().version, 3);
+    assert_eq!(again.header().version, 3);
     assert_eq!(read_sorted(&again).height(), 20);
     let history = cli_json(&["history", &base]);
     assert_eq!(history["versions"][2]["operation"]["op_id"], "rival");
@@ -1464,7 +1464,7 @@ fn s3_readers_apply_log_entries_past_a_stale_hint_whatever_the_partition_values(
     }
     remote.put("_manifest.json", hint_v1).unwrap();
     let again = pqdm::Dataset::open(&base).unwrap();
-    assert_eq!(again.manifest().unwrap().version, 3);
+    assert_eq!(again.header().version, 3);
     let got = read_sorted(&again);
     assert_eq!(got.height(), 20);
     assert!(got.equals_missing(&read_sorted(&local)), "{got}");
@@ -1474,14 +1474,7 @@ fn s3_readers_apply_log_entries_past_a_stale_hint_whatever_the_partition_values(
     );
     ds.write(candles(writes[0].0, 1, 1.0).lazy(), &kline_opts(symbol))
         .unwrap();
-    assert_eq!(
-        pqdm::Dataset::open(&base)
-            .unwrap()
-            .manifest()
-            .unwrap()
-            .version,
-        4
-    );
+    assert_eq!(pqdm::Dataset::open(&base).unwrap().header().version, 4);
     let verify = cli_json(&["verify", &base]);
     assert_eq!(verify["missing"], json!([]));
     assert_eq!(verify["delta_log"], Value::Null);
@@ -1610,7 +1603,7 @@ fn a_hand_edited_file_size_in_the_log_fails_the_s3_scan_or_reads_right() {
     ds.write(daily_candles(3).lazy(), &kline_opts("BTCUSDT"))
         .unwrap();
     let remote = pqdm::storage::Remote::open(Path::new(&base)).unwrap();
-    let entry_rel = format!("_delta_log/{:020}.json", ds.manifest().unwrap().version);
+    let entry_rel = format!("_delta_log/{:020}.json", ds.header().version);
     let entry = String::from_utf8(remote.get(&entry_rel).unwrap().unwrap()).unwrap();
     let first = ds.manifest().unwrap().files[0].clone();
     let day = first

@@ -801,7 +801,7 @@ fn a_verify_racing_an_upsert_reports_nothing_spurious() {
         &kline_opts("BTCUSDT"),
     )
     .unwrap();
-    let before = ds.manifest().unwrap().version;
+    let before = ds.header().version;
     let verify = bin()
         .args(["verify", dir.path().to_str().unwrap(), "--json"])
         .env("PQDM_FAILPOINTS", "verify.loaded=sleep:1500")
@@ -1299,7 +1299,7 @@ fn compaction_refuses_a_file_damaged_since_it_was_written() {
     assert!(err.contains(&second.path), "{err}");
     assert!(err.contains("checksum"), "{err}");
     let ds = Dataset::open(dir.path()).unwrap();
-    assert_eq!(ds.manifest().unwrap().version, m.version);
+    assert_eq!(ds.header().version, m.version);
     assert_eq!(parquet_files(dir.path()), before);
     let out = run(&["compact", s(dir.path())]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -1363,7 +1363,7 @@ fn compaction_leaves_partitions_it_cannot_make_fewer_files_of() {
         ds.write(candles(JAN5 + day * 300 * MINUTE, 300, 1.0).lazy(), &opts)
             .unwrap();
     }
-    let version = ds.manifest().unwrap().version;
+    let version = ds.header().version;
     let v = json_ok(&run(&[
         "compact",
         s(dir.path()),
@@ -1372,14 +1372,7 @@ fn compaction_leaves_partitions_it_cannot_make_fewer_files_of() {
         "--json",
     ]));
     assert_eq!(v["version"], serde_json::Value::Null, "{v}");
-    assert_eq!(
-        Dataset::open(dir.path())
-            .unwrap()
-            .manifest()
-            .unwrap()
-            .version,
-        version
-    );
+    assert_eq!(Dataset::open(dir.path()).unwrap().header().version, version);
     // A target that makes two files of three does rewrite them.
     let v = json_ok(&run(&[
         "compact",

@@ -451,7 +451,7 @@ fn a_recreated_or_rolled_back_dataset_never_hits_an_old_cache_entry() {
     let ds = Dataset::open(&base).unwrap();
     ds.write(candles(JAN5, 2, 30.0).lazy(), &kline_opts("ETHUSDT"))
         .unwrap();
-    assert_eq!(ds.manifest().unwrap().version, 2);
+    assert_eq!(ds.header().version, 2);
     let (lf, status) = cached_projection(&ds, &q, &cache, None).unwrap();
     assert_eq!(
         (status, closes(lf)),

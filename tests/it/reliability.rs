@@ -82,7 +82,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
     while kills < kills_wanted && rounds < 20 * kills_wanted {
         rounds += 1;
         let version = Dataset::open(&base)
-            .map(|d| d.manifest().unwrap().version)
+            .map(|d| d.header().version)
             .unwrap_or(0);
         let (rows, sum) = states[&version];
         let op = if closes.len() < 2 { 0 } else { rng.next() % 4 };
@@ -261,7 +261,7 @@ fn sigkill_at_random_points_never_breaks_a_version() {
             "seed {seed}: version {v}"
         );
     }
-    let (rows, _) = states[&Dataset::open(&base).unwrap().manifest().unwrap().version];
+    let (rows, _) = states[&Dataset::open(&base).unwrap().header().version];
     // DuckDB globs the partition folders: `**/*.parquet` from the base also reads the Delta
     // log's checkpoint (`_delta_log/N.checkpoint.parquet`, every 100 versions), as it would in
     // any Delta table.

@@ -116,7 +116,7 @@ fn upsert_append_error_overwrite() {
     assert_eq!(read_sorted(&ds).height(), 1505);
 
     // error: refuses, changes nothing.
-    let before = ds.manifest().unwrap().version;
+    let before = ds.header().version;
     let opts = WriteOptions {
         mode: Some(WriteMode::Error),
         ..kline_opts("BTCUSDT")
@@ -126,14 +126,7 @@ fn upsert_append_error_overwrite() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("mode `error`: partition exchange=BINANCE/symbol=BTCUSDT/timeframe=1m/year=2024/month=1/day=5 already holds data"), "{err}");
-    assert_eq!(
-        Dataset::open(dir.path())
-            .unwrap()
-            .manifest()
-            .unwrap()
-            .version,
-        before
-    );
+    assert_eq!(Dataset::open(dir.path()).unwrap().header().version, before);
     assert_eq!(read_sorted(&ds).height(), 1505);
     // error mode into an untouched partition works.
     ds.write(candles(JAN5 + 5 * DAY, 5, 1.0).lazy(), &opts)
@@ -364,7 +357,7 @@ fn max_rows_per_file_and_row_group_validation() {
         err,
         "invalid option: min_rows_per_group (1000) must be below max_rows_per_file (1000)"
     );
-    assert_eq!(ds2.manifest().unwrap().version, 1);
+    assert_eq!(ds2.header().version, 1);
 }
 
 #[test]
