@@ -26,6 +26,10 @@ pub struct CreateOptions {
     pub auto_compact: Option<u64>,
     /// Write a Delta checkpoint every this many versions (`None`: 100, Delta's default).
     pub checkpoint_interval: Option<u64>,
+    /// `_manifest.json` lists the files of a version of at most this many (`None`: 10,000,
+    /// [`crate::manifest::MANIFEST_MAX_FILES`]); beyond, the log alone does, and writes read
+    /// only the partitions they touch.
+    pub manifest_max_files: Option<u64>,
     /// User metadata kept in the manifest and every file footer.
     pub metadata: BTreeMap<String, String>,
     /// Where the dataset's data came from (materialised datasets).
@@ -474,6 +478,7 @@ fn new_manifest(base: &Path, kind: &Kind, opts: &CreateOptions) -> Result<Manife
             }
             n => n,
         },
+        manifest_max_files: opts.manifest_max_files,
     };
     let mut m = Manifest::empty(base, kind, schema, partition_columns, settings);
     m.metadata = opts.metadata.clone();

@@ -461,6 +461,7 @@ fn describe_files(
         max_rows_per_file: crate::options::DEFAULT_MAX_ROWS_PER_FILE as u64,
         auto_compact: None,
         checkpoint_interval: None,
+        manifest_max_files: None,
     };
     let mut m = Manifest::empty(
         &location.path(),

@@ -99,6 +99,18 @@ pub struct KeySummary {
     pub max_timestamp: Option<i64>,
 }
 
+/// The latest timestamp of each key of `keys` that has one.
+pub(crate) fn latest_of(keys: &[KeySummary]) -> Vec<LatestEntry> {
+    keys.iter()
+        .filter_map(|k| {
+            k.max_timestamp.map(|ts| LatestEntry {
+                key: k.key.clone(),
+                latest_timestamp: ts,
+            })
+        })
+        .collect()
+}
+
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
@@ -122,7 +134,19 @@ pub struct Settings {
     /// [`crate::delta::DEFAULT_CHECKPOINT_INTERVAL`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_interval: Option<u64>,
+    /// `_manifest.json` lists the files of a version of at most this many (`None`:
+    /// [`MANIFEST_MAX_FILES`]); of a larger one, only its header and summary: the file list is
+    /// the Delta log's, and a write reads from it only the partitions it touches (see
+    /// [`Manifest::copy_json`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_max_files: Option<u64>,
 }
+
+/// The most files `_manifest.json` lists by default: 10,000 (about 4 MB, written in a few tens of
+/// ms). Up to it the copy is a second record of the version's files, which `verify --repair`
+/// rebuilds a damaged log from; beyond it, writing the copy would cost a commit more than its
+/// change does (43 MB at 100,000 files).
+pub const MANIFEST_MAX_FILES: u64 = 10_000;
 
 impl Settings {
     /// The dataset's compression. `unknown`, which `adopt` recorded before it read the files'
@@ -206,6 +230,11 @@ pub struct Manifest {
     pub earliest_timestamp: Option<i64>,
     /// Latest timestamp per partition key (the non-time partition columns).
     pub latest_by_key: Vec<LatestEntry>,
+    /// Files, rows, bytes and time range per partition key ([`Manifest::key_summaries`]), so
+    /// that `info` answers without the file list; empty in a version without files, and in
+    /// versions of an earlier pqdm (see [`Manifest::keys_known`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeySummary>,
     /// Columns stored in the data files.
     pub schema: Vec<Field>,
     /// Partition columns, in path order, with the dtypes every reader uses.
@@ -285,6 +314,7 @@ impl Manifest {
             latest_timestamp: None,
             earliest_timestamp: None,
             latest_by_key: vec![],
+            keys: vec![],
             schema,
             partition_columns,
             key: kind.key.clone(),
@@ -318,16 +348,14 @@ impl Manifest {
         self.total_bytes = self.files.iter().map(|f| f.bytes).sum();
         self.latest_timestamp = self.files.iter().filter_map(|f| f.max_timestamp).max();
         self.earliest_timestamp = self.files.iter().filter_map(|f| f.min_timestamp).min();
-        self.latest_by_key = self
-            .key_summaries()
-            .into_iter()
-            .filter_map(|k| {
-                k.max_timestamp.map(|ts| LatestEntry {
-                    key: k.key,
-                    latest_timestamp: ts,
-                })
-            })
-            .collect();
+        self.keys = self.key_summaries();
+        self.latest_by_key = latest_of(&self.keys);
+    }
+
+    /// Whether [`Manifest::keys`] holds the version's per-key summaries (a version of an
+    /// earlier pqdm has none).
+    pub fn keys_known(&self) -> bool {
+        !self.keys.is_empty() || self.file_count == 0
     }
 
     /// Takes the summary fields (counts, totals, latest timestamps) of `from`.
@@ -338,6 +366,7 @@ impl Manifest {
         self.latest_timestamp = from.latest_timestamp;
         self.earliest_timestamp = from.earliest_timestamp;
         self.latest_by_key = from.latest_by_key;
+        self.keys = from.keys;
     }
 
     /// The partition key's columns: the partition columns not derived from the timestamp (e.g.
@@ -541,6 +570,7 @@ impl Manifest {
             latest_timestamp: self.latest_timestamp,
             earliest_timestamp: self.earliest_timestamp,
             latest_by_key: self.latest_by_key.clone(),
+            keys: self.keys.clone(),
             schema: self.schema.clone(),
             partition_columns: self.partition_columns.clone(),
             key: self.key.clone(),
@@ -558,13 +588,17 @@ impl Manifest {
         }
     }
 
-    /// The bytes of `_manifest.json` for this version: once the Delta log records every
-    /// version (`records_since` set), the header and summary alone, marked
-    /// `"files_in":"_delta_log"` (at 100,000 files the whole list is 43 MB, which every commit
-    /// rewrote); else the whole manifest ([`Manifest::to_json`]), which an earlier pqdm's
-    /// history needs.
+    /// The bytes of `_manifest.json` for this version: the whole manifest
+    /// ([`Manifest::to_json`]) while it lists at most [`Settings::manifest_max_files`] files, or
+    /// the log does not record every version (an earlier pqdm's history); else the header and
+    /// summary alone, marked `"files_in":"_delta_log"` (at 100,000 files the whole list is 43
+    /// MB, which every commit rewrote).
     pub fn copy_json(&self) -> Vec<u8> {
-        if self.records_since.is_none() {
+        let listed = self
+            .settings
+            .manifest_max_files
+            .unwrap_or(MANIFEST_MAX_FILES);
+        if self.records_since.is_none() || (!self.is_partial() && self.file_count <= listed) {
             return self.to_json();
         }
         let head = Manifest {
@@ -720,6 +754,7 @@ mod tests {
             max_rows_per_file: 10,
             auto_compact: None,
             checkpoint_interval: None,
+            manifest_max_files: None,
         };
         let kind = crate::schema::builtin_kinds().remove(0);
         Manifest::empty(Path::new("/t"), &kind, vec![], vec![], settings)
@@ -864,6 +899,7 @@ mod tests {
             max_rows_per_file: 1,
             auto_compact: None,
             checkpoint_interval: None,
+            manifest_max_files: None,
         };
         let file = |path: &str, rows: u64, bytes: u64| FileEntry {
             path: path.into(),
@@ -929,6 +965,7 @@ mod tests {
             max_rows_per_file: 10,
             auto_compact: None,
             checkpoint_interval: None,
+            manifest_max_files: None,
         };
         let mut m = Manifest::empty(
             Path::new("/x\"y"),
@@ -991,6 +1028,7 @@ mod tests {
                 max_rows_per_file: 10,
                 auto_compact: None,
                 checkpoint_interval: None,
+                manifest_max_files: None,
             },
         );
         let totals = |m: &Manifest| {

@@ -90,6 +90,7 @@ impl Dataset {
             max_rows_per_file: Some(m.settings.max_rows_per_file as usize),
             auto_compact: m.settings.auto_compact,
             checkpoint_interval: m.settings.checkpoint_interval,
+            manifest_max_files: m.settings.manifest_max_files,
             metadata: m.metadata.clone(),
             source: Some(source),
         };

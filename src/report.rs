@@ -57,6 +57,15 @@ impl Dataset {
     /// The summary `pqdm info` prints: kind, schema, partitions, version, files, rows, time
     /// range, and the same per key.
     pub fn info(&self) -> Result<Info> {
+        // The per-key summaries the version carries, without reading its file list.
+        let header = self.header();
+        if !self.is_foreign() && header.keys_known() {
+            return Ok(Info {
+                keys: header.keys.clone(),
+                manifest: header,
+                has_manifest: true,
+            });
+        }
         let manifest = self.manifest()?;
         Ok(Info {
             keys: manifest.key_summaries(),

@@ -1,14 +1,15 @@
-//! A version's summary (file count, totals, time range, latest timestamp per partition key)
-//! updated from the files a commit adds and removes, instead of recomputed from every file:
-//! what a write on a snapshot of only the partitions it touches does (it has no other files). Where the files removed held an
-//! extreme the files added do not reach again (an overwrite that shortened a series), only a
-//! recomputation knows the new one: [`update`] says so and leaves it to the caller.
+//! A version's summary (file count, totals, time range, files, rows, bytes and time range per
+//! partition key) updated from the files a commit adds and removes, instead of recomputed from
+//! every file: what a write on a snapshot of only the partitions it touches does (it has no
+//! other files). Where the files removed held an extreme the files added do not reach again (an
+//! overwrite that shortened a series), only a recomputation knows the new one: [`update`] says
+//! so and leaves it to the caller.
 
 use std::collections::BTreeMap;
 
-use crate::manifest::{FileEntry, LatestEntry, Manifest};
+use crate::manifest::{FileEntry, KeySummary, Manifest};
 
-/// A key's values in the order of its columns (the order `latest_by_key` is sorted by).
+/// A key's values in the order of its columns (the order `keys` is sorted by).
 type Key<'a> = Vec<Option<&'a str>>;
 
 /// The extreme (by `pick`, `max` or `min`) of a set of files that held `was`, after files
@@ -97,7 +98,7 @@ pub(crate) fn update(
     let (Some(latest), Some(earliest)) = (latest, earliest) else {
         return false;
     };
-    let Some(latest_by_key) = latest_by_key(prev, removed, added) else {
+    let Some(keys) = keys(prev, removed, added) else {
         return false;
     };
     next.file_count = file_count;
@@ -105,7 +106,8 @@ pub(crate) fn update(
     next.total_bytes = total_bytes;
     next.latest_timestamp = latest;
     next.earliest_timestamp = earliest;
-    next.latest_by_key = latest_by_key;
+    next.latest_by_key = crate::manifest::latest_of(&keys);
+    next.keys = keys;
     true
 }
 
@@ -130,33 +132,30 @@ fn totals_agree(m: &Manifest) -> bool {
         && m.earliest_timestamp == earliest
 }
 
-/// `prev`'s latest timestamp per key with the keys of the files removed and added updated, in
-/// the order [`Manifest::key_summaries`] gives; `None` where a key's new latest cannot be told.
-fn latest_by_key<'a>(
+/// `prev`'s per-key summaries with the keys of the files removed and added updated, in the
+/// order [`Manifest::key_summaries`] gives; `None` where a key's new time range or counts
+/// cannot be told (or `prev` has none to update).
+fn keys<'a>(
     prev: &'a Manifest,
     removed: &[&'a FileEntry],
     added: &[&'a FileEntry],
-) -> Option<Vec<LatestEntry>> {
-    let columns: Vec<&str> = prev
-        .partition_columns
-        .iter()
-        .map(|f| f.name.as_str())
-        .filter(|n| !crate::partition::is_derived(n))
-        .collect();
+) -> Option<Vec<KeySummary>> {
+    if !prev.keys_known() {
+        return None;
+    }
+    let columns = prev.key_columns();
     let key_of =
         |f: &'a FileEntry| -> Key<'a> { columns.iter().map(|c| f.partition.value(c)).collect() };
-    // Per key touched: the latest timestamp of its removed files and of its added ones.
-    let mut touched: BTreeMap<Key<'a>, Latest> = BTreeMap::new();
+    // Per key touched: what its removed files and its added files hold.
+    let mut touched: BTreeMap<Key<'a>, (Held, Held)> = BTreeMap::new();
     for f in removed {
-        let e = touched.entry(key_of(f)).or_default();
-        e.removed = e.removed.max(f.max_timestamp);
+        touched.entry(key_of(f)).or_default().0.add(f);
     }
     for f in added {
-        let e = touched.entry(key_of(f)).or_default();
-        e.added = e.added.max(f.max_timestamp);
+        touched.entry(key_of(f)).or_default().1.add(f);
     }
-    let mut entries: BTreeMap<Key<'a>, LatestEntry> = prev
-        .latest_by_key
+    let mut entries: BTreeMap<Key<'a>, KeySummary> = prev
+        .keys
         .iter()
         .map(|e| {
             let key: Key = columns
@@ -166,33 +165,52 @@ fn latest_by_key<'a>(
             (key, e.clone())
         })
         .collect();
-    for (key, latest) in touched {
-        let was = entries.get(&key).map(|e| e.latest_timestamp);
-        match extreme(was, latest.removed, latest.added, i64::max)? {
-            Some(ts) => {
-                let entry = entries.entry(key.clone()).or_insert_with(|| LatestEntry {
-                    key: columns
-                        .iter()
-                        .zip(&key)
-                        .map(|(c, v)| (c.to_string(), v.map(String::from)))
-                        .collect(),
-                    latest_timestamp: ts,
-                });
-                entry.latest_timestamp = ts;
-            }
-            None => {
-                entries.remove(&key);
-            }
+    for (key, (gone, came)) in touched {
+        let was = entries.remove(&key).unwrap_or_else(|| KeySummary {
+            key: columns
+                .iter()
+                .zip(&key)
+                .map(|(c, v)| (c.to_string(), v.map(String::from)))
+                .collect(),
+            ..Default::default()
+        });
+        let count = |was: u64, gone: u64, came: u64| was.checked_sub(gone)?.checked_add(came);
+        let now = KeySummary {
+            files: count(was.files, gone.files, came.files)?,
+            rows: count(was.rows, gone.rows, came.rows)?,
+            bytes: count(was.bytes, gone.bytes, came.bytes)?,
+            min_timestamp: extreme(was.min_timestamp, gone.min, came.min, i64::min)?,
+            max_timestamp: extreme(was.max_timestamp, gone.max, came.max, i64::max)?,
+            key: was.key,
+        };
+        if now.files > 0 {
+            entries.insert(key, now);
         }
     }
     Some(entries.into_values().collect())
 }
 
-/// The latest timestamps of one key's removed and added files.
+/// What a set of one key's files holds: their count, rows, bytes and time range.
 #[derive(Default)]
-struct Latest {
-    removed: Option<i64>,
-    added: Option<i64>,
+struct Held {
+    files: u64,
+    rows: u64,
+    bytes: u64,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+impl Held {
+    fn add(&mut self, f: &FileEntry) {
+        self.files += 1;
+        self.rows = self.rows.saturating_add(f.rows);
+        self.bytes = self.bytes.saturating_add(f.bytes);
+        self.min = match (self.min, f.min_timestamp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max = self.max.max(f.max_timestamp);
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +274,7 @@ mod tests {
                 max_rows_per_file: 1,
                 auto_compact: None,
                 checkpoint_interval: None,
+                manifest_max_files: None,
             },
         );
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;

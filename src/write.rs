@@ -1930,6 +1930,7 @@ mod tests {
                 max_rows_per_file: 1,
                 auto_compact: None,
                 checkpoint_interval: None,
+                manifest_max_files: None,
             },
         );
         // Sorted by path, as a manifest lists them.

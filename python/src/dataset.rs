@@ -83,6 +83,7 @@ impl NativeDataset {
             checkpoint_interval,
             metadata: metadata.unwrap_or_default(),
             source: None,
+            ..Default::default()
         };
         let ds = run(py, || {
             let location = location(&path, storage_options)?;

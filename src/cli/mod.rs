@@ -133,6 +133,10 @@ struct IngestArgs {
     /// When creating: write a Delta checkpoint every N versions (default 100).
     #[arg(long, value_name = "N")]
     checkpoint_interval: Option<u64>,
+    /// When creating: `_manifest.json` lists the files of a version of at most N files (default
+    /// 10,000); beyond, the Delta log alone does, and writes read only the partitions they touch.
+    #[arg(long, value_name = "N")]
+    manifest_max_files: Option<u64>,
     /// Rows per row group at least (default 50,000; below max-rows-per-file).
     #[arg(long)]
     min_rows_per_group: Option<usize>,

@@ -31,6 +31,7 @@ pub(super) fn ingest(cli: &Cli, config: &Config, a: &IngestArgs) -> anyhow::Resu
         metadata: parse_meta(&a.meta)?,
         auto_compact: a.auto_compact,
         checkpoint_interval: a.checkpoint_interval,
+        manifest_max_files: a.manifest_max_files,
         ..settings.create_options(a.partition_by.clone())
     };
     let (ds, created) =

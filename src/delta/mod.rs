@@ -436,6 +436,7 @@ mod tests {
             max_rows_per_file: 1,
             auto_compact: None,
             checkpoint_interval: None,
+            manifest_max_files: None,
         };
         Manifest::empty(std::path::Path::new("/t"), &kind, vec![], vec![], settings)
     }

@@ -182,7 +182,13 @@ impl LocalLogStore {
         // every commit takes the lock, and recovery must not cost a manifest parse each time.
         let current = match checked.is_empty() {
             true => None,
-            false => self.load_current()?,
+            // A log that cannot give the current version (damaged by hand): a journal whose
+            // version was not made is still rolled back (its files, named by its operation,
+            // are in no version), and `verify` reports the log.
+            false => self.load_current().unwrap_or_else(|e| {
+                log::warn!("recovery: the current version cannot be read ({e})");
+                None
+            }),
         };
         if !checked.is_empty() {
             let live: HashSet<&str> = current
@@ -214,7 +220,10 @@ impl LocalLogStore {
                 fs::remove_file(path).map_err(Error::io(path))?;
             }
         }
-        self.refresh_copies(current.as_ref())?;
+        if let Err(e) = self.refresh_copies(current.as_ref()) {
+            // Copies for other readers: `verify` reports them, and the next commit rewrites them.
+            log::warn!("recovery: _manifest.json and the summary are not rewritten ({e})");
+        }
         // Temporary commit points of writers that died before their commit point.
         for dir in [self.meta("versions"), self.base.join(crate::delta::LOG_DIR)] {
             for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -248,6 +257,12 @@ impl LocalLogStore {
             (Ok(_), Err(_)) => true,
             (Err(_), _) => false,
         };
+        // A copy the entry records the hash of is the version's, whatever its age.
+        let copy_stale = copy_stale
+            && !(point.starts_with(self.base.join(crate::delta::LOG_DIR))
+                && read_opt(&point)?
+                    .zip(read_opt(&copy)?)
+                    .is_some_and(|(entry, bytes)| super::copy_is_recorded(&entry, &bytes)));
         let summary_stale = fs::read(self.meta("summary.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<Summary>(&b).ok())

@@ -178,8 +178,10 @@ impl Store {
             whole => return Ok(whole),
         };
         let read = self.load_version_where(head.version, keep)?;
+        // Every file kept (a first write, a write touching every partition): the version whole.
+        let whole = read.files.len() as u64 == head.file_count;
         Ok(Some(Manifest {
-            files_in: read.files_in,
+            files_in: if whole { None } else { read.files_in },
             files: read.files,
             ..head
         }))

@@ -25,9 +25,18 @@ fn write(ds: &Dataset, symbol: &str, start: i64, n: usize, price: f64, mode: Wri
     .unwrap();
 }
 
-/// Three symbols x four days, 10 candles a day: 12 partitions of one file each.
+/// Three symbols x four days, 10 candles a day: 12 partitions of one file each, in a dataset
+/// whose `_manifest.json` lists no file (by default, one of more than 10,000 files).
 fn twelve_partitions(base: &std::path::Path) -> Dataset {
-    let ds = klines_dataset(base);
+    let ds = Dataset::create(
+        base,
+        pqdm::schema::KindRegistry::default().get("klines").unwrap(),
+        &pqdm::CreateOptions {
+            manifest_max_files: Some(0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for (i, symbol) in ["BTCUSDT", "ETHUSDT", "SOLUSDT"].iter().enumerate() {
         write(
             &ds,
@@ -246,4 +255,90 @@ fn every_write_keeps_the_summary_its_files_give() {
         );
         assert_summary_is_its_files(&ds);
     }
+}
+
+/// With the file list only in the log, the log is the one record of a version's files: a
+/// checksum edited in an entry names that file as not the one the log records; an entry
+/// deleted by hand is rebuilt from the tree (the current version's files, as many and with as
+/// many rows as `_manifest.json` says), and `verify --repair` writes a checkpoint of it.
+#[test]
+fn verify_reads_the_tree_where_the_log_cannot_give_the_version() {
+    let dir = tmp();
+    let ds = twelve_partitions(&dir.path().join("k"));
+    let base = ds.base().to_str().unwrap();
+    let before = read_sorted(&ds);
+    let verify = |args: &[&str]| -> Value {
+        let mut all = vec!["verify", base, "--json"];
+        all.extend_from_slice(args);
+        let out = run(&all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)))
+    };
+    let added = ds
+        .manifest()
+        .unwrap()
+        .files
+        .iter()
+        .find(|f| f.added_in == 12)
+        .unwrap()
+        .clone();
+    let entry = ds.base().join("_delta_log/00000000000000000012.json");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    std::fs::write(&entry, text.replace(&added.checksum, &"0".repeat(64))).unwrap();
+    let report = verify(&[]);
+    assert_eq!(
+        report["checksum_mismatches"],
+        serde_json::json!([added.path]),
+        "{report}"
+    );
+    // Restored: the entry is newer than `_manifest.json` now, which its hash still names.
+    std::fs::write(&entry, &text).unwrap();
+
+    // Entry 6 deleted: versions 6 to 12 cannot be read from the log.
+    std::fs::remove_file(ds.base().join("_delta_log/00000000000000000006.json")).unwrap();
+    assert!(Dataset::open(ds.base()).unwrap().manifest().is_err());
+    let report = verify(&[]);
+    let why = report["delta_log"].as_str().unwrap_or_default();
+    assert!(why.contains("version 6"), "{report}");
+    for clean in ["missing", "orphans", "checksum_mismatches"] {
+        assert_eq!(report[clean], serde_json::json!([]), "{clean}: {report}");
+    }
+    let repaired = verify(&["--repair"]);
+    assert_eq!(repaired["repairs"]["delta_log_written"], true, "{repaired}");
+    let ds = Dataset::open(ds.base()).unwrap();
+    assert_eq!(read_sorted(&ds), before);
+    assert_eq!(verify(&[])["delta_log"], Value::Null);
+}
+
+/// A writer killed after moving its files in, on a dataset whose log then loses an entry: the
+/// next command rolls the journal back (its files are in no version) although the log cannot
+/// give the current version, and `verify --repair` rebuilds the version from the tree.
+#[test]
+fn a_killed_writer_is_rolled_back_where_the_log_is_damaged() {
+    let dir = tmp();
+    let ds = twelve_partitions(&dir.path().join("k"));
+    let base = ds.base().to_str().unwrap();
+    let before = read_sorted(&ds);
+    let csv = klines_csv(dir.path(), "BTCUSDT", 5, 7.0);
+    let killed = run_env(
+        &[
+            "ingest",
+            csv.to_str().unwrap(),
+            "--dataset",
+            base,
+            "--exchange",
+            "BINANCE",
+        ],
+        &[("PQDM_FAILPOINTS", "commit.moved=kill")],
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+    std::fs::remove_file(ds.base().join("_delta_log/00000000000000000006.json")).unwrap();
+    let repaired = run(&["verify", base, "--repair", "--json"]);
+    let report: Value = serde_json::from_slice(&repaired.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&repaired)));
+    assert_eq!(report["repairs"]["delta_log_written"], true, "{report}");
+    assert_eq!(report["orphans"], serde_json::json!([]), "{report}");
+    let ds = Dataset::open(ds.base()).unwrap();
+    assert_eq!(ds.header().version, 12);
+    assert_eq!(read_sorted(&ds), before);
 }
