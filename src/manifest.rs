@@ -111,6 +111,20 @@ pub(crate) fn latest_of(keys: &[KeySummary]) -> Vec<LatestEntry> {
         .collect()
 }
 
+impl KeySummary {
+    /// The summary of no file of the key whose columns `columns` hold `values`.
+    pub(crate) fn empty(columns: &[&str], values: &[Option<&str>]) -> KeySummary {
+        KeySummary {
+            key: columns
+                .iter()
+                .zip(values)
+                .map(|(k, v)| (k.to_string(), v.map(String::from)))
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
@@ -403,14 +417,9 @@ impl Manifest {
                 if let Some((key, summary)) = run.take() {
                     out.insert(key, summary);
                 }
-                let summary = out.remove(&values).unwrap_or_else(|| KeySummary {
-                    key: key_cols
-                        .iter()
-                        .zip(&values)
-                        .map(|(k, v)| (k.to_string(), v.map(String::from)))
-                        .collect(),
-                    ..Default::default()
-                });
+                let summary = out
+                    .remove(&values)
+                    .unwrap_or_else(|| KeySummary::empty(&key_cols, &values));
                 run = Some((values.clone(), summary));
             }
             let (_, e) = run.as_mut().expect("set above");

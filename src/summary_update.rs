@@ -166,14 +166,9 @@ fn keys<'a>(
         })
         .collect();
     for (key, (gone, came)) in touched {
-        let was = entries.remove(&key).unwrap_or_else(|| KeySummary {
-            key: columns
-                .iter()
-                .zip(&key)
-                .map(|(c, v)| (c.to_string(), v.map(String::from)))
-                .collect(),
-            ..Default::default()
-        });
+        let was = entries
+            .remove(&key)
+            .unwrap_or_else(|| KeySummary::empty(&columns, &key));
         let count = |was: u64, gone: u64, came: u64| was.checked_sub(gone)?.checked_add(came);
         let now = KeySummary {
             files: count(was.files, gone.files, came.files)?,
