@@ -283,8 +283,7 @@ impl Dataset {
     /// The current manifest, read again only if `_manifest.json` changed since this handle
     /// last loaded or committed it (writers call it under the commit lock).
     pub fn current(&self) -> Result<Arc<Manifest>> {
-        let now = self.store.stamp();
-        if now.is_some() && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) {
+        if self.unchanged() {
             return self.manifest();
         }
         self.refresh()
@@ -293,8 +292,7 @@ impl Dataset {
     /// The current version's header ([`Dataset::header`]), read again only if another
     /// commit came since this handle last loaded or committed one (its file list is not read).
     pub fn current_header(&self) -> Result<Arc<Manifest>> {
-        let now = self.store.stamp();
-        if now.is_some() && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) {
+        if self.unchanged() {
             return Ok(self.header());
         }
         match self.store.load_head()? {
@@ -311,12 +309,8 @@ impl Dataset {
     /// [`Store::load_current_where`]); the whole version where this handle holds it already.
     /// What a write reads under the commit lock.
     pub(crate) fn current_where(&self, keep: &crate::delta::Keep<'_>) -> Result<Arc<Manifest>> {
-        let now = self.store.stamp();
         let seen = self.header();
-        if !seen.is_partial()
-            && now.is_some()
-            && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner())
-        {
+        if !seen.is_partial() && self.unchanged() {
             return Ok(seen);
         }
         let started = std::time::Instant::now();
@@ -337,6 +331,13 @@ impl Dataset {
         let m = Arc::new(m);
         self.set_manifest(Arc::clone(&m));
         Ok(m)
+    }
+
+    /// Whether the store can tell that no commit came since this handle last loaded or
+    /// committed a version (a local dataset's stamp is the one it kept).
+    fn unchanged(&self) -> bool {
+        let now = self.store.stamp();
+        now.is_some() && now == *self.stamp.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn set_manifest(&self, m: Arc<Manifest>) {
