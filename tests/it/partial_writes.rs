@@ -342,3 +342,27 @@ fn a_killed_writer_is_rolled_back_where_the_log_is_damaged() {
     assert_eq!(ds.header().version, 12);
     assert_eq!(read_sorted(&ds), before);
 }
+
+/// A handle that read only the header of version 12 reads that version's files later, or, once
+/// `vacuum` no longer keeps it, an error naming it: never another version's files.
+#[test]
+fn a_header_read_before_a_vacuum_never_gives_another_versions_files() {
+    let dir = tmp();
+    let ds = twelve_partitions(&dir.path().join("k"));
+    let early = Dataset::open(ds.base()).unwrap();
+    let later = Dataset::open(ds.base()).unwrap();
+    assert_eq!(early.header().version, 12);
+    write(&ds, "BTCUSDT", T0, 3, 1.0, WriteMode::Upsert);
+    assert_eq!(later.manifest().unwrap().version, 12);
+    assert_eq!(later.manifest().unwrap().file_count, 12);
+    for i in 0..4 {
+        write(&ds, "ETHUSDT", T0 + i * DAY, 2, 2.0, WriteMode::Upsert);
+    }
+    ds.vacuum(&pqdm::maintain::vacuum::VacuumOptions {
+        retain_versions: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let e = early.manifest().unwrap_err().to_string();
+    assert!(e.contains("version 12"), "{e}");
+}
