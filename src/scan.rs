@@ -236,7 +236,10 @@ impl Dataset {
                 f.partition_may_match(partition_value(values.value(&f.column), *dtype).as_ref())
             })
         };
-        match self.store().load_version_where(v, &keep) {
+        match self
+            .store()
+            .load_version_where(v, &crate::delta::Keep::by_values(&keep))
+        {
             Ok(m) => Some(Arc::new(m)),
             Err(e) => {
                 log::debug!("version {v} read whole: {e}");

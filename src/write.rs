@@ -1201,6 +1201,7 @@ impl Dataset {
             mode == WriteMode::Append,
         );
         let keep = |logged: &str, _: &PartitionValues| touched.keeps(logged);
+        let keep = crate::delta::Keep::by_path(&keep);
         let outcome = self.with_commit_retries_where(&timer.op_id, Some(&keep), |lock, current| {
             let version = current.version + 1;
             let (files, entries, aliases) =

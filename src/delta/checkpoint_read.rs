@@ -285,7 +285,7 @@ impl Row<'_> {
             return Ok(true);
         };
         let path = self.scalar("path").ok_or_else(|| self.missing("path"))?;
-        Ok(keep(text_ref(path, || self.what("path"))?, values))
+        Ok(keep.wants(text_ref(path, || self.what("path"))?, values))
     }
     fn what(&self, name: &str) -> String {
         format!("checkpoint {}.{name}", self.action)
@@ -483,7 +483,7 @@ fn wanted(path: &[String]) -> bool {
 
 /// Rows decoded at a time: the columns' buffers are reused from batch to batch (decoded whole,
 /// a 100,000-file checkpoint's columns took a third of the reading time in fresh zeroed pages).
-const BATCH: usize = 8 * 1024;
+const BATCH: usize = 1024;
 
 impl Leaf {
     /// Leaf column `i` of the file, before its first row group.
@@ -537,8 +537,10 @@ impl Leaf {
         Ok(())
     }
 
-    /// Decodes the next `rows` rows of the current row group into the buffers (cleared first).
-    fn read(&mut self, rows: usize) -> Result<(), String> {
+    /// Decodes the next `rows` rows of the current row group into the buffers (cleared first);
+    /// with `selected`, one flag per row, only the rows it flags (the others are skipped, their
+    /// values not decoded).
+    fn read(&mut self, rows: usize, selected: Option<&[bool]>) -> Result<(), String> {
         self.def.clear();
         self.rep.clear();
         match &mut self.values {
@@ -547,6 +549,47 @@ impl Leaf {
             Values::Int(v) => v.clear(),
             Values::Bool(v) => v.clear(),
         }
+        let Some(selected) = selected else {
+            return self.append(rows);
+        };
+        for run in selected.chunk_by(|a, b| a == b) {
+            match run[0] {
+                true => self.append(run.len())?,
+                false => self.skip(run.len())?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves past the next `rows` rows of the current row group.
+    fn skip(&mut self, rows: usize) -> Result<(), String> {
+        let mut left = rows;
+        while left > 0 {
+            let skipped = match self.reader.as_mut() {
+                Some(ColumnReader::ByteArrayColumnReader(r)) => r.skip_records(left),
+                Some(ColumnReader::Int64ColumnReader(r)) => r.skip_records(left),
+                Some(ColumnReader::Int32ColumnReader(r)) => r.skip_records(left),
+                Some(ColumnReader::BoolColumnReader(r)) => r.skip_records(left),
+                _ => return Err(format!("checkpoint column {} changes type", self.name)),
+            }
+            .map_err(|e| self.fail(e))?;
+            if skipped == 0 {
+                return Err(self.ends_early());
+            }
+            left -= skipped;
+        }
+        Ok(())
+    }
+
+    fn ends_early(&self) -> String {
+        format!(
+            "checkpoint column {} ends before its row group's rows",
+            self.name
+        )
+    }
+
+    /// Decodes the next `rows` rows of the current row group after the buffers' values.
+    fn append(&mut self, rows: usize) -> Result<(), String> {
         let mut got = 0;
         while got < rows {
             let want = rows - got;
@@ -568,10 +611,7 @@ impl Leaf {
             };
             let (records, _, _) = read.map_err(|e| self.fail(e))?;
             if records == 0 {
-                return Err(format!(
-                    "checkpoint column {} ends before its row group's rows",
-                    self.name
-                ));
+                return Err(self.ends_early());
             }
             got += records;
         }
@@ -580,8 +620,46 @@ impl Leaf {
 }
 
 /// Which files of a checkpoint are wanted, by their paths as logged and their partition values:
-/// the adds and removes of the others are skipped before anything else of theirs is built.
-pub type Keep<'a> = dyn Fn(&str, &PartitionValues) -> bool + Sync + 'a;
+/// the adds and removes of the others are skipped before anything else of theirs is decoded.
+#[derive(Clone, Copy)]
+pub struct Keep<'a> {
+    wants: &'a (dyn Fn(&str, &PartitionValues) -> bool + Sync),
+    by_values: bool,
+}
+
+impl<'a> Keep<'a> {
+    /// Files wanted by their paths as logged alone: `wants` is given no partition values (an
+    /// empty map), which are then not decoded for the files it does not want.
+    pub fn by_path(wants: &'a (dyn Fn(&str, &PartitionValues) -> bool + Sync)) -> Keep<'a> {
+        Keep {
+            wants,
+            by_values: false,
+        }
+    }
+
+    /// Files wanted by their paths as logged and their partition values.
+    pub fn by_values(wants: &'a (dyn Fn(&str, &PartitionValues) -> bool + Sync)) -> Keep<'a> {
+        Keep {
+            wants,
+            by_values: true,
+        }
+    }
+
+    /// This keep with `wants` in place of its own test, looking at what it looked at.
+    pub fn with(&self, wants: &'a (dyn Fn(&str, &PartitionValues) -> bool + Sync)) -> Keep<'a> {
+        Keep { wants, ..*self }
+    }
+
+    /// Whether the file logged as `path`, of partition values `values`, is wanted.
+    pub fn wants(&self, path: &str, values: &PartitionValues) -> bool {
+        (self.wants)(path, values)
+    }
+
+    /// Whether [`Keep::wants`] looks at partition values.
+    pub fn reads_values(&self) -> bool {
+        self.by_values
+    }
+}
 
 /// Reads a checkpoint file (see [`super::checkpoint::read_checkpoint`]), with only the adds
 /// and removes `keep` wants (all when `None`); with the number of adds skipped.
@@ -684,6 +762,73 @@ fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
     Ok((checkpoint, all.skipped_adds))
 }
 
+/// The fields a partial read decodes for every row before the rest: which file an add or a
+/// remove names (with its partition values where [`Keep::reads_values`]).
+const SELECT_FIELDS: &[&str] = &["path", "partitionValues"];
+
+/// Which rows of row group `g` a partial read decodes whole, one flag per row: those with an
+/// add or remove `keep` wants, and those with neither (protocol, metaData, txn); with the
+/// number of adds in the others. Only the [`SELECT_FIELDS`] of adds and removes are decoded
+/// for this (their paths alone where `keep` does not read partition values): the rest of a
+/// skipped row (its statistics above all) is never decoded.
+fn select_rows<R: ChunkReader + 'static>(
+    reader: &SerializedFileReader<R>,
+    g: usize,
+    columns: &[usize],
+    schema: &SchemaDescriptor,
+    keep: &Keep<'_>,
+) -> Result<(Vec<bool>, usize), String> {
+    let fields = match keep.reads_values() {
+        true => SELECT_FIELDS,
+        false => &SELECT_FIELDS[..1],
+    };
+    let mut leaves: Vec<Leaf> = columns
+        .iter()
+        .copied()
+        .filter(|i| {
+            let column = schema.column(*i);
+            let path = column.path().parts();
+            matches!(path[0].as_str(), "add" | "remove") && fields.contains(&path[1].as_str())
+        })
+        .map(|i| Leaf::open(reader, i))
+        .collect::<Result<_, _>>()?;
+    for leaf in leaves.iter_mut() {
+        leaf.start(reader, g)?;
+    }
+    let rows = reader.metadata().row_group(g).num_rows().max(0) as usize;
+    let mut selected = Vec::with_capacity(rows);
+    let mut skipped_adds = 0;
+    let mut interner = Interner::default();
+    let mut left = rows;
+    while left > 0 {
+        let batch = left.min(BATCH);
+        left -= batch;
+        for leaf in leaves.iter_mut() {
+            leaf.read(batch, None)?;
+        }
+        let mut add = ActionColumns::new("add", fields, &leaves, schema)?;
+        let mut remove = ActionColumns::new("remove", fields, &leaves, schema)?;
+        for _ in 0..batch {
+            // (wanted, unwanted adds) of the row's actions
+            let mut seen = (None, 0);
+            for (columns, is_add) in [(&mut add, true), (&mut remove, false)] {
+                if let Some(f) = columns.next_row() {
+                    let values = f.partition_map("partitionValues", &mut interner)?;
+                    let wanted = f.kept(Some(keep), &values)?;
+                    seen.0 = Some(seen.0.unwrap_or(false) || wanted);
+                    seen.1 += usize::from(is_add && !wanted);
+                }
+            }
+            let wanted = seen.0.unwrap_or(true);
+            if !wanted {
+                skipped_adds += seen.1;
+            }
+            selected.push(wanted);
+        }
+    }
+    Ok((selected, skipped_adds))
+}
+
 /// The actions of row group `g`, read from leaf columns `columns`.
 fn decode_group<R: ChunkReader + 'static>(
     reader: &SerializedFileReader<R>,
@@ -700,19 +845,31 @@ fn decode_group<R: ChunkReader + 'static>(
         leaf.start(reader, g)?;
     }
     let mut out = Group::default();
+    let selected = match keep {
+        Some(keep) => {
+            let (selected, skipped_adds) = select_rows(reader, g, columns, schema, keep)?;
+            out.skipped_adds = skipped_adds;
+            Some(selected)
+        }
+        None => None,
+    };
     let mut interner = Interner::default();
     let mut left = reader.metadata().row_group(g).num_rows().max(0) as usize;
+    let mut at = 0;
     while left > 0 {
         let rows = left.min(BATCH);
         left -= rows;
+        let flags = selected.as_deref().map(|s| &s[at..at + rows]);
+        at += rows;
         for leaf in leaves.iter_mut() {
-            leaf.read(rows)?;
+            leaf.read(rows, flags)?;
         }
+        let decoded = flags.map_or(rows, |f| f.iter().filter(|wanted| **wanted).count());
         let mut actions: Vec<ActionColumns> = READ_FIELDS
             .iter()
             .map(|(name, fields)| ActionColumns::new(name, fields, &leaves, schema))
             .collect::<Result<_, _>>()?;
-        for _ in 0..rows {
+        for _ in 0..decoded {
             for columns in actions.iter_mut() {
                 let Some(f) = columns.next_row() else {
                     continue;

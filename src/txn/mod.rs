@@ -198,7 +198,7 @@ impl Store {
         {
             return Ok(header);
         }
-        self.load_version_where(version, &|_, _| false)
+        self.load_version_where(version, &crate::delta::Keep::by_path(&|_, _| false))
     }
 
     /// The version numbers kept, oldest first: the current one, those with a version file
