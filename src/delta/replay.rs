@@ -141,6 +141,31 @@ impl AddAction<'_> {
     }
 }
 
+/// A log line holding an `add` and nothing else, read for its path alone (and whether it has
+/// a deletion vector).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddPathLine<'a> {
+    #[serde(borrow)]
+    add: AddPath<'a>,
+}
+
+#[derive(Deserialize)]
+struct AddPath<'a> {
+    #[serde(borrow)]
+    path: std::borrow::Cow<'a, str>,
+    #[serde(rename = "deletionVector", default)]
+    deletion_vector: Option<serde::de::IgnoredAny>,
+}
+
+/// A log line holding a `commitInfo` and nothing else: no state but the commit's pqdm record.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitInfoLine {
+    #[serde(rename = "commitInfo")]
+    _commit_info: serde::de::IgnoredAny,
+}
+
 /// A log line holding a `remove` and nothing else, with a path.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -311,6 +336,15 @@ fn polars_type(t: &Value) -> Option<DataType> {
     })
 }
 
+/// What the entries after a checkpoint did to a file.
+#[derive(Debug, PartialEq)]
+enum Change {
+    Added(LiveFile),
+    /// Added, and not wanted by a partial read that tells by path: only its path was read.
+    AddedUnwanted,
+    Removed,
+}
+
 /// The table state being rebuilt.
 #[derive(Default)]
 struct State {
@@ -321,9 +355,8 @@ struct State {
     configuration: BTreeMap<String, String>,
     /// The checkpoint's files, sorted by their paths as logged, one per path.
     checkpoint_files: Vec<LiveFile>,
-    /// The files the entries after it added (`Some`) or removed (`None`), by their paths as
-    /// logged.
-    changed: HashMap<String, Option<LiveFile>>,
+    /// The files the entries after it added or removed, by their paths as logged.
+    changed: HashMap<String, Change>,
     /// The newest pqdm record applied, with its entry's version.
     record: Option<(u64, Value)>,
     /// The checkpoint's adds a partial read skipped.
@@ -361,22 +394,57 @@ impl State {
         }
     }
 
-    /// Applies one JSON action line of version `version`.
-    fn apply(&mut self, base: &Path, version: u64, line: &str) -> Result<()> {
+    /// Applies one JSON action line of version `version`, for a read wanting the files
+    /// `keep` wants (all when `None`) and, with `wants_record`, the version's pqdm record.
+    ///
+    /// Lines are applied newest first (the entries from the version read down, each entry's
+    /// lines from its last): what a file's newest action says is what the version holds, so
+    /// an older add or remove of a file already seen is read no further than its path, and
+    /// an older protocol or metaData is not read.
+    fn apply(
+        &mut self,
+        base: &Path,
+        version: u64,
+        line: &str,
+        keep: Option<&Keep<'_>>,
+        wants_record: bool,
+    ) -> Result<()> {
         // Most lines are a plain add or remove: read as such, with their fields borrowed from
         // the line (a 100-partition upsert's entry holds 200; an opener reads up to 99
         // entries). Any other shape goes the general way below, which reads them the same.
+        // An add a partial read does not want by its path is read no further than its path
+        // (as the checkpoint's are), and a commit's own record only for the version read.
+        if let Ok(AddPathLine { add }) = serde_json::from_str(line)
+            && add.deletion_vector.is_none()
+        {
+            if self.changed.contains_key(&*add.path) {
+                return Ok(());
+            }
+            if let Some(keep) = keep.filter(|k| !k.reads_values())
+                && !keep.wants(&add.path, &PartitionValues::default())
+            {
+                self.changed
+                    .insert(add.path.into_owned(), Change::AddedUnwanted);
+                return Ok(());
+            }
+        }
         if let Ok(AddLine { add }) = serde_json::from_str(line) {
             if add.deletion_vector.is_some() {
                 return Err(refused(base, "it uses deletion vectors"));
             }
             let file = add.live_file(base, version)?;
             self.changed
-                .insert(file.logged_path().to_string(), Some(file));
+                .entry(file.logged_path().to_string())
+                .or_insert(Change::Added(file));
             return Ok(());
         }
         if let Ok(RemoveLine { remove }) = serde_json::from_str(line) {
-            self.changed.insert(remove.path.into_owned(), None);
+            self.changed
+                .entry(remove.path.into_owned())
+                .or_insert(Change::Removed);
+            return Ok(());
+        }
+        if !wants_record && serde_json::from_str::<CommitInfoLine>(line).is_ok() {
             return Ok(());
         }
         let mut action: Value = serde_json::from_str(line).map_err(|e| {
@@ -386,8 +454,13 @@ impl State {
             )
         })?;
         if let Some(record) = pqdm_record(&mut action) {
-            self.record = Some((version, record));
+            if wants_record {
+                self.record = Some((version, record));
+            }
         } else if let Some(p) = action.get("protocol") {
+            if self.saw_protocol {
+                return Ok(());
+            }
             self.saw_protocol = true;
             self.reader_version = p["minReaderVersion"].as_i64();
             self.reader_features = p["readerFeatures"]
@@ -399,6 +472,9 @@ impl State {
                 })
                 .unwrap_or_default();
         } else if let Some(m) = action.get("metaData") {
+            if self.saw_metadata {
+                return Ok(());
+            }
             self.saw_metadata = true;
             self.schema_string = m["schemaString"].as_str().map(String::from);
             self.partition_columns = serde_json::from_value(m["partitionColumns"].clone())
@@ -417,9 +493,12 @@ impl State {
             }
             let file = LiveFile::from_add(base, version, a)?;
             self.changed
-                .insert(file.logged_path().to_string(), Some(file));
+                .entry(file.logged_path().to_string())
+                .or_insert(Change::Added(file));
         } else if let Some(raw) = action.get("remove").and_then(|r| r["path"].as_str()) {
-            self.changed.insert(raw.to_string(), None);
+            self.changed
+                .entry(raw.to_string())
+                .or_insert(Change::Removed);
         }
         Ok(())
     }
@@ -489,7 +568,11 @@ impl State {
     /// every checkpoint file an entry changes among its checkpoint files: see [`snapshot_where`].)
     fn files(&mut self, keep: Option<&Keep<'_>>) -> (Vec<LiveFile>, usize) {
         let mut files = std::mem::take(&mut self.checkpoint_files);
-        let added = self.changed.values().filter(|f| f.is_some()).count();
+        let added = self
+            .changed
+            .values()
+            .filter(|c| **c != Change::Removed)
+            .count();
         if !self.changed.is_empty() {
             files.retain(|f| !self.changed.contains_key(f.logged_path()));
         }
@@ -498,7 +581,10 @@ impl State {
             files.extend(
                 self.changed
                     .drain()
-                    .filter_map(|(_, f)| f)
+                    .filter_map(|(_, c)| match c {
+                        Change::Added(f) => Some(f),
+                        Change::AddedUnwanted | Change::Removed => None,
+                    })
                     .filter(|f| keep.is_none_or(|k| k.wants(f.logged_path(), &f.partition))),
             );
             sorted_by_path(&mut files);
@@ -612,18 +698,19 @@ pub fn snapshot_where(
     let mut tail = State::default();
     let started = std::time::Instant::now();
     let first = from.map_or(0, |v| v + 1);
-    for v in first..=target {
-        if entries.binary_search(&v).is_err() {
-            return Err(broken(
-                base,
-                format!("has no entry for version {v}, so version {target} cannot be read"),
-            ));
-        }
+    if let Some(v) = (first..=target).find(|v| entries.binary_search(v).is_err()) {
+        return Err(broken(
+            base,
+            format!("has no entry for version {v}, so version {target} cannot be read"),
+        ));
+    }
+    // Newest first (see [`State::apply`]).
+    for v in (first..=target).rev() {
         let bytes = read(&super::entry_rel(v))?
             .ok_or_else(|| broken(base, format!("lost its entry {v} while read")))?;
         let text = String::from_utf8_lossy(&bytes);
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            tail.apply(base, v, line)?;
+        for line in text.lines().rev().filter(|l| !l.trim().is_empty()) {
+            tail.apply(base, v, line, keep, v == target)?;
         }
     }
     log::debug!(
@@ -808,6 +895,67 @@ mod tests {
         assert!(e.contains("no entry for version 1"), "{e}");
     }
 
+    /// Read newest first, the log gives what reading it in order gives: a file's last action
+    /// in the last entry touching it decides, within an entry too, and the last protocol and
+    /// metaData hold; the record is the version's own.
+    #[test]
+    fn the_last_action_on_a_file_decides() {
+        let add = |p: &str| {
+            format!(
+                r#"{{"add":{{"path":"{p}","partitionValues":{{"year":"2024"}},"size":1,"modificationTime":0,"dataChange":true}}}}"#
+            )
+        };
+        let remove = |p: &str| format!(r#"{{"remove":{{"path":"{p}","dataChange":true}}}}"#);
+        let record = |v: u64| format!(r#"{{"commitInfo":{{"pqdm":{{"manifest":{{"v":{v}}}}}}}}}"#);
+        let v1 = [add("a"), add("b"), add("c"), record(1)].join("\n");
+        // In one entry: b removed then added again, c added again then removed.
+        let v2 = [remove("b"), add("b"), add("c"), remove("c"), record(2)].join("\n");
+        let v3 = [
+            remove("a"),
+            add("d"),
+            V0.lines().next().unwrap().to_string(),
+        ]
+        .join("\n");
+        let v3 = format!(
+            "{v3}\n{}",
+            V0.lines()
+                .nth(1)
+                .unwrap()
+                .replace(r#""partitionColumns":["year"]"#, r#""partitionColumns":[]"#)
+        );
+        let (names, files) = table(&[(0, V0), (1, &v1), (2, &v2), (3, &v3)]);
+        let read = |rel: &str| Ok(files.get(rel).cloned());
+        let base = Path::new("/t");
+        let paths = |v| {
+            let s = snapshot(base, &names, &read, Some(v)).unwrap();
+            let paths: Vec<String> = s.files.iter().map(|f| f.path.clone()).collect();
+            (paths, s.partition_columns.len(), s.record)
+        };
+        let (at2, columns, record2) = paths(2);
+        assert_eq!(
+            at2,
+            [
+                "a",
+                "b",
+                "year=2024/a b.parquet",
+                "year=__HIVE_DEFAULT_PARTITION__/c.parquet"
+            ]
+        );
+        assert_eq!(columns, 1);
+        assert_eq!(record2, Some(serde_json::json!({"v": 2})));
+        let (at3, columns, record3) = paths(3);
+        assert_eq!(
+            at3,
+            [
+                "b",
+                "d",
+                "year=2024/a b.parquet",
+                "year=__HIVE_DEFAULT_PARTITION__/c.parquet"
+            ]
+        );
+        assert_eq!((columns, record3), (0, None));
+    }
+
     /// The usual add and remove lines, read the quick way, give the state the general way
     /// gives for the same action: escapes, nulls, missing and odd fields, duplicates.
     #[test]
@@ -825,12 +973,25 @@ mod tests {
         ];
         for line in adds {
             let mut quick = State::default();
-            quick.apply(base, 1, line).unwrap();
+            quick.apply(base, 1, line, None, true).unwrap();
             let action: Value = serde_json::from_str(line).unwrap();
             let file = LiveFile::from_add(base, 1, &action["add"]).unwrap();
-            let general: HashMap<String, Option<LiveFile>> =
-                [(file.logged_path().to_string(), Some(file))].into();
+            let logged = file.logged_path().to_string();
+            let general = HashMap::from([(logged.clone(), Change::Added(file))]);
             assert_eq!(quick.changed, general, "{line}");
+            // Not wanted by its path: only its path is kept, under the same name (a line of
+            // an odd shape is read whole, and left out of the files later).
+            let mut by_path = State::default();
+            let nothing = |_: &str, _: &PartitionValues| false;
+            by_path
+                .apply(base, 1, line, Some(&Keep::by_path(&nothing)), true)
+                .unwrap();
+            let odd = line.contains(r#""path":"b.parquet""#) || line.contains("commitInfo");
+            let expected = match odd {
+                true => general,
+                false => HashMap::from([(logged, Change::AddedUnwanted)]),
+            };
+            assert_eq!(by_path.changed, expected, "{line}");
         }
         for (line, why) in [
             (
@@ -855,7 +1016,7 @@ mod tests {
             ),
         ] {
             let e = State::default()
-                .apply(base, 1, line)
+                .apply(base, 1, line, None, true)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(why), "{line}: {e}");
@@ -873,11 +1034,27 @@ mod tests {
             (r#"{"remove":{"deletionTimestamp":1}}"#, None),
         ] {
             let mut s = State::default();
-            s.apply(base, 1, line).unwrap();
-            let expected: HashMap<String, Option<LiveFile>> =
-                removed.map(|p| (p.to_string(), None)).into_iter().collect();
+            s.apply(base, 1, line, None, true).unwrap();
+            let expected: HashMap<String, Change> = removed
+                .map(|p| (p.to_string(), Change::Removed))
+                .into_iter()
+                .collect();
             assert_eq!(s.changed, expected, "{line}");
         }
+        // A commit's record is read for the version read only; any other line always.
+        let record = r#"{"commitInfo":{"pqdm":{"manifest":{"version":1}}}}"#;
+        for (wants_record, read) in [(true, true), (false, false)] {
+            let mut s = State::default();
+            s.apply(base, 1, record, None, wants_record).unwrap();
+            assert_eq!(s.record.is_some(), read);
+        }
+        let mixed = r#"{"commitInfo":{},"remove":{"path":"a.parquet"}}"#;
+        let mut s = State::default();
+        s.apply(base, 1, mixed, None, false).unwrap();
+        assert_eq!(
+            s.changed,
+            HashMap::from([("a.parquet".to_string(), Change::Removed)])
+        );
     }
 
     /// A partial read keeps exactly the files a whole read holds that `keep` wants: from the
