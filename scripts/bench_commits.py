@@ -2,7 +2,7 @@
 """Commits at scale: what a one-day upsert, opening a dataset and `latest` cost at 1,000 and at
 100,000 files, and opening after many commits; delta-rs opens the same tables in the same run.
 
-    python3 scripts/bench_commits.py [--rounds 3] [--commits 1000] [--workloads upsert,open,open_log,latest,history,travel]
+    python3 scripts/bench_commits.py [--rounds 3] [--commits 1000] [--workloads upsert,upsert_tail,open,open_log,latest,history,travel]
 
 Builds two klines datasets of one candle a day (klines, partitioned by exchange/symbol/timeframe/
 year/month/day): 100 symbols x 10 days (1,000 files) and 100 symbols x 1,000 days (100,000
@@ -11,6 +11,10 @@ as scripts/bench.py does; delta-rs, Python `deltalake`, in the same virtualenv):
 
 - upsert:  a new price for the last day of every symbol (100 partitions, every row replaced),
            upserted into each dataset (`pqdm ingest --force`, a new price each round);
+- upsert_tail: the same with 94-96 entries after the newest checkpoint (each dataset is first
+           upserted into until it has 94: the most a daily pipeline meets before the next
+           checkpoint, every 100 commits; the entries all touch the same day, so none of their
+           files is left out of the write's snapshot by its path);
 - open:    `pqdm info` (opens the current version) against delta-rs opening the same table
            through its log (`DeltaTable(path)` and its file list);
 - open_log: `pqdm info` with `_manifest.json` moved aside: pqdm opens through the log alone (the
@@ -119,6 +123,27 @@ class Commits(bench.Bench):
             self.run(f"upsert 1 day x 100 symbols into {files} files", {"pqdm": cmd}, before=new_price)
             self.sizes(base, files)
 
+    def upsert_tail(self):
+        for days, files in self.SIZES:
+            base = self.dataset(days)
+            day = self.path(f"day{days}.parquet")
+            prices = iter(range(20_000, 30_000))
+
+            def new_price(_tool=None):
+                bench.generate_with(__file__, "days", day, 100, 1, days - 1, next(prices))
+
+            cmd = [self.pqdm, "ingest", day, "--dataset", base, "--exchange", "BINANCE", "--timeframe", "1m",
+                   "--quiet", "--force"]
+            before = tail_after_checkpoint(base)
+            # Up to 94 entries after the newest checkpoint (a commit at a multiple of 100
+            # writes the next one).
+            while tail_after_checkpoint(base) != 94:
+                new_price()
+                subprocess.check_call(cmd, stdout=subprocess.DEVNULL)
+            print(f"  ({files} files: {before} -> 94 entries after the newest checkpoint)", flush=True)
+            self.run(f"upsert 1 day x 100 symbols into {files} files, 94-96 entries after the checkpoint",
+                     {"pqdm": cmd}, before=new_price)
+
     def sizes(self, base, files):
         entries = sorted(glob.glob(os.path.join(base, "_delta_log", "*.json")))
         versions = glob.glob(os.path.join(base, "_pqdm", "versions", "*.json"))
@@ -181,6 +206,14 @@ class Commits(bench.Bench):
                                               "delta-rs": bench.py_cmd(DELTA_OPEN, base)})
 
 
+def tail_after_checkpoint(base):
+    """How many Delta log entries of `base` follow its newest checkpoint."""
+    names = os.listdir(os.path.join(base, "_delta_log"))
+    newest = max(int(n[:20]) for n in names if n.endswith(".json") and n[:20].isdigit())
+    checkpoints = [int(n[:20]) for n in names if n.endswith(".checkpoint.parquet")]
+    return newest - max(checkpoints, default=-1)
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--generate":
         {"days": gen_days, "ones": gen_ones}[sys.argv[2]](*sys.argv[3:])
@@ -188,7 +221,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--commits", type=int, default=1000)
-    ap.add_argument("--workloads", default="upsert,open,open_log,latest,history,travel")
+    ap.add_argument("--workloads", default="upsert,upsert_tail,open,open_log,latest,history,travel")
     ap.add_argument("--work", default=os.path.join(bench.ROOT, "target", "bench-commits"))
     ap.add_argument("--pqdm", default=bench.default_pqdm())
     ap.add_argument("--quiet", action="store_true")

@@ -368,13 +368,14 @@ impl Dataset {
     /// (schema, partition columns, settings): an older version of a pqdm dataset is read
     /// without its files (which may then be missing from the list), see [`Store::load_header`].
     pub(crate) fn header_at(&self, version: Option<u64>) -> Result<Arc<Manifest>> {
+        let current = self.header();
         match version {
-            Some(v) if v != self.header().version && !self.is_foreign() => {
-                match self.store.load_header(v) {
-                    Ok(m) => Ok(Arc::new(m)),
-                    Err(_) => self.manifest_at(version),
-                }
-            }
+            None => Ok(current),
+            Some(v) if v == current.version => Ok(current),
+            Some(v) if !self.is_foreign() => match self.store.load_header(v) {
+                Ok(m) => Ok(Arc::new(m)),
+                Err(_) => self.manifest_at(version),
+            },
             _ => self.manifest_at(version),
         }
     }

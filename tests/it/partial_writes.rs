@@ -366,3 +366,48 @@ fn a_header_read_before_a_vacuum_never_gives_another_versions_files() {
     let e = early.manifest().unwrap_err().to_string();
     assert!(e.contains("version 12"), "{e}");
 }
+
+/// A scan of the current version filtered on partition columns reads from the log only the
+/// files of the partitions its filters may match (as it does for older versions), with the
+/// rows a whole read gives; a handle holding the whole version already prunes that, and a
+/// filter on no partition column reads the whole version.
+#[test]
+fn a_scan_filtered_on_partitions_reads_only_their_files_of_the_current_version() {
+    use pqdm::ScanOptions;
+    let dir = tmp();
+    let ds = twelve_partitions(&dir.path().join("k"));
+    let sorted = |df: DataFrame| {
+        df.sort(["symbol", "timestamp"], Default::default())
+            .unwrap()
+    };
+    let whole = Dataset::open(ds.base()).unwrap();
+    let all = whole.manifest().unwrap();
+    assert!(!all.is_partial() && all.files.len() == 12);
+    for (filters, files, rows) in [
+        (vec!["symbol == ETHUSDT"], 4, 40),
+        (vec!["symbol in [ETHUSDT, SOLUSDT]", "day == 3"], 2, 20),
+        (vec!["symbol == XRPUSDT"], 0, 0),
+        (vec!["close > 0"], 12, 120),
+    ] {
+        let mut opts = ScanOptions::default();
+        for f in &filters {
+            opts = opts.filter(f).unwrap();
+        }
+        let fresh = Dataset::open(ds.base()).unwrap();
+        assert!(fresh.header().is_partial());
+        let plan = fresh.plan(&opts).unwrap();
+        let on_partitions = !filters.iter().all(|f| f.starts_with("close"));
+        assert_eq!(plan.manifest.is_partial(), on_partitions, "{filters:?}");
+        assert_eq!(plan.total_files, 12, "{filters:?}");
+        assert_eq!(plan.files.len(), files, "{filters:?}");
+        if on_partitions {
+            assert_eq!(plan.manifest.files.len(), files, "{filters:?}");
+        }
+        // The rows: as the handle holding the whole version reads them.
+        let got = fresh.read(&opts).unwrap();
+        let expected = whole.read(&opts).unwrap();
+        assert!(!whole.plan(&opts).unwrap().manifest.is_partial());
+        assert_eq!(got.height(), rows, "{filters:?}");
+        assert!(sorted(got).equals_missing(&sorted(expected)), "{filters:?}");
+    }
+}
