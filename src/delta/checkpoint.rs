@@ -1422,6 +1422,21 @@ mod tests {
             "{e}"
         );
         assert_eq!(read_checkpoint(&with_dv(false)).unwrap().adds.len(), 1);
+        // Refused by a partial read that does not want the file too (red team: skipped with
+        // the row, the deletion vector went unseen).
+        let nothing = |_: &str, _: &PartitionValues| false;
+        for keep in [
+            super::super::Keep::by_path(&nothing),
+            super::super::Keep::by_values(&nothing),
+        ] {
+            let e = read_checkpoint_where(&with_dv(true), Some(&keep)).unwrap_err();
+            assert!(
+                e.contains("has a deletion vector, which pqdm does not read"),
+                "{e}"
+            );
+            let (read, skipped) = read_checkpoint_where(&with_dv(false), Some(&keep)).unwrap();
+            assert_eq!((read.adds.len(), skipped), (0, 1));
+        }
         // Row groups are read side by side; of several failing ones, the first one's error is
         // returned, every time.
         let mut second = c.adds[0].clone();

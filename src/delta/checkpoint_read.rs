@@ -763,8 +763,9 @@ fn decode<B: ChunkReader + From<Vec<u8>> + Send + Sync + 'static>(
 }
 
 /// The fields a partial read decodes for every row before the rest: which file an add or a
-/// remove names (with its partition values where [`Keep::reads_values`]).
-const SELECT_FIELDS: &[&str] = &["path", "partitionValues"];
+/// remove names, whether an add has a deletion vector (such a row is always decoded, to be
+/// refused), and its partition values where [`Keep::reads_values`].
+const SELECT_FIELDS: &[&str] = &["path", "deletionVector", "partitionValues"];
 
 /// Which rows of row group `g` a partial read decodes whole, one flag per row: those with an
 /// add or remove `keep` wants, and those with neither (protocol, metaData, txn); with the
@@ -780,7 +781,7 @@ fn select_rows<R: ChunkReader + 'static>(
 ) -> Result<(Vec<bool>, usize), String> {
     let fields = match keep.reads_values() {
         true => SELECT_FIELDS,
-        false => &SELECT_FIELDS[..1],
+        false => &SELECT_FIELDS[..2],
     };
     let mut leaves: Vec<Leaf> = columns
         .iter()
@@ -814,7 +815,8 @@ fn select_rows<R: ChunkReader + 'static>(
             for (columns, is_add) in [(&mut add, true), (&mut remove, false)] {
                 if let Some(f) = columns.next_row() {
                     let values = f.partition_map("partitionValues", &mut interner)?;
-                    let wanted = f.kept(Some(keep), &values)?;
+                    let wanted =
+                        f.scalar("deletionVector").is_some() || f.kept(Some(keep), &values)?;
                     seen.0 = Some(seen.0.unwrap_or(false) || wanted);
                     seen.1 += usize::from(is_add && !wanted);
                 }

@@ -414,9 +414,12 @@ impl State {
         // entries). Any other shape goes the general way below, which reads them the same.
         // An add a partial read does not want by its path is read no further than its path
         // (as the checkpoint's are), and a commit's own record only for the version read.
+        // Every add's path is checked (one outside the table refuses the table, read whole or
+        // not), as is every metaData's shape.
         if let Ok(AddPathLine { add }) = serde_json::from_str(line)
             && add.deletion_vector.is_none()
         {
+            decode_path(base, &add.path)?;
             if self.changed.contains_key(&*add.path) {
                 return Ok(());
             }
@@ -454,7 +457,8 @@ impl State {
             )
         })?;
         if let Some(record) = pqdm_record(&mut action) {
-            if wants_record {
+            // Of several (a hand edit), the entry's last, as read in order.
+            if wants_record && self.record.is_none() {
                 self.record = Some((version, record));
             }
         } else if let Some(p) = action.get("protocol") {
@@ -472,13 +476,14 @@ impl State {
                 })
                 .unwrap_or_default();
         } else if let Some(m) = action.get("metaData") {
+            let partition_columns = serde_json::from_value(m["partitionColumns"].clone())
+                .map_err(|e| broken(base, format!("entry {version}: partitionColumns: {e}")))?;
             if self.saw_metadata {
                 return Ok(());
             }
             self.saw_metadata = true;
             self.schema_string = m["schemaString"].as_str().map(String::from);
-            self.partition_columns = serde_json::from_value(m["partitionColumns"].clone())
-                .map_err(|e| broken(base, format!("entry {version}: partitionColumns: {e}")))?;
+            self.partition_columns = partition_columns;
             self.configuration = m["configuration"]
                 .as_object()
                 .map(|c| {
@@ -954,6 +959,60 @@ mod tests {
             ]
         );
         assert_eq!((columns, record3), (0, None));
+    }
+
+    /// Read newest first, what reading in order refused is still refused, and what it read of
+    /// a hand-edited entry is still what it reads (red team): an add outside the table that a
+    /// later entry removes, or that a partial read does not want; an older metaData of the
+    /// wrong shape; of two records in the version's entry, the last.
+    #[test]
+    fn older_lines_are_checked_as_reading_in_order_checks_them() {
+        let base = Path::new("/t");
+        let record = |v: u64| format!(r#"{{"commitInfo":{{"pqdm":{{"manifest":{{"v":{v}}}}}}}}}"#);
+        let cases = [
+            (
+                r#"{"add":{"path":"../../etc/passwd","partitionValues":{},"size":1}}"#,
+                r#"{"remove":{"path":"../../etc/passwd"}}"#,
+                "leaves its folder",
+            ),
+            (
+                r#"{"add":{"path":"s3://elsewhere/x.parquet","partitionValues":{},"size":1}}"#,
+                r#"{"remove":{"path":"s3://elsewhere/x.parquet"}}"#,
+                "outside the table",
+            ),
+            (
+                r#"{"metaData":{"id":"x","schemaString":"{}","partitionColumns":5,"configuration":{}}}"#,
+                V0.lines().nth(1).unwrap(),
+                "partitionColumns",
+            ),
+        ];
+        let nothing = |_: &str, _: &PartitionValues| false;
+        for (older, newer, why) in cases {
+            let v2 = [newer.to_string(), record(2)].join("\n");
+            let (names, files) = table(&[(0, V0), (1, older), (2, &v2)]);
+            let read = |rel: &str| Ok(files.get(rel).cloned());
+            for keep in [None, Some(Keep::by_path(&nothing))] {
+                let e = snapshot_where(base, &names, &read, None, keep.as_ref())
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(why), "{older}: {e}");
+            }
+        }
+        // An add outside the table that is live, not wanted by a partial read.
+        let outside =
+            r#"{"add":{"path":"s3://elsewhere/x.parquet","partitionValues":{},"size":1}}"#;
+        let (names, files) = table(&[(0, V0), (1, outside)]);
+        let read = |rel: &str| Ok(files.get(rel).cloned());
+        let e = snapshot_where(base, &names, &read, None, Some(&Keep::by_path(&nothing)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("outside the table"), "{e}");
+        // Two records in one entry: the last holds.
+        let v1 = [record(7), record(1)].join("\n");
+        let (names, files) = table(&[(0, V0), (1, &v1)]);
+        let read = |rel: &str| Ok(files.get(rel).cloned());
+        let s = snapshot(base, &names, &read, None).unwrap();
+        assert_eq!(s.record, Some(serde_json::json!({"v": 1})));
     }
 
     /// The usual add and remove lines, read the quick way, give the state the general way
