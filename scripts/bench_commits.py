@@ -11,10 +11,10 @@ as scripts/bench.py does; delta-rs, Python `deltalake`, in the same virtualenv):
 
 - upsert:  a new price for the last day of every symbol (100 partitions, every row replaced),
            upserted into each dataset (`pqdm ingest --force`, a new price each round);
-- upsert_tail: the same with 94-96 entries after the newest checkpoint (each dataset is first
-           upserted into until it has 94: the most a daily pipeline meets before the next
-           checkpoint, every 100 commits; the entries all touch the same day, so none of their
-           files is left out of the write's snapshot by its path);
+- upsert_tail: the same with 99 - ROUNDS up to 98 entries after the newest checkpoint (each
+           dataset is first upserted into until it has 99 - ROUNDS: the most a daily pipeline
+           meets before the next checkpoint, every 100 commits; the entries all touch the same
+           day, so none of their files is left out of the write's snapshot by its path);
 - open:    `pqdm info` (opens the current version) against delta-rs opening the same table
            through its log (`DeltaTable(path)` and its file list);
 - open_log: `pqdm info` with `_manifest.json` moved aside: pqdm opens through the log alone (the
@@ -135,13 +135,14 @@ class Commits(bench.Bench):
             cmd = [self.pqdm, "ingest", day, "--dataset", base, "--exchange", "BINANCE", "--timeframe", "1m",
                    "--quiet", "--force"]
             before = tail_after_checkpoint(base)
-            # Up to 94 entries after the newest checkpoint (a commit at a multiple of 100
-            # writes the next one).
-            while tail_after_checkpoint(base) != 94:
+            # The rounds end one entry before the next checkpoint (written by the commit of a
+            # multiple of 100).
+            first = 99 - self.args.rounds
+            while tail_after_checkpoint(base) != first:
                 new_price()
                 subprocess.check_call(cmd, stdout=subprocess.DEVNULL)
-            print(f"  ({files} files: {before} -> 94 entries after the newest checkpoint)", flush=True)
-            self.run(f"upsert 1 day x 100 symbols into {files} files, 94-96 entries after the checkpoint",
+            print(f"  ({files} files: {before} -> {first} entries after the newest checkpoint)", flush=True)
+            self.run(f"upsert 1 day x 100 symbols into {files} files, {first}-98 entries after the checkpoint",
                      {"pqdm": cmd}, before=new_price)
 
     def sizes(self, base, files):

@@ -95,7 +95,48 @@ fn tags_of(tags: &Value) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// A log line holding an `add` and nothing else, of the usual shape (see [`State::apply`]).
+/// One line of a log entry, told apart by its shape before it is applied (the entries after a
+/// checkpoint in parallel): most lines are a plain add or remove, read with their fields
+/// borrowed from the line (a 100-partition upsert's entry holds 200; an opener reads up to 99
+/// entries). Any other shape goes the general way ([`State::apply_general`]), which reads the
+/// same actions the same.
+enum Line<'a> {
+    /// An `add` and nothing else, without a deletion vector, its path checked (one outside
+    /// the table refuses the table, whether the add is read further or not).
+    Add {
+        path: std::borrow::Cow<'a, str>,
+        line: &'a str,
+    },
+    /// A `remove` and nothing else, with a path.
+    Remove(std::borrow::Cow<'a, str>),
+    /// A `commitInfo` and nothing else.
+    CommitInfo(&'a str),
+    /// Anything else.
+    Other(&'a str),
+}
+
+impl<'a> Line<'a> {
+    fn of(base: &Path, line: &'a str) -> Result<Line<'a>> {
+        if let Ok(AddPathLine { add }) = serde_json::from_str(line)
+            && add.deletion_vector.is_none()
+        {
+            decode_path(base, &add.path)?;
+            return Ok(Line::Add {
+                path: add.path,
+                line,
+            });
+        }
+        if let Ok(RemoveLine { remove }) = serde_json::from_str(line) {
+            return Ok(Line::Remove(remove.path));
+        }
+        if serde_json::from_str::<CommitInfoLine>(line).is_ok() {
+            return Ok(Line::CommitInfo(line));
+        }
+        Ok(Line::Other(line))
+    }
+}
+
+/// A log line holding an `add` and nothing else, of the usual shape (see [`State::apply_line`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AddLine<'a> {
@@ -394,13 +435,8 @@ impl State {
         }
     }
 
-    /// Applies one JSON action line of version `version`, for a read wanting the files
-    /// `keep` wants (all when `None`) and, with `wants_record`, the version's pqdm record.
-    ///
-    /// Lines are applied newest first (the entries from the version read down, each entry's
-    /// lines from its last): what a file's newest action says is what the version holds, so
-    /// an older add or remove of a file already seen is read no further than its path, and
-    /// an older protocol or metaData is not read.
+    /// [`State::apply_line`] of one JSON action line.
+    #[cfg(test)]
     fn apply(
         &mut self,
         base: &Path,
@@ -409,47 +445,72 @@ impl State {
         keep: Option<&Keep<'_>>,
         wants_record: bool,
     ) -> Result<()> {
-        // Most lines are a plain add or remove: read as such, with their fields borrowed from
-        // the line (a 100-partition upsert's entry holds 200; an opener reads up to 99
-        // entries). Any other shape goes the general way below, which reads them the same.
+        let line = Line::of(base, line)?;
+        self.apply_line(base, version, line, keep, wants_record)
+    }
+
+    /// Applies one action line of version `version` (told apart by [`Line::of`]), for a read
+    /// wanting the files `keep` wants (all when `None`) and, with `wants_record`, the
+    /// version's pqdm record.
+    ///
+    /// Lines are applied newest first (the entries from the version read down, each entry's
+    /// lines from its last): what a file's newest action says is what the version holds, so
+    /// an older add or remove of a file already seen is read no further than its path, and
+    /// an older protocol or metaData is not read.
+    fn apply_line(
+        &mut self,
+        base: &Path,
+        version: u64,
+        line: Line<'_>,
+        keep: Option<&Keep<'_>>,
+        wants_record: bool,
+    ) -> Result<()> {
         // An add a partial read does not want by its path is read no further than its path
         // (as the checkpoint's are), and a commit's own record only for the version read.
-        // Every add's path is checked (one outside the table refuses the table, read whole or
-        // not), as is every metaData's shape.
-        if let Ok(AddPathLine { add }) = serde_json::from_str(line)
-            && add.deletion_vector.is_none()
-        {
-            decode_path(base, &add.path)?;
-            if self.changed.contains_key(&*add.path) {
-                return Ok(());
+        match line {
+            Line::Add { path, line } => {
+                if self.changed.contains_key(&*path) {
+                    return Ok(());
+                }
+                if let Some(keep) = keep.filter(|k| !k.reads_values())
+                    && !keep.wants(&path, &PartitionValues::default())
+                {
+                    self.changed
+                        .insert(path.into_owned(), Change::AddedUnwanted);
+                    return Ok(());
+                }
+                if let Ok(AddLine { add }) = serde_json::from_str(line)
+                    && add.deletion_vector.is_none()
+                {
+                    let file = add.live_file(base, version)?;
+                    self.changed
+                        .entry(file.logged_path().to_string())
+                        .or_insert(Change::Added(file));
+                    return Ok(());
+                }
+                self.apply_general(base, version, line, wants_record)
             }
-            if let Some(keep) = keep.filter(|k| !k.reads_values())
-                && !keep.wants(&add.path, &PartitionValues::default())
-            {
+            Line::Remove(path) => {
                 self.changed
-                    .insert(add.path.into_owned(), Change::AddedUnwanted);
-                return Ok(());
+                    .entry(path.into_owned())
+                    .or_insert(Change::Removed);
+                Ok(())
+            }
+            Line::CommitInfo(_) if !wants_record => Ok(()),
+            Line::CommitInfo(line) | Line::Other(line) => {
+                self.apply_general(base, version, line, wants_record)
             }
         }
-        if let Ok(AddLine { add }) = serde_json::from_str(line) {
-            if add.deletion_vector.is_some() {
-                return Err(refused(base, "it uses deletion vectors"));
-            }
-            let file = add.live_file(base, version)?;
-            self.changed
-                .entry(file.logged_path().to_string())
-                .or_insert(Change::Added(file));
-            return Ok(());
-        }
-        if let Ok(RemoveLine { remove }) = serde_json::from_str(line) {
-            self.changed
-                .entry(remove.path.into_owned())
-                .or_insert(Change::Removed);
-            return Ok(());
-        }
-        if !wants_record && serde_json::from_str::<CommitInfoLine>(line).is_ok() {
-            return Ok(());
-        }
+    }
+
+    /// Applies a line of any shape, read as a JSON tree.
+    fn apply_general(
+        &mut self,
+        base: &Path,
+        version: u64,
+        line: &str,
+        wants_record: bool,
+    ) -> Result<()> {
         let mut action: Value = serde_json::from_str(line).map_err(|e| {
             broken(
                 base,
@@ -709,13 +770,29 @@ pub fn snapshot_where(
             format!("has no entry for version {v}, so version {target} cannot be read"),
         ));
     }
-    // Newest first (see [`State::apply`]).
-    for v in (first..=target).rev() {
-        let bytes = read(&super::entry_rel(v))?
-            .ok_or_else(|| broken(base, format!("lost its entry {v} while read")))?;
-        let text = String::from_utf8_lossy(&bytes);
-        for line in text.lines().rev().filter(|l| !l.trim().is_empty()) {
-            tail.apply(base, v, line, keep, v == target)?;
+    // Newest first (see [`State::apply_line`]); their lines told apart in parallel.
+    let texts: Vec<(u64, String)> = (first..=target)
+        .rev()
+        .map(|v| {
+            let bytes = read(&super::entry_rel(v))?
+                .ok_or_else(|| broken(base, format!("lost its entry {v} while read")))?;
+            Ok((v, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect::<Result<_>>()?;
+    use rayon::prelude::*;
+    let lines: Vec<Result<Vec<Line>>> = texts
+        .par_iter()
+        .map(|(_, text)| {
+            text.lines()
+                .rev()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| Line::of(base, l))
+                .collect()
+        })
+        .collect();
+    for ((v, _), lines) in texts.iter().zip(lines) {
+        for line in lines? {
+            tail.apply_line(base, *v, line, keep, *v == target)?;
         }
     }
     log::debug!(
