@@ -117,7 +117,7 @@ enum Line<'a> {
 
 impl<'a> Line<'a> {
     fn of(base: &Path, line: &'a str) -> Result<Line<'a>> {
-        if let Ok(AddPathLine { add }) = serde_json::from_str(line)
+        if let Ok(AddLine::<AddPath> { add }) = serde_json::from_str(line)
             && add.deletion_vector.is_none()
         {
             decode_path(base, &add.path)?;
@@ -136,12 +136,12 @@ impl<'a> Line<'a> {
     }
 }
 
-/// A log line holding an `add` and nothing else, of the usual shape (see [`State::apply_line`]).
+/// A log line holding an `add` and nothing else (see [`State::apply_line`]): read as
+/// [`AddAction`], or as [`AddPath`] for its path alone.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AddLine<'a> {
-    #[serde(borrow)]
-    add: AddAction<'a>,
+struct AddLine<T> {
+    add: T,
 }
 
 /// The fields of an `add` pqdm reads, borrowed from its line where they hold no escape.
@@ -182,15 +182,7 @@ impl AddAction<'_> {
     }
 }
 
-/// A log line holding an `add` and nothing else, read for its path alone (and whether it has
-/// a deletion vector).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddPathLine<'a> {
-    #[serde(borrow)]
-    add: AddPath<'a>,
-}
-
+/// An add read for its path alone (and whether it has a deletion vector).
 #[derive(Deserialize)]
 struct AddPath<'a> {
     #[serde(borrow)]
@@ -479,7 +471,7 @@ impl State {
                         .insert(path.into_owned(), Change::AddedUnwanted);
                     return Ok(());
                 }
-                if let Ok(AddLine { add }) = serde_json::from_str(line)
+                if let Ok(AddLine::<AddAction> { add }) = serde_json::from_str(line)
                     && add.deletion_vector.is_none()
                 {
                     let file = add.live_file(base, version)?;
