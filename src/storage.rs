@@ -839,6 +839,20 @@ pub fn fetch_object(url: &Path, tmp: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(local))
 }
 
+/// Removes the file `path` a failed write left, and again if it comes back within 500 ms: when
+/// a Parquet sink fails (a damaged input file), Polars returns the error while its file
+/// writer's task may still create the file (seen in CI: a failed `scan --output a.parquet`
+/// left `.a.parquet.PID.tmp` behind).
+fn remove_late_file(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for _ in 0..25 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if std::fs::symlink_metadata(path).is_ok() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Runs `write` on a local file for `target` and leaves the result at `target`, whole or not
 /// at all: a local path is written to a temporary file beside it and renamed over it when
 /// done, so a failed `write` leaves what was there (a device, a pipe or a symbolic link is
@@ -860,7 +874,7 @@ pub fn write_file<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> R
                 .map_err(Error::io(target))
         });
         if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            remove_late_file(&tmp);
         }
         return written;
     }
