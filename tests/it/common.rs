@@ -105,6 +105,26 @@ pub fn json_ok(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Zeroes, in the Delta log entry of `version`, the checksum of a file that version added:
+/// returns the entry's path, its text before the edit, and that file's manifest entry.
+pub fn zero_logged_checksum(
+    ds: &Dataset,
+    version: u64,
+) -> (PathBuf, String, pqdm::manifest::FileEntry) {
+    let file = ds
+        .manifest()
+        .unwrap()
+        .files
+        .iter()
+        .find(|f| f.added_in == version)
+        .unwrap()
+        .clone();
+    let entry = ds.base().join(format!("_delta_log/{version:020}.json"));
+    let text = std::fs::read_to_string(&entry).unwrap();
+    std::fs::write(&entry, text.replace(&file.checksum, &"0".repeat(64))).unwrap();
+    (entry, text, file)
+}
+
 /// Every file under `dir` with its bytes, sorted: to prove a failed command changed nothing.
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = vec![];
