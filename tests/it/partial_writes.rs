@@ -455,8 +455,7 @@ fn a_filtered_scan_of_a_version_replaced_since_gives_that_versions_rows() {
     .unwrap();
     let err = seen
         .read(&opts("ETHUSDT"))
-        .err()
-        .expect("vacuumed")
+        .expect_err("vacuumed")
         .to_string();
     assert!(err.contains(&format!("version {version}")), "{err}");
 }
