@@ -9,5 +9,6 @@ static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() -> std::process::ExitCode {
     pqdm::allocator::return_freed_memory_promptly();
+    pqdm::allocator::without_huge_pages();
     cli::main()
 }

@@ -123,12 +123,14 @@ struct StagedFiles {
 impl StagedFiles {
     fn read(staging: &Staging, kind: &Kind) -> Result<StagedFiles> {
         let files = staging.files()?;
+        log::debug!(
+            "{} of {} staged files hashed as written",
+            staging.written_count(),
+            files.len()
+        );
         let read: Vec<(FileEntry, footer::FooterInfo)> = files
             .par_iter()
-            .map(|(path, rel)| {
-                let bytes = std::fs::read(path).map_err(Error::io(path))?;
-                entry_and_footer(&bytes, path, rel, kind, 0)
-            })
+            .map(|(path, rel)| staged_entry(staging, path, rel, kind, 0))
             .collect::<Result<_>>()?;
         let mut nulls: BTreeMap<String, u64> = BTreeMap::new();
         let mut nulls_unknown = BTreeSet::new();
@@ -516,6 +518,7 @@ pub(crate) fn sink_partitioned(
     let refused: Arc<std::sync::Mutex<Option<Error>>> = Default::default();
     let refused_in = refused.clone();
     let refused_files = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (staging_dir, written) = (staging.dir().to_path_buf(), staging.written_log());
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
         let hive = match hive_dir(&args.partition_keys) {
             Ok(hive) => hive,
@@ -542,7 +545,12 @@ pub(crate) fn sink_partitioned(
             // written aside (above).
             args.index_in_partition as u64,
         );
-        Ok(FileProviderReturn::Path(Staging::name_for(&dir, &name)))
+        // Created here, hashed as Polars writes it: the commit reads back only its footer.
+        let path = staging_dir.join(Staging::name_for(&dir, &name));
+        written
+            .create(path.clone())
+            .map(FileProviderReturn::Writable)
+            .map_err(|e| polars_err!(ComputeError: "{}", Error::io(&path)(e)))
     };
     let base = PlRefPath::try_from_path(staging.dir()).map_err(Error::polars("staging path"))?;
     let dest = SinkDestination::Partitioned {
@@ -641,6 +649,31 @@ pub fn entry_of(
     version: u64,
 ) -> Result<FileEntry> {
     Ok(entry_and_footer(bytes, path, rel, kind, version)?.0)
+}
+
+/// The entry of a file staged in `staging` to be committed at `rel`, with its footer. A file
+/// whose writer recorded its size and checksum ([`Staging::written`]) is read for its footer
+/// only: a write into 36,500 partitions read its 2.5 GB back to hash it, 1 s of its time. Any
+/// other is read whole.
+pub(crate) fn staged_entry(
+    staging: &Staging,
+    path: &Path,
+    rel: &str,
+    kind: &Kind,
+    version: u64,
+) -> Result<(FileEntry, footer::FooterInfo)> {
+    let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+    if let Some(w) = staging.written(path, &file) {
+        let info = footer::footer_of(&mut file, path, Some(&kind.timestamp_column))?;
+        let checksum = w.checksum.to_hex().to_string();
+        return Ok((
+            entry_from(&info, w.bytes, checksum, rel, kind, version),
+            info,
+        ));
+    }
+    let mut bytes = vec![];
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(Error::io(path))?;
+    entry_and_footer(&bytes, path, rel, kind, version)
 }
 
 /// [`entry_of`], with the footer it read.
@@ -1084,6 +1117,10 @@ impl Dataset {
         // repeats spares reading the staged files back to look.
         let witness = (plan.mode == WriteMode::Upsert && cast.has_columns(&kind.key))
             .then(|| KeyOrder::new(&kind.key));
+        // The sink frees and takes back its morsels many times a second: each handed back to
+        // the OS at once came back zeroed page by page (2.4M page faults in the README's
+        // 36,500-partition ingest, 1.6M while held; peak 556 MiB against 592 MiB).
+        let held = crate::allocator::HoldFreedMemory::start();
         let slices = stage_inputs(
             &staging,
             &cast,
@@ -1093,6 +1130,7 @@ impl Dataset {
             &timer.op_id,
             witness.as_ref(),
         )?;
+        drop(held);
         log::debug!("[{}] staged in {} ms", timer.op_id, timer.wall_ms());
         let mut staged = StagedFiles::read(&staging, kind)?;
         let nulled = check_staged(&staged, &cast, kind, opts)?;

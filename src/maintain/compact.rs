@@ -20,7 +20,7 @@ use crate::progress::Progress;
 use crate::scan::ScanOptions;
 use crate::txn::{Change, Staging};
 use crate::write::{
-    file_entry, parquet_options, scan_files_as, sink_partitioned, sink_staged_file,
+    parquet_options, scan_files_as, sink_partitioned, sink_staged_file, staged_entry,
 };
 
 /// Options of a compaction.
@@ -387,7 +387,7 @@ impl Rewrite<'_> {
             .files()?
             .into_iter()
             .filter(|(_, rel)| partition::dir_of(rel) == dir)
-            .map(|(p, rel)| Ok((file_entry(&p, &rel, &m.kind_spec, 0)?, p)))
+            .map(|(p, rel)| Ok((staged_entry(&self.staging, &p, &rel, &m.kind_spec, 0)?.0, p)))
             .collect::<Result<Vec<_>>>()?;
         let counted: Vec<(PathBuf, u64)> = files.iter().map(|(e, p)| (p.clone(), e.rows)).collect();
         let (digest, sorted) = RowDigest::of_files_ordered(

@@ -25,6 +25,7 @@ mod delta_log;
 pub mod local;
 mod log_store;
 pub mod object;
+mod staged_file;
 mod staging;
 
 use std::borrow::Cow;
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 pub use commit::Change;
 pub(crate) use delta_log::version_from_log;
 pub use log_store::{FileCopies, LogStore};
+pub use staged_file::{Written, WrittenLog};
 pub use staging::Staging;
 
 use crate::error::{Error, Result};

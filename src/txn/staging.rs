@@ -3,6 +3,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use super::{Written, WrittenLog};
 use crate::error::{Error, Result};
 use crate::localfs::{mkdirs, rel_string, walk};
 use crate::manifest::STAGED_SUFFIX;
@@ -11,6 +12,7 @@ use crate::manifest::STAGED_SUFFIX;
 pub struct Staging {
     dir: PathBuf,
     _guard: File,
+    written: WrittenLog,
 }
 
 /// Stands for `/` in the name of a file staged flat ([`Staging::name_for`]): never part of a
@@ -25,6 +27,23 @@ impl Staging {
     /// The staging folder (hive layout below it, files end in `.parquet.staged`).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the writers of files staged here record what they wrote
+    /// ([`WrittenLog::create`]).
+    pub fn written_log(&self) -> WrittenLog {
+        self.written.clone()
+    }
+
+    /// How many files [`Staging::written_log`]'s writers recorded.
+    pub fn written_count(&self) -> usize {
+        self.written.recorded()
+    }
+
+    /// The size and checksum recorded for the staged file `file` (open at `path`), if it was
+    /// written through [`Staging::written_log`] and has not changed size since.
+    pub fn written(&self, path: &Path, file: &File) -> Option<Written> {
+        self.written.get(path, file)
     }
 
     /// The path, relative to [`Staging::dir`], to stage the file `name` of partition folder
@@ -90,7 +109,11 @@ impl Staging {
         fs::rename(&locking, &guard_path).map_err(Error::io(&guard_path))?;
         let dir = root.join(tx);
         mkdirs(&dir)?;
-        Ok(Staging { dir, _guard: guard })
+        Ok(Staging {
+            dir,
+            _guard: guard,
+            written: WrittenLog::default(),
+        })
     }
 
     /// Removes the staging folders under `root` whose writer died (its guard lock is free).
@@ -200,6 +223,7 @@ mod tests {
         let staging = Staging {
             dir: dir.path().to_path_buf(),
             _guard: File::create(dir.path().join("guard")).unwrap(),
+            written: WrittenLog::default(),
         };
         // Another tool's folder holding the separator (found by a red team: its files were
         // read back as staged for `symbol=A/B`, and its compaction found none).
