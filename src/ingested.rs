@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -188,7 +189,13 @@ struct Pending {
 #[derive(Clone, Debug, Default)]
 pub struct SourceBatch {
     pending: Vec<Pending>,
+    /// Content hashes being taken beside the write, for the records in `pending` that have
+    /// none yet ([`SourceBatch::finish_hashes`] waits for them).
+    hashing: Option<Arc<Mutex<Option<Hashing>>>>,
 }
+
+/// A thread hashing sources in order: (the source as given, its hash).
+type Hashing = std::thread::JoinHandle<Vec<(PathBuf, Result<String>)>>;
 
 /// What [`plan`] decided for the files of one ingest.
 #[derive(Clone, Debug, Default)]
@@ -212,6 +219,15 @@ pub fn plan(
 ) -> Result<SourcePlan> {
     let mut out = SourcePlan::default();
     let contents = index.contents();
+    // A source whose size and parameters no record has cannot hold a recorded content: it is
+    // read whatever its hash, which is then taken beside the write instead of before it (a
+    // first ingest of a 2.5 GB file waited 1 s for its hash).
+    let sizes: HashSet<(u64, &str)> = index
+        .by_path
+        .values()
+        .map(|r| (r.size, r.params.as_str()))
+        .collect();
+    let mut later: Vec<PathBuf> = vec![];
     for given in files {
         if crate::location::Location::parse(given)?
             .as_local()
@@ -232,28 +248,49 @@ pub fn plan(
             out.skipped.push(given.clone());
             continue;
         }
+        let hash_later = !sizes.contains(&(size, params.as_str()));
         let record = SourceRecord {
             path,
             size,
             modified_ns,
-            blake3: hash_file(given)?,
+            blake3: match hash_later {
+                true => String::new(),
+                false => hash_file(given)?,
+            },
             params,
             version: 0,
         };
-        let seen = contents.contains(&(record.blake3.as_str(), record.params.as_str()));
+        let seen =
+            !hash_later && contents.contains(&(record.blake3.as_str(), record.params.as_str()));
         let read = force || !seen;
         if read {
             out.read.push(given.clone());
         } else {
             out.skipped.push(given.clone());
         }
-        if !known.is_some_and(|k| k.same(&record)) {
+        // A record hashed later differs from the known one: its size or parameters do.
+        if hash_later || !known.is_some_and(|k| k.same(&record)) {
+            if hash_later {
+                later.push(given.clone());
+            }
             out.batch.pending.push(Pending {
                 given: given.clone(),
                 record,
                 read,
             });
         }
+    }
+    if !later.is_empty() {
+        let hashing = std::thread::spawn(move || {
+            later
+                .into_iter()
+                .map(|given| {
+                    let hash = hash_file(&given);
+                    (given, hash)
+                })
+                .collect()
+        });
+        out.batch.hashing = Some(Arc::new(Mutex::new(Some(hashing))));
     }
     Ok(out)
 }
@@ -263,6 +300,33 @@ impl SourceBatch {
     /// record even when their rows change nothing (else they would be read again each time).
     pub fn needs_commit(&self) -> bool {
         self.pending.iter().any(|p| p.read)
+    }
+
+    /// Waits for the content hashes taken beside the write ([`plan`]) and puts them in their
+    /// records; an unreadable source is an error naming it.
+    pub fn finish_hashes(&mut self) -> Result<()> {
+        let Some(hashing) = self.hashing.take() else {
+            return Ok(());
+        };
+        let Some(handle) = hashing.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Ok(());
+        };
+        let hashes = handle.join().map_err(|_| Error::Dataset {
+            path: PathBuf::new(),
+            message: "the thread hashing the sources stopped".into(),
+        })?;
+        for (given, hash) in hashes {
+            let hash = hash?;
+            // The same file given twice is hashed twice; each fills one record.
+            if let Some(p) = self
+                .pending
+                .iter_mut()
+                .find(|p| p.given == given && p.record.blake3.is_empty())
+            {
+                p.record.blake3 = hash;
+            }
+        }
+        Ok(())
     }
 
     /// Records the batch holds.
@@ -300,6 +364,12 @@ impl SourceBatch {
     ) -> Result<Option<Vec<String>>> {
         if self.pending.is_empty() {
             return Ok(None);
+        }
+        if let Some(p) = self.pending.iter().find(|p| p.record.blake3.is_empty()) {
+            return Err(Error::Input {
+                path: p.given.clone(),
+                message: "its content hash was not taken before the commit".into(),
+            });
         }
         let mine = self.pending.iter().map(|p| SourceRecord {
             version,

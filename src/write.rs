@@ -1161,6 +1161,7 @@ impl Dataset {
             nulled,
             ..Default::default()
         };
+        sources.finish_hashes()?;
         sources.confirm();
         if rows_written == 0 && !sources.needs_commit() {
             report.version = manifest.version;

@@ -309,6 +309,7 @@ impl LocalLogStore {
         staged: &[(PathBuf, String)],
         journal_dir: &Path,
     ) -> Result<()> {
+        let started = std::time::Instant::now();
         sync_dir(journal_dir)?;
         crate::failpoint::hit("commit.journaled")?;
         let upgrade = !self.meta(FILES_DIR).is_dir();
@@ -341,7 +342,12 @@ impl LocalLogStore {
             }
         }
         mkdirs(&self.meta(FILES_DIR))?;
-        log::debug!("version {}: {} files linked", next.version, staged.len());
+        log::debug!(
+            "version {}: {} files linked in {} ms",
+            next.version,
+            staged.len(),
+            started.elapsed().as_millis()
+        );
         // The new files (contents and names) must be durable before the version that lists
         // them. An upgrade links every file of the dataset: one `syncfs`.
         for (_, rel) in staged {
@@ -352,7 +358,11 @@ impl LocalLogStore {
             true => sync_filesystem(&self.base)?,
             false => sync_written(&self.base, &written)?,
         }
-        log::debug!("version {}: synced", next.version);
+        log::debug!(
+            "version {}: synced at {} ms",
+            next.version,
+            started.elapsed().as_millis()
+        );
         crate::failpoint::hit("commit.moved")?;
         self.create_point(next.version, point)
     }
