@@ -303,30 +303,44 @@ impl SourceBatch {
     }
 
     /// Waits for the content hashes taken beside the write ([`plan`]) and puts them in their
-    /// records; an unreadable source is an error naming it.
-    pub fn finish_hashes(&mut self) -> Result<()> {
+    /// records. A source that could not be hashed (deleted or moved since it was read, as a
+    /// download folder's cleanup may) is left unrecorded with a warning, as one that changed
+    /// while it was ingested is ([`SourceBatch::confirm`]): its rows are written, and the next
+    /// ingest reads it again. Returns the sources left unrecorded.
+    pub fn finish_hashes(&mut self) -> Result<Vec<PathBuf>> {
+        let mut dropped = vec![];
         let Some(hashing) = self.hashing.take() else {
-            return Ok(());
+            return Ok(dropped);
         };
         let Some(handle) = hashing.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return Ok(());
+            return Ok(dropped);
         };
         let hashes = handle.join().map_err(|_| Error::Dataset {
             path: PathBuf::new(),
             message: "the thread hashing the sources stopped".into(),
         })?;
         for (given, hash) in hashes {
-            let hash = hash?;
             // The same file given twice is hashed twice; each fills one record.
-            if let Some(p) = self
-                .pending
-                .iter_mut()
-                .find(|p| p.given == given && p.record.blake3.is_empty())
-            {
-                p.record.blake3 = hash;
+            let unhashed = |p: &Pending| p.given == given && p.record.blake3.is_empty();
+            match hash {
+                Ok(hash) => {
+                    if let Some(p) = self.pending.iter_mut().find(|p| unhashed(p)) {
+                        p.record.blake3 = hash;
+                    }
+                }
+                Err(e) => {
+                    log::warn!(
+                        "{}: not recorded, its content hash could not be taken after it was read ({e}); the next ingest reads it again",
+                        given.display()
+                    );
+                    if let Some(at) = self.pending.iter().position(unhashed) {
+                        self.pending.remove(at);
+                    }
+                    dropped.push(given);
+                }
             }
         }
-        Ok(())
+        Ok(dropped)
     }
 
     /// Records the batch holds.
@@ -435,6 +449,53 @@ mod tests {
         assert!(contents.contains(&("h2", "p")) && contents.contains(&("h3", "p")));
         assert!(record("/a", "h3", 7).same(&record("/a", "h3", 2)));
         assert!(!record("/a", "h3", 7).same(&record("/a", "h1", 2)));
+    }
+
+    #[test]
+    fn sources_no_record_can_match_are_hashed_beside_the_write_and_one_gone_is_left_unrecorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("kept.csv");
+        std::fs::write(&kept, b"open_time,close\n1,2\n").unwrap();
+        // Readable at planning (it can be stat'ed) but not hashable: a folder stands for a
+        // source deleted or moved once it was read (found by a red team: the whole ingest failed).
+        let gone = dir.path().join("gone.csv");
+        std::fs::create_dir(&gone).unwrap();
+        let files = [kept.clone(), gone.clone()];
+        let mut plan = plan(&SourceIndex::default(), &files, |_| "p".into(), false).unwrap();
+        assert_eq!(plan.read, files);
+        assert!(
+            plan.batch.hashing.is_some(),
+            "an empty index matches nothing"
+        );
+        assert!(
+            plan.batch
+                .pending
+                .iter()
+                .all(|p| p.record.blake3.is_empty())
+        );
+        assert_eq!(plan.batch.finish_hashes().unwrap(), vec![gone]);
+        assert_eq!(plan.batch.len(), 1);
+        // Waiting twice is waiting once.
+        assert!(plan.batch.finish_hashes().unwrap().is_empty());
+        let p = &plan.batch.pending[0];
+        assert_eq!(p.given, kept);
+        assert_eq!(p.record.blake3, hash_file(&kept).unwrap());
+        // A source of a recorded size is hashed before the write, as a copy may be skipped.
+        let mut index = SourceIndex::default();
+        index.extend([SourceRecord {
+            path: "/elsewhere.csv".into(),
+            version: 1,
+            ..p.record.clone()
+        }]);
+        let copy = dir.path().join("copy.csv");
+        std::fs::copy(&kept, &copy).unwrap();
+        let again = plan_with(&index, &copy);
+        assert!(again.batch.hashing.is_none());
+        assert_eq!(again.skipped, vec![copy]);
+    }
+
+    fn plan_with(index: &SourceIndex, file: &Path) -> SourcePlan {
+        plan(index, &[file.to_path_buf()], |_| "p".into(), false).unwrap()
     }
 
     #[test]
