@@ -6,7 +6,8 @@
 //! path and the options give, the timestamp unit, `--lenient`). Like `make` and `rsync`, a
 //! source whose path, size and modification time match its record is taken to be unchanged
 //! without being read; any other source is hashed, and skipped when its content and
-//! parameters match a record (the same file touched, copied or renamed).
+//! parameters match a record (the same file touched, copied or renamed). A source whose size
+//! and parameters no record has is read whatever its hash, which is taken beside the write.
 //!
 //! The records do not live in the manifest, which every version copies whole: each commit that
 //! ingests sources writes a segment `_pqdm/sources/<blake3 of its bytes>.json` listing them
