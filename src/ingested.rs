@@ -462,23 +462,24 @@ mod tests {
         let gone = dir.path().join("gone.csv");
         std::fs::create_dir(&gone).unwrap();
         let files = [kept.clone(), gone.clone()];
-        let mut plan = plan(&SourceIndex::default(), &files, |_| "p".into(), false).unwrap();
-        assert_eq!(plan.read, files);
+        let mut first = plan(&SourceIndex::default(), &files, |_| "p".into(), false).unwrap();
+        assert_eq!(first.read, files);
         assert!(
-            plan.batch.hashing.is_some(),
+            first.batch.hashing.is_some(),
             "an empty index matches nothing"
         );
         assert!(
-            plan.batch
+            first
+                .batch
                 .pending
                 .iter()
                 .all(|p| p.record.blake3.is_empty())
         );
-        assert_eq!(plan.batch.finish_hashes().unwrap(), vec![gone]);
-        assert_eq!(plan.batch.len(), 1);
+        assert_eq!(first.batch.finish_hashes().unwrap(), vec![gone]);
+        assert_eq!(first.batch.len(), 1);
         // Waiting twice is waiting once.
-        assert!(plan.batch.finish_hashes().unwrap().is_empty());
-        let p = &plan.batch.pending[0];
+        assert!(first.batch.finish_hashes().unwrap().is_empty());
+        let p = &first.batch.pending[0];
         assert_eq!(p.given, kept);
         assert_eq!(p.record.blake3, hash_file(&kept).unwrap());
         // A source of a recorded size is hashed before the write, as a copy may be skipped.
@@ -490,13 +491,9 @@ mod tests {
         }]);
         let copy = dir.path().join("copy.csv");
         std::fs::copy(&kept, &copy).unwrap();
-        let again = plan_with(&index, &copy);
+        let again = plan(&index, std::slice::from_ref(&copy), |_| "p".into(), false).unwrap();
         assert!(again.batch.hashing.is_none());
         assert_eq!(again.skipped, vec![copy]);
-    }
-
-    fn plan_with(index: &SourceIndex, file: &Path) -> SourcePlan {
-        plan(index, &[file.to_path_buf()], |_| "p".into(), false).unwrap()
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::partition_values::PartitionValues;
 use crate::schema::{ColType, Kind};
 use crate::slices::Slicing;
 use crate::timestamp;
-use crate::txn::{Change, Staging};
+use crate::txn::{Change, Staging, Written};
 use crate::upsert::{self, KeyFile};
 
 /// Called once for every data file a write committed.
@@ -125,7 +125,7 @@ impl StagedFiles {
         let files = staging.files()?;
         log::debug!(
             "{} of {} staged files hashed as written",
-            staging.written_count(),
+            staging.written().recorded(),
             files.len()
         );
         let read: Vec<(FileEntry, footer::FooterInfo)> = files
@@ -518,7 +518,7 @@ pub(crate) fn sink_partitioned(
     let refused: Arc<std::sync::Mutex<Option<Error>>> = Default::default();
     let refused_in = refused.clone();
     let refused_files = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (staging_dir, written) = (staging.dir().to_path_buf(), staging.written_log());
+    let (staging_dir, written) = (staging.dir().to_path_buf(), staging.written().clone());
     let provider = move |args: FileProviderArgs| -> PolarsResult<FileProviderReturn> {
         let hive = match hive_dir(&args.partition_keys) {
             Ok(hive) => hive,
@@ -546,11 +546,11 @@ pub(crate) fn sink_partitioned(
             args.index_in_partition as u64,
         );
         // Created here, hashed as Polars writes it: the commit reads back only its footer.
-        let path = staging_dir.join(Staging::name_for(&dir, &name));
+        let rel = Staging::name_for(&dir, &name);
         written
-            .create(path.clone())
+            .create(&staging_dir, &rel)
             .map(FileProviderReturn::Writable)
-            .map_err(|e| polars_err!(ComputeError: "{}", Error::io(&path)(e)))
+            .map_err(|e| polars_err!(ComputeError: "{}", Error::io(staging_dir.join(&rel))(e)))
     };
     let base = PlRefPath::try_from_path(staging.dir()).map_err(Error::polars("staging path"))?;
     let dest = SinkDestination::Partitioned {
@@ -622,22 +622,36 @@ pub fn sink_file(lf: LazyFrame, path: &Path, options: Arc<ParquetWriteOptions>) 
 /// Streams the file (footer read by seeking, checksum hashed in chunks): a file of any size
 /// costs no more memory than its footer.
 pub fn file_entry(path: &Path, rel: &str, kind: &Kind, version: u64) -> Result<FileEntry> {
-    use std::io::Seek;
     let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
-    let info = footer::footer_of(&mut file, path, Some(&kind.timestamp_column))?;
-    file.rewind().map_err(Error::io(path))?;
-    let mut hasher = blake3::Hasher::new();
-    // blake3's reader loop reads 64 KiB at a time (`io::copy`: 8 KiB, 8 times the calls).
-    hasher.update_reader(&mut file).map_err(Error::io(path))?;
-    let bytes = file.stream_position().map_err(Error::io(path))?;
-    Ok(entry_from(
-        &info,
-        bytes,
-        hasher.finalize().to_hex().to_string(),
-        rel,
-        kind,
-        version,
-    ))
+    Ok(entry_of_file(&mut file, path, rel, kind, version, None)?.0)
+}
+
+/// The entry of the open file `file` (at `path`) to be committed at `rel`, with its footer:
+/// size and checksum from `written` where its writer recorded them, else by streaming the file
+/// through blake3.
+fn entry_of_file(
+    file: &mut std::fs::File,
+    path: &Path,
+    rel: &str,
+    kind: &Kind,
+    version: u64,
+    written: Option<Written>,
+) -> Result<(FileEntry, footer::FooterInfo)> {
+    use std::io::Seek;
+    let info = footer::footer_of(file, path, Some(&kind.timestamp_column))?;
+    let (bytes, checksum) = match written {
+        Some(w) => (w.bytes, w.checksum),
+        None => {
+            file.rewind().map_err(Error::io(path))?;
+            let mut hasher = blake3::Hasher::new();
+            // blake3's reader loop reads 64 KiB at a time (`io::copy`: 8 KiB, 8 times the calls).
+            hasher.update_reader(&mut *file).map_err(Error::io(path))?;
+            let bytes = file.stream_position().map_err(Error::io(path))?;
+            (bytes, hasher.finalize())
+        }
+    };
+    let checksum = checksum.to_hex().to_string();
+    Ok((entry_from(&info, bytes, checksum, rel, kind, version), info))
 }
 
 /// Builds the manifest entry of the file whose bytes are `bytes` (`path` names it in errors).
@@ -652,9 +666,9 @@ pub fn entry_of(
 }
 
 /// The entry of a file staged in `staging` to be committed at `rel`, with its footer. A file
-/// whose writer recorded its size and checksum ([`Staging::written`]) is read for its footer
+/// whose writer recorded its size and checksum ([`WrittenLog::get`]) is read for its footer
 /// only: a write into 36,500 partitions read its 2.5 GB back to hash it, 1 s of its time. Any
-/// other is read whole.
+/// other is streamed through blake3 ([`file_entry`]).
 pub(crate) fn staged_entry(
     staging: &Staging,
     path: &Path,
@@ -663,17 +677,8 @@ pub(crate) fn staged_entry(
     version: u64,
 ) -> Result<(FileEntry, footer::FooterInfo)> {
     let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
-    if let Some(w) = staging.written(path, &file) {
-        let info = footer::footer_of(&mut file, path, Some(&kind.timestamp_column))?;
-        let checksum = w.checksum.to_hex().to_string();
-        return Ok((
-            entry_from(&info, w.bytes, checksum, rel, kind, version),
-            info,
-        ));
-    }
-    let mut bytes = vec![];
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(Error::io(path))?;
-    entry_and_footer(&bytes, path, rel, kind, version)
+    let written = staging.written().get(path, &file);
+    entry_of_file(&mut file, path, rel, kind, version, written)
 }
 
 /// [`entry_of`], with the footer it read.

@@ -24,9 +24,21 @@ pub struct Written {
 pub struct WrittenLog(Arc<Mutex<HashMap<PathBuf, Written>>>);
 
 impl WrittenLog {
-    /// Creates the file `path` (its folder too; the file must not exist) and returns it as a
-    /// writer for Polars' sink that records its size and checksum here when the sink closes it.
-    pub fn create(&self, path: PathBuf) -> io::Result<Writable> {
+    /// Creates the file `rel` under `dir` (its folder too; the file must not exist) and returns
+    /// it as a writer for Polars' sink that records its size and checksum here when the sink
+    /// closes it. A `rel` that is not a plain relative path (`..`, `/`-rooted) is refused, as
+    /// Polars refuses it for a path it creates itself.
+    pub fn create(&self, dir: &Path, rel: &str) -> io::Result<Writable> {
+        let plain = Path::new(rel)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || rel.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{rel:?} leaves the staging folder"),
+            ));
+        }
+        let path = dir.join(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -107,7 +119,8 @@ mod tests {
     use super::*;
 
     fn write_through(log: &WrittenLog, path: &Path, parts: &[&[u8]]) {
-        let Writable::Dyn(mut w) = log.create(path.to_path_buf()).unwrap() else {
+        let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
+        let Writable::Dyn(mut w) = log.create(dir, name.to_str().unwrap()).unwrap() else {
             unreachable!("a staged file is a Dyn writable")
         };
         for part in parts {
@@ -121,6 +134,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = WrittenLog::default();
         let path = dir.path().join("a=1/b=%2F/x.parquet.staged");
+        let Writable::Dyn(mut nested) = log.create(dir.path(), "n=1/y.staged").unwrap() else {
+            unreachable!()
+        };
+        nested.write_all(b"in a folder").unwrap();
+        nested.close().unwrap();
+        let y = dir.path().join("n=1/y.staged");
+        assert_eq!(
+            log.get(&y, &File::open(&y).unwrap()).map(|w| w.checksum),
+            Some(blake3::hash(b"in a folder"))
+        );
         let big = vec![7u8; 300_000];
         write_through(&log, &path, &[b"PAR1", &big, b"", b"end"]);
         let bytes = std::fs::read(&path).unwrap();
@@ -142,13 +165,25 @@ mod tests {
         assert_eq!(log.get(&path, &file), None);
         // Another path, or a file never closed, is not known.
         let other = dir.path().join("y.parquet.staged");
-        let Writable::Dyn(mut open) = log.create(other.clone()).unwrap() else {
+        let Writable::Dyn(mut open) = log.create(dir.path(), "y.parquet.staged").unwrap() else {
             unreachable!()
         };
         open.write_all(b"half").unwrap();
         assert_eq!(log.get(&other, &File::open(&other).unwrap()), None);
-        // A name is never written twice.
-        assert!(log.create(path).is_err());
+        // A name is never written twice, and never outside the folder.
+        assert!(
+            log.create(dir.path(), "a=1/b=%2F/x.parquet.staged")
+                .is_err()
+        );
+        for bad in ["../x", "a/../../x", "/tmp/x", ""] {
+            let e = log.create(dir.path(), bad).err();
+            assert_eq!(
+                e.map(|e| e.kind()),
+                Some(io::ErrorKind::InvalidInput),
+                "{bad}"
+            );
+        }
+        assert!(!dir.path().parent().unwrap().join("x").exists());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use super::{Written, WrittenLog};
+use super::WrittenLog;
 use crate::error::{Error, Result};
 use crate::localfs::{mkdirs, rel_string, walk};
 use crate::manifest::STAGED_SUFFIX;
@@ -31,19 +31,8 @@ impl Staging {
 
     /// Where the writers of files staged here record what they wrote
     /// ([`WrittenLog::create`]).
-    pub fn written_log(&self) -> WrittenLog {
-        self.written.clone()
-    }
-
-    /// How many files [`Staging::written_log`]'s writers recorded.
-    pub fn written_count(&self) -> usize {
-        self.written.recorded()
-    }
-
-    /// The size and checksum recorded for the staged file `file` (open at `path`), if it was
-    /// written through [`Staging::written_log`] and has not changed size since.
-    pub fn written(&self, path: &Path, file: &File) -> Option<Written> {
-        self.written.get(path, file)
+    pub fn written(&self) -> &WrittenLog {
+        &self.written
     }
 
     /// The path, relative to [`Staging::dir`], to stage the file `name` of partition folder

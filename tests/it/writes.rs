@@ -742,14 +742,17 @@ fn a_memory_budget_over_a_folder_of_daily_csvs_stores_every_candle_once() {
 
 /// Staged files are hashed as the sink writes them, never read back for it: every committed
 /// file's checksum and size must still be those of its bytes, for files staged flat and in
-/// folders (a 200-byte symbol), over several slices of a budgeted write and an upsert's rewrite.
+/// folders (a 200-byte symbol), with escaped values, over several slices of a budgeted write and
+/// an upsert's rewrite.
 #[test]
 fn every_committed_file_has_the_checksum_of_its_bytes() {
     let dir = tmp();
     let base = dir.path().join("k");
     let ds = klines_dataset(&base);
     let long = format!("{}USDT", "L".repeat(200));
-    for (symbol, price) in [("BTCUSDT", 10.0), (long.as_str(), 20.0)] {
+    // Escaped in its folder's name: `/`, `%`, `..`, `[`, a space.
+    let odd = "A/B %2F..[X]";
+    for (symbol, price) in [("BTCUSDT", 10.0), (long.as_str(), 20.0), (odd, 30.0)] {
         // Three days of minutes under a 1 MiB budget: several slices, several files a day.
         let opts = WriteOptions {
             memory_limit: pqdm::MemoryLimit::Bytes(1 << 20),
@@ -769,6 +772,7 @@ fn every_committed_file_has_the_checksum_of_its_bytes() {
     let m = ds.manifest().unwrap();
     assert!(m.files.len() >= 6, "{} files", m.files.len());
     assert!(m.files.iter().any(|f| f.path.contains(&long)));
+    assert!(m.files.iter().any(|f| f.path.contains("symbol=A%2FB")));
     for f in &m.files {
         for name in [
             base.join(&f.path),
@@ -784,7 +788,7 @@ fn every_committed_file_has_the_checksum_of_its_bytes() {
             );
         }
     }
-    assert_eq!(read_sorted(&ds).height(), 2 * 3 * 1440);
+    assert_eq!(read_sorted(&ds).height(), 3 * 3 * 1440);
     let out = run(&["verify", base.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
