@@ -530,3 +530,40 @@ fn an_s3_dataset_skips_the_sources_it_ingested() {
         [&(JAN1 + DAY + 5 * 60_000, 1015.0)]
     );
 }
+
+/// A first ingest hashes its sources beside the write (no record can match them): killed before
+/// its commit point it records nothing, and the ingest after it records hashes that let a copy
+/// of a source be skipped.
+#[test]
+fn a_first_ingest_killed_while_its_sources_are_hashed_beside_it_records_them_next_time() {
+    let dir = tmp();
+    let src = dir.path().join("download");
+    for day in 1..=2 {
+        day_csv(&src, "BTCUSDT", day, 10.0, &[]);
+    }
+    let base = dir.path().join("ds");
+    // Version 0, with an empty sources index.
+    klines_dataset(&base);
+    for fault in ["commit.journaled=kill", "commit.moved=kill"] {
+        let out = ingest_out(s(&base), &[&src], &[], &[("PQDM_FAILPOINTS", fault)]);
+        assert!(!out.status.success(), "{fault}");
+        assert!(
+            segments(&base).0.is_empty(),
+            "{fault}: no version lists a segment"
+        );
+    }
+    let r = ingest(s(&base), &[&src], &[]);
+    assert_eq!(counts(&r), (1, false, 2, 0, 2, 120, 0, 0, 2, 0));
+    assert_eq!(closes(&base).len(), 120);
+    // Copied elsewhere: the recorded hashes match, nothing is read.
+    let copies = dir.path().join("copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, copies.join(p.file_name().unwrap())).unwrap();
+    }
+    assert_eq!(
+        counts(&ingest(s(&base), &[&copies], &[])),
+        (1, true, 0, 2, 0, 0, 0, 0, 0, 0)
+    );
+}
