@@ -41,6 +41,7 @@ pub mod options;
 pub mod panics;
 pub mod partition;
 pub mod partition_values;
+mod polars_patch;
 pub mod progress;
 pub(crate) mod relpath;
 pub mod report;
