@@ -11,8 +11,10 @@ scripts/bench.py does; the peers run in the same virtualenv, target/bench-venv):
             `sink_parquet(PartitionBy)`, pyarrow `write_dataset` (and with --duckdb, DuckDB's
             `COPY ... PARTITION_BY`: over 13 minutes at 36,500 partitions), all snappy,
             partitioned by exchange/symbol/timeframe/year/month/day;
-- reupsert: the same file upserted again into the full dataset (every row replaced); the peers
-            have no upsert: Polars rewrites the whole dataset from the file, for scale;
+- reupsert: the same keys with other prices and volumes upserted into the full dataset (every
+            row replaced; `--force`, and the rounds alternate between that file and the first, so
+            that neither the sources index nor the upsert's unchanged-row check skips any); the
+            peers have no upsert: Polars rewrites the whole dataset from the file, for scale;
 - day:      the last day again (a corrected delivery) for every symbol, upserted into the full
             dataset; Polars merges the same day by hand (read the day's partitions, anti-join,
             concat, write);
@@ -82,17 +84,18 @@ shutil.rmtree(tmp)
 """ % (PARTS,)
 
 
-def gen_candles(path, symbols, days, per_day, first_day=0):
-    """SYMBOLS x DAYS x PER_DAY candles, sorted by symbol then time, a row group per symbol."""
+def gen_candles(path, symbols, days, per_day, first_day=0, seed=11):
+    """SYMBOLS x DAYS x PER_DAY candles, sorted by symbol then time, a row group per symbol; another
+    SEED gives the same keys with other prices and volumes."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    symbols, days, per_day, first_day = int(symbols), int(days), int(per_day), int(first_day)
+    symbols, days, per_day, first_day, seed = int(symbols), int(days), int(per_day), int(first_day), int(seed)
     step = bench.DAY_MS // per_day
     day = np.arange(first_day, first_day + days, dtype=np.int64)[:, None] * bench.DAY_MS
     ts = (bench.START_MS + day + np.arange(per_day, dtype=np.int64)[None, :] * step).ravel()
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seed)
     writer = None
     for s in range(symbols):
         price = 100 + s + rng.random(len(ts))
@@ -139,10 +142,26 @@ class Scale(bench.Bench):
 
     def reupsert(self):
         self.full()
-        cmds = {"pqdm": self.ingest_cmd(self.flat, self.path("full", "pqdm")),
-                "polars": bench.py_cmd(POLARS_SINK, self.flat, self.path("w", "polars"))}
-        self.run(f"re-upsert {self.label} (all replaced)", cmds,
-                 before=lambda t: (self.set_aside("w", t), self.warm(self.flat)))
+        other = self.path(f"candles-{self.args.symbols}x{self.args.days}-seed12.parquet")
+        if not os.path.exists(other):
+            bench.generate_with(__file__, "candles", other, self.args.symbols, self.args.days, 1440, 0, 12)
+        # Each round upserts the file whose rows pqdm's full dataset does not hold (it keeps its
+        # state across runs: `holds` names the file last upserted into it).
+        holds = self.path("full", "pqdm.holds")
+        cmds = {"pqdm": None, "polars": bench.py_cmd(POLARS_SINK, self.flat, self.path("w", "polars"))}
+
+        def before(tool):
+            self.set_aside("w", tool)
+            if tool != "pqdm":
+                self.warm(self.flat)
+                return
+            held = open(holds).read() if os.path.exists(holds) else self.flat
+            src = self.flat if held == other else other
+            cmds["pqdm"] = self.ingest_cmd(src, self.path("full", "pqdm"), "--force")
+            self.warm(src)
+            with open(holds, "w") as f:
+                f.write(src)
+        self.run(f"re-upsert {self.label} (all replaced)", cmds, before=before)
         self.set_aside("w")
 
     def day(self):
