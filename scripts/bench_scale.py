@@ -16,8 +16,9 @@ scripts/bench.py does; the peers run in the same virtualenv, target/bench-venv):
             that neither the sources index nor the upsert's unchanged-row check skips any); the
             peers have no upsert: Polars rewrites the whole dataset from the file, for scale;
 - day:      the last day again (a corrected delivery) for every symbol, upserted into the full
-            dataset; Polars merges the same day by hand (read the day's partitions, anti-join,
-            concat, write);
+            dataset (two such files of other values, taken in turns with `--force`, so that every
+            round replaces the day); Polars merges the same day by hand (read the day's
+            partitions, anti-join, concat, write);
 - tiny:     4 candles a day for 10 symbols x 1,000 days (10,000 partitions): upsert vs append,
             Polars and DuckDB;
 - wide:     1 candle a day for 100 symbols x 1,000 days (100,000 partitions): upsert.
@@ -25,6 +26,7 @@ scripts/bench.py does; the peers run in the same virtualenv, target/bench-venv):
 Prints a Markdown table (written to target/bench-scale/results.md too).
 """
 import argparse
+import json
 import os
 import sys
 
@@ -122,8 +124,27 @@ class Scale(bench.Bench):
                           ("polars", bench.py_cmd(POLARS_SINK, self.flat, self.path("full", "polars")))]:
             if not os.path.exists(self.path("full", tool + ".ok")):
                 self.fresh("full", tool)
+                for held in ("reupsert", "day"):
+                    if os.path.exists(self.path("full", f"pqdm.{held}.holds")):
+                        os.remove(self.path("full", f"pqdm.{held}.holds"))
                 bench.measure(cmd)
                 open(self.path("full", tool + ".ok"), "w").close()
+
+    def not_held(self, name, files):
+        """Which of `files` (same keys, other values) to upsert into pqdm's full dataset so that
+        every row of theirs changes: the one it did not take last. `pqdm.<name>.holds` says which
+        it took, and the dataset's version whether that write committed (a failed or killed run
+        leaves the one before). The sources index would skip a file given again, and an upsert
+        whose rows are unchanged commits nothing: such a round would measure no write at all."""
+        dataset = self.path("full", "pqdm")
+        state_path = self.path("full", f"pqdm.{name}.holds")
+        version = json.load(open(os.path.join(dataset, "_manifest.json")))["version"]
+        state = json.load(open(state_path)) if os.path.exists(state_path) else {}
+        held = state.get("pending") if state.get("version", version) < version else state.get("held")
+        src = files[1] if held == files[0] else files[0]
+        with open(state_path, "w") as f:
+            json.dump({"held": held, "pending": src, "version": version}, f)
+        return src
 
     def ingest(self):
         cmds = {"pqdm": self.ingest_cmd(self.flat, self.path("w", "pqdm")),
@@ -145,9 +166,6 @@ class Scale(bench.Bench):
         other = self.path(f"candles-{self.args.symbols}x{self.args.days}-seed12.parquet")
         if not os.path.exists(other):
             bench.generate_with(__file__, "candles", other, self.args.symbols, self.args.days, 1440, 0, 12)
-        # Each round upserts the file whose rows pqdm's full dataset does not hold (it keeps its
-        # state across runs: `holds` names the file last upserted into it).
-        holds = self.path("full", "pqdm.holds")
         cmds = {"pqdm": None, "polars": bench.py_cmd(POLARS_SINK, self.flat, self.path("w", "polars"))}
 
         def before(tool):
@@ -155,23 +173,25 @@ class Scale(bench.Bench):
             if tool != "pqdm":
                 self.warm(self.flat)
                 return
-            held = open(holds).read() if os.path.exists(holds) else self.flat
-            src = self.flat if held == other else other
+            # The dataset was built from the first file: the second one comes first.
+            src = self.not_held("reupsert", [other, self.flat])
             cmds["pqdm"] = self.ingest_cmd(src, self.path("full", "pqdm"), "--force")
             self.warm(src)
-            with open(holds, "w") as f:
-                f.write(src)
         self.run(f"re-upsert {self.label} (all replaced)", cmds, before=before)
         self.set_aside("w")
 
     def day(self):
         self.full()
-        day = self.path("day.parquet")
-        if not os.path.exists(day):
-            bench.generate_with(__file__, "candles", day, self.args.symbols, 1, 1440, self.args.days - 1)
-        cmds = {"pqdm": self.ingest_cmd(day, self.path("full", "pqdm")),
-                "polars": bench.py_cmd(POLARS_DAY, day, self.path("full", "polars"))}
-        self.run(f"upsert 1 day x {self.args.symbols} symbols (replaced) into it", cmds)
+        days = [self.path(f"day-seed{seed}.parquet") for seed in (21, 22)]
+        for day, seed in zip(days, (21, 22)):
+            if not os.path.exists(day):
+                bench.generate_with(__file__, "candles", day, self.args.symbols, 1, 1440, self.args.days - 1, seed)
+        cmds = {"pqdm": None, "polars": bench.py_cmd(POLARS_DAY, days[0], self.path("full", "polars"))}
+
+        def before(tool):
+            if tool == "pqdm":
+                cmds["pqdm"] = self.ingest_cmd(self.not_held("day", days), self.path("full", "pqdm"), "--force")
+        self.run(f"upsert 1 day x {self.args.symbols} symbols (replaced) into it", cmds, before=before)
 
     def small(self, name, symbols, days, per_day, tools):
         src = self.path(f"{name}.parquet")

@@ -7,9 +7,9 @@ mod tests {
     use polars_compute::cardinality::estimate_cardinality;
 
     /// The estimates the published polars-compute 0.55.2 gives for `n` evenly spaced floats and
-    /// integers: the numbers the Parquet writer's dictionary decision reads. Taken from the
-    /// crate as published (crates.io) by a program of its own; the patched histogram gives them
-    /// too, and a histogram that lost a quarter of the registers gives 4,870 for one value.
+    /// integers: the numbers the Parquet writer's dictionary decision reads. Printed by
+    /// `vendor/golden` (the crate as published, built alone); a histogram that lost a quarter of
+    /// the registers gives 4,870 for one value.
     const PUBLISHED: [(usize, usize, usize); 9] = [
         (1, 1, 1),
         (2, 2, 2),
@@ -21,6 +21,25 @@ mod tests {
         (50_000, 50_148, 49_962),
         (200_000, 198_253, 200_025),
     ];
+
+    /// The estimates would pass unpatched too: this checks that the build takes the vendored
+    /// crate (a path package has no `source` in the lock file; crates.io's has one).
+    #[test]
+    fn the_build_takes_polars_compute_from_the_vendor_folder() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+            .expect("Cargo.lock beside Cargo.toml");
+        let packages: Vec<&str> = lock
+            .split("[[package]]")
+            .filter(|p| p.contains("\nname = \"polars-compute\"\n"))
+            .collect();
+        assert_eq!(packages.len(), 1, "{packages:?}");
+        assert!(
+            packages[0].contains("version = \"0.55.2\""),
+            "{}",
+            packages[0]
+        );
+        assert!(!packages[0].contains("source ="), "{}", packages[0]);
+    }
 
     #[test]
     fn the_patched_cardinality_sketch_estimates_as_the_published_crate_does() {
