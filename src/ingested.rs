@@ -19,7 +19,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -187,19 +186,19 @@ struct Pending {
 }
 
 /// The records one ingest adds to the sources index when it commits.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct SourceBatch {
     pending: Vec<Pending>,
     /// Content hashes being taken beside the write, for the records in `pending` that have
     /// none yet ([`SourceBatch::finish_hashes`] waits for them).
-    hashing: Option<Arc<Mutex<Option<Hashing>>>>,
+    hashing: Option<Hashing>,
 }
 
 /// A thread hashing sources in order: (the source as given, its hash).
 type Hashing = std::thread::JoinHandle<Vec<(PathBuf, Result<String>)>>;
 
 /// What [`plan`] decided for the files of one ingest.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct SourcePlan {
     /// The sources to read (in the given order).
     pub read: Vec<PathBuf>,
@@ -291,7 +290,7 @@ pub fn plan(
                 })
                 .collect()
         });
-        out.batch.hashing = Some(Arc::new(Mutex::new(Some(hashing))));
+        out.batch.hashing = Some(hashing);
     }
     Ok(out)
 }
@@ -313,10 +312,7 @@ impl SourceBatch {
         let Some(hashing) = self.hashing.take() else {
             return Ok(dropped);
         };
-        let Some(handle) = hashing.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return Ok(dropped);
-        };
-        let hashes = handle.join().map_err(|_| Error::Dataset {
+        let hashes = hashing.join().map_err(|_| Error::Dataset {
             path: PathBuf::new(),
             message: "the thread hashing the sources stopped".into(),
         })?;

@@ -662,7 +662,20 @@ pub fn entry_of(
     kind: &Kind,
     version: u64,
 ) -> Result<FileEntry> {
-    Ok(entry_and_footer(bytes, path, rel, kind, version)?.0)
+    let info = footer::footer_of(
+        &mut std::io::Cursor::new(bytes),
+        path,
+        Some(&kind.timestamp_column),
+    )?;
+    let checksum = blake3::hash(bytes).to_hex().to_string();
+    Ok(entry_from(
+        &info,
+        bytes.len() as u64,
+        checksum,
+        rel,
+        kind,
+        version,
+    ))
 }
 
 /// The entry of a file staged in `staging` to be committed at `rel`, with its footer. A file
@@ -679,24 +692,6 @@ pub(crate) fn staged_entry(
     let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
     let written = staging.written().get(path, &file);
     entry_of_file(&mut file, path, rel, kind, version, written)
-}
-
-/// [`entry_of`], with the footer it read.
-fn entry_and_footer(
-    bytes: &[u8],
-    path: &Path,
-    rel: &str,
-    kind: &Kind,
-    version: u64,
-) -> Result<(FileEntry, footer::FooterInfo)> {
-    let info = footer::footer_of(
-        &mut std::io::Cursor::new(bytes),
-        path,
-        Some(&kind.timestamp_column),
-    )?;
-    let checksum = blake3::hash(bytes).to_hex().to_string();
-    let entry = entry_from(&info, bytes.len() as u64, checksum, rel, kind, version);
-    Ok((entry, info))
 }
 
 /// The manifest entry of the file at `rel` whose footer says `info`.
